@@ -1,0 +1,35 @@
+"""Aggregate ticks into OHLCV bars (compiled by mypyc; per tick)."""
+
+
+class BarBuilder:
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.has_data: bool = False
+        self.open: float = 0.0
+        self.high: float = 0.0
+        self.low: float = 0.0
+        self.close: float = 0.0
+        self.volume: float = 0.0
+
+    def add_tick(self, price: float, size: float) -> None:
+        if not self.has_data:
+            self.has_data = True
+            self.open = price
+            self.high = price
+            self.low = price
+            self.volume = 0.0
+        elif price > self.high:
+            self.high = price
+        elif price < self.low:
+            self.low = price
+        self.close = price
+        self.volume += size
+
+    def set_bar(self, o: float, h: float, lo: float, c: float, v: float) -> None:
+        """Take a whole bar from a file."""
+        self.has_data = True
+        self.open = o
+        self.high = h
+        self.low = lo
+        self.close = c
+        self.volume = v

@@ -1,0 +1,91 @@
+"""Turn events into log rows and back.
+
+A row is ``(kind, ts, symbol, payload)`` where ``payload`` is a dict of the
+remaining fields. ``encode_payload`` is the one canonical JSON encoding: replay
+compares decisions by it, so it must be stable (sorted keys, no spaces, floats
+by ``repr`` which round-trips exactly; NaN and inf are written as the
+non-standard tokens Python's json reads back).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from core.events import DECISION_KINDS, INPUT_KINDS, Event
+
+ALL_KINDS: dict[str, type] = {**INPUT_KINDS, **DECISION_KINDS}
+_KIND_OF: dict[type, str] = {cls: kind for kind, cls in ALL_KINDS.items()}
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=True)
+
+
+class DecodeError(ValueError):
+    """A logged row that cannot become an event (unknown kind, bad payload)."""
+
+
+def kind_of(event: Event) -> str:
+    return _KIND_OF[type(event)]
+
+
+def is_input_kind(kind: str) -> bool:
+    return kind in INPUT_KINDS
+
+
+def payload_of(event: Event) -> dict[str, Any]:
+    """The event's fields other than ``ts`` and ``symbol``."""
+    d = event._asdict()
+    del d["ts"], d["symbol"]
+    return d
+
+
+def encode_payload(event: Event) -> str:
+    return _ENCODER.encode(payload_of(event))
+
+
+def to_row(event: Event) -> tuple[str, int, str, str]:
+    """``(kind, ts, symbol, payload_json)`` for the log."""
+    return _KIND_OF[type(event)], event.ts, event.symbol, encode_payload(event)
+
+
+def from_row(kind: str, ts: int, symbol: str, payload: str | dict[str, Any]) -> Event:
+    """Rebuild an event from a logged row; raises DecodeError naming the field."""
+    cls = ALL_KINDS.get(kind)
+    if cls is None:
+        raise DecodeError(f"unknown event kind {kind!r}")
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError as exc:
+            raise DecodeError(f"{kind}: payload is not JSON ({exc})") from None
+    if not isinstance(payload, dict):
+        raise DecodeError(f"{kind}: payload is not an object")
+    fields = cls._fields  # type: ignore[attr-defined]
+    values: list[Any] = []
+    for name in fields:
+        if name == "ts":
+            values.append(int(ts))
+        elif name == "symbol":
+            values.append(str(symbol))
+        elif name in payload:
+            values.append(_coerce(cls, name, payload[name]))
+        else:
+            raise DecodeError(f"{kind}: payload lacks field {name!r}")
+    extra = set(payload) - set(fields)
+    if extra:
+        raise DecodeError(f"{kind}: unexpected field(s) {sorted(extra)}")
+    return cls(*values)  # type: ignore[no-any-return]
+
+
+def _coerce(cls: type, name: str, value: Any) -> Any:
+    want = cls.__annotations__.get(name)
+    if want in (float, "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DecodeError(f"{cls.__name__}.{name}: expected a number, got {value!r}")
+        return float(value)
+    if want in (int, "int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DecodeError(f"{cls.__name__}.{name}: expected an integer, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise DecodeError(f"{cls.__name__}.{name}: expected text, got {value!r}")
+    return value

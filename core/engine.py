@@ -1,0 +1,389 @@
+"""The strategy loop (compiled by mypyc).
+
+``Engine.process(input)`` is the only way in: it numbers the input with the
+next seq, runs ingest -> bars -> signals -> sizing -> pre-trade gate ->
+paper broker -> portfolio -> risk -> breakers, and returns the input followed
+by every decision it made, each taking the next seq. No clock, no I/O, no
+unseeded randomness: the same inputs give the same decisions, which is what
+replay proves.
+"""
+
+import math
+
+from core.bars import BarBuilder
+from core.breakers import ARMED, TRIPPED, Breaker
+from core.broker import OpenOrder, PaperBroker
+from core.events import (
+    Bar, BarClosed, BreakerChanged, Command, CommandRejected, Fill, Headline,
+    OrderAccepted, OrderCancelled, OrderIntent, OrderRejected, PositionChanged,
+    RiskSnapshot, Signal, StateChanged, Tick, Timer,
+)
+from core.gate import Gate, OrderContext
+from core.portfolio import Portfolio
+from core.state import ACTIVE, HALTED, REDUCING, TradingState
+from core.strategy import Momentum, RollingWindow, SymbolState
+
+Z95 = 1.6448536269514722  # standard normal 95% quantile
+
+
+class Instrument:
+    def __init__(self, symbol: str, asset_class: str, lot: float) -> None:
+        self.symbol = symbol
+        self.asset_class = asset_class
+        self.lot = lot
+
+
+class EngineParams:
+    """Flat, typed copy of the config the engine needs (see core.config)."""
+
+    def __init__(self, initial_cash: float, fast: int, slow: int, target_fraction: float,
+                 rebalance_band: float, vol_scale: float, commission_bps: float,
+                 min_commission: float, slippage_bps: float, max_order_notional: float,
+                 max_position_fraction: float, max_gross_leverage: float,
+                 fat_finger_band: float, daily_loss: float, max_drawdown: float,
+                 consecutive_losses: int, reject_storm: int, stale_data_s: float,
+                 warn_fraction: float, bars_per_day: float) -> None:
+        self.initial_cash = initial_cash
+        self.fast = fast
+        self.slow = slow
+        self.target_fraction = target_fraction
+        self.rebalance_band = rebalance_band
+        self.vol_scale = vol_scale
+        self.commission_bps = commission_bps
+        self.min_commission = min_commission
+        self.slippage_bps = slippage_bps
+        self.max_order_notional = max_order_notional
+        self.max_position_fraction = max_position_fraction
+        self.max_gross_leverage = max_gross_leverage
+        self.fat_finger_band = fat_finger_band
+        self.daily_loss = daily_loss
+        self.max_drawdown = max_drawdown
+        self.consecutive_losses = consecutive_losses
+        self.reject_storm = reject_storm
+        self.stale_data_s = stale_data_s
+        self.warn_fraction = warn_fraction
+        self.bars_per_day = bars_per_day
+
+
+class Engine:
+    def __init__(self, p: EngineParams, instruments: list[Instrument]) -> None:
+        self.p = p
+        self.seq: int = 0
+        self.input_seq: int = 0
+        self.ts: int = 0
+        self.out: list[object] = []
+        self.state = TradingState()
+        self.portfolio = Portfolio(p.initial_cash)
+        self.broker = PaperBroker(p.commission_bps, p.min_commission, p.slippage_bps)
+        self.gate = Gate(p.max_order_notional, p.max_position_fraction,
+                         p.max_gross_leverage, p.fat_finger_band)
+        self.strategy = Momentum(p.fast, p.slow, p.vol_scale)
+        self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
+        self.bars: dict[str, BarBuilder] = {}
+        self.signals: dict[str, Signal] = {}
+        w = p.warn_fraction
+        self.b_daily = Breaker("daily_loss", p.daily_loss, w, "frac")
+        self.b_drawdown = Breaker("max_drawdown", p.max_drawdown, w, "frac")
+        self.b_losses = Breaker("consecutive_losses", float(p.consecutive_losses), w, "count")
+        self.b_rejects = Breaker("reject_storm", float(p.reject_storm), w, "count")
+        self.b_stale = Breaker("stale_data", p.stale_data_s, w, "s")
+        self.breakers: list[Breaker] = [self.b_daily, self.b_drawdown, self.b_losses,
+                                        self.b_rejects, self.b_stale]
+        self.day_open_nav: float = p.initial_cash
+        self.peak_nav: float = p.initial_cash
+        self.breaker_peak_nav: float = p.initial_cash
+        self.drawdown: float = 0.0
+        self.max_drawdown: float = 0.0
+        self.last_nav: float = p.initial_cash
+        self.nav_returns = RollingWindow(500)
+        self.losing_streak: int = 0
+        self.trip_pnl: dict[str, float] = {}
+        self.rejects_this_bar: int = 0
+        self.last_price_ts: int = 0
+        self.orders_accepted: int = 0
+        self.halts: int = 0
+        self.bad_prices: int = 0
+        self.last_risk: RiskSnapshot | None = None
+
+    # ------------------------------------------------------------ entry
+
+    def process(self, ev: object) -> list[object]:
+        """Number ``ev`` and return ``[ev, *decisions]`` (consecutive seqs)."""
+        self.seq += 1
+        self.input_seq = self.seq
+        out: list[object] = [ev]
+        self.out = out
+        if isinstance(ev, Tick):
+            self.ts = ev.ts
+            self.on_tick(ev)
+        elif isinstance(ev, Timer):
+            self.ts = ev.ts
+            self.on_timer(ev)
+        elif isinstance(ev, Bar):
+            self.ts = ev.ts
+            self.on_bar(ev)
+        elif isinstance(ev, Command):
+            self.ts = ev.ts
+            self.on_command(ev)
+        elif isinstance(ev, Headline):
+            self.ts = ev.ts
+        else:
+            raise TypeError(f"not an input event: {ev!r}")
+        return out
+
+    def emit(self, e: object) -> None:
+        self.seq += 1
+        self.out.append(e)
+
+    # ------------------------------------------------------------ market data
+
+    def on_tick(self, t: Tick) -> None:
+        if not good_price(t.price) or math.isnan(t.size) or t.size < 0.0:
+            self.bad_prices += 1  # never marked, never a fill price
+            return
+        self.portfolio.mark(t.symbol, t.price)
+        self.last_price_ts = t.ts
+        self.fill_at(t.symbol, t.price)
+        self.builder(t.symbol).add_tick(t.price, t.size)
+
+    def on_bar(self, b: Bar) -> None:
+        if not (good_price(b.open) and good_price(b.high) and good_price(b.low)
+                and good_price(b.close)) or math.isnan(b.volume):
+            self.bad_prices += 1
+            return
+        self.fill_at(b.symbol, b.open)  # orders from the last bar fill at this open
+        self.portfolio.mark(b.symbol, b.close)
+        self.last_price_ts = b.ts
+        self.builder(b.symbol).set_bar(b.open, b.high, b.low, b.close, b.volume)
+
+    def builder(self, symbol: str) -> BarBuilder:
+        bb = self.bars.get(symbol)
+        if bb is None:
+            bb = BarBuilder(symbol)
+            self.bars[symbol] = bb
+        return bb
+
+    def fill_at(self, symbol: str, price: float) -> None:
+        for f in self.broker.on_price(symbol, price):
+            o = f.order
+            before = self.portfolio.qty(symbol)
+            realized = self.portfolio.apply_fill(symbol, o.qty, f.price, f.commission)
+            pos = self.portfolio.positions[symbol]
+            self.emit(Fill(self.ts, symbol, o.order_id, o.qty, f.price, f.commission))
+            self.emit(PositionChanged(self.ts, symbol, pos.qty, pos.avg_price, realized))
+            self.round_trip(symbol, before, pos.qty, realized - f.commission)
+
+    def round_trip(self, symbol: str, before: float, after: float, net: float) -> None:
+        """A trade, for the losing-streak breaker, is a round trip: from flat
+        back to flat (or through zero), net of every commission on the way."""
+        acc = self.trip_pnl.get(symbol, 0.0) + net
+        closed = before != 0.0 and (after == 0.0 or (after > 0.0) != (before > 0.0))
+        if not closed:
+            self.trip_pnl[symbol] = acc
+            return
+        self.trip_pnl[symbol] = 0.0
+        self.losing_streak = self.losing_streak + 1 if acc < 0.0 else 0
+        self.check_breaker(self.b_losses, float(self.losing_streak))
+
+    # ------------------------------------------------------------ timers
+
+    def on_timer(self, t: Timer) -> None:
+        if t.name == "bar":
+            self.on_bar_close()
+        elif t.name == "day":
+            self.day_open_nav = self.portfolio.nav()
+
+    def on_bar_close(self) -> None:
+        closed: list[str] = []
+        for sym, bb in self.bars.items():
+            if not bb.has_data:
+                continue
+            self.emit(BarClosed(self.ts, sym, bb.open, bb.high, bb.low, bb.close, bb.volume))
+            st = self.strategy.on_bar(sym, bb.close)
+            sig = Signal(self.ts, sym, "momentum", st.value, min(1.0, st.confidence))
+            self.signals[sym] = sig
+            self.emit(sig)
+            bb.has_data = False
+            closed.append(sym)
+        nav = self.update_nav()
+        self.check_risk_breakers(nav)
+        self.rejects_this_bar = 0
+        if self.state.state != HALTED:
+            for sym in closed:
+                self.rebalance(sym, self.strategy.states[sym], nav)
+        self.emit(self.risk_snapshot(nav))
+
+    def update_nav(self) -> float:
+        nav = self.portfolio.nav()
+        if self.last_nav > 0.0:
+            self.nav_returns.push(nav / self.last_nav - 1.0)
+        self.last_nav = nav
+        if nav > self.peak_nav:
+            self.peak_nav = nav
+        if nav > self.breaker_peak_nav:
+            self.breaker_peak_nav = nav
+        self.drawdown = 1.0 - nav / self.peak_nav if self.peak_nav > 0.0 else 1.0
+        if self.drawdown > self.max_drawdown:
+            self.max_drawdown = self.drawdown
+        return nav
+
+    def risk_snapshot(self, nav: float) -> RiskSnapshot:
+        pf = self.portfolio
+        gross = pf.gross()
+        snap = RiskSnapshot(self.ts, "", nav, pf.cash, gross, pf.net(),
+                            gross / nav if nav > 0.0 else math.inf,
+                            nav - self.day_open_nav, self.drawdown, self.max_drawdown,
+                            self.var95())
+        self.last_risk = snap
+        return snap
+
+    def var95(self) -> float:
+        """One-day parametric VaR of NAV from bar returns (positive fraction)."""
+        r = self.nav_returns
+        if r.count < 2:
+            return 0.0
+        h = self.p.bars_per_day
+        v = Z95 * r.std() * math.sqrt(h) - r.mean_last(r.count) * h
+        return v if v > 0.0 else 0.0
+
+    # ------------------------------------------------------------ breakers
+
+    def check_risk_breakers(self, nav: float) -> None:
+        day_open = self.day_open_nav
+        self.check_breaker(self.b_daily, (day_open - nav) / day_open if day_open > 0.0 else math.nan)
+        peak = self.breaker_peak_nav
+        self.check_breaker(self.b_drawdown, 1.0 - nav / peak if peak > 0.0 else math.nan)
+        stale = 0.0
+        if self.broker.open and self.last_price_ts > 0:
+            stale = (self.ts - self.last_price_ts) / 1000.0
+        self.check_breaker(self.b_stale, stale)
+
+    def check_breaker(self, b: Breaker, value: float) -> None:
+        prev = b.state
+        new = b.evaluate(value, self.ts)
+        if new == "":
+            return
+        self.emit(BreakerChanged(self.ts, "", b.name, prev, new, value, b.limit, b.reason))
+        if new == TRIPPED:
+            self.move_state(HALTED, f"breaker {b.name} tripped: {b.reason}")
+
+    # ------------------------------------------------------------ orders
+
+    def rebalance(self, sym: str, st: SymbolState, nav: float) -> None:
+        price = self.portfolio.last.get(sym, 0.0)
+        if not good_price(price) or nav <= 0.0:
+            return
+        inst = self.instruments.get(sym)
+        lot = 1.0 if inst is None else inst.lot
+        full = self.p.target_fraction * nav / price  # units at a full-strength signal
+        target = 0.0
+        if st.confidence >= 1.0:
+            target = math.floor(abs(st.value) * full / lot) * lot * (1.0 if st.value >= 0.0 else -1.0)
+        have = self.portfolio.qty(sym) + self.broker.pending_qty(sym)
+        if self.state.state == REDUCING:
+            target = toward_zero(have, target)
+        diff = target - have
+        if abs(diff) < lot:
+            return
+        if target != 0.0 and abs(diff) < self.p.rebalance_band * full:
+            return  # small drift: not worth the cost (going flat always is)
+        self.submit(sym, diff, price, "strategy", f"momentum {st.value:+.2f}")
+
+    def submit(self, sym: str, qty: float, ref_price: float, origin: str, reason: str) -> bool:
+        """Intent -> gate -> broker. Every intent is logged, and so is its fate."""
+        self.emit(OrderIntent(self.ts, sym, qty, ref_price, origin, reason))
+        intent_seq = self.seq
+        pf = self.portfolio
+        ctx = OrderContext(self.state.state, sym, qty, ref_price, pf.last.get(sym, 0.0),
+                           pf.qty(sym), self.broker.pending_qty(sym), self.broker.has_pending(sym),
+                           origin, pf.nav(), pf.gross())
+        rej = self.gate.check(ctx)
+        if rej is not None:
+            self.emit(OrderRejected(self.ts, sym, intent_seq, qty, rej.rule, rej.value, rej.limit, rej.reason))
+            self.rejects_this_bar += 1
+            self.check_breaker(self.b_rejects, float(self.rejects_this_bar))
+            return False
+        self.emit(OrderAccepted(self.ts, sym, intent_seq, qty, ref_price, origin))
+        self.broker.submit(OpenOrder(self.seq, sym, qty, ref_price, origin, self.ts))
+        self.orders_accepted += 1
+        return True
+
+    def cancel_all(self, reason: str) -> None:
+        for o in self.broker.cancel_all():
+            self.emit(OrderCancelled(self.ts, o.symbol, o.order_id, o.qty, reason))
+
+    # ------------------------------------------------------------ operator
+
+    def on_command(self, c: Command) -> None:
+        why = c.reason if c.reason != "" else "operator"
+        a = c.action
+        if a == "halt":
+            self.move_state(HALTED, why)
+        elif a == "resume":
+            tripped = [b.name for b in self.breakers if b.state == TRIPPED]
+            if tripped:
+                self.emit(CommandRejected(self.ts, "", a, "breaker(s) tripped, reset first: " + ", ".join(tripped)))
+            else:
+                self.move_state(ACTIVE, why)
+        elif a == "reduce":
+            self.move_state(REDUCING, why)
+        elif a == "cancel_all":
+            self.cancel_all(why)
+        elif a == "flatten":
+            self.flatten(why)
+        elif a == "reset_breaker":
+            self.reset_breaker(c.arg, why)
+        else:
+            self.emit(CommandRejected(self.ts, "", a, f"unknown action {a!r}"))
+
+    def move_state(self, new: str, reason: str) -> None:
+        prev = self.state.state
+        if not self.state.move(new):
+            return
+        self.emit(StateChanged(self.ts, "", prev, new, reason, self.input_seq))
+        if new == HALTED:
+            self.halts += 1
+            self.cancel_all("halt: " + reason)
+
+    def flatten(self, reason: str) -> None:
+        """Exits for every position. From HALTED this first moves to REDUCING,
+        since a halted book accepts no order at all."""
+        if self.state.state == HALTED:
+            self.move_state(REDUCING, "flatten: " + reason)
+        self.cancel_all("flatten: " + reason)
+        for sym in self.portfolio.open_symbols():
+            price = self.portfolio.last.get(sym, 0.0)
+            self.submit(sym, -self.portfolio.qty(sym), price, "operator", "flatten: " + reason)
+
+    def reset_breaker(self, name: str, reason: str) -> None:
+        for b in self.breakers:
+            if b.name == name:
+                if b.state != ARMED:
+                    prev = b.state
+                    b.reset(reason)
+                    self.rebaseline(b)
+                    self.emit(BreakerChanged(self.ts, "", b.name, prev, b.state, b.value, b.limit,
+                                             "reset: " + reason))
+                return
+        self.emit(CommandRejected(self.ts, "", "reset_breaker", f"unknown breaker {name!r}"))
+
+    def rebaseline(self, b: Breaker) -> None:
+        """A reset measures from now: the drawdown breaker from today's NAV, the
+        streak and storm counters from zero. The daily loss does not re-base."""
+        if b is self.b_drawdown:
+            self.breaker_peak_nav = self.portfolio.nav()
+        elif b is self.b_losses:
+            self.losing_streak = 0
+        elif b is self.b_rejects:
+            self.rejects_this_bar = 0
+
+
+def toward_zero(have: float, target: float) -> float:
+    """The nearest target to ``target`` that does not add exposure to ``have``."""
+    if have == 0.0 or (target != 0.0 and (target > 0.0) != (have > 0.0)):
+        return 0.0
+    return target if abs(target) <= abs(have) else have
+
+
+def good_price(x: float) -> bool:
+    return x > 0.0 and not math.isinf(x)  # NaN fails ``x > 0``

@@ -1,0 +1,226 @@
+"""Event types: every input the engine sees and every decision it makes.
+
+Events are immutable typed tuples. They carry no sequence number: the engine
+numbers each input and the decisions it makes in one session-wide sequence
+(see ``core.engine.Engine.process``). ``ts`` is market time in integer
+milliseconds since the Unix epoch (UTC), never the wall clock.
+
+Compiled by mypyc (hot path): keep to plain annotated NamedTuples.
+"""
+
+from typing import Final, NamedTuple, Union
+
+# ---------------------------------------------------------------- inputs
+
+
+class Tick(NamedTuple):
+    """A trade print: ``price`` in quote currency, ``size`` in units."""
+
+    ts: int
+    symbol: str
+    price: float
+    size: float
+
+
+class Bar(NamedTuple):
+    """A complete OHLCV bar from a price file (the bar *ending* at ``ts``)."""
+
+    ts: int
+    symbol: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class Headline(NamedTuple):
+    """A news headline about ``symbol`` (``""`` for the whole market)."""
+
+    ts: int
+    symbol: str
+    text: str
+    source: str
+
+
+class Command(NamedTuple):
+    """An operator command: halt, resume, reduce, flatten, cancel_all, reset_breaker.
+
+    ``arg`` is command specific (the breaker name for reset_breaker)."""
+
+    ts: int
+    symbol: str
+    action: str
+    arg: str
+    reason: str
+
+
+class Timer(NamedTuple):
+    """A scheduled boundary from the source: ``bar`` (close the bars now) or
+    ``day`` (a new trading day starts)."""
+
+    ts: int
+    symbol: str
+    name: str
+
+
+# ------------------------------------------------------------- decisions
+
+
+class BarClosed(NamedTuple):
+    """A bar closed by the engine (aggregated from ticks or taken from a file)."""
+
+    ts: int
+    symbol: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class Signal(NamedTuple):
+    """A model's view of ``symbol``: ``value`` in [-1, 1] (short..long),
+    ``confidence`` in [0, 1]."""
+
+    ts: int
+    symbol: str
+    model: str
+    value: float
+    confidence: float
+
+
+class OrderIntent(NamedTuple):
+    """What a strategy (or the operator) wants: ``qty`` signed units."""
+
+    ts: int
+    symbol: str
+    qty: float
+    ref_price: float
+    origin: str
+    reason: str
+
+
+class OrderRejected(NamedTuple):
+    """The pre-trade gate refused the intent logged at ``intent_seq``."""
+
+    ts: int
+    symbol: str
+    intent_seq: int
+    qty: float
+    rule: str
+    value: float
+    limit: float
+    reason: str
+
+
+class OrderAccepted(NamedTuple):
+    """An order sent to the broker. Its id is the seq of this event."""
+
+    ts: int
+    symbol: str
+    intent_seq: int
+    qty: float
+    ref_price: float
+    origin: str
+
+
+class OrderCancelled(NamedTuple):
+    ts: int
+    symbol: str
+    order_id: int
+    remaining: float
+    reason: str
+
+
+class Fill(NamedTuple):
+    """An execution: ``qty`` signed units at ``price``; ``commission`` in currency."""
+
+    ts: int
+    symbol: str
+    order_id: int
+    qty: float
+    price: float
+    commission: float
+
+
+class PositionChanged(NamedTuple):
+    """A position after a fill; ``realized`` is the realised P&L of that fill."""
+
+    ts: int
+    symbol: str
+    qty: float
+    avg_price: float
+    realized: float
+
+
+class RiskSnapshot(NamedTuple):
+    """Book-level risk at a bar boundary. Money in currency; ``drawdown``,
+    ``max_drawdown`` and ``var95`` as positive loss fractions of NAV;
+    ``leverage`` = gross / NAV."""
+
+    ts: int
+    symbol: str
+    nav: float
+    cash: float
+    gross: float
+    net: float
+    leverage: float
+    day_pnl: float
+    drawdown: float
+    max_drawdown: float
+    var95: float
+
+
+class StateChanged(NamedTuple):
+    """The trading state moved (ACTIVE / REDUCING / HALTED). ``cause_seq`` is
+    the seq of the input that caused it."""
+
+    ts: int
+    symbol: str
+    prev: str
+    new: str
+    reason: str
+    cause_seq: int
+
+
+class BreakerChanged(NamedTuple):
+    """A circuit breaker changed state (ARMED / WARNING / TRIPPED)."""
+
+    ts: int
+    symbol: str
+    name: str
+    prev: str
+    new: str
+    value: float
+    limit: float
+    reason: str
+
+
+class CommandRejected(NamedTuple):
+    """An operator command that could not take effect, and why."""
+
+    ts: int
+    symbol: str
+    action: str
+    reason: str
+
+
+InputEvent = Union[Tick, Bar, Headline, Command, Timer]
+Event = Union[
+    Tick, Bar, Headline, Command, Timer, BarClosed, Signal, OrderIntent,
+    OrderRejected, OrderAccepted, OrderCancelled, Fill, PositionChanged,
+    RiskSnapshot, StateChanged, BreakerChanged, CommandRejected,
+]
+
+# kind names as logged; the storage schema and replay key on these
+INPUT_KINDS: Final = {
+    "tick": Tick, "bar": Bar, "headline": Headline, "command": Command, "timer": Timer,
+}
+DECISION_KINDS: Final = {
+    "bar_closed": BarClosed, "signal": Signal, "order_intent": OrderIntent,
+    "order_rejected": OrderRejected, "order_accepted": OrderAccepted,
+    "order_cancelled": OrderCancelled, "fill": Fill, "position": PositionChanged,
+    "risk": RiskSnapshot, "state": StateChanged, "breaker": BreakerChanged,
+    "command_rejected": CommandRejected,
+}

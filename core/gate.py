@@ -1,0 +1,139 @@
+"""Pre-trade gate: every order passes every rule, no bypass (compiled by mypyc).
+
+Each rule is its own small method that returns a Rejection or None; ``check``
+runs them in a fixed order and the first refusal wins. Rules that limit size
+only bite on orders that *increase* exposure, so exits always get through
+unless trading is HALTED.
+"""
+
+import math
+
+from core.state import HALTED, REDUCING
+
+
+class Rejection:
+    def __init__(self, rule: str, value: float, limit: float, reason: str) -> None:
+        self.rule = rule
+        self.value = value
+        self.limit = limit
+        self.reason = reason
+
+
+class OrderContext:
+    """What the gate needs to know about one order and the book around it."""
+
+    def __init__(self, state: str, symbol: str, qty: float, ref_price: float,
+                 last_price: float, position: float, pending: float,
+                 has_pending: bool, origin: str, nav: float, gross: float) -> None:
+        self.state = state
+        self.symbol = symbol
+        self.qty = qty
+        self.ref_price = ref_price
+        self.last_price = last_price
+        self.position = position
+        self.pending = pending
+        self.has_pending = has_pending
+        self.origin = origin
+        self.nav = nav
+        self.gross = gross
+
+    def exposure_before(self) -> float:
+        return self.position + self.pending
+
+    def exposure_after(self) -> float:
+        return self.position + self.pending + self.qty
+
+    def increases(self) -> bool:
+        before = self.exposure_before()
+        after = self.exposure_after()
+        if before != 0.0 and after != 0.0 and (before > 0.0) != (after > 0.0):
+            return True  # flipping through zero opens new exposure
+        return abs(after) > abs(before)
+
+
+class Gate:
+    def __init__(self, max_order_notional: float, max_position_fraction: float,
+                 max_gross_leverage: float, fat_finger_band: float) -> None:
+        self.max_order_notional = max_order_notional
+        self.max_position_fraction = max_position_fraction
+        self.max_gross_leverage = max_gross_leverage
+        self.fat_finger_band = fat_finger_band
+        self.counts: dict[str, int] = {}
+
+    def check(self, o: OrderContext) -> Rejection | None:
+        r = self.halted(o)
+        if r is None:
+            r = self.sane(o)
+        if r is None:
+            r = self.reduce_only(o)
+        if r is None:
+            r = self.duplicate(o)
+        if r is None:
+            r = self.fat_finger(o)
+        if r is None:
+            r = self.order_notional(o)
+        if r is None:
+            r = self.position_size(o)
+        if r is None:
+            r = self.gross_leverage(o)
+        if r is not None:
+            self.counts[r.rule] = self.counts.get(r.rule, 0) + 1
+        return r
+
+    def halted(self, o: OrderContext) -> Rejection | None:
+        if o.state == HALTED:
+            return Rejection("halted", 1.0, 0.0, "trading is HALTED: no new orders")
+        return None
+
+    def sane(self, o: OrderContext) -> Rejection | None:
+        """Fail closed on anything we cannot price."""
+        for name, x in (("qty", o.qty), ("ref_price", o.ref_price), ("last_price", o.last_price),
+                        ("nav", o.nav)):
+            if math.isnan(x) or math.isinf(x):
+                return Rejection("invalid_order", x, 0.0, f"{name} is not finite")
+        if o.qty == 0.0:
+            return Rejection("invalid_order", 0.0, 0.0, "zero quantity")
+        if o.ref_price <= 0.0 or o.last_price <= 0.0:
+            return Rejection("invalid_order", o.ref_price, 0.0, "no positive price")
+        if o.nav <= 0.0 and o.increases():
+            return Rejection("invalid_order", o.nav, 0.0, "NAV is not positive")
+        return None
+
+    def reduce_only(self, o: OrderContext) -> Rejection | None:
+        if o.state == REDUCING and o.increases():
+            return Rejection("reduce_only", abs(o.exposure_after()), abs(o.exposure_before()),
+                             "REDUCING: only orders that shrink a position")
+        return None
+
+    def duplicate(self, o: OrderContext) -> Rejection | None:
+        if o.has_pending and o.origin == "strategy":
+            return Rejection("duplicate_order", 1.0, 0.0, f"an order for {o.symbol} is still open")
+        return None
+
+    def fat_finger(self, o: OrderContext) -> Rejection | None:
+        dev = abs(o.ref_price / o.last_price - 1.0)
+        if dev > self.fat_finger_band:
+            return Rejection("fat_finger", dev, self.fat_finger_band, "price far from the last price")
+        return None
+
+    def order_notional(self, o: OrderContext) -> Rejection | None:
+        notional = abs(o.qty * o.ref_price)
+        if notional > self.max_order_notional and o.increases():
+            return Rejection("max_order_notional", notional, self.max_order_notional,
+                             "order notional above the limit")
+        return None
+
+    def position_size(self, o: OrderContext) -> Rejection | None:
+        frac = abs(o.exposure_after() * o.ref_price) / o.nav
+        if frac > self.max_position_fraction and o.increases():
+            return Rejection("max_position", frac, self.max_position_fraction,
+                             "position would exceed its share of NAV")
+        return None
+
+    def gross_leverage(self, o: OrderContext) -> Rejection | None:
+        after = o.gross - abs(o.exposure_before() * o.last_price) + abs(o.exposure_after() * o.ref_price)
+        lev = after / o.nav
+        if lev > self.max_gross_leverage and o.increases():
+            return Rejection("max_gross_leverage", lev, self.max_gross_leverage,
+                             "gross leverage would exceed the limit")
+        return None

@@ -1,0 +1,260 @@
+"""Run a session: source -> engine -> log, with operator commands and a
+published snapshot for whoever watches.
+
+This is the only place that looks at the wall clock, and only to pace the feed
+(``speed``) and to decide when to publish a snapshot; neither changes a
+decision. Operator commands arrive on a thread-safe queue and enter the engine
+as logged ``Command`` inputs at the next event boundary.
+
+Build one for tests::
+
+    from core.build import build_engine
+    from core.config import EngineConfig
+    from core.market.sim import Simulator
+    from core.session import MemorySink, Session
+    sim = Simulator(seed=1)
+    s = Session(build_engine(EngineConfig(), sim.spec), sim, MemorySink(), "test",
+                speed=None, max_events=20_000)
+    s.run()          # or in a thread; s.submit("halt", reason="...") from another
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from core.breakers import TRIPPED
+from core.build import is_compiled
+from core.engine import Engine
+from core.events import (
+    BreakerChanged, Command, CommandRejected, Fill, Headline, OrderAccepted,
+    OrderCancelled, OrderRejected, StateChanged,
+)
+from core.snapshot import (
+    BreakerRow, LogLine, OrderRow, PositionRow, RiskView, SignalRow, Snapshot,
+)
+
+ACTIONS = ("halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker")
+PUBLISH_S = 0.1  # snapshot rate: the UI reads at about 10 Hz
+MAX_GAP_MS = 2_000  # idle market time (nights, weekends) is not waited out
+
+
+class Sink(Protocol):
+    def write(self, seq_start: int, events: list[object]) -> None: ...
+    def flush(self) -> None: ...
+    def close(self, clean: bool) -> None: ...
+
+
+class MemorySink:
+    """Keeps every (seq, event) in memory: tests and benchmarks."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, object]] = []
+        self.flushes = 0
+        self.closed: bool | None = None
+
+    def write(self, seq_start: int, events: list[object]) -> None:
+        self.rows.extend(enumerate(events, seq_start))
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+    def close(self, clean: bool) -> None:
+        self.closed = clean
+
+
+class Session:
+    def __init__(self, engine: Engine, source: Iterable[object], sink: Sink, session_id: str,
+                 *, speed: float | None = None, max_events: int | None = None,
+                 source_name: str = "", keep_alive: bool = False,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep, log_lines: int = 200) -> None:
+        self.engine = engine
+        self.source = source
+        self.sink = sink
+        self.session_id = session_id
+        self.speed = speed
+        self.max_events = max_events
+        self.source_name = source_name
+        self.keep_alive = keep_alive
+        self.clock = clock
+        self.sleep = sleep
+        self.commands: queue.SimpleQueue[tuple[str, str, str]] = queue.SimpleQueue()
+        self.stopping = False
+        self.finished = False
+        self.error = ""
+        self.inputs = 0
+        self.log: deque[LogLine] = deque(maxlen=log_lines)
+        self.compiled = is_compiled()
+        self._rate = 0.0
+        self._rate_mark = (clock(), 0)
+        self.latest = self.snapshot()
+
+    # ------------------------------------------------------------ control
+
+    def submit(self, action: str, arg: str = "", reason: str = "") -> None:
+        """Queue an operator command (any thread). It takes effect, and is
+        logged, at the engine's next event boundary."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+        self.commands.put((action, arg, reason))
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    # ------------------------------------------------------------ loop
+
+    def run(self) -> None:
+        """Process the source until it ends, ``max_events`` or ``stop()``."""
+        try:
+            self._run_feed()
+            self.finished = True
+            self._drain_commands()
+            while self.keep_alive and not self.stopping and not self.error:
+                self._idle(0.05)
+        except Exception as exc:  # a fault stops trading; say why, never trade unlogged
+            self.error = f"session stopped: {exc}"
+        finally:
+            self.publish()
+
+    def _run_feed(self) -> None:
+        paced = self.speed is not None
+        due = self.clock()
+        last_ts = -1
+        next_pub = due + PUBLISH_S
+        for ev in self.source:
+            if self.stopping or self.error:
+                return
+            self._drain_commands()
+            if paced:
+                ts: int = ev.ts  # type: ignore[attr-defined]
+                if last_ts >= 0:
+                    due += min(max(ts - last_ts, 0), MAX_GAP_MS) / 1000.0 / self.speed  # type: ignore[operator]
+                last_ts = ts
+                due = self._wait_until(due)
+            self.step(ev)
+            self.inputs += 1
+            if self.max_events is not None and self.inputs >= self.max_events:
+                return
+            if paced or self.inputs & 255 == 0:
+                now = self.clock()
+                if now >= next_pub:
+                    self.publish()
+                    next_pub = now + PUBLISH_S
+
+    def _wait_until(self, due: float) -> float:
+        """Sleep until ``due`` in short slices, serving commands meanwhile.
+        Returns the due time, pulled forward if we fell far behind (a stalled
+        machine should not cause a burst)."""
+        while not self.stopping:
+            now = self.clock()
+            if now >= due:
+                return max(due, now - 0.5)
+            self._drain_commands()
+            self.publish_if_due()
+            self.sleep(min(due - now, 0.02))
+        return due
+
+    def publish_if_due(self) -> None:
+        if self.clock() - self._rate_mark[0] >= PUBLISH_S:
+            self.publish()
+
+    def _idle(self, seconds: float) -> None:
+        self._drain_commands()
+        self.sleep(seconds)
+        self.publish_if_due()
+
+    def _drain_commands(self) -> None:
+        while not self.commands.empty():
+            action, arg, reason = self.commands.get()
+            self.step(Command(self.engine.ts, "", action, arg, reason))
+
+    def step(self, ev: object) -> None:
+        eng = self.engine
+        base = eng.seq + 1
+        accepted = eng.orders_accepted
+        out = eng.process(ev)
+        self.sink.write(base, out)
+        if eng.orders_accepted != accepted:
+            self.sink.flush()  # write-ahead: the order is durable before it can fill
+        if len(out) > 1 or isinstance(ev, (Headline, Command)):
+            self._note(base, out)
+
+    # ------------------------------------------------------------ view
+
+    def _note(self, base: int, out: list[object]) -> None:
+        for i, e in enumerate(out):
+            line = describe(e)
+            if line is not None:
+                level, text = line
+                self.log.append(LogLine(base + i, e.ts, level, text))  # type: ignore[attr-defined]
+
+    def publish(self) -> None:
+        now = self.clock()
+        t0, n0 = self._rate_mark
+        if now > t0:
+            self._rate = (self.inputs - n0) / (now - t0)
+        self._rate_mark = (now, self.inputs)
+        self.latest = self.snapshot()
+
+    def snapshot(self) -> Snapshot:
+        eng = self.engine
+        pf = eng.portfolio
+        nav = pf.nav()
+        positions = tuple(
+            PositionRow(s, p.qty, p.avg_price, pf.last.get(s, p.avg_price), pf.market_value(s),
+                        p.qty * (pf.last.get(s, p.avg_price) - p.avg_price), p.realized,
+                        pf.market_value(s) / nav if nav else 0.0)
+            for s, p in pf.positions.items() if p.qty != 0.0 or p.realized != 0.0)
+        orders = tuple(OrderRow(o.order_id, o.symbol, o.qty, o.ref_price, o.origin, o.ts)
+                       for o in eng.broker.open.values())
+        signals = tuple(SignalRow(s.symbol, s.model, s.value, s.confidence,
+                                  pf.last.get(s.symbol, 0.0), s.ts) for s in eng.signals.values())
+        breakers = tuple(BreakerRow(b.name, b.state, b.value, b.limit,
+                                    b.value / b.limit if b.limit else 0.0, b.last_trip_ts, b.reason)
+                         for b in eng.breakers)
+        gross = pf.gross()
+        risk = RiskView(nav, pf.cash, gross, pf.net(), gross / nav if nav > 0 else float("inf"),
+                        nav - eng.day_open_nav, pf.realized, pf.unrealized(), eng.drawdown,
+                        eng.max_drawdown, eng.var95(), eng.peak_nav,
+                        (("commissions", f"{pf.commissions:,.2f}"),
+                         ("orders accepted", str(eng.orders_accepted)),
+                         ("halts", str(eng.halts)), ("bad prices", str(eng.bad_prices))))
+        return Snapshot(
+            session_id=self.session_id, seq=eng.seq, market_ts=eng.ts,
+            speed="max" if self.speed is None else f"{self.speed:g}x",
+            events_per_s=self._rate, source=self.source_name, trading_state=eng.state.state,
+            risk=risk, positions=positions, open_orders=orders, signals=signals,
+            breakers=breakers, rejections=tuple(sorted(eng.gate.counts.items())),
+            log=tuple(self.log), finished=self.finished, error=self.error,
+            compiled=self.compiled,
+        )
+
+    def tripped(self) -> list[str]:
+        return [b.name for b in self.engine.breakers if b.state == TRIPPED]
+
+
+def describe(e: object) -> tuple[str, str] | None:
+    """A log-pane line for the events an operator cares about, else None."""
+    if isinstance(e, Fill):
+        return "trade", f"FILL {e.symbol} {e.qty:+g} @ {e.price:,.4f} (order {e.order_id}, fee {e.commission:.2f})"
+    if isinstance(e, OrderAccepted):
+        return "info", f"ORDER {e.symbol} {e.qty:+g} ~{e.ref_price:,.4f} [{e.origin}]"
+    if isinstance(e, OrderRejected):
+        return "warn", f"REJECT {e.symbol} {e.qty:+g}: {e.rule} ({e.value:.4g} vs {e.limit:.4g}) {e.reason}"
+    if isinstance(e, OrderCancelled):
+        return "warn", f"CANCEL order {e.order_id} {e.symbol} {e.remaining:+g}: {e.reason}"
+    if isinstance(e, StateChanged):
+        return "alert", f"STATE {e.prev} -> {e.new}: {e.reason}"
+    if isinstance(e, BreakerChanged):
+        return ("alert" if e.new == TRIPPED else "warn"), f"BREAKER {e.name} {e.prev} -> {e.new}: {e.reason}"
+    if isinstance(e, CommandRejected):
+        return "warn", f"COMMAND {e.action} refused: {e.reason}"
+    if isinstance(e, Command):
+        return "info", f"OPERATOR {e.action}{' ' + e.arg if e.arg else ''}: {e.reason or 'operator'}"
+    if isinstance(e, Headline):
+        return "info", f"NEWS {e.symbol}: {e.text}"
+    return None

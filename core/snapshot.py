@@ -1,0 +1,100 @@
+"""Frozen snapshots the engine publishes and the console renders.
+
+The UI never touches live engine objects: the session thread builds a
+``Snapshot`` a few times a second and swaps one reference; panes read it.
+Money in the book's currency; fractions as fractions (0.05 = 5%).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRow:
+    symbol: str
+    qty: float
+    avg_price: float
+    last: float
+    market_value: float
+    unrealized: float
+    realized: float
+    weight: float  # market value / NAV
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    order_id: int
+    symbol: str
+    qty: float  # signed remaining units
+    ref_price: float
+    origin: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRow:
+    symbol: str
+    model: str
+    value: float  # -1 .. 1
+    confidence: float  # 0 .. 1
+    last: float
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerRow:
+    name: str
+    state: str  # ARMED / WARNING / TRIPPED
+    value: float
+    limit: float
+    utilisation: float  # value / limit, 1.0 = at the limit
+    last_trip_ts: int  # 0 = never
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RiskView:
+    nav: float
+    cash: float
+    gross: float
+    net: float
+    leverage: float
+    day_pnl: float
+    realized: float
+    unrealized: float
+    drawdown: float  # positive fraction of peak NAV
+    max_drawdown: float
+    var95: float  # positive fraction of NAV, one-day parametric
+    peak_nav: float
+    extra: tuple[tuple[str, str], ...] = ()  # further labelled figures
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    seq: int
+    ts: int
+    level: str  # info / trade / warn / alert
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    session_id: str
+    seq: int
+    market_ts: int
+    speed: str  # "60x", "max"
+    events_per_s: float
+    source: str
+    trading_state: str  # ACTIVE / REDUCING / HALTED
+    risk: RiskView
+    positions: tuple[PositionRow, ...] = ()
+    open_orders: tuple[OrderRow, ...] = ()
+    signals: tuple[SignalRow, ...] = ()
+    breakers: tuple[BreakerRow, ...] = ()
+    rejections: tuple[tuple[str, int], ...] = ()  # (rule, count)
+    log: tuple[LogLine, ...] = ()  # newest last, capped
+    finished: bool = False
+    error: str = ""  # set when the session stopped on a fault
+    compiled: bool = False
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,87 @@
+"""Momentum strategy on bar closes (compiled by mypyc; per bar, plain loops).
+
+signal = clip((SMA_fast / SMA_slow - 1) / (vol_scale * sd of bar returns), -1, 1)
+confidence = share of the slow window filled (0 until warm, then 1).
+The target position is signal * target_fraction * NAV / price, in whole lots.
+"""
+
+import math
+
+
+class RollingWindow:
+    """Fixed-capacity window of floats with running sum and sum of squares."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.values: list[float] = [0.0] * capacity
+        self.count: int = 0
+        self.pos: int = 0
+
+    def push(self, x: float) -> None:
+        self.values[self.pos] = x
+        self.pos = (self.pos + 1) % self.capacity
+        if self.count < self.capacity:
+            self.count += 1
+
+    def full(self) -> bool:
+        return self.count == self.capacity
+
+    def mean_last(self, n: int) -> float:
+        """Mean of the newest ``n`` values (n <= count). Summed afresh each
+        call: windows are short and this keeps float results independent of
+        history (no running-sum drift), which replay relies on."""
+        total = 0.0
+        i = self.pos
+        for _ in range(n):
+            i = (i - 1) % self.capacity
+            total += self.values[i]
+        return total / n
+
+    def std(self) -> float:
+        """Sample standard deviation (ddof=1) of the window."""
+        n = self.count
+        if n < 2:
+            return 0.0
+        m = self.mean_last(n)
+        acc = 0.0
+        i = self.pos
+        for _ in range(n):
+            i = (i - 1) % self.capacity
+            d = self.values[i] - m
+            acc += d * d
+        return math.sqrt(acc / (n - 1))
+
+
+class SymbolState:
+    def __init__(self, slow: int) -> None:
+        self.closes = RollingWindow(slow)
+        self.returns = RollingWindow(slow)
+        self.value: float = 0.0
+        self.confidence: float = 0.0
+
+
+class Momentum:
+    def __init__(self, fast: int, slow: int, vol_scale: float) -> None:
+        self.fast = fast
+        self.slow = slow
+        self.vol_scale = vol_scale
+        self.states: dict[str, SymbolState] = {}
+
+    def on_bar(self, symbol: str, close: float) -> SymbolState:
+        st = self.states.get(symbol)
+        if st is None:
+            st = SymbolState(self.slow)
+            self.states[symbol] = st
+        if st.closes.count > 0:
+            prev = st.closes.values[(st.closes.pos - 1) % st.closes.capacity]
+            st.returns.push(close / prev - 1.0)
+        st.closes.push(close)
+        st.confidence = st.closes.count / self.slow
+        if not st.closes.full():
+            st.value = 0.0
+            return st
+        trend = st.closes.mean_last(self.fast) / st.closes.mean_last(self.slow) - 1.0
+        vol = st.returns.std()
+        raw = 0.0 if vol <= 0.0 else trend / (self.vol_scale * vol)
+        st.value = max(-1.0, min(1.0, raw))
+        return st
