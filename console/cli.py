@@ -1,0 +1,202 @@
+"""The ``console`` command: run, replay, sessions, doctor, config, risk.
+
+Input problems (files, ids, configs, databases) end as one line on stderr and
+exit code 2, never a traceback. ``replay`` and the headless ``run`` never
+import textual.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from core.errors import InputError
+
+DB_HELP = "Session database (default: $CONSOLE_DB, else the user data directory)."
+
+
+def _db_path(db: str | None) -> Path:
+    from storage import default_db_path
+
+    return Path(db) if db else default_db_path()
+
+
+def _speed(value: str) -> float | None:
+    if value == "max":
+        return None
+    try:
+        x = float(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a number or 'max', got {value!r}") from None
+    if not x > 0:
+        raise click.BadParameter(f"must be > 0, got {value!r}")
+    return x
+
+
+def _version() -> str:
+    from core.build import is_compiled
+    from console.setup_run import code_version
+
+    return f"console {code_version()} (hot path: {'compiled by mypyc' if is_compiled() else 'interpreted'})"
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(_version())
+        ctx.exit()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Version, and whether the hot path is compiled.")
+def cli() -> None:
+    """Operator console for a paper-trading engine."""
+
+
+@cli.command()
+@click.option("--headless", is_flag=True, help="No UI: run, log and print the session id last.")
+@click.option("--events", type=click.IntRange(min=1), default=None, help="Stop after N input events.")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Simulator seed (default: random, logged).")
+@click.option("--speed", default=None, help="Market-time multiple, or 'max' (default: 60 with UI, max headless).")
+@click.option("--data", type=str, default=None, help="Price file (CSV/Parquet) instead of the simulator.")
+@click.option("--symbol", default=None, help="Symbol name for a single-instrument file.")
+@click.option("--config", "config_path", default=None, help="TOML config of limits and strategy.")
+@click.option("--theme", default=None, help="UI theme (console-dark, console-light, console-contrast, console-colorblind or a user theme).")
+@click.option("--db", default=None, envvar="CONSOLE_DB", help=DB_HELP)
+def run(headless: bool, events: int | None, seed: int | None, speed: str | None, data: str | None,
+        symbol: str | None, config_path: str | None, theme: str | None, db: str | None) -> None:
+    """Run a session on the simulated market (default) or a price file."""
+    from console.setup_run import prepare
+
+    pace = _speed(speed) if speed is not None else (None if headless else 60.0)
+    prep = prepare(db=_db_path(db), seed=seed, speed=pace, data=data, symbol=symbol,
+                   config_path=config_path, max_events=events, keep_alive=not headless)
+    for note in prep.fixups:
+        click.echo(f"data: {note}", err=True)
+    if headless:
+        _run_headless(prep)
+    else:
+        _run_ui(prep, theme)
+
+
+def _run_headless(prep: Any) -> None:
+    session = prep.session
+    previous = signal.signal(signal.SIGINT, lambda *_: session.stop())
+    try:
+        session.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        prep.writer.close(clean=not session.error)
+    snap = session.latest
+    click.echo(f"source {prep.source_name}  seed {prep.seed}  db {prep.db_path}", err=True)
+    click.echo(f"events {session.inputs}  seq {snap.seq}  state {snap.trading_state}  "
+               f"nav {snap.risk.nav:,.2f}  max dd {snap.risk.max_drawdown:.2%}", err=True)
+    if session.error:
+        click.echo(f"error: {session.error}", err=True)
+        click.echo(session.session_id)
+        sys.exit(1)
+    click.echo(session.session_id)
+
+
+def _run_ui(prep: Any, theme: str | None) -> None:
+    from console.app import build_app
+
+    kwargs = {"theme": theme} if theme else {}
+    app = build_app(prep.session, **kwargs)
+    try:
+        app.run()
+    finally:
+        prep.session.stop()
+        prep.writer.close(clean=not prep.session.error)
+    click.echo(f"session {prep.session.session_id}  ({prep.db_path})")
+    if prep.session.error:
+        click.echo(f"error: {prep.session.error}", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("session_id")
+@click.option("--db", default=None, envvar="CONSOLE_DB", help=DB_HELP)
+def replay(session_id: str, db: str | None) -> None:
+    """Re-run a logged session headlessly and prove it reproduces."""
+    from console.replay_cmd import run_replay
+
+    sys.exit(run_replay(_db_path(db), session_id))
+
+
+@cli.command()
+@click.option("--db", default=None, envvar="CONSOLE_DB", help=DB_HELP)
+@click.option("--limit", type=click.IntRange(min=1), default=50, help="Newest N sessions.")
+def sessions(db: str | None, limit: int) -> None:
+    """List logged sessions."""
+    from console.report import print_sessions
+
+    print_sessions(_db_path(db), limit)
+
+
+@cli.command()
+@click.option("--db", default=None, envvar="CONSOLE_DB", help=DB_HELP)
+def doctor(db: str | None) -> None:
+    """Versions, database health, compiled or interpreted hot path."""
+    from console.report import print_doctor
+
+    print_doctor(_db_path(db))
+
+
+@cli.group()
+def config() -> None:
+    """Inspect the engine configuration."""
+
+
+@config.command("show")
+@click.option("--config", "config_path", default=None, help="TOML config to merge over the defaults.")
+def config_show(config_path: str | None) -> None:
+    """Print the effective config (defaults plus the file) as TOML."""
+    from core.config import load_config
+
+    cfg = load_config(config_path).to_dict()
+    for key, value in cfg.items():
+        if not isinstance(value, dict):
+            click.echo(f"{key} = {json.dumps(value)}")
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            click.echo(f"\n[{key}]")
+            for k, v in value.items():
+                click.echo(f"{k} = {json.dumps(v)}")
+
+
+def _register_optional() -> None:
+    from console.commands.risk import risk
+
+    cli.add_command(risk)
+
+
+_register_optional()
+
+
+def main() -> None:
+    """Entry point: turn input problems into one line and exit code 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except InputError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Build hook: compile the engine's per-tick modules with mypyc.
+
+Only the hot path is compiled, as one compilation unit so calls between the
+modules stay native. Not compiled, with the reason:
+- core/config.py, core/build.py, core/codec.py: run once per session or per
+  row at the edges; dataclasses and json, nothing per tick.
+- core/session.py: the runner reads the wall clock and queues; it calls into
+  the compiled engine once per event.
+- core/market/*: sources; pandas (files) and generators (simulator).
+- core/risk/*: numpy, per bar at most.
+CONSOLE_NO_COMPILE=1 skips compilation (pure-Python install).
+"""
+
+import os
+
+from setuptools import setup
+
+HOT = [
+    "core/events.py", "core/state.py", "core/portfolio.py", "core/broker.py", "core/bars.py",
+    "core/strategy.py", "core/gate.py", "core/breakers.py", "core/engine.py",
+]
+
+ext_modules = []
+if os.environ.get("CONSOLE_NO_COMPILE", "") in ("", "0"):
+    from mypyc.build import mypycify
+
+    ext_modules = mypycify(HOT, opt_level="3")
+
+setup(ext_modules=ext_modules)
