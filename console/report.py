@@ -20,15 +20,24 @@ def print_sessions(db_path: Path, limit: int) -> None:
         Console().print(f"no sessions yet ({db_path} does not exist)")
         return
     rows = list_sessions(open_db(db_path, create=False, readonly=True))[:limit]
-    t = Table(title=f"sessions in {db_path}")
-    for col in ("id", "start", "duration", "events", "trades", "P&L", "halts", "clean close", "source"):
-        t.add_column(col, justify="right" if col in ("events", "trades", "P&L", "halts") else "left")
+    out = Console()
+    wide = out.width >= 120  # narrow terminals drop the source and the year
+    t = Table(title=f"sessions in {db_path}", box=None, pad_edge=False, header_style="bold underline")
+    t.add_column("id", no_wrap=True, min_width=22)
+    t.add_column("start UTC", no_wrap=True)
+    for col in ("dur", "events", "trades", "P&L", "halts"):
+        t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("clean", no_wrap=True)
+    if wide:
+        t.add_column("source", overflow="fold")
     for s in rows:
         dur = "-" if s.duration_s is None else f"{s.duration_s:,.0f}s"
-        pnl = f"[{'green' if s.pnl >= 0 else 'red'}]{s.pnl:,.2f}[/]"
-        t.add_row(s.id, s.started_at[:19], dur, f"{s.events:,}", f"{s.trades:,}", pnl, str(s.halts),
-                  "yes" if s.clean else "[red]no[/]", s.data_source or "")
-    Console().print(t)
+        pnl = f"[{'green' if s.pnl >= 0 else 'red'}]{s.pnl:,.0f}[/]"
+        start = s.started_at[:16].replace("T", " ")
+        cells = [s.id, start if wide else start[5:], dur, f"{s.events:,}", f"{s.trades:,}", pnl,
+                 str(s.halts), "yes" if s.clean else "[red]no[/]"]
+        t.add_row(*cells, *([s.data_source or ""] if wide else []))
+    out.print(t)
 
 
 def print_doctor(db_path: Path) -> None:
@@ -36,6 +45,8 @@ def print_doctor(db_path: Path) -> None:
 
     out = Console()
     t = Table(show_header=False, box=None)
+    t.add_column("what", no_wrap=True)
+    t.add_column("value", overflow="fold")
     t.add_row("python", f"{platform.python_version()} ({sys.executable})")
     for pkg in PACKAGES:
         try:

@@ -87,9 +87,10 @@ def config_from_dict(data: dict[str, Any], where: str = "config") -> EngineConfi
             top[key] = _number(key, value, float, problems)
         else:
             problems.append(f"unknown key {key!r}")
-    if not problems:
-        cfg = EngineConfig(**top)
-        problems.extend(_check_ranges(cfg))
+    # bad values were dropped (defaults stand in), so range checks still run
+    # and one error lists every problem
+    cfg = EngineConfig(**{k: v for k, v in top.items() if v is not None})
+    problems.extend(_check_ranges(cfg))
     if problems:
         raise ConfigError(f"{where}: " + "; ".join(problems))
     return cfg
@@ -117,7 +118,9 @@ def _section(cls: type, name: str, values: dict[str, Any], problems: list[str]) 
             problems.append(f"unknown key {name}.{key}")
             continue
         kind = int if f.type in (int, "int") else float
-        kwargs[key] = _number(f"{name}.{key}", value, kind, problems)
+        number = _number(f"{name}.{key}", value, kind, problems)
+        if number is not None:
+            kwargs[key] = number
     return cls(**kwargs)
 
 
@@ -127,9 +130,10 @@ def _number(name: str, value: Any, kind: type, problems: list[str]) -> Any:
         ok = False
     if not ok:
         problems.append(f"{name} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
-        return 0
+        return None
     if isinstance(value, float) and not math.isfinite(value):
         problems.append(f"{name} must be finite, got {value!r}")
+        return None
     return kind(value)
 
 

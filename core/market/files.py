@@ -1,0 +1,777 @@
+"""Real market-data files: CSV (and Parquet) price files into ``Bar`` events.
+
+``load_bars(path, symbol=None)`` reads one price file and returns a
+``MarketFile``; ``file_source(mf)`` turns it into the engine's input stream.
+No format flag: the shape is detected from the header and the first data row.
+
+Shapes understood
+-----------------
+* **OHLCV** (one instrument): a date column plus ``Open, High, Low, Close``
+  matched by name, case-insensitively and in any order (mplfinance's
+  ``Date,Open,Close,High,Low`` is fine), optional ``Volume``.  ``Close`` is
+  used as the close; ``Adj Close``, ``OpenInterest``, ``dividend``, ``split``
+  and other extra columns are ignored.  Prices are taken as written: nothing
+  is ever split- or dividend-adjusted (zipline's files are already adjusted).
+* **Close only** (one instrument): a date column plus ``Close`` (or one
+  generic column named Price/Last/Value/Adj Close), optional ``Volume``.
+* **Wide closes**: a date column plus one column per symbol (skfolio,
+  FRED/arch ``wti.csv``); the column names are the symbols.
+* **Intraday**: one datetime column, or separate ``Date`` and ``Time``
+  columns, including a header that *lacks* the Time column while every row
+  has it (backtrader's 1-minute file; detected from the first data row).
+* **Parquet** with the same shapes, the dates in a column or in the
+  (pandas-written) index.  Parquet nulls play the part of empty CSV cells.
+
+A date column is one named Date, Datetime, Timestamp, Time, Dt, Day,
+Date_Time or Trade_Date; failing that, the first column (named or unnamed)
+when its first value is a date.  Date formats, detected from the first row
+and then required on every row: ``YYYY-MM-DD``, ISO date-times (``T`` or a
+space, seconds and fractions optional, ``Z``/``+HH:MM`` offsets honoured),
+``M/D/YYYY`` (US order, as in Yahoo/FRED exports; ``13/1/2020`` is an error,
+never read as 13 January) with an optional ``H:MM[:SS]``, ``YYYY/MM/DD`` and
+``YYYYMMDD``.  The delimiter is ``,`` unless the header has none and has
+``;``, tab or ``|``.  Text must be UTF-8 (a BOM is fine) or UTF-16 with a BOM;
+gzip-compressed files are read transparently.
+
+Symbols
+-------
+One-instrument files: the ``symbol`` argument, else a Symbol/Ticker column
+holding a single value, else the file stem upper-cased (``SPY_D.csv`` ->
+``SPY_D``).  Wide files: the column names; a ``symbol`` argument selects that
+one column (a one-column wide file is renamed to it instead).
+``MarketFile.symbols`` is sorted.
+
+Timestamps
+----------
+``Bar.ts`` is integer milliseconds since the epoch, UTC.  A date without a
+time is that date at 00:00 UTC.  A naive date-time is read as UTC *as
+written* (the exchange's local clock is not converted: backtrader's European
+futures bars keep their 09:01 .. 22:00 labels); a date-time with an offset is
+converted to UTC.  ``bar_ms`` is the (lower) median spacing between
+consecutive distinct timestamps (0 for a file with a single timestamp).
+
+Fix-up policy
+-------------
+Automatic, and each one recorded as a line in ``MarketFile.fixups``:
+
+* empty lines and rows whose every field is blank are skipped;
+* an unnamed column that is not the date column (pandas_ta's row numbers, a
+  trailing delimiter) is ignored; blank fields after the last named column
+  are dropped;
+* a header lacking the Time column that every row carries is repaired;
+* missing-value markers: an empty cell, FRED's ``.`` and Yahoo's ``null``.
+  In a wide/close file the symbol has no bar on that date (never
+  forward-filled).  In an OHLCV file a row with *all four* prices missing is
+  dropped; an empty Volume is read as 0 (a wide file's Volume column, which
+  belongs to no one symbol, is ignored);
+* an Open or Close outside [Low, High] by at most 2% of that bound (a vendor
+  rounding glitch: Yahoo's SPY on 2015-03-05 opens below its low) widens
+  Low/High to contain it;
+* trade prints (a file with a time of day whose every row has
+  Open = High = Low = Close) that share a timestamp are merged into one bar
+  (open first, close last, high/low the extremes, volumes summed).
+
+Everything else is a ``DataError`` with one line naming the file, where
+(``line N`` = the physical line of a text file, counting the header and
+blank lines;
+``data row N`` = 1-based row of a Parquet file) and the field: missing file,
+unreadable or empty file, undecodable bytes, NUL bytes, bad quoting, a
+header-only file, a missing header row (the first line holds a date or a
+number), a column name given twice, no recognisable date column, no price
+columns, a row with
+the wrong number of fields, an empty or unparseable date, a non-numeric, NaN,
+infinite, zero or negative price (``NaN``/``inf`` text is never a missing
+marker), a partly missing OHLC row, a negative,
+NaN or infinite volume, High below Low, Open/Close further outside the
+range than the tolerance, timestamps out of order, duplicate timestamps for
+one symbol (other than the trade prints above), a ``symbol`` argument that
+names no column of a wide file, a long-format file with
+several symbols in a Symbol column, and a file left with no usable rows.
+When a stage finds several problems, the earliest line is reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import math
+import os
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DataError
+from core.events import Bar, InputEvent, Timer
+
+__all__ = ["MarketFile", "load_bars", "file_source", "DAY_MS"]
+
+DAY_MS = 86_400_000
+
+#: cell values that mean "no value here" (see the fix-up policy)
+MISSING_MARKERS = frozenset({"", ".", "null"})
+#: how far (relative) an Open/Close may sit outside [Low, High] and be widened
+RANGE_TOLERANCE = 0.02
+
+_DATE_NAMES = ("date", "datetime", "timestamp", "dt", "date_time", "trade_date", "day")
+_TIME_NAME = "time"
+_PRICE_NAMES = ("open", "high", "low", "close")
+_VOLUME_NAMES = frozenset({"volume", "vol"})
+_SYMBOL_NAMES = frozenset({"symbol", "ticker"})
+_GENERIC_CLOSE = frozenset({"price", "last", "value", "adj close", "adj_close", "adjclose"})
+_IGNORED_NAMES = frozenset({
+    "adj close", "adj_close", "adjclose", "adjusted close", "openinterest",
+    "open interest", "open_interest", "oi", "dividend", "dividends", "split",
+    "splits", "split ratio", "split_ratio",
+})
+_UNNAMED_RE = re.compile(r"(unnamed: \d+|__index_level_\d+__|index)?", re.IGNORECASE)
+_TIME_RE = re.compile(r"\d{1,2}:\d{2}(:\d{2}(\.\d{1,9})?)?")
+
+# (pattern, pandas format, human description, has a time of day)
+_DATE_FORMATS: tuple[tuple[re.Pattern[str], str, str, bool], ...] = (
+    (re.compile(r"\d{4}-\d{2}-\d{2}"), "%Y-%m-%d", "YYYY-MM-DD", False),
+    (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?"),
+     "ISO8601", "YYYY-MM-DD HH:MM[:SS]", True),
+    (re.compile(r"\d{1,2}/\d{1,2}/\d{4}"), "%m/%d/%Y", "M/D/YYYY", False),
+    (re.compile(r"\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}:\d{2}"), "%m/%d/%Y %H:%M:%S",
+     "M/D/YYYY H:MM:SS", True),
+    (re.compile(r"\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}"), "%m/%d/%Y %H:%M", "M/D/YYYY H:MM", True),
+    (re.compile(r"\d{4}/\d{2}/\d{2}"), "%Y/%m/%d", "YYYY/MM/DD", False),
+    (re.compile(r"\d{8}"), "%Y%m%d", "YYYYMMDD", False),
+)
+_EXPECTED_DATES = "expected YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS], M/D/YYYY or YYYYMMDD"
+
+
+@dataclass(frozen=True)
+class MarketFile:
+    """A loaded price file.
+
+    ``bars`` are sorted by (ts, symbol); ``bar_ms`` is the median spacing of
+    the distinct timestamps; ``fixups`` lists every automatic fix-up applied,
+    one human-readable line each (empty when the file was clean)."""
+
+    path: str
+    symbols: tuple[str, ...]
+    bars: list[Bar]
+    bar_ms: int
+    fixups: tuple[str, ...]
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    text = _one_line(text)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _show(text: str) -> str:
+    """A cell value quoted for a message, kept short and on one line."""
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
+class _Fail(Exception):
+    """An error at a data row (index into the table's rows), formatted later."""
+
+    def __init__(self, row: int, message: str) -> None:
+        super().__init__(message)
+        self.row = row
+        self.message = message
+
+
+@dataclass
+class _Table:
+    """A file as strings: the header and column-major stripped cells."""
+
+    where: str                 # the file as the user named it
+    unit: str                  # "line" (text) or "data row" (Parquet)
+    header_at: str             # "line 1" / "header"
+    header: list[str]
+    columns: list[list[str]]
+    locs: list[int]            # line / data-row number of each row
+    fixups: list[str]
+
+    def fail(self, message: str, row: int | None = None) -> DataError:
+        where = self.where if row is None else f"{self.where} {self.unit} {self.locs[row]}"
+        return DataError(_one_line(f"{where}: {message}"))
+
+    def fail_header(self, message: str) -> DataError:
+        return DataError(_one_line(f"{self.where} {self.header_at}: {message}"))
+
+    def at(self, row: int) -> str:
+        return f"{self.unit} {self.locs[row]}"
+
+
+# ------------------------------------------------------------------ reading
+
+
+def _read_bytes(where: str, path: Path) -> bytes:
+    if not path.exists():
+        raise DataError(_one_line(f"{where}: file not found"))
+    if path.is_dir():
+        raise DataError(_one_line(f"{where}: is a directory, not a price file"))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(_one_line(f"{where}: cannot read the file ({exc.strerror or exc})")) from None
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(_one_line(f"{where}: corrupt gzip data ({exc})")) from None
+    return data
+
+
+def _decode(where: str, data: bytes) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise DataError(_one_line(
+                f"{where}: bytes are not valid UTF-16 near byte {exc.start}; "
+                "save the file as UTF-8")) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataError(_one_line(
+            f"{where} line {line}: byte 0x{data[exc.start]:02x} at column {column} is not "
+            "valid UTF-8 (wrong encoding?); save the file as UTF-8")) from None
+
+
+def _read_text(where: str, data: bytes) -> _Table:
+    text = _decode(where, data)
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise DataError(_one_line(f"{where} line {line}: contains a NUL byte (a binary file?)"))
+    if not text.strip():
+        raise DataError(_one_line(f"{where}: file is empty"))
+
+    first = next(ln for ln in text.splitlines() if ln.strip())
+    delimiter = ","
+    if "," not in first:
+        for cand in (";", "\t", "|"):
+            if cand in first:
+                delimiter = cand
+                break
+
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    header: list[str] | None = None
+    header_line = 0
+    rows: list[list[str]] = []
+    locs: list[int] = []
+    blank = 0
+    first_blank = 0
+    end = 0
+    try:
+        for row in reader:
+            start, end = end + 1, reader.line_num
+            if not "".join(row).strip():
+                if header is not None:
+                    blank += 1
+                    first_blank = first_blank or start
+                continue
+            if header is None:
+                header = [name.strip() for name in row]
+                header_line = start
+            else:
+                rows.append(row)
+                locs.append(start)
+    except csv.Error as exc:
+        raise DataError(_one_line(f"{where} line {reader.line_num}: bad CSV ({exc})")) from None
+
+    if header is None:  # e.g. a lone delimiter: not blank text, but no field
+        raise DataError(_one_line(f"{where}: file is empty (every row is blank)"))
+    fixups: list[str] = []
+    if not rows:
+        raise DataError(_one_line(f"{where}: no data rows after the header (line {header_line})"))
+    if blank:
+        fixups.append(f"skipped {blank} empty line{'s' if blank > 1 else ''} (first: line {first_blank})")
+
+    # backtrader's 1-minute file: the header lacks Time but every row has it
+    lowered = [name.lower() for name in header]
+    if _TIME_NAME not in lowered and len(rows[0]) == len(header) + 1:
+        date_at = next((lowered.index(n) for n in _DATE_NAMES if n in lowered), None)
+        if date_at is not None and _TIME_RE.fullmatch(rows[0][date_at + 1].strip()):
+            header.insert(date_at + 1, "Time")
+            fixups.append(
+                f"the header (line {header_line}) has {len(header) - 1} names but the rows have "
+                f"{len(header)} fields: read field {date_at + 2} as the missing Time column")
+
+    width = len(header)
+    trailing = 0
+    first_trailing = 0
+    for i, row in enumerate(rows):
+        n = len(row)
+        if n == width:
+            continue
+        if n > width and not "".join(row[width:]).strip():
+            rows[i] = row[:width]
+            trailing += 1
+            first_trailing = first_trailing or locs[i]
+            continue
+        raise DataError(_one_line(
+            f"{where} line {locs[i]}: has {n} field{'s' if n != 1 else ''} but the header "
+            f"(line {header_line}) has {width}"))
+    if trailing:
+        fixups.append(f"dropped blank trailing fields on {trailing} line{'s' if trailing > 1 else ''} "
+                      f"(first: line {first_trailing})")
+
+    columns = [list(col) for col in zip(*rows)]
+    return _Table(where, "line", f"line {header_line}", header, columns, locs, fixups)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, bytes):
+        return repr(value)
+    return str(value)
+
+
+def _read_parquet(where: str, data: bytes) -> _Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except Exception as exc:  # any parser failure on corrupt bytes
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(_one_line(f"{where}: not a readable Parquet file ({_clip(detail, 120)})")) from None
+    if table.num_rows == 0:
+        raise DataError(_one_line(f"{where}: no data rows"))
+    names = list(table.column_names)
+    meta = table.schema.pandas_metadata or {}
+    index_cols = [c for c in meta.get("index_columns", []) if isinstance(c, str) and c in names]
+    order = index_cols + [n for n in names if n not in index_cols]
+    header = ["" if re.fullmatch(r"__index_level_\d+__", n) else str(n).strip() for n in order]
+    columns = [[_cell(v).strip() for v in table.column(n).to_pylist()] for n in order]
+    locs = list(range(1, table.num_rows + 1))
+    return _Table(where, "data row", "header", header, columns, locs, [])
+
+
+# ------------------------------------------------------------------ parsing
+
+
+def _date_format(value: str) -> tuple[re.Pattern[str], str, str, bool] | None:
+    for fmt in _DATE_FORMATS:
+        if fmt[0].fullmatch(value):
+            return fmt
+    return None
+
+
+def _parse_times(tb: _Table, field: str, values: list[str]) -> tuple[np.ndarray, bool]:
+    """Timestamps (int64 ms UTC) of every row, and whether they carry a time of day."""
+    if not values[0]:
+        raise _Fail(0, f"{field} is empty")
+    fmt = _date_format(values[0])
+    if fmt is None:
+        raise _Fail(0, f"{field} {_show(values[0])} is not a recognisable date ({_EXPECTED_DATES})")
+    pattern, pd_format, human, has_time = fmt
+    series = pd.Series(values, dtype=object)
+    ok = np.fromiter((pattern.fullmatch(v) is not None for v in values), dtype=bool,
+                     count=len(values))
+    parsed = pd.to_datetime(series.where(ok, None), format=pd_format, utc=True, errors="coerce")
+    ok &= ~parsed.isna().to_numpy()
+    if not ok.all():
+        row = int(np.argmin(ok))
+        if not values[row]:
+            raise _Fail(row, f"{field} is empty")
+        raise _Fail(row, f"{field} {_show(values[row])} is not a valid date in this file's format ({human})")
+    ms = pd.DatetimeIndex(parsed).as_unit("ms").asi8.astype(np.int64)
+    return ms, has_time
+
+
+def _floats(values: Sequence[str]) -> tuple[np.ndarray, int | None]:
+    """Parse cells; returns (values, index of the first non-numeric cell or None)."""
+    try:
+        return np.array(values, dtype=object).astype(np.float64), None
+    except (ValueError, OverflowError, TypeError):
+        out = np.empty(len(values), dtype=np.float64)
+        for i, v in enumerate(values):
+            try:
+                out[i] = float(v)
+            except (ValueError, OverflowError, TypeError):
+                return out, i
+        return out, None  # pragma: no cover - numpy and float() agree
+
+
+def _price_column(field: str, cells: list[str], present: np.ndarray,
+                  is_volume: bool = False) -> tuple[np.ndarray, _Fail | None]:
+    """Parse a column where ``present``; the first problem in file order, if any."""
+    idx = np.flatnonzero(present)
+    sub = [cells[i] for i in idx]
+    vals, bad = _floats(sub)
+    out = np.zeros(len(cells), dtype=np.float64)
+    limit = len(sub) if bad is None else bad
+    good = vals[:limit]
+    problems = ~np.isfinite(good) | ((good < 0) if is_volume else (good <= 0))
+    first = int(np.argmax(problems)) if problems.any() else None
+    if bad is not None and first is None:
+        return out, _Fail(int(idx[bad]), f"{field} is not a number ({_show(sub[bad])})")
+    if first is None:
+        out[idx] = vals
+        return out, None
+    raw, v, row = sub[first], good[first], int(idx[first])
+    if np.isnan(v):
+        return out, _Fail(row, f"{field} is NaN ({_show(raw)})")
+    if np.isinf(v):
+        return out, _Fail(row, f"{field} is not finite ({_show(raw)})")
+    if v == 0:
+        return out, _Fail(row, f"{field} is zero ({_clip(raw)})")
+    return out, _Fail(row, f"{field} is negative ({_clip(raw)})")
+
+
+def _raise_first(tb: _Table, fails: list[_Fail]) -> None:
+    if fails:
+        first = min(fails, key=lambda f: f.row)
+        raise tb.fail(first.message, first.row)
+
+
+def _marker_note(cells: list[str], missing: np.ndarray) -> str:
+    kinds = sorted({cells[i] for i in np.flatnonzero(missing)})
+    return " or ".join(repr(k) for k in kinds)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except (ValueError, OverflowError):
+        return False
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+# ------------------------------------------------------------------ building
+
+
+def _check_order(tb: _Table, ts: np.ndarray, raw: list[str], allow_equal: bool) -> None:
+    if len(ts) < 2:
+        return
+    diff = np.diff(ts)
+    bad = diff < 0 if allow_equal else diff <= 0
+    if not bad.any():
+        return
+    i = int(np.argmax(bad)) + 1
+    if diff[i - 1] < 0:
+        hint = " (the file is newest-first: sort it oldest-first)" if (diff < 0).all() else ""
+        raise tb.fail(f"timestamp {_clip(raw[i])} is before {_clip(raw[i - 1])} on "
+                      f"{tb.at(i - 1)}{hint}", i)
+    raise tb.fail(f"duplicate timestamp {_clip(raw[i])} (also on {tb.at(i - 1)})", i)
+
+
+def _bar_ms(ts: np.ndarray) -> int:
+    uniq = np.unique(ts)
+    if len(uniq) < 2:
+        return 0
+    gaps = np.sort(np.diff(uniq))
+    return int(gaps[(len(gaps) - 1) // 2])  # the lower median: always a real spacing
+
+
+def _build(tb: _Table, symbol: str | None, stem: str) -> MarketFile:
+    header = tb.header
+    lowered = [n.lower() for n in header]
+    n_rows = len(tb.locs)
+
+    seen: dict[str, int] = {}
+    for i, name in enumerate(lowered):
+        if not name:
+            continue
+        if name in seen:
+            raise tb.fail_header(f"column {_show(header[i])} appears twice "
+                          f"(columns {seen[name] + 1} and {i + 1})")
+        seen[name] = i
+
+    for name in header:
+        if name and (_date_format(name) is not None or _is_number(name)):
+            raise tb.fail_header(f"{_show(name)} looks like data, not a column name: the "
+                          "file needs a header row such as Date,Open,High,Low,Close,Volume")
+
+    # ---- the date (and time) column
+    date_at = next((seen[n] for n in _DATE_NAMES if n in seen), None)
+    time_at = seen.get(_TIME_NAME)
+    if date_at is None and time_at is not None:
+        date_at, time_at = time_at, None
+    if date_at is None:
+        first = tb.columns[0][0].strip() if tb.columns else ""
+        if tb.columns and _date_format(first) is not None:
+            date_at = 0
+        else:
+            shown = _clip(",".join(header), 80)
+            raise tb.fail_header(f"no recognisable date column (want one named Date, "
+                          f"Datetime or Timestamp, or a first column of dates; header is {shown!r})")
+    dates = [v.strip() for v in tb.columns[date_at]]
+    field = header[date_at] or "date"
+    if time_at is not None:
+        times = [v.strip() for v in tb.columns[time_at]]
+        stamps = [f"{d} {t}" if t else "" for d, t in zip(dates, times)]
+        field = f"{field}/{header[time_at]}"
+    else:
+        stamps = dates
+
+    fixups = list(tb.fixups)
+    used = {date_at} if time_at is None else {date_at, time_at}
+    for i, name in enumerate(header):
+        if i not in used and _UNNAMED_RE.fullmatch(name):
+            fixups.append(f"ignored unnamed column {i + 1}" + (" (row numbers)" if i == 0 else ""))
+            used.add(i)
+
+    sym_col = next((seen[n] for n in _SYMBOL_NAMES if n in seen and seen[n] not in used), None)
+    if sym_col is not None:
+        used.add(sym_col)
+        names = sorted({v.strip() for v in tb.columns[sym_col] if v.strip()})
+        if len(names) > 1:
+            raise tb.fail(f"column {_show(header[sym_col])} holds several symbols "
+                          f"({_clip(', '.join(names), 60)}): a long-format file is not supported; "
+                          "use one file per symbol or a wide file of closes")
+        if names and symbol is None:
+            symbol = names[0]
+    if symbol is not None and not symbol.strip():
+        raise tb.fail("the symbol given is empty")
+
+    fails: list[_Fail] = []
+    try:
+        ts, has_time = _parse_times(tb, field, stamps)
+    except _Fail as f:
+        fails.append(f)
+        ts, has_time = np.zeros(n_rows, dtype=np.int64), False
+
+    ohlc = {n: seen[n] for n in _PRICE_NAMES if n in seen and seen[n] not in used}
+    vol_at = next((seen[n] for n in _VOLUME_NAMES if n in seen and seen[n] not in used), None)
+    if ohlc and set(ohlc) != {"close"}:
+        missing = [n.capitalize() for n in _PRICE_NAMES if n not in ohlc]
+        if missing:
+            raise tb.fail_header(f"has {', '.join(header[ohlc[n]] for n in ohlc)} "
+                          f"but no {', '.join(missing)} column")
+        return _build_ohlc(tb, symbol or stem, ts, has_time, stamps, ohlc, vol_at, fixups, fails)
+
+    if "close" in ohlc:
+        price_cols = [ohlc["close"]]
+    else:
+        price_cols = [i for i in range(len(header)) if i not in used and i != vol_at
+                      and lowered[i] not in _IGNORED_NAMES - _GENERIC_CLOSE]
+    if not price_cols:
+        raise tb.fail_header(f"no price columns beside {_show(header[date_at])}")
+    single = len(price_cols) == 1 and lowered[price_cols[0]] in _GENERIC_CLOSE | {"close"}
+    if single:
+        names = [symbol or stem]
+    else:
+        names = [header[i] for i in price_cols]
+        if symbol is not None:
+            pick = [k for k, n in enumerate(names) if n == symbol] or \
+                [k for k, n in enumerate(names) if n.lower() == symbol.lower()]
+            if pick:
+                price_cols, names = [price_cols[pick[0]]], [names[pick[0]]]
+            elif len(names) == 1:
+                names = [symbol]
+            else:
+                raise tb.fail(f"symbol {_show(symbol)} is not a column of this file "
+                              f"(columns: {_clip(', '.join(names), 80)})")
+    vol_for = vol_at if len(price_cols) == 1 else None
+    if vol_at is not None and vol_for is None:
+        fixups.append(f"ignored column {header[vol_at]}: a wide file has no per-symbol volume")
+    return _build_wide(tb, ts, stamps, price_cols, names, vol_for, fixups, fails)
+
+
+def _build_wide(tb: _Table, ts: np.ndarray, stamps: list[str], price_cols: list[int],
+                names: list[str], vol_at: int | None, fixups: list[str],
+                fails: list[_Fail]) -> MarketFile:
+    n_rows = len(tb.locs)
+    order = sorted(range(len(names)), key=lambda k: names[k])
+    closes = np.zeros((n_rows, len(names)), dtype=np.float64)
+    present = np.zeros((n_rows, len(names)), dtype=bool)
+    notes: list[str] = []
+    for j, k in enumerate(order):
+        col = price_cols[k]
+        cells = [v.strip() for v in tb.columns[col]]
+        miss = np.fromiter((c in MISSING_MARKERS for c in cells), dtype=bool, count=n_rows)
+        vals, fail = _price_column(tb.header[col], cells, ~miss)
+        if fail is not None:
+            fails.append(fail)
+        closes[:, j] = vals
+        present[:, j] = ~miss
+        if miss.any():
+            first = tb.at(int(np.argmax(miss)))
+            count = int(miss.sum())
+            if len(names) == 1:
+                notes.append(f"dropped {_plural(count, 'row')} with missing value "
+                             f"{_marker_note(cells, miss)} in {tb.header[col]} (first: {first})")
+            else:
+                notes.append(f"skipped {_plural(count, 'missing value')} "
+                             f"{_marker_note(cells, miss)} in {tb.header[col]}: no "
+                             f"{names[k]} bar on those dates (first: {first})")
+    volume = np.zeros(n_rows, dtype=np.float64)
+    if vol_at is not None:
+        volume, vnote = _volume(tb, vol_at, present[:, 0], fails)
+        notes.extend(vnote)
+    _raise_first(tb, fails)
+    _check_order(tb, ts, stamps, allow_equal=False)
+    fixups.extend(notes)
+
+    rows, cols = np.nonzero(present)  # row-major: by ts, then by sorted symbol
+    sorted_names = [names[k] for k in order]
+    if len(rows) == 0:
+        raise tb.fail(f"no usable rows (all {_plural(n_rows, 'data row')} dropped: "
+                      f"{'; '.join(fixups)})")
+    c = closes[rows, cols].tolist()
+    bars = list(map(Bar, ts[rows].tolist(), [sorted_names[j] for j in cols.tolist()],
+                    c, c, c, c, volume[rows].tolist()))
+    used_names = tuple(sorted({sorted_names[j] for j in set(cols.tolist())}))
+    return MarketFile(tb.where, used_names, bars, _bar_ms(ts[rows]), tuple(fixups))
+
+
+def _volume(tb: _Table, vol_at: int, rows_kept: np.ndarray,
+            fails: list[_Fail]) -> tuple[np.ndarray, list[str]]:
+    cells = [v.strip() for v in tb.columns[vol_at]]
+    miss = np.fromiter((c in MISSING_MARKERS for c in cells), dtype=bool, count=len(cells))
+    vals, fail = _price_column(tb.header[vol_at], cells, ~miss & rows_kept, is_volume=True)
+    if fail is not None:
+        fails.append(fail)
+    empty = miss & rows_kept
+    if empty.any():
+        return vals, [f"read {_plural(int(empty.sum()), 'empty ' + tb.header[vol_at])} as 0 "
+                      f"(first: {tb.at(int(np.argmax(empty)))})"]
+    return vals, []
+
+
+def _build_ohlc(tb: _Table, symbol: str, ts: np.ndarray, has_time: bool, stamps: list[str],
+                cols: dict[str, int], vol_at: int | None, fixups: list[str],
+                fails: list[_Fail]) -> MarketFile:
+    n_rows = len(tb.locs)
+    cells = {n: [v.strip() for v in tb.columns[cols[n]]] for n in _PRICE_NAMES}
+    miss = {n: np.fromiter((c in MISSING_MARKERS for c in cells[n]), dtype=bool, count=n_rows)
+            for n in _PRICE_NAMES}
+    all_missing = miss["open"] & miss["high"] & miss["low"] & miss["close"]
+    some_missing = (miss["open"] | miss["high"] | miss["low"] | miss["close"]) & ~all_missing
+    if some_missing.any():
+        row = int(np.argmax(some_missing))
+        first_missing = next(n for n in _PRICE_NAMES if miss[n][row])
+        raw = cells[first_missing][row]
+        fails.append(_Fail(row, f"{tb.header[cols[first_missing]]} is "
+                                f"{'empty' if not raw else 'missing (' + repr(raw) + ')'}"))
+    keep = ~(all_missing | some_missing)
+    vals: dict[str, np.ndarray] = {}
+    for n in _PRICE_NAMES:
+        vals[n], fail = _price_column(tb.header[cols[n]], cells[n], keep)
+        if fail is not None:
+            fails.append(fail)
+    notes: list[str] = []
+    if all_missing.any():
+        notes.append(f"dropped {_plural(int(all_missing.sum()), 'row')} whose prices are all "
+                     f"missing (first: {tb.at(int(np.argmax(all_missing)))})")
+    volume = np.zeros(n_rows, dtype=np.float64)
+    if vol_at is not None:
+        volume, vnote = _volume(tb, vol_at, keep, fails)
+        notes.extend(vnote)
+    _raise_first(tb, fails)
+
+    o, h, l, c = vals["open"], vals["high"], vals["low"], vals["close"]
+    label = {k: tb.header[cols[k]] for k in _PRICE_NAMES}
+    inverted = keep & (h < l)
+    if inverted.any():
+        r = int(np.argmax(inverted))
+        raise tb.fail(f"{label['high']} ({cells['high'][r]}) is below {label['low']} "
+                      f"({cells['low'][r]})", r)
+    lo, hi = np.minimum(o, c), np.maximum(o, c)
+    outside = keep & ((lo < l) | (hi > h))
+    if outside.any():
+        far = outside & ((l - lo > RANGE_TOLERANCE * l) | (hi - h > RANGE_TOLERANCE * h))
+        if far.any():
+            r = int(np.argmax(far))
+            for k in ("open", "close"):
+                if l[r] - vals[k][r] > RANGE_TOLERANCE * l[r]:
+                    raise tb.fail(f"{label[k]} ({cells[k][r]}) is below {label['low']} "
+                                  f"({cells['low'][r]}) by more than {RANGE_TOLERANCE:.0%}", r)
+                if vals[k][r] - h[r] > RANGE_TOLERANCE * h[r]:
+                    raise tb.fail(f"{label[k]} ({cells[k][r]}) is above {label['high']} "
+                                  f"({cells['high'][r]}) by more than {RANGE_TOLERANCE:.0%}", r)
+        l = np.where(outside, np.minimum(l, lo), l)
+        h = np.where(outside, np.maximum(h, hi), h)
+        notes.append(f"widened {label['low']}/{label['high']} to contain {label['open']} and "
+                     f"{label['close']} on {_plural(int(outside.sum()), 'row')} (first: "
+                     f"{tb.at(int(np.argmax(outside)))})")
+
+    idx = np.flatnonzero(keep)
+    prints = bool(has_time and len(idx) and np.all((o[idx] == h[idx]) & (h[idx] == l[idx])
+                                                   & (l[idx] == c[idx])))
+    _check_order(tb, ts, stamps, allow_equal=prints)
+    fixups.extend(notes)
+    if len(idx) == 0:
+        raise tb.fail(f"no usable rows (all {_plural(n_rows, 'data row')} dropped: "
+                      f"{'; '.join(fixups)})")
+
+    t, o, h, l, c, v = ts[idx], o[idx], h[idx], l[idx], c[idx], volume[idx]
+    if prints and len(t) > 1 and (np.diff(t) == 0).any():
+        starts = np.flatnonzero(np.r_[True, np.diff(t) != 0])
+        ends = np.r_[starts[1:], len(t)] - 1
+        merged = len(t) - len(starts)
+        first_dup = int(idx[np.argmax(np.r_[False, np.diff(t) == 0])])
+        o, c = o[starts], c[ends]
+        h, l = np.maximum.reduceat(h, starts), np.minimum.reduceat(l, starts)
+        v, t = np.add.reduceat(v, starts), t[starts]
+        fixups.append(f"merged {_plural(merged, 'trade print')} sharing a timestamp with the "
+                      f"previous print into one bar (first: {tb.at(first_dup)})")
+
+    bars = list(map(Bar, t.tolist(), [symbol] * len(t), o.tolist(), h.tolist(), l.tolist(),
+                    c.tolist(), v.tolist()))
+    return MarketFile(tb.where, (symbol,), bars, _bar_ms(t), tuple(fixups))
+
+
+# ------------------------------------------------------------------ API
+
+
+def load_bars(path: str | os.PathLike[str], symbol: str | None = None) -> MarketFile:
+    """Load a price file (format detected from its content) into bars.
+
+    Raises ``DataError`` (one line naming the file, the line or data row, and
+    the field) for anything the module docstring does not list as a fix-up."""
+    where = os.fspath(path)
+    p = Path(where)
+    data = _read_bytes(where, p)
+    if not data.strip():
+        raise DataError(_one_line(f"{where}: file is empty"))
+    is_parquet = data[:4] == b"PAR1"
+    if p.suffix.lower() in (".parquet", ".pq") and not is_parquet:
+        raise DataError(_one_line(f"{where}: not a Parquet file (no PAR1 magic bytes)"))
+    table = _read_parquet(where, data) if is_parquet else _read_text(where, data)
+    stem = (Path(p.stem).stem if p.suffix.lower() == ".gz" else p.stem).upper() or "DATA"
+    try:
+        return _build(table, symbol, stem)
+    except _Fail as f:  # raised outside a collecting stage
+        raise table.fail(f.message, f.row) from None
+
+
+def file_source(mf: MarketFile) -> Iterator[InputEvent]:
+    """The engine's input stream for a loaded file.
+
+    For each timestamp, in order: ``Timer(ts, "", "day")`` when the UTC date
+    differs from the previous timestamp's (and before the first bar), the
+    bars of that timestamp (sorted by symbol), then ``Timer(ts, "", "bar")``."""
+    bars = mf.bars
+    n = len(bars)
+    day: int | None = None
+    i = 0
+    while i < n:
+        ts = bars[i].ts
+        today = ts // DAY_MS
+        if today != day:
+            day = today
+            yield Timer(ts, "", "day")
+        while i < n and bars[i].ts == ts:
+            yield bars[i]
+            i += 1
+        yield Timer(ts, "", "bar")

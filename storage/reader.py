@@ -1,0 +1,217 @@
+"""Reading the session log: find a session, stream its events, summarise.
+
+Every sqlite3 failure surfaces as a one-line StorageError naming the file;
+an id that matches nothing (or too much) is an ``UnknownSession``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from sqlite_utils import Database
+from sqlite_utils.db import NotFoundError
+
+from core.errors import InputError
+from storage.schema import StorageError, db_path, translate_errors
+
+EventRow = tuple[int, str, int, str, str, bool]
+"""``(seq, kind, ts, symbol, payload_json, is_input)``; ``ts`` in epoch ms."""
+
+LAST: Final = "last"
+
+
+class UnknownSession(InputError):
+    """A session id or prefix that names no session, or more than one."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """One line of ``console sessions``. ``duration_s`` is wall seconds (None
+    while not closed); ``pnl`` is the last risk snapshot's NAV minus the
+    first's, in currency; ``trades`` counts fills; ``halts`` counts moves
+    into HALTED."""
+
+    id: str
+    started_at: str
+    ended_at: str | None
+    duration_s: float | None
+    events: int
+    trades: int
+    pnl: float
+    halts: int
+    clean: bool
+    data_source: str | None
+    seed: int | None
+
+
+def resolve_session(db: Database, id_or_prefix: str) -> str:
+    """The full id for an exact id, a unique prefix, or ``last`` (newest)."""
+    path = db_path(db)
+    with translate_errors(path):
+        if id_or_prefix == LAST:
+            return _newest(db, path)
+        if not id_or_prefix:
+            raise UnknownSession(f"unknown session '' in {path}")
+        if db.table("sessions").count_where("id = ?", [id_or_prefix]):
+            return id_or_prefix  # an exact id wins even if it prefixes another
+        return _by_prefix(db, path, id_or_prefix)
+
+
+def session_meta(db: Database, sid: str) -> dict[str, Any]:
+    """The session's row; ``config`` decoded from JSON, ``clean_close`` and
+    ``compiled`` as bools (``compiled`` None if unknown)."""
+    path = db_path(db)
+    with translate_errors(path):
+        try:
+            row = dict(db.table("sessions").get(sid))
+        except NotFoundError:
+            raise UnknownSession(f"unknown session {sid!r} in {path}") from None
+    row["config"] = _decode_config(row["config"], sid, path)
+    row["clean_close"] = bool(row["clean_close"])
+    if row["compiled"] is not None:
+        row["compiled"] = bool(row["compiled"])
+    return row
+
+
+def iter_events(db: Database, sid: str) -> Iterator[EventRow]:
+    """Stream the session's events in seq order, one row at a time."""
+    path = db_path(db)
+    _require_session(db, sid, path)  # checked now, not at the first next()
+    with translate_errors(path):
+        cursor = db.execute(
+            "SELECT seq, kind, ts, symbol, payload, input FROM events "
+            "WHERE session = ? ORDER BY seq", [sid])
+    return _stream(cursor, path)
+
+
+def fills_by_seq(db: Database, sid: str) -> dict[int, tuple[int, str, int, float, float, float]]:
+    """Typed ``fills`` rows by seq: ``(ts, symbol, order_id, qty, price, commission)``."""
+    return _typed(db, sid, "fills", "ts, symbol, order_id, qty, price, commission")
+
+
+def orders_by_seq(db: Database, sid: str) -> dict[int, tuple[int, str, float, float, str, int]]:
+    """Typed ``orders`` rows by seq: ``(ts, symbol, qty, ref_price, origin, intent_seq)``."""
+    return _typed(db, sid, "orders", "ts, symbol, qty, ref_price, origin, intent_seq")
+
+
+def list_sessions(db: Database) -> list[SessionSummary]:
+    """Every session, newest first; cost per session is a few index lookups."""
+    path = db_path(db)
+    with translate_errors(path):
+        rows = db.execute(SUMMARY_SQL).fetchall()
+    return [_summary(row) for row in rows]
+
+
+# One row per session; every subquery is an index search, none scans events.
+# "events" is max - min + 1: the writer refuses gaps, and both ends are one
+# b-tree probe each where count(*) would walk the whole session. Without
+# ANALYZE statistics SQLite picks the primary key for the kind lookups and
+# walks every event of the session; INDEXED BY pins the (session, kind) index.
+# NAV is decoded in Python from the first and last risk payloads because the
+# codec writes NaN/Infinity tokens that SQLite < 3.42's json_extract rejects.
+SUMMARY_SQL: Final = """
+SELECT s.id, s.started_at, s.ended_at, s.clean_close, s.data_source, s.seed,
+  (SELECT max(seq) FROM events e WHERE e.session = s.id)
+    - (SELECT min(seq) FROM events e WHERE e.session = s.id) + 1 AS events,
+  (SELECT count(*) FROM fills f WHERE f.session = s.id) AS trades,
+  (SELECT payload FROM events e INDEXED BY events_session_kind
+     WHERE e.session = s.id AND e.kind = 'risk' ORDER BY e.seq LIMIT 1) AS first_risk,
+  (SELECT payload FROM events e INDEXED BY events_session_kind
+     WHERE e.session = s.id AND e.kind = 'risk' ORDER BY e.seq DESC LIMIT 1) AS last_risk,
+  (SELECT count(*) FROM events e INDEXED BY events_session_kind
+     WHERE e.session = s.id AND e.kind = 'state'
+     AND CASE WHEN json_valid(e.payload) THEN json_extract(e.payload, '$.new') END
+         = 'HALTED') AS halts
+FROM sessions s
+ORDER BY s.started_at DESC, s.rowid DESC
+"""
+
+
+# ------------------------------------------------------------ internals
+
+
+def _newest(db: Database, path: str) -> str:
+    row = db.execute("SELECT id FROM sessions ORDER BY started_at DESC, rowid DESC LIMIT 1").fetchone()
+    if row is None:
+        raise UnknownSession(f"no sessions in {path}")
+    return str(row[0])
+
+
+def _by_prefix(db: Database, path: str, prefix: str) -> str:
+    where, args = "substr(id, 1, ?) = ?", [len(prefix), prefix]
+    ids = [r["id"] for r in db.table("sessions").rows_where(where, args, select="id", limit=2)]
+    if len(ids) == 1:
+        return str(ids[0])
+    if not ids:
+        raise UnknownSession(f"unknown session {prefix!r} in {path}")
+    count = db.table("sessions").count_where(where, args)
+    raise UnknownSession(f"ambiguous session prefix {prefix!r} ({count} matches)")
+
+
+def _require_session(db: Database, sid: str, path: str) -> None:
+    with translate_errors(path):
+        found = db.table("sessions").count_where("id = ?", [sid])
+    if not found:
+        raise UnknownSession(f"unknown session {sid!r} in {path}")
+
+
+def _stream(cursor: sqlite3.Cursor, path: str) -> Iterator[EventRow]:
+    with translate_errors(path):  # corruption found mid-stream still names the file
+        for seq, kind, ts, symbol, payload, is_input in cursor:
+            yield seq, kind, ts, symbol, payload, bool(is_input)
+
+
+def _typed(db: Database, sid: str, table: str, columns: str) -> dict[int, Any]:
+    path = db_path(db)
+    _require_session(db, sid, path)
+    with translate_errors(path):
+        cursor = db.execute(f"SELECT seq, {columns} FROM {table} WHERE session = ? ORDER BY seq", [sid])
+        return {row[0]: tuple(row[1:]) for row in cursor}
+
+
+def _decode_config(text: str | None, sid: str, path: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise StorageError(f"{path}: session {sid}: config is not JSON") from None
+
+
+def _summary(row: tuple[Any, ...]) -> SessionSummary:
+    sid, started, ended, clean, source, seed, events, trades, first, last, halts = row
+    return SessionSummary(
+        id=sid, started_at=started, ended_at=ended, duration_s=_duration_s(started, ended),
+        events=events or 0, trades=trades, pnl=_pnl(first, last), halts=halts,
+        clean=bool(clean), data_source=source, seed=seed,
+    )
+
+
+def _pnl(first: str | None, last: str | None) -> float:
+    a, b = _nav(first), _nav(last)
+    return 0.0 if a is None or b is None else b - a
+
+
+def _nav(payload: str | None) -> float | None:
+    if payload is None:
+        return None
+    try:
+        nav = json.loads(payload).get("nav")
+    except (ValueError, AttributeError):
+        return math.nan  # a damaged risk row: say "unknown", not zero
+    return float(nav) if isinstance(nav, (int, float)) else math.nan
+
+
+def _duration_s(started: str | None, ended: str | None) -> float | None:
+    if not started or not ended:
+        return None
+    try:
+        return (datetime.fromisoformat(ended) - datetime.fromisoformat(started)).total_seconds()
+    except (ValueError, TypeError):
+        return None  # hand-edited or naive/aware mix: no duration rather than a crash
