@@ -67,15 +67,26 @@ def cli() -> None:
 @click.option("--symbol", default=None, help="Symbol name for a single-instrument file.")
 @click.option("--config", "config_path", default=None, help="TOML config of limits and strategy.")
 @click.option("--theme", default=None, help="UI theme (console-dark, console-light, console-contrast, console-colorblind or a user theme).")
+@click.option("--resume", "resume_id", default=None, metavar="ID",
+              help="Continue a logged session (state rebuilt from its log; a halt stays halted).")
 @click.option("--db", default=None, envvar="CONSOLE_DB", help=DB_HELP)
 def run(headless: bool, events: int | None, seed: int | None, speed: str | None, data: str | None,
-        symbol: str | None, config_path: str | None, theme: str | None, db: str | None) -> None:
+        symbol: str | None, config_path: str | None, theme: str | None, resume_id: str | None,
+        db: str | None) -> None:
     """Run a session on the simulated market (default) or a price file."""
-    from console.setup_run import prepare
+    from console.setup_run import prepare, resume
 
     pace = _speed(speed) if speed is not None else (None if headless else 60.0)
-    prep = prepare(db=_db_path(db), seed=seed, speed=pace, data=data, symbol=symbol,
-                   config_path=config_path, max_events=events, keep_alive=not headless)
+    if resume_id is not None:
+        clash = [n for n, v in (("--seed", seed), ("--data", data), ("--symbol", symbol),
+                                ("--config", config_path)) if v is not None]
+        if clash:
+            raise click.UsageError(f"--resume continues the logged session as it was; drop {', '.join(clash)}")
+        prep = resume(db=_db_path(db), session_id=resume_id, speed=pace, max_events=events,
+                      keep_alive=not headless)
+    else:
+        prep = prepare(db=_db_path(db), seed=seed, speed=pace, data=data, symbol=symbol,
+                       config_path=config_path, max_events=events, keep_alive=not headless)
     for note in prep.fixups:
         click.echo(f"data: {note}", err=True)
     if headless:

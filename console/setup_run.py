@@ -58,6 +58,60 @@ def file_market(path: str, symbol: str | None) -> tuple[Any, MarketSpec, str, tu
     return file_source(mf), spec, f"file:{Path(path).name}", tuple(mf.fixups)
 
 
+def open_source(desc: dict[str, Any]) -> tuple[Any, MarketSpec, str, tuple[str, ...]]:
+    """(iterable of inputs, market spec, display name, data fix-ups) for a logged source."""
+    if desc.get("kind") == "sim":
+        from core.market.sim import Simulator
+
+        sim = Simulator(int(desc["seed"]))
+        return sim, sim.spec, sim.describe(), ()
+    return file_market(str(desc["path"]), desc.get("symbol"))
+
+
+def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | None,
+           keep_alive: bool) -> Prepared:
+    """Rebuild a session's state from its log and continue it.
+
+    The logged inputs are replayed (and verified) through a fresh engine, so
+    a halted book comes back halted and tripped breakers stay tripped. The
+    source is reopened and fast-forwarded past the inputs already consumed.
+    Decisions the engine made that the crash kept out of the log are written
+    first, so the log stays gap-free and every order is durable before it can
+    fill."""
+    from itertools import islice
+
+    from core.build import engine_from_setup
+    from core.errors import InputError
+    from core.replay import verify
+    from storage import LogWriter, fills_by_seq, iter_events, open_db, resolve_session, session_meta
+
+    rdb = open_db(db, create=False)
+    sid = resolve_session(rdb, session_id)
+    meta = session_meta(rdb, sid)
+    setup = meta["config"] if isinstance(meta["config"], dict) else json.loads(meta["config"])
+    if not setup.get("source"):
+        raise InputError(f"session {sid}: its log does not record its source, so it cannot be resumed")
+    engine = engine_from_setup(setup)
+    cols = ("ts", "symbol", "order_id", "qty", "price", "commission")
+    fills = {k: dict(zip(cols, v)) for k, v in fills_by_seq(rdb, sid).items()}
+    report = verify(engine, iter_events(rdb, sid), fills)
+    if not report.verified:
+        d = report.divergence
+        raise InputError(f"session {sid} does not replay (seq {d.seq if d else '?'}: "
+                         f"{d.reason if d else 'unknown'}); refusing to resume it")
+    consumed = rdb.execute("select count(*) from events where session = ? and input = 1 and kind != 'command'",
+                           [sid]).fetchone()[0]
+    source, _spec, name, fixups = open_source(setup["source"])
+    writer = LogWriter(db, {"id": sid}, resume=True)
+    if report.unlogged:
+        writer.write(report.unlogged[0][0], [e for _, e in report.unlogged])
+        writer.flush()
+    session = Session(engine, islice(iter(source), consumed, None), writer, sid, speed=speed,
+                      max_events=max_events, source_name=name, keep_alive=keep_alive)
+    seed = int(setup["source"].get("seed", meta.get("seed") or 0))
+    return Prepared(session, writer, db, seed, name, fixups)
+
+
 def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None,
             symbol: str | None, config_path: str | None, max_events: int | None,
             keep_alive: bool) -> Prepared:
@@ -66,17 +120,13 @@ def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None
     cfg: EngineConfig = load_config(config_path)
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "big") >> 1  # logged with the session
-    fixups: tuple[str, ...] = ()
-    if data is None:
-        from core.market.sim import Simulator
-
-        sim = Simulator(seed)
-        source, spec, name = sim, sim.spec, sim.describe()
-    else:
-        source, spec, name, fixups = file_market(data, symbol)
+    source_desc: dict[str, Any] = (
+        {"kind": "sim", "seed": seed} if data is None
+        else {"kind": "file", "path": str(Path(data).resolve()), "symbol": symbol})
+    source, spec, name, fixups = open_source(source_desc)
     engine = build_engine(cfg, spec)
     sid = new_session_id()
-    meta = {"id": sid, "config": json.dumps(engine_setup(cfg, spec), sort_keys=True),
+    meta = {"id": sid, "config": json.dumps(engine_setup(cfg, spec, source_desc), sort_keys=True),
             "seed": seed, "data_source": data and str(Path(data).resolve()) or name,
             "code_version": code_version(), "compiled": int(is_compiled()),
             "speed": "max" if speed is None else f"{speed:g}"}

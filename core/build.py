@@ -24,9 +24,11 @@ def build_engine(cfg: EngineConfig, spec: MarketSpec) -> Engine:
     return Engine(params, [Instrument(i.symbol, i.asset_class, float(i.lot)) for i in spec.instruments])
 
 
-def engine_setup(cfg: EngineConfig, spec: MarketSpec) -> dict[str, Any]:
-    """Everything replay needs to rebuild the same engine (logged with the session)."""
-    return {"engine": cfg.to_dict(), "market": spec.to_dict()}
+def engine_setup(cfg: EngineConfig, spec: MarketSpec,
+                 source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything replay needs to rebuild the same engine, and resume needs to
+    rebuild the same source (logged with the session)."""
+    return {"engine": cfg.to_dict(), "market": spec.to_dict(), "source": source or {}}
 
 
 def engine_from_setup(setup: dict[str, Any]) -> Engine:

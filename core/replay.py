@@ -45,6 +45,7 @@ class ReplayReport:
     breaker_trips: int
     truncated: bool  # log ended mid-step (crash); verified up to last_seq
     divergence: Divergence | None
+    unlogged: tuple[tuple[int, Any], ...] = ()  # (seq, decision) the engine made past the log's end
 
 
 def _show(kind: str, ts: int, symbol: str, payload: str) -> str:
@@ -80,7 +81,8 @@ def verify(engine: Engine, rows: Iterable[Row],
     pf = engine.portfolio
     return ReplayReport(div is None, checked, inputs, last_seq, trades,
                         pf.nav() - engine.p.initial_cash, engine.max_drawdown, engine.halts,
-                        trips, bool(pending) and div is None, div)
+                        trips, bool(pending) and div is None, div,
+                        tuple(pending) if div is None else ())
 
 
 def _check_order(seq: int, kind: str, ts: int, symbol: str, payload: str, is_input: bool,

@@ -101,8 +101,10 @@ class LogWriter:
         batch_seconds: float = BATCH_SECONDS,
         max_backlog: int = MAX_BACKLOG,
         durable: bool = True,
+        resume: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.resume = resume
         row = _session_row(session_meta)
         self.session_id: str = row["id"]
         self._worker = _Worker(self.path, self.session_id, busy_timeout_s, batch_rows,
@@ -130,6 +132,8 @@ class LogWriter:
             self._thread.join()
             self._closed = self._reported = True
             raise StorageError(self._error)
+        if resume:
+            self._next_seq = (self._worker.committed_seq or 0) + 1
 
     @property
     def error(self) -> str | None:
@@ -233,7 +237,7 @@ class LogWriter:
     def _thread_main(self, row: dict[str, Any]) -> None:
         worker = self._worker
         try:
-            worker.open(row)
+            worker.open(row, self.resume)
         except Exception as exc:  # noqa: BLE001 - any failure must reach the caller
             self._error = _one_line(self.path, exc)
             return
@@ -264,11 +268,20 @@ class _Worker:
         self.committed_seq: int | None = None
         self.last_commit = time.monotonic()
 
-    def open(self, row: dict[str, Any]) -> None:
+    def open(self, row: dict[str, Any], resume: bool = False) -> None:
         self.db = db = open_db(self.path, busy_timeout_s=self.busy_timeout_s)
         db.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
         with write_transaction(db):
-            if db.table("sessions").count_where("id = ?", [self.sid]):
+            exists = db.table("sessions").count_where("id = ?", [self.sid])
+            if resume:
+                if not exists:
+                    raise StorageError(f"{self.path}: no session {self.sid} to resume")
+                # the session is open again until this writer closes it
+                db.execute("UPDATE sessions SET ended_at = NULL, clean_close = 0 WHERE id = ?", [self.sid])
+                last = db.execute("SELECT max(seq) FROM events WHERE session = ?", [self.sid]).fetchone()[0]
+                self.committed_seq = last
+                return
+            if exists:
                 raise StorageError(f"{self.path}: session {self.sid} already exists")
             db.table("sessions").insert(row)
 

@@ -1,0 +1,157 @@
+"""Operator actions for the console app: keys and palette end here.
+
+Each action only *sends* a command with ``session.submit``; the engine applies
+it at its next event boundary and logs it. The reason names where the command
+came from ("operator key h", "operator palette") so the log says who did what.
+``check_action`` reads ``session.latest`` (not the possibly paused view) so a
+frozen view never greys out a key the real state allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from textual.app import App
+
+from console.palette import OPERATOR_ACTIONS
+from console.panes.common import figure, money
+from console.screens import ConfirmScreen, HelpScreen
+from core.snapshot import Snapshot
+
+TRADING_ACTIONS = {"halt", "resume", "reduce", "flatten", "cancel_all"}
+
+
+class Session(Protocol):
+    """What the console needs from core.session.Session (nothing more)."""
+
+    session_id: str
+
+    @property
+    def latest(self) -> Snapshot: ...
+    def submit(self, action: str, arg: str = "", reason: str = "") -> None: ...
+    def run(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class OperatorApp(App[None]):
+    """The operator half of ConsoleApp: key/palette actions and their guards."""
+
+    session: Session
+    view_paused: bool
+    console_themes: list[str]
+    _applied: Snapshot | None
+    _state_key: tuple[object, ...] | None = None
+
+    def apply_snapshot(self, snap: Snapshot) -> None:
+        raise NotImplementedError
+
+    def refresh_view(self) -> None:
+        raise NotImplementedError
+
+    def operate(self, action: str, via: str) -> None:
+        """Run an operator action from elsewhere than its key (the palette)."""
+        # call_later awaits async actions (quit) as well as running plain ones
+        self.call_later(getattr(self, f"action_{action}"), via)
+
+    def _submit(self, action: str, via: str, arg: str = "") -> None:
+        self.session.submit(action, arg, reason=f"operator {via}")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in TRADING_ACTIONS:
+            return True
+        snap = self.session.latest
+        if action == "halt":
+            return True  # the kill switch is never greyed out, even when finished
+        return None if snap.finished or not _sensible(action, snap) else True
+
+    def track_state(self, snap: Snapshot) -> None:
+        """Re-evaluate the footer's enabled keys when what they depend on changed."""
+        key = (snap.trading_state, bool(snap.positions), bool(snap.open_orders), snap.finished)
+        if key != self._state_key:
+            self._state_key = key
+            self.refresh_bindings()
+
+    def action_halt(self, via: str = "key h") -> None:
+        self._submit("halt", via)  # no confirmation: a kill switch must not ask
+
+    def action_resume(self, via: str = "key r") -> None:
+        snap = self.session.latest
+        tripped = [b.name for b in snap.breakers if b.state == "TRIPPED"]
+        lines = [f"Trading is {snap.trading_state}. Breakers:"]
+        lines += [f"  {b.name:<16} {b.state:<8} {figure(b.value)} / {figure(b.limit)}"
+                  for b in snap.breakers]
+        if tripped:
+            lines.append(f"Tripped breakers will be reset: {', '.join(tripped)}")
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                for name in tripped:
+                    self._submit("reset_breaker", via, arg=name)
+                self._submit("resume", via)
+
+        self.push_screen(ConfirmScreen("Resume trading?", lines, "Resume"), answered)
+
+    def action_reduce(self, via: str = "key x") -> None:
+        self._submit("reduce", via)
+
+    def action_flatten(self, via: str = "key f") -> None:
+        snap = self.session.latest
+        lines = [f"Close {len(snap.positions)} position(s) at market:"]
+        lines += [f"  {p.symbol:<10} {p.qty:>12,.0f}  {money(p.market_value):>16}" for p in snap.positions]
+        self._confirm("Flatten the book?", lines, "Flatten", lambda: self._submit("flatten", via))
+
+    def action_cancel_all(self, via: str = "key c") -> None:
+        self._submit("cancel_all", via)
+
+    def action_toggle_pause(self, via: str = "key p") -> None:
+        """Freeze the view only; the engine keeps running and the newest
+        snapshot is applied on unpause."""
+        self.view_paused = not self.view_paused
+        self.screen.set_class(self.view_paused, "-view-paused")
+        if self._applied is not None:
+            self.apply_snapshot(self._applied)  # redraws the header flag
+        self.refresh_view()
+
+    def action_next_theme(self, via: str = "key t") -> None:
+        names = self.console_themes
+        at = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(at + 1) % len(names)]
+        self.notify(f"Theme: {self.theme}", timeout=2)
+
+    def action_help(self, via: str = "key ?") -> None:
+        keys = [(a.key_display, a.help) for a in OPERATOR_ACTIONS]
+        self.push_screen(HelpScreen([*keys, ("ctrl+p", "Command palette")]))
+
+    async def action_quit(self, via: str = "key q") -> None:
+        snap = self.session.latest
+        if not snap.positions:
+            self.shutdown()
+            return
+        lines = [f"{len(snap.positions)} position(s) are open; quitting stops the session",
+                 "with them open (they are not flattened)."]
+        self._confirm("Quit with open positions?", lines, "Quit", self.shutdown)
+
+    def shutdown(self) -> None:
+        """Ask the engine to stop, then exit; the CLI closes the log afterwards."""
+        self.session.stop()
+        self.exit()
+
+    def _confirm(self, title: str, lines: list[str], label: str,
+                 then: Callable[[], None]) -> None:
+        def answered(ok: bool | None) -> None:
+            if ok:
+                then()
+
+        self.push_screen(ConfirmScreen(title, lines, label), answered)
+
+
+def _sensible(action: str, snap: Snapshot) -> bool:
+    """Whether ``action`` would change anything in the state ``snap`` shows."""
+    if action == "resume":
+        return snap.trading_state != "ACTIVE"
+    if action == "reduce":  # from HALTED too: loosen a halt to reduce-only
+        return snap.trading_state != "REDUCING"
+    if action == "flatten":
+        return bool(snap.positions)
+    return bool(snap.open_orders)  # cancel_all

@@ -1,0 +1,144 @@
+"""The operator console: a Textual app that renders a session's snapshots.
+
+The engine runs ``session.run()`` in a thread worker and swaps
+``session.latest``; the app reads it on its own timer (~10 Hz), so the feed
+rate never reaches the UI and a slow UI never slows the engine. Operator keys
+only *send* commands (``session.submit``); the engine applies and logs them.
+``build_app`` is the one factory the CLI, tests and snapshots use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import BindingType
+from textual.containers import Grid
+from textual.theme import Theme
+from textual.timer import Timer
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from console.actions import OperatorApp, Session
+from console.palette import OperatorCommands, operator_bindings
+from console.panes.breakers import BreakersPane
+from console.panes.header import StatusHeader
+from console.panes.log import LogPane
+from console.panes.positions import PositionsPane
+from console.panes.risk import RiskPane
+from console.panes.signals import SignalsPane
+from core.snapshot import Snapshot
+from themes import BUILTIN_THEMES, DEFAULT_THEME, load_user_themes, user_theme_dir
+
+REFRESH_S = 0.1  # view refresh period: ~10 Hz whatever the feed rate
+
+
+class ConsoleApp(OperatorApp):
+    CSS_PATH = "console.tcss"
+    TITLE = "Trading console"
+    BINDINGS: ClassVar[list[BindingType]] = operator_bindings()
+    COMMANDS = App.COMMANDS | {OperatorCommands}
+
+    def __init__(self, session: Session, theme: str = DEFAULT_THEME,
+                 start_engine: bool = True, theme_dir: Path | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.view_paused = False
+        self._start_engine = start_engine
+        self._applied: Snapshot | None = None  # the snapshot the panes show
+        self._error_seen = ""
+        self._startup_notes: list[str] = []
+        self._ticker: Timer | None = None
+        self.console_themes = self._register_themes(theme_dir or user_theme_dir())
+        if theme not in self.available_themes:
+            self._startup_notes.append(f"unknown theme {theme!r}; using {DEFAULT_THEME}")
+            theme = DEFAULT_THEME
+        self.theme = theme
+
+    def _register_themes(self, directory: Path) -> list[str]:
+        themes: list[Theme] = [*BUILTIN_THEMES, *load_user_themes(directory, self._startup_notes)]
+        for theme in themes:
+            self.register_theme(theme)
+        return list(dict.fromkeys(t.name for t in themes))
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        # A user theme may omit the console's variables: derive them from its palette.
+        colours = self.current_theme.to_color_system().generate()
+        return {
+            "pnl-up": colours["success"], "pnl-down": colours["error"],
+            "breaker-armed": colours["success"], "breaker-warning": colours["warning"],
+            "breaker-tripped": colours["error"],
+        }
+
+    def compose(self) -> ComposeResult:
+        # held by reference (no query per tick); grid order = reading order
+        self._header = StatusHeader(id="header")
+        self._panes = (
+            PositionsPane(id="positions", classes="pane"), RiskPane(id="risk", classes="pane"),
+            SignalsPane(id="signals", classes="pane"), BreakersPane(id="breakers", classes="pane"),
+            LogPane(id="log", classes="pane"),
+        )
+        yield self._header
+        with Grid(id="panes"):
+            yield from self._panes
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        for note in self._startup_notes:
+            self.notify(note, title="Themes", severity="warning", timeout=10)
+        self.refresh_view()
+        self._ticker = self.set_interval(REFRESH_S, self.refresh_view)
+        if self._start_engine:
+            self._run_engine()
+
+    def on_unmount(self) -> None:
+        # however the app ends (quit, error, signal), the engine thread must
+        # return, or interpreter shutdown waits on it forever
+        if self._ticker is not None:
+            self._ticker.stop()
+        self.session.stop()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="engine")
+    def _run_engine(self) -> None:
+        self.session.run()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "engine" and event.state == WorkerState.ERROR:
+            self.notify(f"Engine stopped: {event.worker.error}", severity="error", timeout=30)
+
+    def refresh_view(self) -> None:
+        """Timer tick: apply the newest snapshot unless the view is paused."""
+        snap = self.session.latest
+        self.track_state(snap)
+        self._report_error(snap)
+        if not self.view_paused and snap is not self._applied:
+            self.apply_snapshot(snap)
+
+    def apply_snapshot(self, snap: Snapshot) -> None:
+        with self.batch_update():
+            self._header.apply(snap, self.view_paused)
+            for pane in self._panes:
+                pane.apply(snap)
+        self._applied = snap
+
+    def _report_error(self, snap: Snapshot) -> None:
+        # notify once per distinct error, even while the view is paused
+        if snap.error and snap.error != self._error_seen:
+            self._error_seen = snap.error
+            self.notify(snap.error, title="Session error", severity="error", timeout=60)
+
+    def _on_theme_changed(self, _theme: Theme) -> None:
+        # cell colours are baked into Rich Text: rewrite every cell in the new theme
+        for pane in self._panes:
+            pane.restyle()
+        if self._applied is not None:
+            self.apply_snapshot(self._applied)
+
+
+def build_app(session: Session, theme: str = DEFAULT_THEME, start_engine: bool = True) -> ConsoleApp:
+    """The console over ``session``; ``start_engine=False`` leaves run() to the caller
+    (tests feed snapshots by swapping ``session.latest``)."""
+    return ConsoleApp(session, theme=theme, start_engine=start_engine)

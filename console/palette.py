@@ -1,0 +1,72 @@
+"""The operator actions, once: key bindings, help screen and command palette share them.
+
+``OperatorCommands`` is a command-palette ``Provider`` built from the app's
+current state: actions ``check_action`` disables (resume while ACTIVE...) are
+not offered. Palette commands reach the engine with reason "operator palette".
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple, Protocol
+
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+
+class OperatorAction(NamedTuple):
+    action: str  # App.action_<action>
+    key: str
+    key_display: str
+    title: str  # footer and palette text
+    help: str
+
+
+OPERATOR_ACTIONS: tuple[OperatorAction, ...] = (
+    OperatorAction("halt", "h", "h", "Halt", "Halt trading now: no new orders (no confirmation)"),
+    OperatorAction("resume", "r", "r", "Resume", "Resume trading (confirm; resets tripped breakers)"),
+    OperatorAction("reduce", "x", "x", "Reduce only", "Allow only orders that reduce positions"),
+    OperatorAction("flatten", "f", "f", "Flatten", "Close every position at market (confirm)"),
+    OperatorAction("cancel_all", "c", "c", "Cancel all", "Cancel every open order"),
+    OperatorAction("toggle_pause", "p", "p", "Pause view", "Freeze/unfreeze the view; the engine keeps running"),
+    OperatorAction("next_theme", "t", "t", "Theme", "Switch to the next theme"),
+    OperatorAction("help", "question_mark", "?", "Help", "Show the keys"),
+    OperatorAction("quit", "q", "q", "Quit", "Stop the session and quit (confirm with open positions)"),
+)
+
+
+def operator_bindings() -> list[BindingType]:
+    """Bindings with ids (``console.<action>``) so a keymap can remap them."""
+    return [
+        Binding(a.key, a.action, a.title, key_display=a.key_display, tooltip=a.help,
+                id=f"console.{a.action}")
+        for a in OPERATOR_ACTIONS
+    ]
+
+
+class _Operable(Protocol):
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None: ...
+    def operate(self, action: str, via: str) -> None: ...
+
+
+class OperatorCommands(Provider):
+    """The operator actions that make sense right now, for the command palette."""
+
+    def _available(self) -> list[OperatorAction]:
+        app: _Operable = self.app  # type: ignore[assignment]
+        return [a for a in OPERATOR_ACTIONS if app.check_action(a.action, ()) is True]
+
+    def _run(self, action: str) -> partial[None]:
+        app: _Operable = self.app  # type: ignore[assignment]
+        return partial(app.operate, action, "palette")
+
+    async def discover(self) -> Hits:
+        for a in self._available():
+            yield DiscoveryHit(a.title, self._run(a.action), help=a.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for a in self._available():
+            score = matcher.match(f"{a.title} {a.help}")
+            if score > 0:
+                yield Hit(score, matcher.highlight(a.title), self._run(a.action), text=a.title, help=a.help)

@@ -1,0 +1,55 @@
+"""Positions pane: the book by symbol, and the open orders below it by order id."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from console.panes.common import Cell, KeyedTable, money, num, pct, signed
+from core.snapshot import OrderRow, PositionRow, Snapshot
+
+POSITION_COLUMNS = (
+    ("Symbol", "symbol"), ("Qty", "qty"), ("Avg", "avg"), ("Last", "last"),
+    ("Mkt value", "mv"), ("Unrealised", "unrealised"), ("Realised", "realised"),
+    ("Weight", "weight"),
+)
+ORDER_COLUMNS = (
+    ("Order", "id"), ("Symbol", "symbol"), ("Qty", "qty"), ("Ref", "ref"), ("Origin", "origin"),
+)
+
+
+class PositionsPane(Vertical):
+    """Positions keyed by symbol; open orders keyed by order id."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.border_title = "Positions"
+
+    def compose(self) -> ComposeResult:
+        self._positions = KeyedTable(POSITION_COLUMNS, id="positions-table")
+        self._orders = KeyedTable(ORDER_COLUMNS, id="orders-table")
+        yield self._positions
+        yield Static("Open orders", classes="subtitle")
+        yield self._orders
+
+    def apply(self, snap: Snapshot) -> None:
+        self._positions.sync({p.symbol: self._position_cells(p) for p in snap.positions})
+        self._orders.sync({str(o.order_id): self._order_cells(o) for o in snap.open_orders})
+        self.border_subtitle = f"{len(snap.positions)} pos · {len(snap.open_orders)} orders"
+
+    def restyle(self) -> None:
+        self._positions.restyle()
+        self._orders.restyle()
+
+    def _position_cells(self, p: PositionRow) -> tuple[Cell, ...]:
+        app = self.app
+        return (
+            p.symbol, num(f"{p.qty:,.0f}"), num(money(p.avg_price)), num(money(p.last)),
+            num(money(p.market_value)), signed(app, p.unrealized, money(p.unrealized)),
+            signed(app, p.realized, money(p.realized)), num(pct(p.weight)),
+        )
+
+    def _order_cells(self, o: OrderRow) -> tuple[Cell, ...]:
+        side = signed(self.app, o.qty, f"{o.qty:+,.0f}")
+        return num(str(o.order_id)), o.symbol, side, num(money(o.ref_price)), o.origin

@@ -1,0 +1,81 @@
+"""Modal screens: a yes/no confirmation and the key help."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Ask before an action that cannot be taken back; dismisses with True/False.
+
+    ``y`` confirms, ``n`` / ``escape`` cancel; "No" has the focus so a stray
+    enter does not flatten the book. A modal screen blocks the app's keys,
+    so ``h`` is bound here too: the kill switch works with a dialog open.
+    """
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+        Binding("h", "halt_now", "Halt", id="confirm.halt"),
+    ]
+
+    def __init__(self, title: str, lines: Iterable[str] = (), confirm_label: str = "Yes") -> None:
+        super().__init__()
+        self._title = title
+        self._lines = list(lines)
+        self._confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-dialog") as dialog:
+            dialog.border_title = self._title
+            for line in self._lines:
+                yield Static(line, classes="confirm-line", markup=False)
+            with Horizontal(id="confirm-buttons"):
+                yield Button(f"{self._confirm_label} (y)", variant="error", id="yes")
+                yield Button("No (n)", variant="primary", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    async def action_halt_now(self) -> None:
+        self.dismiss(False)
+        await self.app.run_action("halt")
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the console's keys (taken from the app's bindings, so never stale)."""
+
+    BINDINGS = [
+        Binding("escape,question_mark,q", "dismiss_help", "Close", id="help.close"),
+        Binding("h", "halt_now", "Halt", id="help.halt"),  # the kill switch, as above
+    ]
+
+    def __init__(self, keys: Iterable[tuple[str, str]]) -> None:
+        super().__init__()
+        self._keys = list(keys)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-dialog") as dialog:
+            dialog.border_title = "Keys"
+            for key, description in self._keys:
+                yield Static(f"{key:>8}   {description}", classes="help-line", markup=False)
+            yield Static("Esc closes · ctrl+p opens the command palette", classes="help-hint")
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)
+
+    async def action_halt_now(self) -> None:
+        self.dismiss(None)
+        await self.app.run_action("halt")

@@ -1,0 +1,64 @@
+"""The console over a REAL session (simulator -> engine -> memory sink): the
+kill switch halts the engine and no order is accepted after the halt."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from console.app import build_app
+from core.build import build_engine
+from core.config import BreakersConfig, EngineConfig
+from core.events import Command, OrderAccepted, StateChanged
+from core.market.sim import Simulator
+from core.session import MemorySink, Session
+
+
+# Breakers wide open: the test is about the operator's halt, so no breaker may halt first.
+OPEN_BREAKERS = BreakersConfig(daily_loss=0.9, max_drawdown=0.9, consecutive_losses=100_000,
+                               reject_storm=100_000, stale_data_s=1e9)
+
+
+@pytest.fixture(autouse=True)
+def _no_user_themes(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONSOLE_CONFIG_DIR", str(tmp_path))
+
+
+def _accepted(session: Session) -> int:
+    return int(dict(session.latest.risk.extra).get("orders accepted", "0"))
+
+
+async def _until(pilot, condition, timeout_s: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+@pytest.mark.asyncio
+async def test_h_on_a_live_session_halts_and_no_order_is_accepted_after():
+    sim = Simulator(seed=1)
+    sink = MemorySink()
+    engine = build_engine(EngineConfig(breakers=OPEN_BREAKERS), sim.spec)
+    # paced (600 market s per s) like a real run, so the UI thread gets its share
+    session = Session(engine, sim, sink, "ui-live", speed=600.0, max_events=2_000_000,
+                      source_name=sim.describe())
+    app = build_app(session)  # starts session.run() in a thread worker
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _until(pilot, lambda: _accepted(session) > 0)  # trading is under way
+        await pilot.press("h")
+        await _until(pilot, lambda: session.latest.trading_state == "HALTED")
+        await _until(pilot, lambda: str(app.query_one("#badge").content) == "HALTED")
+        await pilot.pause(0.3)  # let the engine run on, halted, for a while
+        session.stop()
+        await app.workers.wait_for_complete()
+    halts = [seq for seq, e in sink.rows if isinstance(e, Command) and e.action == "halt"]
+    assert len(halts) == 1
+    command = dict(sink.rows)[halts[0]]
+    assert command.reason == "operator key h"
+    changes = [e for _, e in sink.rows if isinstance(e, StateChanged)]
+    assert [(e.new, e.cause_seq) for e in changes] == [("HALTED", halts[0])]
+    assert any(isinstance(e, OrderAccepted) for seq, e in sink.rows if seq < halts[0])
+    assert not [seq for seq, e in sink.rows if isinstance(e, OrderAccepted) and seq > halts[0]]
