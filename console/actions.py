@@ -73,7 +73,31 @@ class OperatorApp(App[None]):
             self.refresh_bindings()
 
     def action_halt(self, via: str = "key h") -> None:
+        sent, self._fast_halt_sent = getattr(self, "_fast_halt_sent", False), False
+        if sent and via.startswith("key"):
+            return  # the input thread already sent it (console.killswitch)
         self._submit("halt", via)  # no confirmation: a kill switch must not ask
+
+    def on_input_thread_key(self, key: str) -> None:
+        """Called on the terminal's input thread for every key, before Textual
+        queues it. Sends the halt at once when ``key`` is the halt key and no
+        text field (the command palette) is taking typing."""
+        if key != self.halt_key() or self._typing():
+            return
+        self._fast_halt_sent = True
+        self._submit("halt", f"key {key}")
+
+    def halt_key(self) -> str:
+        for binding in self._bindings.key_to_bindings.values():  # honours set_keymap
+            for b in binding:
+                if b.action == "halt":
+                    return b.key
+        return "h"
+
+    def _typing(self) -> bool:
+        from textual.command import CommandPalette
+
+        return isinstance(self.screen, CommandPalette)
 
     def action_resume(self, via: str = "key r") -> None:
         snap = self.session.latest

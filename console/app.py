@@ -16,12 +16,14 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.containers import Grid
+from textual.driver import Driver
 from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from console.actions import OperatorApp, Session
+from console.killswitch import with_kill_switch
 from console.palette import OperatorCommands, operator_bindings
 from console.panes.breakers import BreakersPane
 from console.panes.header import StatusHeader
@@ -56,6 +58,9 @@ class ConsoleApp(OperatorApp):
             self._startup_notes.append(f"unknown theme {theme!r}; using {DEFAULT_THEME}")
             theme = DEFAULT_THEME
         self.theme = theme
+
+    def get_driver_class(self) -> type[Driver]:
+        return with_kill_switch(super().get_driver_class())
 
     def _register_themes(self, directory: Path) -> list[str]:
         themes: list[Theme] = [*BUILTIN_THEMES, *load_user_themes(directory, self._startup_notes)]

@@ -74,25 +74,28 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
         symbol: str | None, config_path: str | None, theme: str | None, resume_id: str | None,
         db: str | None) -> None:
     """Run a session on the simulated market (default) or a price file."""
-    from console.setup_run import prepare, resume
-
     pace = _speed(speed) if speed is not None else (None if headless else 60.0)
     if resume_id is not None:
         clash = [n for n, v in (("--seed", seed), ("--data", data), ("--symbol", symbol),
                                 ("--config", config_path)) if v is not None]
         if clash:
             raise click.UsageError(f"--resume continues the logged session as it was; drop {', '.join(clash)}")
-        prep = resume(db=_db_path(db), session_id=resume_id, speed=pace, max_events=events,
-                      keep_alive=not headless)
+        kind = "resume"
+        options: dict[str, Any] = dict(db=_db_path(db), session_id=resume_id, speed=pace,
+                                       max_events=events, keep_alive=not headless)
     else:
-        prep = prepare(db=_db_path(db), seed=seed, speed=pace, data=data, symbol=symbol,
+        kind = "new"
+        options = dict(db=_db_path(db), seed=seed, speed=pace, data=data, symbol=symbol,
                        config_path=config_path, max_events=events, keep_alive=not headless)
-    for note in prep.fixups:
-        click.echo(f"data: {note}", err=True)
     if headless:
+        from console.setup_run import prepare, resume
+
+        prep = resume(**options) if kind == "resume" else prepare(**options)
+        for note in prep.fixups:
+            click.echo(f"data: {note}", err=True)
         _run_headless(prep)
     else:
-        _run_ui(prep, theme)
+        _run_ui(kind, options, theme)
 
 
 def _run_headless(prep: Any) -> None:
@@ -114,19 +117,24 @@ def _run_headless(prep: Any) -> None:
     click.echo(session.session_id)
 
 
-def _run_ui(prep: Any, theme: str | None) -> None:
+def _run_ui(kind: str, options: dict[str, Any], theme: str | None) -> None:
+    """The engine runs in its own process (console.remote): a full-speed feed
+    must never delay a key press."""
     from console.app import build_app
+    from console.remote import RemoteSession
 
-    kwargs = {"theme": theme} if theme else {}
-    app = build_app(prep.session, **kwargs)
+    remote = RemoteSession(kind, options)
+    for note in remote.fixups:
+        click.echo(f"data: {note}", err=True)
+    app = build_app(remote, **({"theme": theme} if theme else {}))  # type: ignore[arg-type]
     try:
         app.run()
     finally:
-        prep.session.stop()
-        prep.writer.close(clean=not prep.session.error)
-    click.echo(f"session {prep.session.session_id}  ({prep.db_path})")
-    if prep.session.error:
-        click.echo(f"error: {prep.session.error}", err=True)
+        remote.stop()
+        remote.join()
+    click.echo(f"session {remote.session_id}  ({remote.db_path})")
+    if remote.error:
+        click.echo(f"error: {remote.error}", err=True)
         sys.exit(1)
 
 

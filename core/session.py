@@ -91,6 +91,7 @@ class Session:
         self.compiled = is_compiled()
         self._rate = 0.0
         self._rate_mark = (clock(), 0)
+        self.on_publish: Callable[[Snapshot], None] | None = None
         self.latest = self.snapshot()
 
     # ------------------------------------------------------------ control
@@ -168,9 +169,12 @@ class Session:
         self.publish_if_due()
 
     def _drain_commands(self) -> None:
+        if self.commands.empty():
+            return
         while not self.commands.empty():
             action, arg, reason = self.commands.get()
             self.step(Command(self.engine.ts, "", action, arg, reason))
+        self.publish()  # the operator sees the effect now, not at the next tick
 
     def step(self, ev: object) -> None:
         eng = self.engine
@@ -199,6 +203,8 @@ class Session:
             self._rate = (self.inputs - n0) / (now - t0)
         self._rate_mark = (now, self.inputs)
         self.latest = self.snapshot()
+        if self.on_publish is not None:
+            self.on_publish(self.latest)
 
     def snapshot(self) -> Snapshot:
         eng = self.engine

@@ -79,6 +79,10 @@ def centred_bar(value: float, half: int = 5) -> str:
     return f"{left}│{right}"
 
 
+def _width(cell: Cell) -> int:
+    return cell.cell_len if isinstance(cell, Text) else len(str(cell))
+
+
 def _sig(cell: Cell) -> tuple[str, str]:
     # Text has no value equality on its base style; compare plain text + style.
     if isinstance(cell, Text):
@@ -134,7 +138,11 @@ class KeyedTable(DataTable[Cell]):
             return
         for (_, column), was, now in zip(self._columns, old, cells):
             if _sig(was) != _sig(now):
-                self.update_cell(key, column, now, update_width=True)
+                # Re-measuring widths on every update forces a layout pass of
+                # the whole screen (measured: 70% of a core at a full-speed
+                # feed). Widen only when a value outgrows its column.
+                grow = _width(now) > self.columns[column].content_width  # type: ignore[index]
+                self.update_cell(key, column, now, update_width=grow)
 
     @property
     def shown_keys(self) -> list[str]:
