@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from core.build import build_engine, engine_setup, is_compiled
+from core.build import engine_from_setup, engine_setup, is_compiled
 from core.config import EngineConfig, load_config
 from core.market.spec import InstrumentSpec, MarketSpec
 from core.session import Session
@@ -124,9 +124,10 @@ def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None
         {"kind": "sim", "seed": seed} if data is None
         else {"kind": "file", "path": str(Path(data).resolve()), "symbol": symbol})
     source, spec, name, fixups = open_source(source_desc)
-    engine = build_engine(cfg, spec)
+    setup = engine_setup(cfg, spec, source_desc)
+    engine = engine_from_setup(setup)  # exactly as replay will build it
     sid = new_session_id()
-    meta = {"id": sid, "config": json.dumps(engine_setup(cfg, spec, source_desc), sort_keys=True),
+    meta = {"id": sid, "config": json.dumps(setup, sort_keys=True),
             "seed": seed, "data_source": data and str(Path(data).resolve()) or name,
             "code_version": code_version(), "compiled": int(is_compiled()),
             "speed": "max" if speed is None else f"{speed:g}"}

@@ -15,11 +15,15 @@ TRIPPED: Final = "TRIPPED"
 
 
 class Breaker:
-    def __init__(self, name: str, limit: float, warn_fraction: float, unit: str) -> None:
+    def __init__(self, name: str, limit: float, warn_fraction: float, unit: str,
+                 confirm: int = 1, action: str = "HALTED") -> None:
         self.name = name
         self.limit = limit
         self.warn_fraction = warn_fraction
         self.unit = unit  # "frac" (fraction of NAV), "count", "s"
+        self.confirm = confirm  # consecutive breaches needed to trip
+        self.action = action  # the trading state a trip moves to: HALTED or REDUCING
+        self.breaches: int = 0
         self.state: str = ARMED
         self.value: float = 0.0
         self.last_trip_ts: int = 0
@@ -34,7 +38,13 @@ class Breaker:
         if math.isnan(value):
             return self.trip(ts, "value is NaN: breaker cannot compute, failing closed")
         if value >= self.limit:
-            return self.trip(ts, f"{self.name} {fmt(value, self.unit)} reached limit {fmt(self.limit, self.unit)}")
+            self.breaches += 1
+            if self.breaches >= self.confirm:
+                return self.trip(ts, f"{self.name} {fmt(value, self.unit)} reached limit "
+                                     f"{fmt(self.limit, self.unit)}" +
+                                     (f" ({self.breaches} checks in a row)" if self.confirm > 1 else ""))
+        else:
+            self.breaches = 0
         new = WARNING if value >= self.warn_fraction * self.limit else ARMED
         if new == self.state:
             return ""
@@ -52,6 +62,7 @@ class Breaker:
     def reset(self, reason: str) -> None:
         self.state = ARMED
         self.value = 0.0
+        self.breaches = 0
         self.reason = reason
 
 

@@ -49,14 +49,21 @@ def to_row(event: Event) -> tuple[str, int, str, str]:
 
 def from_row(kind: str, ts: int, symbol: str, payload: str | dict[str, Any]) -> Event:
     """Rebuild an event from a logged row; raises DecodeError naming the field."""
+    if not isinstance(kind, str):  # e.g. a BLOB: not even hashable as a key
+        raise DecodeError(f"unknown event kind {_short(kind)}")
     cls = ALL_KINDS.get(kind)
     if cls is None:
-        raise DecodeError(f"unknown event kind {kind!r}")
+        raise DecodeError(f"unknown event kind {_short(kind)}")
+    # a hand-edited or damaged log can hold any SQLite value in any column
+    if isinstance(ts, bool) or not isinstance(ts, int):
+        raise DecodeError(f"{kind}: ts is not an integer ({_short(ts)})")
+    if not isinstance(symbol, str):
+        raise DecodeError(f"{kind}: symbol is not text ({_short(symbol)})")
     if isinstance(payload, str):
         try:
             payload = json.loads(payload)
-        except ValueError as exc:
-            raise DecodeError(f"{kind}: payload is not JSON ({exc})") from None
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+            raise DecodeError(f"{kind}: payload is not JSON ({_short(exc)})") from None
     if not isinstance(payload, dict):
         raise DecodeError(f"{kind}: payload is not an object")
     fields = cls._fields  # type: ignore[attr-defined]
@@ -72,20 +79,28 @@ def from_row(kind: str, ts: int, symbol: str, payload: str | dict[str, Any]) -> 
             raise DecodeError(f"{kind}: payload lacks field {name!r}")
     extra = set(payload) - set(fields)
     if extra:
-        raise DecodeError(f"{kind}: unexpected field(s) {sorted(extra)}")
+        raise DecodeError(f"{kind}: unexpected field(s) {sorted(map(str, extra))}")
     return cls(*values)  # type: ignore[no-any-return]
+
+
+def _short(value: object) -> str:
+    text = repr(value) if not isinstance(value, BaseException) else str(value)
+    return text if len(text) <= 80 else text[:80] + "..."
 
 
 def _coerce(cls: type, name: str, value: Any) -> Any:
     want = cls.__annotations__.get(name)
     if want in (float, "float"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise DecodeError(f"{cls.__name__}.{name}: expected a number, got {value!r}")
-        return float(value)
+            raise DecodeError(f"{cls.__name__}.{name}: expected a number, got {_short(value)}")
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond float range
+            raise DecodeError(f"{cls.__name__}.{name}: number out of range") from None
     if want in (int, "int"):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise DecodeError(f"{cls.__name__}.{name}: expected an integer, got {value!r}")
+            raise DecodeError(f"{cls.__name__}.{name}: expected an integer, got {_short(value)}")
         return value
     if not isinstance(value, str):
-        raise DecodeError(f"{cls.__name__}.{name}: expected text, got {value!r}")
+        raise DecodeError(f"{cls.__name__}.{name}: expected text, got {_short(value)}")
     return value

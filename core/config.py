@@ -41,6 +41,11 @@ class LimitsConfig:
     max_position_fraction: float = 0.20  # |position value| / NAV after the order
     max_gross_leverage: float = 2.0  # gross exposure / NAV after the order
     fat_finger_band: float = 0.10  # |order ref price / last price - 1|
+    max_sector_fraction: float = 0.60  # gross exposure of one sector / NAV after the order
+    var_budget: float = 0.08  # one-day 95% VaR / NAV after the order (correlation-1 bound)
+    max_orders_per_minute: int = 60  # accepted orders per minute of market time
+    do_not_trade: tuple[str, ...] = ()  # symbols that may only be reduced
+    trading_hours: str = ""  # "HH:MM-HH:MM" UTC, Monday-Friday; "" = always open
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,13 @@ class BreakersConfig:
     max_drawdown: float = 0.10  # loss from the NAV peak since the last reset
     consecutive_losses: int = 10  # losing closing trades in a row
     reject_storm: int = 25  # gate rejections within one bar
-    stale_data_s: float = 300.0  # market seconds with no price while orders are open
+    stale_data_s: float = 300.0  # market seconds with no price while exposed or orders are open
+    trailing_loss: float = 0.02  # give-back from the day's P&L peak, fraction of day-open NAV
+    var_limit: float = 0.06  # one-day 95% parametric VaR / NAV
     warn_fraction: float = 0.8  # WARNING at this share of the limit
+    confirm: int = 1  # consecutive breaches before a trip (1 = trip at once)
+    reduce_on: tuple[str, ...] = ("var_limit",)  # these move to REDUCING; the rest HALT
+    flatten_on_trip: bool = False  # also send exits for every position on a trip
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,26 @@ class EngineConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+BREAKER_NAMES = ("daily_loss", "max_drawdown", "trailing_loss", "consecutive_losses",
+                 "var_limit", "reject_storm", "stale_data")
+
+
+def parse_hours(text: str) -> tuple[int, int] | None:
+    """'09:30-16:00' -> (570, 960) minutes after midnight UTC; None if malformed."""
+    try:
+        start, end = text.split("-")
+        mins = []
+        for part in (start, end):
+            hh, mm = part.strip().split(":")
+            h, m = int(hh), int(mm)
+            if not (0 <= h <= 24 and 0 <= m < 60) or h * 60 + m > 1440:
+                return None
+            mins.append(h * 60 + m)
+    except ValueError:
+        return None
+    return (mins[0], mins[1]) if mins[0] < mins[1] else None
 
 
 _SECTIONS: dict[str, type] = {
@@ -117,11 +147,30 @@ def _section(cls: type, name: str, values: dict[str, Any], problems: list[str]) 
         if f is None:
             problems.append(f"unknown key {name}.{key}")
             continue
-        kind = int if f.type in (int, "int") else float
-        number = _number(f"{name}.{key}", value, kind, problems)
-        if number is not None:
-            kwargs[key] = number
+        parsed = _typed(f"{name}.{key}", value, str(f.type), problems)
+        if parsed is not None:
+            kwargs[key] = parsed
     return cls(**kwargs)
+
+
+def _typed(name: str, value: Any, kind: str, problems: list[str]) -> Any:
+    """Check ``value`` against a field's annotation (as text, from __future__)."""
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        problems.append(f"{name} must be true or false, got {value!r}")
+        return None
+    if kind == "str":
+        if isinstance(value, str):
+            return value
+        problems.append(f"{name} must be text, got {value!r}")
+        return None
+    if kind.startswith("tuple"):
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        problems.append(f"{name} must be a list of text, got {value!r}")
+        return None
+    return _number(name, value, int if kind == "int" else float, problems)
 
 
 def _number(name: str, value: Any, kind: type, problems: list[str]) -> Any:
@@ -161,6 +210,19 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
     out += [f"{n} must be >= 1, got {v}" for n, v in counts if v < 1]
     if cfg.strategy.fast >= cfg.strategy.slow:
         out.append(f"strategy.fast ({cfg.strategy.fast}) must be < strategy.slow ({cfg.strategy.slow})")
+    counts2 = [("limits.max_orders_per_minute", cfg.limits.max_orders_per_minute),
+               ("breakers.confirm", cfg.breakers.confirm)]
+    out += [f"{n} must be >= 1, got {v}" for n, v in counts2 if v < 1]
+    more = [("limits.max_sector_fraction", cfg.limits.max_sector_fraction),
+            ("limits.var_budget", cfg.limits.var_budget),
+            ("breakers.trailing_loss", cfg.breakers.trailing_loss),
+            ("breakers.var_limit", cfg.breakers.var_limit)]
+    out += [f"{n} must be in (0, 1], got {v}" for n, v in more if not 0 < v <= 1]
+    if cfg.limits.trading_hours and parse_hours(cfg.limits.trading_hours) is None:
+        out.append(f"limits.trading_hours must be 'HH:MM-HH:MM' (UTC), got {cfg.limits.trading_hours!r}")
+    unknown = sorted(set(cfg.breakers.reduce_on) - set(BREAKER_NAMES))
+    if unknown:
+        out.append(f"breakers.reduce_on names unknown breaker(s) {unknown}; known: {', '.join(BREAKER_NAMES)}")
     if not cfg.strategy.vol_scale > 0:
         out.append(f"strategy.vol_scale must be > 0, got {cfg.strategy.vol_scale}")
     return out

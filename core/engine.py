@@ -24,13 +24,15 @@ from core.state import ACTIVE, HALTED, REDUCING, TradingState
 from core.strategy import Momentum, RollingWindow, SymbolState
 
 Z95 = 1.6448536269514722  # standard normal 95% quantile
+Z99 = 2.3263478740408408  # standard normal 99% quantile
 
 
 class Instrument:
-    def __init__(self, symbol: str, asset_class: str, lot: float) -> None:
+    def __init__(self, symbol: str, asset_class: str, lot: float, sector: str) -> None:
         self.symbol = symbol
         self.asset_class = asset_class
         self.lot = lot
+        self.sector = sector if sector != "" else asset_class
 
 
 class EngineParams:
@@ -42,7 +44,10 @@ class EngineParams:
                  max_position_fraction: float, max_gross_leverage: float,
                  fat_finger_band: float, daily_loss: float, max_drawdown: float,
                  consecutive_losses: int, reject_storm: int, stale_data_s: float,
-                 warn_fraction: float, bars_per_day: float) -> None:
+                 warn_fraction: float, bars_per_day: float, max_sector_fraction: float,
+                 var_budget: float, max_orders_per_minute: int, do_not_trade: list[str],
+                 open_minute: int, close_minute: int, trailing_loss: float, var_limit: float,
+                 confirm: int, reduce_on: list[str], flatten_on_trip: bool, seed: int) -> None:
         self.initial_cash = initial_cash
         self.fast = fast
         self.slow = slow
@@ -63,6 +68,18 @@ class EngineParams:
         self.stale_data_s = stale_data_s
         self.warn_fraction = warn_fraction
         self.bars_per_day = bars_per_day
+        self.max_sector_fraction = max_sector_fraction
+        self.var_budget = var_budget
+        self.max_orders_per_minute = max_orders_per_minute
+        self.do_not_trade = do_not_trade
+        self.open_minute = open_minute
+        self.close_minute = close_minute
+        self.trailing_loss = trailing_loss
+        self.var_limit = var_limit
+        self.confirm = confirm
+        self.reduce_on = reduce_on
+        self.flatten_on_trip = flatten_on_trip
+        self.seed = seed  # Monte Carlo VaR draws
 
 
 class Engine:
@@ -76,19 +93,23 @@ class Engine:
         self.portfolio = Portfolio(p.initial_cash)
         self.broker = PaperBroker(p.commission_bps, p.min_commission, p.slippage_bps)
         self.gate = Gate(p.max_order_notional, p.max_position_fraction,
-                         p.max_gross_leverage, p.fat_finger_band)
+                         p.max_gross_leverage, p.fat_finger_band, p.max_sector_fraction,
+                         p.var_budget, p.max_orders_per_minute, p.do_not_trade,
+                         p.open_minute, p.close_minute)
         self.strategy = Momentum(p.fast, p.slow, p.vol_scale)
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
         self.bars: dict[str, BarBuilder] = {}
         self.signals: dict[str, Signal] = {}
-        w = p.warn_fraction
-        self.b_daily = Breaker("daily_loss", p.daily_loss, w, "frac")
-        self.b_drawdown = Breaker("max_drawdown", p.max_drawdown, w, "frac")
-        self.b_losses = Breaker("consecutive_losses", float(p.consecutive_losses), w, "count")
-        self.b_rejects = Breaker("reject_storm", float(p.reject_storm), w, "count")
-        self.b_stale = Breaker("stale_data", p.stale_data_s, w, "s")
-        self.breakers: list[Breaker] = [self.b_daily, self.b_drawdown, self.b_losses,
-                                        self.b_rejects, self.b_stale]
+        self.b_daily = self.breaker("daily_loss", p.daily_loss, "frac")
+        self.b_drawdown = self.breaker("max_drawdown", p.max_drawdown, "frac")
+        self.b_trailing = self.breaker("trailing_loss", p.trailing_loss, "frac")
+        self.b_losses = self.breaker("consecutive_losses", float(p.consecutive_losses), "count")
+        self.b_var = self.breaker("var_limit", p.var_limit, "frac")
+        self.b_rejects = self.breaker("reject_storm", float(p.reject_storm), "count")
+        self.b_stale = self.breaker("stale_data", p.stale_data_s, "s")
+        self.breakers: list[Breaker] = [self.b_daily, self.b_drawdown, self.b_trailing, self.b_losses,
+                                        self.b_var, self.b_rejects, self.b_stale]
+        self.day_pnl_peak: float = 0.0
         self.day_open_nav: float = p.initial_cash
         self.peak_nav: float = p.initial_cash
         self.breaker_peak_nav: float = p.initial_cash
@@ -104,6 +125,10 @@ class Engine:
         self.halts: int = 0
         self.bad_prices: int = 0
         self.last_risk: RiskSnapshot | None = None
+
+    def breaker(self, name: str, limit: float, unit: str) -> Breaker:
+        action = REDUCING if name in self.p.reduce_on else HALTED
+        return Breaker(name, limit, self.p.warn_fraction, unit, self.p.confirm, action)
 
     # ------------------------------------------------------------ entry
 
@@ -192,6 +217,7 @@ class Engine:
             self.on_bar_close()
         elif t.name == "day":
             self.day_open_nav = self.portfolio.nav()
+            self.day_pnl_peak = 0.0
 
     def on_bar_close(self) -> None:
         closed: list[str] = []
@@ -206,12 +232,15 @@ class Engine:
             bb.has_data = False
             closed.append(sym)
         nav = self.update_nav()
-        self.check_risk_breakers(nav)
+        var = self.var95()
+        self.check_risk_breakers(nav, var)
         self.rejects_this_bar = 0
         if self.state.state != HALTED:
+            if self.b_var.state == TRIPPED and var > self.p.var_limit:
+                self.cut_largest_var()
             for sym in closed:
                 self.rebalance(sym, self.strategy.states[sym], nav)
-        self.emit(self.risk_snapshot(nav))
+        self.emit(self.risk_snapshot(nav, var))
 
     def update_nav(self) -> float:
         nav = self.portfolio.nav()
@@ -227,34 +256,89 @@ class Engine:
             self.max_drawdown = self.drawdown
         return nav
 
-    def risk_snapshot(self, nav: float) -> RiskSnapshot:
+    def risk_snapshot(self, nav: float, var: float) -> RiskSnapshot:
         pf = self.portfolio
         gross = pf.gross()
+        h = self.p.bars_per_day
+        r = self.nav_returns
+        tail = sorted_returns(r)
         snap = RiskSnapshot(self.ts, "", nav, pf.cash, gross, pf.net(),
                             gross / nav if nav > 0.0 else math.inf,
-                            nav - self.day_open_nav, self.drawdown, self.max_drawdown,
-                            self.var95())
+                            nav - self.day_open_nav, self.drawdown, self.max_drawdown, var,
+                            self.var_parametric(Z99), hist_var(tail, 0.95, h), hist_var(tail, 0.99, h),
+                            hist_cvar(tail, 0.95, h), hist_cvar(tail, 0.99, h),
+                            self.var_monte_carlo(0.95), self.var_monte_carlo(0.99))
         self.last_risk = snap
         return snap
 
     def var95(self) -> float:
-        """One-day parametric VaR of NAV from bar returns (positive fraction)."""
+        return self.var_parametric(Z95)
+
+    def var_parametric(self, z: float) -> float:
+        """One-day parametric VaR of NAV from bar returns (positive fraction):
+        z * sd * sqrt(h) - mean * h, with h bars a day (0 if a gain)."""
         r = self.nav_returns
         if r.count < 2:
             return 0.0
         h = self.p.bars_per_day
-        v = Z95 * r.std() * math.sqrt(h) - r.mean_last(r.count) * h
+        v = z * r.std() * math.sqrt(h) - r.mean_last(r.count) * h
         return v if v > 0.0 else 0.0
+
+    def var_monte_carlo(self, confidence: float) -> float:
+        """One-day VaR from 2,000 draws of N(mean*h, sd*sqrt(h)); the draws are
+        seeded from the session seed and this seq, so replay draws the same."""
+        r = self.nav_returns
+        if r.count < 2:
+            return 0.0
+        h = self.p.bars_per_day
+        rng = DetRandom(self.p.seed * 1_000_003 + self.seq)
+        mu = r.mean_last(r.count) * h
+        sd = r.std() * math.sqrt(h)
+        draws = sorted([mu + sd * rng.gauss() for _ in range(2000)])
+        v = -quantile(draws, 1.0 - confidence)
+        return v if v > 0.0 else 0.0
+
+    def symbol_unit_var(self, sym: str) -> float:
+        """One-day 95% VaR of one unit of ``sym`` (currency), from its bar returns."""
+        st = self.strategy.states.get(sym)
+        price = self.portfolio.last.get(sym, 0.0)
+        if st is None or st.returns.count < 2:
+            return 0.0
+        return Z95 * st.returns.std() * math.sqrt(self.p.bars_per_day) * price
+
+    def cut_largest_var(self) -> None:
+        """VaR over its limit: halve the position that adds most stand-alone VaR."""
+        worst = ""
+        worst_var = 0.0
+        for sym in self.portfolio.open_symbols():
+            v = abs(self.portfolio.qty(sym)) * self.symbol_unit_var(sym)
+            if v > worst_var:
+                worst, worst_var = sym, v
+        if worst == "" or self.broker.has_pending(worst):
+            return
+        inst = self.instruments.get(worst)
+        lot = 1.0 if inst is None else inst.lot
+        qty = self.portfolio.qty(worst)
+        cut = math.ceil(abs(qty) / 2.0 / lot) * lot
+        self.submit(worst, -cut if qty > 0.0 else cut, self.portfolio.last[worst], "risk",
+                    "var_limit: cut the largest VaR contributor")
 
     # ------------------------------------------------------------ breakers
 
-    def check_risk_breakers(self, nav: float) -> None:
+    def check_risk_breakers(self, nav: float, var: float) -> None:
         day_open = self.day_open_nav
+        day_pnl = nav - day_open
+        if day_pnl > self.day_pnl_peak:
+            self.day_pnl_peak = day_pnl
         self.check_breaker(self.b_daily, (day_open - nav) / day_open if day_open > 0.0 else math.nan)
         peak = self.breaker_peak_nav
         self.check_breaker(self.b_drawdown, 1.0 - nav / peak if peak > 0.0 else math.nan)
+        self.check_breaker(self.b_trailing,
+                           (self.day_pnl_peak - day_pnl) / day_open if day_open > 0.0 else math.nan)
+        self.check_breaker(self.b_var, var)
         stale = 0.0
-        if self.broker.open and self.last_price_ts > 0:
+        exposed = bool(self.broker.open) or bool(self.portfolio.open_symbols())
+        if exposed and self.last_price_ts > 0:
             stale = (self.ts - self.last_price_ts) / 1000.0
         self.check_breaker(self.b_stale, stale)
 
@@ -264,8 +348,14 @@ class Engine:
         if new == "":
             return
         self.emit(BreakerChanged(self.ts, "", b.name, prev, new, value, b.limit, b.reason))
-        if new == TRIPPED:
-            self.move_state(HALTED, f"breaker {b.name} tripped: {b.reason}")
+        if new != TRIPPED:
+            return
+        why = f"breaker {b.name} tripped: {b.reason}"
+        if b.action == HALTED or self.state.state == ACTIVE:
+            self.move_state(b.action, why)  # never loosens: REDUCING does not lift a HALT
+        self.cancel_all(why)
+        if self.p.flatten_on_trip:
+            self.flatten(why)
 
     # ------------------------------------------------------------ orders
 
@@ -296,7 +386,8 @@ class Engine:
         pf = self.portfolio
         ctx = OrderContext(self.state.state, sym, qty, ref_price, pf.last.get(sym, 0.0),
                            pf.qty(sym), self.broker.pending_qty(sym), self.broker.has_pending(sym),
-                           origin, pf.nav(), pf.gross())
+                           origin, pf.nav(), pf.gross(), self.ts, self.sector_gross_other(sym),
+                           self.var_other(sym), self.symbol_unit_var(sym))
         rej = self.gate.check(ctx)
         if rej is not None:
             self.emit(OrderRejected(self.ts, sym, intent_seq, qty, rej.rule, rej.value, rej.limit, rej.reason))
@@ -305,8 +396,30 @@ class Engine:
             return False
         self.emit(OrderAccepted(self.ts, sym, intent_seq, qty, ref_price, origin))
         self.broker.submit(OpenOrder(self.seq, sym, qty, ref_price, origin, self.ts))
+        self.gate.record_accepted(self.ts)
         self.orders_accepted += 1
         return True
+
+    def sector_of(self, sym: str) -> str:
+        inst = self.instruments.get(sym)
+        return "unknown" if inst is None else inst.sector
+
+    def sector_gross_other(self, sym: str) -> float:
+        """Gross exposure of ``sym``'s sector held in other symbols (currency)."""
+        sector = self.sector_of(sym)
+        total = 0.0
+        for other in self.portfolio.open_symbols():
+            if other != sym and self.sector_of(other) == sector:
+                total += abs(self.portfolio.market_value(other))
+        return total
+
+    def var_other(self, sym: str) -> float:
+        """Sum of the other positions' stand-alone one-day 95% VaR (currency)."""
+        total = 0.0
+        for other in self.portfolio.open_symbols():
+            if other != sym:
+                total += abs(self.portfolio.qty(other)) * self.symbol_unit_var(other)
+        return total
 
     def cancel_all(self, reason: str) -> None:
         for o in self.broker.cancel_all():
@@ -372,10 +485,64 @@ class Engine:
         streak and storm counters from zero. The daily loss does not re-base."""
         if b is self.b_drawdown:
             self.breaker_peak_nav = self.portfolio.nav()
+        elif b is self.b_trailing:
+            self.day_pnl_peak = self.portfolio.nav() - self.day_open_nav
         elif b is self.b_losses:
             self.losing_streak = 0
         elif b is self.b_rejects:
             self.rejects_this_bar = 0
+
+
+class DetRandom:
+    """A small seeded generator (xorshift64* and Box-Muller) that gives the same
+    draws compiled and interpreted, on every machine: replay depends on it."""
+
+    def __init__(self, seed: int) -> None:
+        self.state: int = (seed * 0x9E3779B97F4A7C15 + 1) & 0xFFFFFFFFFFFFFFFF or 1
+
+    def uniform(self) -> float:
+        x = self.state
+        x ^= (x >> 12)
+        x ^= (x << 25) & 0xFFFFFFFFFFFFFFFF
+        x ^= (x >> 27)
+        self.state = x
+        return (((x * 0x2545F4914F6CDD1D) & 0xFFFFFFFFFFFFFFFF) >> 11) * (1.0 / 9007199254740992.0)
+
+    def gauss(self) -> float:
+        u1 = self.uniform()
+        while u1 <= 0.0:
+            u1 = self.uniform()
+        return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * self.uniform())
+
+
+def sorted_returns(r: RollingWindow) -> list[float]:
+    return sorted(r.values[:r.count]) if r.count < r.capacity else sorted(r.values)
+
+
+def quantile(xs: list[float], q: float) -> float:
+    """Linear-interpolation quantile of sorted ``xs`` (numpy's default)."""
+    pos = q * (len(xs) - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def hist_var(xs: list[float], confidence: float, h: float) -> float:
+    """Historical VaR of bar returns, scaled to one day by sqrt(h) (positive fraction)."""
+    if len(xs) < 2:
+        return 0.0
+    v = -quantile(xs, 1.0 - confidence) * math.sqrt(h)
+    return v if v > 0.0 else 0.0
+
+
+def hist_cvar(xs: list[float], confidence: float, h: float) -> float:
+    """Mean of the bar returns at or below the VaR quantile, scaled by sqrt(h)."""
+    if len(xs) < 2:
+        return 0.0
+    q = quantile(xs, 1.0 - confidence)
+    tail = [x for x in xs if x <= q]
+    v = -(sum(tail) / len(tail)) * math.sqrt(h)
+    return v if v > 0.0 else 0.0
 
 
 def toward_zero(have: float, target: float) -> float:

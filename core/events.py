@@ -156,7 +156,9 @@ class PositionChanged(NamedTuple):
 
 class RiskSnapshot(NamedTuple):
     """Book-level risk at a bar boundary. Money in currency; ``drawdown``,
-    ``max_drawdown`` and ``var95`` as positive loss fractions of NAV;
+    ``max_drawdown``, VaR and CVaR as positive loss fractions of NAV, one-day
+    horizon, from the NAV's bar returns (parametric: Gaussian; hist:
+    empirical quantile scaled by sqrt(bars a day); mc: seeded draws);
     ``leverage`` = gross / NAV."""
 
     ts: int
@@ -170,6 +172,13 @@ class RiskSnapshot(NamedTuple):
     drawdown: float
     max_drawdown: float
     var95: float
+    var99: float
+    var_hist95: float
+    var_hist99: float
+    cvar_hist95: float
+    cvar_hist99: float
+    var_mc95: float
+    var_mc99: float
 
 
 class StateChanged(NamedTuple):

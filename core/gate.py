@@ -24,7 +24,8 @@ class OrderContext:
 
     def __init__(self, state: str, symbol: str, qty: float, ref_price: float,
                  last_price: float, position: float, pending: float,
-                 has_pending: bool, origin: str, nav: float, gross: float) -> None:
+                 has_pending: bool, origin: str, nav: float, gross: float,
+                 ts: int, sector_gross_other: float, var_other: float, unit_var: float) -> None:
         self.state = state
         self.symbol = symbol
         self.qty = qty
@@ -36,6 +37,10 @@ class OrderContext:
         self.origin = origin
         self.nav = nav
         self.gross = gross
+        self.ts = ts  # market ms
+        self.sector_gross_other = sector_gross_other  # the sector's gross, other symbols
+        self.var_other = var_other  # VaR contribution (currency) of the other positions
+        self.unit_var = unit_var  # one-day 95% VaR of one unit of this symbol (currency)
 
     def exposure_before(self) -> float:
         return self.position + self.pending
@@ -53,11 +58,20 @@ class OrderContext:
 
 class Gate:
     def __init__(self, max_order_notional: float, max_position_fraction: float,
-                 max_gross_leverage: float, fat_finger_band: float) -> None:
+                 max_gross_leverage: float, fat_finger_band: float,
+                 max_sector_fraction: float, var_budget: float, max_orders_per_minute: int,
+                 do_not_trade: list[str], open_minute: int, close_minute: int) -> None:
         self.max_order_notional = max_order_notional
         self.max_position_fraction = max_position_fraction
         self.max_gross_leverage = max_gross_leverage
         self.fat_finger_band = fat_finger_band
+        self.max_sector_fraction = max_sector_fraction
+        self.var_budget = var_budget
+        self.max_orders_per_minute = max_orders_per_minute
+        self.do_not_trade: set[str] = set(do_not_trade)
+        self.open_minute = open_minute  # -1: no calendar, always open
+        self.close_minute = close_minute
+        self.accepted_ts: list[int] = []  # market ms of recent accepted orders
         self.counts: dict[str, int] = {}
 
     def check(self, o: OrderContext) -> Rejection | None:
@@ -67,7 +81,13 @@ class Gate:
         if r is None:
             r = self.reduce_only(o)
         if r is None:
+            r = self.market_hours(o)
+        if r is None:
+            r = self.restricted(o)
+        if r is None:
             r = self.duplicate(o)
+        if r is None:
+            r = self.order_rate(o)
         if r is None:
             r = self.fat_finger(o)
         if r is None:
@@ -76,6 +96,10 @@ class Gate:
             r = self.position_size(o)
         if r is None:
             r = self.gross_leverage(o)
+        if r is None:
+            r = self.sector_exposure(o)
+        if r is None:
+            r = self.var_budget_after(o)
         if r is not None:
             self.counts[r.rule] = self.counts.get(r.rule, 0) + 1
         return r
@@ -108,6 +132,55 @@ class Gate:
     def duplicate(self, o: OrderContext) -> Rejection | None:
         if o.has_pending and o.origin == "strategy":
             return Rejection("duplicate_order", 1.0, 0.0, f"an order for {o.symbol} is still open")
+        return None
+
+    def record_accepted(self, ts: int) -> None:
+        self.accepted_ts.append(ts)
+        cutoff = ts - 60_000
+        while self.accepted_ts and self.accepted_ts[0] <= cutoff:
+            self.accepted_ts.pop(0)
+
+    def market_hours(self, o: OrderContext) -> Rejection | None:
+        """Orders only inside the session calendar (Monday-Friday, open-close UTC)."""
+        if self.open_minute < 0:
+            return None
+        day = o.ts // 86_400_000
+        minute = (o.ts // 60_000) % 1440
+        weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+        if weekday >= 5 or minute < self.open_minute or minute >= self.close_minute:
+            return Rejection("market_closed", float(minute), float(self.open_minute),
+                             "outside trading hours")
+        return None
+
+    def restricted(self, o: OrderContext) -> Rejection | None:
+        if o.symbol in self.do_not_trade and o.increases():
+            return Rejection("do_not_trade", 1.0, 0.0, f"{o.symbol} is on the do-not-trade list")
+        return None
+
+    def order_rate(self, o: OrderContext) -> Rejection | None:
+        recent = 0
+        cutoff = o.ts - 60_000
+        for t in self.accepted_ts:
+            if t > cutoff:
+                recent += 1
+        if recent >= self.max_orders_per_minute:
+            return Rejection("order_rate", float(recent + 1), float(self.max_orders_per_minute),
+                             "too many orders in the last minute")
+        return None
+
+    def sector_exposure(self, o: OrderContext) -> Rejection | None:
+        frac = (o.sector_gross_other + abs(o.exposure_after() * o.ref_price)) / o.nav
+        if frac > self.max_sector_fraction and o.increases():
+            return Rejection("max_sector", frac, self.max_sector_fraction,
+                             "sector exposure would exceed its share of NAV")
+        return None
+
+    def var_budget_after(self, o: OrderContext) -> Rejection | None:
+        """Portfolio one-day 95% VaR after the order, as if every position were
+        perfectly correlated (an upper bound: sum of stand-alone VaRs)."""
+        after = (o.var_other + abs(o.exposure_after()) * o.unit_var) / o.nav
+        if after > self.var_budget and o.increases():
+            return Rejection("var_budget", after, self.var_budget, "portfolio VaR would exceed its budget")
         return None
 
     def fat_finger(self, o: OrderContext) -> Rejection | None:

@@ -80,14 +80,21 @@ def session_meta(db: Database, sid: str) -> dict[str, Any]:
 
 
 def iter_events(db: Database, sid: str) -> Iterator[EventRow]:
-    """Stream the session's events in seq order, one row at a time."""
+    """Stream the session's events in seq order, one row at a time.
+
+    The writer commits ``sessions.last_seq`` with the rows up to it, so a log
+    that ends before it has lost committed rows (a damaged file or a hand
+    edit): the stream then ends with a StorageError rather than looking like
+    a shorter session that replays clean."""
     path = db_path(db)
     _require_session(db, sid, path)  # checked now, not at the first next()
     with translate_errors(path):
+        # read before the rows: a live writer only moves it forward
+        committed = db.execute("SELECT last_seq FROM sessions WHERE id = ?", [sid]).fetchone()[0]
         cursor = db.execute(
             "SELECT seq, kind, ts, symbol, payload, input FROM events "
             "WHERE session = ? ORDER BY seq", [sid])
-    return _stream(cursor, path)
+    return _stream(cursor, path, sid, committed if isinstance(committed, int) else None)
 
 
 def fills_by_seq(db: Database, sid: str) -> dict[int, tuple[int, str, int, float, float, float]]:
@@ -161,10 +168,15 @@ def _require_session(db: Database, sid: str, path: str) -> None:
         raise UnknownSession(f"unknown session {sid!r} in {path}")
 
 
-def _stream(cursor: sqlite3.Cursor, path: str) -> Iterator[EventRow]:
+def _stream(cursor: sqlite3.Cursor, path: str, sid: str, committed: int | None) -> Iterator[EventRow]:
+    last = 0
     with translate_errors(path):  # corruption found mid-stream still names the file
         for seq, kind, ts, symbol, payload, is_input in cursor:
+            last = seq if isinstance(seq, int) else last
             yield seq, kind, ts, symbol, payload, bool(is_input)
+    if committed is not None and last < committed:
+        raise StorageError(f"{path}: session {sid}: the log ends at seq {last} but seq {committed} "
+                           "was committed (rows lost: damaged file?)")
 
 
 def _typed(db: Database, sid: str, table: str, columns: str) -> dict[int, Any]:

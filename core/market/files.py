@@ -249,10 +249,24 @@ def _decode(where: str, data: bytes) -> str:
             "valid UTF-8 (wrong encoding?); save the file as UTF-8")) from None
 
 
+def _looks_utf16(data: bytes) -> bool:
+    """ASCII-range text saved as UTF-16 with no BOM: every other byte is NUL."""
+    head = data[: min(len(data), 256) // 2 * 2]
+    if len(head) < 4:
+        return False
+    even, odd = head[0::2], head[1::2]
+    return even.count(0) == len(even) and odd.count(0) == 0 or \
+        odd.count(0) == len(odd) and even.count(0) == 0
+
+
 def _read_text(where: str, data: bytes) -> _Table:
     text = _decode(where, data)
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
+        if _looks_utf16(data):
+            raise DataError(_one_line(
+                f"{where} line {line}: looks like UTF-16 without a byte-order mark; "
+                "save the file as UTF-8"))
         raise DataError(_one_line(f"{where} line {line}: contains a NUL byte (a binary file?)"))
     if not text.strip():
         raise DataError(_one_line(f"{where}: file is empty"))
@@ -487,6 +501,13 @@ def _build(tb: _Table, symbol: str | None, stem: str) -> MarketFile:
     lowered = [n.lower() for n in header]
     n_rows = len(tb.locs)
 
+    # before the duplicate check: a header-less file's first row often
+    # repeats a value (Volume 0, OpenInterest 0), and "appears twice" misleads
+    for name in header:
+        if name and (_date_format(name) is not None or _is_number(name)):
+            raise tb.fail_header(f"{_show(name)} looks like data, not a column name: the "
+                          "file needs a header row such as Date,Open,High,Low,Close,Volume")
+
     seen: dict[str, int] = {}
     for i, name in enumerate(lowered):
         if not name:
@@ -495,11 +516,6 @@ def _build(tb: _Table, symbol: str | None, stem: str) -> MarketFile:
             raise tb.fail_header(f"column {_show(header[i])} appears twice "
                           f"(columns {seen[name] + 1} and {i + 1})")
         seen[name] = i
-
-    for name in header:
-        if name and (_date_format(name) is not None or _is_number(name)):
-            raise tb.fail_header(f"{_show(name)} looks like data, not a column name: the "
-                          "file needs a header row such as Date,Open,High,Low,Close,Volume")
 
     # ---- the date (and time) column
     date_at = next((seen[n] for n in _DATE_NAMES if n in seen), None)

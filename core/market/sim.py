@@ -22,16 +22,16 @@ from datetime import datetime, timedelta, timezone
 from core.events import Headline, Tick, Timer
 from core.market.spec import InstrumentSpec, MarketSpec
 
-# symbol, asset class, lot, start price, volatility multiple
-UNIVERSE: tuple[tuple[str, str, float, float, float], ...] = (
-    ("IDX", "equity", 1.0, 4500.0, 0.8),
-    ("TECH", "equity", 1.0, 180.0, 1.4),
-    ("BANK", "equity", 1.0, 45.0, 1.1),
-    ("KOLA", "equity", 1.0, 60.0, 0.7),
-    ("PEPZ", "equity", 1.0, 170.0, 0.7),
-    ("GOLD", "commodity", 1.0, 1900.0, 0.6),
-    ("EURUSD", "fx", 1000.0, 1.08, 0.3),
-    ("BTC", "crypto", 0.01, 40000.0, 2.5),
+# symbol, asset class, lot, start price, volatility multiple, sector
+UNIVERSE: tuple[tuple[str, str, float, float, float, str], ...] = (
+    ("IDX", "equity", 1.0, 4500.0, 0.8, "index"),
+    ("TECH", "equity", 1.0, 180.0, 1.4, "technology"),
+    ("BANK", "equity", 1.0, 45.0, 1.1, "financials"),
+    ("KOLA", "equity", 1.0, 60.0, 0.7, "staples"),
+    ("PEPZ", "equity", 1.0, 170.0, 0.7, "staples"),
+    ("GOLD", "commodity", 1.0, 1900.0, 0.6, "metals"),
+    ("EURUSD", "fx", 1000.0, 1.08, 0.3, "fx"),
+    ("BTC", "crypto", 0.01, 40000.0, 2.5, "crypto"),
 )
 PAIR = ("KOLA", "PEPZ")
 # regime: (drift per tick, volatility per tick), in fractions
@@ -98,7 +98,7 @@ class Simulator:
 
     @property
     def spec(self) -> MarketSpec:
-        return MarketSpec(tuple(InstrumentSpec(u[0], u[1], u[2]) for u in UNIVERSE),
+        return MarketSpec(tuple(InstrumentSpec(u[0], u[1], u[2], u[5]) for u in UNIVERSE),
                           self.bar_ms, DAY_S * 1000 / self.bar_ms)
 
     def describe(self) -> str:
