@@ -21,7 +21,7 @@ from storage.reader import SUMMARY_SQL
 
 
 def risk(ts: int, nav: float, var95: float = 0.01) -> RiskSnapshot:
-    return RiskSnapshot(ts, "", nav, nav, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, var95)
+    return RiskSnapshot(ts, "", nav, nav, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, var95, *([0.0] * 7))
 
 
 def state(ts: int, prev: str, new: str) -> StateChanged:

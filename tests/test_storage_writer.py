@@ -32,7 +32,7 @@ def sample_events() -> list:
         Fill(1_003, "AAPL", 4, 10.0, 189.3, 0.05),
         PositionChanged(1_003, "AAPL", 10.0, 189.3, 0.0),
         RiskSnapshot(1_004, "", 100_000.0, 98_107.0, 1_893.0, 1_893.0, 0.019, 0.0, 0.0,
-                     0.0, float("nan")),
+                     0.0, float("nan"), *([0.0] * 7)),
         StateChanged(1_005, "", "ACTIVE", "HALTED", "operator halt", 2),
     ]
 
