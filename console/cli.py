@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from console.commands import LazyGroup
 from core.errors import InputError
 
 DB_HELP = "Session database (default: $CONSOLE_DB, else the user data directory)."
@@ -51,7 +52,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Version, and whether the hot path is compiled.")
 def cli() -> None:
@@ -187,15 +188,6 @@ def config_show(config_path: str | None) -> None:
             click.echo(f"\n[{key}]")
             for k, v in value.items():
                 click.echo(f"{k} = {json.dumps(v)}")
-
-
-def _register_optional() -> None:
-    from console.commands.risk import risk
-
-    cli.add_command(risk)
-
-
-_register_optional()
 
 
 def main() -> None:
