@@ -1,0 +1,317 @@
+"""``forest``: one random forest over all symbols on cross-asset features.
+
+Conventions:
+- Returns are simple fractions; sd is sample (ddof=1); Sharpe annualised by
+  sqrt(252) (see ``walkforward``); ts are int ns of market time, never the
+  wall clock; every random choice comes from ``params["seed"]`` (default 0)
+  and the forest is built with n_jobs=1, so two fits agree exactly.
+- Features are ``features.make_features`` (returns only, no leakage); one row
+  per (bar, symbol), all symbols pooled into one forest.
+- ``fit`` validates walk-forward: train on ``train_bars`` bars, predict the
+  next ``val_bars``, roll forward ``folds`` times (never a shuffled split),
+  then fits the live forest on the last ``train_bars`` bars of the window.
+
+Params (defaults in ``DEFAULTS``):
+  target   "return": regress the next-bar return; value = clip(pred/scale, -1, 1)
+           with scale = 2 * sd of the live forest's in-sample predictions
+           (or params["scale"]); confidence = share of trees whose prediction
+           has the forest's sign.
+           "big_move": classify |r_{t+1}| > k * vol_20 (vol known at t);
+           the output has no direction: value 0, detail["p_big_move"] = the
+           probability, confidence = share of trees on the forest's side of 0.5;
+           metrics have no val_sharpe meaning (it is NaN) but carry val_auc.
+  n_estimators, max_depth, min_samples_leaf, max_features, max_samples: sklearn's
+           (max_samples, an int, caps each tree's bootstrap so a 20-symbol fit
+           stays at a few seconds on one core).
+  train_bars, val_bars, folds: the walk-forward shape; k: the big-move threshold in sd.
+
+``explain`` gives per-feature contributions from the tree paths (the
+treeinterpreter decomposition computed from sklearn's ``tree_`` arrays): for
+each tree, the bias is the root value and each split on feature f adds
+value(child) - value(parent) to f; averaged over trees, bias + sum of the
+contributions equals the forest's prediction.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+from core.errors import DataError
+from core.signals.base import FitReport, SignalModel, SignalOut, register
+from core.signals.features import WINDOW, FeatureState, check_closes, make_features
+from core.signals.walkforward import hit_rate, signal_metrics
+
+Array = npt.NDArray[np.float64]
+FORMAT = 1
+MIN_TRAIN_BARS = 60
+MIN_VAL_BARS = 10
+DEFAULTS: dict[str, Any] = {
+    "seed": 0, "target": "return", "n_estimators": 100, "max_depth": 6,
+    "min_samples_leaf": 20, "max_features": 0.33, "max_samples": 2000,
+    "train_bars": 500, "val_bars": 100, "folds": 3, "k": 2.0, "scale": None,
+}  # fmt: skip
+
+
+class PackedForest:
+    """The trees of a fitted forest as padded arrays, walked in numpy.
+
+    ``run(X)`` returns (per-tree predictions (T, n), contributions (n, F), bias);
+    it matches sklearn's predict (X is cast to float32 as sklearn does)."""
+
+    def __init__(self, estimators: list[Any], class_index: int | None) -> None:
+        trees = [e.tree_ for e in estimators]
+        size = max(t.node_count for t in trees)
+        n = len(trees)
+        self.left = np.full((n, size), -1, dtype=np.int64)
+        self.right = np.full((n, size), -1, dtype=np.int64)
+        self.feature = np.zeros((n, size), dtype=np.int64)
+        self.threshold = np.zeros((n, size), dtype=np.float64)
+        self.value = np.zeros((n, size), dtype=np.float64)
+        for k, t in enumerate(trees):
+            c = t.node_count
+            self.left[k, :c], self.right[k, :c] = t.children_left, t.children_right
+            self.feature[k, :c] = np.maximum(t.feature, 0)  # leaves carry -2; never read
+            self.threshold[k, :c] = t.threshold
+            v = np.asarray(t.value[:, 0, :], dtype=np.float64)
+            if class_index is None:
+                self.value[k, :c] = v[:, 0]
+            else:  # class proportions (normalised again in case of weighted counts)
+                self.value[k, :c] = v[:, class_index] / v.sum(axis=1)
+        self.depth = max(int(t.max_depth) for t in trees)
+        self.n_features = int(estimators[0].n_features_in_)
+
+    def run(self, x: Array) -> tuple[Array, Array, float]:
+        x32 = np.asarray(x, dtype=np.float32)
+        n_trees, n = self.left.shape[0], x32.shape[0]
+        rows = np.arange(n_trees)[:, None]
+        cols = np.broadcast_to(np.arange(n)[None, :], (n_trees, n))
+        node = np.zeros((n_trees, n), dtype=np.int64)
+        contrib = np.zeros((n, self.n_features))
+        for _ in range(self.depth):
+            left = self.left[rows, node]
+            feat = self.feature[rows, node]
+            go = np.where(x32[cols, feat] <= self.threshold[rows, node], left, self.right[rows, node])
+            child = np.where(left == -1, node, go)
+            np.add.at(contrib, (cols, feat), self.value[rows, child] - self.value[rows, node])
+            node = child
+        return self.value[rows, node], contrib / n_trees, float(self.value[:, 0].mean())
+
+
+def _auc(p: Array, label: Array) -> float:
+    """Area under the ROC curve by ranks (Mann-Whitney); NaN with one class only."""
+    pos, neg = int(label.sum()), int((1 - label).sum())
+    if pos == 0 or neg == 0:
+        return float("nan")
+    ranks = pd.Series(p).rank().to_numpy()
+    return float((ranks[label == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+@register("forest")
+class ForestModel(SignalModel):
+    """Random forest of the next-bar return (or big-move probability), all symbols pooled."""
+
+    def __init__(self, params: dict[str, Any] | None = None) -> None:
+        super().__init__(params)
+        unknown = set(self.params) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"forest: unknown params {', '.join(sorted(unknown))}")
+        self.p: dict[str, Any] = {**DEFAULTS, **self.params}
+        if self.p["target"] not in ("return", "big_move"):
+            raise ValueError(f"forest: params target must be 'return' or 'big_move', got {self.p['target']!r}")
+        self.forest: RandomForestRegressor | RandomForestClassifier | None = None
+        self.packed: PackedForest | None = None
+        self.symbols: list[str] = []
+        self.names: list[str] = []
+        self.scale = 1.0
+        self.features: FeatureState | None = None
+        self._latest: dict[str, SignalOut] = {}
+        self._contrib: dict[str, Array] = {}
+
+    # ------------------------------------------------------------ training
+
+    @property
+    def classifier(self) -> bool:
+        return bool(self.p["target"] == "big_move")
+
+    def _new_forest(self, rows: int) -> RandomForestRegressor | RandomForestClassifier:
+        kw = {k: self.p[k] for k in ("n_estimators", "max_depth", "min_samples_leaf", "max_features")}
+        cap = self.p["max_samples"]
+        # An int cap bounds each tree's bootstrap (fit time) whatever the universe size.
+        kw["max_samples"] = None if isinstance(cap, int) and cap >= rows else cap
+        cls = RandomForestClassifier if self.classifier else RandomForestRegressor
+        return cls(**kw, n_jobs=1, random_state=int(self.p["seed"]))
+
+    def _target(self, x: pd.DataFrame, y: pd.Series) -> pd.Series:
+        if not self.classifier:
+            return y
+        big = (y.abs() > float(self.p["k"]) * x["vol_20"]).astype(np.float64)
+        return big.where(y.notna())
+
+    def _predict(self, forest: Any, x: pd.DataFrame) -> Array:
+        if not self.classifier:
+            return np.asarray(forest.predict(x.to_numpy()), dtype=np.float64)
+        classes = list(forest.classes_)
+        if 1.0 not in classes:
+            return np.zeros(len(x))
+        return np.asarray(forest.predict_proba(x.to_numpy())[:, classes.index(1.0)], dtype=np.float64)
+
+    def _fold_plan(self, n_bars: int) -> tuple[int, int]:
+        """(folds, val_bars) that fit in ``n_bars`` usable bars."""
+        folds, want = int(self.p["folds"]), int(self.p["val_bars"])
+        while folds >= 1:
+            val = min(want, (n_bars - MIN_TRAIN_BARS) // folds)
+            if val >= MIN_VAL_BARS:
+                return folds, val
+            folds -= 1
+        need = MIN_TRAIN_BARS + MIN_VAL_BARS + WINDOW + 1
+        raise DataError(f"forest fit: {n_bars + WINDOW + 1} bars in the window; need at least {need}")
+
+    def fit(self, closes: pd.DataFrame) -> FitReport:
+        check_closes(closes, "forest fit", min_rows=WINDOW + 2)
+        x, y = make_features(closes)
+        target = self._target(x, y)
+        ok = target.notna().to_numpy()
+        x, y, target = x[ok], y[ok], target[ok]
+        ts = x.index.get_level_values("ts").to_numpy()
+        bars = np.unique(ts)
+        folds, val_bars = self._fold_plan(len(bars))
+        train_bars = int(self.p["train_bars"])
+        preds: list[pd.Series] = []
+        for f in range(folds):
+            v_end = len(bars) - (folds - 1 - f) * val_bars
+            v0, v1 = bars[v_end - val_bars], bars[v_end - 1]
+            t0 = bars[max(0, v_end - val_bars - train_bars)]
+            tr = (ts >= t0) & (ts < v0)
+            va = (ts >= v0) & (ts <= v1)
+            forest = self._new_forest(int(tr.sum())).fit(x[tr].to_numpy(), target[tr].to_numpy())
+            preds.append(pd.Series(self._predict(forest, x[va]), index=x.index[va]))
+        pred = pd.concat(preds)
+        metrics = self._metrics(pred, y.loc[pred.index], target.loc[pred.index])
+        metrics.update({"val_folds": float(folds), "val_bars": float(val_bars)})
+        live = ts >= bars[max(0, len(bars) - train_bars)]
+        self.forest = self._new_forest(int(live.sum())).fit(x[live].to_numpy(), target[live].to_numpy())
+        self._finish(closes, x[live])
+        metrics["train_rows"] = float(live.sum())
+        self.version += 1
+        self.fitted_at = int(closes.index[-1])
+        return FitReport(self.name, self.version, int(closes.index[0]), int(closes.index[-1]), metrics)
+
+    def _metrics(self, pred: pd.Series, y: pd.Series, target: pd.Series) -> dict[str, float]:
+        if not self.classifier:
+            pm = pred.unstack("symbol")
+            ym = y.unstack("symbol").reindex_like(pm)
+            return signal_metrics(pm.to_numpy(), ym.to_numpy(), prefix="val_")
+        p, lab = pred.to_numpy(), target.to_numpy()
+        return {
+            "val_auc": _auc(p, lab),
+            "val_brier": float(np.mean((p - lab) ** 2)),
+            "val_base_rate": float(lab.mean()),
+            "val_hit_rate": hit_rate(np.where(p > 0.5, 1.0, -1.0), np.where(lab > 0, 1.0, -1.0)),
+            "val_sharpe": float("nan"),
+            "val_n": float(len(p)),
+        }
+
+    def _finish(self, closes: pd.DataFrame, x_live: pd.DataFrame) -> None:
+        assert self.forest is not None
+        self.symbols = [str(c) for c in closes.columns]
+        self.names = list(x_live.columns)
+        self._pack()
+        if self.p["scale"] is not None:
+            self.scale = float(self.p["scale"])
+        elif not self.classifier:
+            sd = float(np.std(self._predict(self.forest, x_live), ddof=1))
+            self.scale = 2.0 * sd if sd > 0 else 1.0
+        self.features = FeatureState(self.symbols)
+        self.features.warm(closes)
+        self._latest, self._contrib = {}, {}
+
+    def _pack(self) -> None:
+        assert self.forest is not None
+        index: int | None = None
+        if self.classifier:
+            classes = list(self.forest.classes_)
+            if 1.0 not in classes:
+                raise DataError("forest fit: no big moves in the training window (target big_move); lower k")
+            index = classes.index(1.0)
+        self.packed = PackedForest(list(self.forest.estimators_), index)
+
+    # ------------------------------------------------------------ live
+
+    def predict_block(self, block: Array) -> tuple[Array, Array, Array, float]:
+        """Per-row (prediction, tree agreement, contributions, bias) of a feature block."""
+        if self.packed is None:
+            raise RuntimeError("forest: fit (or from_bytes) before predicting")
+        per_tree, contrib, bias = self.packed.run(block)
+        pred = per_tree.mean(axis=0)
+        if self.classifier:
+            agree = (np.sign(per_tree - 0.5) == np.sign(pred - 0.5)).mean(axis=0)
+        else:
+            agree = np.where(pred != 0, (np.sign(per_tree) == np.sign(pred)).mean(axis=0), 0.0)
+        return pred, agree, contrib, bias
+
+    def on_bar(self, ts: int, symbol: str, close: float) -> list[SignalOut]:
+        if self.features is None:
+            raise RuntimeError("forest: fit (or from_bytes) before on_bar")
+        out: list[SignalOut] = []
+        for bar_ts, block in self.features.push(ts, symbol, close):
+            if block is not None:
+                out.extend(self._signals(bar_ts, block))
+        return out
+
+    def _signals(self, ts: int, block: Array) -> list[SignalOut]:
+        pred, agree, contrib, _ = self.predict_block(block)
+        out = []
+        for i, sym in enumerate(self.symbols):
+            p = float(pred[i])
+            if self.classifier:
+                value, detail = 0.0, {"p_big_move": p}
+            else:
+                value, detail = float(np.clip(p / self.scale, -1.0, 1.0)), {"pred": p}
+            detail["version"] = self.version
+            sig = SignalOut(ts, sym, self.name, value, float(agree[i]), detail)
+            self._latest[sym] = sig
+            self._contrib[sym] = contrib[i]
+            out.append(sig)
+        return out
+
+    def state(self) -> list[SignalOut]:
+        return [self._latest[s] for s in self.symbols if s in self._latest]
+
+    def explain(self, symbol: str) -> list[tuple[str, float]]:
+        c = self._contrib.get(symbol)
+        if c is None:
+            return []
+        pairs = [(n, float(v)) for n, v in zip(self.names, c)]
+        return sorted(pairs, key=lambda nv: -abs(nv[1]))
+
+    # ------------------------------------------------------------ artifact
+
+    def to_bytes(self) -> bytes:
+        if self.forest is None:
+            raise RuntimeError("forest: nothing to serialise before fit")
+        blob = {
+            "format": FORMAT, "params": self.params, "version": self.version,
+            "fitted_at": self.fitted_at, "forest": self.forest, "symbols": self.symbols,
+            "names": self.names, "scale": self.scale, "features": self.features,
+            "latest": self._latest, "contrib": self._contrib,
+        }  # fmt: skip
+        return pickle.dumps(blob, protocol=5)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> "ForestModel":
+        """Rebuild from ``to_bytes`` output (a trusted artifact: it is a pickle)."""
+        d = pickle.loads(blob)
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise DataError("forest artifact: unknown format")
+        m = cls(d["params"])
+        m.version, m.fitted_at, m.forest = d["version"], d["fitted_at"], d["forest"]
+        m.symbols, m.names, m.scale = d["symbols"], d["names"], d["scale"]
+        m.features, m._latest, m._contrib = d["features"], d["latest"], d["contrib"]
+        m._pack()
+        return m

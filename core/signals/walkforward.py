@@ -1,0 +1,194 @@
+"""Walk-forward evaluation of signal models, and the signal metrics fits report.
+
+Conventions:
+- Returns are simple fractions; standard deviations are sample ones (ddof=1);
+  a Sharpe ratio is the per-bar mean over sd times sqrt(252), whatever the bar
+  size (so intraday figures are per-bar Sharpes scaled like daily ones).
+- A position taken at bar t (the model's output after t's close) is held for
+  the bar t -> t+1 and earns ``position * r_{t+1}``; with several symbols the
+  book is an equal-weight average across the symbols with a position.
+- ``ts`` are int nanoseconds of market time; nothing reads the wall clock.
+- Models are fitted on a window of closes only; the test bars are then fed one
+  by one through ``on_bar``; no fit ever sees its test bars.
+- The numbers are reported as they come out, poor or not; a metric that is
+  undefined (e.g. a flat signal has no Sharpe) is NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from core.errors import DataError
+from core.signals.base import SignalModel
+from core.signals.features import check_closes
+
+ANNUAL = math.sqrt(252.0)
+Array = npt.NDArray[np.float64]
+
+
+def sharpe(pnl: Array) -> float:
+    """Annualised Sharpe (rf 0) of per-bar returns: mean / sd(ddof=1) * sqrt(252); NaN if undefined."""
+    x = np.asarray(pnl, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return float("nan")
+    sd = float(x.std(ddof=1))
+    return float(x.mean() / sd * ANNUAL) if sd > 0 else float("nan")
+
+
+def hit_rate(position: Array, fwd: Array) -> float:
+    """Share of bets whose sign matches the next return's sign (zero positions and returns excluded)."""
+    p, r = np.asarray(position, dtype=np.float64), np.asarray(fwd, dtype=np.float64)
+    ok = np.isfinite(p) & np.isfinite(r) & (p != 0) & (r != 0)
+    return float(np.mean(np.sign(p[ok]) == np.sign(r[ok]))) if ok.any() else float("nan")
+
+
+def rank_ic(pred: Array, fwd: Array) -> float:
+    """Spearman rank correlation of predictions and next returns, pooled over all rows."""
+    p, r = np.asarray(pred, dtype=np.float64), np.asarray(fwd, dtype=np.float64)
+    ok = np.isfinite(p) & np.isfinite(r)
+    if ok.sum() < 3:
+        return float("nan")
+    a = pd.Series(p[ok]).rank().to_numpy()
+    b = pd.Series(r[ok]).rank().to_numpy()
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def book_pnl(position: Array, fwd: Array) -> Array:
+    """Per-bar pnl of a (bars x symbols) position matrix: mean over symbols of position * next return.
+
+    Rows where no symbol has a defined position give NaN (left out of Sharpe)."""
+    p, r = np.asarray(position, dtype=np.float64), np.asarray(fwd, dtype=np.float64)
+    prod = p * r
+    ok = np.isfinite(prod)
+    count = ok.sum(axis=1)
+    total = np.where(ok, prod, 0.0).sum(axis=1)
+    return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
+
+
+def turnover(position: Array) -> float:
+    """Mean |change of position| per bar and symbol (NaN positions count as flat)."""
+    p = np.nan_to_num(np.asarray(position, dtype=np.float64))
+    if p.shape[0] < 2:
+        return float("nan")
+    return float(np.abs(np.diff(p, axis=0)).mean())
+
+
+def signal_metrics(pred: Array, fwd: Array, prefix: str = "") -> dict[str, float]:
+    """Metrics of a (bars x symbols) prediction matrix against next-bar returns.
+
+    hit_rate and sharpe use sign(pred) as the position; ic is the pooled rank
+    correlation; n is the number of (bar, symbol) predictions."""
+    p = np.atleast_2d(np.asarray(pred, dtype=np.float64))
+    r = np.atleast_2d(np.asarray(fwd, dtype=np.float64))
+    pos = np.sign(p)
+    return {
+        f"{prefix}hit_rate": hit_rate(pos, r),
+        f"{prefix}sharpe": sharpe(book_pnl(pos, r)),
+        f"{prefix}ic": rank_ic(p.ravel(), r.ravel()),
+        f"{prefix}n": float(np.isfinite(p * r).sum()),
+    }
+
+
+# ------------------------------------------------------------ walk-forward
+
+
+@dataclass
+class WalkForwardResult:
+    """A model's walk-forward record: metrics, and the per-bar positions behind them."""
+
+    model: str
+    metrics: dict[str, float]
+    positions: pd.DataFrame  # ts x symbol, model output after each test bar
+    fwd: pd.DataFrame  # ts x symbol, the return t -> t+1 each position earns
+    folds: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _positions_from_signals(signals: list[Any], symbols: list[str]) -> dict[str, float]:
+    """Map a bar's SignalOuts to per-symbol positions; a pair "A/B" is +v in A and -v in B."""
+    pos: dict[str, float] = {}
+    for sig in signals:
+        v = float(sig.value)
+        if not math.isfinite(v):
+            continue
+        if sig.symbol in symbols:
+            pos[sig.symbol] = pos.get(sig.symbol, 0.0) + v
+        elif "/" in sig.symbol:
+            a, _, b = sig.symbol.partition("/")
+            if a in symbols and b in symbols:
+                pos[a] = pos.get(a, 0.0) + v
+                pos[b] = pos.get(b, 0.0) - v
+    return {k: max(-1.0, min(1.0, v)) for k, v in pos.items()}
+
+
+def evaluate(model_factory: Callable[[], SignalModel], closes: pd.DataFrame,
+             train_bars: int, test_bars: int) -> WalkForwardResult:
+    """Fit on ``train_bars`` bars, trade the next ``test_bars`` through ``on_bar``, roll forward.
+
+    Metrics (fractions; Sharpe annualised by sqrt(252), ddof=1):
+      hit_rate      sign of position vs sign of next return
+      sharpe        book of positions = model value, held one bar
+      sharpe_sign   book of positions = sign(value)
+      turnover      mean |change of value| per bar and symbol
+      bh_sharpe     equal-weight buy-and-hold over the same test bars
+      ic            pooled rank correlation of value and next return
+      coverage      share of (bar, symbol) cells with a position (warm-up leaves gaps)
+      n_bars, n_folds
+    """
+    check_closes(closes, what="closes", min_rows=2)
+    if train_bars < 2 or test_bars < 1:
+        raise ValueError(f"train_bars must be >= 2 and test_bars >= 1 (got {train_bars}, {test_bars})")
+    if len(closes) < train_bars + 2:
+        raise DataError(f"closes: {len(closes)} bars; walk-forward needs more than train_bars={train_bars} + 1")
+    symbols = [str(c) for c in closes.columns]
+    ts_all = closes.index.to_numpy()
+    values = closes.to_numpy(dtype=np.float64)
+    pos = np.full(values.shape, np.nan)
+    folds: list[dict[str, Any]] = []
+    name = "model"
+    start = 0
+    while start + train_bars < len(closes) - 1:
+        end = start + train_bars
+        stop = min(end + test_bars, len(closes) - 1)  # the last bar has no next return
+        model = model_factory()
+        name = model.name
+        report = model.fit(closes.iloc[start:end])
+        for i in range(end, stop):
+            out: list[Any] = []
+            for j, sym in enumerate(symbols):
+                out.extend(model.on_bar(int(ts_all[i]), sym, float(values[i, j])))
+            for sym, v in _positions_from_signals([s for s in out if s.ts == int(ts_all[i])], symbols).items():
+                pos[i, symbols.index(sym)] = v
+        folds.append({"train_start": int(ts_all[start]), "train_end": int(ts_all[end - 1]),
+                      "test_start": int(ts_all[end]), "test_end": int(ts_all[stop - 1]),
+                      "fit_metrics": dict(report.metrics)})
+        start += test_bars
+    fwd = np.full(values.shape, np.nan)
+    fwd[:-1] = values[1:] / values[:-1] - 1.0
+    test = slice(train_bars, len(closes) - 1)  # the folds' test blocks, back to back
+    p, r = pos[test], fwd[test]
+    sign = np.sign(p)
+    bh = np.nanmean(r, axis=1) if r.size else np.array([])
+    metrics = {
+        "hit_rate": hit_rate(p, r),
+        "sharpe": sharpe(book_pnl(p, r)),
+        "sharpe_sign": sharpe(book_pnl(sign, r)),
+        "turnover": turnover(p),
+        "bh_sharpe": sharpe(bh),
+        "ic": rank_ic(p.ravel(), r.ravel()),
+        "mean_abs_position": float(np.nanmean(np.abs(p))) if np.isfinite(p).any() else float("nan"),
+        "coverage": float(np.isfinite(p).mean()) if p.size else float("nan"),
+        "n_bars": float(p.shape[0]),
+        "n_folds": float(len(folds)),
+    }
+    idx = pd.Index(ts_all[test], name="ts")
+    return WalkForwardResult(name, metrics, pd.DataFrame(p, index=idx, columns=symbols),
+                             pd.DataFrame(r, index=idx, columns=symbols), folds)
