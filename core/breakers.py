@@ -20,9 +20,9 @@ class Breaker:
         self.name = name
         self.limit = limit
         self.warn_fraction = warn_fraction
-        self.unit = unit  # "frac" (fraction of NAV), "count", "s"
+        self.unit = unit  # "frac" (fraction of NAV), "count", "s", "sharpe"
         self.confirm = confirm  # consecutive breaches needed to trip
-        self.action = action  # the trading state a trip moves to: HALTED or REDUCING
+        self.action = action  # a trip moves trading to HALTED or REDUCING; DISABLE: only that model
         self.breaches: int = 0
         self.state: str = ARMED
         self.value: float = 0.0
@@ -71,4 +71,6 @@ def fmt(x: float, unit: str) -> str:
         return f"{x * 100.0:.2f}%"
     if unit == "s":
         return f"{x:.0f}s"
+    if unit == "sharpe":
+        return f"{x:.2f}"
     return f"{x:.0f}"

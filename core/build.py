@@ -12,19 +12,38 @@ from core.market.spec import MarketSpec
 
 def build_engine(cfg: EngineConfig, spec: MarketSpec, seed: int = 0) -> Engine:
     s, b, lim, br = cfg.strategy, cfg.broker, cfg.limits, cfg.breakers
-    params = EngineParams(
-        float(cfg.initial_cash), int(s.fast), int(s.slow), float(s.target_fraction),
-        float(s.rebalance_band), float(s.vol_scale), float(b.commission_bps),
-        float(b.min_commission), float(b.slippage_bps), float(lim.max_order_notional),
-        float(lim.max_position_fraction), float(lim.max_gross_leverage),
-        float(lim.fat_finger_band), float(br.daily_loss), float(br.max_drawdown),
-        int(br.consecutive_losses), int(br.reject_storm), float(br.stale_data_s),
-        float(br.warn_fraction), float(spec.bars_per_day), float(lim.max_sector_fraction),
-        float(lim.var_budget), int(lim.max_orders_per_minute), [str(s) for s in lim.do_not_trade],
-        *_hours(lim.trading_hours), float(br.trailing_loss), float(br.var_limit), int(br.confirm),
-        [str(n) for n in br.reduce_on], bool(br.flatten_on_trip), int(seed),
-    )
-    return Engine(params, [Instrument(i.symbol, i.asset_class, float(i.lot), i.sector)
+    p = EngineParams()
+    p.initial_cash = float(cfg.initial_cash)
+    p.fast, p.slow = int(s.fast), int(s.slow)
+    p.target_fraction, p.rebalance_band = float(s.target_fraction), float(s.rebalance_band)
+    p.vol_scale, p.signal = float(s.vol_scale), str(s.signal)
+    p.commission_bps, p.min_commission = float(b.commission_bps), float(b.min_commission)
+    p.slippage_bps = float(b.slippage_bps)
+    p.max_order_notional = float(lim.max_order_notional)
+    p.max_position_fraction = float(lim.max_position_fraction)
+    p.max_gross_leverage = float(lim.max_gross_leverage)
+    p.fat_finger_band = float(lim.fat_finger_band)
+    p.max_sector_fraction = float(lim.max_sector_fraction)
+    p.var_budget = float(lim.var_budget)
+    p.max_orders_per_minute = int(lim.max_orders_per_minute)
+    p.do_not_trade = [str(x) for x in lim.do_not_trade]
+    p.open_minute, p.close_minute = _hours(lim.trading_hours)
+    p.quarantine_band = float(lim.quarantine_band)
+    p.quarantine_confirm = int(lim.quarantine_confirm)
+    p.daily_loss, p.max_drawdown = float(br.daily_loss), float(br.max_drawdown)
+    p.consecutive_losses, p.reject_storm = int(br.consecutive_losses), int(br.reject_storm)
+    p.stale_data_s, p.trailing_loss = float(br.stale_data_s), float(br.trailing_loss)
+    p.var_limit, p.warn_fraction = float(br.var_limit), float(br.warn_fraction)
+    p.confirm = int(br.confirm)
+    p.reduce_on = [str(n) for n in br.reduce_on]
+    p.flatten_on_trip = bool(br.flatten_on_trip)
+    p.bad_data = int(br.bad_data)
+    p.live_sharpe_ratio = float(br.live_sharpe_ratio)
+    p.live_sharpe_min_bars = int(br.live_sharpe_min_bars)
+    p.mc_draws, p.mc_every = int(cfg.risk.mc_draws), int(cfg.risk.mc_every)
+    p.bars_per_day = float(spec.bars_per_day)
+    p.seed = int(seed)
+    return Engine(p, [Instrument(i.symbol, i.asset_class, float(i.lot), i.sector)
                            for i in spec.instruments])
 
 

@@ -24,6 +24,7 @@ class StrategyConfig:
     target_fraction: float = 0.10  # NAV per symbol at a full-strength signal
     rebalance_band: float = 0.25  # trade only when off target by this share of the max position
     vol_scale: float = 2.0  # signal = trend / (vol_scale * bar vol), clipped to [-1, 1]
+    signal: str = "momentum"  # the model whose signal sets positions: "momentum" (in-engine) or a signal-layer model
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class LimitsConfig:
     max_orders_per_minute: int = 60  # accepted orders per minute of market time
     do_not_trade: tuple[str, ...] = ()  # symbols that may only be reduced
     trading_hours: str = ""  # "HH:MM-HH:MM" UTC, Monday-Friday; "" = always open
+    quarantine_band: float = 0.25  # |price / last good price - 1| past which a print is quarantined
+    quarantine_confirm: int = 3  # consecutive prints at the new level that confirm a real gap
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,17 @@ class BreakersConfig:
     confirm: int = 1  # consecutive breaches before a trip (1 = trip at once)
     reduce_on: tuple[str, ...] = ("var_limit",)  # these move to REDUCING; the rest HALT
     flatten_on_trip: bool = False  # also send exits for every position on a trip
+    bad_data: int = 5  # quarantined prints within one bar
+    live_sharpe_ratio: float = 0.7  # disable a model whose live Sharpe < ratio x its validation Sharpe
+    live_sharpe_min_bars: int = 100  # bars of live signal P&L before that check runs
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """Risk figures in the logged risk snapshots."""
+
+    mc_draws: int = 2000  # Monte Carlo VaR scenarios (correlated, from the positions' covariance)
+    mc_every: int = 10  # bars between Monte Carlo runs (the last figure stands in between)
 
 
 @dataclass(frozen=True)
@@ -72,13 +86,14 @@ class EngineConfig:
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     breakers: BreakersConfig = field(default_factory=BreakersConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 BREAKER_NAMES = ("daily_loss", "max_drawdown", "trailing_loss", "consecutive_losses",
-                 "var_limit", "reject_storm", "stale_data")
+                 "var_limit", "reject_storm", "stale_data", "bad_data")
 
 
 def parse_hours(text: str) -> tuple[int, int] | None:
@@ -99,7 +114,7 @@ def parse_hours(text: str) -> tuple[int, int] | None:
 
 _SECTIONS: dict[str, type] = {
     "strategy": StrategyConfig, "broker": BrokerConfig,
-    "limits": LimitsConfig, "breakers": BreakersConfig,
+    "limits": LimitsConfig, "breakers": BreakersConfig, "risk": RiskConfig,
 }
 
 
@@ -134,6 +149,10 @@ def load_config(path: str | Path | None) -> EngineConfig:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config ({exc.strerror or exc})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc})") from None
     return config_from_dict(data, str(p))
@@ -211,18 +230,29 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
     if cfg.strategy.fast >= cfg.strategy.slow:
         out.append(f"strategy.fast ({cfg.strategy.fast}) must be < strategy.slow ({cfg.strategy.slow})")
     counts2 = [("limits.max_orders_per_minute", cfg.limits.max_orders_per_minute),
-               ("breakers.confirm", cfg.breakers.confirm)]
+               ("breakers.confirm", cfg.breakers.confirm),
+               ("limits.quarantine_confirm", cfg.limits.quarantine_confirm),
+               ("breakers.bad_data", cfg.breakers.bad_data),
+               ("breakers.live_sharpe_min_bars", cfg.breakers.live_sharpe_min_bars),
+               ("risk.mc_draws", cfg.risk.mc_draws), ("risk.mc_every", cfg.risk.mc_every)]
     out += [f"{n} must be >= 1, got {v}" for n, v in counts2 if v < 1]
     more = [("limits.max_sector_fraction", cfg.limits.max_sector_fraction),
             ("limits.var_budget", cfg.limits.var_budget),
             ("breakers.trailing_loss", cfg.breakers.trailing_loss),
-            ("breakers.var_limit", cfg.breakers.var_limit)]
+            ("breakers.var_limit", cfg.breakers.var_limit),
+            ("limits.quarantine_band", cfg.limits.quarantine_band)]
     out += [f"{n} must be in (0, 1], got {v}" for n, v in more if not 0 < v <= 1]
     if cfg.limits.trading_hours and parse_hours(cfg.limits.trading_hours) is None:
         out.append(f"limits.trading_hours must be 'HH:MM-HH:MM' (UTC), got {cfg.limits.trading_hours!r}")
     unknown = sorted(set(cfg.breakers.reduce_on) - set(BREAKER_NAMES))
     if unknown:
         out.append(f"breakers.reduce_on names unknown breaker(s) {unknown}; known: {', '.join(BREAKER_NAMES)}")
+    if not 0 <= cfg.breakers.live_sharpe_ratio <= 1:
+        out.append(f"breakers.live_sharpe_ratio must be in [0, 1], got {cfg.breakers.live_sharpe_ratio}")
+    if cfg.risk.mc_draws < 100:
+        out.append(f"risk.mc_draws must be >= 100, got {cfg.risk.mc_draws}")
+    if not cfg.strategy.signal.strip():
+        out.append("strategy.signal must name a model (e.g. \"momentum\")")
     if not cfg.strategy.vol_scale > 0:
         out.append(f"strategy.vol_scale must be > 0, got {cfg.strategy.vol_scale}")
     return out

@@ -15,16 +15,18 @@ from core.breakers import ARMED, TRIPPED, Breaker
 from core.broker import OpenOrder, PaperBroker
 from core.events import (
     Bar, BarClosed, BreakerChanged, Command, CommandRejected, Fill, Headline,
-    OrderAccepted, OrderCancelled, OrderIntent, OrderRejected, PositionChanged,
-    RiskSnapshot, Signal, StateChanged, Tick, Timer,
+    ModelActivated, ModelSignal, OrderAccepted, OrderCancelled, OrderIntent,
+    OrderRejected, PositionChanged, Quarantined, RiskSnapshot, Signal, StateChanged,
+    Tick, Timer,
 )
 from core.gate import Gate, OrderContext
 from core.portfolio import Portfolio
 from core.state import ACTIVE, HALTED, REDUCING, TradingState
-from core.strategy import Momentum, RollingWindow, SymbolState
+from core.strategy import Momentum, RollingWindow
 
 Z95 = 1.6448536269514722  # standard normal 95% quantile
 Z99 = 2.3263478740408408  # standard normal 99% quantile
+DISABLE = "DISABLE"  # a model breaker's action: that model's signals are ignored
 
 
 class Instrument:
@@ -36,50 +38,50 @@ class Instrument:
 
 
 class EngineParams:
-    """Flat, typed copy of the config the engine needs (see core.config)."""
+    """Flat, typed copy of the config the engine needs (see core.config, whose
+    defaults these mirror; core.build sets every field from the config)."""
 
-    def __init__(self, initial_cash: float, fast: int, slow: int, target_fraction: float,
-                 rebalance_band: float, vol_scale: float, commission_bps: float,
-                 min_commission: float, slippage_bps: float, max_order_notional: float,
-                 max_position_fraction: float, max_gross_leverage: float,
-                 fat_finger_band: float, daily_loss: float, max_drawdown: float,
-                 consecutive_losses: int, reject_storm: int, stale_data_s: float,
-                 warn_fraction: float, bars_per_day: float, max_sector_fraction: float,
-                 var_budget: float, max_orders_per_minute: int, do_not_trade: list[str],
-                 open_minute: int, close_minute: int, trailing_loss: float, var_limit: float,
-                 confirm: int, reduce_on: list[str], flatten_on_trip: bool, seed: int) -> None:
-        self.initial_cash = initial_cash
-        self.fast = fast
-        self.slow = slow
-        self.target_fraction = target_fraction
-        self.rebalance_band = rebalance_band
-        self.vol_scale = vol_scale
-        self.commission_bps = commission_bps
-        self.min_commission = min_commission
-        self.slippage_bps = slippage_bps
-        self.max_order_notional = max_order_notional
-        self.max_position_fraction = max_position_fraction
-        self.max_gross_leverage = max_gross_leverage
-        self.fat_finger_band = fat_finger_band
-        self.daily_loss = daily_loss
-        self.max_drawdown = max_drawdown
-        self.consecutive_losses = consecutive_losses
-        self.reject_storm = reject_storm
-        self.stale_data_s = stale_data_s
-        self.warn_fraction = warn_fraction
-        self.bars_per_day = bars_per_day
-        self.max_sector_fraction = max_sector_fraction
-        self.var_budget = var_budget
-        self.max_orders_per_minute = max_orders_per_minute
-        self.do_not_trade = do_not_trade
-        self.open_minute = open_minute
-        self.close_minute = close_minute
-        self.trailing_loss = trailing_loss
-        self.var_limit = var_limit
-        self.confirm = confirm
-        self.reduce_on = reduce_on
-        self.flatten_on_trip = flatten_on_trip
-        self.seed = seed  # Monte Carlo VaR draws
+    def __init__(self) -> None:
+        self.initial_cash: float = 1_000_000.0
+        self.fast: int = 5
+        self.slow: int = 20
+        self.target_fraction: float = 0.10
+        self.rebalance_band: float = 0.25
+        self.vol_scale: float = 2.0
+        self.signal: str = "momentum"  # the model whose signal sets positions
+        self.commission_bps: float = 1.0
+        self.min_commission: float = 1.0
+        self.slippage_bps: float = 2.0
+        self.max_order_notional: float = 250_000.0
+        self.max_position_fraction: float = 0.20
+        self.max_gross_leverage: float = 2.0
+        self.fat_finger_band: float = 0.10
+        self.max_sector_fraction: float = 0.60
+        self.var_budget: float = 0.08
+        self.max_orders_per_minute: int = 60
+        self.do_not_trade: list[str] = []
+        self.open_minute: int = -1
+        self.close_minute: int = -1
+        self.quarantine_band: float = 0.25
+        self.quarantine_confirm: int = 3
+        self.daily_loss: float = 0.03
+        self.max_drawdown: float = 0.10
+        self.consecutive_losses: int = 10
+        self.reject_storm: int = 25
+        self.stale_data_s: float = 300.0
+        self.trailing_loss: float = 0.02
+        self.var_limit: float = 0.06
+        self.warn_fraction: float = 0.8
+        self.confirm: int = 1
+        self.reduce_on: list[str] = ["var_limit"]
+        self.flatten_on_trip: bool = False
+        self.bad_data: int = 5
+        self.live_sharpe_ratio: float = 0.7
+        self.live_sharpe_min_bars: int = 100
+        self.mc_draws: int = 2000
+        self.mc_every: int = 10
+        self.bars_per_day: float = 390.0
+        self.seed: int = 0  # Monte Carlo VaR draws
 
 
 class Engine:
@@ -107,8 +109,9 @@ class Engine:
         self.b_var = self.breaker("var_limit", p.var_limit, "frac")
         self.b_rejects = self.breaker("reject_storm", float(p.reject_storm), "count")
         self.b_stale = self.breaker("stale_data", p.stale_data_s, "s")
+        self.b_bad = self.breaker("bad_data", float(p.bad_data), "count")
         self.breakers: list[Breaker] = [self.b_daily, self.b_drawdown, self.b_trailing, self.b_losses,
-                                        self.b_var, self.b_rejects, self.b_stale]
+                                        self.b_var, self.b_rejects, self.b_stale, self.b_bad]
         self.day_pnl_peak: float = 0.0
         self.day_open_nav: float = p.initial_cash
         self.peak_nav: float = p.initial_cash
@@ -123,8 +126,27 @@ class Engine:
         self.last_price_ts: int = 0
         self.orders_accepted: int = 0
         self.halts: int = 0
-        self.bad_prices: int = 0
+        self.bad_prices: int = 0  # quarantined prints, all reasons
         self.last_risk: RiskSnapshot | None = None
+        # quarantine: the last good price per symbol and a candidate new level
+        self.good: dict[str, float] = {}
+        self.q_level: dict[str, float] = {}
+        self.q_count: dict[str, int] = {}
+        self.quarantined_this_bar: int = 0
+        # risk caches, refreshed at bar close
+        self.bar_count: int = 0
+        self.unit_var: dict[str, float] = {}
+        self.var_contrib: dict[str, float] = {}  # Euler contribution to 95% parametric VaR (currency)
+        self.mc95: float = 0.0
+        self.mc99: float = 0.0
+        self.z: list[float] = []  # standard normal draws, mc_draws x z_cols, drawn once
+        self.z_cols: int = 0
+        # signal-layer models: latest view per model and symbol, versions, live-Sharpe breakers
+        self.model_values: dict[str, dict[str, float]] = {}
+        self.model_versions: dict[str, int] = {}
+        self.model_returns: dict[str, RollingWindow] = {}
+        self.model_breakers: dict[str, Breaker] = {}
+        self.model_val_sharpe: dict[str, float] = {}
 
     def breaker(self, name: str, limit: float, unit: str) -> Breaker:
         action = REDUCING if name in self.p.reduce_on else HALTED
@@ -150,6 +172,12 @@ class Engine:
         elif isinstance(ev, Command):
             self.ts = ev.ts
             self.on_command(ev)
+        elif isinstance(ev, ModelSignal):
+            self.ts = ev.ts
+            self.on_model_signal(ev)
+        elif isinstance(ev, ModelActivated):
+            self.ts = ev.ts
+            self.on_model_activated(ev)
         elif isinstance(ev, Headline):
             self.ts = ev.ts
         else:
@@ -163,9 +191,11 @@ class Engine:
     # ------------------------------------------------------------ market data
 
     def on_tick(self, t: Tick) -> None:
-        if not good_price(t.price) or math.isnan(t.size) or t.size < 0.0:
-            self.bad_prices += 1  # never marked, never a fill price
+        if math.isnan(t.size) or t.size < 0.0 or math.isinf(t.size):
+            self.quarantine(t.symbol, t.price, f"size {t.size!r} is not a finite size >= 0")
             return
+        if not self.screen(t.symbol, t.price):
+            return  # never marked, never a fill price
         self.portfolio.mark(t.symbol, t.price)
         self.last_price_ts = t.ts
         self.fill_at(t.symbol, t.price)
@@ -173,13 +203,53 @@ class Engine:
 
     def on_bar(self, b: Bar) -> None:
         if not (good_price(b.open) and good_price(b.high) and good_price(b.low)
-                and good_price(b.close)) or math.isnan(b.volume):
-            self.bad_prices += 1
+                and good_price(b.close)) or math.isnan(b.volume) or b.volume < 0.0:
+            bad = b.close if not good_price(b.close) else (b.open if not good_price(b.open) else
+                                                           (b.high if not good_price(b.high) else b.low))
+            self.quarantine(b.symbol, bad, "bar with a price that is not positive and finite, or a bad volume")
             return
-        self.fill_at(b.symbol, b.open)  # orders from the last bar fill at this open
+        ref = self.good.get(b.symbol, 0.0)
+        if not self.screen(b.symbol, b.close):
+            return
+        # orders from the last bar fill at this open, unless the open itself is
+        # a wild print against the last good price: then at the (screened) close
+        fill = b.open if ref <= 0.0 or abs(b.open / ref - 1.0) <= self.p.quarantine_band else b.close
+        self.fill_at(b.symbol, fill)
         self.portfolio.mark(b.symbol, b.close)
         self.last_price_ts = b.ts
         self.builder(b.symbol).set_bar(b.open, b.high, b.low, b.close, b.volume)
+
+    def screen(self, sym: str, price: float) -> bool:
+        """True if ``price`` may be used. A print past the quarantine band from
+        the last good price is quarantined unless ``quarantine_confirm`` prints
+        in a row agree on the new level (a real gap): then the level is taken."""
+        if not good_price(price):
+            self.quarantine(sym, price, "price is not positive and finite")
+            return False
+        ref = self.good.get(sym, 0.0)
+        band = self.p.quarantine_band
+        if ref <= 0.0 or abs(price / ref - 1.0) <= band:
+            self.good[sym] = price
+            self.q_count[sym] = 0
+            return True
+        n = self.q_count.get(sym, 0)
+        level = self.q_level.get(sym, 0.0)
+        n = n + 1 if n > 0 and abs(price / level - 1.0) <= band else 1
+        self.q_level[sym] = price
+        self.q_count[sym] = n
+        if n >= self.p.quarantine_confirm:
+            self.good[sym] = price
+            self.q_count[sym] = 0
+            return True
+        self.quarantine(sym, price, f"jump of {price / ref - 1.0:+.1%} from the last good price "
+                                    f"(band {band:.0%}); {n} of {self.p.quarantine_confirm} prints to confirm")
+        return False
+
+    def quarantine(self, sym: str, price: float, reason: str) -> None:
+        self.bad_prices += 1
+        self.quarantined_this_bar += 1
+        self.emit(Quarantined(self.ts, sym, price, self.good.get(sym, 0.0), reason))
+        self.check_breaker(self.b_bad, float(self.quarantined_this_bar))
 
     def builder(self, symbol: str) -> BarBuilder:
         bb = self.bars.get(symbol)
@@ -221,6 +291,7 @@ class Engine:
 
     def on_bar_close(self) -> None:
         closed: list[str] = []
+        h = math.sqrt(self.p.bars_per_day)
         for sym, bb in self.bars.items():
             if not bb.has_data:
                 continue
@@ -231,16 +302,91 @@ class Engine:
             self.emit(sig)
             bb.has_data = False
             closed.append(sym)
+            self.unit_var[sym] = Z95 * st.returns.std() * h * bb.close if st.returns.count >= 2 else 0.0
+        self.bar_count += 1
+        self.track_models(closed)
         nav = self.update_nav()
         var = self.var95()
+        if self.bar_count % self.p.mc_every == 1 % self.p.mc_every or self.mc95 > 0.0 \
+                and not self.portfolio.open_symbols():
+            self.run_monte_carlo(nav)
         self.check_risk_breakers(nav, var)
         self.rejects_this_bar = 0
+        self.quarantined_this_bar = 0
         if self.state.state != HALTED:
             if self.b_var.state == TRIPPED and var > self.p.var_limit:
                 self.cut_largest_var()
-            for sym in closed:
-                self.rebalance(sym, self.strategy.states[sym], nav)
+            if self.p.signal == "momentum":
+                for sym in closed:
+                    st = self.strategy.states[sym]
+                    self.rebalance(sym, st.value, st.confidence, 1.0, nav, f"momentum {st.value:+.2f}")
         self.emit(self.risk_snapshot(nav, var))
+
+    # ------------------------------------------------------------ signal-layer models
+
+    def on_model_signal(self, m: ModelSignal) -> None:
+        values = self.model_values.get(m.model)
+        if values is None:
+            values = {}
+            self.model_values[m.model] = values
+        ok = math.isfinite(m.value) and math.isfinite(m.confidence) and math.isfinite(m.scale)
+        values[m.symbol] = m.value if ok else 0.0
+        if m.model != self.p.signal or self.state.state == HALTED:
+            return
+        b = self.model_breakers.get(m.model)
+        value = m.value if ok and (b is None or b.state != TRIPPED) else 0.0  # disabled: exit
+        scale = max(0.0, min(1.0, m.scale)) if ok else 0.0
+        conf = 1.0 if m.confidence >= 0.0 else 0.0  # any published view is warm
+        why = f"{m.model} v{m.version} {value:+.2f}" + (f" x{scale:.2f}" if scale < 1.0 else "")
+        self.rebalance(m.symbol, max(-1.0, min(1.0, value)), conf, scale, self.portfolio.nav(), why)
+
+    def on_model_activated(self, a: ModelActivated) -> None:
+        """A new model version: its live-Sharpe breaker starts afresh against
+        its own validation Sharpe."""
+        self.model_versions[a.model] = a.version
+        self.model_val_sharpe[a.model] = a.val_sharpe
+        self.model_returns[a.model] = RollingWindow(max(2, self.p.live_sharpe_min_bars))
+        b = self.model_breakers.get(a.model)
+        if b is None:
+            b = Breaker("live_sharpe:" + a.model, 0.0, self.p.warn_fraction, "sharpe", 1, DISABLE)
+            self.model_breakers[a.model] = b
+            self.breakers.append(b)
+        elif b.state != ARMED:
+            prev = b.state
+            b.reset(f"{a.model} v{a.version} activated")
+            self.emit(BreakerChanged(self.ts, "", b.name, prev, b.state, 0.0, b.limit,
+                                     f"reset: {a.model} v{a.version} activated"))
+        vs = a.val_sharpe
+        b.limit = (1.0 - self.p.live_sharpe_ratio) * vs if math.isfinite(vs) else math.nan
+
+    def track_models(self, closed: list[str]) -> None:
+        """Each activated model's live P&L per bar: the mean over symbols of its
+        previous view times this bar's return (no look-ahead: a view set after
+        bar t's close earns bar t+1's return). Its breaker sees the Sharpe decay
+        (validation - live, annualised) against (1 - ratio) x validation."""
+        for model, window in self.model_returns.items():
+            values = self.model_values.get(model)
+            if values is None:
+                continue
+            total = 0.0
+            n = 0
+            for sym in closed:
+                st = self.strategy.states.get(sym)
+                v = values.get(sym)
+                if st is None or v is None or st.returns.count < 1:
+                    continue
+                total += v * st.returns.values[(st.returns.pos - 1) % st.returns.capacity]
+                n += 1
+            if n == 0:
+                continue
+            window.push(total / n)
+            if not window.full():
+                continue
+            sd = window.std()
+            live = window.mean_last(window.count) / sd * math.sqrt(252.0 * self.p.bars_per_day) if sd > 0.0 else 0.0
+            b = self.model_breakers[model]
+            vs = self.model_val_sharpe.get(model, math.nan)
+            self.check_breaker(b, vs - live if math.isfinite(b.limit) else math.nan)
 
     def update_nav(self) -> float:
         nav = self.portfolio.nav()
@@ -267,7 +413,7 @@ class Engine:
                             nav - self.day_open_nav, self.drawdown, self.max_drawdown, var,
                             self.var_parametric(Z99), hist_var(tail, 0.95, h), hist_var(tail, 0.99, h),
                             hist_cvar(tail, 0.95, h), hist_cvar(tail, 0.99, h),
-                            self.var_monte_carlo(0.95), self.var_monte_carlo(0.99))
+                            self.mc95, self.mc99)
         self.last_risk = snap
         return snap
 
@@ -284,27 +430,86 @@ class Engine:
         v = z * r.std() * math.sqrt(h) - r.mean_last(r.count) * h
         return v if v > 0.0 else 0.0
 
-    def var_monte_carlo(self, confidence: float) -> float:
-        """One-day VaR from 2,000 draws of N(mean*h, sd*sqrt(h)); the draws are
-        seeded from the session seed and this seq, so replay draws the same."""
-        r = self.nav_returns
-        if r.count < 2:
-            return 0.0
+    def run_monte_carlo(self, nav: float) -> None:
+        """One-day 95%/99% VaR of the current book (positive fractions of NAV) by
+        a seeded correlated simulation: bar returns of the open positions give a
+        mean vector and a sample covariance (ddof=1, over their common newest
+        bars); each scenario draws correlated returns through the Cholesky factor,
+        scales them to a day (mean x h, sd x sqrt(h)) and reprices the book.
+        The standard normal draws are made once from the session seed (common
+        random numbers), so replay draws the same. Also refreshes each position's
+        Euler contribution to the 95% parametric VaR, which sums to it."""
+        syms: list[str] = []
+        n = 0
+        for sym in self.portfolio.open_symbols():
+            st = self.strategy.states.get(sym)
+            if st is None or st.returns.count < 2:
+                continue
+            syms.append(sym)
+            n = st.returns.count if n == 0 else min(n, st.returns.count)
+        self.var_contrib = {}
+        k = len(syms)
+        if k == 0 or nav <= 0.0:
+            self.mc95 = 0.0
+            self.mc99 = 0.0
+            return
+        rets: list[list[float]] = []
+        mus: list[float] = []
+        expo: list[float] = []
+        for sym in syms:
+            w = self.strategy.states[sym].returns
+            xs = [w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)]
+            rets.append(xs)
+            mus.append(sum(xs) / n)
+            expo.append(self.portfolio.qty(sym) * self.portfolio.last.get(sym, 0.0))
+        cov = [[0.0] * k for _ in range(k)]
+        for i in range(k):
+            for j in range(i + 1):
+                acc = 0.0
+                for t in range(n):
+                    acc += (rets[i][t] - mus[i]) * (rets[j][t] - mus[j])
+                cov[i][j] = acc / (n - 1)
+                cov[j][i] = cov[i][j]
         h = self.p.bars_per_day
-        rng = DetRandom(self.p.seed * 1_000_003 + self.seq)
-        mu = r.mean_last(r.count) * h
-        sd = r.std() * math.sqrt(h)
-        draws = sorted([mu + sd * rng.gauss() for _ in range(2000)])
-        v = -quantile(draws, 1.0 - confidence)
-        return v if v > 0.0 else 0.0
+        sq = math.sqrt(h)
+        # Euler contributions: e_i (C e)_i / sigma_p, times z95 sqrt(h)
+        ce = [sum(cov[i][j] * expo[j] for j in range(k)) for i in range(k)]
+        var_p = sum(expo[i] * ce[i] for i in range(k))
+        sig = math.sqrt(var_p) if var_p > 0.0 else 0.0
+        for i in range(k):
+            self.var_contrib[syms[i]] = Z95 * sq * expo[i] * ce[i] / sig if sig > 0.0 else 0.0
+        chol = cholesky(cov)
+        # scenario P&L = m + sqrt(h) * sum_c wv[c] z_c, wv[c] = sum_{i>=c} e_i L[i][c]
+        wv = [sum(expo[i] * chol[i][c] for i in range(c, k)) for c in range(k)]
+        m = sum(expo[i] * mus[i] for i in range(k)) * h
+        self.ensure_draws(k)
+        z = self.z
+        cols = self.z_cols
+        pnl: list[float] = []
+        for d in range(self.p.mc_draws):
+            base = d * cols
+            acc = 0.0
+            for c in range(k):
+                acc += wv[c] * z[base + c]
+            pnl.append(m + sq * acc)
+        pnl.sort()
+        v95 = -quantile(pnl, 0.05) / nav
+        v99 = -quantile(pnl, 0.01) / nav
+        self.mc95 = v95 if v95 > 0.0 else 0.0
+        self.mc99 = v99 if v99 > 0.0 else 0.0
+
+    def ensure_draws(self, k: int) -> None:
+        if self.z_cols >= k and len(self.z) > 0:
+            return
+        cols = max(k, len(self.instruments))
+        rng = DetRandom(self.p.seed * 1_000_003 + 17)
+        self.z = [rng.gauss() for _ in range(self.p.mc_draws * cols)]
+        self.z_cols = cols
 
     def symbol_unit_var(self, sym: str) -> float:
-        """One-day 95% VaR of one unit of ``sym`` (currency), from its bar returns."""
-        st = self.strategy.states.get(sym)
-        price = self.portfolio.last.get(sym, 0.0)
-        if st is None or st.returns.count < 2:
-            return 0.0
-        return Z95 * st.returns.std() * math.sqrt(self.p.bars_per_day) * price
+        """One-day 95% VaR of one unit of ``sym`` (currency), from its bar
+        returns and price at the last bar close (cached there)."""
+        return self.unit_var.get(sym, 0.0)
 
     def cut_largest_var(self) -> None:
         """VaR over its limit: halve the position that adds most stand-alone VaR."""
@@ -348,8 +553,8 @@ class Engine:
         if new == "":
             return
         self.emit(BreakerChanged(self.ts, "", b.name, prev, new, value, b.limit, b.reason))
-        if new != TRIPPED:
-            return
+        if new != TRIPPED or b.action == DISABLE:
+            return  # a model breaker disables that model only (its views are ignored)
         why = f"breaker {b.name} tripped: {b.reason}"
         if b.action == HALTED or self.state.state == ACTIVE:
             self.move_state(b.action, why)  # never loosens: REDUCING does not lift a HALT
@@ -359,7 +564,8 @@ class Engine:
 
     # ------------------------------------------------------------ orders
 
-    def rebalance(self, sym: str, st: SymbolState, nav: float) -> None:
+    def rebalance(self, sym: str, value: float, confidence: float, scale: float, nav: float,
+                  why: str) -> None:
         price = self.portfolio.last.get(sym, 0.0)
         if not good_price(price) or nav <= 0.0:
             return
@@ -367,8 +573,8 @@ class Engine:
         lot = 1.0 if inst is None else inst.lot
         full = self.p.target_fraction * nav / price  # units at a full-strength signal
         target = 0.0
-        if st.confidence >= 1.0:
-            target = math.floor(abs(st.value) * full / lot) * lot * (1.0 if st.value >= 0.0 else -1.0)
+        if confidence >= 1.0:
+            target = math.floor(abs(value) * scale * full / lot) * lot * (1.0 if value >= 0.0 else -1.0)
         have = self.portfolio.qty(sym) + self.broker.pending_qty(sym)
         if self.state.state == REDUCING:
             target = toward_zero(have, target)
@@ -377,7 +583,7 @@ class Engine:
             return
         if target != 0.0 and abs(diff) < self.p.rebalance_band * full:
             return  # small drift: not worth the cost (going flat always is)
-        self.submit(sym, diff, price, "strategy", f"momentum {st.value:+.2f}")
+        self.submit(sym, diff, price, "strategy", why)
 
     def submit(self, sym: str, qty: float, ref_price: float, origin: str, reason: str) -> bool:
         """Intent -> gate -> broker. Every intent is logged, and so is its fate."""
@@ -433,7 +639,7 @@ class Engine:
         if a == "halt":
             self.move_state(HALTED, why)
         elif a == "resume":
-            tripped = [b.name for b in self.breakers if b.state == TRIPPED]
+            tripped = [b.name for b in self.breakers if b.state == TRIPPED and b.action != DISABLE]
             if tripped:
                 self.emit(CommandRejected(self.ts, "", a, "breaker(s) tripped, reset first: " + ", ".join(tripped)))
             else:
@@ -513,6 +719,24 @@ class DetRandom:
         while u1 <= 0.0:
             u1 = self.uniform()
         return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * self.uniform())
+
+
+def cholesky(a: list[list[float]]) -> list[list[float]]:
+    """Lower-triangular L with L L^T = a for a symmetric positive semi-definite
+    ``a``; a pivot that is not positive (a singular or numerically negative
+    direction) gets a zero column, so a degenerate covariance still simulates."""
+    k = len(a)
+    low = [[0.0] * k for _ in range(k)]
+    for i in range(k):
+        for j in range(i + 1):
+            acc = a[i][j]
+            for c in range(j):
+                acc -= low[i][c] * low[j][c]
+            if i == j:
+                low[i][j] = math.sqrt(acc) if acc > 0.0 else 0.0
+            else:
+                low[i][j] = acc / low[j][j] if low[j][j] > 0.0 else 0.0
+    return low
 
 
 def sorted_returns(r: RollingWindow) -> list[float]:

@@ -55,6 +55,33 @@ class Command(NamedTuple):
     reason: str
 
 
+class ModelSignal(NamedTuple):
+    """A signal model's view on a symbol after a bar close (an input: models run
+    outside the engine, so their outputs are logged and replayed as inputs).
+    ``scale`` is the model's risk scale in [0, 1] (e.g. a bearish regime: 0.5)."""
+
+    ts: int
+    symbol: str
+    model: str
+    value: float
+    confidence: float
+    scale: float
+    version: int
+
+
+class ModelActivated(NamedTuple):
+    """A (re)trained model version became active at this seq. ``artifact`` is the
+    sha256 of its stored weights; ``val_sharpe`` its walk-forward validation Sharpe."""
+
+    ts: int
+    symbol: str
+    model: str
+    version: int
+    artifact: str
+    val_sharpe: float
+    reason: str
+
+
 class Timer(NamedTuple):
     """A scheduled boundary from the source: ``bar`` (close the bars now) or
     ``day`` (a new trading day starts)."""
@@ -206,6 +233,18 @@ class BreakerChanged(NamedTuple):
     reason: str
 
 
+class Quarantined(NamedTuple):
+    """A price the engine refused to use (never marked, never a fill price):
+    NaN, zero, negative, infinite, or a jump past the quarantine band from the
+    last good price that later prints did not confirm."""
+
+    ts: int
+    symbol: str
+    price: float
+    ref_price: float
+    reason: str
+
+
 class CommandRejected(NamedTuple):
     """An operator command that could not take effect, and why."""
 
@@ -215,21 +254,22 @@ class CommandRejected(NamedTuple):
     reason: str
 
 
-InputEvent = Union[Tick, Bar, Headline, Command, Timer]
+InputEvent = Union[Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated]
 Event = Union[
-    Tick, Bar, Headline, Command, Timer, BarClosed, Signal, OrderIntent,
+    Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated, BarClosed, Signal, OrderIntent,
     OrderRejected, OrderAccepted, OrderCancelled, Fill, PositionChanged,
-    RiskSnapshot, StateChanged, BreakerChanged, CommandRejected,
+    RiskSnapshot, StateChanged, BreakerChanged, CommandRejected, Quarantined,
 ]
 
 # kind names as logged; the storage schema and replay key on these
 INPUT_KINDS: Final = {
     "tick": Tick, "bar": Bar, "headline": Headline, "command": Command, "timer": Timer,
+    "model_signal": ModelSignal, "model_activated": ModelActivated,
 }
 DECISION_KINDS: Final = {
     "bar_closed": BarClosed, "signal": Signal, "order_intent": OrderIntent,
     "order_rejected": OrderRejected, "order_accepted": OrderAccepted,
     "order_cancelled": OrderCancelled, "fill": Fill, "position": PositionChanged,
     "risk": RiskSnapshot, "state": StateChanged, "breaker": BreakerChanged,
-    "command_rejected": CommandRejected,
+    "command_rejected": CommandRejected, "quarantined": Quarantined,
 }

@@ -65,9 +65,9 @@ def test_a_steady_uptrend_makes_a_long_signal_and_a_filled_buy():
 
 def test_fill_pays_slippage_and_commission_and_cash_is_net_of_both():
     eng = make_engine()  # slippage 2 bps, commission 1 bp with a floor of 1.0
-    feed(eng, [Tick(1, "AAA", 100.0, 1.0)])
+    feed(eng, [Tick(1, "AAA", 199.0, 1.0)])
     eng.out = []
-    assert eng.submit("AAA", 50.0, 100.0, "operator", "buy")
+    assert eng.submit("AAA", 50.0, 199.0, "operator", "buy")
     fill = of(Fill, feed(eng, [Tick(2, "AAA", 200.0, 1.0)]))[0]
     assert fill.price == 200.0 * 1.0002
     assert fill.commission == 50 * 200.04 * 1e-4  # 1.0002: just above the 1.0 floor
@@ -150,7 +150,7 @@ def test_flatten_from_halted_moves_to_reducing_and_closes_every_position():
 def test_resume_is_refused_while_a_breaker_is_tripped_and_allowed_after_reset():
     eng = make_engine(EngineConfig(breakers=BreakersConfig(max_drawdown=0.0001)))
     trend(eng, bars=25)
-    feed(eng, [Tick(26 * MIN - 1, "AAA", 50.0, 1.0), Timer(26 * MIN, "", "bar")])
+    feed(eng, [Tick(26 * MIN - 1, "AAA", 80.0, 1.0), Timer(26 * MIN, "", "bar")])
     assert eng.state.state == "HALTED"
     out = feed(eng, [Command(27 * MIN, "", "resume", "", "r")])
     assert "max_drawdown" in of(CommandRejected, out)[0].reason
@@ -164,7 +164,7 @@ def test_resume_is_refused_while_a_breaker_is_tripped_and_allowed_after_reset():
 def test_drawdown_breaker_trips_at_its_limit_halts_and_says_why():
     eng = make_engine(EngineConfig(breakers=BreakersConfig(max_drawdown=0.001, daily_loss=1.0)))
     trend(eng, bars=25)
-    out = feed(eng, [Tick(26 * MIN - 1, "AAA", eng.portfolio.last["AAA"] * 0.5, 1.0),
+    out = feed(eng, [Tick(26 * MIN - 1, "AAA", eng.portfolio.last["AAA"] * 0.8, 1.0),
                      Timer(26 * MIN, "", "bar")])
     trips = {b.name: b for b in of(BreakerChanged, out) if b.new == "TRIPPED"}
     assert trips["max_drawdown"].value >= 0.001 and trips["max_drawdown"].limit == 0.001
