@@ -141,20 +141,23 @@ def raw_features(prices: np.ndarray, use_vol: bool, vol_window: int) -> np.ndarr
         return np.empty((0, 2))
     win = np.lib.stride_tricks.sliding_window_view(rets, vol_window)
     vol = np.array([np.std(w, ddof=1) for w in win])
-    return np.column_stack([rets[vol_window - 1:], vol])
+    out: np.ndarray = np.column_stack([rets[vol_window - 1:], vol])
+    return out
 
 
 def log_emission(x: np.ndarray, means: np.ndarray, variances: np.ndarray) -> np.ndarray:
     """log N(x | mean_k, diag(var_k)) for each state k; x has shape (n_features,)."""
     d = x[None, :] - means
-    return -0.5 * (x.size * LOG_2PI + np.log(variances).sum(axis=1) + (d * d / variances).sum(axis=1))
+    out: np.ndarray = -0.5 * (x.size * LOG_2PI + np.log(variances).sum(axis=1) + (d * d / variances).sum(axis=1))
+    return out
 
 
 def forward_step(prev: np.ndarray, transmat: np.ndarray, logb: np.ndarray) -> np.ndarray:
     """One normalised forward-recursion step from the previous filtered posterior ``prev``."""
     pred = prev @ transmat
     w = pred * np.exp(logb - logb.max())
-    return w / w.sum()
+    out: np.ndarray = w / w.sum()
+    return out
 
 
 @register("hmm")
@@ -283,7 +286,8 @@ class HMMRegime(SignalModel):
         """Features of ``prices`` scaled with ``symbol``'s training statistics."""
         st = self._fits[symbol]
         f = raw_features(np.asarray(prices, dtype=float), self._p["use_vol"], self._p["vol_window"])
-        return (f - st["feat_mean"]) / st["feat_std"]
+        out: np.ndarray = (f - st["feat_mean"]) / st["feat_std"]
+        return out
 
     def hmmlearn_model(self, symbol: str) -> Any:
         """An hmmlearn GaussianHMM carrying ``symbol``'s fitted parameters (for checks)."""
