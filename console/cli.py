@@ -142,11 +142,18 @@ def _run_ui(kind: str, options: dict[str, Any], theme: str | None) -> None:
 @cli.command()
 @click.argument("session_id")
 @click.option("--db", default=None, envvar="CONSOLE_DB", help=DB_HELP)
-def replay(session_id: str, db: str | None) -> None:
+@click.option("--what-if", "what_if", default=None, metavar="CONFIG.toml",
+              help="Run the logged market through an engine with this config (merged over the logged one) and compare.")
+@click.option("--commands/--no-commands", default=True,
+              help="With --what-if: re-apply the logged operator commands (default) or leave them out.")
+@click.option("--bootstrap-seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With --what-if: seed of the Sharpe-difference bootstrap.")
+def replay(session_id: str, db: str | None, what_if: str | None, commands: bool, bootstrap_seed: int) -> None:
     """Re-run a logged session headlessly and prove it reproduces."""
     from console.replay_cmd import run_replay
 
-    sys.exit(run_replay(_db_path(db), session_id))
+    sys.exit(run_replay(_db_path(db), session_id, what_if=what_if, commands=commands,
+                        bootstrap_seed=bootstrap_seed))
 
 
 @cli.command()

@@ -18,9 +18,18 @@ from core.replay import ReplayReport, verify
 FILL_COLUMNS = ("ts", "symbol", "order_id", "qty", "price", "commission")
 
 
-def run_replay(db_path: Path, session_id: str) -> int:
-    """Print the verdict; 0 when verified, 1 on a divergence."""
+def run_replay(db_path: Path, session_id: str, what_if: str | None = None, commands: bool = True,
+               bootstrap_seed: int = 0) -> int:
+    """Print the verdict; 0 when verified, 1 on a divergence. With ``what_if``
+    (a TOML config) compare the session with that config instead (exit 0)."""
     from storage import fills_by_seq, iter_events, open_db, resolve_session, session_meta
+
+    if what_if is not None:
+        from console.whatif import run_whatif
+
+        return run_whatif(db_path, session_id, Path(what_if), commands, bootstrap_seed)
+    if not commands:
+        raise InputError("--no-commands applies only with --what-if")
 
     db = open_db(db_path, create=False, readonly=True)
     sid = resolve_session(db, session_id)

@@ -1,0 +1,317 @@
+"""``console report ID [--out FILE.html]``: a session's equity and drawdown
+curves and its summary, in the terminal (block charts, rich tables) and as
+one self-contained HTML file (inline SVG, no scripts or links) to share.
+
+Figures come from ``console.curves`` over the logged decisions; see there for
+the conventions (P&L to the last bar close, Sharpe annualised on daily or
+per-bar returns, drawdown as a positive fraction of the running peak).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Final
+
+import click
+import numpy as np
+import numpy.typing as npt
+from rich.console import Console
+from rich.table import Table
+
+from console.curves import SUMMARY_KINDS, RunSummary, Tally
+from core.codec import DecodeError, from_row
+from core.errors import InputError
+
+BLOCKS: Final = " ▁▂▃▄▅▆▇█"
+SVG_W: Final = 860
+SVG_H: Final = 220
+SVG_POINTS: Final = 2000  # a longer curve is bucketed to this many points
+
+
+@dataclass(frozen=True)
+class Report:
+    session: str
+    meta: dict[str, Any]
+    summary: RunSummary
+
+
+# ------------------------------------------------------------ loading
+
+
+def load_report(db_path: Path, session_id: str) -> Report:
+    """Read a session and summarise its logged decisions (one pass)."""
+    from storage import iter_events, open_db, resolve_session, session_meta
+
+    db = open_db(db_path, create=False, readonly=True)
+    sid = resolve_session(db, session_id)
+    meta = session_meta(db, sid)
+    setup = meta["config"]
+    try:
+        initial = float(setup["engine"].get("initial_cash", 1_000_000.0))
+        bars_per_day = float(setup["market"]["bars_per_day"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"session {sid}: logged config lacks {exc}") from None
+    tally = Tally(initial, bars_per_day)
+    for seq, kind, ts, symbol, payload, _ in iter_events(db, sid):
+        if kind in SUMMARY_KINDS:
+            try:
+                tally.add(from_row(kind, ts, symbol, payload))
+            except DecodeError as exc:
+                raise InputError(f"session {sid}: seq {seq}: {exc}") from None
+    return Report(sid, meta, tally.summary())
+
+
+# ------------------------------------------------------------ figures
+
+
+def when(ts: int | None) -> str:
+    """Epoch ms as ``YYYY-MM-DD HH:MM:SS`` UTC ("-" for None)."""
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def figures(s: RunSummary) -> list[tuple[str, str]]:
+    """The summary lines, formatted once for the terminal and the HTML."""
+    dd = s.max_drawdown
+    r = s.returns
+    per = "daily" if r.period == "day" else "per-bar"
+    rows = [
+        ("P&L", f"{s.pnl:,.2f}"),
+        ("final NAV", f"{s.nav[-1]:,.2f}" if s.nav.size else "-"),
+        (f"Sharpe ({per}, {r.values.size} returns)", _num(s.sharpe, "{:.3f}")),
+        ("max drawdown", f"{dd.depth:.2%}"),
+        ("  peak", when(dd.peak_ts)),
+        ("  trough", when(dd.trough_ts)),
+        ("  recovered", when(dd.recovered_ts) if dd.depth > 0 else "-"),
+        ("trades (fills)", f"{s.trades:,}"),
+        ("traded notional", f"{s.traded_notional:,.2f}"),
+        ("commission", f"{s.commission:,.2f}"),
+        ("halts", f"{len(s.halts):,}"),
+        ("breaker trips", f"{len(s.trips):,}"),
+        ("rejections", f"{s.rejected:,}"),
+        ("operator commands", f"{s.commands:,}"),
+    ]
+    return rows
+
+
+def _num(x: float, fmt: str) -> str:
+    return "n/a" if math.isnan(x) else fmt.format(x)
+
+
+def machine_summary(rep: Report) -> dict[str, Any]:
+    """The figures as exact numbers (embedded in the HTML for scripts)."""
+    s = rep.summary
+    dd = s.max_drawdown
+    return {
+        "session": rep.session, "pnl": s.pnl, "initial_cash": s.initial_cash,
+        "final_nav": float(s.nav[-1]) if s.nav.size else None,
+        "sharpe": None if math.isnan(s.sharpe) else s.sharpe, "return_period": s.returns.period,
+        "returns": int(s.returns.values.size), "max_drawdown": dd.depth,
+        "peak_ts": dd.peak_ts, "trough_ts": dd.trough_ts, "trades": s.trades,
+        "commission": s.commission, "halts": [[h.ts, h.reason] for h in s.halts],
+        "breaker_trips": [[t.ts, t.name, t.reason] for t in s.trips],
+        "rejections": s.rejections, "commands": s.commands,
+    }
+
+
+# ------------------------------------------------------------ terminal
+
+
+def bucket(values: npt.NDArray[np.float64], width: int, how: str) -> npt.NDArray[np.float64]:
+    """``values`` cut into ``width`` consecutive buckets, each reduced to its
+    ``last`` or ``max`` (max keeps a drawdown's trough visible)."""
+    n = values.size
+    if n <= width:
+        return values.astype(np.float64)
+    edges = np.linspace(0, n, width + 1).astype(int)
+    if how == "max":
+        return np.maximum.reduceat(values, edges[:-1])
+    return values[edges[1:] - 1]
+
+
+def block_chart(values: npt.NDArray[np.float64], width: int, height: int, how: str = "last",
+                lo: float | None = None, hi: float | None = None) -> list[str]:
+    """Columns of eighth blocks, ``height`` rows tall, bottom = ``lo``
+    (default the minimum), top = ``hi`` (default the maximum)."""
+    if values.size == 0 or width < 1 or height < 1:
+        return []
+    v = bucket(values, width, how)
+    lo = float(np.min(v)) if lo is None else lo
+    hi = float(np.max(v)) if hi is None else hi
+    span = hi - lo
+    levels = np.full(v.size, height * 4) if span <= 0 else np.rint((v - lo) / span * height * 8)
+    lines = []
+    for row in range(height - 1, -1, -1):
+        fill = np.clip(levels - row * 8, 0, 8).astype(int)
+        lines.append("".join(BLOCKS[f] for f in fill))
+    return lines
+
+
+def print_report(out: Console, rep: Report) -> None:
+    s = rep.summary
+    m = rep.meta
+    out.print(f"[bold]session {rep.session}[/]  {m.get('data_source') or ''}  seed {m.get('seed')}  "
+              f"started {m.get('started_at')}", highlight=False)
+    if s.nav.size:
+        width = max(10, min(out.width - 16, 160))
+        _chart(out, "equity (NAV)", s.nav, width, 8, "last", "{:,.0f}")
+        _chart(out, "drawdown (depth below the peak)", s.drawdown * 100, width, 4, "max", "{:.2f}%", lo=0.0)
+        out.print(f"  {when(int(s.ts[0]))} .. {when(int(s.ts[-1]))} UTC, {s.nav.size:,} risk snapshots")
+    else:
+        out.print("no risk snapshots logged yet: no curve")
+    t = Table(show_header=False, box=None)
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for k, v in figures(s):
+        t.add_row(k, v)
+    out.print(t)
+    for title, cols, rows in _detail_tables(s):
+        if rows:
+            d = Table(title=title, title_justify="left", box=None, header_style="bold underline")
+            for c in cols:
+                d.add_column(c)
+            for r in rows:
+                d.add_row(*r)
+            out.print(d)
+
+
+def _chart(out: Console, title: str, values: npt.NDArray[np.float64], width: int, height: int,
+           how: str, fmt: str, lo: float | None = None) -> None:
+    lines = block_chart(values, width, height, how, lo=lo)
+    v = bucket(values, width, how)
+    top, bottom = fmt.format(float(np.max(v))), fmt.format(lo if lo is not None else float(np.min(v)))
+    out.print(f"[bold]{title}[/]")
+    for i, line in enumerate(lines):
+        label = top if i == 0 else (bottom if i == len(lines) - 1 else "")
+        out.print(f"{label:>12} [cyan]{line}[/]", highlight=False)
+
+
+def _detail_tables(s: RunSummary) -> list[tuple[str, Sequence[str], list[list[str]]]]:
+    symbols = sorted(set(s.realized_by_symbol) | set(s.commission_by_symbol))
+    return [
+        ("halts", ("time UTC", "from", "reason"), [[when(h.ts), h.name, h.reason] for h in s.halts]),
+        ("breaker trips", ("time UTC", "breaker", "reason"), [[when(t.ts), t.name, t.reason] for t in s.trips]),
+        ("rejections by rule", ("rule", "count"), [[k, f"{v:,}"] for k, v in s.rejections.items()]),
+        ("realised P&L by symbol", ("symbol", "realised", "commission", "net"),
+         [[sym, f"{s.realized_by_symbol.get(sym, 0.0):,.2f}", f"{s.commission_by_symbol.get(sym, 0.0):,.2f}",
+           f"{s.realized_by_symbol.get(sym, 0.0) - s.commission_by_symbol.get(sym, 0.0):,.2f}"]
+          for sym in symbols]),
+    ]
+
+
+# ------------------------------------------------------------ HTML
+
+
+def svg_curve(ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64], how: str, fmt: str,
+              color: str, invert: bool = False) -> str:
+    """An inline SVG line chart: a polyline, the min and max on the left,
+    the first and last times under it. ``invert`` draws 0 at the top
+    (drawdown hangs down)."""
+    if values.size == 0:
+        return "<p>no data</p>"
+    v = bucket(values, SVG_POINTS, how)
+    t = bucket(ts.astype(np.float64), SVG_POINTS, "last")
+    lo, hi = (0.0, float(np.max(v))) if invert else (float(np.min(v)), float(np.max(v)))
+    span = hi - lo or 1.0
+    left, top, w, h = 90, 10, SVG_W - 100, SVG_H - 40
+    t0, t1 = float(t[0]), float(t[-1])
+    xs = left + (t - t0) / ((t1 - t0) or 1.0) * w if v.size > 1 else np.full(1, left + w / 2)
+    frac = (v - lo) / span
+    ys = top + (frac * h if invert else (1 - frac) * h)
+    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
+    hi_label, lo_label = fmt.format(hi), fmt.format(lo)
+    if invert:
+        hi_label, lo_label = lo_label, hi_label
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{SVG_W}" height="{SVG_H}" '
+        f'viewBox="0 0 {SVG_W} {SVG_H}" role="img">'
+        f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="#ccc"/>'
+        f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>'
+        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{html.escape(hi_label)}</text>'
+        f'<text x="{left - 6}" y="{top + h}" text-anchor="end">{html.escape(lo_label)}</text>'
+        f'<text x="{left}" y="{top + h + 20}">{html.escape(when(int(t0)))}</text>'
+        f'<text x="{left + w}" y="{top + h + 20}" text-anchor="end">{html.escape(when(int(t1)))}</text>'
+        "</svg>"
+    )
+
+
+def _html_table(rows: Sequence[Sequence[str]], header: Sequence[str] | None = None) -> str:
+    head = "" if header is None else "<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in header) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def render_html(rep: Report) -> str:
+    """The whole report as one HTML document (inline CSS and SVG only)."""
+    s, m = rep.summary, rep.meta
+    sid = html.escape(rep.session)
+    about = [["session", rep.session], ["data source", str(m.get("data_source") or "")],
+             ["seed", str(m.get("seed"))], ["started", str(m.get("started_at"))],
+             ["ended", str(m.get("ended_at") or "-")], ["closed cleanly", "yes" if m.get("clean_close") else "no"],
+             ["code version", str(m.get("code_version") or "")]]
+    parts = [
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        f"<title>Session {sid}</title><style>{CSS}</style></head><body>",
+        f"<h1>Session {sid}</h1>",
+        _html_table(about),
+        "<h2>Equity (NAV)</h2>", svg_curve(s.ts, s.nav, "last", "{:,.0f}", "#1f6feb"),
+        "<h2>Drawdown</h2>", svg_curve(s.ts, s.drawdown * 100, "max", "{:.2f}%", "#d1242f", invert=True),
+        "<h2>Summary</h2>", _html_table(figures(s)),
+    ]
+    for title, cols, rows in _detail_tables(s):
+        if rows:
+            parts += [f"<h2>{html.escape(title.capitalize())}</h2>", _html_table(rows, cols)]
+    blob = json.dumps(machine_summary(rep), allow_nan=False).replace("</", "<\\/")
+    parts += [f'<script type="application/json" id="summary">{blob}</script>',
+              "<footer>Written by <code>console report</code>. Returns are simple fractions; "
+              "Sharpe annualised, risk-free 0; drawdown below the running NAV peak.</footer>",
+              "</body></html>"]
+    return "\n".join(parts)
+
+
+CSS: Final = (
+    "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#1f2328}"
+    "table{border-collapse:collapse;margin:.5em 0 1.5em}"
+    "td,th{padding:2px 12px;border-bottom:1px solid #eee;text-align:left}"
+    "td:nth-child(2){font-variant-numeric:tabular-nums}"
+    "svg text{font-size:11px;fill:#57606a}footer{color:#57606a;margin-top:2em}"
+)
+
+
+def write_html(path: Path, text: str) -> None:
+    """Write atomically (a reader never sees half a report)."""
+    part = path.with_name(path.name + ".part")
+    try:
+        part.write_text(text, encoding="utf-8")
+        os.replace(part, path)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+
+
+@click.command("report")
+@click.argument("session_id")
+@click.option("--out", "out_path", default=None, metavar="FILE.html",
+              help="HTML file to write (default: <session id>.html here).")
+@click.option("--db", default=None, envvar="CONSOLE_DB",
+              help="Session database (default: $CONSOLE_DB, else the user data directory).")
+def report(session_id: str, out_path: str | None, db: str | None) -> None:
+    """Equity and drawdown curves and a summary of a session; writes a shareable HTML file."""
+    from storage import default_db_path
+
+    rep = load_report(Path(db) if db else default_db_path(), session_id)
+    out = Console()
+    print_report(out, rep)
+    path = Path(out_path) if out_path else Path(f"{rep.session}.html")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory; give a file name for the report")
+    write_html(path, render_html(rep))
+    out.print(f"report written to {path}", highlight=False)
