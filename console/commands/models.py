@@ -1,0 +1,250 @@
+"""``console models evaluate FILE``: walk-forward evaluation of the signal models on a price file.
+
+Each model is fitted on ``--train`` bars, fed the next ``--test`` bars one by
+one, and rolled forward (``core.signals.walkforward.evaluate``). Figures are
+fractions; Sharpe ratios are annualised by sqrt(252) with ddof=1 whatever the
+bar size; buy-and-hold is the equal-weight book over the same test bars.
+
+Files are read with ``console.commands.risk``'s loader and checks. One price
+column (``--column NAME``, or Adj Close/Close, or the only numeric column) is a
+single series; a file of several numeric columns (one per symbol, e.g.
+``sp500_dataset.csv``) or ``--column A,B,...`` is a multi-symbol frame.
+Models that need what the file lacks are listed as ``skipped: reason``; a model
+whose fit rejects the data is listed as ``failed: reason``. Timestamps are the
+file's dates as int ns (market time), or the row numbers when it has none.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+from rich.console import Console
+from rich.table import Table
+
+from console.commands.risk import PRICE_COLUMNS, _date_column, _dates, _pick_column, _prices, _read_frame
+from core.errors import InputError
+from core.signals.base import FitReport, SignalModel, SignalOut
+
+MAX_PAIRS = 3  # pairs evaluated on a multi-column file: the most correlated in the first training window
+METRICS = (("hit_rate", "hit", "pct"), ("sharpe", "Sharpe", "num"), ("sharpe_sign", "sign Sh.", "num"),
+           ("bh_sharpe", "B&H Sh.", "num"), ("turnover", "turnover", "num"), ("ic", "IC", "num"),
+           ("n_folds", "folds", "int"))  # fmt: skip
+ENSEMBLE = "ensemble"
+
+
+def load_closes(path: Path, column: str | None) -> pd.DataFrame:
+    """The file's price columns as a closes frame (int ns index ascending, one column per symbol)."""
+    frame = _read_frame(path)
+    date_col = _date_column(frame)
+    names = [str(c) for c in frame.columns]
+    if column is not None:
+        cols = [c.strip() for c in column.split(",") if c.strip()]
+        for c in cols:
+            _pick_column(frame, path, c, date_col)  # raises naming the missing column
+    elif any(c in names for c in PRICE_COLUMNS):
+        cols = [_pick_column(frame, path, None, date_col)]
+    else:
+        numeric = [n for n in names if n != date_col and not n.startswith("Unnamed:")
+                   and pd.api.types.is_numeric_dtype(frame[n])]
+        cols = numeric if len(numeric) > 1 else [_pick_column(frame, path, None, date_col)]
+    data = {c: _prices(frame, path, c) for c in cols}
+    if date_col is not None:
+        index = pd.Index([int(d.value) for d in _dates(frame, path, date_col)], dtype="int64", name="ts")
+    else:
+        index = pd.RangeIndex(len(frame), name="ts")
+    return pd.DataFrame(data, index=pd.Index(np.asarray(index, dtype=np.int64), name="ts"))
+
+
+def _top_pairs(closes: pd.DataFrame, train: int) -> list[str]:
+    """Up to MAX_PAIRS column pairs by return correlation over the first training window only."""
+    cols = list(closes.columns)
+    if len(cols) == 2:
+        return [f"{cols[0]}/{cols[1]}"]
+    corr = closes.iloc[:train].pct_change().corr().to_numpy()
+    ranked = sorted(((corr[i, j], i, j) for i in range(len(cols)) for j in range(i + 1, len(cols))
+                     if math.isfinite(corr[i, j])), reverse=True)
+    return [f"{cols[i]}/{cols[j]}" for _, i, j in ranked[:MAX_PAIRS]]
+
+
+def model_plan(name: str, closes: pd.DataFrame, train: int, seed: int) -> dict[str, Any] | str:
+    """The params to evaluate ``name`` with on ``closes``, or why it is skipped."""
+    params: dict[str, Any] = {"seed": seed}
+    if name == "sentiment":
+        return "needs headlines; the file has prices only"
+    if name == "pairs":
+        if closes.shape[1] < 2:
+            return "needs two or more price columns"
+        params["pairs"] = _top_pairs(closes, train)
+    if name in ("forest", "lstm"):
+        params["train_bars"] = train
+    return params
+
+
+class StackedEnsemble(SignalModel):
+    """The registered ensemble over member models, for evaluation on prices alone.
+
+    The ensemble's own ``on_bar`` only scores its last views; its views come from
+    ``combine`` over other models' outs. Here the members see every bar, and the
+    latest out of each member for a symbol is combined whenever one changes."""
+
+    def __init__(self, ensemble: SignalModel, members: list[SignalModel]) -> None:
+        super().__init__({})
+        self.name = ensemble.name
+        self.ensemble, self.members = ensemble, members
+        self._latest: dict[str, dict[str, SignalOut]] = {}
+
+    def fit(self, closes: pd.DataFrame) -> FitReport:
+        for m in self.members:
+            m.fit(closes)
+        return self.ensemble.fit(closes)
+
+    def on_bar(self, ts: int, symbol: str, close: float) -> list[SignalOut]:
+        self.ensemble.on_bar(ts, symbol, close)  # scores the previous views on this bar's return
+        touched: set[str] = set()
+        for m in self.members:
+            for o in m.on_bar(ts, symbol, close):
+                self._latest.setdefault(o.symbol, {})[o.model] = o
+                touched.add(o.symbol)
+        combine = getattr(self.ensemble, "combine")
+        return [combine(s, list(self._latest[s].values())) for s in sorted(touched)]
+
+    def to_bytes(self) -> bytes:
+        raise NotImplementedError("StackedEnsemble is an evaluation harness; it has no artifact")
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> "StackedEnsemble":
+        raise NotImplementedError("StackedEnsemble is an evaluation harness; it has no artifact")
+
+
+def _evaluate_one(factory: Callable[[], SignalModel], closes: pd.DataFrame, train: int, test: int) -> dict[str, Any]:
+    from core.signals.walkforward import evaluate
+
+    try:
+        result = evaluate(factory, closes, train, test)
+    except (InputError, ValueError) as exc:
+        return {"failed": _line(exc)}
+    return {k: _num(v) for k, v in result.metrics.items()}
+
+
+def _evaluate_ensemble(registry: dict[str, Callable[[dict[str, Any]], SignalModel]],
+                       plans: dict[str, dict[str, Any]], closes: pd.DataFrame, train: int, test: int,
+                       seed: int) -> dict[str, Any]:
+    """The ensemble over the models evaluated before it (its members must have run clean)."""
+    if not plans:
+        return {"skipped": "no member model was evaluated (choose some with --models)"}
+
+    def factory() -> SignalModel:
+        members = [registry[n](p) for n, p in plans.items()]
+        return StackedEnsemble(registry[ENSEMBLE]({"seed": seed}), members)
+
+    out = _evaluate_one(factory, closes, train, test)
+    if "failed" not in out:
+        out["members"] = list(plans)
+    return out
+
+
+def _line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _num(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _fmt(x: Any, kind: str) -> str:
+    if x is None:
+        return "n/a"
+    return {"pct": f"{x:.1%}", "int": f"{int(x)}"}.get(kind, f"{x:.2f}")
+
+
+def render_table(d: dict[str, Any]) -> Table:
+    """The evaluated models' figures (skipped and failed ones are in ``notes``)."""
+    cols = ", ".join(d["columns"]) if len(d["columns"]) <= 4 else f"{len(d['columns'])} columns"
+    table = Table(title=f"{d['file']} [{cols}]: {d['bars']} bars, walk-forward train {d['train']} / test {d['test']}",
+                  caption="hit: sign hit rate; Sharpe: position = model value held one bar; sign Sh.: position ="
+                          " sign(value); B&H: buy-and-hold, same bars; annualised sqrt(252)")
+    table.add_column("model")
+    for _, label, _ in METRICS:
+        table.add_column(label, justify="right")
+    for name, m in d["models"].items():
+        if "skipped" not in m and "failed" not in m:
+            table.add_row(name, *[_fmt(m.get(k), kind) for k, _, kind in METRICS])
+    return table
+
+
+def notes(d: dict[str, Any]) -> list[str]:
+    """One line per skipped, failed or annotated model."""
+    out = []
+    for name, m in d["models"].items():
+        if "skipped" in m:
+            out.append(f"{name}: skipped: {m['skipped']}")
+        elif "failed" in m:
+            out.append(f"{name}: failed: {m['failed']}")
+        elif "pairs" in m:
+            out.append(f"{name}: pairs {', '.join(m['pairs'])}")
+        elif "members" in m:
+            out.append(f"{name}: combines {', '.join(m['members'])}")
+        if m.get("coverage") == 0.0:
+            out.append(f"{name}: gave no signal on the test bars")
+    return out
+
+
+@click.group("models")
+def models() -> None:
+    """Signal models: walk-forward evaluation on price files."""
+
+
+@models.command("evaluate")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--column", default=None, metavar="NAME", help="Price column, or several as A,B,C (default: Adj Close/Close, else every numeric column).")
+@click.option("--models", "names", default=None, metavar="LIST", help="Comma-separated model names (default: every registered model).")
+@click.option("--train", default=500, show_default=True, type=int, help="Bars in each training window.")
+@click.option("--test", default=250, show_default=True, type=int, help="Bars traded after each fit before refitting.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of every model's random choices.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def evaluate_cmd(file: Path, column: str | None, names: str | None, train: int, test: int,
+                 seed: int, as_json: bool) -> None:
+    """Walk-forward hit rate, Sharpe, turnover and buy-and-hold Sharpe of each model on FILE."""
+    from core.signals.base import load_all
+
+    if train < 50:
+        raise InputError(f"--train {train}: need at least 50 bars")
+    if test < 1:
+        raise InputError(f"--test {test}: need at least 1 bar")
+    registry = load_all()
+    wanted = sorted(registry) if names is None else [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in registry]
+    if unknown or not wanted:
+        raise InputError(f"--models: unknown model {unknown[0] if unknown else names!r}; known: {', '.join(sorted(registry))}")
+    closes = load_closes(file, column)
+    if len(closes) < train + 2:
+        raise InputError(f"{file}: {len(closes)} rows; --train {train} needs at least {train + 2}")
+    results: dict[str, Any] = {}
+    plans: dict[str, dict[str, Any]] = {}
+    for name in [n for n in wanted if n != ENSEMBLE]:
+        plan = model_plan(name, closes, train, seed)
+        if isinstance(plan, str):
+            results[name] = {"skipped": plan}
+            continue
+        results[name] = _evaluate_one(lambda: registry[name](plan), closes, train, test)
+        if "failed" not in results[name]:
+            plans[name] = plan
+            if "pairs" in plan:
+                results[name]["pairs"] = list(plan["pairs"])
+    if ENSEMBLE in wanted:
+        results[ENSEMBLE] = _evaluate_ensemble(registry, plans, closes, train, test, seed)
+    d = {"file": str(file), "columns": [str(c) for c in closes.columns], "bars": len(closes),
+         "train": train, "test": test, "seed": seed, "models": results}
+    if as_json:
+        click.echo(json.dumps(d, allow_nan=False))
+    else:
+        console = Console()
+        console.print(render_table(d))
+        for line in notes(d):
+            console.print(line, markup=False, highlight=False)
