@@ -14,7 +14,6 @@ import click
 LAZY: dict[str, str] = {
     "risk": "console.commands.risk:risk",
     "models": "console.commands.models:models",
-    "models": "console.commands.models:models",
     "export": "console.export_cmd:export",
     "report": "console.report_cmd:report",
     "options": "console.commands.options:options",
