@@ -164,11 +164,12 @@ def mean_variance(mu: Floats, cov: Matrix, *, min_w: float = 0.0, max_w: float =
 
     Without ``target_vol``: maximise ``mu'w - risk_aversion / 2 * w'cov w``.
     With ``target_vol`` (annualised): maximise ``mu'w`` subject to
-    ``sqrt(w'cov w) <= target_vol``. Always ``sum(w) = 1`` and
+    ``sqrt(w'cov w) <= target_vol``, starting from the minimum-variance
+    portfolio (a feasible point). Always ``sum(w) = 1`` and
     ``min_w <= w_i <= max_w``. If the optimiser fails or returns weights that
     break a constraint (e.g. the target vol is below the minimum achievable),
-    the result is ``inverse_vol`` on the diagonal of ``cov`` with method
-    "inverse_vol_fallback" and the reason in ``note``.
+    the result is ``inverse_vol`` on the diagonal of ``cov`` fitted to the
+    bounds, with method "inverse_vol_fallback" and the reason in ``note``.
     """
     m = _vec("mu", mu)
     c = _cov(cov, m.size)
@@ -178,34 +179,67 @@ def mean_variance(mu: Floats, cov: Matrix, *, min_w: float = 0.0, max_w: float =
         raise FieldError("risk_aversion", f"must be >= 0 and finite, got {risk_aversion}")
     if target_vol is not None and not (math.isfinite(target_vol) and target_vol > 0):
         raise FieldError("target_vol", f"must be > 0 and finite, got {target_vol}")
-    n = m.size
-    cons: list[dict[str, object]] = [{"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones(n)}]
     if target_vol is None:
-        def objective(w: Vec) -> tuple[float, Vec]:
-            cw = c @ w
-            return -(m @ w - 0.5 * lam * (w @ cw)), -(m - lam * cw)
+        w, why = _utility(m, c, lam, lo, hi)
     else:
-        tv2 = float(target_vol) ** 2
-        cons.append({"type": "ineq", "fun": lambda w: tv2 - w @ c @ w, "jac": lambda w: -2.0 * (c @ w)})
-
-        def objective(w: Vec) -> tuple[float, Vec]:
-            return -(m @ w), -m
-    start = np.clip(np.full(n, 1.0 / n), lo, hi)
-    try:
-        res = minimize(objective, start, jac=True, method="SLSQP", bounds=[(lo, hi)] * n,
-                       constraints=cons, options={"maxiter": 500, "ftol": 1e-12})
-        w = np.asarray(res.x, dtype=np.float64)
-        why = "" if res.success else f"optimiser failed: {res.message}"
-    except (ValueError, np.linalg.LinAlgError) as exc:
-        w, why = start, f"optimiser failed: {exc}"
+        w, why = _max_return(m, c, float(target_vol), lo, hi)
     why = why or _feasible(w, lo, hi, c, target_vol)
     if not why:
-        w = _polish(w, lo, hi)
-        return Allocation(w, "mean_variance")
-    sd = np.sqrt(np.diag(c))
+        return Allocation(_polish(w, lo, hi), "mean_variance")
+    return Allocation(_fallback(c, lo, hi), "inverse_vol_fallback", why)
+
+
+def _slsqp(objective: object, start: Vec, lo: float, hi: float, cons: list[dict[str, object]]) -> tuple[Vec, str]:
+    """Run SLSQP with sum(w) = 1 plus ``cons``; the weights and "" or why it failed."""
+    n = start.size
+    budget = {"type": "eq", "fun": _sum_gap, "jac": lambda w: np.ones(n)}
+    try:
+        res = minimize(objective, start, jac=True, method="SLSQP", bounds=[(lo, hi)] * n,
+                       constraints=[budget, *cons], options={"maxiter": 500, "ftol": 1e-12})
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        return start, f"optimiser failed: {exc}"
+    w = np.asarray(res.x, dtype=np.float64)
+    # Status 8 ("positive directional derivative") is SLSQP stalling at the
+    # optimum on a curved constraint: checked against trust-constr it was the
+    # same point. Keep it when it is no worse than the (feasible) start; the
+    # caller still checks every constraint.
+    stalled = res.status == 8 and float(objective(w)[0]) <= float(objective(start)[0]) + 1e-12  # type: ignore[operator]
+    return w, "" if res.success or stalled else f"optimiser failed: {res.message}"
+
+
+def _sum_gap(w: Vec) -> float:
+    return float(w.sum()) - 1.0
+
+
+def _utility(m: Vec, c: Vec, lam: float, lo: float, hi: float) -> tuple[Vec, str]:
+    def objective(w: Vec) -> tuple[float, Vec]:
+        cw = c @ w
+        return -(m @ w - 0.5 * lam * (w @ cw)), -(m - lam * cw)
+
+    return _slsqp(objective, fit_to_bounds(np.ones(m.size), lo, hi), lo, hi, [])
+
+
+def _max_return(m: Vec, c: Vec, target: float, lo: float, hi: float) -> tuple[Vec, str]:
+    start, why = _utility(np.zeros(m.size), c, 1.0, lo, hi)  # the minimum-variance portfolio
+    if why:
+        return start, why
+    floor = math.sqrt(max(float(start @ c @ start), 0.0))
+    if floor > target * (1 + VOL_TOL) + VOL_TOL:
+        return start, f"target_vol {target:g} is below the minimum achievable vol {floor:.6g}"
+    tv2 = target * target
+    cap = {"type": "ineq", "fun": lambda w: tv2 - w @ c @ w, "jac": lambda w: -2.0 * (c @ w)}
+
+    def objective(w: Vec) -> tuple[float, Vec]:
+        return -float(m @ w), -m
+
+    return _slsqp(objective, start, lo, hi, [cap])
+
+
+def _fallback(c: Vec, lo: float, hi: float) -> Vec:
+    sd = np.sqrt(np.clip(np.diag(c), 0.0, None))
     if (sd <= 0).any():
-        return Allocation(fit_to_bounds(np.ones(n), lo, hi), "inverse_vol_fallback", why + "; a zero variance: equal weights")
-    return Allocation(inverse_vol(sd, lo, hi).weights, "inverse_vol_fallback", why)
+        return fit_to_bounds(np.ones(sd.size), lo, hi)
+    return inverse_vol(sd, lo, hi).weights
 
 
 def _polish(w: Vec, lo: float, hi: float) -> Vec:

@@ -245,7 +245,8 @@ def size_position(nav: float, price: float, signal: float, *, returns: Floats | 
     if scaled.value == 0.0:
         return PositionSize(0, 0.0, scaled.reason, vol_w, kelly_w)
     weight = signal * scaled.value
-    lots = math.trunc(weight * nav / price / lot)
+    # round first: 0.25 * 1e5 / 10 is 2499.9999999999995 in floating point, not 2499 lots
+    lots = math.trunc(round(weight * nav / price / lot, 9))
     reason = "; ".join(reasons) if reasons else OK
     if lots == 0:
         reason = f"less than one lot of {lot} (weight {weight:.4g})"
