@@ -28,9 +28,6 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 import click
-import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
-import pyarrow.csv as pacsv  # type: ignore[import-untyped, unused-ignore]
-import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
 from core.codec import ALL_KINDS
 from core.errors import InputError
@@ -38,7 +35,6 @@ from core.errors import InputError
 FORMATS: Final = ("parquet", "csv", "jsonl")
 TABLES: Final = ("events", "orders", "fills", "equity")
 CHUNK_ROWS: Final = 50_000
-_ARROW: Final = {"float": pa.float64(), "int": pa.int64(), "str": pa.string()}
 
 
 # ------------------------------------------------------------ schemas
@@ -85,8 +81,11 @@ EQUITY: Final = {"seq": "int", "ts": "int", "time": "time", "nav": "float", "cas
                  "drawdown": "float", "max_drawdown": "float"}
 
 
-def _schema(cols: dict[str, str]) -> pa.Schema:
-    types = {**_ARROW, "bool": pa.bool_(), "time": pa.timestamp("ms", tz="UTC")}
+def _schema(cols: dict[str, str]) -> Any:
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]  # here: `console --help` need not load it
+
+    types = {"float": pa.float64(), "int": pa.int64(), "str": pa.string(), "bool": pa.bool_(),
+             "time": pa.timestamp("ms", tz="UTC")}
     return pa.schema([(name, types[t]) for name, t in cols.items()])
 
 
@@ -105,8 +104,12 @@ class _Table:
         self._text: TextIO | None = None
         self._closed = False
         if fmt == "parquet":
+            import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
+
             self._writer = pq.ParquetWriter(self.part, self.schema)
         elif fmt == "csv":
+            import pyarrow.csv as pacsv  # type: ignore[import-untyped, unused-ignore]
+
             self._writer = pacsv.CSVWriter(self.part, self.schema)
         else:
             self._text = self.part.open("w", encoding="utf-8")
@@ -120,6 +123,8 @@ class _Table:
                     obj = {k: v for k, v in obj.items() if v is not None or k in BASE_EVENT}
                 self._text.write(json.dumps(obj, allow_nan=False) + "\n")
             return
+        import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
         data = {k: [row.get(k) for row in rows] for k in self.cols}
         self._writer.write_table(pa.Table.from_pydict(data, schema=self.schema))
 
