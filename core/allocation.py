@@ -214,7 +214,7 @@ def _sum_gap(w: Vec) -> float:
 def _utility(m: Vec, c: Vec, lam: float, lo: float, hi: float) -> tuple[Vec, str]:
     def objective(w: Vec) -> tuple[float, Vec]:
         cw = c @ w
-        return -(m @ w - 0.5 * lam * (w @ cw)), -(m - lam * cw)
+        return -float(m @ w - 0.5 * lam * (w @ cw)), -(m - lam * cw)
 
     return _slsqp(objective, fit_to_bounds(np.ones(m.size), lo, hi), lo, hi, [])
 

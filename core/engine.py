@@ -422,12 +422,15 @@ class Engine:
 
     def var_parametric(self, z: float) -> float:
         """One-day parametric VaR of NAV from bar returns (positive fraction):
-        z * sd * sqrt(h) - mean * h, with h bars a day (0 if a gain)."""
+        z * sd * sqrt(h) - min(mean, 0) * h, with h bars a day. A drift may add
+        to the loss but never offsets it: scaled by h (390 one-minute bars a
+        day) the sample mean of a short window is mostly noise and, taken at
+        face value, would read a lucky streak as "no risk" (it did, in tests)."""
         r = self.nav_returns
         if r.count < 2:
             return 0.0
         h = self.p.bars_per_day
-        v = z * r.std() * math.sqrt(h) - r.mean_last(r.count) * h
+        v = z * r.std() * math.sqrt(h) - min(r.mean_last(r.count), 0.0) * h
         return v if v > 0.0 else 0.0
 
     def run_monte_carlo(self, nav: float) -> None:
@@ -435,7 +438,8 @@ class Engine:
         a seeded correlated simulation: bar returns of the open positions give a
         mean vector and a sample covariance (ddof=1, over their common newest
         bars); each scenario draws correlated returns through the Cholesky factor,
-        scales them to a day (mean x h, sd x sqrt(h)) and reprices the book.
+        scales them to a day (mean x h, sd x sqrt(h)) and reprices the book. As
+        in ``var_parametric`` the book's drift counts only when it is a loss.
         The standard normal draws are made once from the session seed (common
         random numbers), so replay draws the same. Also refreshes each position's
         Euler contribution to the 95% parametric VaR, which sums to it."""
@@ -481,7 +485,7 @@ class Engine:
         chol = cholesky(cov)
         # scenario P&L = m + sqrt(h) * sum_c wv[c] z_c, wv[c] = sum_{i>=c} e_i L[i][c]
         wv = [sum(expo[i] * chol[i][c] for i in range(c, k)) for c in range(k)]
-        m = sum(expo[i] * mus[i] for i in range(k)) * h
+        m = min(sum(expo[i] * mus[i] for i in range(k)) * h, 0.0)  # drift: losses only, as var_parametric
         self.ensure_draws(k)
         z = self.z
         cols = self.z_cols

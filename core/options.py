@@ -280,8 +280,8 @@ def check_correlation(corr: Sequence[Sequence[float]] | npt.NDArray[np.float64],
     if not np.isfinite(c).all():
         raise FieldError("corr", "must be finite")
     if not np.allclose(c, c.T, rtol=0.0, atol=tol):
-        i, j = np.unravel_index(int(np.argmax(np.abs(c - c.T))), c.shape)
-        raise FieldError("corr", f"is not symmetric: [{i},{j}]={c[i, j]} but [{j},{i}]={c[j, i]}")
+        a, b = (int(x) for x in np.unravel_index(int(np.argmax(np.abs(c - c.T))), c.shape))
+        raise FieldError("corr", f"is not symmetric: [{a},{b}]={c[a, b]} but [{b},{a}]={c[b, a]}")
     diag = np.flatnonzero(np.abs(np.diag(c) - 1.0) > tol)
     if diag.size:
         i = int(diag[0])

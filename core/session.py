@@ -30,7 +30,8 @@ from core.breakers import TRIPPED
 from core.build import is_compiled
 from core.engine import Engine
 from core.events import (
-    BreakerChanged, Command, CommandRejected, Fill, Headline, OrderAccepted,
+    BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, OrderAccepted,
+    Quarantined,
     OrderCancelled, OrderRejected, StateChanged,
 )
 from core.snapshot import (
@@ -263,4 +264,8 @@ def describe(e: object) -> tuple[str, str] | None:
         return "info", f"OPERATOR {e.action}{' ' + e.arg if e.arg else ''}: {e.reason or 'operator'}"
     if isinstance(e, Headline):
         return "info", f"NEWS {e.symbol}: {e.text}"
+    if isinstance(e, Quarantined):
+        return "warn", f"QUARANTINE {e.symbol} {e.price!r} (last good {e.ref_price:,.4f}): {e.reason}"
+    if isinstance(e, ModelActivated):
+        return "info", f"MODEL {e.model} v{e.version} active (val Sharpe {e.val_sharpe:.2f}): {e.reason}"
     return None

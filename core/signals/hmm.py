@@ -2,7 +2,8 @@
 
 Conventions:
 - Features are simple returns (fractions, not percent) and, with ``use_vol``,
-  their rolling sample std (ddof=1) over ``vol_window`` bars. Both are
+  the log of their rolling sample std (ddof=1) over ``vol_window`` bars (the
+  log keeps crash-time volatility from sitting dozens of stds out). Both are
   standardised with the training window's mean and std (ddof=1) so hmmlearn's
   ``min_covar`` floor does not swamp daily-return variances.
 - ``ts`` are int nanoseconds of market time; the wall clock is never read.
@@ -131,16 +132,17 @@ def check_bar(who: str, ts: Any, symbol: str, close: Any, last_ts: int | None) -
 def raw_features(prices: np.ndarray, use_vol: bool, vol_window: int) -> np.ndarray:
     """Unstandardised features, one row per bar from the first with a full history.
 
-    Column 0: simple return; column 1 (``use_vol``): sample std (ddof=1) of the
-    last ``vol_window`` returns including this one.
+    Column 0: simple return; column 1 (``use_vol``): log of the sample std
+    (ddof=1) of the last ``vol_window`` returns including this one.
     """
     rets = prices[1:] / prices[:-1] - 1.0
     if not use_vol:
-        return rets[:, None]
+        col: np.ndarray = rets[:, None]
+        return col
     if rets.size < vol_window:
         return np.empty((0, 2))
     win = np.lib.stride_tricks.sliding_window_view(rets, vol_window)
-    vol = np.array([np.std(w, ddof=1) for w in win])
+    vol = np.log(np.array([np.std(w, ddof=1) for w in win]))
     out: np.ndarray = np.column_stack([rets[vol_window - 1:], vol])
     return out
 
