@@ -281,6 +281,7 @@ def test_cli_basket_json_matches_the_core_and_accepts_a_full_matrix():
 
 @pytest.mark.parametrize("args,option", [
     (["--corr", "1,0.5;0.4,1"], "--corr"), (["--corr", "1.5"], "--corr"), (["--corr", "1,0.5"], "--corr"),
+    (["--corr", "1,0.5;0.5"], "--corr"), (["--corr", ""], "--corr"),
     (["--corr", "0.5", "--spots", "100,x"], "--spots"), (["--corr", "0.5", "--vols", "0.2"], "--vols"),
     (["--corr", "0.5", "--paths", "1"], "--paths"), (["--corr", "0.5", "--divs", "0,nan"], "--divs"),
     (["--corr", "0.5", "--expiry-days", "-1"], "--expiry-days"),

@@ -54,14 +54,15 @@ def _floats(text: str, flag: str) -> list[float]:
 
 def parse_corr(text: str, n: int) -> list[list[float]]:
     """One number rho (every pair correlated rho) or a full matrix as rows "1,0.5;0.5,1"."""
-    rows = [r for r in text.split(";")]
+    rows = text.split(";")
     if len(rows) == 1 and "," not in text:
         rho = _floats(text, "--corr")[0]
         return [[1.0 if i == j else rho for j in range(n)] for i in range(n)]
     matrix = [_floats(r, "--corr") for r in rows]
     if len(matrix) != n or any(len(r) != n for r in matrix):
-        shape = "x".join(str(x) for x in (len(matrix), max(len(r) for r in matrix)))
-        raise click.BadParameter(f"expected a {n}x{n} matrix (rows split by ';'), got {shape}", param_hint="'--corr'")
+        lengths = ",".join(str(len(r)) for r in matrix)
+        raise click.BadParameter(f"expected a {n}x{n} matrix (rows split by ';'), got rows of lengths {lengths}",
+                                 param_hint="'--corr'")
     return matrix
 
 
