@@ -392,3 +392,14 @@ def test_cli_on_the_long_sp500_series(shared_data):
     r = prices.pct_change().shift(-1).iloc[500:8312].to_numpy()
     assert m["n_bars"] == 7812 and m["bh_sharpe"] == pytest.approx(sharpe(r))
     assert 0.45 < m["hit_rate"] < 0.55 and m["coverage"] == 1.0
+
+
+def test_importing_these_signal_modules_loads_no_ui_or_console():
+    import subprocess
+    import sys
+
+    code = ("import sys, core.signals.features, core.signals.forest, core.signals.lstm, core.signals.walkforward\n"
+            "print(' '.join(sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    assert not {m.split(".")[0] for m in out.split()} & {"rich", "click", "textual", "console", "storage"}

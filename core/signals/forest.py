@@ -40,7 +40,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from core.errors import DataError
 from core.signals.base import FitReport, SignalModel, SignalOut, register
@@ -124,7 +123,7 @@ class ForestModel(SignalModel):
         self.p: dict[str, Any] = {**DEFAULTS, **self.params}
         if self.p["target"] not in ("return", "big_move"):
             raise ValueError(f"forest: params target must be 'return' or 'big_move', got {self.p['target']!r}")
-        self.forest: RandomForestRegressor | RandomForestClassifier | None = None
+        self.forest: Any = None  # a fitted sklearn RandomForestRegressor/Classifier
         self.packed: PackedForest | None = None
         self.symbols: list[str] = []
         self.names: list[str] = []
@@ -139,7 +138,11 @@ class ForestModel(SignalModel):
     def classifier(self) -> bool:
         return bool(self.p["target"] == "big_move")
 
-    def _new_forest(self, rows: int) -> RandomForestRegressor | RandomForestClassifier:
+    def _new_forest(self, rows: int) -> Any:
+        # Imported here: scikit-learn 1.9 loads rich (sklearn.callback) on import, and
+        # core must not pull UI libraries in just because the model is registered.
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor  # type: ignore[import-untyped, unused-ignore]
+
         kw = {k: self.p[k] for k in ("n_estimators", "max_depth", "min_samples_leaf", "max_features")}
         cap = self.p["max_samples"]
         # An int cap bounds each tree's bootstrap (fit time) whatever the universe size.

@@ -69,7 +69,7 @@ def triple_barrier_labels(closes: pd.Series | pd.DataFrame, k: float, h: int, vo
     is undefined, or where fewer than h bars follow t and no barrier was hit."""
     if isinstance(closes, pd.DataFrame):
         return pd.DataFrame({c: triple_barrier_labels(closes[c], k, h, vol_window,
-                                                      None if vol is None else vol[c])  # type: ignore[index]
+                                                      None if vol is None else vol[c])
                              for c in closes.columns}, index=closes.index)
     if h < 1 or not (k > 0):
         raise ValueError(f"triple_barrier_labels: need h >= 1 and k > 0 (got h={h}, k={k})")
@@ -257,7 +257,8 @@ class LSTMModel(SignalModel):
             for i in range(0, len(xt), batch):
                 idx = order[i:i + batch]
                 opt.zero_grad()
-                self._loss(self.net(xt[idx]), yt[idx]).backward()
+                loss = self._loss(self.net(xt[idx]), yt[idx])
+                loss.backward()  # type: ignore[no-untyped-call, unused-ignore]
                 opt.step()
             self.net.eval()
             with torch.no_grad():

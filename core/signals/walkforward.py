@@ -71,7 +71,8 @@ def book_pnl(position: Array, fwd: Array) -> Array:
     ok = np.isfinite(prod)
     count = ok.sum(axis=1)
     total = np.where(ok, prod, 0.0).sum(axis=1)
-    return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
+    pnl: Array = np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
+    return pnl
 
 
 def turnover(position: Array) -> float:
