@@ -203,10 +203,10 @@ class _Collector:
             o.update(status="rejected", reject_rule=p.get("rule"), reject_value=p.get("value"),
                      reject_limit=p.get("limit"), reject_reason=p.get("reason"))
         elif kind == "order_cancelled":
-            o = self.by_order_id.get(p.get("order_id"))  # type: ignore[arg-type]
-            if o is not None:
-                o.update(status="cancelled", cancelled_ts=ts, cancelled_remaining=p.get("remaining"),
-                         cancel_reason=p.get("reason"))
+            order = self.by_order_id.get(p.get("order_id"))  # type: ignore[arg-type]
+            if order is not None:
+                order.update(status="cancelled", cancelled_ts=ts, cancelled_remaining=p.get("remaining"),
+                             cancel_reason=p.get("reason"))
         elif kind == "fill":
             self._fill(ts, p)
         elif kind == "position" and seq - 1 in self.fill_rows:

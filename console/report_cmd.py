@@ -132,9 +132,8 @@ def bucket(values: npt.NDArray[np.float64], width: int, how: str) -> npt.NDArray
     if n <= width:
         return values.astype(np.float64)
     edges = np.linspace(0, n, width + 1).astype(int)
-    if how == "max":
-        return np.maximum.reduceat(values, edges[:-1])
-    return values[edges[1:] - 1]
+    picked = np.maximum.reduceat(values, edges[:-1]) if how == "max" else values[edges[1:] - 1]
+    return np.asarray(picked, dtype=np.float64)
 
 
 def block_chart(values: npt.NDArray[np.float64], width: int, height: int, how: str = "last",
@@ -211,10 +210,10 @@ def _detail_tables(s: RunSummary) -> list[tuple[str, Sequence[str], list[list[st
 
 
 def svg_curve(ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64], how: str, fmt: str,
-              color: str, invert: bool = False) -> str:
+              color: str, invert: bool = False, marks: Sequence[tuple[int, str]] = ()) -> str:
     """An inline SVG line chart: a polyline, the min and max on the left,
-    the first and last times under it. ``invert`` draws 0 at the top
-    (drawdown hangs down)."""
+    the first and last times under it, a dashed line at each of ``marks``
+    (epoch ms, hover text). ``invert`` draws 0 at the top (drawdown hangs down)."""
     if values.size == 0:
         return "<p>no data</p>"
     v = bucket(values, SVG_POINTS, how)
@@ -227,6 +226,10 @@ def svg_curve(ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64], how: s
     frac = (v - lo) / span
     ys = top + (frac * h if invert else (1 - frac) * h)
     points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
+    lines = "".join(
+        f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + h}" stroke="#d1242f" '
+        f'stroke-dasharray="4 3"><title>{html.escape(when(m) + " " + label)}</title></line>'
+        for m, label in marks for x in [left + (m - t0) / ((t1 - t0) or 1.0) * w] if t0 <= m <= t1)
     hi_label, lo_label = fmt.format(hi), fmt.format(lo)
     if invert:
         hi_label, lo_label = lo_label, hi_label
@@ -234,7 +237,7 @@ def svg_curve(ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64], how: s
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{SVG_W}" height="{SVG_H}" '
         f'viewBox="0 0 {SVG_W} {SVG_H}" role="img">'
         f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="#ccc"/>'
-        f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>'
+        f'{lines}<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{points}"/>'
         f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{html.escape(hi_label)}</text>'
         f'<text x="{left - 6}" y="{top + h}" text-anchor="end">{html.escape(lo_label)}</text>'
         f'<text x="{left}" y="{top + h + 20}">{html.escape(when(int(t0)))}</text>'
@@ -262,13 +265,16 @@ def render_html(rep: Report) -> str:
         f"<title>Session {sid}</title><style>{CSS}</style></head><body>",
         f"<h1>Session {sid}</h1>",
         _html_table(about),
-        "<h2>Equity (NAV)</h2>", svg_curve(s.ts, s.nav, "last", "{:,.0f}", "#1f6feb"),
+        "<h2>Equity (NAV)</h2>",
+        svg_curve(s.ts, s.nav, "last", "{:,.0f}", "#1f6feb",
+                  marks=[(h.ts, "halt: " + h.reason) for h in s.halts]),
+        "<p>Dashed lines: halts (hover for the reason).</p>" if s.halts else "",
         "<h2>Drawdown</h2>", svg_curve(s.ts, s.drawdown * 100, "max", "{:.2f}%", "#d1242f", invert=True),
         "<h2>Summary</h2>", _html_table(figures(s)),
     ]
     for title, cols, rows in _detail_tables(s):
         if rows:
-            parts += [f"<h2>{html.escape(title.capitalize())}</h2>", _html_table(rows, cols)]
+            parts += [f"<h2>{html.escape(title[:1].upper() + title[1:])}</h2>", _html_table(rows, cols)]
     blob = json.dumps(machine_summary(rep), allow_nan=False).replace("</", "<\\/")
     parts += [f'<script type="application/json" id="summary">{blob}</script>',
               "<footer>Written by <code>console report</code>. Returns are simple fractions; "

@@ -252,7 +252,7 @@ def print_whatif(out: Console, w: WhatIf) -> None:
 def _rows(a: RunSummary, b: RunSummary) -> Iterator[tuple[str, float, float, Any]]:
     money, count = "{:,.2f}".format, "{:,.0f}".format
     yield "P&L", a.pnl, b.pnl, money
-    yield f"Sharpe ({ADJ[a.returns.period]} returns)", a.sharpe, b.sharpe, "{:.3f}".format
+    yield f"Sharpe ({ADJ[a.returns.period]} returns)", a.sharpe, b.sharpe, _ratio3
     yield "max drawdown", a.max_drawdown.depth, b.max_drawdown.depth, "{:.2%}".format
     yield "trades", a.trades, b.trades, count
     yield "commission", a.commission, b.commission, money
@@ -261,6 +261,10 @@ def _rows(a: RunSummary, b: RunSummary) -> Iterator[tuple[str, float, float, Any
     yield "rejections", a.rejected, b.rejected, count
     for rule in sorted(set(a.rejections) | set(b.rejections)):
         yield f"  {rule}", a.rejections.get(rule, 0), b.rejections.get(rule, 0), count
+
+
+def _ratio3(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.3f}"
 
 
 def _delta(va: float, vb: float, fmt: Any) -> str:

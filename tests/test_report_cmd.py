@@ -87,6 +87,7 @@ def test_the_html_report_matches_a_hand_computation_from_the_log(session, tmp_pa
     for svg in re.findall(r"<svg.*?</svg>", page, re.S):  # well-formed, with a real curve
         poly = ET.fromstring(svg).find("{http://www.w3.org/2000/svg}polyline")
         assert poly is not None and len(poly.get("points", "").split()) == want["n"] + 1
+    assert page.count("<line ") == len(want["halts"])  # each halt marked on the equity curve
     assert "<script src" not in page and "<link" not in page  # self-contained
 
 
