@@ -50,7 +50,7 @@ def test_registry_holds_the_models():
     reg = load_all()
     for name, cls in (("hmm", HMMRegime), ("pairs", PairsModel), ("sentiment", SentimentModel),
                       ("ensemble", Ensemble)):
-        model = reg[name]({"pairs": ["A/B"]} if name == "pairs" else {})
+        model = reg[name]({"seed": 0})  # what the signal hub passes
         assert isinstance(model, cls) and model.name == name
     assert REGISTRY is reg
 
@@ -368,6 +368,7 @@ def test_pairs_round_trip_mid_bar_reproduces_outputs():
 
 @pytest.mark.parametrize("params,field", [
     ({"pairs": ["KOPEP"]}, "pairs"), ({"pairs": ["KO/KO"]}, "pairs"), ({"pairs": []}, "pairs"),
+    ({"pairs": "KO/PEP"}, "pairs"), ({"max_pairs": 0}, "max_pairs"), ({"min_corr": 2}, "min_corr"),
     ({"pairs": ["A/B"], "exit_z": 2.5}, "exit_z < entry_z"), ({"pairs": ["A/B"], "window": 2}, "window"),
     ({"pairs": ["A/B"], "stop_z": -1}, "stop_z"), ({"pairs": ["A/B"], "window": 300}, "coint_window"),
     ({"pairs": ["A/B"], "recheck_every": 0}, "recheck_every"), ({"pairs": ["A/B"], "entry": 2}, "entry"),
@@ -402,6 +403,24 @@ def test_ko_pep_2012_2014_is_cointegrated_and_xom_cvx_is_not(shared_data):
     assert found[0][:2] == ("KO", "PEP") and found[0][2] < 0.05
     assert ("XOM", "CVX") not in {f[:2] for f in found}
     assert [f[2] for f in found] == sorted(f[2] for f in found)
+
+
+def test_pairs_without_a_list_finds_its_pairs_at_fit():
+    rng = np.random.default_rng(4)
+    b = 50 + np.cumsum(rng.normal(0, 1, 300))
+    frame = pd.DataFrame({"A": 2 * b + rng.normal(0, 1, 300) + 10, "B": b,
+                          "C": 80 + np.cumsum(rng.normal(0, 1, 300))}, index=ns_index(300)).abs() + 1
+    m = PairsModel({"seed": 0, "coint_window": 200})
+    rep = m.fit(frame)
+    assert m.pair_names == ["A/B"] and rep.metrics["n_pairs"] == 1.0
+    assert m.pair_state("A/B") == FLAT
+    ts = T0 + 300 * DAY_NS
+    assert m.on_bar(ts, "C", 80.0) == []
+    m.on_bar(ts, "A", float(frame["A"].iloc[-1]))
+    assert [o.symbol for o in m.on_bar(ts, "B", float(frame["B"].iloc[-1]))] == ["A", "B"]
+    assert PairsModel.from_bytes(m.to_bytes()).pair_names == ["A/B"]
+    none = PairsModel({"min_corr": 1.0})
+    assert none.fit(frame).metrics["n_pairs"] == 0.0 and none.on_bar(ts, "A", 1.0) == []
 
 
 def test_find_candidate_pairs_respects_min_corr_and_bad_prices():

@@ -26,6 +26,9 @@ Conventions:
   -sign(beta); SHORT_SPREAD the opposite; FLAT/BROKEN 0. ``detail`` carries the
   pair, z, hedge_ratio, intercept, state, coint_p, the transition event, and
   ``units`` (1 for A, -beta for B) for sizing.
+- ``pairs`` may be left out (None): ``fit`` then picks up to ``max_pairs``
+  pairs with ``find_candidate_pairs`` (level correlation >= ``min_corr``,
+  Engle-Granger p < ``max_p``) on the last ``coint_window`` bars it is given.
 - The artifact is a pickled plain dict (format "pairs", version 1).
 """
 
@@ -50,6 +53,7 @@ FLAT, LONG, SHORT, BROKEN = "FLAT", "LONG_SPREAD", "SHORT_SPREAD", "BROKEN"
 DEFAULTS: dict[str, Any] = {
     "pairs": None, "window": 60, "entry_z": 2.0, "exit_z": 0.5, "stop_z": 4.0,
     "recheck_every": 20, "coint_window": 250, "max_p": 0.05, "log_prices": False, "seed": 0,
+    "min_corr": 0.7, "max_pairs": 3,
 }
 MIN_COINT_OBS = 30
 
@@ -75,12 +79,17 @@ def _check_params(params: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"pairs: unknown param {unknown[0]!r} (known: {', '.join(sorted(DEFAULTS))})")
     p = {**DEFAULTS, **params}
     raw = p["pairs"]
-    if not isinstance(raw, (list, tuple)) or not raw:
-        raise ValueError(f"pairs: param pairs must be a non-empty list of 'A/B', got {raw!r}")
-    pairs = [parse_pair(x) for x in raw]
-    if len(set(pairs)) != len(pairs):
-        raise ValueError("pairs: param pairs lists a pair twice")
-    p["pairs"] = [f"{a}/{b}" for a, b in pairs]
+    if raw is not None:
+        if not isinstance(raw, (list, tuple)) or not raw:
+            raise ValueError(f"pairs: param pairs must be a non-empty list of 'A/B' (or left out), got {raw!r}")
+        pairs = [parse_pair(x) for x in raw]
+        if len(set(pairs)) != len(pairs):
+            raise ValueError("pairs: param pairs lists a pair twice")
+        p["pairs"] = [f"{a}/{b}" for a, b in pairs]
+    p["max_pairs"] = _int_param(p, "max_pairs", 1)
+    mc = p["min_corr"]
+    if isinstance(mc, bool) or not isinstance(mc, (int, float)) or not -1 <= mc <= 1:
+        raise ValueError(f"pairs: param min_corr must be a number in [-1, 1], got {mc!r}")
     p["window"] = _int_param(p, "window", 4)
     p["recheck_every"] = _int_param(p, "recheck_every", 1)
     p["coint_window"] = _int_param(p, "coint_window", MIN_COINT_OBS)
@@ -194,7 +203,12 @@ class PairsModel(SignalModel):
         keep = max(p["window"], p["coint_window"])
         need = max(p["window"], MIN_COINT_OBS)
         pairs: dict[str, PairState] = {}
-        for name in p["pairs"]:
+        names = p["pairs"]
+        if names is None:
+            tail = closes.iloc[-p["coint_window"]:]
+            found = find_candidate_pairs(tail, max_p=p["max_p"], min_corr=p["min_corr"])
+            names = [f"{a}/{b}" for a, b, _ in found[:p["max_pairs"]]]
+        for name in names:
             a, b = parse_pair(name)
             for leg in (a, b):
                 if leg not in closes.columns:
@@ -215,7 +229,8 @@ class PairsModel(SignalModel):
         self.fitted_at = int(closes.index[-1])
         return FitReport(model=self.name, version=self.version, train_start=int(closes.index[0]),
                          train_end=int(closes.index[-1]),
-                         metrics={f"coint_p:{n}": ps.coint_p for n, ps in pairs.items()})
+                         metrics={"n_pairs": float(len(pairs)),
+                                  **{f"coint_p:{n}": ps.coint_p for n, ps in pairs.items()}})
 
     def _check_coint(self, ps: PairState) -> None:
         n = self._p["coint_window"]
@@ -269,6 +284,11 @@ class PairsModel(SignalModel):
 
     def pair_state(self, pair: str) -> str:
         return self._pairs[pair].state
+
+    @property
+    def pair_names(self) -> list[str]:
+        """The pairs traded now (given, or found by the last fit), in fit order."""
+        return list(self._pairs)
 
     def state(self) -> list[SignalOut]:
         return [o for name in sorted(self._pairs) for o in self._outs(name, self._pairs[name])]
