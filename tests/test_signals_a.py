@@ -382,6 +382,10 @@ def test_pairs_fit_needs_both_legs():
     frame = pd.DataFrame({"A": np.linspace(1, 2, 60)}, index=ns_index(60))
     with pytest.raises(DataError, match="no column B for pair A/B"):
         PairsModel({"pairs": ["A/B"]}).fit(frame)
+    with pytest.raises(DataError, match="no rows"):
+        PairsModel().fit(frame.iloc[:0])
+    with pytest.raises(DataError, match="A/B has 20 aligned closes, need at least 60"):
+        PairsModel({"pairs": ["A/B"]}).fit(frame.iloc[:20].assign(B=2.0))
 
 
 def test_ko_pep_2012_2014_is_cointegrated_and_xom_cvx_is_not(shared_data):

@@ -199,6 +199,8 @@ class PairsModel(SignalModel):
 
     def fit(self, closes: pd.DataFrame) -> FitReport:
         check_closes(closes, "pairs")
+        if closes.shape[0] == 0:
+            raise DataError("pairs: closes has no rows to fit on")
         p = self._p
         keep = max(p["window"], p["coint_window"])
         need = max(p["window"], MIN_COINT_OBS)
