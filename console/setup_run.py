@@ -68,6 +68,43 @@ def open_source(desc: dict[str, Any]) -> tuple[Any, MarketSpec, str, tuple[str, 
     return file_market(str(desc["path"]), desc.get("symbol"))
 
 
+def make_hub(cfg: EngineConfig, spec: MarketSpec, seed: int, writer: Any) -> Any:
+    """The signal layer for a live session (None when no models are configured).
+    Fitted weights go to the log's artifacts table before their activation."""
+    if not [m for m in cfg.signals.models if m]:
+        return None
+    from core.signals.hub import SignalHub
+
+    return SignalHub(cfg.signals, [i.symbol for i in spec.instruments], seed=seed,
+                     bars_per_day=spec.bars_per_day, background=True,
+                     artifact_sink=writer.write_artifact)
+
+
+def asset_classes(spec: MarketSpec) -> dict[str, str]:
+    return {i.symbol: (i.asset_class if i.asset_class in ("equity", "commodity", "cash") else "equity")
+            for i in spec.instruments}
+
+
+def restore_models(hub: Any, rdb: Any, sid: str) -> None:
+    """On resume: the last activated version of each model, from its stored weights."""
+    from core.codec import from_row
+    from core.events import ModelActivated
+    from storage import artifact
+
+    last: dict[str, ModelActivated] = {}
+    for kind, ts, symbol, payload in rdb.execute(
+            "select kind, ts, symbol, payload from events where session = ? and kind = 'model_activated' "
+            "order by seq", [sid]).fetchall():
+        ev = from_row(kind, ts, symbol, payload)
+        assert isinstance(ev, ModelActivated)
+        last[ev.model] = ev
+    for name, ev in last.items():
+        if name in hub.status:
+            _, _, blob = artifact(rdb, sid, ev.artifact)
+            hub.load(name, blob, ev)
+            hub.versions[name] = ev.version
+
+
 def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | None,
            keep_alive: bool) -> Prepared:
     """Rebuild a session's state from its log and continue it.
@@ -99,16 +136,23 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
         d = report.divergence
         raise InputError(f"session {sid} does not replay (seq {d.seq if d else '?'}: "
                          f"{d.reason if d else 'unknown'}); refusing to resume it")
-    consumed = rdb.execute("select count(*) from events where session = ? and input = 1 and kind != 'command'",
-                           [sid]).fetchone()[0]
+    consumed = rdb.execute("select count(*) from events where session = ? and input = 1 and kind not in "
+                           "('command', 'model_signal', 'model_activated')", [sid]).fetchone()[0]
     source, _spec, name, fixups = open_source(setup["source"])
     writer = LogWriter(db, {"id": sid}, resume=True)
     if report.unlogged:
         writer.write(report.unlogged[0][0], [e for _, e in report.unlogged])
         writer.flush()
-    session = Session(engine, islice(iter(source), consumed, None), writer, sid, speed=speed,
-                      max_events=max_events, source_name=name, keep_alive=keep_alive)
     seed = int(setup["source"].get("seed", meta.get("seed") or 0))
+    from core.config import config_from_dict
+
+    cfg = config_from_dict(setup["engine"], "logged config")
+    hub = make_hub(cfg, _spec, seed, writer)
+    if hub is not None:
+        restore_models(hub, rdb, sid)
+    session = Session(engine, islice(iter(source), consumed, None), writer, sid, speed=speed,
+                      max_events=max_events, source_name=name, keep_alive=keep_alive, hub=hub,
+                      asset_classes=asset_classes(_spec))
     return Prepared(session, writer, db, seed, name, fixups)
 
 
@@ -133,5 +177,6 @@ def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None
             "speed": "max" if speed is None else f"{speed:g}"}
     writer = LogWriter(db, meta)
     session = Session(engine, source, writer, sid, speed=speed, max_events=max_events,
-                      source_name=name, keep_alive=keep_alive)
+                      source_name=name, keep_alive=keep_alive, hub=make_hub(cfg, spec, seed, writer),
+                      asset_classes=asset_classes(spec))
     return Prepared(session, writer, db, seed, name, fixups)

@@ -80,6 +80,19 @@ class RiskConfig:
 
 
 @dataclass(frozen=True)
+class SignalsConfig:
+    """The signal layer (core.signals): models fitted off the engine thread on
+    bar closes; their views enter the engine as logged inputs."""
+
+    models: tuple[str, ...] = ("hmm", "forest", "sentiment", "ensemble")  # "" entries ignored; [] = none
+    fit_bars: int = 120  # bars of history before the first fit
+    history_bars: int = 1000  # bars kept for (re)training
+    retrain_every: int = 500  # bars between scheduled refits (0 = never)
+    drift_check_every: int = 50  # bars between KS drift checks of returns (0 = never)
+    drift_alpha: float = 0.05  # KS p-value below which returns have drifted: refit
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     initial_cash: float = 1_000_000.0
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
@@ -87,6 +100,7 @@ class EngineConfig:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     breakers: BreakersConfig = field(default_factory=BreakersConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
+    signals: SignalsConfig = field(default_factory=SignalsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,6 +129,7 @@ def parse_hours(text: str) -> tuple[int, int] | None:
 _SECTIONS: dict[str, type] = {
     "strategy": StrategyConfig, "broker": BrokerConfig,
     "limits": LimitsConfig, "breakers": BreakersConfig, "risk": RiskConfig,
+    "signals": SignalsConfig,
 }
 
 
@@ -249,10 +264,23 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
         out.append(f"breakers.reduce_on names unknown breaker(s) {unknown}; known: {', '.join(BREAKER_NAMES)}")
     if not 0 <= cfg.breakers.live_sharpe_ratio <= 1:
         out.append(f"breakers.live_sharpe_ratio must be in [0, 1], got {cfg.breakers.live_sharpe_ratio}")
+    sig = cfg.signals
+    out += [f"signals.{n} must be >= {lo}, got {v}" for n, v, lo in (
+        ("fit_bars", sig.fit_bars, 30), ("history_bars", sig.history_bars, sig.fit_bars),
+        ("retrain_every", sig.retrain_every, 0), ("drift_check_every", sig.drift_check_every, 0)) if v < lo]
+    if not 0 < sig.drift_alpha < 1:
+        out.append(f"signals.drift_alpha must be in (0, 1), got {sig.drift_alpha}")
+    known = ("hmm", "forest", "lstm", "sentiment", "pairs", "ensemble")
+    odd = [m for m in sig.models if m and m not in known]
+    if odd:
+        out.append(f"signals.models names unknown model(s) {odd}; known: {', '.join(known)}")
+    if cfg.strategy.signal not in ("momentum", *known):
+        out.append(f"strategy.signal must be momentum or a signal model ({', '.join(known)}), "
+                   f"got {cfg.strategy.signal!r}")
+    elif cfg.strategy.signal != "momentum" and cfg.strategy.signal not in sig.models:
+        out.append(f"strategy.signal {cfg.strategy.signal!r} is not in signals.models")
     if cfg.risk.mc_draws < 100:
         out.append(f"risk.mc_draws must be >= 100, got {cfg.risk.mc_draws}")
-    if not cfg.strategy.signal.strip():
-        out.append("strategy.signal must name a model (e.g. \"momentum\")")
     if not cfg.strategy.vol_scale > 0:
         out.append(f"strategy.vol_scale must be > 0, got {cfg.strategy.vol_scale}")
     return out

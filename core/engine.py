@@ -342,11 +342,14 @@ class Engine:
 
     def on_model_activated(self, a: ModelActivated) -> None:
         """A new model version: its live-Sharpe breaker starts afresh against
-        its own validation Sharpe."""
+        its own validation Sharpe. A model that never had one gets no breaker;
+        a version without one, after versions that had one, fails closed (NaN)."""
         self.model_versions[a.model] = a.version
+        b = self.model_breakers.get(a.model)
+        if math.isnan(a.val_sharpe) and b is None:
+            return  # no validation Sharpe (regimes, sentiment): no live-Sharpe check
         self.model_val_sharpe[a.model] = a.val_sharpe
         self.model_returns[a.model] = RollingWindow(max(2, self.p.live_sharpe_min_bars))
-        b = self.model_breakers.get(a.model)
         if b is None:
             b = Breaker("live_sharpe:" + a.model, 0.0, self.p.warn_fraction, "sharpe", 1, DISABLE)
             self.model_breakers[a.model] = b

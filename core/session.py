@@ -24,7 +24,7 @@ import queue
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from core.breakers import TRIPPED
 from core.build import is_compiled
@@ -35,7 +35,7 @@ from core.events import (
     OrderCancelled, OrderRejected, StateChanged,
 )
 from core.snapshot import (
-    BreakerRow, LogLine, OrderRow, PositionRow, RiskView, SignalRow, Snapshot,
+    BreakerRow, LogLine, OrderRow, PositionRow, RiskView, SignalRow, Snapshot, StressLine,
 )
 
 ACTIONS = ("halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker")
@@ -72,8 +72,12 @@ class Session:
                  *, speed: float | None = None, max_events: int | None = None,
                  source_name: str = "", keep_alive: bool = False,
                  clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, log_lines: int = 200) -> None:
+                 sleep: Callable[[float], None] = time.sleep, log_lines: int = 200,
+                 hub: Any = None, asset_classes: dict[str, str] | None = None) -> None:
         self.engine = engine
+        self.hub = hub  # core.signals.hub.SignalHub: models beside the engine, or None
+        self.asset_classes = asset_classes or {}
+        self._stress_cache: tuple[tuple[tuple[str, float], ...], tuple[StressLine, ...]] = ((), ())
         self.source = source
         self.sink = sink
         self.session_id = session_id
@@ -120,6 +124,8 @@ class Session:
         except Exception as exc:  # a fault stops trading; say why, never trade unlogged
             self.error = f"session stopped: {exc}"
         finally:
+            if self.hub is not None:
+                self.hub.close()
             self.publish()
 
     def _run_feed(self) -> None:
@@ -170,6 +176,9 @@ class Session:
         self.publish_if_due()
 
     def _drain_commands(self) -> None:
+        if self.hub is not None:
+            for a in self.hub.take_ready():  # a fit finished: activate at this boundary
+                self.step(a)
         if self.commands.empty():
             return
         while not self.commands.empty():
@@ -185,8 +194,18 @@ class Session:
         self.sink.write(base, out)
         if eng.orders_accepted != accepted:
             self.sink.flush()  # write-ahead: the order is durable before it can fill
-        if len(out) > 1 or isinstance(ev, (Headline, Command)):
+        if len(out) > 1 or isinstance(ev, (Headline, Command, ModelActivated)):
             self._note(base, out)
+        if self.hub is not None:
+            try:
+                follow = self.hub.after(ev, out)
+            except Exception as exc:  # the signal layer stops; the engine and its breakers go on
+                self.hub.close()
+                self.hub = None
+                self.log.append(LogLine(eng.seq, eng.ts, "alert", f"SIGNALS stopped: {exc}"))
+                return
+            for f in follow:  # model views, activations: logged inputs
+                self.step(f)
 
     # ------------------------------------------------------------ view
 
@@ -220,6 +239,8 @@ class Session:
                        for o in eng.broker.open.values())
         signals = tuple(SignalRow(s.symbol, s.model, s.value, s.confidence,
                                   pf.last.get(s.symbol, 0.0), s.ts) for s in eng.signals.values())
+        if self.hub is not None:
+            signals += self._model_rows()
         breakers = tuple(BreakerRow(b.name, b.state, b.value, b.limit,
                                     b.value / b.limit if b.limit else 0.0, b.last_trip_ts, b.reason)
                          for b in eng.breakers)
@@ -229,7 +250,11 @@ class Session:
                         eng.max_drawdown, eng.var95(), eng.peak_nav,
                         (("commissions", f"{pf.commissions:,.2f}"),
                          ("orders accepted", str(eng.orders_accepted)),
-                         ("halts", str(eng.halts)), ("bad prices", str(eng.bad_prices))))
+                         ("halts", str(eng.halts)), ("bad prices", str(eng.bad_prices)),
+                         ("VaR 99% param", f"{eng.var_parametric(2.3263478740408408):.2%}"),
+                         ("VaR 95/99% MC", f"{eng.mc95:.2%} / {eng.mc99:.2%}")),
+                        tuple(sorted(eng.var_contrib.items(), key=lambda kv: -abs(kv[1]))),
+                        self._sectors(nav), self._stress(nav))
         return Snapshot(
             session_id=self.session_id, seq=eng.seq, market_ts=eng.ts,
             speed="max" if self.speed is None else f"{self.speed:g}x",
@@ -239,6 +264,57 @@ class Session:
             log=tuple(self.log), finished=self.finished, error=self.error,
             compiled=self.compiled,
         )
+
+    def _model_rows(self) -> tuple[SignalRow, ...]:
+        hub = self.hub
+        pf = self.engine.portfolio
+        rows = []
+        for (model, sym), o in sorted(hub.latest.items()):
+            st = hub.status.get(model)
+            detail = o.detail if isinstance(o.detail, dict) else {}
+            post = detail.get("posteriors") or detail.get("posterior") or {}
+            posterior = tuple((str(k), float(v)) for k, v in post.items()) if isinstance(post, dict) else ()
+            status = "" if st is None else st.state + ("" if st.drift == "ok" else f", {st.drift}")
+            rows.append(SignalRow(sym, model, float(o.value), float(o.confidence), pf.last.get(sym, 0.0),
+                                  int(o.ts) // 1_000_000, str(detail.get("regime", "")), posterior,
+                                  0 if st is None else st.version, status))
+        return tuple(rows)
+
+    def _sectors(self, nav: float) -> tuple[tuple[str, float], ...]:
+        eng = self.engine
+        by: dict[str, float] = {}
+        for sym in eng.portfolio.open_symbols():
+            sector = eng.sector_of(sym)
+            by[sector] = by.get(sector, 0.0) + abs(eng.portfolio.market_value(sym))
+        return tuple(sorted(((k, v / nav if nav > 0 else 0.0) for k, v in by.items()), key=lambda kv: -kv[1]))
+
+    def _stress(self, nav: float) -> tuple[StressLine, ...]:
+        """The book under the stress scenarios (core.risk.stress), recomputed
+        only when the positions change (a publish is 10 Hz)."""
+        eng = self.engine
+        book = tuple(sorted((s, eng.portfolio.market_value(s)) for s in eng.portfolio.open_symbols()))
+        if book == self._stress_cache[0]:
+            return self._stress_cache[1]
+        lines: tuple[StressLine, ...] = ()
+        if book:
+            try:
+                from core.risk.stress import stress_test
+
+                h = eng.p.bars_per_day ** 0.5  # bar returns to one-day scale for the VaR shocks
+                rets = {}
+                for s, _ in book:
+                    w = eng.strategy.states[s].returns if s in eng.strategy.states else None
+                    if w is not None and w.count >= 3:
+                        rets[s] = [w.values[(w.pos - 1 - j) % w.capacity] * h for j in range(w.count)][::-1]
+                kw: dict[str, Any] = {"nav": nav}
+                if len(rets) == len(book):
+                    kw["returns"] = rets
+                rows = stress_test(dict(book), {s: self.asset_classes.get(s, "equity") for s, _ in book}, **kw)
+                lines = tuple(StressLine(r.name, r.pnl, r.pnl_fraction) for r in rows)
+            except Exception as exc:  # shown, never fatal
+                lines = (StressLine(f"stress failed: {exc}"[:60], float("nan"), float("nan")),)
+        self._stress_cache = (book, lines)
+        return lines
 
     def tripped(self) -> list[str]:
         return [b.name for b in self.engine.breakers if b.state == TRIPPED]

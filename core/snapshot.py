@@ -40,6 +40,18 @@ class SignalRow:
     confidence: float  # 0 .. 1
     last: float
     ts: int
+    regime: str = ""  # HMM: bullish / neutral / bearish
+    posterior: tuple[tuple[str, float], ...] = ()  # HMM: probability per regime
+    version: int = 0  # model version (0: in-engine or not fitted)
+    status: str = ""  # model state and drift: "active", "training", "drift (KS ...)"
+    explain: tuple[tuple[str, float], ...] = ()  # top feature contributions
+
+
+@dataclass(frozen=True, slots=True)
+class StressLine:
+    name: str
+    pnl: float  # currency, negative = loss
+    pnl_fraction: float  # of NAV
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,9 @@ class RiskView:
     var95: float  # positive fraction of NAV, one-day parametric
     peak_nav: float
     extra: tuple[tuple[str, str], ...] = ()  # further labelled figures
+    contributions: tuple[tuple[str, float], ...] = ()  # Euler VaR contribution per position (currency)
+    sectors: tuple[tuple[str, float], ...] = ()  # gross exposure per sector / NAV
+    stress: tuple[StressLine, ...] = ()  # the book under historical and hypothetical shocks
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,17 @@ def orders_by_seq(db: Database, sid: str) -> dict[int, tuple[int, str, float, fl
     return _typed(db, sid, "orders", "ts, symbol, qty, ref_price, origin, intent_seq")
 
 
+def artifact(db: Database, sid: str, sha256: str) -> tuple[str, int, bytes]:
+    """(model, version, blob) of a stored model artifact; InputError if absent."""
+    path = db_path(db)
+    with translate_errors(path):
+        row = db.execute("SELECT model, version, blob FROM artifacts WHERE session = ? AND sha256 = ?",
+                         [sid, sha256]).fetchone()
+    if row is None:
+        raise InputError(f"{path}: session {sid} has no model artifact {sha256[:12]}")
+    return str(row[0]), int(row[1]), bytes(row[2])
+
+
 def list_sessions(db: Database) -> list[SessionSummary]:
     """Every session, newest first; cost per session is a few index lookups."""
     path = db_path(db)

@@ -19,7 +19,7 @@ from sqlite_utils import Database
 
 from core.errors import InputError
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 DEFAULT_BUSY_TIMEOUT_S: Final = 5.0
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 
@@ -237,6 +237,15 @@ def _v1_initial(db: Database) -> None:
     )
 
 
+def _v2_artifacts(db: Database) -> None:
+    """Model weights stored with the session, keyed by their sha256, so replay
+    can use the same weights from the same seq (the ModelActivated input)."""
+    db.table("artifacts").create(
+        {"session": str, "sha256": str, "model": str, "version": int, "size": int, "blob": bytes},
+        pk=("session", "sha256"), not_null=["session", "sha256", "model", "blob"],
+    )
+
+
 # MIGRATIONS[v] takes a log from version v to v + 1; append, never edit
-MIGRATIONS: Final[list[Callable[[Database], None]]] = [_v1_initial]
+MIGRATIONS: Final[list[Callable[[Database], None]]] = [_v1_initial, _v2_artifacts]
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -69,6 +69,13 @@ class _Update:
         self.fields = fields
 
 
+class _Artifact:
+    __slots__ = ("row",)
+
+    def __init__(self, row: tuple[Any, ...]) -> None:
+        self.row = row
+
+
 class _Close:
     __slots__ = ("clean",)
 
@@ -197,6 +204,12 @@ class LogWriter:
         self._check_usable()
         self._send(_Update(fields))
 
+    def write_artifact(self, sha256: str, model: str, version: int, blob: bytes) -> None:
+        """Store a model's weights with the session (any thread). Committed in
+        order with the events: queue it before the ModelActivated that names it."""
+        self._check_usable()
+        self._send(_Artifact((self.session_id, sha256, model, int(version), len(blob), bytes(blob))))
+
     def close(self, clean: bool) -> None:
         """Flush, record ``ended_at``, ``clean_close`` and ``last_seq``, stop.
 
@@ -263,6 +276,7 @@ class _Worker:
         self.events: list[tuple[Any, ...]] = []
         self.orders: list[tuple[Any, ...]] = []
         self.fills: list[tuple[Any, ...]] = []
+        self.artifacts: list[tuple[Any, ...]] = []
         self.updates: dict[str, Any] = {}
         self.pending_seq: int | None = None  # highest seq in the buffers
         self.committed_seq: int | None = None
@@ -305,6 +319,8 @@ class _Worker:
                     self.commit()
             elif isinstance(item, _Update):
                 self.updates.update(item.fields)
+            elif isinstance(item, _Artifact):
+                self.artifacts.append(item.row)
             elif isinstance(item, _Flush):
                 self.commit()
                 item.done.set()
@@ -328,7 +344,7 @@ class _Worker:
         self.pending_seq = seq_start + len(events) - 1
 
     def commit(self) -> None:
-        if not (self.events or self.updates):
+        if not (self.events or self.updates or self.artifacts):
             return
         self.last_commit = time.monotonic()
         db = self._db()
@@ -340,9 +356,13 @@ class _Worker:
             db.conn.executemany(_INSERT_EVENT, self.events)
             db.conn.executemany(_INSERT_ORDER, self.orders)
             db.conn.executemany(_INSERT_FILL, self.fills)
+            if self.artifacts:
+                db.conn.executemany("INSERT OR IGNORE INTO artifacts (session, sha256, model, version, "
+                                    "size, blob) VALUES (?, ?, ?, ?, ?, ?)", self.artifacts)
             db.table("sessions").update(self.sid, fields)
         self.committed_seq = self.pending_seq
         self.events, self.orders, self.fills, self.updates = [], [], [], {}
+        self.artifacts = []
 
     def finish(self, clean: bool) -> None:
         fields = {"ended_at": now_iso(), "clean_close": int(clean), "last_seq": self.committed_seq}

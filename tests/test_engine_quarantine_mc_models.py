@@ -255,9 +255,20 @@ def test_a_new_version_resets_its_live_sharpe_breaker() -> None:
     assert eng.model_versions["forest"] == 2
 
 
-def test_a_nan_validation_sharpe_fails_closed() -> None:
+def test_a_model_without_a_validation_sharpe_gets_no_live_sharpe_breaker() -> None:
     eng = driven(model="momentum", live_sharpe_min_bars=20)
-    feed(eng, [ModelActivated(MIN, "", "forest", 1, "sha", math.nan, "fit")])
+    feed(eng, [ModelActivated(MIN, "", "hmm", 1, "sha", math.nan, "fit")])
+    out = feed(eng, [ModelSignal(MIN + 1, "AAA", "hmm", -1.0, 1.0, 1.0, 1)])
+    out += run_live(eng, False, 25)
+    assert "hmm" not in eng.model_breakers
+    assert not any(b.name.startswith("live_sharpe") for b in of(BreakerChanged, out))
+    assert eng.model_versions["hmm"] == 1
+
+
+def test_a_later_version_without_a_validation_sharpe_fails_closed() -> None:
+    eng = driven(model="momentum", live_sharpe_min_bars=20)
+    feed(eng, [ModelActivated(MIN, "", "forest", 1, "sha", 2.0, "fit"),
+               ModelActivated(MIN, "", "forest", 2, "sha2", math.nan, "refit")])
     out = run_live(eng, True, 25)
     assert any(b.name == "live_sharpe:forest" and b.new == "TRIPPED" and "NaN" in b.reason
                for b in of(BreakerChanged, out))
