@@ -68,7 +68,7 @@ class ModelStatus:
 class SignalHub:
     def __init__(self, cfg: SignalsConfig, symbols: list[str], *, seed: int = 0,
                  bars_per_day: float = 1.0, background: bool = True,
-                 artifact_sink: ArtifactSink | None = None) -> None:
+                 artifact_sink: ArtifactSink | None = None, fit: bool = True) -> None:
         from core.signals.base import load_all
 
         self.cfg = cfg
@@ -102,6 +102,7 @@ class SignalHub:
         self._futures: list[Future[None]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="fit") if background else None
         self._want_fit: dict[str, str] = {}  # name -> reason
+        self.fit_enabled = fit  # False when re-checking a log: weights come from its artifacts
 
     # ------------------------------------------------------------ engine side
 
@@ -154,9 +155,7 @@ class SignalHub:
             if dq is None:
                 dq = self.closes[b.symbol] = deque(maxlen=self.cfg.history_bars)
             dq.append((b.ts, b.close))
-        inputs: list[object] = []
-        for b in closed:
-            outs = []
+        for b in closed:  # every model sees every bar first (a pair emits both legs on its second)
             for name in self.names:
                 model = self.active.get(name)
                 if model is None or name == "ensemble" or self.status[name].state == "error":
@@ -167,10 +166,14 @@ class SignalHub:
                     self._fail(name, f"on_bar: {exc}")
                     continue
                 for o in got:
-                    if o.symbol == b.symbol and math.isfinite(o.value):
-                        self.latest[(name, b.symbol)] = o
+                    if math.isfinite(o.value) and math.isfinite(o.confidence):
+                        self.latest[(name, o.symbol)] = o
+        inputs: list[object] = []
+        for b in closed:
+            outs = []
+            for name in self.names:
                 o = self.latest.get((name, b.symbol))
-                if o is not None and self.status[name].state == "active":
+                if o is not None and name != "ensemble" and self.status[name].state == "active":
                     outs.append(o)
                     inputs.append(self._signal(b.ts, o))
             inputs += self._ensemble(b, outs)
@@ -224,7 +227,7 @@ class SignalHub:
 
     def _schedule(self, ts: int) -> None:
         cfg = self.cfg
-        if self.bars < cfg.fit_bars:
+        if self.bars < cfg.fit_bars or not self.fit_enabled:
             return
         due: dict[str, str] = dict(self._want_fit)
         self._want_fit.clear()
@@ -247,9 +250,7 @@ class SignalHub:
         for name, reason in sorted(due.items()):
             self.status[name].state = "training" if name not in self.active else self.status[name].state
             self.status[name].note = f"training: {reason}"
-            version = self.versions.get(name, 0) + 1
-            self.versions[name] = version
-            job = (name, version, frame, reason, ts)
+            job = (name, frame, reason, ts)
             if self._pool is None:
                 self._fit(*job)
             else:
@@ -270,12 +271,15 @@ class SignalHub:
         r = frame.pct_change().iloc[1:].to_numpy().ravel()
         return [float(x) for x in r if math.isfinite(x)]
 
-    def _fit(self, name: str, version: int, frame: Any, reason: str, ts: int) -> None:
+    def _fit(self, name: str, frame: Any, reason: str, ts: int) -> None:
         """Runs on the fit thread (or inline). Never raises: a failed fit is a status."""
         try:
             _one_thread(name)
             model = self._new(name)
             report = model.fit(frame)
+            with self._lock:  # a version number only for a fit that worked
+                version = self.versions.get(name, 0) + 1
+                self.versions[name] = version
             model.version = version
             blob = model.to_bytes()
         except Exception as exc:
@@ -369,3 +373,57 @@ def _one_thread(name: str) -> None:
         torch.set_num_threads(1)
     except Exception:
         pass
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """Result of re-running the models over a logged session."""
+
+    views: int  # logged model views recomputed
+    activations: int  # stored weights loaded at their logged seq
+    mismatch: str  # "" when every view matched exactly
+
+
+def recheck(rows: Any, load_artifact: Callable[[str], bytes], cfg: SignalsConfig,
+            symbols: list[str], *, seed: int, bars_per_day: float) -> ModelCheck:
+    """Prove the models reproduce: feed a session's logged rows (decoded
+    events in seq order, as ``(seq, event, is_input)``) to a hub that never
+    fits, load each ``ModelActivated``'s stored weights at its logged seq, and
+    compare every view it makes with the logged ``ModelSignal`` inputs."""
+    hub = SignalHub(cfg, symbols, seed=seed, bars_per_day=bars_per_day, background=False, fit=False)
+    expected: list[ModelSignal] = []
+    views = activations = 0
+    current: object = None
+    out: list[object] = []
+
+    def flush() -> str:
+        nonlocal expected
+        if current is None:
+            return ""
+        expected += [e for e in hub.after(current, out) if isinstance(e, ModelSignal)]
+        return ""
+
+    for seq, ev, is_input in rows:
+        if not is_input:
+            out.append(ev)
+            continue
+        flush()
+        current, out = ev, []
+        if isinstance(ev, ModelActivated):
+            if ev.model in hub.status:
+                hub.load(ev.model, load_artifact(ev.artifact), ev)
+                activations += 1
+        elif isinstance(ev, ModelSignal):
+            if not expected:
+                return ModelCheck(views, activations, f"seq {seq}: logged {ev.model} view of {ev.symbol} "
+                                                      "that the models did not make now")
+            want = expected.pop(0)
+            if want != ev:
+                return ModelCheck(views, activations, f"seq {seq}: logged {ev} but the models made {want}")
+            views += 1
+    flush()
+    if expected:
+        return ModelCheck(views, activations, f"the models made {len(expected)} view(s) past the log's end "
+                                              f"(first: {expected[0]})")
+    hub.close()
+    return ModelCheck(views, activations, "")
