@@ -148,12 +148,15 @@ def _run_ui(kind: str, options: dict[str, Any], theme: str | None) -> None:
               help="With --what-if: re-apply the logged operator commands (default) or leave them out.")
 @click.option("--bootstrap-seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="With --what-if: seed of the Sharpe-difference bootstrap.")
-def replay(session_id: str, db: str | None, what_if: str | None, commands: bool, bootstrap_seed: int) -> None:
+@click.option("--check-models/--no-check-models", default=True, show_default=True,
+              help="Also re-run the signal models from their stored weights and compare every logged view.")
+def replay(session_id: str, db: str | None, what_if: str | None, commands: bool, bootstrap_seed: int,
+           check_models: bool) -> None:
     """Re-run a logged session headlessly and prove it reproduces."""
     from console.replay_cmd import run_replay
 
     sys.exit(run_replay(_db_path(db), session_id, what_if=what_if, commands=commands,
-                        bootstrap_seed=bootstrap_seed))
+                        bootstrap_seed=bootstrap_seed, check_models=check_models))
 
 
 @cli.command()

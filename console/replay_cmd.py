@@ -19,7 +19,7 @@ FILL_COLUMNS = ("ts", "symbol", "order_id", "qty", "price", "commission")
 
 
 def run_replay(db_path: Path, session_id: str, what_if: str | None = None, commands: bool = True,
-               bootstrap_seed: int = 0) -> int:
+               bootstrap_seed: int = 0, check_models: bool = True) -> int:
     """Print the verdict; 0 when verified, 1 on a divergence. With ``what_if``
     (a TOML config) compare the session with that config instead (exit 0)."""
     from storage import fills_by_seq, iter_events, open_db, resolve_session, session_meta
@@ -40,9 +40,48 @@ def run_replay(db_path: Path, session_id: str, what_if: str | None = None, comma
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"session {sid}: logged config cannot build an engine ({exc})") from None
     fills = {seq: dict(zip(FILL_COLUMNS, row)) for seq, row in fills_by_seq(db, sid).items()}
-    report = verify(engine, iter_events(db, sid), fills)
-    _print(Console(), sid, meta, report)
-    return 0 if report.verified else 1
+    out = Console(stderr=True)
+    total = int(meta.get("last_seq") or 0)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("replay"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} events"),
+                  TimeRemainingColumn(), console=out, transient=True, disable=total < 200_000) as bar:
+        task = bar.add_task("replay", total=total)
+        report = verify(engine, iter_events(db, sid), fills,
+                        progress=lambda seq: bar.update(task, completed=seq))
+    console = Console()
+    _print(console, sid, meta, report)
+    ok = report.verified
+    if ok and check_models:
+        ok = _check_models(console, db, sid, setup)
+    return 0 if ok else 1
+
+
+def _check_models(out: Console, db: object, sid: str, setup: dict) -> bool:
+    """Re-run the signal models from their stored weights and compare every
+    logged view (skipped for sessions without models)."""
+    from core.codec import from_row
+    from core.config import config_from_dict
+    from core.market.spec import MarketSpec
+    from core.signals.hub import recheck
+    from storage import artifact, iter_events
+
+    n = db.execute("select count(*) from events where session = ? and kind = 'model_signal'",  # type: ignore[attr-defined]
+                   [sid]).fetchone()[0]
+    if not n:
+        return True
+    cfg = config_from_dict(setup["engine"], "logged config")
+    spec = MarketSpec.from_dict(setup["market"])
+    rows = ((r[0], from_row(r[1], r[2], r[3], r[4]), r[5]) for r in iter_events(db, sid))  # type: ignore[arg-type]
+    check = recheck(rows, lambda sha: artifact(db, sid, sha)[2], cfg.signals,  # type: ignore[arg-type]
+                    [i.symbol for i in spec.instruments], seed=int(setup.get("seed", 0)),
+                    bars_per_day=spec.bars_per_day)
+    if check.mismatch:
+        out.print(f"[bold red]MODELS DIVERGED[/] {check.mismatch}", highlight=False)
+        return False
+    out.print(f"[green]models reproduce[/]: {check.views:,} logged views recomputed from "
+              f"{check.activations} stored weight set(s), all equal")
+    return True
 
 
 def _print(out: Console, sid: str, meta: dict, r: ReplayReport) -> None:
@@ -52,6 +91,12 @@ def _print(out: Console, sid: str, meta: dict, r: ReplayReport) -> None:
         out.print(f"  expected (log): {d.expected}", markup=False, highlight=False)
         out.print(f"  actual (now):   {d.actual}", markup=False, highlight=False)
         out.print(f"  {r.events} events matched before it")
+        if d.inputs_before:
+            out.print("  inputs just before it:")
+            for line in d.inputs_before:
+                out.print(f"    {line}", markup=False, highlight=False)
+        for k, v in d.state:
+            out.print(f"  {k + ':':13} {v}", markup=False, highlight=False)
         return
     note = ""
     if r.truncated:

@@ -12,7 +12,8 @@ to either copy is caught.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,8 @@ class Divergence:
     reason: str
     expected: str  # what the log holds
     actual: str  # what the engine made on replay
+    inputs_before: tuple[str, ...] = ()  # the last inputs fed before it, oldest first
+    state: tuple[tuple[str, str], ...] = ()  # engine state at the divergence (positions, breakers, models)
 
 
 @dataclass(frozen=True)
@@ -53,24 +56,31 @@ def _show(kind: str, ts: int, symbol: str, payload: str) -> str:
 
 
 def verify(engine: Engine, rows: Iterable[Row],
-           fills_table: Mapping[int, Mapping[str, Any]] | None = None) -> ReplayReport:
-    """Replay ``rows`` (in seq order) through ``engine``; see the module doc."""
+           fills_table: Mapping[int, Mapping[str, Any]] | None = None,
+           progress: Callable[[int], None] | None = None) -> ReplayReport:
+    """Replay ``rows`` (in seq order) through ``engine``; see the module doc.
+    ``progress(seq)`` is called every 65,536 rows."""
     pending: list[tuple[int, Any]] = []  # decisions made now, not yet matched
     checked = inputs = trades = trips = 0
     last_seq = 0
     div: Divergence | None = None
+    recent: deque[str] = deque(maxlen=5)
     for seq, kind, ts, symbol, payload, is_input in rows:
+        if progress is not None and seq & 0xFFFF == 0:
+            progress(seq)
         div = _check_order(seq, kind, ts, symbol, payload, is_input, engine, pending)
         if div is None and is_input:
             div, made = _feed(seq, kind, ts, symbol, payload, engine)
             pending = made
             inputs += 1
+            recent.append(f"seq {seq}: " + _show(kind, ts, symbol, payload))
         elif div is None:
             want_seq, ev = pending.pop(0)
             div = _compare(seq, kind, ts, symbol, payload, ev, fills_table)
             trades += isinstance(ev, Fill)
             trips += isinstance(ev, BreakerChanged) and ev.new == TRIPPED
         if div is not None:
+            div = Divergence(div.seq, div.reason, div.expected, div.actual, tuple(recent), state_of(engine))
             break
         checked += 1
         last_seq = seq
@@ -83,6 +93,18 @@ def verify(engine: Engine, rows: Iterable[Row],
                         pf.nav() - engine.p.initial_cash, engine.max_drawdown, engine.halts,
                         trips, bool(pending) and div is None, div,
                         tuple(pending) if div is None else ())
+
+
+def state_of(engine: Engine) -> tuple[tuple[str, str], ...]:
+    """What an operator needs to see why a decision differed: trading state,
+    positions, open orders, breaker states and active model versions."""
+    pf = engine.portfolio
+    pos = ", ".join(f"{s} {pf.qty(s):+g}@{pf.positions[s].avg_price:,.4f}" for s in pf.open_symbols()) or "flat"
+    orders = ", ".join(f"#{o.order_id} {o.symbol} {o.qty:+g}" for o in engine.broker.open.values()) or "none"
+    brk = ", ".join(f"{b.name}={b.state}" for b in engine.breakers if b.state != "ARMED") or "all ARMED"
+    models = ", ".join(f"{m} v{v}" for m, v in sorted(engine.model_versions.items())) or "none"
+    return (("trading", engine.state.state), ("positions", pos), ("open orders", orders),
+            ("breakers", brk), ("models", models), ("nav", f"{pf.nav():,.2f}"))
 
 
 def _check_order(seq: int, kind: str, ts: int, symbol: str, payload: str, is_input: bool,
