@@ -150,11 +150,21 @@ def _run_ui(kind: str, options: dict[str, Any], theme: str | None) -> None:
               help="With --what-if: seed of the Sharpe-difference bootstrap.")
 @click.option("--check-models/--no-check-models", default=True, show_default=True,
               help="Also re-run the signal models from their stored weights and compare every logged view.")
+@click.option("--tui", is_flag=True, help="Play the session in the console, read-only: pause, step, seek.")
+@click.option("--speed", default=None, help="With --tui: market-time multiple, or 'max' (default 60).")
 def replay(session_id: str, db: str | None, what_if: str | None, commands: bool, bootstrap_seed: int,
-           check_models: bool) -> None:
+           check_models: bool, tui: bool, speed: str | None) -> None:
     """Re-run a logged session headlessly and prove it reproduces."""
     from console.replay_cmd import run_replay
 
+    if tui:
+        if what_if is not None:
+            raise InputError("--tui plays the logged session as it was; it cannot be combined with --what-if")
+        from console.watch_app import run_watch
+
+        sys.exit(run_watch(_db_path(db), session_id, _speed(speed) if speed is not None else 60.0))
+    if speed is not None:
+        raise InputError("--speed applies only with --tui")
     sys.exit(run_replay(_db_path(db), session_id, what_if=what_if, commands=commands,
                         bootstrap_seed=bootstrap_seed, check_models=check_models))
 

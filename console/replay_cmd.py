@@ -68,7 +68,7 @@ def _check_models(out: Console, db: object, sid: str, setup: dict) -> bool:
 
     n = db.execute("select count(*) from events where session = ? and kind = 'model_signal'",  # type: ignore[attr-defined]
                    [sid]).fetchone()[0]
-    if not n:
+    if not n or not setup.get("signals"):
         return True
     cfg = config_from_dict(setup["engine"], "logged config")
     spec = MarketSpec.from_dict(setup["market"])
@@ -80,7 +80,9 @@ def _check_models(out: Console, db: object, sid: str, setup: dict) -> bool:
         out.print(f"[bold red]MODELS DIVERGED[/] {check.mismatch}", highlight=False)
         return False
     out.print(f"[green]models reproduce[/]: {check.views:,} logged views recomputed from "
-              f"{check.activations} stored weight set(s), all equal")
+              f"{check.activations} stored weight set(s), all equal"
+              + (f" ({check.unlogged} more made after the log's last row: it ends mid-step)"
+                 if check.unlogged else ""))
     return True
 
 

@@ -85,24 +85,18 @@ def asset_classes(spec: MarketSpec) -> dict[str, str]:
             for i in spec.instruments}
 
 
-def restore_models(hub: Any, rdb: Any, sid: str) -> None:
-    """On resume: the last activated version of each model, from its stored weights."""
+def restore_models(hub: Any, rdb: Any, sid: str) -> str:
+    """On resume: run the models over the logged session (weights from the
+    stored artifacts at their logged seqs, no fitting) so they continue from
+    exactly the state they had when the log ends. Returns a note if the
+    models did not reproduce the logged views (they go on regardless)."""
     from core.codec import from_row
-    from core.events import ModelActivated
-    from storage import artifact
+    from core.signals.hub import catch_up
+    from storage import artifact, iter_events
 
-    last: dict[str, ModelActivated] = {}
-    for kind, ts, symbol, payload in rdb.execute(
-            "select kind, ts, symbol, payload from events where session = ? and kind = 'model_activated' "
-            "order by seq", [sid]).fetchall():
-        ev = from_row(kind, ts, symbol, payload)
-        assert isinstance(ev, ModelActivated)
-        last[ev.model] = ev
-    for name, ev in last.items():
-        if name in hub.status:
-            _, _, blob = artifact(rdb, sid, ev.artifact)
-            hub.load(name, blob, ev)
-            hub.versions[name] = ev.version
+    rows = ((r[0], from_row(r[1], r[2], r[3], r[4]), r[5]) for r in iter_events(rdb, sid))
+    check = catch_up(hub, rows, lambda sha: artifact(rdb, sid, sha)[2])
+    return f"models did not reproduce the log ({check.mismatch})" if check.mismatch else ""
 
 
 def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | None,
@@ -147,9 +141,11 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
     from core.config import config_from_dict
 
     cfg = config_from_dict(setup["engine"], "logged config")
-    hub = make_hub(cfg, _spec, seed, writer)
+    hub = make_hub(cfg, _spec, seed, writer) if setup.get("signals") else None
     if hub is not None:
-        restore_models(hub, rdb, sid)
+        note = restore_models(hub, rdb, sid)
+        if note:
+            fixups = (*fixups, note)
     session = Session(engine, islice(iter(source), consumed, None), writer, sid, speed=speed,
                       max_events=max_events, source_name=name, keep_alive=keep_alive, hub=hub,
                       asset_classes=asset_classes(_spec))
@@ -168,7 +164,8 @@ def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None
         {"kind": "sim", "seed": seed} if data is None
         else {"kind": "file", "path": str(Path(data).resolve()), "symbol": symbol})
     source, spec, name, fixups = open_source(source_desc)
-    setup = engine_setup(cfg, spec, source_desc)
+    signals = bool([m for m in cfg.signals.models if m])
+    setup = engine_setup(cfg, spec, source_desc, signals)
     engine = engine_from_setup(setup)  # exactly as replay will build it
     sid = new_session_id()
     meta = {"id": sid, "config": json.dumps(setup, sort_keys=True),
@@ -177,6 +174,7 @@ def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None
             "speed": "max" if speed is None else f"{speed:g}"}
     writer = LogWriter(db, meta)
     session = Session(engine, source, writer, sid, speed=speed, max_events=max_events,
-                      source_name=name, keep_alive=keep_alive, hub=make_hub(cfg, spec, seed, writer),
+                      source_name=name, keep_alive=keep_alive,
+                      hub=make_hub(cfg, spec, seed, writer) if signals else None,
                       asset_classes=asset_classes(spec))
     return Prepared(session, writer, db, seed, name, fixups)

@@ -53,11 +53,13 @@ def _hours(text: str) -> tuple[int, int]:
 
 
 def engine_setup(cfg: EngineConfig, spec: MarketSpec,
-                 source: dict[str, Any] | None = None) -> dict[str, Any]:
+                 source: dict[str, Any] | None = None, signals: bool = False) -> dict[str, Any]:
     """Everything replay needs to rebuild the same engine, and resume needs to
-    rebuild the same source (logged with the session)."""
+    rebuild the same source (logged with the session). ``signals``: whether
+    the signal layer ran beside the engine (resume and the models check
+    rebuild it only then)."""
     return {"engine": cfg.to_dict(), "market": spec.to_dict(), "source": source or {},
-            "seed": int((source or {}).get("seed", 0))}
+            "seed": int((source or {}).get("seed", 0)), "signals": bool(signals)}
 
 
 def engine_from_setup(setup: dict[str, Any]) -> Engine:

@@ -538,6 +538,20 @@ class Engine:
     # ------------------------------------------------------------ breakers
 
     def check_risk_breakers(self, nav: float, var: float) -> None:
+        """Fail closed: if computing any breaker's value raises, every risk
+        breaker not yet tripped trips, with the exception as its reason."""
+        try:
+            self.compute_risk_breakers(nav, var)
+        except Exception as exc:
+            why = f"breaker computation raised {type(exc).__name__}: {exc}; failing closed"
+            for b in (self.b_daily, self.b_drawdown, self.b_trailing, self.b_var, self.b_stale):
+                if b.state != TRIPPED:
+                    prev = b.state
+                    b.trip(self.ts, why)
+                    self.emit(BreakerChanged(self.ts, "", b.name, prev, TRIPPED, math.nan, b.limit, why))
+                    self.on_trip(b)
+
+    def compute_risk_breakers(self, nav: float, var: float) -> None:
         day_open = self.day_open_nav
         day_pnl = nav - day_open
         if day_pnl > self.day_pnl_peak:
@@ -562,6 +576,9 @@ class Engine:
         self.emit(BreakerChanged(self.ts, "", b.name, prev, new, value, b.limit, b.reason))
         if new != TRIPPED or b.action == DISABLE:
             return  # a model breaker disables that model only (its views are ignored)
+        self.on_trip(b)
+
+    def on_trip(self, b: Breaker) -> None:
         why = f"breaker {b.name} tripped: {b.reason}"
         if b.action == HALTED or self.state.state == ACTIVE:
             self.move_state(b.action, why)  # never loosens: REDUCING does not lift a HALT

@@ -169,6 +169,8 @@ class Gate:
         return None
 
     def sector_exposure(self, o: OrderContext) -> Rejection | None:
+        if not o.increases():
+            return None  # exits always pass (and NAV > 0 is checked by sane for the rest)
         frac = (o.sector_gross_other + abs(o.exposure_after() * o.ref_price)) / o.nav
         if frac > self.max_sector_fraction and o.increases():
             return Rejection("max_sector", frac, self.max_sector_fraction,
@@ -178,6 +180,8 @@ class Gate:
     def var_budget_after(self, o: OrderContext) -> Rejection | None:
         """Portfolio one-day 95% VaR after the order, as if every position were
         perfectly correlated (an upper bound: sum of stand-alone VaRs)."""
+        if not o.increases():
+            return None
         after = (o.var_other + abs(o.exposure_after()) * o.unit_var) / o.nav
         if after > self.var_budget and o.increases():
             return Rejection("var_budget", after, self.var_budget, "portfolio VaR would exceed its budget")
@@ -197,6 +201,8 @@ class Gate:
         return None
 
     def position_size(self, o: OrderContext) -> Rejection | None:
+        if not o.increases():
+            return None
         frac = abs(o.exposure_after() * o.ref_price) / o.nav
         if frac > self.max_position_fraction and o.increases():
             return Rejection("max_position", frac, self.max_position_fraction,
@@ -204,6 +210,8 @@ class Gate:
         return None
 
     def gross_leverage(self, o: OrderContext) -> Rejection | None:
+        if not o.increases():
+            return None
         after = o.gross - abs(o.exposure_before() * o.last_price) + abs(o.exposure_after() * o.ref_price)
         lev = after / o.nav
         if lev > self.max_gross_leverage and o.increases():

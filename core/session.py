@@ -275,9 +275,16 @@ class Session:
             post = detail.get("posteriors") or detail.get("posterior") or {}
             posterior = tuple((str(k), float(v)) for k, v in post.items()) if isinstance(post, dict) else ()
             status = "" if st is None else st.state + ("" if st.drift == "ok" else f", {st.drift}")
+            explain: tuple[tuple[str, float], ...] = ()
+            active = hub.active.get(model)
+            if active is not None:
+                try:
+                    explain = tuple((str(k), float(v)) for k, v in active.explain(sym)[:6])
+                except Exception:
+                    explain = ()
             rows.append(SignalRow(sym, model, float(o.value), float(o.confidence), pf.last.get(sym, 0.0),
                                   int(o.ts) // 1_000_000, str(detail.get("regime", "")), posterior,
-                                  0 if st is None else st.version, status))
+                                  0 if st is None else st.version, status, explain))
         return tuple(rows)
 
     def _sectors(self, nav: float) -> tuple[tuple[str, float], ...]:

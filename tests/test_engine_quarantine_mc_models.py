@@ -272,3 +272,25 @@ def test_a_later_version_without_a_validation_sharpe_fails_closed() -> None:
     out = run_live(eng, True, 25)
     assert any(b.name == "live_sharpe:forest" and b.new == "TRIPPED" and "NaN" in b.reason
                for b in of(BreakerChanged, out))
+
+
+# ------------------------------------------------------------ a breaker whose computation raises
+
+
+def test_a_breaker_whose_computation_raises_trips_and_halts() -> None:
+    from core.build import is_compiled
+
+    if is_compiled():
+        pytest.skip("patches an engine method: runs in the interpreted pass (CI runs both)")
+    eng = make_engine()
+    feed(eng, [Tick(1, "AAA", 100.0, 1.0), Timer(MIN, "", "bar")])
+
+    def boom(nav: float, var: float) -> None:
+        raise ZeroDivisionError("float division by zero")
+
+    eng.compute_risk_breakers = boom  # type: ignore[method-assign]
+    out = feed(eng, [Tick(MIN + 1, "AAA", 100.5, 1.0), Timer(2 * MIN, "", "bar")])
+    trips = [b for b in of(BreakerChanged, out) if b.new == "TRIPPED"]
+    assert {b.name for b in trips} == {"daily_loss", "max_drawdown", "trailing_loss", "var_limit", "stale_data"}
+    assert all("ZeroDivisionError" in b.reason and math.isnan(b.value) for b in trips)
+    assert eng.state.state == "HALTED"

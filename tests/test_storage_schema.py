@@ -17,9 +17,10 @@ def test_there_is_one_migration_per_schema_version() -> None:
 
 def test_a_fresh_log_gets_every_table_wal_and_its_version(tmp_path: Path) -> None:
     db = open_db(tmp_path / "log.db")
-    assert {"schema_version", "sessions", "events", "orders", "fills"} <= set(db.table_names())
+    assert {"schema_version", "sessions", "events", "orders", "fills", "artifacts"} <= set(db.table_names())
     assert db.journal_mode == "wal"
-    assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    assert db.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [
+        (v,) for v in range(1, SCHEMA_VERSION + 1)]  # each migration recorded
     assert [ix.columns for ix in db["events"].indexes if ix.name == "events_session_kind"] == [
         ["session", "kind"]]
     assert db["events"].pks == ["session", "seq"]

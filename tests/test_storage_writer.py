@@ -17,6 +17,7 @@ from core.events import (
     Command, Fill, OrderAccepted, OrderIntent, PositionChanged, RiskSnapshot,
     StateChanged, Tick,
 )
+from storage.schema import SCHEMA_VERSION
 from storage import LogWriter, StorageError, iter_events, open_db, session_meta
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,7 +135,7 @@ def test_close_records_clean_close_end_time_and_last_seq(db_file: Path, clean: b
     assert row["clean_close"] == int(clean)
     assert row["ended_at"] is not None
     assert row["last_seq"] == 30
-    assert (row["seed"], row["config"], row["schema_version"]) == (7, '{"k":1}', 1)
+    assert (row["seed"], row["config"], row["schema_version"]) == (7, '{"k":1}', SCHEMA_VERSION)
 
 
 def test_close_twice_is_harmless_and_write_after_close_is_refused(db_file: Path) -> None:

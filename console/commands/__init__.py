@@ -20,8 +20,33 @@ LAZY: dict[str, str] = {
 }
 
 
+# The one-line help ``console --help`` lists, so listing imports nothing heavy
+# (a test checks each matches the command's own help).
+SHORT_HELP: dict[str, str] = {
+    "risk": "One-day VaR, CVaR, drawdown, volatility and Sharpe of a price file.",
+    "models": "Walk-forward evaluation of the signal models on a price file.",
+    "export": "Write a session's events, orders, fills and equity curve to files.",
+    "report": "Equity and drawdown curves and a shareable HTML report of a session.",
+    "options": "Black-Scholes-Merton prices, greeks and basket Monte Carlo.",
+}
+
+
 class LazyGroup(click.Group):
-    """A click group whose extra commands are imported only when invoked or listed in --help."""
+    """A click group whose extra commands are imported only when invoked (--help
+    lists them from SHORT_HELP)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in LAZY and name not in self.commands:
+                rows.append((name, SHORT_HELP.get(name, "")))
+                continue
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(formatter.width - 6 - max(len(n) for n in self.list_commands(ctx)))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(LAZY))

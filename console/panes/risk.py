@@ -1,4 +1,6 @@
-"""Risk pane: book-level figures as label/value rows, then ``RiskView.extra`` pairs."""
+"""Risk pane: book-level figures as label/value rows, then ``RiskView.extra``
+pairs, each position's Euler contribution to VaR and each sector's gross
+exposure; below them, the book under the stress scenarios."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from console.panes.common import Cell, KeyedTable, money, num, pct, signed, sign
 from core.snapshot import RiskView, Snapshot
 
 RISK_COLUMNS = (("Figure", "label"), ("Value", "value"))
+STRESS_COLUMNS = (("Stress scenario", "name"), ("P&L", "pnl"), ("% NAV", "frac"))
 
 
 class RiskPane(Vertical):
@@ -21,15 +24,26 @@ class RiskPane(Vertical):
     def compose(self) -> ComposeResult:
         self._table = KeyedTable(RISK_COLUMNS, sort_by=0, id="risk-table")
         yield self._table
+        self._stress = KeyedTable(STRESS_COLUMNS, sort_by=0, id="stress-table")
+        yield self._stress
 
     def apply(self, snap: Snapshot) -> None:
-        rows = {label: (label, value) for label, value in self._figures(snap.risk)}
+        r = snap.risk
+        app = self.app
+        rows = {label: (label, value) for label, value in self._figures(r)}
         # extras get their own key space: an extra named "NAV" must not replace ours
-        rows.update({f"extra:{k}": (k, num(v)) for k, v in snap.risk.extra})
+        rows.update({f"extra:{k}": (k, num(v)) for k, v in r.extra})
+        # Euler contributions sum to the book's 95% parametric VaR (currency)
+        rows.update({f"contrib:{s}": (f"VaR contrib {s}", signed(app, -v, money(v))) for s, v in r.contributions})
+        rows.update({f"sector:{s}": (f"Sector {s}", num(pct(v))) for s, v in r.sectors})
         self._table.sync(rows)
+        self._stress.sync({line.name: (line.name, signed(app, line.pnl, signed_money(line.pnl)),
+                                       signed(app, line.pnl_fraction, pct(line.pnl_fraction)))
+                           for line in r.stress})
 
     def restyle(self) -> None:
         self._table.restyle()
+        self._stress.restyle()
 
     def _figures(self, r: RiskView) -> list[tuple[str, Cell]]:
         """Drawdown, max DD and VaR are positive loss fractions shown as percent."""

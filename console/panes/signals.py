@@ -2,40 +2,72 @@
 
 from __future__ import annotations
 
-from textual.containers import Vertical
 from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
 
 from console.panes.common import Cell, KeyedTable, centred_bar, clock, money, num, signed
 from core.snapshot import SignalRow, Snapshot
 
 SIGNAL_COLUMNS = (
     ("Symbol", "symbol"), ("Model", "model"), ("Value", "value"), ("", "bar"),
-    ("Conf", "confidence"), ("Last", "last"), ("At", "ts"),
+    ("Conf", "confidence"), ("Regime", "regime"), ("Ver", "version"), ("Status", "status"),
+    ("Last", "last"), ("At", "ts"),
 )
+REGIME_MARK = {"bullish": "▲", "neutral": "■", "bearish": "▼"}
 
 
 class SignalsPane(Vertical):
-    """One row per (symbol, model): value in -1..1 with a centred bar."""
+    """One row per (symbol, model): value in -1..1 with a centred bar, the
+    regime with its posteriors, model version and drift status. ``e``
+    explains the selected row (its top feature or model contributions)."""
+
+    BINDINGS = [Binding("e", "explain", "Explain signal")]
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.border_title = "Signals"
+        self._rows: dict[str, SignalRow] = {}
 
     def compose(self) -> ComposeResult:
         self._table = KeyedTable(SIGNAL_COLUMNS, sort_by=2, id="signals-table")
         yield self._table
 
     def apply(self, snap: Snapshot) -> None:
-        rows = {f"{s.symbol}/{s.model}": self._cells(s) for s in snap.signals}
+        self._rows = {f"{s.symbol}/{s.model}": s for s in snap.signals}
+        rows = {key: self._cells(s) for key, s in self._rows.items()}
         self._table.sync(rows)
+
+    def explanation(self, key: str) -> str:
+        s = self._rows.get(key)
+        if s is None:
+            return "no signal selected"
+        head = f"{s.model} on {s.symbol}: {s.value:+.2f} (confidence {s.confidence:.0%})"
+        if s.regime:
+            head += f", regime {s.regime}"
+        if not s.explain:
+            return head + "\nno contributions to show for this model"
+        return head + "\n" + "\n".join(f"{name:>24} {v:+.5f}" for name, v in s.explain)
+
+    def action_explain(self) -> None:
+        table = self._table
+        if table.row_count == 0:
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
+        self.app.notify(self.explanation(key), title="Why this signal", timeout=12)
 
     def restyle(self) -> None:
         self._table.restyle()
 
     def _cells(self, s: SignalRow) -> tuple[Cell, ...]:
         app = self.app
+        regime = ""
+        if s.regime:  # the label, then the posterior of each regime as a mark and percent
+            parts = " ".join(f"{REGIME_MARK.get(k, k[:1])}{p:.0%}" for k, p in s.posterior)
+            regime = f"{s.regime} {parts}".strip()
         return (
             s.symbol, s.model, signed(app, s.value, f"{s.value:+.2f}"),
             signed(app, s.value, centred_bar(s.value)), num(f"{s.confidence:.0%}"),
+            regime, num(str(s.version) if s.version else ""), s.status,
             num(money(s.last)), clock(s.ts)[11:],
         )
