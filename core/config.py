@@ -89,6 +89,7 @@ class SignalsConfig:
     history_bars: int = 1000  # bars kept for (re)training
     retrain_every: int = 500  # bars between scheduled refits (0 = never)
     drift_check_every: int = 50  # bars between KS drift checks of returns (0 = never)
+    min_refit_bars: int = 200  # a drift refit waits this many bars after the last fit
     drift_alpha: float = 0.05  # KS p-value below which returns have drifted: refit
 
 
@@ -267,7 +268,8 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
     sig = cfg.signals
     out += [f"signals.{n} must be >= {lo}, got {v}" for n, v, lo in (
         ("fit_bars", sig.fit_bars, 30), ("history_bars", sig.history_bars, sig.fit_bars),
-        ("retrain_every", sig.retrain_every, 0), ("drift_check_every", sig.drift_check_every, 0)) if v < lo]
+        ("retrain_every", sig.retrain_every, 0), ("drift_check_every", sig.drift_check_every, 0),
+        ("min_refit_bars", sig.min_refit_bars, 0)) if v < lo]
     if not 0 < sig.drift_alpha < 1:
         out.append(f"signals.drift_alpha must be in (0, 1), got {sig.drift_alpha}")
     known = ("hmm", "forest", "lstm", "sentiment", "pairs", "ensemble")

@@ -177,7 +177,7 @@ class Session:
 
     def _drain_commands(self) -> None:
         if self.hub is not None:
-            for a in self.hub.take_ready():  # a fit finished: activate at this boundary
+            for a in self.hub.take_ready(self.engine.ts):  # a fit finished: activate at this boundary
                 self.step(a)
         if self.commands.empty():
             return
@@ -285,6 +285,11 @@ class Session:
             rows.append(SignalRow(sym, model, float(o.value), float(o.confidence), pf.last.get(sym, 0.0),
                                   int(o.ts) // 1_000_000, str(detail.get("regime", "")), posterior,
                                   0 if st is None else st.version, status, explain))
+        seen = {model for model, _ in hub.latest}
+        for name, st in hub.status.items():  # models with no view yet: waiting, training, failed
+            if name not in seen:
+                note = f": {st.note}" if st.note else ""
+                rows.append(SignalRow("*", name, 0.0, 0.0, 0.0, 0, "", (), st.version, st.state + note))
         return tuple(rows)
 
     def _sectors(self, nav: float) -> tuple[tuple[str, float], ...]:

@@ -184,3 +184,28 @@ async def test_engine_runs_in_a_worker_and_stops_on_quit():
         await pilot.press("q")
         await pilot.pause()
     assert session.stopped
+
+
+@pytest.mark.asyncio
+async def test_e_on_a_signal_row_explains_it():
+    from dataclasses import replace as dc_replace
+
+    from core.snapshot import SignalRow
+
+    rows = (SignalRow("AAPL", "forest", 0.31, 0.8, 187.0, 0, "", (), 2, "active",
+                      (("mom_20", 0.0123), ("xret_MSFT", -0.0045))),
+            SignalRow("AAPL", "hmm", -0.2, 0.9, 187.0, 0, "bearish",
+                      (("bullish", 0.05), ("neutral", 0.05), ("bearish", 0.9)), 1, "active"))
+    session = FakeSession(dc_replace(snapshot(), signals=rows))
+    async with build_app(session, start_engine=False).run_test(size=SIZE) as pilot:
+        pane = pilot.app.query_one("SignalsPane")
+        table = pane.query_one("KeyedTable")
+        await pilot.pause()
+        table.focus()
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        shown = [str(n.message) for n in pilot.app._notifications]
+        assert any("forest on AAPL: +0.31" in m and "mom_20" in m and "+0.01230" in m for m in shown), shown
+        assert "bearish 90%" in pane.explanation("AAPL/hmm")
+        assert session.submits == []

@@ -44,7 +44,9 @@ class SignalsPane(Vertical):
             return "no signal selected"
         head = f"{s.model} on {s.symbol}: {s.value:+.2f} (confidence {s.confidence:.0%})"
         if s.regime:
-            head += f", regime {s.regime}"
+            head += f", regime {s.regime} (" + ", ".join(f"{k} {p:.0%}" for k, p in s.posterior) + ")"
+        if s.status:
+            head += f"\nmodel v{s.version}: {s.status}"
         if not s.explain:
             return head + "\nno contributions to show for this model"
         return head + "\n" + "\n".join(f"{name:>24} {v:+.5f}" for name, v in s.explain)
@@ -62,9 +64,9 @@ class SignalsPane(Vertical):
     def _cells(self, s: SignalRow) -> tuple[Cell, ...]:
         app = self.app
         regime = ""
-        if s.regime:  # the label, then the posterior of each regime as a mark and percent
-            parts = " ".join(f"{REGIME_MARK.get(k, k[:1])}{p:.0%}" for k, p in s.posterior)
-            regime = f"{s.regime} {parts}".strip()
+        if s.regime:  # the label and its posterior; all posteriors under `e`
+            p = dict(s.posterior).get(s.regime)
+            regime = f"{REGIME_MARK.get(s.regime, '')}{s.regime}" + (f" {p:.0%}" if p is not None else "")
         return (
             s.symbol, s.model, signed(app, s.value, f"{s.value:+.2f}"),
             signed(app, s.value, centred_bar(s.value)), num(f"{s.confidence:.0%}"),

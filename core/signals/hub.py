@@ -126,14 +126,16 @@ class SignalHub:
                     self._want_fit[name] = f"live Sharpe breaker: {e.reason}"
         if closed:
             inputs += self._bars(closed)
-        inputs += self.take_ready()
+        inputs += self.take_ready(int(getattr(ev, "ts", 0)))
         return inputs
 
-    def take_ready(self) -> list[ModelActivated]:
-        """Activations of fits that have finished (any thread may have made them)."""
+    def take_ready(self, ts: int) -> list[ModelActivated]:
+        """Activations of fits that have finished (any thread may have made
+        them), stamped with the engine's market time now (``ts``, ms): an
+        input's time never goes backwards."""
         with self._lock:
             ready, self._ready = self._ready, []
-        return ready
+        return [a._replace(ts=max(ts, a.ts)) for a in ready]
 
     def close(self, wait: bool = False) -> None:
         if self._pool is not None:
@@ -235,7 +237,8 @@ class SignalHub:
             due.update({m: "first fit" for m in self.names if m in FITTED})
         elif cfg.retrain_every and self.bars - self.last_fit_bar >= cfg.retrain_every:
             due.update({m: f"scheduled refit every {cfg.retrain_every} bars" for m in self.names if m in FITTED})
-        elif cfg.drift_check_every and self.bars % cfg.drift_check_every == 0:
+        elif cfg.drift_check_every and self.bars % cfg.drift_check_every == 0 \
+                and self.bars - self.last_fit_bar >= cfg.min_refit_bars:
             why = self._drift()
             if why:
                 due.update({m: why for m in self.names if m in FITTED})
