@@ -84,7 +84,7 @@ class SignalsConfig:
     """The signal layer (core.signals): models fitted off the engine thread on
     bar closes; their views enter the engine as logged inputs."""
 
-    models: tuple[str, ...] = ("hmm", "forest", "sentiment", "ensemble")  # "" entries ignored; [] = none
+    models: tuple[str, ...] = ("hmm", "forest", "pairs", "sentiment", "ensemble")  # [] = none; "lstm" opt-in
     fit_bars: int = 120  # bars of history before the first fit
     history_bars: int = 1000  # bars kept for (re)training
     retrain_every: int = 500  # bars between scheduled refits (0 = never)

@@ -310,6 +310,8 @@ class SignalHub:
         st.version, st.state, st.activated_at = a.version, "active", a.ts
         st.fitted_at = int(report.train_end) // NS
         st.val_sharpe, st.metrics, st.note = a.val_sharpe, dict(report.metrics), a.reason
+        if "n_pairs" in report.metrics:
+            st.note += f"; {int(report.metrics['n_pairs'])} cointegrated pair(s) in the window"
         st.drift = "ok"
 
     def load(self, name: str, blob: bytes, a: ModelActivated) -> None:
