@@ -20,6 +20,7 @@ Build one for tests::
 
 from __future__ import annotations
 
+import math
 import queue
 import time
 from collections import deque
@@ -31,8 +32,7 @@ from core.build import is_compiled
 from core.engine import Engine
 from core.events import (
     BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, OrderAccepted,
-    Quarantined,
-    OrderCancelled, OrderRejected, StateChanged,
+    OrderCancelled, OrderRejected, Quarantined, RiskSnapshot, StateChanged,
 )
 from core.snapshot import (
     BreakerRow, LogLine, OrderRow, PositionRow, RiskView, SignalRow, Snapshot, StressLine,
@@ -78,6 +78,9 @@ class Session:
         self.hub = hub  # core.signals.hub.SignalHub: models beside the engine, or None
         self.asset_classes = asset_classes or {}
         self._stress_cache: tuple[tuple[tuple[str, float], ...], tuple[StressLine, ...]] = ((), ())
+        # drawdown times, from the logged risk snapshots (market ms)
+        self._peak = (0.0, 0)  # (NAV, ts) of the running peak
+        self._max_dd = (0.0, 0, 0)  # (drawdown, peak ts, trough ts)
         self.source = source
         self.sink = sink
         self.session_id = session_id
@@ -211,10 +214,21 @@ class Session:
 
     def _note(self, base: int, out: list[object]) -> None:
         for i, e in enumerate(out):
+            if isinstance(e, RiskSnapshot):
+                self._track_drawdown(e.nav, e.ts)
+                continue
             line = describe(e)
             if line is not None:
                 level, text = line
                 self.log.append(LogLine(base + i, e.ts, level, text))  # type: ignore[attr-defined]
+
+    def _track_drawdown(self, nav: float, ts: int) -> None:
+        if nav >= self._peak[0]:
+            self._peak = (nav, ts)
+        elif self._peak[0] > 0:
+            dd = 1.0 - nav / self._peak[0]
+            if dd > self._max_dd[0]:
+                self._max_dd = (dd, self._peak[1], ts)
 
     def publish(self) -> None:
         now = self.clock()
@@ -252,7 +266,11 @@ class Session:
                          ("orders accepted", str(eng.orders_accepted)),
                          ("halts", str(eng.halts)), ("bad prices", str(eng.bad_prices)),
                          ("VaR 99% param", f"{eng.var_parametric(2.3263478740408408):.2%}"),
-                         ("VaR 95/99% MC", f"{eng.mc95:.2%} / {eng.mc99:.2%}")),
+                         ("VaR 95/99% MC", f"{eng.mc95:.2%} / {eng.mc99:.2%}"),
+                         ("CVaR 95/99% param", "{:.2%} / {:.2%}".format(*self._cvar_param())),
+                         ("DD peak at", _clock(self._peak[1])),
+                         ("max DD peak→trough", f"{_clock(self._max_dd[1])} → {_clock(self._max_dd[2])}"
+                          if self._max_dd[0] > 0 else "-")),
                         tuple(sorted(eng.var_contrib.items(), key=lambda kv: -abs(kv[1]))),
                         self._sectors(nav), self._stress(nav))
         return Snapshot(
@@ -292,6 +310,20 @@ class Session:
                 rows.append(SignalRow("*", name, 0.0, 0.0, 0.0, 0, "", (), st.version, st.state + note))
         return tuple(rows)
 
+    def _cvar_param(self) -> tuple[float, float]:
+        """One-day Gaussian expected shortfall of NAV at 95% and 99% (positive
+        fractions): sd * pdf(z) / (1 - c) * sqrt(h), less any losing drift x h."""
+        r = self.engine.nav_returns
+        if r.count < 2:
+            return 0.0, 0.0
+        h = self.engine.p.bars_per_day
+        sd, mean = r.std() * h ** 0.5, min(r.mean_last(r.count), 0.0) * h
+        out = []
+        for c, z in ((0.95, 1.6448536269514722), (0.99, 2.3263478740408408)):
+            pdf = math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+            out.append(max(0.0, sd * pdf / (1 - c) - mean))
+        return out[0], out[1]
+
     def _sectors(self, nav: float) -> tuple[tuple[str, float], ...]:
         eng = self.engine
         by: dict[str, float] = {}
@@ -330,6 +362,12 @@ class Session:
 
     def tripped(self) -> list[str]:
         return [b.name for b in self.engine.breakers if b.state == TRIPPED]
+
+
+def _clock(ts: int) -> str:
+    if ts <= 0:
+        return "-"
+    return time.strftime("%m-%d %H:%M", time.gmtime(ts / 1000))
 
 
 def describe(e: object) -> tuple[str, str] | None:
