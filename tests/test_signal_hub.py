@@ -128,3 +128,33 @@ def test_operator_halt_stops_the_driving_model_from_trading() -> None:
     s.run()
     assert not any(isinstance(e, OrderAccepted) for _, e in sink.rows)
     assert any(isinstance(e, ModelSignal) and e.model == "ensemble" for _, e in sink.rows)
+
+
+def test_a_refit_that_does_not_validate_is_not_activated() -> None:
+    from core.signals.base import FitReport, SignalModel
+
+    class Loser(SignalModel):
+        def fit(self, closes):  # type: ignore[no-untyped-def]
+            return FitReport("forest", 1, 0, 0, {"val_sharpe": -1.5})
+
+        def on_bar(self, ts, symbol, close):  # type: ignore[no-untyped-def]
+            return []
+
+        def to_bytes(self) -> bytes:
+            return b"x"
+
+        @classmethod
+        def from_bytes(cls, blob):  # type: ignore[no-untyped-def]
+            return cls()
+
+    sim = Simulator(3)
+    cfg = EngineConfig(signals=replace(SIGNALS, models=("forest", "ensemble")))
+    store: dict[str, bytes] = {}
+    hub = SignalHub(cfg.signals, [i.symbol for i in sim.spec.instruments], seed=3,
+                    bars_per_day=sim.spec.bars_per_day, background=False,
+                    artifact_sink=lambda sha, m, v, blob: store.__setitem__(sha, blob))
+    hub.registry = {**hub.registry, "forest": lambda params: Loser(params)}
+    sink = MemorySink()
+    Session(build_engine(cfg, sim.spec, 3), sim, sink, "t", speed=None, max_events=30_000, hub=hub).run()
+    assert not any(isinstance(e, ModelActivated) for _, e in sink.rows) and store == {}
+    assert "validation Sharpe -1.50 <= 0" in hub.status["forest"].note

@@ -34,9 +34,14 @@ UNIVERSE: tuple[tuple[str, str, float, float, float, str], ...] = (
     ("BTC", "crypto", 0.01, 40000.0, 2.5, "crypto"),
 )
 PAIR = ("KOLA", "PEPZ")
-# regime: (drift per tick, volatility per tick), in fractions
+# regime: (drift per tick, volatility per tick), in fractions. Volatility
+# 1e-4 a second is about 24% a year; a bull drift of 2e-6 a second is a
+# strong intraday trend (a per-bar Sharpe near 0.15 while it lasts, ~33
+# minutes), not free money: at 1e-5 (the first calibration) a buy-and-hold
+# of one-minute bars had an annualised Sharpe of 15-25 and every model looked
+# like genius.
 REGIMES: tuple[tuple[str, float, float], ...] = (
-    ("bull", 0.1e-4, 1.0e-4), ("neutral", 0.0, 1.5e-4), ("bear", -0.15e-4, 3.0e-4),
+    ("bull", 2.0e-6, 1.0e-4), ("neutral", 0.0, 1.5e-4), ("bear", -3.0e-6, 3.0e-4),
 )
 STAY = 0.9995  # per tick: a regime lasts ~2000 market seconds on average
 OPEN_S = 9 * 3600 + 1800
@@ -152,7 +157,7 @@ class Simulator:
         rng = self.rng
         sym = rng.choice(self.symbols)
         tone = rng.choice((-1.0, 1.0))
-        self.bias[sym] = tone * 0.3e-4 * self.mult[sym]
+        self.bias[sym] = tone * 1.0e-5 * self.mult[sym]  # ~0.3% over the five minutes
         self.bias_left[sym] = 300  # the tone leads the next five market minutes
         text = rng.choice(GOOD if tone > 0 else BAD).format(s=sym)
         return Headline(ts, sym, text, "simwire")

@@ -280,6 +280,14 @@ class SignalHub:
             _one_thread(name)
             model = self._new(name)
             report = model.fit(frame)
+            val = float(report.metrics.get("val_sharpe", math.nan))
+            if math.isfinite(val) and val <= 0.0:
+                with self._lock:  # a model that does not validate does not go live
+                    st = self.status[name]
+                    st.note = f"refit not activated: validation Sharpe {val:.2f} <= 0 ({reason})"[:200]
+                    if name not in self.active:
+                        st.state = "waiting"
+                return
             with self._lock:  # a version number only for a fit that worked
                 version = self.versions.get(name, 0) + 1
                 self.versions[name] = version
