@@ -32,7 +32,8 @@ from core.build import is_compiled
 from core.engine import Engine
 from core.events import (
     BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, OrderAccepted,
-    OrderCancelled, OrderRejected, Quarantined, RiskSnapshot, StateChanged,
+    OrderCancelled, OrderExpired, OrderRejected, ParentDone, ParentOrder, Quarantined, RiskSnapshot,
+    StateChanged,
 )
 from core.snapshot import (
     BreakerRow, LogLine, OrderRow, PositionRow, RiskView, SignalRow, Snapshot, StressLine,
@@ -249,8 +250,12 @@ class Session:
                         p.qty * (pf.last.get(s, p.avg_price) - p.avg_price), p.realized,
                         pf.market_value(s) / nav if nav else 0.0)
             for s, p in pf.positions.items() if p.qty != 0.0 or p.realized != 0.0)
-        orders = tuple(OrderRow(o.order_id, o.symbol, o.qty, o.ref_price, o.origin, o.ts)
-                       for o in eng.broker.open.values())
+        orders = tuple(OrderRow(p.parent_id, p.symbol, p.qty - p.filled, p.ref_price, p.origin,
+                                p.start_ts, p.algo, 0.0, p.filled, 0)
+                       for p in eng.broker.parents.values())
+        orders += tuple(OrderRow(o.order_id, o.symbol, o.qty - o.filled, o.ref_price, o.origin, o.ts,
+                                 o.order_type(), o.limit, o.filled, o.parent_id)
+                        for o in eng.broker.open.values())
         signals = tuple(SignalRow(s.symbol, s.model, s.value, s.confidence,
                                   pf.last.get(s.symbol, 0.0), s.ts) for s in eng.signals.values())
         if self.hub is not None:
@@ -293,6 +298,8 @@ class Session:
             post = detail.get("posteriors") or detail.get("posterior") or {}
             posterior = tuple((str(k), float(v)) for k, v in post.items()) if isinstance(post, dict) else ()
             status = "" if st is None else st.state + ("" if st.drift == "ok" else f", {st.drift}")
+            if st is not None and st.note.startswith("training"):
+                status += f"; {st.note}"  # a refit in progress, with its progress
             explain: tuple[tuple[str, float], ...] = ()
             active = hub.active.get(model)
             if active is not None:
@@ -373,9 +380,22 @@ def _clock(ts: int) -> str:
 def describe(e: object) -> tuple[str, str] | None:
     """A log-pane line for the events an operator cares about, else None."""
     if isinstance(e, Fill):
-        return "trade", f"FILL {e.symbol} {e.qty:+g} @ {e.price:,.4f} (order {e.order_id}, fee {e.commission:.2f})"
+        part = f", {e.remaining:+g} left" if e.remaining != 0.0 else ""
+        return "trade", (f"FILL {e.symbol} {e.qty:+g} @ {e.price:,.4f} "
+                         f"(order {e.order_id}{part}, fee {e.commission:.2f})")
     if isinstance(e, OrderAccepted):
-        return "info", f"ORDER {e.symbol} {e.qty:+g} ~{e.ref_price:,.4f} [{e.origin}]"
+        kind = f" limit {e.limit:,.4f}" if e.order_type == "limit" else ""
+        parent = f" of #{e.parent_id}" if e.parent_id else ""
+        return "info", f"ORDER {e.symbol} {e.qty:+g}{kind} ~{e.ref_price:,.4f} [{e.origin}{parent}]"
+    if isinstance(e, ParentOrder):
+        return "info", (f"PARENT {e.symbol} {e.qty:+g} ~{e.ref_price:,.4f} {e.algo} "
+                        f"{e.slices} x {e.slice_ms / 1000:g}s [{e.origin}]")
+    if isinstance(e, ParentDone):
+        level = "info" if e.status == "filled" else "warn"
+        return level, (f"PARENT #{e.parent_id} {e.symbol} {e.status}: {e.filled:+g} filled, "
+                       f"{e.remaining:+g} left{': ' + e.reason if e.reason else ''}")
+    if isinstance(e, OrderExpired):
+        return "warn", f"EXPIRED order {e.order_id} {e.symbol} {e.remaining:+g}: {e.reason}"
     if isinstance(e, OrderRejected):
         return "warn", f"REJECT {e.symbol} {e.qty:+g}: {e.rule} ({e.value:.4g} vs {e.limit:.4g}) {e.reason}"
     if isinstance(e, OrderCancelled):

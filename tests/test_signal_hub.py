@@ -158,3 +158,19 @@ def test_a_refit_that_does_not_validate_is_not_activated() -> None:
     Session(build_engine(cfg, sim.spec, 3), sim, sink, "t", speed=None, max_events=30_000, hub=hub).run()
     assert not any(isinstance(e, ModelActivated) for _, e in sink.rows) and store == {}
     assert "validation Sharpe -1.50 <= 0" in hub.status["forest"].note
+
+
+def test_a_fit_reports_its_progress_to_the_status_line() -> None:
+    import pandas as pd
+
+    from core.signals.forest import ForestModel
+
+    seen: list[tuple[float, str]] = []
+    m = ForestModel({"seed": 0, "n_estimators": 10, "train_bars": 80, "val_bars": 20, "folds": 2})
+    m.progress = lambda done, what: seen.append((done, what))
+    frame = pd.DataFrame({"A": [100 * 1.001 ** i for i in range(200)],
+                          "B": [50 * 0.999 ** i + (i % 7) * 0.01 for i in range(200)]},
+                         index=pd.Index([i * 60_000_000_000 for i in range(200)], dtype="int64"))
+    m.fit(frame)
+    assert [w for _, w in seen][:2] == ["validation fold 1/2", "validation fold 2/2"]
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[-1][1] == "live forest"

@@ -54,6 +54,12 @@ class SignalModel(ABC):
         self.params: dict[str, Any] = dict(params or {})
         self.version: int = 0
         self.fitted_at: int | None = None  # ts of the last bar of the training window
+        # set by whoever runs a fit (the hub) to show progress: (fraction done, what)
+        self.progress: Callable[[float, str], None] | None = None
+
+    def report_progress(self, done: float, what: str) -> None:
+        if self.progress is not None:
+            self.progress(max(0.0, min(1.0, done)), what)
 
     @abstractmethod
     def fit(self, closes: pd.DataFrame) -> FitReport:

@@ -187,6 +187,7 @@ class ForestModel(SignalModel):
         train_bars = int(self.p["train_bars"])
         preds: list[pd.Series] = []
         for f in range(folds):
+            self.report_progress(f / (folds + 1), f"validation fold {f + 1}/{folds}")
             v_end = len(bars) - (folds - 1 - f) * val_bars
             v0, v1 = bars[v_end - val_bars], bars[v_end - 1]
             t0 = bars[max(0, v_end - val_bars - train_bars)]
@@ -197,6 +198,7 @@ class ForestModel(SignalModel):
         pred = pd.concat(preds)
         metrics = self._metrics(pred, y.loc[pred.index], target.loc[pred.index])
         metrics.update({"val_folds": float(folds), "val_bars": float(val_bars)})
+        self.report_progress(folds / (folds + 1), "live forest")
         live = ts >= bars[max(0, len(bars) - train_bars)]
         self.forest = self._new_forest(int(live.sum())).fit(x[live].to_numpy(), target[live].to_numpy())
         self._finish(closes, x[live])

@@ -184,7 +184,8 @@ class HMMRegime(SignalModel):
         min_obs = p["min_obs"] or 30 * n
         fits: dict[str, dict[str, Any]] = {}
         lls: list[float] = []
-        for sym in closes.columns:
+        for k, sym in enumerate(closes.columns):
+            self.report_progress(k / len(closes.columns), f"symbol {sym}")
             col = pd.to_numeric(closes[sym], errors="coerce").dropna()
             prices = col.to_numpy(dtype=float)
             feats = raw_features(prices, p["use_vol"], p["vol_window"])

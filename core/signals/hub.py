@@ -279,7 +279,10 @@ class SignalHub:
         try:
             _one_thread(name)
             model = self._new(name)
+            st = self.status[name]
+            model.progress = lambda done, what: setattr(st, "note", f"training {done:.0%}: {what} ({reason})"[:200])
             report = model.fit(frame)
+            model.progress = None  # not pickled with the weights
             val = float(report.metrics.get("val_sharpe", math.nan))
             if math.isfinite(val) and val <= 0.0:
                 with self._lock:  # a model that does not validate does not go live

@@ -252,6 +252,7 @@ class LSTMModel(SignalModel):
         best, best_state, stale, epochs = math.inf, copy.deepcopy(self.net.state_dict()), 0, 0
         for _ in range(int(self.p["max_epochs"])):
             epochs += 1
+            self.report_progress(epochs / int(self.p["max_epochs"]), f"epoch {epochs} (best val loss {best:.3g})")
             self.net.train()
             order = torch.randperm(len(xt))  # shuffles samples inside the training split only
             for i in range(0, len(xt), batch):
