@@ -4,7 +4,10 @@ A row is ``(kind, ts, symbol, payload)`` where ``payload`` is a dict of the
 remaining fields. ``encode_payload`` is the one canonical JSON encoding: replay
 compares decisions by it, so it must be stable (sorted keys, no spaces, floats
 by ``repr`` which round-trips exactly; NaN and inf are written as the
-non-standard tokens Python's json reads back).
+non-standard tokens Python's json reads back). A field with a default (one
+added to a kind after it was first logged) is left out while it equals that
+default and read back as it when absent, so older logs decode and replay
+byte for byte.
 """
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ from core.events import DECISION_KINDS, INPUT_KINDS, Event
 
 ALL_KINDS: dict[str, type] = {**INPUT_KINDS, **DECISION_KINDS}
 _KIND_OF: dict[type, str] = {cls: kind for kind, cls in ALL_KINDS.items()}
+# kind -> {field: default} for the kinds that have defaulted fields
+_DEFAULTS: dict[type, dict[str, Any]] = {
+    cls: dict(cls._field_defaults) for cls in ALL_KINDS.values()  # type: ignore[attr-defined]
+    if cls._field_defaults  # type: ignore[attr-defined]
+}
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, allow_nan=True)
 
 
@@ -35,7 +43,18 @@ def payload_of(event: Event) -> dict[str, Any]:
     """The event's fields other than ``ts`` and ``symbol``."""
     d = event._asdict()
     del d["ts"], d["symbol"]
+    defaults = _DEFAULTS.get(type(event))
+    if defaults is not None:
+        _drop_defaults(d, defaults)
     return d
+
+
+def _drop_defaults(d: dict[str, Any], defaults: dict[str, Any]) -> None:
+    for name, value in defaults.items():
+        v = d[name]
+        # same type and value, and for floats the same sign (-0.0 is kept, so it round-trips)
+        if v == value and type(v) is type(value) and (type(v) is not float or repr(v) == repr(value)):
+            del d[name]
 
 
 def encode_payload(event: Event) -> str:
@@ -67,6 +86,7 @@ def from_row(kind: str, ts: int, symbol: str, payload: str | dict[str, Any]) -> 
     if not isinstance(payload, dict):
         raise DecodeError(f"{kind}: payload is not an object")
     fields = cls._fields  # type: ignore[attr-defined]
+    defaults = _DEFAULTS.get(cls, {})
     values: list[Any] = []
     for name in fields:
         if name == "ts":
@@ -75,6 +95,8 @@ def from_row(kind: str, ts: int, symbol: str, payload: str | dict[str, Any]) -> 
             values.append(str(symbol))
         elif name in payload:
             values.append(_coerce(cls, name, payload[name]))
+        elif name in defaults:
+            values.append(defaults[name])
         else:
             raise DecodeError(f"{kind}: payload lacks field {name!r}")
     extra = set(payload) - set(fields)

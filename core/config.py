@@ -29,9 +29,27 @@ class StrategyConfig:
 
 @dataclass(frozen=True)
 class BrokerConfig:
+    """The paper broker: costs, partial fills and time in force."""
+
     commission_bps: float = 1.0  # of traded notional
     min_commission: float = 1.0  # currency per fill
-    slippage_bps: float = 2.0  # paid against the fill price, both sides
+    slippage_bps: float = 2.0  # the half-spread, paid against the print's price, both sides
+    impact_bps: float = 0.0  # market impact: impact_bps * sqrt(fill qty / print volume), on top
+    participation: float = 0.0  # share of a print's volume (tick size, bar volume) orders may take; 0 = all
+    order_ttl_s: float = 0.0  # market seconds an order rests before it expires; 0 = good till cancelled
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """Execution algorithms for large strategy orders: a parent order worked as
+    child orders over market time, each child through the pre-trade gate."""
+
+    algo: str = "twap"  # "twap": equal slices (in lots), the rest on the last; "pov": a share of volume
+    twap_above_notional: float = 0.0  # strategy orders above this notional are sliced; 0 = never
+    slices: int = 5  # slices per parent (the parent ends after slices x slice_s at the latest)
+    slice_s: float = 60.0  # market seconds per slice
+    pov_rate: float = 0.1  # POV: a child takes at most this share of each print's volume
+    limit_offset_bps: float = 0.0  # strategy orders as limits this far past the price against us; 0 = market
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,7 @@ class EngineConfig:
     breakers: BreakersConfig = field(default_factory=BreakersConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     signals: SignalsConfig = field(default_factory=SignalsConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,7 +149,7 @@ def parse_hours(text: str) -> tuple[int, int] | None:
 _SECTIONS: dict[str, type] = {
     "strategy": StrategyConfig, "broker": BrokerConfig,
     "limits": LimitsConfig, "breakers": BreakersConfig, "risk": RiskConfig,
-    "signals": SignalsConfig,
+    "signals": SignalsConfig, "execution": ExecutionConfig,
 }
 
 
@@ -285,4 +304,26 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
         out.append(f"risk.mc_draws must be >= 100, got {cfg.risk.mc_draws}")
     if not cfg.strategy.vol_scale > 0:
         out.append(f"strategy.vol_scale must be > 0, got {cfg.strategy.vol_scale}")
+    return out + _check_execution(cfg)
+
+
+def _check_execution(cfg: EngineConfig) -> list[str]:
+    out: list[str] = []
+    b, ex = cfg.broker, cfg.execution
+    nonneg = [("broker.impact_bps", b.impact_bps), ("broker.order_ttl_s", b.order_ttl_s),
+              ("execution.twap_above_notional", ex.twap_above_notional),
+              ("execution.limit_offset_bps", ex.limit_offset_bps)]
+    out += [f"{n} must be >= 0, got {v}" for n, v in nonneg if v < 0]
+    if not 0 <= b.participation <= 1:
+        out.append(f"broker.participation must be in [0, 1] (0 = no cap), got {b.participation}")
+    if ex.algo not in ("twap", "pov"):
+        out.append(f"execution.algo must be twap or pov, got {ex.algo!r}")
+    if ex.slices < 1:
+        out.append(f"execution.slices must be >= 1, got {ex.slices}")
+    if not ex.slice_s >= 0.001:
+        out.append(f"execution.slice_s must be >= 0.001 (market seconds), got {ex.slice_s}")
+    if not 0 < ex.pov_rate <= 1:
+        out.append(f"execution.pov_rate must be in (0, 1], got {ex.pov_rate}")
+    if 0 < b.order_ttl_s < 0.001:
+        out.append(f"broker.order_ttl_s must be 0 (good till cancelled) or >= 0.001, got {b.order_ttl_s}")
     return out

@@ -12,13 +12,14 @@ import math
 
 from core.bars import BarBuilder
 from core.breakers import ARMED, TRIPPED, Breaker
-from core.broker import OpenOrder, PaperBroker
+from core.broker import LIMIT, MARKET, POV, BrokerFill, OpenOrder, PaperBroker, ParentOrder
 from core.events import (
     Bar, BarClosed, BreakerChanged, Command, CommandRejected, Fill, Headline,
-    ModelActivated, ModelSignal, OrderAccepted, OrderCancelled, OrderIntent,
-    OrderRejected, PositionChanged, Quarantined, RiskSnapshot, Signal, StateChanged,
+    ModelActivated, ModelSignal, OrderAccepted, OrderCancelled, OrderExpired, OrderIntent,
+    OrderRejected, ParentDone, PositionChanged, Quarantined, RiskSnapshot, Signal, StateChanged,
     Tick, Timer,
 )
+from core.events import ParentOrder as ParentOrderEvent
 from core.gate import Gate, OrderContext
 from core.portfolio import Portfolio
 from core.state import ACTIVE, HALTED, REDUCING, TradingState
@@ -51,7 +52,16 @@ class EngineParams:
         self.signal: str = "momentum"  # the model whose signal sets positions
         self.commission_bps: float = 1.0
         self.min_commission: float = 1.0
-        self.slippage_bps: float = 2.0
+        self.slippage_bps: float = 2.0  # the half-spread
+        self.participation: float = 0.0  # share of a print's volume orders may take (0 = all)
+        self.impact_bps: float = 0.0  # impact = impact_bps * sqrt(fill qty / print volume)
+        self.order_ttl_ms: int = 0  # market ms an order lives (0 = good till cancelled)
+        self.algo: str = "twap"  # execution algorithm for large strategy orders: twap or pov
+        self.algo_above_notional: float = 0.0  # strategy orders above this notional are sliced (0 = never)
+        self.slices: int = 5
+        self.slice_ms: int = 60_000
+        self.pov_rate: float = 0.1  # a POV child's share of each print's volume
+        self.limit_offset_bps: float = 0.0  # strategy orders as limits this far past the ref price (0 = market)
         self.max_order_notional: float = 250_000.0
         self.max_position_fraction: float = 0.20
         self.max_gross_leverage: float = 2.0
@@ -93,7 +103,10 @@ class Engine:
         self.out: list[object] = []
         self.state = TradingState()
         self.portfolio = Portfolio(p.initial_cash)
-        self.broker = PaperBroker(p.commission_bps, p.min_commission, p.slippage_bps)
+        self.broker = PaperBroker(p.commission_bps, p.min_commission, p.slippage_bps,
+                                  p.participation, p.impact_bps)
+        self.algo_due: int = 0  # market ms of the next parent-order slice (0 = none)
+        self.last_reject: str = ""  # the last gate refusal, for a parent whose child it was
         self.gate = Gate(p.max_order_notional, p.max_position_fraction,
                          p.max_gross_leverage, p.fat_finger_band, p.max_sector_fraction,
                          p.var_budget, p.max_orders_per_minute, p.do_not_trade,
@@ -182,6 +195,8 @@ class Engine:
             self.ts = ev.ts
         else:
             raise TypeError(f"not an input event: {ev!r}")
+        if 0 < self.algo_due <= self.ts:
+            self.run_algos()
         return out
 
     def emit(self, e: object) -> None:
@@ -191,6 +206,8 @@ class Engine:
     # ------------------------------------------------------------ market data
 
     def on_tick(self, t: Tick) -> None:
+        if 0 < self.broker.next_expiry <= self.ts:
+            self.expire_orders()
         if math.isnan(t.size) or t.size < 0.0 or math.isinf(t.size):
             self.quarantine(t.symbol, t.price, f"size {t.size!r} is not a finite size >= 0")
             return
@@ -198,10 +215,12 @@ class Engine:
             return  # never marked, never a fill price
         self.portfolio.mark(t.symbol, t.price)
         self.last_price_ts = t.ts
-        self.fill_at(t.symbol, t.price)
+        self.fill_at(t.symbol, t.price, t.size)
         self.builder(t.symbol).add_tick(t.price, t.size)
 
     def on_bar(self, b: Bar) -> None:
+        if 0 < self.broker.next_expiry <= self.ts:
+            self.expire_orders()
         if not (good_price(b.open) and good_price(b.high) and good_price(b.low)
                 and good_price(b.close)) or math.isnan(b.volume) or b.volume < 0.0:
             bad = b.close if not good_price(b.close) else (b.open if not good_price(b.open) else
@@ -214,7 +233,7 @@ class Engine:
         # orders from the last bar fill at this open, unless the open itself is
         # a wild print against the last good price: then at the (screened) close
         fill = b.open if ref <= 0.0 or abs(b.open / ref - 1.0) <= self.p.quarantine_band else b.close
-        self.fill_at(b.symbol, fill)
+        self.fill_at(b.symbol, fill, b.volume)
         self.portfolio.mark(b.symbol, b.close)
         self.last_price_ts = b.ts
         self.builder(b.symbol).set_bar(b.open, b.high, b.low, b.close, b.volume)
@@ -258,14 +277,17 @@ class Engine:
             self.bars[symbol] = bb
         return bb
 
-    def fill_at(self, symbol: str, price: float) -> None:
-        for f in self.broker.on_price(symbol, price):
+    def fill_at(self, symbol: str, price: float, volume: float) -> None:
+        """Fill resting orders against a screened print of ``volume`` units."""
+        for f in self.broker.on_price(symbol, price, volume):
             o = f.order
             before = self.portfolio.qty(symbol)
-            realized = self.portfolio.apply_fill(symbol, o.qty, f.price, f.commission)
+            realized = self.portfolio.apply_fill(symbol, f.qty, f.price, f.commission)
             pos = self.portfolio.positions[symbol]
-            self.emit(Fill(self.ts, symbol, o.order_id, o.qty, f.price, f.commission))
+            self.emit(Fill(self.ts, symbol, o.order_id, f.qty, f.price, f.commission, f.remaining))
             self.emit(PositionChanged(self.ts, symbol, pos.qty, pos.avg_price, realized))
+            if o.parent_id != 0:
+                self.child_filled(o, f)  # before round_trip: a breaker it trips ends the parent
             self.round_trip(symbol, before, pos.qty, realized - f.commission)
 
     def round_trip(self, symbol: str, before: float, after: float, net: float) -> None:
@@ -283,6 +305,8 @@ class Engine:
     # ------------------------------------------------------------ timers
 
     def on_timer(self, t: Timer) -> None:
+        if 0 < self.broker.next_expiry <= self.ts:
+            self.expire_orders()
         if t.name == "bar":
             self.on_bar_close()
         elif t.name == "day":
@@ -563,7 +587,7 @@ class Engine:
                            (self.day_pnl_peak - day_pnl) / day_open if day_open > 0.0 else math.nan)
         self.check_breaker(self.b_var, var)
         stale = 0.0
-        exposed = bool(self.broker.open) or bool(self.portfolio.open_symbols())
+        exposed = bool(self.broker.open) or bool(self.broker.parents) or bool(self.portfolio.open_symbols())
         if exposed and self.last_price_ts > 0:
             stale = (self.ts - self.last_price_ts) / 1000.0
         self.check_breaker(self.b_stale, stale)
@@ -593,6 +617,8 @@ class Engine:
         price = self.portfolio.last.get(sym, 0.0)
         if not good_price(price) or nav <= 0.0:
             return
+        if self.broker.parent_of(sym) != 0 or self.p.participation > 0.0 and self.broker.has_open_orders(sym):
+            return  # an order is working this symbol (a parent, a resting partial): it runs first
         inst = self.instruments.get(sym)
         lot = 1.0 if inst is None else inst.lot
         full = self.p.target_fraction * nav / price  # units at a full-strength signal
@@ -607,28 +633,159 @@ class Engine:
             return
         if target != 0.0 and abs(diff) < self.p.rebalance_band * full:
             return  # small drift: not worth the cost (going flat always is)
-        self.submit(sym, diff, price, "strategy", why)
+        self.submit(sym, diff, price, "strategy", why, self.limit_for(diff, price))
 
-    def submit(self, sym: str, qty: float, ref_price: float, origin: str, reason: str) -> bool:
-        """Intent -> gate -> broker. Every intent is logged, and so is its fate."""
+    def limit_for(self, qty: float, price: float) -> float:
+        """A strategy order's limit: ``limit_offset_bps`` past ``price`` against
+        us (the worst price we accept), or 0 (a market order)."""
+        off = self.p.limit_offset_bps / 10_000.0
+        if off <= 0.0:
+            return 0.0
+        return price * (1.0 + off) if qty > 0.0 else price * (1.0 - off)
+
+    def submit(self, sym: str, qty: float, ref_price: float, origin: str, reason: str,
+               limit: float = 0.0) -> bool:
+        """Intent -> gate -> broker. Every intent is logged, and so is its fate.
+        ``limit`` > 0 makes a limit order (the worst fill price). A strategy
+        order above ``algo_above_notional`` becomes a parent order whose
+        children are sent over market time (each through the gate again)."""
+        return self.submit_order(sym, qty, ref_price, origin, reason, limit, 0)
+
+    def submit_order(self, sym: str, qty: float, ref_price: float, origin: str, reason: str,
+                     limit: float, parent_id: int) -> bool:
         self.emit(OrderIntent(self.ts, sym, qty, ref_price, origin, reason))
         intent_seq = self.seq
         pf = self.portfolio
+        broker = self.broker
+        pending = broker.pending_qty(sym)
+        has_pending = broker.has_pending(sym)
+        if parent_id != 0:
+            # a child: its parent's unfilled rest, this child included, is in
+            # pending already; and the parent itself is no duplicate of it
+            pending -= qty
+            has_pending = broker.has_open_orders(sym)
         ctx = OrderContext(self.state.state, sym, qty, ref_price, pf.last.get(sym, 0.0),
-                           pf.qty(sym), self.broker.pending_qty(sym), self.broker.has_pending(sym),
+                           pf.qty(sym), pending, has_pending,
                            origin, pf.nav(), pf.gross(), self.ts, self.sector_gross_other(sym),
                            self.var_other(sym), self.symbol_unit_var(sym))
         rej = self.gate.check(ctx)
         if rej is not None:
             self.emit(OrderRejected(self.ts, sym, intent_seq, qty, rej.rule, rej.value, rej.limit, rej.reason))
+            self.last_reject = rej.rule + ": " + rej.reason
             self.rejects_this_bar += 1
             self.check_breaker(self.b_rejects, float(self.rejects_this_bar))
             return False
-        self.emit(OrderAccepted(self.ts, sym, intent_seq, qty, ref_price, origin))
-        self.broker.submit(OpenOrder(self.seq, sym, qty, ref_price, origin, self.ts))
+        p = self.p
+        if parent_id == 0 and origin == "strategy" and p.algo_above_notional > 0.0 and p.slices >= 2 \
+                and abs(qty * ref_price) > p.algo_above_notional:
+            self.start_parent(sym, qty, ref_price, origin, intent_seq)
+            return True
+        expire = self.ts + p.order_ttl_ms if p.order_ttl_ms > 0 else 0
+        self.emit(OrderAccepted(self.ts, sym, intent_seq, qty, ref_price, origin,
+                                LIMIT if limit > 0.0 else MARKET, limit, expire, parent_id))
+        part = 0.0
+        if parent_id != 0:
+            parent = broker.parents.get(parent_id)
+            if parent is not None and parent.algo == POV:
+                part = parent.pov_rate
+        broker.submit(OpenOrder(self.seq, sym, qty, ref_price, origin, self.ts, limit, expire,
+                                parent_id, self.lot_of(sym), part))
         self.gate.record_accepted(self.ts)
         self.orders_accepted += 1
         return True
+
+    def lot_of(self, sym: str) -> float:
+        inst = self.instruments.get(sym)
+        return 1.0 if inst is None else inst.lot
+
+    # ------------------------------------------------------------ execution algorithms
+
+    def start_parent(self, sym: str, qty: float, ref_price: float, origin: str, intent_seq: int) -> None:
+        p = self.p
+        self.emit(ParentOrderEvent(self.ts, sym, intent_seq, qty, ref_price, p.algo, p.slices,
+                                   p.slice_ms, origin))
+        parent = ParentOrder(self.seq, sym, qty, ref_price, origin, p.algo, p.slices, p.slice_ms,
+                             self.ts, self.lot_of(sym), p.pov_rate, p.limit_offset_bps / 10_000.0)
+        self.broker.add_parent(parent)
+        self.step_parent(parent)  # the first slice goes now
+        self.algo_due = self.broker.next_slice_ts()
+
+    def run_algos(self) -> None:
+        """Every parent with a slice due by now takes it (after this input's
+        fills, so a child fills at a later print, as any order does)."""
+        due = [p for p in self.broker.parents.values() if p.next_ts <= self.ts]
+        for parent in due:
+            if parent.parent_id in self.broker.parents:
+                self.step_parent(parent)
+        self.algo_due = self.broker.next_slice_ts()
+
+    def step_parent(self, parent: ParentOrder) -> None:
+        """The slice due now. After a gap in the market, slices missed are not
+        caught up one by one: the slice for the current time is sent."""
+        k = (self.ts - parent.start_ts) // parent.slice_ms
+        pid = parent.parent_id
+        if k >= parent.slices:
+            self.cancel_child(parent, f"{parent.algo} #{pid}: horizon ended")
+            self.finish_parent(parent, "filled" if parent.done() else "expired",
+                               f"horizon of {parent.slices} slices ended")
+            return
+        parent.sent = k + 1
+        parent.next_ts = parent.start_ts + (k + 1) * parent.slice_ms
+        if parent.algo == POV and parent.child_id in self.broker.open:
+            return  # a POV child works the whole rest until the horizon
+        self.cancel_child(parent, f"{parent.algo} #{pid}: rest carried to slice {k + 1}/{parent.slices}")
+        qty = parent.child_qty(int(k))
+        if abs(qty) <= 1e-9 * abs(parent.qty):
+            return  # nothing due this slice (lot rounding)
+        sym = parent.symbol
+        price = self.portfolio.last.get(sym, 0.0)
+        if not good_price(price):
+            return
+        limit = 0.0
+        if parent.limit_offset > 0.0:
+            limit = price * (1.0 + parent.limit_offset) if qty > 0.0 else price * (1.0 - parent.limit_offset)
+        why = f"{parent.algo} slice {k + 1}/{parent.slices} of parent #{pid}"
+        if self.submit_order(sym, qty, price, parent.origin, why, limit, pid):
+            parent.child_id = self.seq
+        else:
+            self.finish_parent(parent, "rejected", "child refused by the gate: " + self.last_reject)
+
+    def cancel_child(self, parent: ParentOrder, reason: str) -> None:
+        if parent.child_id == 0:
+            return
+        o = self.broker.cancel(parent.child_id)
+        parent.child_id = 0
+        if o is not None:
+            self.emit(OrderCancelled(self.ts, o.symbol, o.order_id, o.qty - o.filled, reason))
+
+    def child_filled(self, o: OpenOrder, f: BrokerFill) -> None:
+        parent = self.broker.parents.get(o.parent_id)
+        if parent is None:
+            return
+        parent.filled += f.qty
+        if f.remaining == 0.0 and parent.child_id == o.order_id:
+            parent.child_id = 0
+        if parent.done():
+            parent.filled = parent.qty
+            self.finish_parent(parent, "filled", "")
+
+    def finish_parent(self, parent: ParentOrder, status: str, reason: str) -> None:
+        if self.broker.end_parent(parent.parent_id) is None:
+            return  # already ended (a breaker the child's refusal tripped cancelled it)
+        rest = 0.0 if parent.done() else parent.qty - parent.filled
+        self.emit(ParentDone(self.ts, parent.symbol, parent.parent_id, parent.filled, rest, status, reason))
+        self.algo_due = self.broker.next_slice_ts()
+
+    def expire_orders(self) -> None:
+        ttl = self.p.order_ttl_ms / 1000.0
+        for o in self.broker.expire(self.ts):
+            self.emit(OrderExpired(self.ts, o.symbol, o.order_id, o.qty - o.filled,
+                                   f"time in force of {ttl:g}s ended"))
+            parent = self.broker.parents.get(o.parent_id) if o.parent_id != 0 else None
+            if parent is not None and parent.child_id == o.order_id:
+                parent.child_id = 0
+                if parent.sent >= parent.slices:
+                    self.finish_parent(parent, "expired", "its last child expired")
 
     def sector_of(self, sym: str) -> str:
         inst = self.instruments.get(sym)
@@ -652,8 +809,12 @@ class Engine:
         return total
 
     def cancel_all(self, reason: str) -> None:
+        """Cancel every open order, children included, and end every parent."""
         for o in self.broker.cancel_all():
-            self.emit(OrderCancelled(self.ts, o.symbol, o.order_id, o.qty, reason))
+            self.emit(OrderCancelled(self.ts, o.symbol, o.order_id, o.qty - o.filled, reason))
+        for parent in list(self.broker.parents.values()):
+            parent.child_id = 0
+            self.finish_parent(parent, "cancelled", reason)
 
     # ------------------------------------------------------------ operator
 

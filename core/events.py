@@ -6,6 +6,10 @@ numbers each input and the decisions it makes in one session-wide sequence
 milliseconds since the Unix epoch (UTC), never the wall clock.
 
 Compiled by mypyc (hot path): keep to plain annotated NamedTuples.
+
+Fields added after a kind was first logged carry a default, at the end; the
+codec leaves a field out of the payload while it equals its default, so logs
+written before the field existed decode and replay unchanged.
 """
 
 from typing import Final, NamedTuple, Union
@@ -142,7 +146,11 @@ class OrderRejected(NamedTuple):
 
 
 class OrderAccepted(NamedTuple):
-    """An order sent to the broker. Its id is the seq of this event."""
+    """An order sent to the broker. Its id is the seq of this event.
+    ``order_type`` is ``market`` or ``limit`` (``limit`` the worst price it may
+    fill at, 0 for a market order); ``expire_ts`` the market ms at which it
+    expires (0 = good till cancelled); ``parent_id`` the seq of the
+    ``ParentOrder`` it is a slice of (0 = none)."""
 
     ts: int
     symbol: str
@@ -150,9 +158,15 @@ class OrderAccepted(NamedTuple):
     qty: float
     ref_price: float
     origin: str
+    order_type: str = "market"
+    limit: float = 0.0
+    expire_ts: int = 0
+    parent_id: int = 0
 
 
 class OrderCancelled(NamedTuple):
+    """An open order cancelled with ``remaining`` signed units unfilled."""
+
     ts: int
     symbol: str
     order_id: int
@@ -160,8 +174,52 @@ class OrderCancelled(NamedTuple):
     reason: str
 
 
+class OrderExpired(NamedTuple):
+    """An open order reached its time in force (``broker.order_ttl_s``) with
+    ``remaining`` signed units unfilled."""
+
+    ts: int
+    symbol: str
+    order_id: int
+    remaining: float
+    reason: str
+
+
+class ParentOrder(NamedTuple):
+    """A large order worked by an execution algorithm (``twap`` or ``pov``) as
+    child orders over market time; its id is the seq of this event, and each
+    child's ``OrderAccepted.parent_id``. ``slice_ms`` is market ms per slice;
+    the parent ends after ``slices`` slices at the latest."""
+
+    ts: int
+    symbol: str
+    intent_seq: int
+    qty: float
+    ref_price: float
+    algo: str
+    slices: int
+    slice_ms: int
+    origin: str
+
+
+class ParentDone(NamedTuple):
+    """A parent order ended: ``status`` is filled, cancelled, rejected (a child
+    was refused by the gate) or expired (its horizon passed, or its last child
+    expired); ``filled`` and ``remaining`` are signed units."""
+
+    ts: int
+    symbol: str
+    parent_id: int
+    filled: float
+    remaining: float
+    status: str
+    reason: str
+
+
 class Fill(NamedTuple):
-    """An execution: ``qty`` signed units at ``price``; ``commission`` in currency."""
+    """An execution: ``qty`` signed units at ``price``; ``commission`` in
+    currency. ``remaining`` is the order's signed quantity still open after
+    this fill: 0 means the order is filled, anything else a partial fill."""
 
     ts: int
     symbol: str
@@ -169,6 +227,7 @@ class Fill(NamedTuple):
     qty: float
     price: float
     commission: float
+    remaining: float = 0.0
 
 
 class PositionChanged(NamedTuple):
@@ -257,8 +316,8 @@ class CommandRejected(NamedTuple):
 InputEvent = Union[Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated]
 Event = Union[
     Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated, BarClosed, Signal, OrderIntent,
-    OrderRejected, OrderAccepted, OrderCancelled, Fill, PositionChanged,
-    RiskSnapshot, StateChanged, BreakerChanged, CommandRejected, Quarantined,
+    OrderRejected, OrderAccepted, OrderCancelled, OrderExpired, ParentOrder, ParentDone, Fill,
+    PositionChanged, RiskSnapshot, StateChanged, BreakerChanged, CommandRejected, Quarantined,
 ]
 
 # kind names as logged; the storage schema and replay key on these
@@ -269,7 +328,8 @@ INPUT_KINDS: Final = {
 DECISION_KINDS: Final = {
     "bar_closed": BarClosed, "signal": Signal, "order_intent": OrderIntent,
     "order_rejected": OrderRejected, "order_accepted": OrderAccepted,
-    "order_cancelled": OrderCancelled, "fill": Fill, "position": PositionChanged,
+    "order_cancelled": OrderCancelled, "order_expired": OrderExpired, "parent_order": ParentOrder,
+    "parent_done": ParentDone, "fill": Fill, "position": PositionChanged,
     "risk": RiskSnapshot, "state": StateChanged, "breaker": BreakerChanged,
     "command_rejected": CommandRejected, "quarantined": Quarantined,
 }

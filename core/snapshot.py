@@ -30,6 +30,10 @@ class OrderRow:
     ref_price: float
     origin: str
     ts: int
+    order_type: str = "market"  # market / limit, or the algorithm of a parent order (twap / pov)
+    limit: float = 0.0  # worst fill price of a limit order; 0 = none
+    filled: float = 0.0  # signed units filled so far
+    parent_id: int = 0  # the parent order a child slices; 0 = none
 
 
 @dataclass(frozen=True, slots=True)

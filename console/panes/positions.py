@@ -1,4 +1,5 @@
-"""Positions pane: the book by symbol, and the open orders below it by order id."""
+"""Positions pane: the book by symbol, and the open orders below it by order id
+(parent orders first, each child naming its parent)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ POSITION_COLUMNS = (
     ("Weight", "weight"),
 )
 ORDER_COLUMNS = (
-    ("Order", "id"), ("Symbol", "symbol"), ("Qty", "qty"), ("Ref", "ref"), ("Origin", "origin"),
+    ("Order", "id"), ("Symbol", "symbol"), ("Type", "type"), ("Remaining", "qty"),
+    ("Filled", "filled"), ("Limit", "limit"), ("Ref", "ref"), ("Parent", "parent"), ("Origin", "origin"),
 )
 
 
@@ -51,5 +53,15 @@ class PositionsPane(Vertical):
         )
 
     def _order_cells(self, o: OrderRow) -> tuple[Cell, ...]:
-        side = signed(self.app, o.qty, f"{o.qty:+,.0f}")
-        return num(str(o.order_id)), o.symbol, side, num(money(o.ref_price)), o.origin
+        side = signed(self.app, o.qty, f"{o.qty:+,.{_places(o.qty)}f}")
+        filled = num(f"{o.filled:+,.{_places(o.filled)}f}" if o.filled else "—")
+        limit = num(money(o.limit) if o.limit > 0 else "—")
+        parent = num(f"#{o.parent_id}" if o.parent_id else "—")
+        return (num(str(o.order_id)), o.symbol, o.order_type, side, filled, limit,
+                num(money(o.ref_price)), parent, o.origin)
+
+
+def _places(qty: float) -> int:
+    """Decimals that show a quantity exactly enough: whole units as integers,
+    fractional lots (crypto 0.01) with up to four places."""
+    return 0 if float(qty).is_integer() else 4
