@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.build import engine_from_setup, engine_setup, is_compiled
-from core.config import EngineConfig, load_config
+from core.config import EngineConfig, load_config, resolve_signal
 from core.market.spec import InstrumentSpec, MarketSpec
 from core.session import Session
 
@@ -165,6 +165,7 @@ def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None
         else {"kind": "file", "path": str(Path(data).resolve()), "symbol": symbol})
     source, spec, name, fixups = open_source(source_desc)
     signals = bool([m for m in cfg.signals.models if m])
+    cfg = resolve_signal(cfg, signals)  # logged definite: replay needs no guessing
     setup = engine_setup(cfg, spec, source_desc, signals)
     engine = engine_from_setup(setup)  # exactly as replay will build it
     sid = new_session_id()

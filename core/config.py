@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,9 @@ class StrategyConfig:
     target_fraction: float = 0.10  # NAV per symbol at a full-strength signal
     rebalance_band: float = 0.25  # trade only when off target by this share of the max position
     vol_scale: float = 2.0  # signal = trend / (vol_scale * bar vol), clipped to [-1, 1]
-    signal: str = "momentum"  # the model whose signal sets positions: "momentum" (in-engine) or a signal-layer model
+    # the model whose signal sets positions: "momentum" (in-engine), a signal-layer
+    # model, or "auto": the ensemble when the signal layer runs, else momentum
+    signal: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,15 @@ class EngineConfig:
 
 BREAKER_NAMES = ("daily_loss", "max_drawdown", "trailing_loss", "consecutive_losses",
                  "var_limit", "reject_storm", "stale_data", "bad_data")
+
+
+def resolve_signal(cfg: EngineConfig, signal_layer: bool) -> EngineConfig:
+    """``strategy.signal = "auto"`` made definite before a session is logged:
+    the ensemble when the signal layer runs and has one, else momentum."""
+    if cfg.strategy.signal != "auto":
+        return cfg
+    pick = "ensemble" if signal_layer and "ensemble" in cfg.signals.models else "momentum"
+    return replace(cfg, strategy=replace(cfg.strategy, signal=pick))
 
 
 def parse_hours(text: str) -> tuple[int, int] | None:
@@ -295,10 +306,10 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
     odd = [m for m in sig.models if m and m not in known]
     if odd:
         out.append(f"signals.models names unknown model(s) {odd}; known: {', '.join(known)}")
-    if cfg.strategy.signal not in ("momentum", *known):
-        out.append(f"strategy.signal must be momentum or a signal model ({', '.join(known)}), "
+    if cfg.strategy.signal not in ("auto", "momentum", *known):
+        out.append(f"strategy.signal must be auto, momentum or a signal model ({', '.join(known)}), "
                    f"got {cfg.strategy.signal!r}")
-    elif cfg.strategy.signal != "momentum" and cfg.strategy.signal not in sig.models:
+    elif cfg.strategy.signal not in ("auto", "momentum") and cfg.strategy.signal not in sig.models:
         out.append(f"strategy.signal {cfg.strategy.signal!r} is not in signals.models")
     if cfg.risk.mc_draws < 100:
         out.append(f"risk.mc_draws must be >= 100, got {cfg.risk.mc_draws}")
