@@ -16,7 +16,7 @@ def build_engine(cfg: EngineConfig, spec: MarketSpec, seed: int = 0) -> Engine:
     p.initial_cash = float(cfg.initial_cash)
     p.fast, p.slow = int(s.fast), int(s.slow)
     p.target_fraction, p.rebalance_band = float(s.target_fraction), float(s.rebalance_band)
-    p.vol_scale = float(s.vol_scale)
+    p.vol_scale, p.vol_target = float(s.vol_scale), float(s.vol_target)
     p.signal = "momentum" if s.signal == "auto" else str(s.signal)  # auto: see config.resolve_signal
     p.commission_bps, p.min_commission = float(b.commission_bps), float(b.min_commission)
     p.slippage_bps = float(b.slippage_bps)

@@ -27,6 +27,7 @@ class StrategyConfig:
     # the model whose signal sets positions: "momentum" (in-engine), a signal-layer
     # model, or "auto": the ensemble when the signal layer runs, else momentum
     signal: str = "auto"
+    vol_target: float = 0.0  # > 0: size each position to this annual volatility (x signal), capped at 3x
 
 
 @dataclass(frozen=True)
@@ -313,6 +314,8 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
         out.append(f"strategy.signal {cfg.strategy.signal!r} is not in signals.models")
     if cfg.risk.mc_draws < 100:
         out.append(f"risk.mc_draws must be >= 100, got {cfg.risk.mc_draws}")
+    if not 0 <= cfg.strategy.vol_target <= 2:
+        out.append(f"strategy.vol_target must be in [0, 2] (annual volatility), got {cfg.strategy.vol_target}")
     if not cfg.strategy.vol_scale > 0:
         out.append(f"strategy.vol_scale must be > 0, got {cfg.strategy.vol_scale}")
     return out + _check_execution(cfg)

@@ -50,6 +50,7 @@ class EngineParams:
         self.rebalance_band: float = 0.25
         self.vol_scale: float = 2.0
         self.signal: str = "momentum"  # the model whose signal sets positions
+        self.vol_target: float = 0.0  # annual vol per position at full strength; 0 = fixed fraction
         self.commission_bps: float = 1.0
         self.min_commission: float = 1.0
         self.slippage_bps: float = 2.0  # the half-spread
@@ -622,6 +623,8 @@ class Engine:
         inst = self.instruments.get(sym)
         lot = 1.0 if inst is None else inst.lot
         full = self.p.target_fraction * nav / price  # units at a full-strength signal
+        if self.p.vol_target > 0.0:
+            full *= self.vol_scaling(sym)
         target = 0.0
         if confidence >= 1.0:
             target = math.floor(abs(value) * scale * full / lot) * lot * (1.0 if value >= 0.0 else -1.0)
@@ -642,6 +645,16 @@ class Engine:
         if off <= 0.0:
             return 0.0
         return price * (1.0 + off) if qty > 0.0 else price * (1.0 - off)
+
+    def vol_scaling(self, sym: str) -> float:
+        """Volatility targeting: vol_target / the symbol's realised annual vol
+        (bar returns, ddof=1, x sqrt(252 x bars a day)), capped at 3x; no
+        estimate yet (or a flat series) means no position."""
+        st = self.strategy.states.get(sym)
+        if st is None or st.returns.count < 2:
+            return 0.0
+        vol = st.returns.std() * math.sqrt(252.0 * self.p.bars_per_day)
+        return min(3.0, self.p.vol_target / vol) if vol > 0.0 else 0.0
 
     def submit(self, sym: str, qty: float, ref_price: float, origin: str, reason: str,
                limit: float = 0.0) -> bool:

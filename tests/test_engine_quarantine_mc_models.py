@@ -294,3 +294,34 @@ def test_a_breaker_whose_computation_raises_trips_and_halts() -> None:
     assert {b.name for b in trips} == {"daily_loss", "max_drawdown", "trailing_loss", "var_limit", "stale_data"}
     assert all("ZeroDivisionError" in b.reason and math.isnan(b.value) for b in trips)
     assert eng.state.state == "HALTED"
+
+
+# ------------------------------------------------------------ volatility targeting
+
+
+def test_vol_targeting_sizes_by_realised_volatility() -> None:
+    """Two identical signals on a calm and a wild series: the calm one gets the
+    bigger position, each in proportion to vol_target / realised vol."""
+    cfg = EngineConfig(strategy=StrategyConfig(signal="ensemble", vol_target=0.10))
+    sizes = {}
+    for name, swing in (("calm", 0.0005), ("wild", 0.002)):
+        eng = make_engine(cfg)
+        price = 100.0
+        for i in range(30):
+            price *= 1 + (swing if i % 2 else -swing)
+            feed(eng, [Tick((i + 1) * MIN - 1, "AAA", price, 1.0), Timer((i + 1) * MIN, "", "bar")])
+        st = eng.strategy.states["AAA"]
+        vol = st.returns.std() * math.sqrt(252 * eng.p.bars_per_day)
+        out = feed(eng, [ModelSignal(31 * MIN, "AAA", "ensemble", 1.0, 1.0, 1.0, 1)])
+        qty = of(OrderAccepted, out)[0].qty
+        full = 0.10 * eng.portfolio.nav() / price * min(3.0, 0.10 / vol)
+        assert qty == math.floor(full)
+        sizes[name] = qty
+    assert sizes["calm"] > sizes["wild"] > 0
+
+
+def test_vol_targeting_with_no_estimate_takes_no_position() -> None:
+    eng = make_engine(EngineConfig(strategy=StrategyConfig(signal="ensemble", vol_target=0.10)))
+    feed(eng, [Tick(1, "AAA", 100.0, 1.0)])
+    out = feed(eng, [ModelSignal(2, "AAA", "ensemble", 1.0, 1.0, 1.0, 1)])
+    assert of(OrderAccepted, out) == []
