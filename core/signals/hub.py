@@ -242,6 +242,9 @@ class SignalHub:
             why = self._drift()
             if why:
                 due.update({m: why for m in self.names if m in FITTED})
+        if self.bars - self.last_fit_bar >= cfg.min_refit_bars:  # a fit that did not validate: try again
+            due.update({m: "retry: the last fit did not validate" for m, st in self.status.items()
+                        if st.note.startswith("refit not activated") and m not in due})
         due = {m: r for m, r in due.items() if m in FITTED and self.status[m].state != "training"}
         if not due:
             return
