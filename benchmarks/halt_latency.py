@@ -7,6 +7,8 @@ Runs the real console app over a session as ``console run --speed max`` does
 ``h`` after a warm-up, and times until the UI's snapshot says HALTED (the
 engine publishes right after applying a command). Also counts orders
 accepted after the halt event in the log (must be 0). Prints figures.
+``measure()`` (benchmarks/run.py) runs this script in a subprocess and reads
+its output.
 """
 
 from __future__ import annotations
@@ -72,6 +74,31 @@ def orders_after_halt(db: Path, sid: str) -> int:
         if json.loads(p)["new"] == "HALTED")
     return int(con.execute("select count(*) from events where session=? and kind='order_accepted' and seq>?",
                            (sid, halt)).fetchone()[0])
+
+
+def measure(presses: int) -> list:  # type: ignore[type-arg]
+    """Run this script in a fresh process and turn its output into a table row."""
+    import re
+    import subprocess
+    import sys
+
+    from _common import BENCH, Row, env
+
+    out = subprocess.run([sys.executable, str(BENCH / "halt_latency.py"), "--presses", str(presses)],
+                         env=env(), capture_output=True, text=True, timeout=600)
+    text = out.stdout
+    m = re.search(r"median ([\d.]+) ms, max ([\d.]+) ms", text)
+    if out.returncode != 0 or m is None:
+        raise RuntimeError("halt_latency.py failed: " + " | ".join((out.stderr or text).strip().splitlines()[-4:]))
+    med, worst = float(m.group(1)), float(m.group(2))
+    feed = re.search(r"feed with UI\s+([\d,]+)", text)
+    after = re.search(r"orders accepted after the halt event: (\d+)", text)
+    n_after = int(after.group(1)) if after else -1
+    return [Row("5", "halt latency, key -> HALTED shown", f"{med:.1f} ms median, {worst:.1f} ms max",
+                "(no target; orders after halt = 0)", n_after == 0, None,
+                f"{presses} presses at feed speed max (engine process, SQLite log, input-thread fast path); "
+                f"feed {feed.group(1) if feed else '?'} inputs/s; orders accepted after the halt: {n_after}",
+                {"median_ms": med, "max_ms": worst, "orders_after_halt": n_after})]
 
 
 def main() -> None:
