@@ -18,6 +18,9 @@ def build_engine(cfg: EngineConfig, spec: MarketSpec, seed: int = 0) -> Engine:
     p.target_fraction, p.rebalance_band = float(s.target_fraction), float(s.rebalance_band)
     p.vol_scale, p.vol_target = float(s.vol_scale), float(s.vol_target)
     p.signal = "momentum" if s.signal == "auto" else str(s.signal)  # auto: see config.resolve_signal
+    p.books = [str(x) for x in s.books]
+    p.allocation, p.rebalance_every = str(s.allocation), int(s.rebalance_every)
+    p.allocation_window = int(s.allocation_window)
     p.commission_bps, p.min_commission = float(b.commission_bps), float(b.min_commission)
     p.slippage_bps = float(b.slippage_bps)
     p.impact_bps, p.participation = float(b.impact_bps), float(b.participation)

@@ -14,7 +14,7 @@ from core.bars import BarBuilder
 from core.breakers import ARMED, TRIPPED, Breaker
 from core.broker import LIMIT, MARKET, POV, BrokerFill, OpenOrder, PaperBroker, ParentOrder
 from core.events import (
-    Bar, BarClosed, BreakerChanged, Command, CommandRejected, Fill, Headline,
+    AllocationChanged, Bar, BarClosed, BreakerChanged, Command, CommandRejected, Fill, Headline,
     ModelActivated, ModelSignal, OrderAccepted, OrderCancelled, OrderExpired, OrderIntent,
     OrderRejected, ParentDone, PositionChanged, Quarantined, RiskSnapshot, Signal, StateChanged,
     Tick, Timer,
@@ -93,6 +93,11 @@ class EngineParams:
         self.mc_every: int = 10
         self.bars_per_day: float = 390.0
         self.seed: int = 0  # Monte Carlo VaR draws
+        # multi-strategy books: [] = one driving signal (``signal``) as before
+        self.books: list[str] = []
+        self.allocation: str = "equal"  # equal or inverse_vol (of each book's P&L per unit of capital)
+        self.rebalance_every: int = 50  # bars between capital re-weights
+        self.allocation_window: int = 100  # bars of book returns behind inverse_vol
 
 
 class Engine:
@@ -161,6 +166,19 @@ class Engine:
         self.model_returns: dict[str, RollingWindow] = {}
         self.model_breakers: dict[str, Breaker] = {}
         self.model_val_sharpe: dict[str, float] = {}
+        self.model_scales: dict[str, dict[str, float]] = {}
+        # books: virtual sub-portfolios (cash starts at 0, so a book's value is
+        # its P&L), capital weights, and each order's split between the books
+        self.books: list[str] = list(p.books)
+        nb = len(self.books)
+        self.book_weights: list[float] = [1.0 / nb for _ in range(nb)]
+        self.book_pf: list[Portfolio] = [Portfolio(0.0) for _ in range(nb)]
+        self.book_returns: list[RollingWindow] = [RollingWindow(max(2, p.allocation_window))
+                                                  for _ in range(nb)]
+        self.book_last_value: list[float] = [0.0 for _ in range(nb)]
+        self.book_last_nav: float = p.initial_cash
+        self.order_shares: dict[int, list[float]] = {}  # order / parent id -> share per book
+        self.next_shares: list[float] = []  # the split of the order being submitted
 
     def breaker(self, name: str, limit: float, unit: str) -> Breaker:
         action = REDUCING if name in self.p.reduce_on else HALTED
@@ -284,6 +302,8 @@ class Engine:
             o = f.order
             before = self.portfolio.qty(symbol)
             realized = self.portfolio.apply_fill(symbol, f.qty, f.price, f.commission)
+            if self.books:
+                self.attribute(o, f, before)
             pos = self.portfolio.positions[symbol]
             self.emit(Fill(self.ts, symbol, o.order_id, f.qty, f.price, f.commission, f.remaining))
             self.emit(PositionChanged(self.ts, symbol, pos.qty, pos.avg_price, realized))
@@ -330,6 +350,11 @@ class Engine:
             self.unit_var[sym] = Z95 * st.returns.std() * h * bb.close if st.returns.count >= 2 else 0.0
         self.bar_count += 1
         self.track_models(closed)
+        reweighted = False
+        if self.books:
+            self.track_books()
+            if self.bar_count % self.p.rebalance_every == 0:
+                reweighted = self.reallocate()
         nav = self.update_nav()
         var = self.var95()
         if self.bar_count % self.p.mc_every == 1 % self.p.mc_every or self.mc95 > 0.0 \
@@ -341,7 +366,12 @@ class Engine:
         if self.state.state != HALTED:
             if self.b_var.state == TRIPPED and var > self.p.var_limit:
                 self.cut_largest_var()
-            if self.p.signal == "momentum":
+            if self.books:
+                syms = list(self.portfolio.last.keys()) if reweighted else \
+                    (closed if "momentum" in self.books else [])
+                for sym in syms:
+                    self.book_rebalance(sym, nav, "reweighted" if reweighted else "momentum bar close")
+            elif self.p.signal == "momentum":
                 for sym in closed:
                     st = self.strategy.states[sym]
                     self.rebalance(sym, st.value, st.confidence, 1.0, nav, f"momentum {st.value:+.2f}")
@@ -356,6 +386,17 @@ class Engine:
             self.model_values[m.model] = values
         ok = math.isfinite(m.value) and math.isfinite(m.confidence) and math.isfinite(m.scale)
         values[m.symbol] = m.value if ok else 0.0
+        if self.books:
+            if m.model not in self.books:
+                return
+            scales = self.model_scales.get(m.model)
+            if scales is None:
+                scales = {}
+                self.model_scales[m.model] = scales
+            scales[m.symbol] = max(0.0, min(1.0, m.scale)) if ok else 0.0
+            if self.state.state != HALTED:
+                self.book_rebalance(m.symbol, self.portfolio.nav(), f"{m.model} v{m.version} {m.value:+.2f}")
+            return
         if m.model != self.p.signal or self.state.state == HALTED:
             return
         b = self.model_breakers.get(m.model)
@@ -638,6 +679,188 @@ class Engine:
             return  # small drift: not worth the cost (going flat always is)
         self.submit(sym, diff, price, "strategy", why, self.limit_for(diff, price))
 
+    # ------------------------------------------------------------ books (several strategies)
+
+    def book_view(self, i: int, sym: str) -> float:
+        """Book ``i``'s signed strength on ``sym``: its signal value in [-1, 1]
+        times its risk scale; 0 while warming up or disabled by its breaker."""
+        name = self.books[i]
+        if name == "momentum":
+            st = self.strategy.states.get(sym)
+            if st is None or st.confidence < 1.0:
+                return 0.0
+            return max(-1.0, min(1.0, st.value))
+        values = self.model_values.get(name)
+        if values is None:
+            return 0.0
+        b = self.model_breakers.get(name)
+        if b is not None and b.state == TRIPPED:
+            return 0.0
+        scales = self.model_scales.get(name)
+        scale = 1.0 if scales is None else scales.get(sym, 1.0)
+        return max(-1.0, min(1.0, values.get(sym, 0.0))) * scale
+
+    def book_rebalance(self, sym: str, nav: float, why: str) -> None:
+        """Each book's target (its weight x view x full size, in lots); one
+        order for the net difference, split between the books by what each asked."""
+        price = self.portfolio.last.get(sym, 0.0)
+        if not good_price(price) or nav <= 0.0:
+            return
+        if self.broker.parent_of(sym) != 0 or self.p.participation > 0.0 and self.broker.has_open_orders(sym):
+            return  # an order is working this symbol: it runs first
+        lot = self.lot_of(sym)
+        full = self.p.target_fraction * nav / price
+        if self.p.vol_target > 0.0:
+            full *= self.vol_scaling(sym)
+        n = len(self.books)
+        asks: list[float] = []
+        target = 0.0
+        ask_total = 0.0
+        for i in range(n):
+            want = self.book_weights[i] * self.book_view(i, sym) * full
+            t = math.floor(abs(want) / lot) * lot * (1.0 if want >= 0.0 else -1.0)
+            a = t - (self.book_pf[i].qty(sym) + self.book_pending(i, sym))
+            asks.append(a)
+            target += t
+            ask_total += a
+        have = self.portfolio.qty(sym) + self.broker.pending_qty(sym)
+        reducing = self.state.state == REDUCING
+        if reducing:
+            target = toward_zero(have, target)
+        diff = target - have
+        if abs(diff) < lot:
+            return
+        if target != 0.0 and abs(diff) < self.p.rebalance_band * full:
+            return
+        shares: list[float] = []
+        if not reducing and abs(ask_total) > 0.0:
+            shares = [a / ask_total for a in asks]
+        self.next_shares = shares  # reducing: split by the books' positions at the fill
+        self.submit(sym, diff, price, "strategy", "books: " + why, self.limit_for(diff, price))
+        self.next_shares = []
+
+    def shares_of(self, order_id: int, sym: str, qty: float) -> list[float]:
+        """An order's split between the books: as recorded when a book order was
+        sent, else (operator, risk, reducing) in proportion to the books'
+        positions in ``sym`` (which sum to ``qty``), else equal."""
+        shares = self.order_shares.get(order_id)
+        if shares is not None:
+            return shares
+        n = len(self.books)
+        if qty != 0.0:
+            return [self.book_pf[i].qty(sym) / qty for i in range(n)]
+        return [1.0 / n for _ in range(n)]
+
+    def book_pending(self, i: int, sym: str) -> float:
+        """Book ``i``'s part of the units still pending on ``sym``."""
+        total = 0.0
+        broker = self.broker
+        q = self.portfolio.qty(sym)
+        if broker.has_open_orders(sym):
+            for o in broker.open.values():
+                if o.symbol == sym and o.parent_id == 0:
+                    total += (o.qty - o.filled) * self.shares_of(o.order_id, sym, q)[i]
+        pid = broker.parent_of(sym)
+        if pid != 0:
+            parent = broker.parents[pid]
+            total += (parent.qty - parent.filled) * self.shares_of(pid, sym, q)[i]
+        return total
+
+    def attribute(self, o: OpenOrder, f: BrokerFill, before: float) -> None:
+        """Split a fill between the books: units by each book's share of the
+        order (a share may be negative: books crossing each other), the
+        commission by each book's gross share; the largest share takes the
+        rounding rest, so the books' units and cash add up to the real ones."""
+        sym = o.symbol
+        key = o.parent_id if o.parent_id != 0 else o.order_id
+        shares = self.shares_of(key, sym, before)
+        n = len(shares)
+        gross = 0.0
+        big = 0
+        for i in range(n):
+            gross += abs(shares[i])
+            if abs(shares[i]) > abs(shares[big]):
+                big = i
+        qs: list[float] = []
+        cs: list[float] = []
+        q_rest = f.qty
+        c_rest = f.commission
+        for i in range(n):
+            q = f.qty * shares[i]
+            c = f.commission * abs(shares[i]) / gross if gross > 0.0 else f.commission / n
+            qs.append(q)
+            cs.append(c)
+            if i != big:
+                q_rest -= q
+                c_rest -= c
+        qs[big] = q_rest
+        cs[big] = c_rest
+        for i in range(n):
+            if qs[i] != 0.0 or cs[i] != 0.0:
+                self.book_pf[i].apply_fill(sym, qs[i], f.price, cs[i])
+        if o.parent_id == 0 and f.remaining == 0.0:
+            self.order_shares.pop(o.order_id, None)
+
+    def book_value(self, i: int) -> float:
+        """Book ``i``'s P&L to date: its cash (from 0) plus its positions marked
+        at the book's last prices; the books' values add up to NAV - initial cash."""
+        bp = self.book_pf[i]
+        total = bp.cash
+        last = self.portfolio.last
+        for sym, pos in bp.positions.items():
+            if pos.qty != 0.0:
+                total += pos.qty * last.get(sym, pos.avg_price)
+        return total
+
+    def track_books(self) -> None:
+        """Each book's P&L this bar per unit of its capital (weight x NAV)."""
+        nav0 = self.book_last_nav
+        for i in range(len(self.books)):
+            v = self.book_value(i)
+            cap = self.book_weights[i] * nav0
+            if cap > 0.0:
+                self.book_returns[i].push((v - self.book_last_value[i]) / cap)
+            self.book_last_value[i] = v
+        self.book_last_nav = self.portfolio.nav()
+
+    def reallocate(self) -> bool:
+        """New capital weights (on the rebalance schedule): equal, or inverse
+        to each book's return volatility (a book with no estimate yet counts
+        as the mean of the others). Each change is logged; True if any."""
+        n = len(self.books)
+        new = [1.0 / n for _ in range(n)]
+        vols = [0.0 for _ in range(n)]
+        if self.p.allocation == "inverse_vol":
+            inv: list[float] = []
+            known = 0.0
+            k = 0
+            for i in range(n):
+                w = self.book_returns[i]
+                sd = w.std() if w.count >= 2 else 0.0
+                vols[i] = sd
+                x = 1.0 / sd if sd > 0.0 and math.isfinite(sd) else 0.0
+                inv.append(x)
+                if x > 0.0:
+                    known += x
+                    k += 1
+            if k > 0:
+                fill = known / k
+                total = 0.0
+                for i in range(n):
+                    if inv[i] <= 0.0:
+                        inv[i] = fill
+                    total += inv[i]
+                new = [x / total for x in inv]
+        changed = False
+        for i in range(n):
+            old = self.book_weights[i]
+            if abs(new[i] - old) > 1e-9:
+                changed = True
+                self.emit(AllocationChanged(self.ts, "", self.books[i], new[i], old, vols[i],
+                                            f"{self.p.allocation} at bar {self.bar_count}"))
+                self.book_weights[i] = new[i]
+        return changed
+
     def limit_for(self, qty: float, price: float) -> float:
         """A strategy order's limit: ``limit_offset_bps`` past ``price`` against
         us (the worst price we accept), or 0 (a market order)."""
@@ -696,6 +919,8 @@ class Engine:
         expire = self.ts + p.order_ttl_ms if p.order_ttl_ms > 0 else 0
         self.emit(OrderAccepted(self.ts, sym, intent_seq, qty, ref_price, origin,
                                 LIMIT if limit > 0.0 else MARKET, limit, expire, parent_id))
+        if parent_id == 0 and self.next_shares:
+            self.order_shares[self.seq] = self.next_shares
         part = 0.0
         if parent_id != 0:
             parent = broker.parents.get(parent_id)
@@ -717,6 +942,8 @@ class Engine:
         p = self.p
         self.emit(ParentOrderEvent(self.ts, sym, intent_seq, qty, ref_price, p.algo, p.slices,
                                    p.slice_ms, origin))
+        if self.next_shares:
+            self.order_shares[self.seq] = self.next_shares
         parent = ParentOrder(self.seq, sym, qty, ref_price, origin, p.algo, p.slices, p.slice_ms,
                              self.ts, self.lot_of(sym), p.pov_rate, p.limit_offset_bps / 10_000.0)
         self.broker.add_parent(parent)
@@ -785,6 +1012,8 @@ class Engine:
     def finish_parent(self, parent: ParentOrder, status: str, reason: str) -> None:
         if self.broker.end_parent(parent.parent_id) is None:
             return  # already ended (a breaker the child's refusal tripped cancelled it)
+        if self.order_shares:
+            self.order_shares.pop(parent.parent_id, None)
         rest = 0.0 if parent.done() else parent.qty - parent.filled
         self.emit(ParentDone(self.ts, parent.symbol, parent.parent_id, parent.filled, rest, status, reason))
         self.algo_due = self.broker.next_slice_ts()
@@ -792,6 +1021,8 @@ class Engine:
     def expire_orders(self) -> None:
         ttl = self.p.order_ttl_ms / 1000.0
         for o in self.broker.expire(self.ts):
+            if self.order_shares and o.parent_id == 0:
+                self.order_shares.pop(o.order_id, None)
             self.emit(OrderExpired(self.ts, o.symbol, o.order_id, o.qty - o.filled,
                                    f"time in force of {ttl:g}s ended"))
             parent = self.broker.parents.get(o.parent_id) if o.parent_id != 0 else None
@@ -824,6 +1055,8 @@ class Engine:
     def cancel_all(self, reason: str) -> None:
         """Cancel every open order, children included, and end every parent."""
         for o in self.broker.cancel_all():
+            if self.order_shares and o.parent_id == 0:
+                self.order_shares.pop(o.order_id, None)
             self.emit(OrderCancelled(self.ts, o.symbol, o.order_id, o.qty - o.filled, reason))
         for parent in list(self.broker.parents.values()):
             parent.child_id = 0

@@ -313,11 +313,26 @@ class CommandRejected(NamedTuple):
     reason: str
 
 
+class AllocationChanged(NamedTuple):
+    """A strategy book's capital weight changed (``strategy.books``, on the
+    ``rebalance_every`` schedule). ``vol`` is the book's return volatility per
+    bar behind an inverse-vol weight (0 for equal weights or no estimate)."""
+
+    ts: int
+    symbol: str
+    book: str
+    weight: float
+    prev: float
+    vol: float
+    reason: str
+
+
 InputEvent = Union[Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated]
 Event = Union[
     Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated, BarClosed, Signal, OrderIntent,
     OrderRejected, OrderAccepted, OrderCancelled, OrderExpired, ParentOrder, ParentDone, Fill,
     PositionChanged, RiskSnapshot, StateChanged, BreakerChanged, CommandRejected, Quarantined,
+    AllocationChanged,
 ]
 
 # kind names as logged; the storage schema and replay key on these
@@ -331,5 +346,5 @@ DECISION_KINDS: Final = {
     "order_cancelled": OrderCancelled, "order_expired": OrderExpired, "parent_order": ParentOrder,
     "parent_done": ParentDone, "fill": Fill, "position": PositionChanged,
     "risk": RiskSnapshot, "state": StateChanged, "breaker": BreakerChanged,
-    "command_rejected": CommandRejected, "quarantined": Quarantined,
+    "command_rejected": CommandRejected, "quarantined": Quarantined, "allocation": AllocationChanged,
 }

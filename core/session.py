@@ -31,12 +31,12 @@ from core.breakers import TRIPPED
 from core.build import is_compiled
 from core.engine import Engine
 from core.events import (
-    BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, OrderAccepted,
+    AllocationChanged, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, OrderAccepted,
     OrderCancelled, OrderExpired, OrderRejected, ParentDone, ParentOrder, Quarantined, RiskSnapshot,
     StateChanged,
 )
 from core.snapshot import (
-    BreakerRow, LogLine, OrderRow, PositionRow, RiskView, SignalRow, Snapshot, StressLine,
+    BookRow, BreakerRow, LogLine, OrderRow, PositionRow, RiskView, SignalRow, Snapshot, StressLine,
 )
 
 ACTIONS = ("halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker")
@@ -285,8 +285,27 @@ class Session:
             risk=risk, positions=positions, open_orders=orders, signals=signals,
             breakers=breakers, rejections=tuple(sorted(eng.gate.counts.items())),
             log=tuple(self.log), finished=self.finished, error=self.error,
-            compiled=self.compiled,
+            compiled=self.compiled, books=self._book_rows(),
         )
+
+    def _book_rows(self) -> tuple[BookRow, ...]:
+        eng = self.engine
+        last = eng.portfolio.last
+        rows: list[BookRow] = []
+        for i, name in enumerate(eng.books):
+            bp = eng.book_pf[i]
+            mv = unreal = 0.0
+            syms: list[tuple[str, float, float, float]] = []
+            for s, p in bp.positions.items():
+                px = last.get(s, p.avg_price)
+                v, u = p.qty * px, p.qty * (px - p.avg_price)
+                mv += v
+                unreal += u
+                if p.qty != 0.0 or p.realized != 0.0:
+                    syms.append((s, p.qty, v, p.realized + u))
+            rows.append(BookRow(name, eng.book_weights[i], mv, bp.realized, unreal, bp.commissions,
+                                bp.realized + unreal - bp.commissions, tuple(syms)))
+        return tuple(rows)
 
     def _model_rows(self) -> tuple[SignalRow, ...]:
         hub = self.hub
@@ -404,6 +423,8 @@ def describe(e: object) -> tuple[str, str] | None:
         return "alert", f"STATE {e.prev} -> {e.new}: {e.reason}"
     if isinstance(e, BreakerChanged):
         return ("alert" if e.new == TRIPPED else "warn"), f"BREAKER {e.name} {e.prev} -> {e.new}: {e.reason}"
+    if isinstance(e, AllocationChanged):
+        return "info", f"ALLOCATION {e.book} {e.prev:.1%} -> {e.weight:.1%}: {e.reason}"
     if isinstance(e, CommandRejected):
         return "warn", f"COMMAND {e.action} refused: {e.reason}"
     if isinstance(e, Command):

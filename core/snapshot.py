@@ -23,6 +23,21 @@ class PositionRow:
 
 
 @dataclass(frozen=True, slots=True)
+class BookRow:
+    """One strategy book's attribution (``strategy.books``): its virtual
+    positions' value and P&L, which over all books add up to the portfolio's."""
+
+    book: str
+    weight: float  # capital weight, 0..1
+    market_value: float  # signed value of its positions at last prices
+    realized: float  # gross of commission, as PositionRow
+    unrealized: float
+    commissions: float
+    pnl: float  # realised + unrealised - commissions
+    symbols: tuple[tuple[str, float, float, float], ...] = ()  # (symbol, qty, market value, P&L)
+
+
+@dataclass(frozen=True, slots=True)
 class OrderRow:
     order_id: int
     symbol: str
@@ -117,3 +132,4 @@ class Snapshot:
     error: str = ""  # set when the session stopped on a fault
     compiled: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    books: tuple[BookRow, ...] = ()  # P&L attribution by strategy book (empty: one driving signal)

@@ -1,5 +1,6 @@
-"""Positions pane: the book by symbol, and the open orders below it by order id
-(parent orders first, each child naming its parent)."""
+"""Positions pane: the book by symbol, the open orders below it by order id
+(parent orders first, each child naming its parent), and with several strategy
+books (``strategy.books``) their P&L attribution at the bottom."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from console.panes.common import Cell, KeyedTable, money, num, pct, signed
-from core.snapshot import OrderRow, PositionRow, Snapshot
+from core.snapshot import BookRow, OrderRow, PositionRow, Snapshot
 
 POSITION_COLUMNS = (
     ("Symbol", "symbol"), ("Qty", "qty"), ("Avg", "avg"), ("Last", "last"),
     ("Mkt value", "mv"), ("Unrealised", "unrealised"), ("Realised", "realised"),
     ("Weight", "weight"),
+)
+BOOK_COLUMNS = (
+    ("Book", "book"), ("Weight", "weight"), ("Pos value", "mv"), ("Realised", "realised"),
+    ("Unrealised", "unrealised"), ("Fees", "fees"), ("P&L", "pnl"), ("Top symbol", "top"),
 )
 ORDER_COLUMNS = (
     ("Order", "id"), ("Symbol", "symbol"), ("Type", "type"), ("Remaining", "qty"),
@@ -34,15 +39,27 @@ class PositionsPane(Vertical):
         yield self._positions
         yield Static("Open orders", classes="subtitle")
         yield self._orders
+        self._books_title = Static("By strategy", classes="subtitle", id="books-title")
+        self._books = KeyedTable(BOOK_COLUMNS, sort_by=0, id="books-table")
+        self._books_title.display = False
+        self._books.display = False
+        yield self._books_title
+        yield self._books
 
     def apply(self, snap: Snapshot) -> None:
         self._positions.sync({p.symbol: self._position_cells(p) for p in snap.positions})
         self._orders.sync({str(o.order_id): self._order_cells(o) for o in snap.open_orders})
         self.border_subtitle = f"{len(snap.positions)} pos · {len(snap.open_orders)} orders"
+        if snap.books or self._books.display:
+            self._books_title.display = self._books.display = bool(snap.books)
+            self._books.sync({b.book: self._book_cells(b) for b in snap.books})
+            if snap.books:
+                self.border_subtitle += f" · {len(snap.books)} books"
 
     def restyle(self) -> None:
         self._positions.restyle()
         self._orders.restyle()
+        self._books.restyle()
 
     def _position_cells(self, p: PositionRow) -> tuple[Cell, ...]:
         app = self.app
@@ -50,6 +67,16 @@ class PositionsPane(Vertical):
             p.symbol, num(f"{p.qty:,.0f}"), num(money(p.avg_price)), num(money(p.last)),
             num(money(p.market_value)), signed(app, p.unrealized, money(p.unrealized)),
             signed(app, p.realized, money(p.realized)), num(pct(p.weight)),
+        )
+
+    def _book_cells(self, b: BookRow) -> tuple[Cell, ...]:
+        app = self.app
+        top = max(b.symbols, key=lambda r: abs(r[3]), default=None)
+        top_text = f"{top[0]} {top[3]:+,.0f}" if top is not None else "—"
+        return (
+            b.book, num(pct(b.weight)), num(money(b.market_value)),
+            signed(app, b.realized, money(b.realized)), signed(app, b.unrealized, money(b.unrealized)),
+            num(money(b.commissions)), signed(app, b.pnl, money(b.pnl)), top_text,
         )
 
     def _order_cells(self, o: OrderRow) -> tuple[Cell, ...]:
