@@ -18,8 +18,10 @@ No textual here: the child imports this module.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import threading
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from core.errors import InputError
@@ -28,9 +30,25 @@ from core.snapshot import Snapshot
 STOP = "__stop__"
 
 
+def quiet_stdio(db: Any) -> None:
+    """Whatever a library prints in the engine process (hmmlearn's convergence
+    notes, warnings) would land on top of the console's screen, which shares
+    the terminal: send fd 1 and 2 to a log beside the database instead."""
+    try:
+        path = Path(str(db)).with_name(Path(str(db)).name + ".engine.log")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except (OSError, TypeError, ValueError):
+        fd = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def child_main(kind: str, options: dict[str, Any], snaps: Connection, commands: Connection) -> None:
     """Entry point of the engine process."""
     from console.setup_run import prepare, resume
+
+    quiet_stdio(options.get("db"))
 
     try:
         prep = resume(**options) if kind == "resume" else prepare(**options)

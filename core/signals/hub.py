@@ -31,6 +31,7 @@ like.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import sys
@@ -44,6 +45,7 @@ from core.config import SignalsConfig
 from core.events import BarClosed, BreakerChanged, Headline, ModelActivated, ModelSignal, Signal
 
 NS = 1_000_000  # engine ms -> model ns
+logging.getLogger("hmmlearn").setLevel(logging.ERROR)  # "Model is not converging" is a status, not a shout
 FITTED = ("hmm", "forest", "lstm", "pairs")  # models trained on a window
 ONLINE = ("sentiment", "ensemble")  # models that learn as they go (no fit needed)
 
