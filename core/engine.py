@@ -139,6 +139,8 @@ class Engine:
         self.max_drawdown: float = 0.0
         self.last_nav: float = p.initial_cash
         self.nav_returns = RollingWindow(500)
+        self.nav_mean: float = 0.0  # of nav_returns, refreshed when it changes
+        self.nav_sd: float = 0.0
         self.losing_streak: int = 0
         self.trip_pnl: dict[str, float] = {}
         self.rejects_this_bar: int = 0
@@ -460,7 +462,11 @@ class Engine:
     def update_nav(self) -> float:
         nav = self.portfolio.nav()
         if self.last_nav > 0.0:
-            self.nav_returns.push(nav / self.last_nav - 1.0)
+            r = self.nav_returns
+            r.push(nav / self.last_nav - 1.0)
+            # the window changes only here: its mean and sd serve every VaR figure until the next bar
+            self.nav_mean = r.mean_last(r.count)
+            self.nav_sd = r.std() if r.count >= 2 else 0.0
         self.last_nav = nav
         if nav > self.peak_nav:
             self.peak_nav = nav
@@ -499,7 +505,7 @@ class Engine:
         if r.count < 2:
             return 0.0
         h = self.p.bars_per_day
-        v = z * r.std() * math.sqrt(h) - min(r.mean_last(r.count), 0.0) * h
+        v = z * self.nav_sd * math.sqrt(h) - min(self.nav_mean, 0.0) * h
         return v if v > 0.0 else 0.0
 
     def run_monte_carlo(self, nav: float) -> None:
