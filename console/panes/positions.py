@@ -64,7 +64,7 @@ class PositionsPane(Vertical):
     def _position_cells(self, p: PositionRow) -> tuple[Cell, ...]:
         app = self.app
         return (
-            p.symbol, num(f"{p.qty:,.0f}"), num(money(p.avg_price)), num(money(p.last)),
+            p.symbol, num(f"{p.qty:,.{_places(p.qty)}f}"), num(money(p.avg_price)), num(money(p.last)),
             num(money(p.market_value)), signed(app, p.unrealized, money(p.unrealized)),
             signed(app, p.realized, money(p.realized)), num(pct(p.weight)),
         )
