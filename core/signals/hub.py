@@ -308,11 +308,16 @@ class SignalHub:
             return
         sha = hashlib.sha256(blob).hexdigest()
         vs = float(report.metrics.get("val_sharpe", math.nan)) * math.sqrt(self.bars_per_day)
+        if self.artifact_sink is not None:
+            try:  # queued in the log before the activation can be: a crash never leaves one without the other
+                self.artifact_sink(sha, name, version, blob)
+            except Exception as exc:
+                with self._lock:
+                    self.status[name].note = f"weights not stored, not activated: {exc}"[:200]
+                return
         with self._lock:
             self.pending[sha] = (name, model, report, blob)
             self._ready.append(ModelActivated(ts, "", name, version, sha, vs, reason))
-        if self.artifact_sink is not None:
-            self.artifact_sink(sha, name, version, blob)
 
     def _activate(self, a: ModelActivated) -> None:
         with self._lock:
