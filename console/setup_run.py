@@ -85,18 +85,22 @@ def asset_classes(spec: MarketSpec) -> dict[str, str]:
             for i in spec.instruments}
 
 
-def restore_models(hub: Any, rdb: Any, sid: str) -> str:
+def restore_models(hub: Any, rdb: Any, sid: str) -> tuple[str, tuple[Any, ...]]:
     """On resume: run the models over the logged session (weights from the
     stored artifacts at their logged seqs, no fitting) so they continue from
     exactly the state they had when the log ends. Returns a note if the
-    models did not reproduce the logged views (they go on regardless)."""
+    models did not reproduce the logged views (they go on regardless), and
+    the views of the last step that the crash kept out of the log: resume
+    feeds them first, as the live session would have."""
     from core.codec import from_row
     from core.signals.hub import catch_up
     from storage import artifact, iter_events
 
     rows = ((r[0], from_row(r[1], r[2], r[3], r[4]), r[5]) for r in iter_events(rdb, sid))
     check = catch_up(hub, rows, lambda sha: artifact(rdb, sid, sha)[2])
-    return f"models did not reproduce the log ({check.mismatch})" if check.mismatch else ""
+    if check.mismatch:
+        return f"models did not reproduce the log ({check.mismatch})", ()
+    return "", check.pending
 
 
 def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | None,
@@ -142,13 +146,18 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
 
     cfg = config_from_dict(setup["engine"], "logged config")
     hub = make_hub(cfg, _spec, seed, writer) if setup.get("signals") else None
+    pending: tuple[Any, ...] = ()
     if hub is not None:
-        note = restore_models(hub, rdb, sid)
+        note, pending = restore_models(hub, rdb, sid)
         if note:
             fixups = (*fixups, note)
     session = Session(engine, islice(iter(source), consumed, None), writer, sid, speed=speed,
                       max_events=max_events, source_name=name, keep_alive=keep_alive, hub=hub,
                       asset_classes=asset_classes(_spec))
+    for view in pending:  # the crash cut the last step's model views: they come first, in order
+        session.step(view)
+    if pending:
+        writer.flush()
     return Prepared(session, writer, db, seed, name, fixups)
 
 

@@ -409,6 +409,7 @@ class ModelCheck:
     activations: int  # stored weights loaded at their logged seq
     mismatch: str  # "" when every view matched exactly
     unlogged: int = 0  # views of the last input that a crash kept out of the log
+    pending: tuple[ModelSignal, ...] = ()  # those views, for resume to log first
 
 
 def recheck(rows: Any, load_artifact: Callable[[str], bytes], cfg: SignalsConfig,
@@ -465,4 +466,5 @@ def catch_up(hub: SignalHub, rows: Any, load_artifact: Callable[[str], bytes]) -
     hub.fit_enabled = was
     # views past the log's end: the log stopped mid-step (a crash); the
     # engine's replay reports the same truncation for its decisions
-    return ModelCheck(views if not mismatch else views - 1, activations, mismatch, len(expected))
+    return ModelCheck(views if not mismatch else views - 1, activations, mismatch, len(expected),
+                      tuple(expected))
