@@ -73,3 +73,37 @@ def test_resume_of_an_unknown_session_is_one_line_and_exit_2(tmp_path: Path):
     res = subprocess.run([sys.executable, "-m", "console.cli", "run", "--headless", "--resume", "nope"],
                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_a_crash_between_a_bar_and_its_model_views_resumes_with_those_views_first(tmp_path: Path):
+    """The log ends after a bar's decisions but before the model views that
+    follow them (a crash there): resume feeds the missing views first, so the
+    replay's model check holds across the crash."""
+    db = tmp_path / "v.db"
+    env = dict(os.environ, CONSOLE_DB=str(db))
+    run = subprocess.run([sys.executable, "-m", "console.cli", "run", "--headless", "--events", "6000",
+                          "--seed", "4"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    sid = run.stdout.strip().splitlines()[-1]
+    con = sqlite3.connect(db)
+    last_bar = con.execute("select max(seq) from events where kind = 'bar_closed'").fetchone()[0]
+    first_view = con.execute("select min(seq) from events where kind = 'model_signal' and seq > ?",
+                             (last_bar,)).fetchone()[0]
+    assert first_view is not None
+    cut = con.execute("select count(*) from events where seq >= ?", (first_view,)).fetchone()[0]
+    with con:  # as if the process died right before the views were committed
+        con.execute("delete from events where seq >= ?", (first_view,))
+        con.execute("delete from fills where seq >= ?", (first_view,))
+        con.execute("delete from orders where seq >= ?", (first_view,))
+        con.execute("update sessions set ended_at = NULL, clean_close = 0, last_seq = ?", (first_view - 1,))
+    con.close()
+    assert cut > 0
+    res = subprocess.run([sys.executable, "-m", "console.cli", "run", "--headless", "--resume", sid,
+                          "--events", "2000"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    rep = subprocess.run([sys.executable, "-m", "console.cli", "replay", sid], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0 and "verified" in rep.stdout and "models reproduce" in rep.stdout, rep.stdout
+    con = sqlite3.connect(db)
+    kinds = [k for (k,) in con.execute("select kind from events where seq >= ? order by seq limit 3", (first_view,))]
+    assert kinds[0] == "model_signal"
