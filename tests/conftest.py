@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,21 @@ def pytest_report_header(config: pytest.Config) -> str:
 
     pure = os.environ.get("CONSOLE_PURE_PYTHON", "")
     return f"hot path: {'compiled (mypyc)' if is_compiled() else 'interpreted'} (CONSOLE_PURE_PYTHON={pure!r})"
+
+
+def console(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``console ARGS`` through the real entry point, in this process."""
+    from console.cli import main
+
+    argv = sys.argv
+    sys.argv = ["console", *args]
+    try:
+        try:
+            main()
+            rc = 0
+        except SystemExit as exc:
+            rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = argv
+    out, err = capsys.readouterr()
+    return rc, out, err

@@ -22,27 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.codec import ALL_KINDS, DecodeError, encode_payload, from_row, to_row
+from tests.conftest import console
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def console(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``console ARGS`` through the real entry point, in this process."""
-    from console.cli import main
-
-    argv = sys.argv
-    sys.argv = ["console", *args]
-    try:
-        try:
-            main()
-            rc = 0
-        except SystemExit as exc:
-            rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def one_line_error(rc: int, err: str) -> str:

@@ -22,26 +22,11 @@ import pytest
 
 from storage import LogWriter, open_db
 from storage.schema import SCHEMA_VERSION
+from tests.conftest import console
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def console(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``console ARGS`` through the real entry point, in this process."""
-    from console.cli import main
-
-    argv = sys.argv
-    sys.argv = ["console", *args]
-    try:
-        try:
-            main()
-            rc = 0
-        except SystemExit as exc:
-            rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def one_line_error(rc: int, err: str, path: Path) -> str:
