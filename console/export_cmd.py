@@ -207,6 +207,11 @@ class _Collector:
             if order is not None:
                 order.update(status="cancelled", cancelled_ts=ts, cancelled_remaining=p.get("remaining"),
                              cancel_reason=p.get("reason"))
+        elif kind == "order_expired":  # its time in force ran out with ``remaining`` unfilled
+            order = self.by_order_id.get(p.get("order_id"))  # type: ignore[arg-type]
+            if order is not None:
+                order.update(status="expired", cancelled_ts=ts, cancelled_remaining=p.get("remaining"),
+                             cancel_reason=p.get("reason"))
         elif kind == "fill":
             self._fill(ts, p)
         elif kind == "position" and seq - 1 in self.fill_rows:

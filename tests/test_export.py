@@ -119,3 +119,16 @@ def test_the_cli_exports_by_prefix_and_errors_in_one_line(session, tmp_path):  #
         assert bad.returncode == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
         errors.append(err)
     assert "no-such-session" in errors[0] and "exists" in errors[1]
+
+
+def test_an_expired_order_is_exported_as_expired_with_what_was_left() -> None:
+    from console.export_cmd import _Collector
+
+    c = _Collector({12: (5, "AAA", 11, 4.0, 100.0, 1.0)})
+    c.add(10, "order_intent", 1, "AAA", {"qty": 10.0, "ref_price": 100.0, "origin": "strategy", "reason": "r"})
+    c.add(11, "order_accepted", 1, "AAA", {"intent_seq": 10, "qty": 10.0, "ref_price": 100.0})
+    c.add(12, "fill", 5, "AAA", {"order_id": 11, "qty": 4.0, "price": 100.0, "commission": 1.0})
+    assert c.orders[10]["status"] == "partially filled"
+    c.add(20, "order_expired", 9, "AAA", {"order_id": 11, "remaining": 6.0, "reason": "time in force"})
+    o = c.orders[10]
+    assert (o["status"], o["cancelled_remaining"], o["filled_qty"]) == ("expired", 6.0, 4.0)
