@@ -100,7 +100,8 @@ def state_of(engine: Engine) -> tuple[tuple[str, str], ...]:
     positions, open orders, breaker states and active model versions."""
     pf = engine.portfolio
     pos = ", ".join(f"{s} {pf.qty(s):+g}@{pf.positions[s].avg_price:,.4f}" for s in pf.open_symbols()) or "flat"
-    orders = ", ".join(f"#{o.order_id} {o.symbol} {o.qty:+g}" for o in engine.broker.open.values()) or "none"
+    orders = ", ".join(f"#{o.order_id} {o.symbol} {o.remaining():+g} of {o.qty:+g}"
+                       for o in engine.broker.open.values()) or "none"
     brk = ", ".join(f"{b.name}={b.state}" for b in engine.breakers if b.state != "ARMED") or "all ARMED"
     models = ", ".join(f"{m} v{v}" for m, v in sorted(engine.model_versions.items())) or "none"
     return (("trading", engine.state.state), ("positions", pos), ("open orders", orders),

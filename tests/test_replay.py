@@ -141,3 +141,18 @@ def test_replay_from_a_real_database(tmp_path):  # type: ignore[no-untyped-def]
     con.commit()
     fills = {k: dict(zip(cols, v)) for k, v in fills_by_seq(db, "abc").items()}
     assert not verify(engine_from_setup(setup), iter_events(db, "abc"), fills).verified
+
+
+def test_the_divergence_state_shows_positions_orders_breakers_and_models() -> None:
+    from core.events import ModelActivated, Tick
+    from core.replay import state_of
+    from tests.conftest import make_engine
+
+    eng = make_engine()
+    eng.process(Tick(1, "AAA", 100.0, 1.0))
+    eng.submit("AAA", 10.0, 100.0, "operator", "buy")
+    eng.process(ModelActivated(2, "", "forest", 3, "sha", 1.0, "fit"))
+    state = dict(state_of(eng))
+    assert state["trading"] == "ACTIVE" and state["positions"] == "flat"
+    assert state["open orders"].endswith("AAA +10 of +10") and state["models"] == "forest v3"
+    assert state["breakers"] == "all ARMED"
