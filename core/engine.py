@@ -159,6 +159,8 @@ class Engine:
         self.unit_var: dict[str, float] = {}
         self.var_contrib: dict[str, float] = {}  # Euler contribution to 95% parametric VaR (currency)
         self.mc95: float = 0.0
+        self.mc_cvar95: float = 0.0  # mean loss beyond the MC VaR (positive fraction of NAV)
+        self.mc_cvar99: float = 0.0
         self.mc99: float = 0.0
         self.z: list[float] = []  # standard normal draws, mc_draws x z_cols, drawn once
         self.z_cols: int = 0
@@ -531,6 +533,8 @@ class Engine:
         if k == 0 or nav <= 0.0:
             self.mc95 = 0.0
             self.mc99 = 0.0
+            self.mc_cvar95 = 0.0
+            self.mc_cvar99 = 0.0
             return
         rets: list[list[float]] = []
         mus: list[float] = []
@@ -576,6 +580,8 @@ class Engine:
         v99 = -quantile(pnl, 0.01) / nav
         self.mc95 = v95 if v95 > 0.0 else 0.0
         self.mc99 = v99 if v99 > 0.0 else 0.0
+        self.mc_cvar95 = tail_loss(pnl, 0.05, nav)
+        self.mc_cvar99 = tail_loss(pnl, 0.01, nav)
 
     def ensure_draws(self, k: int) -> None:
         if self.z_cols >= k and len(self.z) > 0:
@@ -1174,6 +1180,21 @@ def cholesky(a: list[list[float]]) -> list[list[float]]:
             else:
                 low[i][j] = acc / low[j][j] if low[j][j] > 0.0 else 0.0
     return low
+
+
+def tail_loss(pnl: list[float], q: float, nav: float) -> float:
+    """Expected shortfall of sorted scenario P&L: minus the mean of the
+    scenarios at or below the q-quantile, as a positive fraction of NAV."""
+    cut = quantile(pnl, q)
+    total = 0.0
+    n = 0
+    for x in pnl:
+        if x > cut:
+            break
+        total += x
+        n += 1
+    v = -(total / n) / nav if n > 0 else 0.0
+    return v if v > 0.0 else 0.0
 
 
 def sorted_returns(r: RollingWindow) -> list[float]:

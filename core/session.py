@@ -272,6 +272,7 @@ class Session:
                          ("halts", str(eng.halts)), ("bad prices", str(eng.bad_prices)),
                          ("VaR 99% param", f"{eng.var_parametric(2.3263478740408408):.2%}"),
                          ("VaR 95/99% MC", f"{eng.mc95:.2%} / {eng.mc99:.2%}"),
+                         ("CVaR 95/99% MC", f"{eng.mc_cvar95:.2%} / {eng.mc_cvar99:.2%}"),
                          ("CVaR 95/99% param", "{:.2%} / {:.2%}".format(*self._cvar_param())),
                          ("DD peak at", _clock(self._peak[1])),
                          ("max DD peak→trough", f"{_clock(self._max_dd[1])} → {_clock(self._max_dd[2])}"

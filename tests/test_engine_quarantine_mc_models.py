@@ -325,3 +325,16 @@ def test_vol_targeting_with_no_estimate_takes_no_position() -> None:
     feed(eng, [Tick(1, "AAA", 100.0, 1.0)])
     out = feed(eng, [ModelSignal(2, "AAA", "ensemble", 1.0, 1.0, 1.0, 1)])
     assert of(OrderAccepted, out) == []
+
+
+def test_monte_carlo_cvar_matches_the_gaussian_expected_shortfall() -> None:
+    eng = two_asset_book()
+    feed(eng, [Timer(41 * MIN, "", "bar")])
+    mean, sd, _ = numpy_book_var(eng)
+    nav = eng.portfolio.nav()
+    for got, var, z, c in ((eng.mc_cvar95, eng.mc95, 1.6448536269514722, 0.95),
+                           (eng.mc_cvar99, eng.mc99, 2.3263478740408408, 0.99)):
+        pdf = math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+        want = (sd * pdf / (1 - c) - mean) / nav
+        assert got > var > 0  # the tail's mean lies beyond its edge
+        assert got == pytest.approx(want, rel=0.06), (got, want)
