@@ -111,3 +111,11 @@ def print_rows(rows: Sequence[Row]) -> None:
         print(f"[{r.key}] {r.what}: {r.figure}  target {r.target}  met {met}{ratio}")
         if r.detail:
             print(f"      {r.detail}")
+
+
+def report(rows: Sequence[Row], as_json: bool) -> None:
+    """A benchmark's rows: JSON (for run.py and scripts) or the summary table."""
+    if as_json:
+        print(json.dumps([r.to_dict() for r in rows], indent=1))
+    else:
+        print_rows(rows)

@@ -17,7 +17,6 @@ reference count of crossovers from synth.crossovers) and ratios.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import Any
@@ -88,10 +87,7 @@ def main() -> None:
         child_main(a.bars)
         return
     rows = measure(a.bars, a.repeats, not a.no_peers)
-    if a.json:
-        print(json.dumps([r.to_dict() for r in rows], indent=1))
-    else:
-        _common.print_rows(rows)
+    _common.report(rows, a.json)
 
 
 if __name__ == "__main__":

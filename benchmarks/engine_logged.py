@@ -17,7 +17,6 @@ the same schema, WAL, synchronous=NORMAL, 5,000 event rows per transaction
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -114,10 +113,7 @@ def main() -> None:
         (child_log if a.child == "log" else child_raw)(a.bars, a.db)
         return
     rows = measure(a.bars, a.repeats)
-    if a.json:
-        print(json.dumps([r.to_dict() for r in rows], indent=1))
-    else:
-        _common.print_rows(rows)
+    _common.report(rows, a.json)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ best of R. ``--profile`` prints the writer's cProfile top entries instead.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -144,10 +143,7 @@ def main() -> None:
         child_raw(a.inputs, a.db, a.child == "raw+encode")
     else:
         rows = measure(a.inputs, a.repeats)
-        if a.json:
-            print(json.dumps([r.to_dict() for r in rows], indent=1))
-        else:
-            _common.print_rows(rows)
+        _common.report(rows, a.json)
 
 
 if __name__ == "__main__":

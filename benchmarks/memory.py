@@ -15,7 +15,6 @@ largest size's peak over the smallest's. Target: <= 1.2x.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -97,10 +96,7 @@ def main() -> None:
         child_main(a.child, a.db)
         return
     rows = measure([int(s) for s in a.sizes.split(",")])
-    if a.json:
-        print(json.dumps([r.to_dict() for r in rows], indent=1))
-    else:
-        _common.print_rows(rows)
+    _common.report(rows, a.json)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ run, best of R. Target: >= 500,000 events/s.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -82,10 +81,7 @@ def main() -> None:
         child_main(a.inputs, a.db)
         return
     rows = measure(a.inputs, a.repeats)
-    if a.json:
-        print(json.dumps([r.to_dict() for r in rows], indent=1))
-    else:
-        _common.print_rows(rows)
+    _common.report(rows, a.json)
 
 
 if __name__ == "__main__":

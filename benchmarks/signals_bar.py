@@ -14,7 +14,6 @@ Target: each model <= 5 ms per bar close for 20 symbols.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -85,10 +84,7 @@ def main() -> None:
         child_main(a.child, a.bars)
         return
     rows = measure(a.bars)
-    if a.json:
-        print(json.dumps([r.to_dict() for r in rows], indent=1))
-    else:
-        _common.print_rows(rows)
+    _common.report(rows, a.json)
 
 
 if __name__ == "__main__":

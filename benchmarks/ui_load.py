@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import tempfile
 import threading
@@ -125,10 +124,7 @@ def main() -> None:
         child_main(a.child, a.seconds)
         return
     rows = measure(a.seconds, a.repeats)
-    if a.json:
-        print(json.dumps([r.to_dict() for r in rows], indent=1))
-    else:
-        _common.print_rows(rows)
+    _common.report(rows, a.json)
 
 
 if __name__ == "__main__":
