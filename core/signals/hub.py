@@ -37,7 +37,7 @@ import os
 import sys
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -93,7 +93,6 @@ class SignalHub:
         self.latest: dict[tuple[str, str], Any] = {}  # (model, symbol) -> SignalOut
         self.momentum: dict[str, tuple[float, float]] = {}  # symbol -> (value, confidence)
         self.closes: dict[str, deque[tuple[int, float]]] = {}
-        self.bar_ts: deque[int] = deque(maxlen=cfg.history_bars)
         self.bars = 0
         self.last_fit_bar = -1
         self.train_returns: list[float] = []
@@ -101,7 +100,6 @@ class SignalHub:
         self.versions: dict[str, int] = {}
         self._ready: list[ModelActivated] = []
         self._lock = threading.Lock()
-        self._futures: list[Future[None]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="fit") if background else None
         self._want_fit: dict[str, str] = {}  # name -> reason
         self.fit_enabled = fit  # False when re-checking a log: weights come from its artifacts
@@ -143,17 +141,11 @@ class SignalHub:
         if self._pool is not None:
             self._pool.shutdown(wait=wait, cancel_futures=not wait)
 
-    def wait(self) -> None:
-        """Block until every submitted fit has finished (tests, benchmarks)."""
-        for f in list(self._futures):
-            f.result()
-
     # ------------------------------------------------------------ bars
 
     def _bars(self, closed: list[BarClosed]) -> list[object]:
         ts = closed[0].ts
         self.bars += 1
-        self.bar_ts.append(ts)
         for b in closed:
             dq = self.closes.get(b.symbol)
             if dq is None:
@@ -262,7 +254,7 @@ class SignalHub:
             if self._pool is None:
                 self._fit(*job)
             else:
-                self._futures.append(self._pool.submit(self._fit, *job))
+                self._pool.submit(self._fit, *job)  # _fit never raises: failures become a status
 
     def _frame(self) -> Any:
         import pandas as pd  # type: ignore[import-untyped, unused-ignore]
