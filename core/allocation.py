@@ -189,6 +189,26 @@ def mean_variance(mu: Floats, cov: Matrix, *, min_w: float = 0.0, max_w: float =
     return Allocation(_fallback(c, lo, hi), "inverse_vol_fallback", why)
 
 
+def mean_variance_floats(mu: list[float], cov: list[list[float]], min_w: float, max_w: float,
+                         risk_aversion: float) -> tuple[list[float], str, str]:
+    """``mean_variance`` for a caller that holds no numpy (the mypyc-compiled
+    engine's books): plain floats in, ``(weights, method, note)`` out. Inputs
+    it refuses (a ``FieldError``: not finite, not positive semi-definite)
+    give equal weights, which the engine's validated bounds always allow,
+    with method "equal_fallback" and the reason in ``note``."""
+    try:
+        a = mean_variance(mu, cov, min_w=min_w, max_w=max_w, risk_aversion=risk_aversion)
+    except FieldError as exc:
+        n = len(mu)
+        return [1.0 / n for _ in range(n)], "equal_fallback", str(exc)
+    return [float(x) for x in a.weights], a.method, a.note
+
+
+def fit_to_bounds_floats(raw: list[float], min_w: float, max_w: float) -> list[float]:
+    """``fit_to_bounds`` with plain floats in and out (for the compiled engine)."""
+    return [float(x) for x in fit_to_bounds(raw, min_w, max_w)]
+
+
 def _slsqp(objective: object, start: Vec, lo: float, hi: float, cons: list[dict[str, object]]) -> tuple[Vec, str]:
     """Run SLSQP with sum(w) = 1 plus ``cons``; the weights and "" or why it failed."""
     n = start.size

@@ -21,6 +21,12 @@ def build_engine(cfg: EngineConfig, spec: MarketSpec, seed: int = 0) -> Engine:
     p.books = [str(x) for x in s.books]
     p.allocation, p.rebalance_every = str(s.allocation), int(s.rebalance_every)
     p.allocation_window = int(s.allocation_window)
+    p.allocation_min_w, p.allocation_max_w = float(s.allocation_min_w), float(s.allocation_max_w)
+    p.risk_aversion = float(s.risk_aversion)
+    if s.books and (s.allocation == "mean_variance" or s.allocation_min_w > 0.0 or s.allocation_max_w < 1.0):
+        # the engine imports it lazily at its first re-weight; loading scipy
+        # there (~0.5 s) would stall the engine thread mid-session, so do it now
+        import core.allocation  # noqa: F401
     p.commission_bps, p.min_commission = float(b.commission_bps), float(b.min_commission)
     p.slippage_bps = float(b.slippage_bps)
     p.impact_bps, p.participation = float(b.impact_bps), float(b.participation)

@@ -31,9 +31,14 @@ class StrategyConfig:
     # several strategies side by side: each book ("momentum" or a signal model) gets a
     # capital weight and its own targets; the engine trades the net; [] = ``signal`` alone
     books: tuple[str, ...] = ()
-    allocation: str = "equal"  # "equal" or "inverse_vol" (of each book's recent P&L per unit of capital)
+    # "equal", "inverse_vol" (of each book's recent P&L per unit of capital) or
+    # "mean_variance" (of those returns' mean and covariance, annualised)
+    allocation: str = "equal"
     rebalance_every: int = 50  # bars between capital re-weights (market time)
-    allocation_window: int = 100  # bars of book returns behind inverse_vol
+    allocation_window: int = 100  # bars of book returns behind inverse_vol / mean_variance
+    allocation_min_w: float = 0.0  # each book's weight at least this (inverse_vol, mean_variance)
+    allocation_max_w: float = 1.0  # and at most this
+    risk_aversion: float = 1.0  # mean_variance: maximise mu'w - risk_aversion / 2 x w'Cw
 
 
 @dataclass(frozen=True)
@@ -321,19 +326,7 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
                    f"got {cfg.strategy.signal!r}")
     elif cfg.strategy.signal not in ("auto", "momentum") and cfg.strategy.signal not in sig.models:
         out.append(f"strategy.signal {cfg.strategy.signal!r} is not in signals.models")
-    st = cfg.strategy
-    if st.books:
-        odd_books = [b for b in st.books if b != "momentum" and b not in sig.models]
-        if odd_books:
-            out.append(f"strategy.books names {odd_books}, neither momentum nor in signals.models")
-        if len(set(st.books)) != len(st.books):
-            out.append(f"strategy.books lists a book twice: {list(st.books)}")
-    if st.allocation not in ("equal", "inverse_vol"):
-        out.append(f"strategy.allocation must be equal or inverse_vol, got {st.allocation!r}")
-    if st.rebalance_every < 1:
-        out.append(f"strategy.rebalance_every must be >= 1 (bars), got {st.rebalance_every}")
-    if st.allocation_window < 2:
-        out.append(f"strategy.allocation_window must be >= 2 (bars), got {st.allocation_window}")
+    out += _check_books(cfg)
     if cfg.risk.mc_draws < 100:
         out.append(f"risk.mc_draws must be >= 100, got {cfg.risk.mc_draws}")
     if not 0 <= cfg.strategy.vol_target <= 2:
@@ -341,6 +334,36 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
     if not cfg.strategy.vol_scale > 0:
         out.append(f"strategy.vol_scale must be > 0, got {cfg.strategy.vol_scale}")
     return out + _check_execution(cfg)
+
+
+def _check_books(cfg: EngineConfig) -> list[str]:
+    out: list[str] = []
+    st = cfg.strategy
+    if st.books:
+        odd_books = [b for b in st.books if b != "momentum" and b not in cfg.signals.models]
+        if odd_books:
+            out.append(f"strategy.books names {odd_books}, neither momentum nor in signals.models")
+        if len(set(st.books)) != len(st.books):
+            out.append(f"strategy.books lists a book twice: {list(st.books)}")
+    if st.allocation not in ("equal", "inverse_vol", "mean_variance"):
+        out.append(f"strategy.allocation must be equal, inverse_vol or mean_variance, got {st.allocation!r}")
+    if st.rebalance_every < 1:
+        out.append(f"strategy.rebalance_every must be >= 1 (bars), got {st.rebalance_every}")
+    if st.allocation_window < 2:
+        out.append(f"strategy.allocation_window must be >= 2 (bars), got {st.allocation_window}")
+    lo, hi = st.allocation_min_w, st.allocation_max_w
+    if not 0 <= lo < 1:
+        out.append(f"strategy.allocation_min_w must be in [0, 1), got {lo}")
+    if not 0 < hi <= 1:
+        out.append(f"strategy.allocation_max_w must be in (0, 1], got {hi}")
+    elif lo > hi:
+        out.append(f"strategy.allocation_min_w ({lo}) must be <= strategy.allocation_max_w ({hi})")
+    n = len(st.books)
+    if n and 0 <= lo <= hi <= 1 and (n * lo > 1 + 1e-9 or n * hi < 1 - 1e-9):
+        out.append(f"strategy.allocation_min_w/max_w [{lo:g}, {hi:g}] cannot sum to 1 over {n} books")
+    if not st.risk_aversion >= 0:
+        out.append(f"strategy.risk_aversion must be >= 0, got {st.risk_aversion}")
+    return out
 
 
 def _check_execution(cfg: EngineConfig) -> list[str]:

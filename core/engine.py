@@ -14,8 +14,8 @@ from core.bars import BarBuilder
 from core.breakers import ARMED, TRIPPED, Breaker
 from core.broker import LIMIT, MARKET, POV, BrokerFill, OpenOrder, PaperBroker, ParentOrder
 from core.events import (
-    AllocationChanged, Bar, BarClosed, BreakerChanged, Command, CommandRejected, Fill, Headline,
-    ModelActivated, ModelSignal, OrderAccepted, OrderCancelled, OrderExpired, OrderIntent,
+    AllocationChanged, Bar, BarClosed, BookCross, BreakerChanged, Command, CommandRejected, Fill,
+    Headline, ModelActivated, ModelSignal, OrderAccepted, OrderCancelled, OrderExpired, OrderIntent,
     OrderRejected, ParentDone, PositionChanged, Quarantined, RiskSnapshot, Signal, StateChanged,
     Tick, Timer,
 )
@@ -95,9 +95,13 @@ class EngineParams:
         self.seed: int = 0  # Monte Carlo VaR draws
         # multi-strategy books: [] = one driving signal (``signal``) as before
         self.books: list[str] = []
-        self.allocation: str = "equal"  # equal or inverse_vol (of each book's P&L per unit of capital)
+        # equal, inverse_vol or mean_variance (of each book's P&L per unit of capital)
+        self.allocation: str = "equal"
         self.rebalance_every: int = 50  # bars between capital re-weights
-        self.allocation_window: int = 100  # bars of book returns behind inverse_vol
+        self.allocation_window: int = 100  # bars of book returns behind inverse_vol / mean_variance
+        self.allocation_min_w: float = 0.0  # bounds on each book's weight (inverse_vol, mean_variance)
+        self.allocation_max_w: float = 1.0
+        self.risk_aversion: float = 1.0  # mean_variance: mu'w - risk_aversion / 2 x w'Cw (annualised)
 
 
 class Engine:
@@ -713,8 +717,14 @@ class Engine:
         return max(-1.0, min(1.0, values.get(sym, 0.0))) * scale
 
     def book_rebalance(self, sym: str, nav: float, why: str) -> None:
-        """Each book's target (its weight x view x full size, in lots); one
-        order for the net difference, split between the books by what each asked."""
+        """Each book's target (its weight x view x full size, in lots). Books
+        asking on opposite sides first trade with each other (``cross_books``);
+        then one order for the net difference, split between the books by what
+        each still asks. In REDUCING a book's ask only moves it toward flat,
+        so a cross there never grows or flips a book (the real book, which a
+        cross does not touch, stays reduce-only through the gate)."""
+        if self.state.state == HALTED:
+            return  # no order, and no cross either
         price = self.portfolio.last.get(sym, 0.0)
         if not good_price(price) or nav <= 0.0:
             return
@@ -725,18 +735,23 @@ class Engine:
         if self.p.vol_target > 0.0:
             full *= self.vol_scaling(sym)
         n = len(self.books)
+        reducing = self.state.state == REDUCING
         asks: list[float] = []
         target = 0.0
-        ask_total = 0.0
         for i in range(n):
             want = self.book_weights[i] * self.book_view(i, sym) * full
             t = math.floor(abs(want) / lot) * lot * (1.0 if want >= 0.0 else -1.0)
-            a = t - (self.book_pf[i].qty(sym) + self.book_pending(i, sym))
-            asks.append(a)
+            q = self.book_pf[i].qty(sym)
+            held = q + self.book_pending(i, sym)
+            # REDUCING: toward the target without passing flat, counting what
+            # is pending, and shrinking what the book holds now (a cross fills now)
+            asks.append(shrink(q, toward_zero(held, t) - held) if reducing else t - held)
             target += t
+        self.cross_books(sym, price, asks, max(lot, self.p.rebalance_band * full / n), why)
+        ask_total = 0.0
+        for a in asks:
             ask_total += a
         have = self.portfolio.qty(sym) + self.broker.pending_qty(sym)
-        reducing = self.state.state == REDUCING
         if reducing:
             target = toward_zero(have, target)
         diff = target - have
@@ -750,6 +765,67 @@ class Engine:
         self.next_shares = shares  # reducing: split by the books' positions at the fill
         self.submit(sym, diff, price, "strategy", "books: " + why, self.limit_for(diff, price))
         self.next_shares = []
+
+    def cross_books(self, sym: str, price: float, asks: list[float], least: float, why: str) -> None:
+        """Books asking to buy ``sym`` take units from books asking to sell, at
+        ``price`` (the last price), with no commission and no order: the real
+        position does not move, each book gets nearer its target, and only the
+        net rest goes to the broker. The smaller side fills its asks in full,
+        the larger side pro rata (its largest ask takes the rounding rest, so
+        the units add up). A cross smaller than ``least`` (a lot, or the
+        rebalance band of an equal-weight book's full position) is left to the
+        net order's split, as before. Measured on simulator seeds 7-9 (four
+        books): a one-lot floor logged 1.4 crosses per symbol bar; the band
+        of the whole book's full position 0.06, leaving the books' mean lag
+        behind their targets near what it was without crosses (0.066 vs 0.071
+        of a full position); this floor 0.63 (about one per order sent) for a
+        lag of 0.042, near the one-lot floor's 0.040. ``asks`` is reduced by
+        what crossed. Logged as one ``BookCross``."""
+        buy = 0.0
+        sell = 0.0
+        for a in asks:
+            if a > 0.0:
+                buy += a
+            else:
+                sell -= a
+        crossed = min(buy, sell)
+        if crossed <= 0.0 or crossed < least:
+            return
+        n = len(asks)
+        moves = [0.0 for _ in range(n)]
+        # the larger side (its asks scaled by crossed / total) takes the rest
+        big_side = 1.0 if buy > sell else -1.0
+        big = -1
+        rest = crossed * big_side
+        for i in range(n):
+            a = asks[i]
+            if a == 0.0:
+                continue
+            if (a > 0.0) != (big_side > 0.0):
+                moves[i] = a  # the smaller side moves in full
+                continue
+            moves[i] = a * (crossed / (buy if a > 0.0 else sell))
+            if big < 0 or abs(a) > abs(asks[big]):
+                big = i
+        for i in range(n):
+            if i != big and moves[i] != 0.0 and (moves[i] > 0.0) == (big_side > 0.0):
+                rest -= moves[i]
+        if big >= 0:
+            moves[big] = rest
+        buyers: list[str] = []
+        sellers: list[str] = []
+        for i in range(n):
+            q = moves[i]
+            if q == 0.0:
+                continue
+            self.book_pf[i].apply_fill(sym, q, price, 0.0)
+            asks[i] -= q
+            if q > 0.0:
+                buyers.append(f"{self.books[i]}:{q:+.10g}")
+            else:
+                sellers.append(f"{self.books[i]}:{q:+.10g}")
+        self.emit(BookCross(self.ts, sym, crossed, price, ",".join(buyers), ",".join(sellers),
+                            "books: " + why))
 
     def shares_of(self, order_id: int, sym: str, qty: float) -> list[float]:
         """An order's split between the books: as recorded when a book order was
@@ -825,53 +901,116 @@ class Engine:
         return total
 
     def track_books(self) -> None:
-        """Each book's P&L this bar per unit of its capital (weight x NAV)."""
+        """Each book's P&L this bar per unit of its capital (weight x NAV).
+        Every book pushes a return every bar, 0.0 while it has no capital (a
+        zero weight, or NAV <= 0), so the windows stay aligned bar for bar:
+        mean-variance reads them as one sample of joint returns."""
         nav0 = self.book_last_nav
         for i in range(len(self.books)):
             v = self.book_value(i)
             cap = self.book_weights[i] * nav0
-            if cap > 0.0:
-                self.book_returns[i].push((v - self.book_last_value[i]) / cap)
+            self.book_returns[i].push((v - self.book_last_value[i]) / cap if cap > 0.0 else 0.0)
             self.book_last_value[i] = v
         self.book_last_nav = self.portfolio.nav()
 
     def reallocate(self) -> bool:
-        """New capital weights (on the rebalance schedule): equal, or inverse
-        to each book's return volatility (a book with no estimate yet counts
-        as the mean of the others). Each change is logged; True if any."""
+        """New capital weights (on the rebalance schedule): equal, inverse to
+        each book's return volatility (``inverse_vol_weights``), or
+        mean-variance (``mean_variance_weights``). Each change is logged with
+        the method actually used (and why, for a fallback); True if any."""
         n = len(self.books)
         new = [1.0 / n for _ in range(n)]
         vols = [0.0 for _ in range(n)]
-        if self.p.allocation == "inverse_vol":
-            inv: list[float] = []
-            known = 0.0
-            k = 0
-            for i in range(n):
-                w = self.book_returns[i]
-                sd = w.std() if w.count >= 2 else 0.0
-                vols[i] = sd
-                x = 1.0 / sd if sd > 0.0 and math.isfinite(sd) else 0.0
-                inv.append(x)
-                if x > 0.0:
-                    known += x
-                    k += 1
-            if k > 0:
-                fill = known / k
-                total = 0.0
-                for i in range(n):
-                    if inv[i] <= 0.0:
-                        inv[i] = fill
-                    total += inv[i]
-                new = [x / total for x in inv]
+        method = self.p.allocation
+        note = ""
+        if method == "inverse_vol":
+            new = self.inverse_vol_weights(vols)
+        elif method == "mean_variance":
+            new, method, note = self.mean_variance_weights(vols)
+        why = f"{method} at bar {self.bar_count}" + (": " + note if note != "" else "")
         changed = False
         for i in range(n):
             old = self.book_weights[i]
             if abs(new[i] - old) > 1e-9:
                 changed = True
-                self.emit(AllocationChanged(self.ts, "", self.books[i], new[i], old, vols[i],
-                                            f"{self.p.allocation} at bar {self.bar_count}"))
+                self.emit(AllocationChanged(self.ts, "", self.books[i], new[i], old, vols[i], why))
                 self.book_weights[i] = new[i]
         return changed
+
+    def inverse_vol_weights(self, vols: list[float]) -> list[float]:
+        """Weights inverse to each book's bar-return sd (ddof=1; a book with no
+        estimate yet counts as the mean of the others), fitted to
+        [allocation_min_w, allocation_max_w] when those are not 0 and 1 (so
+        the default stays exactly 1/sd over the sum). Equal weights while no
+        book has an estimate. Fills ``vols`` with the sds."""
+        n = len(self.books)
+        inv: list[float] = []
+        known = 0.0
+        k = 0
+        for i in range(n):
+            w = self.book_returns[i]
+            sd = w.std() if w.count >= 2 else 0.0
+            vols[i] = sd
+            x = 1.0 / sd if sd > 0.0 and math.isfinite(sd) else 0.0
+            inv.append(x)
+            if x > 0.0:
+                known += x
+                k += 1
+        if k == 0:
+            return [1.0 / n for _ in range(n)]
+        fill = known / k
+        total = 0.0
+        for i in range(n):
+            if inv[i] <= 0.0:
+                inv[i] = fill
+            total += inv[i]
+        lo, hi = self.p.allocation_min_w, self.p.allocation_max_w
+        if lo > 0.0 or hi < 1.0:
+            from core.allocation import fit_to_bounds_floats  # numpy/scipy: loaded only when used
+
+            return fit_to_bounds_floats(inv, lo, hi)
+        return [x / total for x in inv]
+
+    def mean_variance_weights(self, vols: list[float]) -> tuple[list[float], str, str]:
+        """Mean-variance weights (core.allocation.mean_variance, within
+        [allocation_min_w, allocation_max_w], ``risk_aversion``) from the
+        books' bar-return windows, which ``track_books`` keeps aligned: mu the
+        sample mean, cov the sample covariance (ddof=1), both annualised
+        (x 252 x bars a day: the same factor, so the optimum is that of the
+        per-bar figures, but SLSQP's absolute tolerance of 1e-12 meets
+        numbers of a sensible size), plus a ridge of 1e-9 x the mean variance
+        so that cov is positive definite (a book that never traded has a zero
+        row) and the optimum unique. Equal weights until the windows hold
+        max(2, allocation_window // 2) bars. Fills ``vols`` with each book's
+        per-bar sd. Returns (weights, method, note): "mean_variance", or
+        "inverse_vol_fallback" / "equal_fallback" with why in ``note``."""
+        n = len(self.books)
+        k = self.book_returns[0].count if n > 0 else 0
+        for w in self.book_returns:
+            k = min(k, w.count)
+        if n < 2 or k < max(2, self.p.allocation_window // 2):
+            return [1.0 / n for _ in range(n)], "equal", ""
+        rets: list[list[float]] = []
+        for i in range(n):
+            w = self.book_returns[i]
+            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(k)])
+        mus, cov = sample_moments(rets)
+        trace = 0.0
+        for i in range(n):
+            vols[i] = math.sqrt(cov[i][i]) if cov[i][i] > 0.0 else 0.0
+            trace += cov[i][i]
+        a = 252.0 * self.p.bars_per_day
+        ridge = 1e-9 * trace / n if trace > 0.0 else 1e-18
+        mu_a = [m * a for m in mus]
+        cov_a: list[list[float]] = []
+        for i in range(n):
+            row = [c * a for c in cov[i]]
+            row[i] += ridge * a
+            cov_a.append(row)
+        from core.allocation import mean_variance_floats  # numpy/scipy: loaded only when used
+
+        return mean_variance_floats(mu_a, cov_a, self.p.allocation_min_w, self.p.allocation_max_w,
+                                    self.p.risk_aversion)
 
     def limit_for(self, qty: float, price: float) -> float:
         """A strategy order's limit: ``limit_offset_bps`` past ``price`` against
@@ -1164,6 +1303,29 @@ class DetRandom:
         return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * self.uniform())
 
 
+def sample_moments(rets: list[list[float]]) -> tuple[list[float], list[list[float]]]:
+    """Means and sample covariance (ddof=1) of equally long series (>= 2 values).
+    Plain loops, not ``sum()``: Python 3.12's float sum compensates rounding,
+    and compiled and interpreted runs must add alike for replay."""
+    k = len(rets)
+    m = len(rets[0]) if k > 0 else 0
+    mus: list[float] = []
+    for xs in rets:
+        total = 0.0
+        for x in xs:
+            total += x
+        mus.append(total / m)
+    cov = [[0.0] * k for _ in range(k)]
+    for i in range(k):
+        for j in range(i + 1):
+            acc = 0.0
+            for t in range(m):
+                acc += (rets[i][t] - mus[i]) * (rets[j][t] - mus[j])
+            cov[i][j] = acc / (m - 1)
+            cov[j][i] = cov[i][j]
+    return mus, cov
+
+
 def cholesky(a: list[list[float]]) -> list[list[float]]:
     """Lower-triangular L with L L^T = a for a symmetric positive semi-definite
     ``a``; a pivot that is not positive (a singular or numerically negative
@@ -1232,6 +1394,15 @@ def toward_zero(have: float, target: float) -> float:
     if have == 0.0 or (target != 0.0 and (target > 0.0) != (have > 0.0)):
         return 0.0
     return target if abs(target) <= abs(have) else have
+
+
+def shrink(have: float, move: float) -> float:
+    """The part of ``move`` that takes ``have`` toward zero, and no further."""
+    if have > 0.0:
+        return max(-have, min(0.0, move))
+    if have < 0.0:
+        return min(-have, max(0.0, move))
+    return 0.0
 
 
 def good_price(x: float) -> bool:

@@ -316,7 +316,9 @@ class CommandRejected(NamedTuple):
 class AllocationChanged(NamedTuple):
     """A strategy book's capital weight changed (``strategy.books``, on the
     ``rebalance_every`` schedule). ``vol`` is the book's return volatility per
-    bar behind an inverse-vol weight (0 for equal weights or no estimate)."""
+    bar behind an inverse-vol or mean-variance weight (0 for equal weights or
+    no estimate); ``reason`` names the method used (``inverse_vol_fallback``
+    when the mean-variance optimiser failed, with why)."""
 
     ts: int
     symbol: str
@@ -327,12 +329,28 @@ class AllocationChanged(NamedTuple):
     reason: str
 
 
+class BookCross(NamedTuple):
+    """Strategy books traded ``symbol`` with each other inside the engine
+    (``strategy.books``): ``qty`` units (> 0) went from the sellers to the
+    buyers at ``price`` (the last price), with no commission and no order, so
+    the real position did not change. ``buyers`` and ``sellers`` list each
+    book's signed units as ``book:+qty`` joined by commas."""
+
+    ts: int
+    symbol: str
+    qty: float
+    price: float
+    buyers: str
+    sellers: str
+    reason: str
+
+
 InputEvent = Union[Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated]
 Event = Union[
     Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated, BarClosed, Signal, OrderIntent,
     OrderRejected, OrderAccepted, OrderCancelled, OrderExpired, ParentOrder, ParentDone, Fill,
     PositionChanged, RiskSnapshot, StateChanged, BreakerChanged, CommandRejected, Quarantined,
-    AllocationChanged,
+    AllocationChanged, BookCross,
 ]
 
 # kind names as logged; the storage schema and replay key on these
@@ -347,4 +365,5 @@ DECISION_KINDS: Final = {
     "parent_done": ParentDone, "fill": Fill, "position": PositionChanged,
     "risk": RiskSnapshot, "state": StateChanged, "breaker": BreakerChanged,
     "command_rejected": CommandRejected, "quarantined": Quarantined, "allocation": AllocationChanged,
+    "book_cross": BookCross,
 }

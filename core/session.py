@@ -31,9 +31,9 @@ from core.breakers import TRIPPED
 from core.build import is_compiled
 from core.engine import Engine
 from core.events import (
-    AllocationChanged, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, OrderAccepted,
-    OrderCancelled, OrderExpired, OrderRejected, ParentDone, ParentOrder, Quarantined, RiskSnapshot,
-    StateChanged,
+    AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated,
+    OrderAccepted, OrderCancelled, OrderExpired, OrderRejected, ParentDone, ParentOrder, Quarantined,
+    RiskSnapshot, StateChanged,
 )
 from core.snapshot import (
     BookRow, BreakerRow, LogLine, OrderRow, PositionRow, RiskView, SignalRow, Snapshot, StressLine,
@@ -426,6 +426,9 @@ def describe(e: object) -> tuple[str, str] | None:
         return ("alert" if e.new == TRIPPED else "warn"), f"BREAKER {e.name} {e.prev} -> {e.new}: {e.reason}"
     if isinstance(e, AllocationChanged):
         return "info", f"ALLOCATION {e.book} {e.prev:.1%} -> {e.weight:.1%}: {e.reason}"
+    if isinstance(e, BookCross):
+        return "trade", (f"CROSS {e.symbol} {e.qty:g} @ {e.price:,.4f} between books "
+                         f"(buy {e.buyers}; sell {e.sellers}; no order): {e.reason}")
     if isinstance(e, CommandRejected):
         return "warn", f"COMMAND {e.action} refused: {e.reason}"
     if isinstance(e, Command):

@@ -19,7 +19,7 @@ from core.config import (
 )
 from core.errors import ConfigError
 from core.events import (
-    AllocationChanged, Command, Fill, ModelSignal, OrderAccepted, OrderIntent, Tick, Timer,
+    AllocationChanged, BookCross, Command, Fill, ModelSignal, OrderAccepted, OrderIntent, Tick, Timer,
 )
 from core.market.sim import Simulator
 from core.replay import verify
@@ -119,22 +119,27 @@ def test_books_that_cancel_out_send_no_order() -> None:
     check_invariants(eng)
 
 
-def test_a_netted_fill_crosses_the_books_at_the_fill_price_and_splits_the_fee() -> None:
+def test_a_book_exiting_while_another_enters_crosses_inside_and_only_the_rest_is_sold() -> None:
     eng = make_engine(books_cfg(("pairs", "forest")))
     warm(eng)
     feed(eng, [ModelSignal(MIN + 1, "AAA", "pairs", 1.0, 1.0, 1.0, 1), Tick(MIN + 2, "AAA", 100.0, 1e6)])
     a = eng.book_pf[0].qty("AAA")
-    # pairs exits while forest goes long 60%: one order for the net
+    # pairs exits while forest goes long 60%: forest takes its part from pairs
+    # at the last price (no order, no fee); one order sells pairs' rest
     out = feed(eng, [Timer(2 * MIN, "", "bar")])
     eng.model_values["pairs"]["AAA"] = 0.0
     out = feed(eng, [ModelSignal(2 * MIN + 1, "AAA", "forest", 0.6, 1.0, 1.0, 1),
                      ModelSignal(2 * MIN + 1, "AAA", "pairs", 0.0, 1.0, 1.0, 1)])
+    forest = math.floor(0.5 * 0.6 * 0.10 * eng.portfolio.nav() / 100.0)
+    assert [(c.qty, c.price) for c in of(BookCross, out)] == [(forest, 100.0)]
+    assert [o.qty for o in of(OrderAccepted, out)] == [forest - a]
+    fees = eng.book_pf[1].commissions
     out += feed(eng, [Tick(2 * MIN + 2, "AAA", 102.0, 1e6)])
-    fills = of(Fill, out)
-    assert fills
+    assert of(Fill, out)
     check_invariants(eng)
-    assert eng.book_pf[0].qty("AAA") < a  # pairs sold
-    assert eng.book_pf[0].realized != 0.0  # and realised its gain at the cross price
+    assert eng.book_pf[0].qty("AAA") == 0.0 and eng.book_pf[1].qty("AAA") == forest
+    assert eng.book_pf[1].commissions == fees  # the sale's fee is pairs' alone
+    assert eng.book_pf[0].realized != 0.0  # pairs realised its P&L, at the cross and the fill
 
 
 def test_operator_flatten_is_attributed_by_the_books_positions() -> None:
@@ -230,10 +235,15 @@ step = st.one_of(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(range(len(VARIANTS))), st.sampled_from(["equal", "inverse_vol"]),
-       st.lists(step, min_size=1, max_size=80))
-def test_books_always_add_up_to_the_portfolio(variant: int, allocation: str, steps: list) -> None:  # type: ignore[type-arg]
+@given(st.sampled_from(range(len(VARIANTS))), st.sampled_from(["equal", "inverse_vol", "mean_variance"]),
+       st.sampled_from([(0.0, 1.0), (0.1, 0.4)]), st.lists(step, min_size=30, max_size=80))
+def test_books_always_add_up_to_the_portfolio(variant: int, allocation: str, bounds: tuple[float, float],
+                                              steps: list) -> None:  # type: ignore[type-arg]
+    """The books' units, P&L and fees add up to the real ones after every
+    input, through fills, crosses between the books and re-weights; and a
+    cross never happens while HALTED, nor grows a book while REDUCING."""
     cfg = replace(books_cfg(("momentum", *BOOKS), allocation=allocation, rebalance_every=3,
+                            allocation_window=6, allocation_min_w=bounds[0], allocation_max_w=bounds[1],
                             fast=2, slow=4), **VARIANTS[variant])
     eng = make_engine(cfg)
     px = {"AAA": 100.0, "BBB": 40.0}
@@ -250,8 +260,18 @@ def test_books_always_add_up_to_the_portfolio(variant: int, allocation: str, ste
             ev = Timer(ts, "", "bar")
         else:
             ev = Command(ts, "", st_[1], "", "test")
-        eng.process(ev)
+        state = eng.state.state
+        before = {s: [b.qty(s) for b in eng.book_pf] for s in px}
+        crosses = [e for e in eng.process(ev) if isinstance(e, BookCross)]
         check_invariants(eng)
+        assert not (crosses and state == "HALTED")
+        if state == "REDUCING" and eng.state.state == "REDUCING":
+            for c in crosses:  # no fill in the same input: a sig or bar step
+                for q0, q1 in zip(before[c.symbol], (b.qty(c.symbol) for b in eng.book_pf)):
+                    assert abs(q1) <= abs(q0) + 1e-9 and q0 * q1 >= 0.0
+        weights = eng.book_weights
+        assert sum(weights) == pytest.approx(1.0, abs=1e-6)
+        assert all(bounds[0] - 1e-6 <= w <= bounds[1] + 1e-6 for w in weights), weights
 
 
 # ------------------------------------------------------------ snapshot and replay
