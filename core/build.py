@@ -59,6 +59,17 @@ def build_engine(cfg: EngineConfig, spec: MarketSpec, seed: int = 0) -> Engine:
     p.mc_draws, p.mc_every = int(cfg.risk.mc_draws), int(cfg.risk.mc_every)
     p.bars_per_day = float(spec.bars_per_day)
     p.seed = int(seed)
+    hg, hp = cfg.hedge, p.hedge
+    hp.protect, hp.flag_models, hp.flag_below = bool(hg.protect), [str(m) for m in hg.flag_models], float(hg.flag_below)
+    hp.moneyness, hp.expiry_days = float(hg.moneyness), float(hg.expiry_days)
+    hp.max_premium_multiple, hp.hedge_ratio = float(hg.max_premium_multiple), float(hg.hedge_ratio)
+    hp.multiplier, hp.vol_premium, hp.half_spread = float(hg.multiplier), float(hg.vol_premium), float(hg.half_spread)
+    hp.commission_per_contract = float(hg.commission_per_contract)
+    hp.max_premium_fraction = float(hg.max_premium_fraction)
+    hp.fast_halflife, hp.slow_halflife = float(hg.fast_halflife), float(hg.slow_halflife)
+    hp.min_bars, hp.recheck_bars = int(hg.min_bars), int(hg.recheck_bars)
+    hp.rate, hp.div = float(hg.rate), float(hg.div)
+    hp.bars_per_year = 252.0 * float(spec.bars_per_day)
     return Engine(p, [Instrument(i.symbol, i.asset_class, float(i.lot), i.sector)
                            for i in spec.instruments])
 

@@ -129,6 +129,32 @@ class SignalsConfig:
 
 
 @dataclass(frozen=True)
+class HedgeConfig:
+    """Options overlay (core/overlay.py): protective puts on long positions a
+    signal flags, bought from a paper option desk when its ask is at most
+    ``max_premium_multiple`` x fair value. Off unless ``protect = true``."""
+
+    protect: bool = False
+    flag_models: tuple[str, ...] = ("sentiment", "hmm")  # views that flag a name ("momentum" too)
+    flag_below: float = -0.5  # a view at or below this flags a name held long
+    moneyness: float = 0.95  # strike / spot (0.95 = 5% out of the money)
+    expiry_days: float = 30.0  # calendar days to expiry
+    max_premium_multiple: float = 1.25  # buy when the ask <= this x BSM fair value
+    hedge_ratio: float = 1.0  # units protected per unit held long
+    multiplier: float = 100.0  # units of underlying per contract
+    vol_premium: float = 0.10  # the desk's implied vol = recent realised vol x (1 + this)
+    half_spread: float = 0.02  # the desk asks mid x (1 + this), bids mid x (1 - this)
+    commission_per_contract: float = 0.65  # currency
+    max_premium_fraction: float = 0.02  # premium of the puts held at most this share of NAV
+    fast_halflife: float = 10.0  # bars: recent realised vol (the desk's)
+    slow_halflife: float = 200.0  # bars: fair vol
+    min_bars: int = 30  # returns seen on a symbol before the desk quotes it
+    recheck_bars: int = 30  # bars between logged declines on one symbol
+    rate: float = 0.0  # annual risk-free rate, continuously compounded
+    div: float = 0.0  # annual dividend yield
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     initial_cash: float = 1_000_000.0
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
@@ -138,6 +164,7 @@ class EngineConfig:
     risk: RiskConfig = field(default_factory=RiskConfig)
     signals: SignalsConfig = field(default_factory=SignalsConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    hedge: HedgeConfig = field(default_factory=HedgeConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -175,7 +202,7 @@ def parse_hours(text: str) -> tuple[int, int] | None:
 _SECTIONS: dict[str, type] = {
     "strategy": StrategyConfig, "broker": BrokerConfig,
     "limits": LimitsConfig, "breakers": BreakersConfig, "risk": RiskConfig,
-    "signals": SignalsConfig, "execution": ExecutionConfig,
+    "signals": SignalsConfig, "execution": ExecutionConfig, "hedge": HedgeConfig,
 }
 
 
@@ -333,7 +360,7 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
         out.append(f"strategy.vol_target must be in [0, 2] (annual volatility), got {cfg.strategy.vol_target}")
     if not cfg.strategy.vol_scale > 0:
         out.append(f"strategy.vol_scale must be > 0, got {cfg.strategy.vol_scale}")
-    return out + _check_execution(cfg)
+    return out + _check_execution(cfg) + _check_hedge(cfg)
 
 
 def _check_books(cfg: EngineConfig) -> list[str]:
@@ -385,4 +412,35 @@ def _check_execution(cfg: EngineConfig) -> list[str]:
         out.append(f"execution.pov_rate must be in (0, 1], got {ex.pov_rate}")
     if 0 < b.order_ttl_s < 0.001:
         out.append(f"broker.order_ttl_s must be 0 (good till cancelled) or >= 0.001, got {b.order_ttl_s}")
+    return out
+
+
+def _check_hedge(cfg: EngineConfig) -> list[str]:
+    out: list[str] = []
+    h = cfg.hedge
+    positive = [("moneyness", h.moneyness), ("expiry_days", h.expiry_days),
+                ("max_premium_multiple", h.max_premium_multiple), ("hedge_ratio", h.hedge_ratio),
+                ("multiplier", h.multiplier), ("fast_halflife", h.fast_halflife),
+                ("slow_halflife", h.slow_halflife)]
+    out += [f"hedge.{n} must be > 0, got {v}" for n, v in positive if not v > 0]
+    nonneg = [("vol_premium", h.vol_premium), ("commission_per_contract", h.commission_per_contract)]
+    out += [f"hedge.{n} must be >= 0, got {v}" for n, v in nonneg if v < 0]
+    if not 0 <= h.half_spread < 1:
+        out.append(f"hedge.half_spread must be in [0, 1), got {h.half_spread}")
+    if not 0 < h.max_premium_fraction <= 1:
+        out.append(f"hedge.max_premium_fraction must be in (0, 1], got {h.max_premium_fraction}")
+    if not -1 <= h.flag_below <= 1:
+        out.append(f"hedge.flag_below must be in [-1, 1] (a signal value), got {h.flag_below}")
+    if h.moneyness > 2 or h.expiry_days > 3650:
+        out.append(f"hedge.moneyness must be <= 2 and hedge.expiry_days <= 3650, got {h.moneyness}, {h.expiry_days}")
+    if not 0 <= h.rate <= 1 or not 0 <= h.div <= 1:
+        out.append(f"hedge.rate and hedge.div must be in [0, 1] (annual fractions), got {h.rate}, {h.div}")
+    if h.min_bars < 2 or h.recheck_bars < 1:
+        out.append(f"hedge.min_bars must be >= 2 and hedge.recheck_bars >= 1, got {h.min_bars}, {h.recheck_bars}")
+    if h.protect:
+        odd = [m for m in h.flag_models if m != "momentum" and m not in cfg.signals.models]
+        if odd:
+            out.append(f"hedge.flag_models names {odd}, neither momentum nor in signals.models")
+        if not h.flag_models:
+            out.append("hedge.flag_models is empty: no signal could flag a name")
     return out

@@ -14,13 +14,14 @@ from core.bars import BarBuilder
 from core.breakers import ARMED, TRIPPED, Breaker
 from core.broker import LIMIT, MARKET, POV, BrokerFill, OpenOrder, PaperBroker, ParentOrder
 from core.events import (
-    AllocationChanged, Bar, BarClosed, BookCross, BreakerChanged, Command, CommandRejected, Fill,
-    Headline, ModelActivated, ModelSignal, OrderAccepted, OrderCancelled, OrderExpired, OrderIntent,
-    OrderRejected, ParentDone, PositionChanged, Quarantined, RiskSnapshot, Signal, StateChanged,
-    Tick, Timer,
+    AllocationChanged, Bar, BarClosed, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline,
+    ModelActivated, ModelSignal, OrderAccepted, OrderCancelled, OrderExpired, OrderIntent,
+    OrderRejected, ParentDone, PositionChanged, ProtectivePut, Quarantined, RiskSnapshot, Signal,
+    StateChanged, Tick, Timer,
 )
 from core.events import ParentOrder as ParentOrderEvent
 from core.gate import Gate, OrderContext
+from core.overlay import HedgeParams, OptionsOverlay, PutHolding
 from core.portfolio import Portfolio
 from core.state import ACTIVE, HALTED, REDUCING, TradingState
 from core.strategy import Momentum, RollingWindow
@@ -93,6 +94,7 @@ class EngineParams:
         self.mc_every: int = 10
         self.bars_per_day: float = 390.0
         self.seed: int = 0  # Monte Carlo VaR draws
+        self.hedge: HedgeParams = HedgeParams()  # the options overlay (off unless hedge.protect)
         # multi-strategy books: [] = one driving signal (``signal``) as before
         self.books: list[str] = []
         # equal, inverse_vol or mean_variance (of each book's P&L per unit of capital)
@@ -168,6 +170,8 @@ class Engine:
         self.mc99: float = 0.0
         self.z: list[float] = []  # standard normal draws, mc_draws x z_cols, drawn once
         self.z_cols: int = 0
+        # the options overlay: protective puts on flagged longs (None when off)
+        self.overlay: OptionsOverlay | None = OptionsOverlay(p.hedge) if p.hedge.protect else None
         # signal-layer models: latest view per model and symbol, versions, live-Sharpe breakers
         self.model_values: dict[str, dict[str, float]] = {}
         self.model_versions: dict[str, int] = {}
@@ -355,6 +359,8 @@ class Engine:
             self.emit(sig)
             bb.has_data = False
             closed.append(sym)
+            if self.overlay is not None:
+                self.overlay.on_close(sym, bb.close)
             self.unit_var[sym] = Z95 * st.returns.std() * h * bb.close if st.returns.count >= 2 else 0.0
         self.bar_count += 1
         self.track_models(closed)
@@ -363,6 +369,8 @@ class Engine:
             self.track_books()
             if self.bar_count % self.p.rebalance_every == 0:
                 reweighted = self.reallocate()
+        if self.overlay is not None:
+            self.settle_options()
         nav = self.update_nav()
         var = self.var95()
         if self.bar_count % self.p.mc_every == 1 % self.p.mc_every or self.mc95 > 0.0 \
@@ -383,6 +391,8 @@ class Engine:
                 for sym in closed:
                     st = self.strategy.states[sym]
                     self.rebalance(sym, st.value, st.confidence, 1.0, nav, f"momentum {st.value:+.2f}")
+            if self.overlay is not None:
+                self.hedge(nav)
         self.emit(self.risk_snapshot(nav, var))
 
     # ------------------------------------------------------------ signal-layer models
@@ -526,7 +536,13 @@ class Engine:
         Euler contribution to the 95% parametric VaR, which sums to it."""
         syms: list[str] = []
         n = 0
-        for sym in self.portfolio.open_symbols():
+        held = self.portfolio.open_symbols()
+        ov = self.overlay
+        if ov is not None:
+            for sym in ov.symbols():
+                if sym not in held:
+                    held.append(sym)
+        for sym in held:
             st = self.strategy.states.get(sym)
             if st is None or st.returns.count < 2:
                 continue
@@ -548,7 +564,9 @@ class Engine:
             xs = [w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)]
             rets.append(xs)
             mus.append(sum(xs) / n)
-            expo.append(self.portfolio.qty(sym) * self.portfolio.last.get(sym, 0.0))
+            # options count by their delta (units of underlying) and, below, their gamma
+            units = self.portfolio.qty(sym) + (ov.delta_units(sym) if ov is not None else 0.0)
+            expo.append(units * self.portfolio.last.get(sym, 0.0))
         cov = [[0.0] * k for _ in range(k)]
         for i in range(k):
             for j in range(i + 1):
@@ -572,13 +590,31 @@ class Engine:
         self.ensure_draws(k)
         z = self.z
         cols = self.z_cols
+        # options' convexity: 0.5 x gamma x (S r)^2 per symbol, r its scenario return
+        gam: list[float] = []
+        gam_i: list[int] = []
+        if ov is not None:
+            for i in range(k):
+                g = ov.gamma_units(syms[i])
+                if g != 0.0:
+                    px = self.portfolio.last.get(syms[i], 0.0)
+                    gam.append(0.5 * g * px * px)
+                    gam_i.append(i)
         pnl: list[float] = []
         for d in range(self.p.mc_draws):
             base = d * cols
             acc = 0.0
             for c in range(k):
                 acc += wv[c] * z[base + c]
-            pnl.append(m + sq * acc)
+            x = m + sq * acc
+            for j in range(len(gam_i)):
+                i = gam_i[j]
+                r = 0.0
+                for c in range(i + 1):
+                    r += chol[i][c] * z[base + c]
+                r *= sq
+                x += gam[j] * r * r
+            pnl.append(x)
         pnl.sort()
         v95 = -quantile(pnl, 0.05) / nav
         v99 = -quantile(pnl, 0.01) / nav
@@ -694,6 +730,159 @@ class Engine:
         if target != 0.0 and abs(diff) < self.p.rebalance_band * full:
             return  # small drift: not worth the cost (going flat always is)
         self.submit(sym, diff, price, "strategy", why, self.limit_for(diff, price))
+
+    # ------------------------------------------------------------ options overlay (protective puts)
+
+    def settle_options(self) -> None:
+        """At bar close, before NAV: puts past expiry settle at intrinsic value
+        (cash; not an order, so in any state); the rest are marked to the
+        desk's mid. A mark that cannot be computed keeps the last one."""
+        ov = self.overlay
+        if ov is None:
+            return
+        for h in list(ov.holdings.values()):
+            spot = self.portfolio.last.get(h.symbol, 0.0)
+            if h.expiry_ms <= self.ts and spot > 0.0:
+                payoff = max(h.strike - spot, 0.0)
+                cash = payoff * h.units()
+                self.portfolio.cash += cash
+                ov.proceeds += cash
+                del ov.holdings[h.option_id]
+                self.emit(ProtectivePut(self.ts, h.symbol, "expire", h.option_id, h.contracts, h.strike,
+                                        h.expiry_ms, payoff, payoff, h.vol, 0.0, cash,
+                                        f"expired with {h.symbol} at {spot:,.4f}"))
+                continue
+            if spot > 0.0:
+                try:
+                    ov.mark(h, spot, self.ts)
+                except Exception:
+                    pass  # keeps the last mark
+        self.portfolio.option_value = ov.value()
+
+    def hedge_flag(self, sym: str) -> str:
+        """The first flag model whose view on ``sym`` is at or below
+        ``flag_below``, as "model value", or "" when none is. A model disabled
+        by its live-Sharpe breaker flags nothing."""
+        hp = self.p.hedge
+        for name in hp.flag_models:
+            v = 0.0
+            if name == "momentum":
+                st = self.strategy.states.get(sym)
+                if st is None or st.confidence < 1.0:
+                    continue
+                v = st.value
+            else:
+                values = self.model_values.get(name)
+                if values is None or sym not in values:
+                    continue
+                b = self.model_breakers.get(name)
+                if b is not None and b.state == TRIPPED:
+                    continue
+                v = values[sym]
+            if v <= hp.flag_below:
+                return f"{name} {v:+.2f}"
+        return ""
+
+    def hedge(self, nav: float) -> None:
+        """Protective puts, after the bar's orders. Puts that protect more than
+        is held long are sold back (ACTIVE or REDUCING); in ACTIVE, a long that
+        a flag model flags gets puts for ``hedge_ratio`` of it, when the desk's
+        ask is at most ``max_premium_multiple`` x fair value and the premium of
+        the puts held stays within ``max_premium_fraction`` of NAV. A decline
+        is logged at most once per ``recheck_bars`` bars per symbol."""
+        ov = self.overlay
+        if ov is None:
+            return
+        hp = self.p.hedge
+        for sym in ov.symbols():
+            held = self.portfolio.qty(sym)
+            need = float(math.floor(max(held, 0.0) * hp.hedge_ratio / hp.multiplier + 1e-9))
+            have = ov.contracts_on(sym)
+            if have > need:
+                self.sell_puts(sym, have - need, f"long {held:g} units needs {need:g} contracts")
+        if self.state.state != ACTIVE or nav <= 0.0:
+            return
+        for sym in self.portfolio.open_symbols():
+            held = self.portfolio.qty(sym)
+            if held <= 0.0:
+                continue
+            want = float(math.floor(held * hp.hedge_ratio / hp.multiplier + 1e-9)) - ov.contracts_on(sym)
+            if want < 1.0 or not ov.ready(sym):
+                continue
+            last_decline = ov.declined_at.get(sym, -1)
+            if last_decline >= 0 and self.bar_count - last_decline < hp.recheck_bars:
+                continue
+            flag = self.hedge_flag(sym)
+            if flag == "":
+                continue
+            spot = self.portfolio.last.get(sym, 0.0)
+            if spot <= 0.0:
+                continue
+            try:
+                q = ov.quote(sym, spot, self.ts)
+            except Exception as exc:
+                ov.declined_at[sym] = self.bar_count
+                self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                                        f"{flag}: no quote ({type(exc).__name__}: {exc})"))
+                continue
+            limit = hp.max_premium_multiple * q.fair
+            vols = f"implied vol {q.quote_vol:.1%}, fair {q.fair_vol:.1%}"
+            if q.ask > limit:
+                ov.declined_at[sym] = self.bar_count
+                self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, q.strike, q.expiry_ms, q.ask, q.fair,
+                                        q.quote_vol, q.fair_vol, 0.0,
+                                        f"{flag}: ask {q.ask:.4f} > {hp.max_premium_multiple:g} x fair "
+                                        f"{q.fair:.4f} ({vols})"))
+                continue
+            per = q.ask * hp.multiplier + hp.commission_per_contract
+            room = hp.max_premium_fraction * nav - ov.cost_held()
+            n: float = want
+            if per * want > room:
+                n = float(math.floor(room / per)) if per > 0.0 else 0.0
+            if n < 1.0:
+                ov.declined_at[sym] = self.bar_count
+                self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, q.strike, q.expiry_ms, q.ask, q.fair,
+                                        q.quote_vol, q.fair_vol, 0.0,
+                                        f"{flag}: premium budget: {ov.cost_held():,.0f} held of "
+                                        f"{hp.max_premium_fraction:.1%} x NAV, one contract costs {per:,.2f}"))
+                continue
+            cash = -(q.ask * n * hp.multiplier + hp.commission_per_contract * n)
+            h = ov.add(sym, n, q, spot, self.ts)
+            self.portfolio.cash += cash
+            ov.premium_paid -= cash
+            self.portfolio.option_value = ov.value()
+            part = "" if n == want else f" ({want:g} wanted; premium budget)"
+            self.emit(ProtectivePut(self.ts, sym, "buy", h.option_id, n, q.strike, q.expiry_ms, q.ask, q.fair,
+                                    q.quote_vol, q.fair_vol, cash,
+                                    f"{flag}: ask {q.ask:.4f} <= {hp.max_premium_multiple:g} x fair "
+                                    f"{q.fair:.4f} ({vols}){part}"))
+
+    def sell_puts(self, sym: str, contracts: float, reason: str) -> None:
+        """Sell ``contracts`` puts on ``sym`` back to the desk at its bid
+        (mid x (1 - half_spread), at the last mark), oldest first. Not while
+        HALTED: a halted book trades nothing, and keeps its protection."""
+        ov = self.overlay
+        if ov is None or self.state.state == HALTED:
+            return
+        hp = self.p.hedge
+        left = contracts
+        for h in sorted(ov.holdings.values(), key=holding_id):
+            if left <= 0.0:
+                break
+            if h.symbol != sym:
+                continue
+            k = min(h.contracts, left)
+            bid = h.mark * (1.0 - hp.half_spread)
+            cash = bid * k * h.multiplier - hp.commission_per_contract * k
+            self.portfolio.cash += cash
+            ov.proceeds += cash
+            h.contracts -= k
+            left -= k
+            if h.contracts <= 0.0:
+                del ov.holdings[h.option_id]
+            self.emit(ProtectivePut(self.ts, sym, "sell", h.option_id, k, h.strike, h.expiry_ms, bid, h.mark,
+                                    h.vol, 0.0, cash, reason))
+        self.portfolio.option_value = ov.value()
 
     # ------------------------------------------------------------ books (several strategies)
 
@@ -1252,6 +1441,10 @@ class Engine:
         if self.state.state == HALTED:
             self.move_state(REDUCING, "flatten: " + reason)
         self.cancel_all("flatten: " + reason)
+        ov = self.overlay
+        if ov is not None:
+            for sym in ov.symbols():
+                self.sell_puts(sym, ov.contracts_on(sym), "flatten: " + reason)
         for sym in self.portfolio.open_symbols():
             price = self.portfolio.last.get(sym, 0.0)
             self.submit(sym, -self.portfolio.qty(sym), price, "operator", "flatten: " + reason)
@@ -1387,6 +1580,10 @@ def hist_cvar(xs: list[float], confidence: float, h: float) -> float:
     tail = [x for x in xs if x <= q]
     v = -(sum(tail) / len(tail)) * math.sqrt(h)
     return v if v > 0.0 else 0.0
+
+
+def holding_id(h: PutHolding) -> int:
+    return h.option_id
 
 
 def toward_zero(have: float, target: float) -> float:

@@ -313,6 +313,31 @@ class CommandRejected(NamedTuple):
     reason: str
 
 
+class ProtectivePut(NamedTuple):
+    """The options overlay (``[hedge]``, core/overlay.py) on one symbol.
+    ``action``: "buy" (puts bought at the desk's ask), "sell" (sold back at its
+    bid: the long they protected shrank, or a flatten), "expire" (settled at
+    intrinsic value) or "decline" (a flagged name whose ask was above
+    ``max_premium_multiple`` x fair value, or over the premium budget).
+    Per unit of underlying: ``strike``, ``price`` (ask, bid or payoff) and
+    ``fair`` (BSM at the fair vol); ``contracts`` of ``multiplier`` units;
+    ``cash`` the signed cash flow, commissions included; vols annualised."""
+
+    ts: int
+    symbol: str
+    action: str
+    option_id: int
+    contracts: float
+    strike: float
+    expiry_ts: int
+    price: float
+    fair: float
+    quote_vol: float
+    fair_vol: float
+    cash: float
+    reason: str
+
+
 class AllocationChanged(NamedTuple):
     """A strategy book's capital weight changed (``strategy.books``, on the
     ``rebalance_every`` schedule). ``vol`` is the book's return volatility per
@@ -350,7 +375,7 @@ Event = Union[
     Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated, BarClosed, Signal, OrderIntent,
     OrderRejected, OrderAccepted, OrderCancelled, OrderExpired, ParentOrder, ParentDone, Fill,
     PositionChanged, RiskSnapshot, StateChanged, BreakerChanged, CommandRejected, Quarantined,
-    AllocationChanged, BookCross,
+    AllocationChanged, ProtectivePut, BookCross,
 ]
 
 # kind names as logged; the storage schema and replay key on these
@@ -365,5 +390,5 @@ DECISION_KINDS: Final = {
     "parent_done": ParentDone, "fill": Fill, "position": PositionChanged,
     "risk": RiskSnapshot, "state": StateChanged, "breaker": BreakerChanged,
     "command_rejected": CommandRejected, "quarantined": Quarantined, "allocation": AllocationChanged,
-    "book_cross": BookCross,
+    "protective_put": ProtectivePut, "book_cross": BookCross,
 }

@@ -24,6 +24,9 @@ class Portfolio:
         self.last: dict[str, float] = {}
         self.commissions: float = 0.0
         self.realized: float = 0.0
+        # mark-to-model value of options held (core.overlay), set by the engine at
+        # bar close; part of NAV, not of gross or net (their delta is in the risk figures)
+        self.option_value: float = 0.0
 
     def mark(self, symbol: str, price: float) -> None:
         self.last[symbol] = price
@@ -68,7 +71,7 @@ class Portfolio:
         return pos.qty * self.last.get(symbol, pos.avg_price)
 
     def nav(self) -> float:
-        total = self.cash
+        total = self.cash + self.option_value
         for sym, pos in self.positions.items():
             if pos.qty != 0.0:
                 total += pos.qty * self.last.get(sym, pos.avg_price)

@@ -32,11 +32,12 @@ from core.build import is_compiled
 from core.engine import Engine
 from core.events import (
     AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated,
-    OrderAccepted, OrderCancelled, OrderExpired, OrderRejected, ParentDone, ParentOrder, Quarantined,
-    RiskSnapshot, StateChanged,
+    OrderAccepted, OrderCancelled, OrderExpired, OrderRejected, ParentDone, ParentOrder, ProtectivePut,
+    Quarantined, RiskSnapshot, StateChanged,
 )
 from core.snapshot import (
-    BookRow, BreakerRow, LogLine, OrderRow, PositionRow, RiskView, SignalRow, Snapshot, StressLine,
+    BookRow, BreakerRow, LogLine, OptionRow, OrderRow, PositionRow, RiskView, SignalRow, Snapshot,
+    StressLine,
 )
 
 ACTIONS = ("halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker")
@@ -78,7 +79,7 @@ class Session:
         self.engine = engine
         self.hub = hub  # core.signals.hub.SignalHub: models beside the engine, or None
         self.asset_classes = asset_classes or {}
-        self._stress_cache: tuple[tuple[tuple[str, float], ...], tuple[StressLine, ...]] = ((), ())
+        self._stress_cache: tuple[Any, tuple[StressLine, ...]] = (((), ()), ())
         # drawdown times, from the logged risk snapshots (market ms)
         self._peak = (0.0, 0)  # (NAV, ts) of the running peak
         self._max_dd = (0.0, 0, 0)  # (drawdown, peak ts, trough ts)
@@ -276,7 +277,8 @@ class Session:
                          ("CVaR 95/99% param", "{:.2%} / {:.2%}".format(*self._cvar_param())),
                          ("DD peak at", _clock(self._peak[1])),
                          ("max DD peak→trough", f"{_clock(self._max_dd[1])} → {_clock(self._max_dd[2])}"
-                          if self._max_dd[0] > 0 else "-")),
+                          if self._max_dd[0] > 0 else "-"))
+                        + self._greeks(),
                         tuple(sorted(eng.var_contrib.items(), key=lambda kv: -abs(kv[1]))),
                         self._sectors(nav), self._stress(nav))
         return Snapshot(
@@ -286,8 +288,38 @@ class Session:
             risk=risk, positions=positions, open_orders=orders, signals=signals,
             breakers=breakers, rejections=tuple(sorted(eng.gate.counts.items())),
             log=tuple(self.log), finished=self.finished, error=self.error,
-            compiled=self.compiled, books=self._book_rows(),
+            compiled=self.compiled, books=self._book_rows(), options=self._option_rows(),
         )
+
+    def _greeks(self) -> tuple[tuple[str, str], ...]:
+        """The book's delta (currency per 1.00 move, stock plus puts) and the
+        puts' gamma (change of that delta per 1% move), vega (per vol point)
+        and theta (per calendar day), from the marks of the last bar close."""
+        eng = self.engine
+        ov = eng.overlay
+        pf = eng.portfolio
+        if ov is None:
+            return (("options overlay", "off ([hedge] protect)"),)
+        delta = gamma = vega = theta = 0.0
+        for h in ov.holdings.values():
+            s, u = pf.last.get(h.symbol, 0.0), h.units()
+            delta += h.delta * u * s
+            gamma += h.gamma * u * s * s / 100.0
+            vega += h.vega * u / 100.0
+            theta += h.theta * u / 365.0
+        return (("delta $ stock + puts", f"{pf.net() + delta:,.0f}"), ("delta $ puts", f"{delta:,.0f}"),
+                ("gamma $ per 1%", f"{gamma:,.0f}"), ("vega $ per vol pt", f"{vega:,.0f}"),
+                ("theta $ per day", f"{theta:,.0f}"),
+                ("puts value / paid", f"{ov.value():,.0f} / {ov.cost_held():,.0f}"),
+                ("puts P&L to date", f"{ov.value() + ov.proceeds - ov.premium_paid:+,.0f}"))
+
+    def _option_rows(self) -> tuple[OptionRow, ...]:
+        ov = self.engine.overlay
+        if ov is None:
+            return ()
+        return tuple(OptionRow(h.option_id, h.symbol, h.contracts, h.units(), h.strike, h.expiry_ms, h.cost,
+                               h.mark, h.vol, h.delta * h.units(), (h.mark - h.cost) * h.units())
+                     for h in ov.holdings.values())
 
     def _book_rows(self) -> tuple[BookRow, ...]:
         eng = self.engine
@@ -361,15 +393,20 @@ class Session:
 
     def _stress(self, nav: float) -> tuple[StressLine, ...]:
         """The book under the stress scenarios (core.risk.stress), recomputed
-        only when the positions change (a publish is 10 Hz)."""
+        only when the positions change (a publish is 10 Hz). Protective puts
+        are repriced in full (BSM at the shocked price, their current vol and
+        time left: no vol spike, so their gain is understated) under the price
+        scenarios, and count by their delta in the VaR shocks."""
         eng = self.engine
+        ov = eng.overlay
         book = tuple(sorted((s, eng.portfolio.market_value(s)) for s in eng.portfolio.open_symbols()))
-        if book == self._stress_cache[0]:
+        puts = tuple(sorted((h.option_id, h.contracts) for h in ov.holdings.values())) if ov is not None else ()
+        if (book, puts) == self._stress_cache[0]:
             return self._stress_cache[1]
         lines: tuple[StressLine, ...] = ()
         if book:
             try:
-                from core.risk.stress import stress_test
+                from core.risk.stress import PRICE_SCENARIOS, stress_test
 
                 h = eng.p.bars_per_day ** 0.5  # bar returns to one-day scale for the VaR shocks
                 rets = {}
@@ -380,12 +417,42 @@ class Session:
                 kw: dict[str, Any] = {"nav": nav}
                 if len(rets) == len(book):
                     kw["returns"] = rets
-                rows = stress_test(dict(book), {s: self.asset_classes.get(s, "equity") for s, _ in book}, **kw)
-                lines = tuple(StressLine(r.name, r.pnl, r.pnl_fraction) for r in rows)
+                classes = {s: self.asset_classes.get(s, "equity") for s, _ in book}
+                rows = stress_test(dict(book), classes, **kw)
+                if ov is not None and ov.holdings:
+                    delta_book = {s: v + ov.delta_units(s) * eng.portfolio.last.get(s, 0.0) for s, v in book}
+                    var_rows = stress_test(delta_book, classes, **kw)
+                    n = len(PRICE_SCENARIOS)
+                    out = []
+                    for i, r in enumerate(rows):
+                        pnl = r.pnl + self._puts_pnl(PRICE_SCENARIOS[i]) if i < n else var_rows[i].pnl
+                        out.append(StressLine(r.name, pnl, pnl / nav if nav > 0 else float("nan")))
+                    lines = tuple(out)
+                else:
+                    lines = tuple(StressLine(r.name, r.pnl, r.pnl_fraction) for r in rows)
             except Exception as exc:  # shown, never fatal
                 lines = (StressLine(f"stress failed: {exc}"[:60], float("nan"), float("nan")),)
-        self._stress_cache = (book, lines)
+        self._stress_cache = ((book, puts), lines)
         return lines
+
+    def _puts_pnl(self, scenario: Any) -> float:
+        """The puts' P&L from their marks if ``scenario`` moved their underlyings."""
+        from core.options import bsm_price
+        from core.overlay import MS_PER_YEAR
+
+        eng = self.engine
+        ov = eng.overlay
+        if ov is None:
+            return 0.0
+        hp = eng.p.hedge
+        total = 0.0
+        for h in ov.holdings.values():
+            shock = scenario.shock(self.asset_classes.get(h.symbol, "equity")) or 0.0
+            spot = eng.portfolio.last.get(h.symbol, 0.0) * (1.0 + shock)
+            years = max(0.0, (h.expiry_ms - eng.ts) / MS_PER_YEAR)
+            if spot > 0.0:
+                total += (bsm_price(spot, h.strike, years, hp.rate, h.vol, hp.div, put=True) - h.mark) * h.units()
+        return total
 
     def tripped(self) -> list[str]:
         return [b.name for b in self.engine.breakers if b.state == TRIPPED]
@@ -424,6 +491,8 @@ def describe(e: object) -> tuple[str, str] | None:
         return "alert", f"STATE {e.prev} -> {e.new}: {e.reason}"
     if isinstance(e, BreakerChanged):
         return ("alert" if e.new == TRIPPED else "warn"), f"BREAKER {e.name} {e.prev} -> {e.new}: {e.reason}"
+    if isinstance(e, ProtectivePut):
+        return _describe_put(e)
     if isinstance(e, AllocationChanged):
         return "info", f"ALLOCATION {e.book} {e.prev:.1%} -> {e.weight:.1%}: {e.reason}"
     if isinstance(e, BookCross):
@@ -440,3 +509,14 @@ def describe(e: object) -> tuple[str, str] | None:
     if isinstance(e, ModelActivated):
         return "info", f"MODEL {e.model} v{e.version} active (val Sharpe {e.val_sharpe:.2f}): {e.reason}"
     return None
+
+
+def _describe_put(e: ProtectivePut) -> tuple[str, str]:
+    put = f"{e.contracts:g} x {e.symbol} put {e.strike:,.2f} exp {_clock(e.expiry_ts)}"
+    if e.action == "buy":
+        return "trade", f"HEDGE BUY {put} @ {e.price:,.4f} (fair {e.fair:,.4f}), {e.cash:+,.2f}: {e.reason}"
+    if e.action == "sell":
+        return "trade", f"HEDGE SELL {put} @ {e.price:,.4f}, {e.cash:+,.2f}: {e.reason}"
+    if e.action == "expire":
+        return "trade", f"HEDGE EXPIRED {put} paid {e.price:,.4f} a unit, {e.cash:+,.2f}: {e.reason}"
+    return "info", f"HEDGE DECLINED {e.symbol}: {e.reason}"

@@ -38,6 +38,25 @@ class BookRow:
 
 
 @dataclass(frozen=True, slots=True)
+class OptionRow:
+    """A protective put held (``[hedge]``): per unit of underlying, ``cost``
+    paid and ``mark`` at the desk's mid; ``delta`` in units of underlying for
+    the whole holding (negative); ``pnl`` = (mark - cost) x units."""
+
+    option_id: int
+    symbol: str
+    contracts: float
+    units: float
+    strike: float
+    expiry_ts: int  # market ms
+    cost: float
+    mark: float
+    vol: float  # the mark's implied vol, annual
+    delta: float
+    pnl: float
+
+
+@dataclass(frozen=True, slots=True)
 class OrderRow:
     order_id: int
     symbol: str
@@ -133,3 +152,4 @@ class Snapshot:
     compiled: bool = False
     extra: dict[str, str] = field(default_factory=dict)
     books: tuple[BookRow, ...] = ()  # P&L attribution by strategy book (empty: one driving signal)
+    options: tuple[OptionRow, ...] = ()  # protective puts held (empty: none, or the overlay is off)

@@ -1,15 +1,18 @@
 """Positions pane: the book by symbol, the open orders below it by order id
 (parent orders first, each child naming its parent), and with several strategy
-books (``strategy.books``) their P&L attribution at the bottom."""
+books (``strategy.books``) their P&L attribution at the bottom; with the
+options overlay (``[hedge]``) the protective puts held, last."""
 
 from __future__ import annotations
+
+import time
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
 from console.panes.common import Cell, KeyedTable, money, num, pct, signed
-from core.snapshot import BookRow, OrderRow, PositionRow, Snapshot
+from core.snapshot import BookRow, OptionRow, OrderRow, PositionRow, Snapshot
 
 POSITION_COLUMNS = (
     ("Symbol", "symbol"), ("Qty", "qty"), ("Avg", "avg"), ("Last", "last"),
@@ -19,6 +22,11 @@ POSITION_COLUMNS = (
 BOOK_COLUMNS = (
     ("Book", "book"), ("Weight", "weight"), ("Pos value", "mv"), ("Realised", "realised"),
     ("Unrealised", "unrealised"), ("Fees", "fees"), ("P&L", "pnl"), ("Top symbol", "top"),
+)
+PUT_COLUMNS = (
+    ("Put", "id"), ("Symbol", "symbol"), ("Contracts", "contracts"), ("Strike", "strike"),
+    ("Expiry", "expiry"), ("Cost", "cost"), ("Mark", "mark"), ("Vol", "vol"), ("Delta units", "delta"),
+    ("P&L", "pnl"),
 )
 ORDER_COLUMNS = (
     ("Order", "id"), ("Symbol", "symbol"), ("Type", "type"), ("Remaining", "qty"),
@@ -45,6 +53,12 @@ class PositionsPane(Vertical):
         self._books.display = False
         yield self._books_title
         yield self._books
+        self._puts_title = Static("Protective puts", classes="subtitle", id="puts-title")
+        self._puts = KeyedTable(PUT_COLUMNS, id="puts-table")
+        self._puts_title.display = False
+        self._puts.display = False
+        yield self._puts_title
+        yield self._puts
 
     def apply(self, snap: Snapshot) -> None:
         self._positions.sync({p.symbol: self._position_cells(p) for p in snap.positions})
@@ -55,11 +69,17 @@ class PositionsPane(Vertical):
             self._books.sync({b.book: self._book_cells(b) for b in snap.books})
             if snap.books:
                 self.border_subtitle += f" · {len(snap.books)} books"
+        if snap.options or self._puts.display:
+            self._puts_title.display = self._puts.display = bool(snap.options)
+            self._puts.sync({str(o.option_id): self._put_cells(o) for o in snap.options})
+            if snap.options:
+                self.border_subtitle += f" · {len(snap.options)} puts"
 
     def restyle(self) -> None:
         self._positions.restyle()
         self._orders.restyle()
         self._books.restyle()
+        self._puts.restyle()
 
     def _position_cells(self, p: PositionRow) -> tuple[Cell, ...]:
         app = self.app
@@ -78,6 +98,12 @@ class PositionsPane(Vertical):
             signed(app, b.realized, money(b.realized)), signed(app, b.unrealized, money(b.unrealized)),
             num(money(b.commissions)), signed(app, b.pnl, money(b.pnl)), top_text,
         )
+
+    def _put_cells(self, o: OptionRow) -> tuple[Cell, ...]:
+        expiry = time.strftime("%Y-%m-%d", time.gmtime(o.expiry_ts / 1000)) if o.expiry_ts > 0 else "—"
+        return (num(f"#{o.option_id}"), o.symbol, num(f"{o.contracts:g}"), num(money(o.strike)), expiry,
+                num(money(o.cost)), num(money(o.mark)), num(pct(o.vol)), num(f"{o.delta:+,.0f}"),
+                signed(self.app, o.pnl, money(o.pnl)))
 
     def _order_cells(self, o: OrderRow) -> tuple[Cell, ...]:
         side = signed(self.app, o.qty, f"{o.qty:+,.{_places(o.qty)}f}")
