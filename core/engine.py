@@ -850,6 +850,7 @@ class Engine:
             h = ov.add(sym, n, q, spot, self.ts)
             self.portfolio.cash += cash
             ov.premium_paid -= cash
+            ov.commissions += hp.commission_per_contract * n
             self.portfolio.option_value = ov.value()
             part = "" if n == want else f" ({want:g} wanted; premium budget)"
             self.emit(ProtectivePut(self.ts, sym, "buy", h.option_id, n, q.strike, q.expiry_ms, q.ask, q.fair,
@@ -876,6 +877,7 @@ class Engine:
             cash = bid * k * h.multiplier - hp.commission_per_contract * k
             self.portfolio.cash += cash
             ov.proceeds += cash
+            ov.commissions += hp.commission_per_contract * k
             h.contracts -= k
             left -= k
             if h.contracts <= 0.0:

@@ -131,6 +131,7 @@ class OptionsOverlay:
         self.a_slow = 0.5 ** (1.0 / p.slow_halflife)
         self.premium_paid: float = 0.0  # every buy's cash out, commissions included
         self.proceeds: float = 0.0  # every sale's and expiry's cash in, net of commissions
+        self.commissions: float = 0.0  # on buys and sales (in premium_paid and proceeds too)
 
     # ---------------------------------------------------------- volatility
 
@@ -208,6 +209,10 @@ class OptionsOverlay:
     def value(self) -> float:
         """Mark-to-mid value of every put held (currency)."""
         return sum(h.mark * h.units() for h in self.holdings.values())
+
+    def pnl(self) -> float:
+        """P&L of the overlay to date: marks held + cash in - cash out (currency)."""
+        return self.value() + self.proceeds - self.premium_paid
 
     def cost_held(self) -> float:
         """Premium paid for the puts still held (currency)."""

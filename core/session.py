@@ -311,7 +311,7 @@ class Session:
                 ("gamma $ per 1%", f"{gamma:,.0f}"), ("vega $ per vol pt", f"{vega:,.0f}"),
                 ("theta $ per day", f"{theta:,.0f}"),
                 ("puts value / paid", f"{ov.value():,.0f} / {ov.cost_held():,.0f}"),
-                ("puts P&L to date", f"{ov.value() + ov.proceeds - ov.premium_paid:+,.0f}"))
+                ("puts P&L to date", f"{ov.pnl():+,.0f}"))
 
     def _option_rows(self) -> tuple[OptionRow, ...]:
         ov = self.engine.overlay
@@ -338,6 +338,15 @@ class Session:
                     syms.append((s, p.qty, v, p.realized + u))
             rows.append(BookRow(name, eng.book_weights[i], mv, bp.realized, unreal, bp.commissions,
                                 bp.realized + unreal - bp.commissions, tuple(syms)))
+        ov = eng.overlay
+        if rows and ov is not None and (ov.holdings or ov.premium_paid):
+            # the puts are the overlay's, not a book's: their own row, so the rows still add up
+            value, unreal = ov.value(), ov.value() - ov.cost_held()
+            pnl = ov.pnl()
+            syms = [(h.symbol, h.units(), h.mark * h.units(), (h.mark - h.cost) * h.units())
+                    for h in ov.holdings.values()]
+            rows.append(BookRow("puts (hedge)", 0.0, value, pnl - unreal + ov.commissions, unreal,
+                                ov.commissions, pnl, tuple(syms)))
         return tuple(rows)
 
     def _model_rows(self) -> tuple[SignalRow, ...]:

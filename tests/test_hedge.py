@@ -391,3 +391,31 @@ async def test_the_positions_pane_lists_the_puts_and_the_risk_pane_their_greeks(
         session.latest = snapshot(seq=3000)
         await pilot.pause(0.25)
         assert not table.display
+
+
+def test_with_books_the_puts_get_their_own_row_and_the_rows_add_up_to_the_nav_change() -> None:
+    sim = Simulator(5)
+    cfg = config_from_dict({"strategy": {"books": ["momentum", "sentiment"]},
+                            "hedge": {"protect": True, "flag_models": ["hmm"], "min_bars": 20}})
+    eng = make_engine(cfg, sim.spec)
+    session = Session(eng, iter(()), MemorySink(), "b")
+    bars = 0
+    buys = 0
+    for n, ev in enumerate(sim):
+        if n > 60_000:
+            break
+        out = eng.process(ev)
+        buys += sum(1 for e in out if isinstance(e, ProtectivePut) and e.action == "buy")
+        if isinstance(ev, Timer) and ev.name == "bar":
+            bars += 1
+            if bars % 25 == 0:
+                for sym in list(eng.portfolio.positions):
+                    eng.process(ModelSignal(ev.ts, sym, "sentiment", 0.6, 0.9, 1.0, 1))
+                    eng.process(ModelSignal(ev.ts, sym, "hmm", -0.8 if bars % 50 else 0.2, 0.9, 1.0, 1))
+    assert buys > 0
+    rows = session.snapshot().books
+    assert [r.book for r in rows] == ["momentum", "sentiment", "puts (hedge)"]
+    puts = rows[-1]
+    assert puts.pnl == pytest.approx(eng.overlay.pnl()) and puts.commissions > 0
+    assert puts.pnl == pytest.approx(puts.realized + puts.unrealized - puts.commissions)
+    assert sum(r.pnl for r in rows) == pytest.approx(eng.portfolio.nav() - 1_000_000.0, abs=1e-6)
