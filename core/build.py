@@ -17,6 +17,8 @@ def build_engine(cfg: EngineConfig, spec: MarketSpec, seed: int = 0) -> Engine:
     p.fast, p.slow = int(s.fast), int(s.slow)
     p.target_fraction, p.rebalance_band = float(s.target_fraction), float(s.rebalance_band)
     p.vol_scale, p.vol_target = float(s.vol_scale), float(s.vol_target)
+    p.vol_estimator, p.atr_bars = str(s.vol_estimator), int(s.atr_bars)
+    p.kelly_fraction, p.kelly_cap, p.kelly_bars = float(s.kelly_fraction), float(s.kelly_cap), int(s.kelly_bars)
     p.signal = "momentum" if s.signal == "auto" else str(s.signal)  # auto: see config.resolve_signal
     p.books = [str(x) for x in s.books]
     p.allocation, p.rebalance_every = str(s.allocation), int(s.rebalance_every)

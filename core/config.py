@@ -28,6 +28,15 @@ class StrategyConfig:
     # model, or "auto": the ensemble when the signal layer runs, else momentum
     signal: str = "auto"
     vol_target: float = 0.0  # > 0: size each position to this annual volatility (x signal), capped at 3x
+    # vol_target's estimate: "realised" (sd of bar returns) or "atr" (mean true range
+    # over atr_bars bars / close); both annualised by sqrt(252 x bars a day)
+    vol_estimator: str = "realised"
+    atr_bars: int = 14  # bars of true range behind vol_estimator = "atr"
+    # > 0: scale each full size by min(kelly_cap, kelly_fraction x f*), f* = mean / variance
+    # of the driving signal's per-bar returns (holding its sign) on that symbol
+    kelly_fraction: float = 0.0
+    kelly_cap: float = 1.0  # the most that Kelly may scale a full size by
+    kelly_bars: int = 100  # bars of those returns behind f*; no exposure until they are in
     # several strategies side by side: each book ("momentum" or a signal model) gets a
     # capital weight and its own targets; the engine trades the net; [] = ``signal`` alone
     books: tuple[str, ...] = ()
@@ -360,7 +369,25 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
         out.append(f"strategy.vol_target must be in [0, 2] (annual volatility), got {cfg.strategy.vol_target}")
     if not cfg.strategy.vol_scale > 0:
         out.append(f"strategy.vol_scale must be > 0, got {cfg.strategy.vol_scale}")
-    return out + _check_execution(cfg) + _check_hedge(cfg)
+    return out + _check_sizing(cfg) + _check_execution(cfg) + _check_hedge(cfg)
+
+
+def _check_sizing(cfg: EngineConfig) -> list[str]:
+    out: list[str] = []
+    st = cfg.strategy
+    if st.vol_estimator not in ("realised", "atr"):
+        out.append(f"strategy.vol_estimator must be realised or atr, got {st.vol_estimator!r}")
+    elif st.vol_estimator == "atr" and st.vol_target <= 0:
+        out.append("strategy.vol_estimator = 'atr' needs strategy.vol_target > 0 (it estimates that target's vol)")
+    if st.atr_bars < 1:
+        out.append(f"strategy.atr_bars must be >= 1 (bars), got {st.atr_bars}")
+    if not 0 <= st.kelly_fraction <= 1:
+        out.append(f"strategy.kelly_fraction must be in [0, 1] (0 = off), got {st.kelly_fraction}")
+    if not 0 < st.kelly_cap <= 10:
+        out.append(f"strategy.kelly_cap must be in (0, 10] (a multiple of the full size), got {st.kelly_cap}")
+    if st.kelly_bars < 2:
+        out.append(f"strategy.kelly_bars must be >= 2 (bars), got {st.kelly_bars}")
+    return out
 
 
 def _check_books(cfg: EngineConfig) -> list[str]:

@@ -39,6 +39,28 @@ class Instrument:
         self.sector = sector if sector != "" else asset_class
 
 
+class TrueRange:
+    """One symbol's true ranges at bar close, for ATR: max(high - low,
+    |high - previous close|, |low - previous close|). The first bar has no
+    previous close, so no range (as core.sizing.atr, which needs n + 1 bars)."""
+
+    def __init__(self, n: int) -> None:
+        self.ranges = RollingWindow(n)
+        self.close: float = 0.0  # the last bar's close (0: none yet)
+
+    def on_bar(self, high: float, low: float, close: float) -> None:
+        prev = self.close
+        if prev > 0.0:
+            self.ranges.push(max(high - low, max(abs(high - prev), abs(low - prev))))
+        self.close = close
+
+    def atr(self) -> float:
+        """Mean true range of the last n bars (price units; a simple mean, as
+        core.sizing.atr, not Wilder's smoothing); 0 until n ranges are in."""
+        r = self.ranges
+        return r.mean_last(r.count) if r.full() else 0.0
+
+
 class EngineParams:
     """Flat, typed copy of the config the engine needs (see core.config, whose
     defaults these mirror; core.build sets every field from the config)."""
@@ -52,6 +74,11 @@ class EngineParams:
         self.vol_scale: float = 2.0
         self.signal: str = "momentum"  # the model whose signal sets positions
         self.vol_target: float = 0.0  # annual vol per position at full strength; 0 = fixed fraction
+        self.vol_estimator: str = "realised"  # vol_target's vol: "realised" or "atr"
+        self.atr_bars: int = 14
+        self.kelly_fraction: float = 0.0  # > 0: full size x min(kelly_cap, kelly_fraction x f*)
+        self.kelly_cap: float = 1.0
+        self.kelly_bars: int = 100  # per-bar returns behind f*, and the warm-up
         self.commission_bps: float = 1.0
         self.min_commission: float = 1.0
         self.slippage_bps: float = 2.0  # the half-spread
@@ -191,6 +218,16 @@ class Engine:
         self.book_last_nav: float = p.initial_cash
         self.order_shares: dict[int, list[float]] = {}  # order / parent id -> share per book
         self.next_shares: list[float] = []  # the split of the order being submitted
+        # sizing: true ranges per symbol (vol_estimator "atr"); per Kelly source
+        # (the driving signal, or each book) and symbol, the per-bar returns of
+        # holding the sign of its view (kelly_fraction > 0)
+        self.atr_on: bool = p.vol_target > 0.0 and p.vol_estimator == "atr"
+        self.true_ranges: dict[str, TrueRange] = {}
+        self.kelly_sources: list[str] = [] if p.kelly_fraction <= 0.0 else \
+            (list(p.books) if p.books else [p.signal])
+        self.kelly_returns: dict[str, dict[str, RollingWindow]] = {}
+        for src in self.kelly_sources:
+            self.kelly_returns[src] = {}
 
     def breaker(self, name: str, limit: float, unit: str) -> Breaker:
         action = REDUCING if name in self.p.reduce_on else HALTED
@@ -353,7 +390,12 @@ class Engine:
             if not bb.has_data:
                 continue
             self.emit(BarClosed(self.ts, sym, bb.open, bb.high, bb.low, bb.close, bb.volume))
+            if self.atr_on:
+                self.true_range(sym).on_bar(bb.high, bb.low, bb.close)
+            prev_view = self.momentum_view(sym) if self.kelly_sources else 0.0  # before this bar's update
             st = self.strategy.on_bar(sym, bb.close)
+            if self.kelly_sources and st.closes.count >= 2:  # a return this bar
+                self.track_kelly(sym, prev_view, st.returns.values[(st.returns.pos - 1) % st.returns.capacity])
             sig = Signal(self.ts, sym, "momentum", st.value, min(1.0, st.confidence))
             self.signals[sym] = sig
             self.emit(sig)
@@ -716,8 +758,15 @@ class Engine:
         inst = self.instruments.get(sym)
         lot = 1.0 if inst is None else inst.lot
         full = self.p.target_fraction * nav / price  # units at a full-strength signal
+        vs = 1.0
         if self.p.vol_target > 0.0:
-            full *= self.vol_scaling(sym)
+            vs = self.vol_scaling(sym)
+            full *= vs
+        kelly = ""
+        if self.kelly_sources:
+            k = self.kelly_scaling(self.p.signal, sym)
+            full *= k
+            kelly = f" kelly {k:.2f}"
         target = 0.0
         if confidence >= 1.0:
             target = math.floor(abs(value) * scale * full / lot) * lot * (1.0 if value >= 0.0 else -1.0)
@@ -729,7 +778,7 @@ class Engine:
             return
         if target != 0.0 and abs(diff) < self.p.rebalance_band * full:
             return  # small drift: not worth the cost (going flat always is)
-        self.submit(sym, diff, price, "strategy", why, self.limit_for(diff, price))
+        self.submit(sym, diff, price, "strategy", why + self.sizing_note(vs, kelly), self.limit_for(diff, price))
 
     # ------------------------------------------------------------ options overlay (protective puts)
 
@@ -923,14 +972,25 @@ class Engine:
             return  # an order is working this symbol: it runs first
         lot = self.lot_of(sym)
         full = self.p.target_fraction * nav / price
+        vs = 1.0
         if self.p.vol_target > 0.0:
-            full *= self.vol_scaling(sym)
+            vs = self.vol_scaling(sym)
+            full *= vs
         n = len(self.books)
+        ks: list[float] = []  # each book's Kelly scale (empty: Kelly is off)
+        kelly = ""
+        if self.kelly_sources:
+            kelly = " kelly"
+            for name in self.books:
+                ks.append(self.kelly_scaling(name, sym))
+                kelly += f" {name} {ks[-1]:.2f}"
         reducing = self.state.state == REDUCING
         asks: list[float] = []
         target = 0.0
         for i in range(n):
             want = self.book_weights[i] * self.book_view(i, sym) * full
+            if ks:
+                want *= ks[i]
             t = math.floor(abs(want) / lot) * lot * (1.0 if want >= 0.0 else -1.0)
             q = self.book_pf[i].qty(sym)
             held = q + self.book_pending(i, sym)
@@ -954,7 +1014,8 @@ class Engine:
         if not reducing and abs(ask_total) > 0.0:
             shares = [a / ask_total for a in asks]
         self.next_shares = shares  # reducing: split by the books' positions at the fill
-        self.submit(sym, diff, price, "strategy", "books: " + why, self.limit_for(diff, price))
+        self.submit(sym, diff, price, "strategy", "books: " + why + self.sizing_note(vs, kelly),
+                    self.limit_for(diff, price))
         self.next_shares = []
 
     def cross_books(self, sym: str, price: float, asks: list[float], least: float, why: str) -> None:
@@ -1212,14 +1273,82 @@ class Engine:
         return price * (1.0 + off) if qty > 0.0 else price * (1.0 - off)
 
     def vol_scaling(self, sym: str) -> float:
-        """Volatility targeting: vol_target / the symbol's realised annual vol
-        (bar returns, ddof=1, x sqrt(252 x bars a day)), capped at 3x; no
-        estimate yet (or a flat series) means no position."""
+        """Volatility targeting: vol_target / the symbol's annual vol, capped
+        at 3x; no estimate yet (or a flat series) means no position. The vol
+        is realised (bar returns, ddof=1, x sqrt(252 x bars a day)), or with
+        vol_estimator "atr" the ATR over atr_bars bars / the last bar's close,
+        x sqrt(252 x bars a day) (a range reads higher than a close-to-close
+        sd, so ATR sizes somewhat smaller)."""
+        if self.atr_on:
+            vol = self.atr_vol(sym)
+            return min(3.0, self.p.vol_target / vol) if vol > 0.0 else 0.0
         st = self.strategy.states.get(sym)
         if st is None or st.returns.count < 2:
             return 0.0
         vol = st.returns.std() * math.sqrt(252.0 * self.p.bars_per_day)
         return min(3.0, self.p.vol_target / vol) if vol > 0.0 else 0.0
+
+    def atr_vol(self, sym: str) -> float:
+        """ATR / close, annualised (a fraction); 0 until atr_bars ranges are in."""
+        tr = self.true_ranges.get(sym)
+        if tr is None or tr.close <= 0.0:
+            return 0.0
+        return tr.atr() / tr.close * math.sqrt(252.0 * self.p.bars_per_day)
+
+    def true_range(self, sym: str) -> TrueRange:
+        tr = self.true_ranges.get(sym)
+        if tr is None:
+            tr = TrueRange(self.p.atr_bars)
+            self.true_ranges[sym] = tr
+        return tr
+
+    def momentum_view(self, sym: str) -> float:
+        st = self.strategy.states.get(sym)
+        return 0.0 if st is None else st.value  # 0 while warming up
+
+    def track_kelly(self, sym: str, momentum_prev: float, ret: float) -> None:
+        """At bar close: each Kelly source's return on ``sym`` this bar from
+        holding the sign of its view before the bar closed (no look-ahead: a
+        view set after bar t's close earns bar t+1's return). A bar with no
+        view (0: flat, warming up, no signal yet) adds nothing: the window
+        holds only bars the signal bet on."""
+        for src in self.kelly_sources:
+            v = momentum_prev
+            if src != "momentum":
+                values = self.model_values.get(src)
+                v = 0.0 if values is None else values.get(sym, 0.0)
+            if v == 0.0:
+                continue
+            by_sym = self.kelly_returns[src]
+            w = by_sym.get(sym)
+            if w is None:
+                w = RollingWindow(self.p.kelly_bars)
+                by_sym[sym] = w
+            w.push(ret if v > 0.0 else -ret)
+
+    def kelly_scaling(self, src: str, sym: str) -> float:
+        """min(kelly_cap, kelly_fraction x f*), f* = mean / variance (ddof=1)
+        of ``src``'s last kelly_bars per-bar returns on ``sym`` (see
+        track_kelly; the bar units cancel, so this is the annualised mu /
+        sigma^2 too). 0 -- no exposure, exits still go -- while fewer than
+        kelly_bars returns are in (an edge not yet measured is not an edge),
+        when the returns are flat, or when f* <= 0 (no edge)."""
+        by_sym = self.kelly_returns.get(src)
+        w = None if by_sym is None else by_sym.get(sym)
+        if w is None or not w.full():
+            return 0.0
+        sd = w.std()
+        if sd <= 0.0:
+            return 0.0
+        f = w.mean_last(w.count) / (sd * sd)
+        return min(self.p.kelly_cap, self.p.kelly_fraction * f) if f > 0.0 else 0.0
+
+    def sizing_note(self, vs: float, kelly: str) -> str:
+        """How a strategy order was sized, for its reason: only what is not
+        the default (ATR vol, Kelly), so default reasons read as they always did."""
+        if self.atr_on:
+            return f" vol(atr) {vs:.2f}x" + kelly
+        return kelly
 
     def submit(self, sym: str, qty: float, ref_price: float, origin: str, reason: str,
                limit: float = 0.0) -> bool:
