@@ -199,6 +199,8 @@ class Engine:
         self.z_cols: int = 0
         # the options overlay: protective puts on flagged longs (None when off)
         self.overlay: OptionsOverlay | None = OptionsOverlay(p.hedge) if p.hedge.protect else None
+        # puts are considered as the position-setting views arrive, or at bar close under momentum alone
+        self.hedge_on_views: bool = p.signal != "momentum" or any(b != "momentum" for b in p.books)
         # signal-layer models: latest view per model and symbol, versions, live-Sharpe breakers
         self.model_values: dict[str, dict[str, float]] = {}
         self.model_versions: dict[str, int] = {}
@@ -456,6 +458,8 @@ class Engine:
             scales[m.symbol] = max(0.0, min(1.0, m.scale)) if ok else 0.0
             if self.state.state != HALTED:
                 self.book_rebalance(m.symbol, self.portfolio.nav(), f"{m.model} v{m.version} {m.value:+.2f}")
+                if self.overlay is not None:
+                    self.protect(m.symbol, self.portfolio.nav())
             return
         if m.model != self.p.signal or self.state.state == HALTED:
             return
@@ -465,6 +469,8 @@ class Engine:
         conf = 1.0 if m.confidence >= 0.0 else 0.0  # any published view is warm
         why = f"{m.model} v{m.version} {value:+.2f}" + (f" x{scale:.2f}" if scale < 1.0 else "")
         self.rebalance(m.symbol, max(-1.0, min(1.0, value)), conf, scale, self.portfolio.nav(), why)
+        if self.overlay is not None:
+            self.protect(m.symbol, self.portfolio.nav())
 
     def on_model_activated(self, a: ModelActivated) -> None:
         """A new model version: its live-Sharpe breaker starts afresh against
@@ -833,12 +839,13 @@ class Engine:
         return ""
 
     def hedge(self, nav: float) -> None:
-        """Protective puts, after the bar's orders. Puts that protect more than
-        is held long are sold back (ACTIVE or REDUCING); in ACTIVE, a long that
-        a flag model flags gets puts for ``hedge_ratio`` of it, when the desk's
-        ask is at most ``max_premium_multiple`` x fair value and the premium of
-        the puts held stays within ``max_premium_fraction`` of NAV. A decline
-        is logged at most once per ``recheck_bars`` bars per symbol."""
+        """Protective puts at bar close, after the bar's orders. Puts that
+        protect more than is held long are sold back (ACTIVE or REDUCING).
+        When positions follow in-engine momentum alone, each flagged long is
+        then considered for puts here (``protect``); when a signal-layer
+        model sets them, that happens as its view arrives, after the engine
+        has acted on it (``on_model_signal``), so a long the view is about to
+        sell is not insured first."""
         ov = self.overlay
         if ov is None:
             return
@@ -849,63 +856,76 @@ class Engine:
             have = ov.contracts_on(sym)
             if have > need:
                 self.sell_puts(sym, have - need, f"long {held:g} units needs {need:g} contracts")
-        if self.state.state != ACTIVE or nav <= 0.0:
+        if not self.hedge_on_views:
+            for sym in self.portfolio.open_symbols():
+                self.protect(sym, nav)
+
+    def protect(self, sym: str, nav: float) -> None:
+        """In ACTIVE, a long that a flag model flags gets puts for
+        ``hedge_ratio`` of it (of what stays long after the working orders: a
+        long being sold gets none), when the desk's ask is at most
+        ``max_premium_multiple`` x fair value and the premium of the puts held
+        stays within ``max_premium_fraction`` of NAV. A decline is logged at
+        most once per ``recheck_bars`` bars per symbol."""
+        ov = self.overlay
+        if ov is None or self.state.state != ACTIVE or nav <= 0.0:
             return
-        for sym in self.portfolio.open_symbols():
-            held = self.portfolio.qty(sym)
-            if held <= 0.0:
-                continue
-            want = float(math.floor(held * hp.hedge_ratio / hp.multiplier + 1e-9)) - ov.contracts_on(sym)
-            if want < 1.0 or not ov.ready(sym):
-                continue
-            last_decline = ov.declined_at.get(sym, -1)
-            if last_decline >= 0 and self.bar_count - last_decline < hp.recheck_bars:
-                continue
-            flag = self.hedge_flag(sym)
-            if flag == "":
-                continue
-            spot = self.portfolio.last.get(sym, 0.0)
-            if spot <= 0.0:
-                continue
-            try:
-                q = ov.quote(sym, spot, self.ts)
-            except Exception as exc:
-                ov.declined_at[sym] = self.bar_count
-                self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0,
-                                        f"{flag}: no quote ({type(exc).__name__}: {exc})"))
-                continue
-            limit = hp.max_premium_multiple * q.fair
-            vols = f"implied vol {q.quote_vol:.1%}, fair {q.fair_vol:.1%}"
-            if q.ask > limit:
-                ov.declined_at[sym] = self.bar_count
-                self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, q.strike, q.expiry_ms, q.ask, q.fair,
-                                        q.quote_vol, q.fair_vol, 0.0,
-                                        f"{flag}: ask {q.ask:.4f} > {hp.max_premium_multiple:g} x fair "
-                                        f"{q.fair:.4f} ({vols})"))
-                continue
-            per = q.ask * hp.multiplier + hp.commission_per_contract
-            room = hp.max_premium_fraction * nav - ov.cost_held()
-            n: float = want
-            if per * want > room:
-                n = float(math.floor(room / per)) if per > 0.0 else 0.0
-            if n < 1.0:
-                ov.declined_at[sym] = self.bar_count
-                self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, q.strike, q.expiry_ms, q.ask, q.fair,
-                                        q.quote_vol, q.fair_vol, 0.0,
-                                        f"{flag}: premium budget: {ov.cost_held():,.0f} held of "
-                                        f"{hp.max_premium_fraction:.1%} x NAV, one contract costs {per:,.2f}"))
-                continue
-            cash = -(q.ask * n * hp.multiplier + hp.commission_per_contract * n)
-            h = ov.add(sym, n, q, spot, self.ts)
-            self.portfolio.cash += cash
-            ov.premium_paid -= cash
-            ov.commissions += hp.commission_per_contract * n
-            self.portfolio.option_value = ov.value()
-            part = "" if n == want else f" ({want:g} wanted; premium budget)"
-            self.emit(ProtectivePut(self.ts, sym, "buy", h.option_id, n, q.strike, q.expiry_ms, q.ask, q.fair,
-                                    q.quote_vol, q.fair_vol, cash,
-                                    f"{flag}: ask {q.ask:.4f} <= {hp.max_premium_multiple:g} x fair "
-                                    f"{q.fair:.4f} ({vols}){part}"))
+        hp = self.p.hedge
+        held = self.portfolio.qty(sym)
+        held = min(held, held + self.broker.pending_qty(sym))
+        if held <= 0.0:
+            return
+        want = float(math.floor(held * hp.hedge_ratio / hp.multiplier + 1e-9)) - ov.contracts_on(sym)
+        if want < 1.0 or not ov.ready(sym):
+            return
+        last_decline = ov.declined_at.get(sym, -1)
+        if last_decline >= 0 and self.bar_count - last_decline < hp.recheck_bars:
+            return
+        flag = self.hedge_flag(sym)
+        if flag == "":
+            return
+        spot = self.portfolio.last.get(sym, 0.0)
+        if spot <= 0.0:
+            return
+        try:
+            q = ov.quote(sym, spot, self.ts)
+        except Exception as exc:
+            ov.declined_at[sym] = self.bar_count
+            self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                                    f"{flag}: no quote ({type(exc).__name__}: {exc})"))
+            return
+        limit = hp.max_premium_multiple * q.fair
+        vols = f"implied vol {q.quote_vol:.1%}, fair {q.fair_vol:.1%}"
+        if q.ask > limit:
+            ov.declined_at[sym] = self.bar_count
+            self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, q.strike, q.expiry_ms, q.ask, q.fair,
+                                    q.quote_vol, q.fair_vol, 0.0,
+                                    f"{flag}: ask {q.ask:.4f} > {hp.max_premium_multiple:g} x fair "
+                                    f"{q.fair:.4f} ({vols})"))
+            return
+        per = q.ask * hp.multiplier + hp.commission_per_contract
+        room = hp.max_premium_fraction * nav - ov.cost_held()
+        n: float = want
+        if per * want > room:
+            n = float(math.floor(room / per)) if per > 0.0 else 0.0
+        if n < 1.0:
+            ov.declined_at[sym] = self.bar_count
+            self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, q.strike, q.expiry_ms, q.ask, q.fair,
+                                    q.quote_vol, q.fair_vol, 0.0,
+                                    f"{flag}: premium budget: {ov.cost_held():,.0f} held of "
+                                    f"{hp.max_premium_fraction:.1%} x NAV, one contract costs {per:,.2f}"))
+            return
+        cash = -(q.ask * n * hp.multiplier + hp.commission_per_contract * n)
+        h = ov.add(sym, n, q, spot, self.ts)
+        self.portfolio.cash += cash
+        ov.premium_paid -= cash
+        ov.commissions += hp.commission_per_contract * n
+        self.portfolio.option_value = ov.value()
+        part = "" if n == want else f" ({want:g} wanted; premium budget)"
+        self.emit(ProtectivePut(self.ts, sym, "buy", h.option_id, n, q.strike, q.expiry_ms, q.ask, q.fair,
+                                q.quote_vol, q.fair_vol, cash,
+                                f"{flag}: ask {q.ask:.4f} <= {hp.max_premium_multiple:g} x fair "
+                                f"{q.fair:.4f} ({vols}){part}"))
 
     def sell_puts(self, sym: str, contracts: float, reason: str) -> None:
         """Sell ``contracts`` puts on ``sym`` back to the desk at its bid

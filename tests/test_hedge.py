@@ -410,8 +410,10 @@ def test_with_books_the_puts_get_their_own_row_and_the_rows_add_up_to_the_nav_ch
             bars += 1
             if bars % 25 == 0:
                 for sym in list(eng.portfolio.positions):
-                    eng.process(ModelSignal(ev.ts, sym, "sentiment", 0.6, 0.9, 1.0, 1))
-                    eng.process(ModelSignal(ev.ts, sym, "hmm", -0.8 if bars % 50 else 0.2, 0.9, 1.0, 1))
+                    for m in (ModelSignal(ev.ts, sym, "hmm", -0.8 if bars % 50 else 0.2, 0.9, 1.0, 1),
+                              ModelSignal(ev.ts, sym, "sentiment", 0.6, 0.9, 1.0, 1)):
+                        out = eng.process(m)
+                        buys += sum(1 for e in out if isinstance(e, ProtectivePut) and e.action == "buy")
     assert buys > 0
     rows = session.snapshot().books
     assert [r.book for r in rows] == ["momentum", "sentiment", "puts (hedge)"]
@@ -419,3 +421,83 @@ def test_with_books_the_puts_get_their_own_row_and_the_rows_add_up_to_the_nav_ch
     assert puts.pnl == pytest.approx(eng.overlay.pnl()) and puts.commissions > 0
     assert puts.pnl == pytest.approx(puts.realized + puts.unrealized - puts.commissions)
     assert sum(r.pnl for r in rows) == pytest.approx(eng.portfolio.nav() - 1_000_000.0, abs=1e-6)
+
+
+def test_under_a_model_signal_puts_follow_its_view_and_a_long_it_sells_is_not_insured() -> None:
+    cfg = config_from_dict({"strategy": {"signal": "ensemble"}, "breakers": {"stale_data_s": 1e9},
+                            "hedge": {"protect": True, "flag_models": ["sentiment"], "min_bars": 5}})
+    eng = make_engine(cfg)
+    assert eng.hedge_on_views
+    feed = Feed(eng)
+    px = 100.0
+    for i in range(10):
+        px *= 1.0 + (0.004 if i % 2 else -0.003)
+        feed.bar(px)
+    feed.signal(0.9, model="ensemble")  # go long: the order fills at the next bar
+    feed.bar(px)
+    assert eng.portfolio.qty("AAA") > 100.0
+    feed.signal(-0.8)  # the flag: not acted on until the position-setting view arrives
+    feed.bar(px)
+    assert feed.puts() == []  # bar close does not buy when a model sets positions
+    feed.signal(-0.6, model="ensemble")  # the view turns: the long is being sold
+    assert feed.puts() == [] and eng.broker.pending_qty("AAA") < 0
+    feed.bar(px)
+    feed.signal(0.9, model="ensemble")  # long again (pending), then held
+    feed.bar(px)
+    feed.signal(0.9, model="ensemble")
+    (buy,) = feed.puts("buy")
+    assert buy.contracts == math.floor(eng.portfolio.qty("AAA") / 100)
+
+
+# ------------------------------------------------------------ resume
+
+
+def test_puts_held_at_a_crash_are_held_after_resume_and_the_whole_log_replays(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A session logged to a database stops (as at a crash) while puts are
+    held; `console run --resume` rebuilds the overlay from the log, and the
+    log, before and after, replays as one run."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from storage import LogWriter
+
+    root = Path(__file__).resolve().parents[1]
+    db = tmp_path / "r.db"
+    sim = Simulator(5)
+    cfg = config_from_dict({"hedge": {"protect": True, "flag_models": ["sentiment"], "min_bars": 20}})
+    setup = engine_setup(cfg, sim.spec, {"kind": "sim", "seed": 5})
+    writer = LogWriter(db, {"id": "hedged", "config": json.dumps(setup), "seed": 5})
+    eng = engine_from_setup(setup)
+    session = Session(eng, sim, writer, "hedged", max_events=200_000)
+
+    def source():  # type: ignore[no-untyped-def]
+        bars = 0
+        for ev in sim:
+            yield ev
+            if isinstance(ev, Timer) and ev.name == "bar":
+                bars += 1
+                if eng.overlay.holdings and bars > 100 and bars % 25 == 3:
+                    return  # stop with puts held, the log as a crash leaves it
+                if bars % 25 == 0:
+                    for sym in list(eng.portfolio.positions):
+                        yield ModelSignal(ev.ts, sym, "sentiment", -0.8, 0.9, 1.0, 1)
+
+    session.source = source()
+    session.run()
+    writer.close(clean=False)
+    held = {h.option_id for h in eng.overlay.holdings.values()}
+    assert held
+    env = dict(os.environ, CONSOLE_DB=str(db))
+    res = subprocess.run([sys.executable, "-m", "console.cli", "run", "--headless", "--resume", "hedged",
+                          "--events", "30000"], env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    con = sqlite3.connect(db)
+    later = {json.loads(p)["option_id"] for (p,) in con.execute(
+        "select payload from events where kind = 'protective_put' and seq > ?", (eng.seq,))}
+    assert held & later  # a put bought before the stop is sold or expires after the resume
+    rep = subprocess.run([sys.executable, "-m", "console.cli", "replay", "hedged"], env=env, cwd=root,
+                         capture_output=True, text=True, timeout=300)
+    assert rep.returncode == 0 and "verified" in rep.stdout, rep.stdout
