@@ -122,6 +122,10 @@ class OptionsOverlay:
     """Holdings, vol estimates and the paper desk. Decisions live in the engine."""
 
     def __init__(self, p: HedgeParams) -> None:
+        # core.options loads numpy and scipy (about a second, cold): here, when the
+        # engine is built, not at the first quote in the middle of a session
+        import core.options  # noqa: F401
+
         self.p = p
         self.vols: dict[str, VolTrack] = {}
         self.holdings: dict[int, PutHolding] = {}
