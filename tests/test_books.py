@@ -359,3 +359,34 @@ async def test_the_positions_pane_shows_the_by_strategy_table_only_with_books(tm
         session.latest = snapshot(seq=3000)
         await pilot.pause(0.25)
         assert not table.display
+
+
+@pytest.mark.asyncio
+async def test_e_on_a_book_shows_its_pnl_by_symbol(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from console.app import build_app
+    from console.panes.common import KeyedTable
+    from core.snapshot import BookRow
+    from tests.test_ui_fakes import FakeSession, snapshot
+
+    monkeypatch.setenv("CONSOLE_CONFIG_DIR", str(tmp_path))
+    books = (BookRow("pairs", 0.6, 12_000.0, 150.0, -20.0, 3.0, 127.0,
+                     (("AAPL", 60.0, 12_000.0, 27.0), ("MSFT", -10.0, -4_000.0, 100.0))),
+             BookRow("forest", 0.4, -5_000.0, 0.0, 10.0, 1.0, 9.0, ()))
+    session = FakeSession(snapshot(books=books))
+    app = build_app(session, start_engine=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.25)
+        table = app.query_one("#books-table", KeyedTable)
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("e")
+        await pilot.pause()
+        text = str(list(app._notifications)[-1].message)
+        first, *rows = text.splitlines()
+        assert first.startswith("pairs: weight 60.00%, P&L +127.00")
+        assert rows[1].split() == ["MSFT", "-10", "-4,000.00", "+100.00"]  # largest P&L first
+        assert rows[2].split() == ["AAPL", "60", "12,000.00", "+27.00"]
+        table.move_cursor(row=1)
+        await pilot.press("e")
+        await pilot.pause()
+        assert "no positions or realised P&L yet" in str(list(app._notifications)[-1].message)

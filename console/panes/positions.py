@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
@@ -35,11 +36,15 @@ ORDER_COLUMNS = (
 
 
 class PositionsPane(Vertical):
-    """Positions keyed by symbol; open orders keyed by order id."""
+    """Positions keyed by symbol; open orders keyed by order id. ``e`` shows
+    the selected strategy book's P&L by symbol."""
+
+    BINDINGS = [Binding("e", "explain", "Book by symbol")]
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.border_title = "Positions"
+        self._book_rows: dict[str, BookRow] = {}
 
     def compose(self) -> ComposeResult:
         self._positions = KeyedTable(POSITION_COLUMNS, id="positions-table")
@@ -67,6 +72,7 @@ class PositionsPane(Vertical):
         if snap.books or self._books.display:
             self._books_title.display = self._books.display = bool(snap.books)
             self._books.sync({b.book: self._book_cells(b) for b in snap.books})
+            self._book_rows = {b.book: b for b in snap.books}
             if snap.books:
                 self.border_subtitle += f" · {len(snap.books)} books"
         if snap.options or self._puts.display:
@@ -74,6 +80,27 @@ class PositionsPane(Vertical):
             self._puts.sync({str(o.option_id): self._put_cells(o) for o in snap.options})
             if snap.options:
                 self.border_subtitle += f" · {len(snap.options)} puts"
+
+    def breakdown(self, book: str) -> str:
+        """A book's attribution by symbol: units, value at last and P&L, largest P&L first."""
+        b = self._book_rows.get(book)
+        if b is None:
+            return "no strategy book selected"
+        head = (f"{b.book}: weight {pct(b.weight)}, P&L {b.pnl:+,.2f} (realised {b.realized:+,.2f}, "
+                f"unrealised {b.unrealized:+,.2f}, fees {b.commissions:,.2f})")
+        if not b.symbols:
+            return head + "\nno positions or realised P&L yet"
+        lines = [f"{sym:<8} {qty:>12,.{_places(qty)}f} {value:>14,.2f} {pnl:>+12,.2f}"
+                 for sym, qty, value, pnl in sorted(b.symbols, key=lambda r: -abs(r[3]))]
+        return head + "\n" + f"{'symbol':<8} {'units':>12} {'value':>14} {'P&L':>12}\n" + "\n".join(lines)
+
+    def action_explain(self) -> None:
+        table = self._books
+        if not table.display or table.row_count == 0:
+            self.app.notify("no strategy books in this session ([strategy] books)", timeout=5)
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
+        self.app.notify(self.breakdown(key), title="Book by symbol", timeout=12)
 
     def restyle(self) -> None:
         self._positions.restyle()
