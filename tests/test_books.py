@@ -390,3 +390,22 @@ async def test_e_on_a_book_shows_its_pnl_by_symbol(tmp_path, monkeypatch) -> Non
         await pilot.press("e")
         await pilot.pause()
         assert "no positions or realised P&L yet" in str(list(app._notifications)[-1].message)
+
+
+@pytest.mark.asyncio
+async def test_the_book_key_is_offered_only_with_books(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from console.app import build_app
+    from console.panes.positions import PositionsPane
+    from core.snapshot import BookRow
+    from tests.test_ui_fakes import FakeSession, snapshot
+
+    monkeypatch.setenv("CONSOLE_CONFIG_DIR", str(tmp_path))
+    session = FakeSession(snapshot())
+    app = build_app(session, start_engine=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.25)
+        pane = app.query_one(PositionsPane)
+        assert pane.check_action("explain", ()) is False
+        session.latest = snapshot(seq=2000, books=(BookRow("pairs", 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, ()),))
+        await pilot.pause(0.25)
+        assert pane.check_action("explain", ()) is True

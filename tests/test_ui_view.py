@@ -174,7 +174,10 @@ async def test_feed_end_and_error_are_shown_and_notified():
     app = build_app(session, start_engine=False)
     async with app.run_test(size=(160, 48)) as pilot:
         session.latest = snapshot(finished=True, error="session stopped: disk full")
-        await pilot.pause(0.25)
+        for _ in range(20):  # the view polls the session; a loaded machine may need more than one tick
+            await pilot.pause(0.1)
+            if "FEED ENDED" in _flags(app) and any("disk full" in n.message for n in app._notifications):
+                break
         assert "FEED ENDED" in _flags(app) and "disk full" in _flags(app)
         assert app.query_one("#flags").has_class("-error")
         assert any("disk full" in n.message for n in app._notifications)

@@ -72,7 +72,10 @@ class PositionsPane(Vertical):
         if snap.books or self._books.display:
             self._books_title.display = self._books.display = bool(snap.books)
             self._books.sync({b.book: self._book_cells(b) for b in snap.books})
+            had = bool(self._book_rows)
             self._book_rows = {b.book: b for b in snap.books}
+            if had != bool(snap.books):
+                self.refresh_bindings()  # ``e`` is offered only with books
             if snap.books:
                 self.border_subtitle += f" · {len(snap.books)} books"
         if snap.options or self._puts.display:
@@ -93,6 +96,9 @@ class PositionsPane(Vertical):
         lines = [f"{sym:<8} {qty:>12,.{_places(qty)}f} {value:>14,.2f} {pnl:>+12,.2f}"
                  for sym, qty, value, pnl in sorted(b.symbols, key=lambda r: -abs(r[3]))]
         return head + "\n" + f"{'symbol':<8} {'units':>12} {'value':>14} {'P&L':>12}\n" + "\n".join(lines)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return bool(self._book_rows) if action == "explain" else True
 
     def action_explain(self) -> None:
         table = self._books
