@@ -320,8 +320,10 @@ class ProtectivePut(NamedTuple):
     intrinsic value) or "decline" (a flagged name whose ask was above
     ``max_premium_multiple`` x fair value, or over the premium budget).
     Per unit of underlying: ``strike``, ``price`` (ask, bid or payoff) and
-    ``fair`` (BSM at the fair vol); ``contracts`` of ``multiplier`` units;
-    ``cash`` the signed cash flow, commissions included; vols annualised."""
+    ``fair`` (buy and decline: BSM at ``fair_vol``; sell: the mark the bid
+    came from, with ``fair_vol`` 0; expire: the payoff); ``contracts`` of
+    ``multiplier`` units; ``cash`` the signed cash flow, commissions
+    included; vols annualised."""
 
     ts: int
     symbol: str
