@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -58,3 +59,27 @@ def console(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
         sys.argv = argv
     out, err = capsys.readouterr()
     return rc, out, err
+
+
+ROOT = Path(__file__).resolve().parents[1]
+# rejections (a tight position limit) and a breaker trip that halts (a tight drawdown limit)
+TIGHT_CONFIG = "[limits]\nmax_position_fraction = 0.08\n[breakers]\nmax_drawdown = 0.0006\n"
+
+
+def run_cli(*args: str, db: Path, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
+    """``console ARGS`` in a subprocess against ``db`` (extra environment in ``env``)."""
+    full = dict(os.environ, CONSOLE_DB=str(db), **env)
+    return subprocess.run([sys.executable, "-m", "console.cli", *args], env=full, capture_output=True,
+                          text=True, cwd=cwd, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def tight_session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One logged headless session (15k inputs, seed 5, TIGHT_CONFIG), shared
+    read-only by the export and report tests: (database, session id)."""
+    d = tmp_path_factory.mktemp("tight")
+    (d / "tight.toml").write_text(TIGHT_CONFIG)
+    res = run_cli("run", "--headless", "--events", "15000", "--seed", "5", "--config", str(d / "tight.toml"),
+                  db=d / "t.db")
+    assert res.returncode == 0, res.stderr
+    return d / "t.db", res.stdout.strip().splitlines()[-1]

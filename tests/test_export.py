@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,26 +12,16 @@ import pytest
 
 from console.export_cmd import export_session, payload_columns
 from core.errors import InputError
-
-ROOT = Path(__file__).resolve().parents[1]
-# rejections (tight position limit) and a breaker trip that halts (tight drawdown limit)
-CONFIG = "[limits]\nmax_position_fraction = 0.08\n[breakers]\nmax_drawdown = 0.0006\n"
+from tests.conftest import ROOT, run_cli
 
 
 def console(*args: str, db: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, CONSOLE_DB=str(db))
-    return subprocess.run([sys.executable, "-m", "console.cli", *args], env=env, capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+    return run_cli(*args, db=db, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    d = tmp_path_factory.mktemp("export")
-    (d / "tight.toml").write_text(CONFIG)
-    res = console("run", "--headless", "--events", "15000", "--seed", "5", "--config",
-                  str(d / "tight.toml"), db=d / "e.db")
-    assert res.returncode == 0, res.stderr
-    return d / "e.db", res.stdout.strip().splitlines()[-1]
+def session(tight_session: tuple[Path, str]) -> tuple[Path, str]:
+    return tight_session
 
 
 def db_counts(db: Path, sid: str) -> dict[str, int]:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import re
 import sqlite3
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -18,26 +16,18 @@ import pytest
 
 from console.curves import drawdowns, max_drawdown_span, period_returns, sharpe
 from console.report_cmd import block_chart, load_report, render_html
+from tests.conftest import ROOT, run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = "[limits]\nmax_position_fraction = 0.08\n[breakers]\nmax_drawdown = 0.0006\n"
 DAY = 86_400_000
 
 
 def console(*args: str, db: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, CONSOLE_DB=str(db), COLUMNS="110")
-    return subprocess.run([sys.executable, "-m", "console.cli", *args], env=env, capture_output=True,
-                          text=True, cwd=cwd, timeout=120)
+    return run_cli(*args, db=db, cwd=cwd, COLUMNS="110")
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    d = tmp_path_factory.mktemp("report")
-    (d / "tight.toml").write_text(CONFIG)
-    res = console("run", "--headless", "--events", "15000", "--seed", "5", "--config",
-                  str(d / "tight.toml"), db=d / "r.db")
-    assert res.returncode == 0, res.stderr
-    return d / "r.db", res.stdout.strip().splitlines()[-1]
+def session(tight_session: tuple[Path, str]) -> tuple[Path, str]:
+    return tight_session
 
 
 def by_hand(db: Path, sid: str) -> dict:  # type: ignore[type-arg]
