@@ -1240,7 +1240,8 @@ class Engine:
         if lo > 0.0 or hi < 1.0:
             from core.allocation import fit_to_bounds_floats  # numpy/scipy: loaded only when used
 
-            return fit_to_bounds_floats(inv, lo, hi)
+            fitted: list[float] = fit_to_bounds_floats(inv, lo, hi)
+            return fitted
         return [x / total for x in inv]
 
     def mean_variance_weights(self, vols: list[float]) -> tuple[list[float], str, str]:
@@ -1281,8 +1282,9 @@ class Engine:
             cov_a.append(row)
         from core.allocation import mean_variance_floats  # numpy/scipy: loaded only when used
 
-        return mean_variance_floats(mu_a, cov_a, self.p.allocation_min_w, self.p.allocation_max_w,
-                                    self.p.risk_aversion)
+        got: tuple[list[float], str, str] = mean_variance_floats(
+            mu_a, cov_a, self.p.allocation_min_w, self.p.allocation_max_w, self.p.risk_aversion)
+        return got
 
     def limit_for(self, qty: float, price: float) -> float:
         """A strategy order's limit: ``limit_offset_bps`` past ``price`` against
