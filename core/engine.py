@@ -605,24 +605,14 @@ class Engine:
             self.mc_cvar99 = 0.0
             return
         rets: list[list[float]] = []
-        mus: list[float] = []
         expo: list[float] = []
         for sym in syms:
             w = self.strategy.states[sym].returns
-            xs = [w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)]
-            rets.append(xs)
-            mus.append(sum(xs) / n)
+            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)])
             # options count by their delta (units of underlying) and, below, their gamma
             units = self.portfolio.qty(sym) + (ov.delta_units(sym) if ov is not None else 0.0)
             expo.append(units * self.portfolio.last.get(sym, 0.0))
-        cov = [[0.0] * k for _ in range(k)]
-        for i in range(k):
-            for j in range(i + 1):
-                acc = 0.0
-                for t in range(n):
-                    acc += (rets[i][t] - mus[i]) * (rets[j][t] - mus[j])
-                cov[i][j] = acc / (n - 1)
-                cov[j][i] = cov[i][j]
+        mus, cov = sample_moments(rets)
         h = self.p.bars_per_day
         sq = math.sqrt(h)
         # Euler contributions: e_i (C e)_i / sigma_p, times z95 sqrt(h)
@@ -849,10 +839,9 @@ class Engine:
         ov = self.overlay
         if ov is None:
             return
-        hp = self.p.hedge
         for sym in ov.symbols():
             held = self.portfolio.qty(sym)
-            need = float(math.floor(max(held, 0.0) * hp.hedge_ratio / hp.multiplier + 1e-9))
+            need = ov.contracts_for(held)
             have = ov.contracts_on(sym)
             if have > need:
                 self.sell_puts(sym, have - need, f"long {held:g} units needs {need:g} contracts")
@@ -875,7 +864,7 @@ class Engine:
         held = min(held, held + self.broker.pending_qty(sym))
         if held <= 0.0:
             return
-        want = float(math.floor(held * hp.hedge_ratio / hp.multiplier + 1e-9)) - ov.contracts_on(sym)
+        want = ov.contracts_for(held) - ov.contracts_on(sym)
         if want < 1.0 or not ov.ready(sym):
             return
         last_decline = ov.declined_at.get(sym, -1)
@@ -1046,8 +1035,8 @@ class Engine:
         the larger side pro rata (its largest ask takes the rounding rest, so
         the units add up). A cross smaller than ``least`` (a lot, or the
         rebalance band of an equal-weight book's full position) is left to the
-        net order's split, as before. Measured on simulator seeds 7-9 (four
-        books): a one-lot floor logged 1.4 crosses per symbol bar; the band
+        net order's split, as before. Measured once by hand (a script not
+        kept in the repo) on simulator seeds 7-9 (four books): a one-lot floor logged 1.4 crosses per symbol bar; the band
         of the whole book's full position 0.06, leaving the books' mean lag
         behind their targets near what it was without crosses (0.066 vs 0.071
         of a full position); this floor 0.63 (about one per order sent) for a

@@ -81,24 +81,22 @@ class VolTrack:
 class Quote:
     """The desk's quote for one put (per unit of underlying)."""
 
-    def __init__(self, strike: float, expiry_ms: int, years: float, fair_vol: float, quote_vol: float,
+    def __init__(self, strike: float, expiry_ms: int, fair_vol: float, quote_vol: float,
                  mid: float, fair: float, half_spread: float) -> None:
         self.strike = strike
         self.expiry_ms = expiry_ms
-        self.years = years
         self.fair_vol = fair_vol
         self.quote_vol = quote_vol
         self.mid = mid
         self.fair = fair
         self.ask = mid * (1.0 + half_spread)
-        self.bid = mid * (1.0 - half_spread)
 
 
 class PutHolding:
     """Puts held on one symbol at one strike and expiry; marks refreshed at bar close."""
 
     def __init__(self, option_id: int, symbol: str, contracts: float, multiplier: float, strike: float,
-                 expiry_ms: int, cost: float, opened_ts: int) -> None:
+                 expiry_ms: int, cost: float) -> None:
         self.option_id = option_id
         self.symbol = symbol
         self.contracts = contracts
@@ -106,7 +104,6 @@ class PutHolding:
         self.strike = strike
         self.expiry_ms = expiry_ms
         self.cost = cost  # premium paid per unit
-        self.opened_ts = opened_ts
         self.mark: float = cost  # per unit, at the desk's mid
         self.vol: float = 0.0  # the implied vol of the mark
         self.delta: float = 0.0  # per unit
@@ -182,7 +179,7 @@ class OptionsOverlay:
         iv, fv = self.implied_vol(sym), self.fair_vol(sym)
         mid = bsm_price(spot, strike, years, p.rate, iv, p.div, put=True)
         fair = bsm_price(spot, strike, years, p.rate, fv, p.div, put=True)
-        return Quote(strike, expiry_ms, years, fv, iv, mid, fair, p.half_spread)
+        return Quote(strike, expiry_ms, fv, iv, mid, fair, p.half_spread)
 
     def mark(self, h: PutHolding, spot: float, ts: int) -> None:
         """Refresh a holding's mark and greeks at the desk's mid."""
@@ -198,7 +195,7 @@ class OptionsOverlay:
 
     def add(self, sym: str, contracts: float, q: Quote, spot: float, ts: int) -> PutHolding:
         """A new holding bought at ``q``'s ask, marked (with its greeks) at mid."""
-        h = PutHolding(self.next_id, sym, contracts, self.p.multiplier, q.strike, q.expiry_ms, q.ask, ts)
+        h = PutHolding(self.next_id, sym, contracts, self.p.multiplier, q.strike, q.expiry_ms, q.ask)
         h.vol = q.quote_vol
         self.mark(h, spot, ts)
         self.next_id += 1
@@ -206,6 +203,10 @@ class OptionsOverlay:
         return h
 
     # ---------------------------------------------------------- book figures
+
+    def contracts_for(self, units: float) -> float:
+        """Whole contracts that protect ``hedge_ratio`` of ``units`` held long (0 for none)."""
+        return float(math.floor(max(units, 0.0) * self.p.hedge_ratio / self.p.multiplier + 1e-9))
 
     def contracts_on(self, sym: str) -> float:
         return sum(h.contracts for h in self.holdings.values() if h.symbol == sym)

@@ -64,6 +64,21 @@ def uptrend(feed: Feed, n: int = 40, start: float = 100.0, wiggle: float = 0.004
     return px
 
 
+def with_views(sim: Any, eng: Any, value: Any, stop: Any = None) -> Any:
+    """The simulator's inputs, plus a sentiment view of ``value(bars)`` on
+    every position every 25 bars; ends at the first bar where ``stop(bars)``."""
+    bars = 0
+    for ev in sim:
+        yield ev
+        if isinstance(ev, Timer) and ev.name == "bar":
+            bars += 1
+            if stop is not None and stop(bars):
+                return
+            if bars % 25 == 0:
+                for sym in list(eng.portfolio.positions):
+                    yield ModelSignal(ev.ts, sym, "sentiment", value(bars), 0.9, 1.0, 1)
+
+
 def nav_parts(eng: Any) -> float:
     pf = eng.portfolio
     stock = sum(p.qty * pf.last[s] for s, p in pf.positions.items() if p.qty)
@@ -320,17 +335,7 @@ def test_a_hedged_session_replays_decision_for_decision() -> None:
     sink = MemorySink()
     session = Session(eng, sim, sink, "h", max_events=60_000)
 
-    def source():  # type: ignore[no-untyped-def]
-        bars = 0
-        for ev in sim:
-            yield ev
-            if isinstance(ev, Timer) and ev.name == "bar":
-                bars += 1
-                if bars % 25 == 0:  # a bearish view on every long now and then
-                    for sym in list(eng.portfolio.positions):
-                        yield ModelSignal(ev.ts, sym, "sentiment", -0.8 if bars % 50 else 0.3, 0.9, 1.0, 1)
-
-    session.source = source()
+    session.source = with_views(sim, eng, lambda bars: -0.8 if bars % 50 else 0.3)
     session.run()
     rows = []
     fills = {}
@@ -473,19 +478,9 @@ def test_puts_held_at_a_crash_are_held_after_resume_and_the_whole_log_replays(tm
     eng = engine_from_setup(setup)
     session = Session(eng, sim, writer, "hedged", max_events=200_000)
 
-    def source():  # type: ignore[no-untyped-def]
-        bars = 0
-        for ev in sim:
-            yield ev
-            if isinstance(ev, Timer) and ev.name == "bar":
-                bars += 1
-                if eng.overlay.holdings and bars > 100 and bars % 25 == 3:
-                    return  # stop with puts held, the log as a crash leaves it
-                if bars % 25 == 0:
-                    for sym in list(eng.portfolio.positions):
-                        yield ModelSignal(ev.ts, sym, "sentiment", -0.8, 0.9, 1.0, 1)
-
-    session.source = source()
+    # stop with puts held, the log as a crash leaves it
+    session.source = with_views(sim, eng, lambda bars: -0.8,
+                                stop=lambda bars: bool(eng.overlay.holdings) and bars > 100 and bars % 25 == 3)
     session.run()
     writer.close(clean=False)
     held = {h.option_id for h in eng.overlay.holdings.values()}
