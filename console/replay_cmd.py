@@ -61,7 +61,7 @@ def _check_models(out: Console, db: object, sid: str, setup: dict) -> bool:
     """Re-run the signal models from their stored weights and compare every
     logged view (skipped for sessions without models)."""
     from core.codec import from_row
-    from core.config import config_from_dict
+    from core.config import logged_config
     from core.market.spec import MarketSpec
     from core.signals.hub import recheck
     from storage import artifact, iter_events
@@ -70,7 +70,7 @@ def _check_models(out: Console, db: object, sid: str, setup: dict) -> bool:
                    [sid]).fetchone()[0]
     if not n or not setup.get("signals"):
         return True
-    cfg = config_from_dict(setup["engine"], "logged config")
+    cfg = logged_config(setup["engine"])
     spec = MarketSpec.from_dict(setup["market"])
     rows = ((r[0], from_row(r[1], r[2], r[3], r[4]), r[5]) for r in iter_events(db, sid))  # type: ignore[arg-type]
     check = recheck(rows, lambda sha: artifact(db, sid, sha)[2], cfg.signals,  # type: ignore[arg-type]

@@ -142,9 +142,9 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
         writer.write(report.unlogged[0][0], [e for _, e in report.unlogged])
         writer.flush()
     seed = int(setup["source"].get("seed", meta.get("seed") or 0))
-    from core.config import config_from_dict
+    from core.config import logged_config
 
-    cfg = config_from_dict(setup["engine"], "logged config")
+    cfg = logged_config(setup["engine"])
     hub = make_hub(cfg, _spec, seed, writer) if setup.get("signals") else None
     pending: tuple[Any, ...] = ()
     if hub is not None:

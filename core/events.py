@@ -265,6 +265,9 @@ class RiskSnapshot(NamedTuple):
     cvar_hist99: float
     var_mc95: float
     var_mc99: float
+    # the VaR breaker's figure: 95% one-day VaR of the book now by breakers.var_measure
+    # (0.0 in sessions logged before it existed, which used var95)
+    var_book95: float = 0.0
 
 
 class StateChanged(NamedTuple):

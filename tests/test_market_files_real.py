@@ -133,7 +133,8 @@ def test_a_fixture_feeds_file_source_day_timer_bars_bar_timer() -> None:
     assert events[0] == Timer(mf.bars[0].ts, "", "day")
     assert events[1:21] == mf.bars[:20]
     assert events[21] == Timer(mf.bars[0].ts, "", "bar")
-    assert len(events) == len(mf.bars) + 2 * 22
+    assert len(events) == len(mf.bars) + 2 * 22 + 1
+    assert events[-1] == Timer(mf.bars[-1].ts, "", "end")  # the feed has ended
 
 
 # ------------------------------------------------------------ the full files

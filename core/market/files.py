@@ -776,7 +776,8 @@ def file_source(mf: MarketFile) -> Iterator[InputEvent]:
 
     For each timestamp, in order: ``Timer(ts, "", "day")`` when the UTC date
     differs from the previous timestamp's (and before the first bar), the
-    bars of that timestamp (sorted by symbol), then ``Timer(ts, "", "bar")``."""
+    bars of that timestamp (sorted by symbol), then ``Timer(ts, "", "bar")``; after the last, ``Timer(ts, "", "end")``: the
+    feed has ended (an alarm while the book holds anything)."""
     bars = mf.bars
     n = len(bars)
     day: int | None = None
@@ -791,3 +792,5 @@ def file_source(mf: MarketFile) -> Iterator[InputEvent]:
             yield bars[i]
             i += 1
         yield Timer(ts, "", "bar")
+    if n:
+        yield Timer(bars[n - 1].ts, "", "end")
