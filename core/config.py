@@ -325,7 +325,7 @@ def _section(cls: type, name: str, values: dict[str, Any], problems: list[str]) 
             continue
         parsed = _typed(f"{name}.{key}", value, str(f.type), problems)
         if isinstance(parsed, dict):  # a table is laid over its default: name only what changes
-            parsed = {**f.default_factory(), **parsed}  # type: ignore[misc]
+            parsed = {**f.default_factory(), **parsed}  # type: ignore[operator]
         if parsed is not None:
             kwargs[key] = parsed
     return cls(**kwargs)

@@ -645,7 +645,8 @@ class Engine:
                             nav - self.day_open_nav, self.drawdown, self.max_drawdown, var,
                             self.var_parametric(Z99), hist_var(tail, 0.95, h), hist_var(tail, 0.99, h),
                             hist_cvar(tail, 0.95, h), hist_cvar(tail, 0.99, h),
-                            self.mc95, self.mc99, self.var_book)
+                            self.mc95, self.mc99, self.var_book,
+                            contrib_text(self.var_contrib) if self.new_rules else "")
         self.last_risk = snap
         return snap
 
@@ -2034,6 +2035,21 @@ def hist_cvar(xs: list[float], confidence: float, h: float) -> float:
     tail = [x for x in xs if x <= q]
     v = -(sum(tail) / len(tail)) * math.sqrt(h)
     return v if v > 0.0 else 0.0
+
+
+def contrib_text(contrib: dict[str, float]) -> str:
+    """``var_contrib`` as logged: "SYM=value" by symbol, ``repr`` floats (exact)."""
+    return ";".join(f"{sym}={contrib[sym]!r}" for sym in sorted(contrib))
+
+
+def contrib_of(text: str) -> dict[str, float]:
+    """The logged ``var_contrib`` text back as a dict."""
+    out: dict[str, float] = {}
+    for part in text.split(";"):
+        if "=" in part:
+            sym, _, v = part.rpartition("=")
+            out[sym] = float(v)
+    return out
 
 
 def holding_id(h: PutHolding) -> int:

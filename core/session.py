@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 from core.breakers import TRIPPED
 from core.build import is_compiled
-from core.engine import Engine
+from core.engine import Engine, contrib_of
 from core.events import (
     AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated,
     OrderAccepted, OrderCancelled, OrderExpired, OrderRejected, ParentDone, ParentOrder, ProtectivePut,
@@ -275,7 +275,7 @@ class Session:
                          ("max DD peak→trough", f"{_clock(self._max_dd[1])} → {_clock(self._max_dd[2])}"
                           if self._max_dd[0] > 0 else "-"))
                         + self._greeks(),
-                        tuple(sorted(eng.var_contrib.items(), key=lambda kv: -abs(kv[1]))),
+                        self._contributions(),
                         self._sectors(nav), self._stress(nav),
                         eng.p.var_measure if eng.new_rules else "nav_parametric")
         return Snapshot(
@@ -374,6 +374,13 @@ class Session:
                 note = f": {st.note}" if st.note else ""
                 rows.append(SignalRow("*", name, 0.0, 0.0, 0.0, 0, "", (), st.version, st.state + note))
         return tuple(rows)
+
+    def _contributions(self) -> tuple[tuple[str, float], ...]:
+        """Each position's share of the headline VaR, from the last logged risk
+        snapshot (sessions logged before it carried them: the engine's figures)."""
+        r = self.engine.last_risk
+        by = contrib_of(r.var_contrib) if r is not None and self.engine.new_rules else self.engine.var_contrib
+        return tuple(sorted(by.items(), key=lambda kv: -abs(kv[1])))
 
     def _var_lines(self) -> tuple[tuple[str, str], ...]:
         """The other VaR/CVaR figures, each from the last logged risk snapshot

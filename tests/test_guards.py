@@ -18,7 +18,7 @@ from core.build import build_engine
 from core.config import (
     BreakersConfig, BrokerConfig, EngineConfig, LimitsConfig, RiskConfig, SignalsConfig, StrategyConfig,
 )
-from core.engine import EngineParams
+from core.engine import EngineParams, contrib_of
 from core.events import (
     Bar, BreakerChanged, Fill, ModelActivated, ModelSignal, OrderIntent, RiskSnapshot, StateChanged, Tick,
     Timer,
@@ -106,6 +106,7 @@ def test_contributions_add_up_to_the_measure(measure: str) -> None:
     snap = of(RiskSnapshot, out)[-1]
     assert snap.var_book95 > 0
     assert sum(eng.var_contrib.values()) == pytest.approx(snap.var_book95 * snap.nav, rel=1e-9)
+    assert contrib_of(snap.var_contrib) == eng.var_contrib  # logged, so replay proves the pane's figures
 
 
 @pytest.mark.parametrize("measure", ["historical", "parametric", "monte_carlo"])
