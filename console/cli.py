@@ -207,7 +207,11 @@ def config_show(config_path: str | None) -> None:
         if isinstance(value, dict):
             click.echo(f"\n[{key}]")
             for k, v in value.items():
-                click.echo(f"{k} = {json.dumps(v)}")
+                if isinstance(v, dict):  # an inline table, valid TOML
+                    v_text = "{" + ", ".join(f"{n} = {json.dumps(x)}" for n, x in v.items()) + "}"
+                    click.echo(f"{k} = {v_text}")
+                else:
+                    click.echo(f"{k} = {json.dumps(v)}")
 
 
 def main() -> None:
