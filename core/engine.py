@@ -893,23 +893,26 @@ class Engine:
             g = ov.gamma_units(syms[i]) if ov is not None else 0.0
             px = self.portfolio.last.get(syms[i], 0.0)
             gam.append(0.5 * g * px * px)
-        scen: list[tuple[float, int]] = []
+        convex = ov is not None
+        pnl: list[float] = []
         for t in range(n):
             x = 0.0
             for i in range(k):
                 r = sq * rets[i][t]
-                x += expo[i] * r + gam[i] * r * r
-            scen.append((x, t))
-        scen.sort()
+                x += expo[i] * r
+                if convex:
+                    x += gam[i] * r * r
+            pnl.append(x)
+        srt = sorted(pnl)
         pos = 0.05 * (n - 1)
         lo = int(math.floor(pos))
         hi = min(lo + 1, n - 1)
         w = pos - lo
-        v = -(scen[lo][0] + (scen[hi][0] - scen[lo][0]) * w)
+        v = -(srt[lo] + (srt[hi] - srt[lo]) * w)
         if v <= 0.0:
             return 0.0
-        t_lo = scen[lo][1]
-        t_hi = scen[hi][1]
+        t_lo = pnl.index(srt[lo])
+        t_hi = pnl.index(srt[hi])
         for i in range(k):
             r_lo = sq * rets[i][t_lo]
             r_hi = sq * rets[i][t_hi]
