@@ -110,12 +110,27 @@ def _run_headless(prep: Any) -> None:
     snap = session.latest
     click.echo(f"source {prep.source_name}  seed {prep.seed}  db {prep.db_path}", err=True)
     click.echo(f"events {session.inputs}  seq {snap.seq}  state {snap.trading_state}  "
-               f"nav {snap.risk.nav:,.2f}  max dd {snap.risk.max_drawdown:.2%}", err=True)
+               f"{_logged_pnl(prep.db_path, session.session_id)}  "
+               f"max dd {snap.risk.max_drawdown:.2%}", err=True)
     if session.error:
         click.echo(f"error: {session.error}", err=True)
         click.echo(session.session_id)
         sys.exit(1)
     click.echo(session.session_id)
+
+
+def _logged_pnl(db_path: Path, sid: str) -> str:
+    """The session's P&L as ``console sessions`` reads it back from the log
+    (``core.pnl``: to the last bar close, net of fees), so the run's last
+    line and every later command show one figure."""
+    from core.pnl import PNL_LABEL
+    from storage import open_db, session_summary
+
+    try:
+        pnl = session_summary(open_db(db_path, create=False, readonly=True), sid).pnl
+    except InputError as exc:
+        return f"{PNL_LABEL} unknown ({exc})"
+    return f"{PNL_LABEL} {pnl:,.2f}"
 
 
 def _run_ui(kind: str, options: dict[str, Any], theme: str | None) -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from core.build import engine_from_setup
 from core.errors import InputError
+from core.pnl import PNL_LABEL
 from core.replay import ReplayReport, verify
 
 FILL_COLUMNS = ("ts", "symbol", "order_id", "qty", "price", "commission")
@@ -108,7 +109,7 @@ def _print(out: Console, sid: str, meta: dict, r: ReplayReport) -> None:
     out.print(f"[bold green]verified[/] session {sid}{note}")
     t = Table(show_header=False, box=None)
     for k, v in (("events", f"{r.events:,}"), ("inputs", f"{r.inputs:,}"), ("last seq", f"{r.last_seq:,}"),
-                 ("trades", f"{r.trades:,}"), ("P&L", f"{r.pnl:,.2f}"),
+                 ("trades", f"{r.trades:,}"), (PNL_LABEL, f"{r.pnl:,.2f}"),
                  ("max drawdown", f"{r.max_drawdown:.2%}"), ("halts", str(r.halts)),
                  ("breaker trips", str(r.breaker_trips))):
         t.add_row(k, v)

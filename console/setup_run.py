@@ -81,8 +81,11 @@ def make_hub(cfg: EngineConfig, spec: MarketSpec, seed: int, writer: Any) -> Any
 
 
 def asset_classes(spec: MarketSpec) -> dict[str, str]:
-    return {i.symbol: (i.asset_class if i.asset_class in ("equity", "commodity", "cash") else "equity")
-            for i in spec.instruments}
+    """Each symbol's stress class (core.risk.stress.stress_class): fx, crypto
+    and metals keep their own scenario figures (or n/a), never an equity's."""
+    from core.risk.stress import stress_class
+
+    return {i.symbol: stress_class(i.asset_class, i.sector) for i in spec.instruments}
 
 
 def restore_models(hub: Any, rdb: Any, sid: str) -> tuple[str, tuple[Any, ...]]:

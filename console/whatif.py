@@ -35,6 +35,7 @@ from core.codec import DecodeError, from_row
 from core.config import EngineConfig, config_from_dict, logged_config, upgrade_logged
 from core.errors import ConfigError, InputError
 from core.market.spec import MarketSpec
+from core.pnl import PNL_LABEL
 
 ALPHA: Final = 0.05
 ADJ: Final = {"day": "daily", "bar": "per-bar"}
@@ -251,7 +252,7 @@ def print_whatif(out: Console, w: WhatIf) -> None:
 
 def _rows(a: RunSummary, b: RunSummary) -> Iterator[tuple[str, float, float, Any]]:
     money, count = "{:,.2f}".format, "{:,.0f}".format
-    yield "P&L", a.pnl, b.pnl, money
+    yield PNL_LABEL, a.pnl, b.pnl, money
     yield f"Sharpe ({ADJ[a.returns.period]} returns)", a.sharpe, b.sharpe, _ratio3
     yield "max drawdown", a.max_drawdown.depth, b.max_drawdown.depth, "{:.2%}".format
     yield "trades", a.trades, b.trades, count

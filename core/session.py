@@ -437,10 +437,11 @@ class Session:
                     out = []
                     for i, r in enumerate(rows):
                         pnl = r.pnl + self._puts_pnl(PRICE_SCENARIOS[i]) if i < n else var_rows[i].pnl
-                        out.append(StressLine(r.name, pnl, pnl / nav if nav > 0 else float("nan")))
+                        out.append(StressLine(r.name, pnl, pnl / nav if nav > 0 else float("nan"),
+                                              r.unshocked))
                     lines = tuple(out)
                 else:
-                    lines = tuple(StressLine(r.name, r.pnl, r.pnl_fraction) for r in rows)
+                    lines = tuple(StressLine(r.name, r.pnl, r.pnl_fraction, r.unshocked) for r in rows)
             except Exception as exc:  # shown, never fatal
                 lines = (StressLine(f"stress failed: {exc}"[:60], float("nan"), float("nan")),)
         self._stress_cache = ((book, puts), lines)

@@ -90,6 +90,7 @@ class StressLine:
     name: str
     pnl: float  # currency, negative = loss
     pnl_fraction: float  # of NAV
+    unshocked: tuple[str, ...] = ()  # symbols whose class the scenario has no view on (n/a)
 
 
 @dataclass(frozen=True, slots=True)

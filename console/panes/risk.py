@@ -8,11 +8,19 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 
 from console.panes.common import Cell, KeyedTable, money, num, pct, signed, signed_money
-from core.snapshot import RiskView, Snapshot
+from core.snapshot import RiskView, Snapshot, StressLine
 
 RISK_COLUMNS = (("Figure", "label"), ("Value", "value"))
 STRESS_COLUMNS = (("Stress scenario", "name"), ("P&L", "pnl"), ("% NAV", "frac"))
 MEASURE = {"historical": "hist", "parametric": "param", "monte_carlo": "MC", "nav_parametric": "NAV"}
+
+
+def _scenario_label(line: StressLine) -> str:
+    """The scenario's name, and the symbols it leaves unshocked because it has
+    no view on their class (BTC in 2008): "2008 GFC (n/a: BTC)"."""
+    if not line.unshocked:
+        return line.name
+    return f"{line.name} (n/a: {', '.join(line.unshocked)})"
 
 
 class RiskPane(Vertical):
@@ -38,7 +46,7 @@ class RiskPane(Vertical):
         rows.update({f"contrib:{s}": (f"VaR contrib {s}", signed(app, -v, money(v))) for s, v in r.contributions})
         rows.update({f"sector:{s}": (f"Sector {s}", num(pct(v))) for s, v in r.sectors})
         self._table.sync(rows)
-        self._stress.sync({line.name: (line.name, signed(app, line.pnl, signed_money(line.pnl)),
+        self._stress.sync({line.name: (_scenario_label(line), signed(app, line.pnl, signed_money(line.pnl)),
                                        signed(app, line.pnl_fraction, pct(line.pnl_fraction)))
                            for line in r.stress})
 
