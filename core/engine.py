@@ -610,7 +610,7 @@ class Engine:
             live = window.mean_last(window.count) / sd * math.sqrt(252.0 * self.p.bars_per_day) if sd > 0.0 else 0.0
             b = self.model_breakers[model]
             vs = self.model_val_sharpe.get(model, math.nan)
-            if self.new_rules:
+            if self.new_rules and vs - live >= b.limit:
                 ratio = self.p.live_sharpe_ratio
                 b.detail = f"{b.name}: live Sharpe {live:.2f} vs validation {vs:.2f} " \
                            f"(limit ratio {ratio:g}: trips below {ratio * vs:.2f})"
@@ -858,16 +858,17 @@ class Engine:
         k = len(syms)
         if k == 0:
             return 0.0
-        rets: list[list[float]] = []
         expo: list[float] = []
         for sym in syms:
-            w = self.risk_rets[sym]
-            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)])
             units = self.portfolio.qty(sym) + (ov.delta_units(sym) if ov is not None else 0.0)
             expo.append(units * self.portfolio.last.get(sym, 0.0))
         sq = math.sqrt(self.p.bars_per_day)
         if self.p.var_measure == "historical" and n >= 20:
-            return self.hist_book_var(syms, rets, expo, n, sq, nav)
+            return self.hist_book_var(syms, expo, n, sq, nav)
+        rets: list[list[float]] = []
+        for sym in syms:
+            w = self.risk_rets[sym]
+            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)])
         _, cov = sample_moments(rets)
         ce: list[float] = []
         var_p = 0.0
@@ -884,10 +885,12 @@ class Engine:
             self.var_contrib[syms[i]] = Z95 * sq * expo[i] * ce[i] / sig
         return Z95 * sq * sig / nav
 
-    def hist_book_var(self, syms: list[str], rets: list[list[float]], expo: list[float], n: int,
-                      sq: float, nav: float) -> float:
+    def hist_book_var(self, syms: list[str], expo: list[float], n: int, sq: float, nav: float) -> float:
+        """book_var's historical figure: scenario t is every symbol's t-th
+        newest bar return, read in place from its window (no copies)."""
         k = len(syms)
         ov = self.overlay
+        wins: list[RollingWindow] = [self.risk_rets[sym] for sym in syms]
         gam: list[float] = []
         for i in range(k):
             g = ov.gamma_units(syms[i]) if ov is not None else 0.0
@@ -898,15 +901,16 @@ class Engine:
         for t in range(n):
             x = 0.0
             for i in range(k):
-                r = sq * rets[i][t]
+                wi = wins[i]
+                r = sq * wi.values[(wi.pos - 1 - t) % wi.capacity]
                 x += expo[i] * r
                 if convex:
                     x += gam[i] * r * r
             pnl.append(x)
-        srt = sorted(pnl)
         pos = 0.05 * (n - 1)
         lo = int(math.floor(pos))
         hi = min(lo + 1, n - 1)
+        srt = smallest(pnl, hi + 1)  # the tail only
         w = pos - lo
         v = -(srt[lo] + (srt[hi] - srt[lo]) * w)
         if v <= 0.0:
@@ -914,8 +918,9 @@ class Engine:
         t_lo = pnl.index(srt[lo])
         t_hi = pnl.index(srt[hi])
         for i in range(k):
-            r_lo = sq * rets[i][t_lo]
-            r_hi = sq * rets[i][t_hi]
+            win = wins[i]
+            r_lo = sq * win.values[(win.pos - 1 - t_lo) % win.capacity]
+            r_hi = sq * win.values[(win.pos - 1 - t_hi) % win.capacity]
             a = expo[i] * r_lo + gam[i] * r_lo * r_lo
             b = expo[i] * r_hi + gam[i] * r_hi * r_hi
             self.var_contrib[syms[i]] = -(a * (1.0 - w) + b * w)
@@ -1025,8 +1030,8 @@ class Engine:
             if v > stale:
                 worst, stale = sym, v
         b = self.b_stale
-        b.detail = f"stale_data: no print of {worst} for {stale:.0f}s of market time " \
-                   f"(limit {b.limit:.0f}s)" if worst else ""
+        if stale >= b.limit:  # the words only when they will be read (a trip): this runs every bar
+            b.detail = f"stale_data: no print of {worst} for {stale:.0f}s of market time (limit {b.limit:.0f}s)"
         self.check_breaker(b, stale)
 
     def check_breaker(self, b: Breaker, value: float) -> None:
@@ -2038,6 +2043,25 @@ def hist_cvar(xs: list[float], confidence: float, h: float) -> float:
     tail = [x for x in xs if x <= q]
     v = -(sum(tail) / len(tail)) * math.sqrt(h)
     return v if v > 0.0 else 0.0
+
+
+def smallest(xs: list[float], m: int) -> list[float]:
+    """The ``m`` smallest of ``xs``, ascending: one pass with a small sorted
+    buffer (a compiled loop; heapq.nsmallest is Python code, sorted() sorts all)."""
+    out: list[float] = []
+    for x in xs:
+        if len(out) < m:
+            j = len(out)
+            out.append(x)
+        elif x < out[m - 1]:
+            j = m - 1
+            out[j] = x
+        else:
+            continue
+        while j > 0 and out[j - 1] > out[j]:
+            out[j - 1], out[j] = out[j], out[j - 1]
+            j -= 1
+    return out
 
 
 def contrib_text(contrib: dict[str, float]) -> str:
