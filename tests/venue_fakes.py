@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,8 @@ class FakeBinance:
         if klines is None:
             klines = json.loads((FIXTURES / "binance_klines_1m.json").read_text())
         self.klines = klines
-        self.now_ms = now_ms or (max(r[0] for rows in klines.values() for r in rows) + 30_000)
+        self.fixed_ms = now_ms or (max(r[0] for rows in klines.values() for r in rows) + 30_000)
+        self.live = False  # the server's clock: fixed_ms, or the wall clock after rebase()
         self.markets = {"BTCUSDT": ("BTC", "USDT", "TRADING"), "ETHUSDT": ("ETH", "USDT", "TRADING"),
                         "LUNAUSDT": ("LUNA", "USDT", "BREAK")}
         self.balances = {"USDT": 100_000.0, "BTC": 0.0, "ETH": 0.0}
@@ -78,6 +80,34 @@ class FakeBinance:
         self.next_id = 28457
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
+
+    @property
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) if self.live else self.fixed_ms
+
+    @now_ms.setter
+    def now_ms(self, value: int) -> None:
+        self.fixed_ms = value
+
+    def rebase(self) -> None:
+        """Move the recorded bars so that the last one is forming now (its
+        minute has begun) and run on the wall clock: for tests that drive the
+        real ``console run`` in a subprocess."""
+        last_open = max(r[0] for rows in self.klines.values() for r in rows)
+        shift = (int(time.time() * 1000) // 60_000) * 60_000 - last_open
+        for rows in self.klines.values():
+            for r in rows:
+                r[0] += shift
+                r[6] += shift
+        self.live = True
+
+    def add_bar(self, symbol: str, close: float) -> None:
+        """A new one-minute bar after the last, at ``close`` (opened at the last close)."""
+        last = self.klines[symbol][-1]
+        o = float(last[4])
+        ot = last[0] + 60_000
+        self.klines[symbol].append([ot, f"{o:.8f}", f"{max(o, close):.8f}", f"{min(o, close):.8f}",
+                                    f"{close:.8f}", "12.50000000", ot + 59_999, "0", 100, "0", "0", "0"])
 
     # ---------------------------------------------------------------- life
 
