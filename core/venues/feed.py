@@ -12,8 +12,8 @@ of the bar it closes.
 
 Faults: a failed poll is retried with doubling waits (``poll_s`` up to 60 s);
 while the venue is away, each bar close that passes still yields its bar
-timer (so the stale-data breaker sees the outage grow), and bars that come
-back late, older than what the engine has seen, are dropped and counted.
+timer (so the stale-data breaker sees the outage grow), and those bars are not
+fetched later (the engine's time has passed them; ``missed`` counts them).
 After ``max_failures`` failures in a row the feed raises the last
 ``VenueError`` (the session stops with that line). The venue's clock is
 compared with ours at the start: a skew is added to our clock when deciding
@@ -47,7 +47,7 @@ class VenueFeed:
         self.should_stop = should_stop
         self.skew_ms = 0
         self.notes: list[str] = []
-        self.dropped = 0  # bars that came back older than the engine's time
+        self.missed = 0  # bar closes passed while the venue was away (a timer each, their bars never come)
         self.failures = 0
         self.connected = False
 
@@ -99,8 +99,7 @@ class VenueFeed:
                 if b.ts > now:
                     continue  # still forming
                 if b.ts <= self.last:
-                    self.dropped += b.ts < self.last
-                    continue
+                    continue  # yielded already, or a close the outage timers passed
                 closed.setdefault(b.ts, []).append(b)
             for ts in sorted(closed):
                 today = ts // DAY_MS
@@ -117,6 +116,7 @@ class VenueFeed:
         now = self.now_ms()
         while self.last and self.last + self.tf + GRACE_MS <= now:
             self.last += self.tf
+            self.missed += 1
             yield Timer(self.last, "", "bar")
 
     def _wait_next(self) -> None:
