@@ -146,3 +146,25 @@ def test_venue_table_in_the_config(live: tuple[FakeBinance, str], tmp_path: Path
     cfg.write_text('[venue]\nname = "binance"\nsymbol = "BTC/USDT"\n')
     rc, out, err = console(capsys, "run", "--headless", "--config", str(cfg), "--db", str(tmp_path / "c.db"))
     assert rc == 2 and "unknown key venue.symbol" in err
+
+
+def test_resume_continues_from_the_logged_bar(live: tuple[FakeBinance, str], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    f, url = live
+    db = tmp_path / "r.db"
+    rc, out, err = console(capsys, "run", "--headless", "--venue", "binance", "--symbols", "BTC/USDT,ETH/USDT",
+                           "--venue-url", url, "--events", "20", "--db", str(db))
+    assert rc == 0, err
+    sid = out.strip().splitlines()[-1]
+    con = sqlite3.connect(db)
+    last_bar = con.execute("select max(ts) from events where session = ? and kind = 'bar'", [sid]).fetchone()[0]
+    rc, out, err = console(capsys, "run", "--headless", "--resume", sid, "--events", "12", "--db", str(db))
+    assert rc == 0, err
+    bars = con.execute("select ts, symbol from events where session = ? and kind = 'bar' order by seq",
+                       [sid]).fetchall()
+    con.close()
+    assert len(bars) == len(set(bars))  # no bar twice
+    after = [ts for ts, _s in bars if ts > last_bar]
+    assert after and min(after) == last_bar + 60_000  # straight on from the logged bar
+    rc, out, err = console(capsys, "replay", sid, "--db", str(db))
+    assert rc == 0 and "verified" in out, out + err
