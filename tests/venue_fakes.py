@@ -291,3 +291,127 @@ class FakeBinance:
 
 class _Drop(Exception):
     pass
+
+
+ALPACA_KEY = "PKTEST7F3A9C0000"
+ALPACA_SECRET = "alpaca-secret-5d2e"
+
+
+class FakeAlpaca:
+    """Alpaca's trading (``/v2/account``, ``/v2/assets``, ``/v2/clock``,
+    ``/v2/orders``, ``/v2/positions``) and market data (``/v2/stocks/bars``)
+    REST on one 127.0.0.1 port, as alpaca-py's clients call them with
+    ``url_override``. Auth: the ``APCA-API-KEY-ID`` / ``APCA-API-SECRET-KEY``
+    headers; errors as Alpaca's ``{"code", "message"}``. Orders follow
+    ``script`` like FakeBinance (fill, partial, rest, reject)."""
+
+    def __init__(self, bars: dict[str, list[tuple[int, float]]], now_ms: int) -> None:
+        self.bars = bars  # symbol -> [(open ms, close)]
+        self.now_ms = now_ms
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.positions: dict[str, float] = {}
+        self.script: list[str] = []
+        self.requests: list[tuple[str, str]] = []
+        self.raw: list[str] = []
+        self.server: ThreadingHTTPServer | None = None
+        self.lock = threading.Lock()
+
+    start = FakeBinance.start
+    stop = FakeBinance.stop
+    _send = FakeBinance._send
+
+    @staticmethod
+    def _iso(ms: int) -> str:
+        from datetime import datetime, timezone
+
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(h.path)
+        n = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(n).decode() if n else ""
+        p = dict(parse_qsl(url.query))
+        with self.lock:
+            self.requests.append((h.command, url.path))
+            self.raw.append(f"{h.command} {h.path}\n{h.headers}\n{body}")
+            if h.headers.get("APCA-API-KEY-ID") != ALPACA_KEY or h.headers.get("APCA-API-SECRET-KEY") != ALPACA_SECRET:
+                return self._send(h, 401, {"code": 40110000, "message": "request is not authorized"})
+            status, payload = self.route(h.command, url.path, p, json.loads(body) if body else {})
+        if status == 204:
+            h.send_response(204)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return None
+        self._send(h, status, payload)
+        return None
+
+    def route(self, method: str, path: str, p: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
+        if path == "/v2/clock":
+            return 200, {"timestamp": self._iso(self.now_ms), "is_open": True,
+                         "next_open": self._iso(self.now_ms), "next_close": self._iso(self.now_ms + 3_600_000)}
+        if path.startswith("/v2/assets/"):
+            sym = path.rsplit("/", 1)[1]
+            if sym not in self.bars:
+                return 404, {"code": 40410000, "message": "asset not found"}
+            return 200, {"id": "b0b6dd9d-8b9b-48a9-ba46-b9d54906e415", "class": "us_equity", "exchange": "NASDAQ",
+                         "symbol": sym, "status": "active", "tradable": True, "fractionable": True}
+        if path == "/v2/stocks/bars":
+            start_ms = int(datetime_ms(p["start"])) if "start" in p else 0
+            out = {s: [{"t": self._iso(t), "o": c, "h": c, "l": c, "c": c, "v": 1200, "n": 40, "vw": c}
+                       for t, c in rows if t >= start_ms and t <= self.now_ms]
+                   for s, rows in self.bars.items() if s in p.get("symbols", "").split(",")}
+            return 200, {"bars": out, "next_page_token": None}
+        if path == "/v2/account":
+            return 200, {"id": "acct-1", "account_number": "PA3TEST", "status": "ACTIVE", "currency": "USD",
+                         "cash": "100000", "equity": "100000", "trading_blocked": False, "account_blocked": False}
+        if path == "/v2/positions":
+            return 200, [{"symbol": s, "qty": str(q), "avg_entry_price": "190.0", "side": "long" if q > 0 else "short"}
+                         for s, q in self.positions.items() if q]
+        if path == "/v2/orders" and method == "POST":
+            plan = self.script.pop(0) if self.script else "fill"
+            if plan == "reject":
+                return 403, {"code": 40310000, "message": "insufficient buying power"}
+            oid = f"61e69015-8549-4bfd-b9c3-01e75843f4{len(self.orders):02d}"
+            o = {"id": oid, "client_order_id": body["client_order_id"], "symbol": body["symbol"],
+                 "qty": str(body["qty"]), "filled_qty": "0", "filled_avg_price": None, "side": body["side"],
+                 "type": body["type"], "limit_price": body.get("limit_price"), "status": "new",
+                 "submitted_at": self._iso(self.now_ms), "updated_at": self._iso(self.now_ms), "_plan": plan}
+            self.orders[o["client_order_id"]] = o
+            if plan in ("fill", "partial"):
+                self._fill(o, float(body["qty"]) / (2 if plan == "partial" else 1))
+            return 200, self._public(o)
+        if path == "/v2/orders:by_client_order_id":
+            o = self.orders.get(p.get("client_order_id", ""))
+            if o is None:
+                return 404, {"code": 40410000, "message": "order not found"}
+            if o["_plan"] == "partial" and o["status"] == "partially_filled":
+                self._fill(o, float(o["qty"]) - float(o["filled_qty"]))
+            return 200, self._public(o)
+        if path.startswith("/v2/orders/") and method == "DELETE":
+            oid = path.rsplit("/", 1)[1]
+            for o in self.orders.values():
+                if o["id"] == oid and o["status"] in ("new", "partially_filled"):
+                    o["status"] = "canceled"
+                    return 204, None
+            return 422, {"code": 42210000, "message": "order is not cancelable"}
+        if path == "/v2/orders" and method == "GET":
+            return 200, [self._public(o) for o in self.orders.values() if o["status"] in ("new", "partially_filled")]
+        return 404, {"code": 40410000, "message": f"fake: no route {method} {path}"}
+
+    def _fill(self, o: dict[str, Any], qty: float) -> None:
+        rows = self.bars[o["symbol"]]
+        px = float(o["limit_price"]) if o.get("limit_price") else rows[-1][1]
+        done = float(o["filled_qty"]) + qty
+        avg = ((float(o["filled_avg_price"] or 0.0) * float(o["filled_qty"])) + qty * px) / done
+        o["filled_qty"], o["filled_avg_price"] = f"{done:g}", f"{avg:.4f}"
+        o["status"] = "filled" if done >= float(o["qty"]) else "partially_filled"
+        o["filled_at"] = self._iso(self.now_ms)
+        self.positions[o["symbol"]] = self.positions.get(o["symbol"], 0.0) + (qty if o["side"] == "buy" else -qty)
+
+    _public = staticmethod(FakeBinance._public)
+
+
+def datetime_ms(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000
