@@ -164,6 +164,7 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
         from console.venue_run import attach
 
         attach(source, session)
+        session.speed_label = "live"
     for view in pending:  # the crash cut the last step's model views: they come first, in order
         session.step(view)
     if pending:

@@ -12,6 +12,7 @@ missing or wrong key end the command with one line (``VenueError``, an
 from __future__ import annotations
 
 import json
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from core.venues.base import MODES, TIMEFRAMES_MS, VenueError, VenueSpec, load_c
 VENUE_KEYS = {"name": str, "mode": str, "symbols": list, "url": str, "timeframe": str, "sandbox": bool,
               "poll_s": (int, float), "history": int, "max_failures": int, "timeout_s": (int, float)}
 DAY_MS = 86_400_000
+IDLE_SLICE_S = 0.05  # how often commands are served while the feed waits for the venue
 
 
 def venue_table(config_path: str | None) -> dict[str, Any]:
@@ -146,7 +148,15 @@ def check_venue_mode(spec: VenueSpec) -> None:
 def attach(feed: Any, session: Any) -> None:
     """The feed waits between polls on the session's idle loop, so operator
     commands are served (and logged) while the venue is quiet, and stops with it."""
-    feed.sleep = session._idle
+    def idle(seconds: float) -> None:  # in short slices: a key press must not wait for the next poll
+        end = time.monotonic() + seconds
+        while not session.stopping:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            session._idle(min(left, IDLE_SLICE_S))
+
+    feed.sleep = idle
     feed.should_stop = lambda: session.stopping
 
 
@@ -172,6 +182,8 @@ def prepare_venue(*, db: Path, spec: VenueSpec, config_path: str | None, max_eve
     writer = LogWriter(db, meta)
     session = Session(engine, feed, writer, sid, speed=None, max_events=max_events, source_name=name,
                       keep_alive=keep_alive, hub=make_hub(cfg, mspec, 0, writer) if signals else None)
+    session.speed_label = "live"
+    session.publish()  # the header says "live" from the first frame
     attach(feed, session)
     return Prepared(session, writer, db, 0, name, notes)
 

@@ -58,7 +58,7 @@ def test_paper_live_session_logs_venue_bars_and_replays(live: tuple[FakeBinance,
     setup = json.loads(meta[0])
     assert setup["source"]["kind"] == "venue" and setup["source"]["mode"] == "paper-live"
     assert setup["source"]["venue"] == "binance" and setup["source"]["url"] == url
-    assert meta[1] == "venue:paper-live binance BTC/USDT,ETH/USDT 1m"
+    assert meta[1] == "venue:paper-live binance BTC/USDT,ETH/USDT 1m" and meta[2] == "live"
     bars = con.execute("select ts, symbol, payload from events where session = ? and kind = 'bar' order by seq",
                        [sid]).fetchall()
     row = next(r for r in f.klines["ETHUSDT"] if r[0] + 60_000 == bars[1][0])

@@ -149,3 +149,30 @@ def test_a_paper_live_session_replays(fake: tuple[FakeBinance, str]) -> None:
     assert any(r[1] == "bar" and r[3] == "ETH/USDT" for r in rows)
     report = verify(engine_from_setup(setup), rows)
     assert report.verified, report.divergence
+
+
+def test_waiting_for_the_venue_serves_commands_in_short_slices() -> None:
+    import time as _time
+
+    from console.venue_run import IDLE_SLICE_S, attach
+
+    class FakeSession:
+        stopping = False
+
+        def __init__(self) -> None:
+            self.calls: list[float] = []
+
+        def _idle(self, s: float) -> None:
+            self.calls.append(s)
+            _time.sleep(s)
+
+    class Feed:
+        sleep = should_stop = None
+
+    sess, feed = FakeSession(), Feed()
+    attach(feed, sess)
+    feed.sleep(0.3)  # type: ignore[misc]
+    assert len(sess.calls) >= 5 and max(sess.calls) <= IDLE_SLICE_S
+    assert feed.should_stop() is False  # type: ignore[misc]
+    sess.stopping = True
+    assert feed.should_stop() is True  # type: ignore[misc]
