@@ -217,3 +217,33 @@ def test_client_order_ids_are_unique_short_and_stable() -> None:
     a = client_order_id("20261204-151738-ec9c41", 7)
     assert a == client_order_id("20261204-151738-ec9c41", 7) != client_order_id("20261204-151738-ec9c41", 8)
     assert len(client_order_id("20261204-151738-ec9c41", 10**9)) <= 36 and a.replace("-", "").isalnum()
+
+
+def test_reconciliation_notices_a_manual_trade_and_a_foreign_order(fake: tuple[FakeBinance, str]) -> None:
+    from core.venues.reconcile import reconcile
+
+    f, url = fake
+    ex = CcxtExecutionClient(spec(url), KEYS)
+    ex.connect()
+    ex.submit(OrderRequest("tcS2-5", "BTC/USDT", 0.01))  # ours: logged, filled
+    f.script = ["rest"]
+    ex.submit(OrderRequest("tcS2-6", "ETH/USDT", 0.5, "limit", 3000.0))  # ours: resting
+    syms = ("BTC/USDT", "ETH/USDT")
+    lots = {"BTC/USDT": 1e-5, "ETH/USDT": 1e-5}
+    book = {"BTC/USDT": 0.01}
+    orders = {"tcS2-6": ("ETH/USDT", 0.5)}
+    assert reconcile("binance", book, orders, ex.positions(), ex.open_orders(syms), lots, syms) == []
+    # someone trades in the venue's app: a manual buy and a resting order we did not send
+    f.balances["ETH"] = 1.25
+    f.script = ["rest"]
+    other = CcxtExecutionClient(spec(url), KEYS)
+    other.connect()
+    other.submit(OrderRequest("web-manual-1", "BTC/USDT", -0.005, "limit", 90_000.0))
+    diffs = reconcile("binance", book, orders, ex.positions(), ex.open_orders(syms), lots, syms)
+    assert [(d.what, d.symbol) for d in diffs] == [("position", "ETH/USDT"), ("order_foreign", "BTC/USDT")]
+    assert diffs[0].text == "ETH/USDT: the log holds +0, binance holds +1.25 (opened outside the console?)"
+    assert "web-manual-1" in diffs[1].text and "did not send" in diffs[1].text
+    # the venue cancelled our resting order behind our back
+    ex.cancel("tcS2-6", "ETH/USDT")
+    diffs = reconcile("binance", book, orders, ex.positions(), ex.open_orders(syms), lots, syms)
+    assert ("order_missing", "ETH/USDT") in [(d.what, d.symbol) for d in diffs]

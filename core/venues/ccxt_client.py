@@ -155,7 +155,8 @@ class CcxtDataClient:
     def poll_trades(self, since_ms: int) -> list[Tick]:
         out: list[Tick] = []
         for sym in self.symbols:
-            rows = self._call(f"fetching {sym} trades", self.ex.fetch_trades, sym, since_ms + 1 or None)
+            rows = self._call(f"fetching {sym} trades", self.ex.fetch_trades, sym,
+                              since_ms + 1 if since_ms > 0 else None)
             for t in rows or ():
                 if t.get("timestamp") is None or t.get("price") is None:
                     continue
