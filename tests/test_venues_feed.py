@@ -176,3 +176,16 @@ def test_waiting_for_the_venue_serves_commands_in_short_slices() -> None:
     assert feed.should_stop() is False  # type: ignore[misc]
     sess.stopping = True
     assert feed.should_stop() is True  # type: ignore[misc]
+
+
+def test_venue_sdks_load_only_for_a_venue() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import core.venues, core.venues.feed, core.venues.reconcile, console.venue_run, console.venue_cli, "
+            "console.cli, console.setup_run\nimport sys\nprint(' '.join(sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    mods = {m.split(".")[0] for m in out.split()}
+    assert not mods & {"ccxt", "alpaca", "keyring", "aiohttp", "requests"}

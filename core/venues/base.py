@@ -45,7 +45,7 @@ class VenueSpec:
     timeframe: str = "1m"
     sandbox: bool = False  # the venue's own testnet/paper endpoint (ccxt set_sandbox_mode)
     poll_s: float = 5.0  # seconds between polls of the venue
-    history: int = 0  # closed bars to fetch at start (warm-up), per symbol
+    history: int = 100  # closed bars to fetch at start (warm-up), per symbol
     max_failures: int = 5  # consecutive failed polls before the session stops
     timeout_s: float = 10.0
 
@@ -59,7 +59,7 @@ class VenueSpec:
     def from_dict(cls, d: dict[str, Any]) -> VenueSpec:
         return cls(str(d["venue"]), str(d.get("mode", "paper-live")), tuple(d.get("symbols", ())),
                    str(d.get("url", "")), str(d.get("timeframe", "1m")), bool(d.get("sandbox", False)),
-                   float(d.get("poll_s", 5.0)), int(d.get("history", 0)), int(d.get("max_failures", 5)),
+                   float(d.get("poll_s", 5.0)), int(d.get("history", 100)), int(d.get("max_failures", 5)),
                    float(d.get("timeout_s", 10.0)))
 
     @property
