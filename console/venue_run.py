@@ -173,6 +173,7 @@ def prepare_venue(*, db: Path, spec: VenueSpec, config_path: str | None, max_eve
     signals = bool([m for m in cfg.signals.models if m])
     cfg = resolve_signal(cfg, signals)
     desc = spec.to_dict()
+    desc["clock_skew_ms"] = feed.skew_ms  # logged: the venue's clock minus ours at the start (0: under 1 s)
     setup = engine_setup(cfg, mspec, desc, signals)
     engine = engine_from_setup(setup)
     sid = new_session_id()

@@ -5,6 +5,7 @@ never reach the log, the config dump or an error."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -168,3 +169,20 @@ def test_resume_continues_from_the_logged_bar(live: tuple[FakeBinance, str], tmp
     assert after and min(after) == last_bar + 60_000  # straight on from the logged bar
     rc, out, err = console(capsys, "replay", sid, "--db", str(db))
     assert rc == 0 and "verified" in out, out + err
+
+
+def test_clock_skew_is_printed_and_logged(live: tuple[FakeBinance, str], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    f, url = live
+    f.skew_ms = 7_000  # the venue's clock runs 7 s ahead of ours
+    db = tmp_path / "s.db"
+    rc, out, err = console(capsys, "run", "--headless", "--venue", "binance", "--symbols", "BTC/USDT",
+                           "--venue-url", url, "--events", "5", "--db", str(db))
+    assert rc == 0, err
+    assert re.search(r"^data: binance clock is \+(6\.[89]|7\.0)s from ours; bar closes are judged on the "
+                     r"venue's clock$", err, re.M), err
+    sid = out.strip().splitlines()[-1]
+    con = sqlite3.connect(db)
+    setup = json.loads(con.execute("select config from sessions where id = ?", [sid]).fetchone()[0])
+    con.close()
+    assert 6_500 <= setup["source"]["clock_skew_ms"] <= 7_000

@@ -68,7 +68,8 @@ class FakeBinance:
             klines = json.loads((FIXTURES / "binance_klines_1m.json").read_text())
         self.klines = klines
         self.fixed_ms = now_ms or (max(r[0] for rows in klines.values() for r in rows) + 30_000)
-        self.live = False  # the server's clock: fixed_ms, or the wall clock after rebase()
+        self.live = False  # the server's clock: fixed_ms, or the wall clock (+ skew_ms) after rebase()
+        self.skew_ms = 0
         self.markets = {"BTCUSDT": ("BTC", "USDT", "TRADING"), "ETHUSDT": ("ETH", "USDT", "TRADING"),
                         "LUNAUSDT": ("LUNA", "USDT", "BREAK")}
         self.balances = {"USDT": 100_000.0, "BTC": 0.0, "ETH": 0.0}
@@ -83,7 +84,7 @@ class FakeBinance:
 
     @property
     def now_ms(self) -> int:
-        return int(time.time() * 1000) if self.live else self.fixed_ms
+        return int(time.time() * 1000) + self.skew_ms if self.live else self.fixed_ms
 
     @now_ms.setter
     def now_ms(self, value: int) -> None:
