@@ -93,3 +93,32 @@ def test_restart_looks_the_order_up_before_sending(fake: tuple[FakeAlpaca, str])
     reps = again.submit(OrderRequest("tcA-9", "AAPL", 2.0), look_up_first=True)
     assert [r.kind for r in reps] == ["ack", "fill"] and reps[1].qty == 2.0
     assert sum(1 for m, p in f.requests if m == "POST" and p == "/v2/orders") == 1
+
+
+def test_console_run_on_alpaca_paper_live(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import console
+
+    f = FakeAlpaca({"AAPL": [(T0 + i * 60_000, 190.0 + i / 10) for i in range(30)],
+                    "MSFT": [(T0 + i * 60_000, 410.0 - i / 10) for i in range(30)]}, 0)
+    f.rebase()
+    url = f.start()
+    try:
+        db = str(tmp_path / "a.db")
+        args = ("run", "--headless", "--venue", "alpaca", "--symbols", "AAPL,MSFT", "--venue-url", url,
+                "--events", "40", "--db", db)
+        monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+        monkeypatch.delenv("CONSOLE_VENUE_ALPACA_API_KEY", raising=False)
+        rc, out, err = console(capsys, *args)
+        assert rc == 2 and err.strip().startswith("error: alpaca needs API keys for market data")
+        monkeypatch.setenv("CONSOLE_VENUE_ALPACA_API_KEY", ALPACA_KEY)
+        monkeypatch.setenv("CONSOLE_VENUE_ALPACA_SECRET", ALPACA_SECRET)
+        rc, out, err = console(capsys, *args)
+        assert rc == 0, err
+        assert "source paper-live alpaca AAPL,MSFT 1m" in err and "events 40 " in err
+        sid = out.strip().splitlines()[-1]
+    finally:
+        f.stop()
+    blob = b"".join(p.read_bytes() for p in tmp_path.glob("a.db*"))
+    assert ALPACA_SECRET.encode() not in blob and ALPACA_KEY.encode() not in blob
+    rc, out, err = console(capsys, "replay", sid, "--db", db)
+    assert rc == 0 and "verified" in out, out + err

@@ -308,7 +308,8 @@ class FakeAlpaca:
 
     def __init__(self, bars: dict[str, list[tuple[int, float]]], now_ms: int) -> None:
         self.bars = bars  # symbol -> [(open ms, close)]
-        self.now_ms = now_ms
+        self.live = False
+        self.fixed_ms = now_ms
         self.orders: dict[str, dict[str, Any]] = {}
         self.positions: dict[str, float] = {}
         self.script: list[str] = []
@@ -316,6 +317,22 @@ class FakeAlpaca:
         self.raw: list[str] = []
         self.server: ThreadingHTTPServer | None = None
         self.lock = threading.Lock()
+
+    def rebase(self) -> None:
+        """Bars moved so that the last one is forming now; the server's clock
+        follows the wall clock from here (subprocess and CLI tests)."""
+        last_open = max(t for rows in self.bars.values() for t, _c in rows)
+        shift = (int(time.time() * 1000) // 60_000) * 60_000 - last_open
+        self.bars = {s: [(t + shift, c) for t, c in rows] for s, rows in self.bars.items()}
+        self.live = True
+
+    @property
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) if self.live else self.fixed_ms
+
+    @now_ms.setter
+    def now_ms(self, value: int) -> None:
+        self.fixed_ms = value
 
     start = FakeBinance.start
     stop = FakeBinance.stop
