@@ -189,3 +189,32 @@ def test_venue_sdks_load_only_for_a_venue() -> None:
                          cwd=Path(__file__).resolve().parents[1]).stdout
     mods = {m.split(".")[0] for m in out.split()}
     assert not mods & {"ccxt", "alpaca", "keyring", "aiohttp", "requests"}
+
+
+def test_a_bar_fetched_while_forming_is_not_taken_as_closed(fake: tuple[FakeBinance, str]) -> None:
+    """The poll starts just before a bar closes and returns that bar still
+    forming; the clock passes its end before the poll returns. It must wait
+    for the next poll (with its final prices), not enter half-made."""
+    f, url = fake
+    clock = Clock(f)
+    feed = make_feed(url, clock, history=2)
+    feed.connect()
+    forming = f.klines["BTCUSDT"][-1]  # opened at now - 30 s
+    end = forming[0] + 60_000
+    client = feed.client
+    real_poll = client.poll_bars
+
+    def slow_poll(since: int) -> list[Bar]:
+        out = real_poll(since)
+        clock.ms = end + 100  # the poll took long: the bar ended meanwhile
+        f.now_ms = clock.ms
+        return out
+
+    client.poll_bars = slow_poll  # type: ignore[method-assign]
+    it = iter(feed)
+    first = list(islice(it, 1 + 2 * 3))
+    assert max(e.ts for e in first) == forming[0]  # the bars closed before the poll began
+    client.poll_bars = real_poll  # type: ignore[method-assign]
+    forming[4] = "99999.00000000"  # its final close, published after it ended
+    nxt = next(e for e in it if isinstance(e, Bar))
+    assert nxt.ts == end and nxt.close == 99999.0

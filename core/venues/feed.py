@@ -83,6 +83,7 @@ class VenueFeed:
             self.last = (self.now_ms() // self.tf - max(self.spec.history, 0)) * self.tf
         day = self.last // DAY_MS
         while not self.should_stop():
+            now = self.now_ms()  # before the poll: a bar fetched while still forming never counts as closed
             try:
                 bars = self.client.poll_bars(self.last)
             except VenueError:
@@ -93,7 +94,6 @@ class VenueFeed:
                 self._wait(min(self.spec.poll_s * 2 ** (self.failures - 1), MAX_BACKOFF_S))
                 continue
             self.failures = 0
-            now = self.now_ms()
             closed: dict[int, list[Bar]] = {}
             for b in bars:
                 if b.ts > now:
