@@ -186,3 +186,16 @@ def test_clock_skew_is_printed_and_logged(live: tuple[FakeBinance, str], tmp_pat
     setup = json.loads(con.execute("select config from sessions where id = ?", [sid]).fetchone()[0])
     con.close()
     assert 6_500 <= setup["source"]["clock_skew_ms"] <= 7_000
+
+
+def test_venue_lost_mid_session_stops_with_one_line(live: tuple[FakeBinance, str], tmp_path: Path) -> None:
+    f, url = live
+    f.down_after = 2  # markets and clock answer, then every request fails
+    cfg = tmp_path / "v.toml"
+    cfg.write_text(f'[venue]\nname = "binance"\nsymbols = ["BTC/USDT"]\nurl = "{url}"\nmax_failures = 1\n')
+    res = run_cli("run", "--headless", "--config", str(cfg), db=tmp_path / "m.db")
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    assert res.stderr.splitlines()[-1].startswith(
+        "error: session stopped: binance error while fetching BTC/USDT 1m bars")
+    assert (tmp_path / "m.db").exists()  # the session was logged, and closed as unclean

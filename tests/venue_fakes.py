@@ -78,6 +78,7 @@ class FakeBinance:
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, params)
         self.raw: list[str] = []  # every request line, headers and body as received
         self.down = False  # every request answered 503
+        self.down_after: int | None = None  # go down after this many requests
         self.next_id = 28457
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
@@ -148,6 +149,8 @@ class FakeBinance:
         with self.lock:
             self.requests.append((h.command, url.path, params))
             self.raw.append(f"{h.command} {h.path}\n{h.headers}\n{body}")
+            if self.down_after is not None and len(self.requests) > self.down_after:
+                self.down = True
             if self.down:
                 return self._send(h, 503, {"code": -1001, "msg": "Service unavailable (fake down)"})
             if url.path.startswith("/api/v3/") and url.path[8:] in ("account", "order", "openOrders"):

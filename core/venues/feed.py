@@ -78,6 +78,12 @@ class VenueFeed:
 
     def __iter__(self) -> Iterator[InputEvent]:
         self.connect()
+        try:
+            yield from self._events()
+        finally:
+            self.client.close()
+
+    def _events(self) -> Iterator[InputEvent]:
         first = self.last == 0  # a resumed feed continues the logged day
         if first:
             self.last = (self.now_ms() // self.tf - max(self.spec.history, 0)) * self.tf
