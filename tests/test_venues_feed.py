@@ -218,3 +218,31 @@ def test_a_bar_fetched_while_forming_is_not_taken_as_closed(fake: tuple[FakeBina
     forming[4] = "99999.00000000"  # its final close, published after it ended
     nxt = next(e for e in it if isinstance(e, Bar))
     assert nxt.ts == end and nxt.close == 99999.0
+
+
+def test_outage_before_any_bar_makes_no_timers_and_across_midnight_a_day_timer(
+        fake: tuple[FakeBinance, str]) -> None:
+    f, url = fake
+    clock = Clock(f)
+    feed = make_feed(url, clock, history=3, max_failures=3)
+    f.down_after = len(f.requests) + 2  # markets and clock answer; the first poll fails
+    with pytest.raises(VenueError):
+        list(iter(feed))
+    assert feed.missed == 0  # no market yet, nothing to be stale
+
+    g = FakeBinance()
+    url2 = g.start()
+    try:
+        # the fixture crosses midnight at its 21st bar; the venue goes away just before
+        midnight = (g.klines["BTCUSDT"][0][0] // DAY_MS + 1) * DAY_MS
+        g.now_ms = midnight - 30_000  # the bar ending at midnight is forming
+        clock2 = Clock(g)
+        feed2 = make_feed(url2, clock2, history=3, max_failures=6)
+        it = iter(feed2)
+        head = list(islice(it, 1 + 3 * 3))
+        assert head[-1] == Timer(midnight - 60_000, "", "bar")
+        g.down = True
+        gap = list(islice(it, 3))
+        assert gap == [Timer(midnight, "", "day"), Timer(midnight, "", "bar"), Timer(midnight + 60_000, "", "bar")]
+    finally:
+        g.stop()

@@ -50,6 +50,8 @@ class VenueFeed:
         self.missed = 0  # bar closes passed while the venue was away (a timer each, their bars never come)
         self.failures = 0
         self.connected = False
+        self.started = False  # a bar (or its day timer) has been yielded
+        self.day = 0  # UTC day number of the last close yielded
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000) + self.skew_ms
@@ -84,10 +86,10 @@ class VenueFeed:
             self.client.close()
 
     def _events(self) -> Iterator[InputEvent]:
-        first = self.last == 0  # a resumed feed continues the logged day
-        if first:
+        self.started = self.last != 0  # a resumed feed continues the logged day
+        if not self.started:
             self.last = (self.now_ms() // self.tf - max(self.spec.history, 0)) * self.tf
-        day = self.last // DAY_MS
+        self.day = self.last // DAY_MS
         while not self.should_stop():
             now = self.now_ms()  # before the poll: a bar fetched while still forming never counts as closed
             try:
@@ -108,21 +110,26 @@ class VenueFeed:
                     continue  # yielded already, or a close the outage timers passed
                 closed.setdefault(b.ts, []).append(b)
             for ts in sorted(closed):
-                today = ts // DAY_MS
-                if first or today != day:
-                    day, first = today, False
-                    yield Timer(ts, "", "day")
+                yield from self._day(ts)
                 yield from sorted(closed[ts], key=lambda b: b.symbol)
                 yield Timer(ts, "", "bar")
                 self.last = ts
             self._wait_next()
 
+    def _day(self, ts: int) -> Iterator[InputEvent]:
+        """The day timer before the first close of a UTC date (and of the feed)."""
+        if not self.started or ts // DAY_MS != self.day:
+            self.started, self.day = True, ts // DAY_MS
+            yield Timer(ts, "", "day")
+
     def _outage(self) -> Iterator[InputEvent]:
-        """Bar closes that passed while the venue was away: timers only."""
+        """Bar closes that passed while the venue was away: timers only (none
+        before the first bar: there is no market to be stale yet)."""
         now = self.now_ms()
-        while self.last and self.last + self.tf + GRACE_MS <= now:
+        while self.started and self.last + self.tf + GRACE_MS <= now:
             self.last += self.tf
             self.missed += 1
+            yield from self._day(self.last)
             yield Timer(self.last, "", "bar")
 
     def _wait_next(self) -> None:
