@@ -199,3 +199,39 @@ def test_venue_lost_mid_session_stops_with_one_line(live: tuple[FakeBinance, str
     assert res.stderr.splitlines()[-1].startswith(
         "error: session stopped: binance error while fetching BTC/USDT 1m bars")
     assert (tmp_path / "m.db").exists()  # the session was logged, and closed as unclean
+
+
+def test_ui_engine_process_runs_a_venue_session_and_halts_promptly(live: tuple[FakeBinance, str],
+                                                                  tmp_path: Path) -> None:
+    """The full-screen path: the engine runs in its own process (console.remote);
+    a halt pressed while the feed waits for the next bar takes effect at once."""
+    import threading
+    import time
+
+    from console.remote import RemoteSession
+    from core.venues.base import VenueSpec
+
+    _f, url = live
+    spec = VenueSpec("binance", "paper-live", ("BTC/USDT",), url, history=10)
+    opts = dict(db=tmp_path / "ui.db", seed=None, speed=None, data=None, symbol=None, config_path=None,
+                max_events=None, keep_alive=True, venue=spec)
+    remote = RemoteSession("new", opts)
+    runner = threading.Thread(target=remote.run, daemon=True)
+    runner.start()
+    try:
+        assert remote.source_name == "paper-live binance BTC/USDT 1m"
+        deadline = time.monotonic() + 10
+        while remote.latest.seq == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert remote.latest.speed == "live" and remote.latest.seq > 0
+        t0 = time.monotonic()
+        remote.submit("halt", "", "test")
+        while remote.latest.trading_state != "HALTED" and time.monotonic() - t0 < 5:
+            time.sleep(0.02)
+        assert remote.latest.trading_state == "HALTED"
+        assert time.monotonic() - t0 < 1.0  # not held until the next poll or bar
+    finally:
+        remote.stop()
+        runner.join(20)
+        remote.join()
+    assert remote.error == ""
