@@ -247,3 +247,36 @@ def test_reconciliation_notices_a_manual_trade_and_a_foreign_order(fake: tuple[F
     ex.cancel("tcS2-6", "ETH/USDT")
     diffs = reconcile("binance", book, orders, ex.positions(), ex.open_orders(syms), lots, syms)
     assert ("order_missing", "ETH/USDT") in [(d.what, d.symbol) for d in diffs]
+
+
+def test_credentials_from_the_keyring_when_the_environment_has_none() -> None:
+    import keyring
+    from keyring.backend import KeyringBackend
+
+    class Memory(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.store = {("trading-console", "kraken:api_key"): "kr-key",
+                          ("trading-console", "kraken:secret"): "kr-secret"}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.store.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.store[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            self.store.pop((service, username), None)
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(Memory())
+    try:
+        c = load_credentials("kraken", {})
+        assert (c.api_key, c.secret, c.password) == ("kr-key", "kr-secret", "")
+        env = {"CONSOLE_VENUE_KRAKEN_API_KEY": "env-key", "CONSOLE_VENUE_KRAKEN_SECRET": "env-secret"}
+        assert load_credentials("kraken", env).api_key == "env-key"  # the environment wins
+        assert not load_credentials("kraken", {}, use_keyring=False)
+    finally:
+        keyring.set_keyring(before)
