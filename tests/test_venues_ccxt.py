@@ -280,3 +280,28 @@ def test_credentials_from_the_keyring_when_the_environment_has_none() -> None:
         assert not load_credentials("kraken", {}, use_keyring=False)
     finally:
         keyring.set_keyring(before)
+
+
+def test_a_key_revoked_mid_session_is_an_error_not_a_reject(fake: tuple[FakeBinance, str]) -> None:
+    import tests.venue_fakes as vf
+
+    _f, url = fake
+    ex = CcxtExecutionClient(spec(url), KEYS)
+    ex.connect()
+    old = vf.API_KEY
+    vf.API_KEY = "revoked"  # the server no longer knows our key
+    try:
+        # ccxt reads -2015 after a successful login as a temporary ban (DDoSProtection)
+        with pytest.raises(VenueError, match=r"binance is refusing our requests for now .* while sending order "
+                                             r"tcS3-1: binance .*Invalid API-key"):
+            ex.submit(OrderRequest("tcS3-1", "BTC/USDT", 0.01))
+        assert "tcS3-1" not in ex.done  # not a reject: its fate is unknown, to be looked up
+    finally:
+        vf.API_KEY = old
+    old_secret = vf.SECRET
+    vf.SECRET = "rotated-secret"  # the secret was rotated at the venue: signatures stop matching
+    try:
+        with pytest.raises(VenueError, match="binance refused the API key while sending order tcS3-2"):
+            ex.submit(OrderRequest("tcS3-2", "BTC/USDT", 0.01))
+    finally:
+        vf.SECRET = old_secret

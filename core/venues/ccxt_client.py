@@ -83,6 +83,9 @@ def venue_error(exc: BaseException, spec: VenueSpec, creds: Credentials | None, 
         return VenueError(f"{name}: unknown symbol while {doing}: {detail}")
     if isinstance(exc, ccxt.RateLimitExceeded):
         return VenueError(f"{name} rate limit exceeded while {doing}: {detail}")
+    if isinstance(exc, ccxt.DDoSProtection):  # ccxt's reading of a ban, or a key refused after it worked
+        return VenueError(f"{name} is refusing our requests for now (rate limit, temporary ban or a key "
+                          f"revoked) while {doing}: {detail}")
     if isinstance(exc, ccxt.NetworkError):  # includes RequestTimeout, ExchangeNotAvailable, DDoSProtection
         return VenueError(f"cannot reach {name} at {where} while {doing} ({type(exc).__name__}): {detail}")
     if isinstance(exc, ccxt.BaseError):
@@ -228,13 +231,9 @@ class CcxtExecutionClient:
             amount = float(self.ex.amount_to_precision(order.symbol, abs(order.qty)))
             o = self.ex.create_order(order.symbol, order.order_type, side, amount, price,
                                      {"clientOrderId": order.client_id})
-        except (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.BadSymbol, ccxt.PermissionDenied) as exc:
-            self.done.add(order.client_id)
-            return [ExecReport("reject", order.client_id, "", order.symbol, 0.0, 0.0, 0.0, 0.0, 0.0,
-                               scrub(str(exc), self.creds.values()), 0)]
-        except ccxt.ExchangeError as exc:
-            if isinstance(exc, ccxt.NetworkError):
-                raise venue_error(exc, self.spec, self.creds, f"sending order {order.client_id}") from None
+        except ccxt.AuthenticationError as exc:  # the key, not the order: stop, do not call it a reject
+            raise venue_error(exc, self.spec, self.creds, f"sending order {order.client_id}") from None
+        except ccxt.ExchangeError as exc:  # the venue refused this order (InvalidOrder, InsufficientFunds, ...)
             self.done.add(order.client_id)
             return [ExecReport("reject", order.client_id, "", order.symbol, 0.0, 0.0, 0.0, 0.0, 0.0,
                                scrub(str(exc), self.creds.values()), 0)]
