@@ -71,11 +71,22 @@ def cli() -> None:
 @click.option("--resume", "resume_id", default=None, metavar="ID",
               help="Continue a logged session (state rebuilt from its log; a halt stays halted).")
 @click.option("--db", default=None, envvar="CONSOLE_DB", help=DB_HELP)
+@click.option("--venue", "venue_name", default=None, metavar="NAME",
+              help="Live market data from a venue: a ccxt exchange id (binance, kraken, ...) or 'alpaca'.")
+@click.option("--mode", default=None, type=click.Choice(["sim", "paper-live", "venue"]),
+              help="sim (default), paper-live (venue data, paper fills) or venue (orders to the venue).")
+@click.option("--symbols", default=None, help="With --venue: comma-separated venue symbols, e.g. BTC/USDT,ETH/USDT.")
+@click.option("--venue-url", default=None, metavar="URL",
+              help="With --venue: the venue's REST endpoint (testnet, proxy, a local fake).")
 def run(headless: bool, events: int | None, seed: int | None, speed: str | None, data: str | None,
         symbol: str | None, config_path: str | None, theme: str | None, resume_id: str | None,
-        db: str | None) -> None:
-    """Run a session on the simulated market (default) or a price file."""
-    pace = _speed(speed) if speed is not None else (None if headless else 60.0)
+        db: str | None, venue_name: str | None = None, mode: str | None = None, symbols: str | None = None,
+        venue_url: str | None = None) -> None:
+    """Run a session on the simulated market (default), a price file or a venue's live data."""
+    from console.venue_cli import venue_for_run
+
+    venue = venue_for_run(resume_id, config_path, venue_name, mode, symbols, venue_url, data, seed, speed)
+    pace = None if venue is not None else _speed(speed) if speed is not None else (None if headless else 60.0)
     if resume_id is not None:
         clash = [n for n, v in (("--seed", seed), ("--data", data), ("--symbol", symbol),
                                 ("--config", config_path)) if v is not None]
@@ -88,6 +99,8 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
         kind = "new"
         options = dict(db=_db_path(db), seed=seed, speed=pace, data=data, symbol=symbol,
                        config_path=config_path, max_events=events, keep_alive=not headless)
+        if venue is not None:
+            options["venue"] = venue
     if headless:
         from console.setup_run import prepare, resume
 

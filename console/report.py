@@ -10,7 +10,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-PACKAGES = ("textual", "rich", "click", "numpy", "pandas", "scipy", "sqlite-utils", "pyarrow", "mypy")
+PACKAGES = ("textual", "rich", "click", "numpy", "pandas", "scipy", "sqlite-utils", "pyarrow", "mypy",
+            "ccxt", "alpaca-py", "keyring")  # the last three: venues (console run --venue)
 
 
 def print_sessions(db_path: Path, limit: int) -> None:

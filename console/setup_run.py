@@ -139,7 +139,13 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
                          f"{d.reason if d else 'unknown'}); refusing to resume it")
     consumed = rdb.execute("select count(*) from events where session = ? and input = 1 and kind not in "
                            "('command', 'model_signal', 'model_activated')", [sid]).fetchone()[0]
-    source, _spec, name, fixups = open_source(setup["source"])
+    if setup["source"].get("kind") == "venue":  # a live feed goes on from the engine's time, not a count
+        from console.venue_run import reopen_feed
+
+        source, _spec, name, fixups = reopen_feed(setup["source"], engine.ts)
+        consumed = 0
+    else:
+        source, _spec, name, fixups = open_source(setup["source"])
     writer = LogWriter(db, {"id": sid}, resume=True)
     if report.unlogged:
         writer.write(report.unlogged[0][0], [e for _, e in report.unlogged])
@@ -157,6 +163,11 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
     session = Session(engine, islice(iter(source), consumed, None), writer, sid, speed=speed,
                       max_events=max_events, source_name=name, keep_alive=keep_alive, hub=hub,
                       asset_classes=asset_classes(_spec))
+    if setup["source"].get("kind") == "venue":
+        from console.venue_run import attach
+
+        attach(source, session)
+        session.speed_label = "live"
     for view in pending:  # the crash cut the last step's model views: they come first, in order
         session.step(view)
     if pending:
@@ -166,8 +177,14 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
 
 def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None,
             symbol: str | None, config_path: str | None, max_events: int | None,
-            keep_alive: bool) -> Prepared:
+            keep_alive: bool, venue: Any = None) -> Prepared:
     from storage import LogWriter
+
+    if venue is not None:  # live market data from a venue (console/venue_run.py)
+        from console.venue_run import prepare_venue
+
+        return prepare_venue(db=db, spec=venue, config_path=config_path, max_events=max_events,
+                             keep_alive=keep_alive)
 
     cfg: EngineConfig = load_config(config_path)
     if seed is None:

@@ -101,6 +101,7 @@ class Session:
         self._rate = 0.0
         self._rate_mark = (clock(), 0)
         self.on_publish: Callable[[Snapshot], None] | None = None
+        self.speed_label = ""  # shown instead of the speed when set ("live": a venue's feed)
         self.latest = self.snapshot()
 
     # ------------------------------------------------------------ control
@@ -280,7 +281,7 @@ class Session:
                         eng.p.var_measure if eng.new_rules else "nav_parametric")
         return Snapshot(
             session_id=self.session_id, seq=eng.seq, market_ts=eng.ts,
-            speed="max" if self.speed is None else f"{self.speed:g}x",
+            speed=self.speed_label or ("max" if self.speed is None else f"{self.speed:g}x"),
             events_per_s=self._rate, source=self.source_name, trading_state=eng.state.state,
             risk=risk, positions=positions, open_orders=orders, signals=signals,
             breakers=breakers, rejections=tuple(sorted(eng.gate.counts.items())),
