@@ -168,6 +168,12 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
 
         attach(source, session)
         session.speed_label = "live"
+        if setup["source"].get("mode") == "venue":  # orders the log left open: polled, never re-sent
+            from console.venue_run import execution
+            from core.venues.base import VenueSpec
+
+            execution(VenueSpec.from_dict(setup["source"]), session, resumed=True)
+            session.venue.adopt(engine.broker.open)
     for view in pending:  # the crash cut the last step's model views: they come first, in order
         session.step(view)
     if pending:

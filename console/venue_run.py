@@ -118,18 +118,16 @@ def open_feed(spec: VenueSpec, start_after_ms: int = 0) -> tuple[Any, MarketSpec
     from core.venues.feed import VenueFeed
 
     if spec.mode == "venue":
-        check_venue_mode(spec)
+        check_venue_mode(spec).close()  # the keys, before anything is logged
     client = data_client(spec)
     feed = VenueFeed(client, spec, start_after_ms=start_after_ms)
     feed.connect()
     return feed, market_spec(spec, client), describe(spec), tuple(feed.notes)
 
 
-def check_venue_mode(spec: VenueSpec) -> None:
-    """``venue`` mode: the keys are checked against the account, then the
-    run stops with one line, because the engine cannot yet take the venue's
-    fills as logged inputs (its paper broker would fill instead, which is
-    exactly what this mode must not do)."""
+def check_venue_mode(spec: VenueSpec) -> Any:
+    """``venue`` mode: the execution client, connected (keys checked against
+    the account); a ``VenueError`` (one line) if it cannot be used."""
     creds = load_credentials(spec.name)
     if spec.name == "alpaca":
         from core.venues.alpaca_client import AlpacaExecutionClient
@@ -140,9 +138,16 @@ def check_venue_mode(spec: VenueSpec) -> None:
 
         client = CcxtExecutionClient(spec, creds)
     client.connect()
-    raise VenueError(f"{spec.name} accepted the keys, but --mode venue is not available yet: the engine does not "
-                     f"take venue fills as logged inputs, so orders would be filled by the paper broker; "
-                     f"use --mode paper-live")
+    return client
+
+
+def execution(spec: VenueSpec, session: Any, resumed: bool = False) -> None:
+    """Venue mode: the session sends accepted orders to the venue and takes
+    its reports back as logged inputs (core.venues.execution)."""
+    from core.venues.execution import VenueExecution
+
+    session.venue = VenueExecution(check_venue_mode(spec), session.session_id, poll_s=spec.poll_s,
+                                   resumed=resumed)
 
 
 def attach(feed: Any, session: Any) -> None:
@@ -184,6 +189,8 @@ def prepare_venue(*, db: Path, spec: VenueSpec, config_path: str | None, max_eve
     session = Session(engine, feed, writer, sid, speed=None, max_events=max_events, source_name=name,
                       keep_alive=keep_alive, hub=make_hub(cfg, mspec, 0, writer) if signals else None)
     session.speed_label = "live"
+    if spec.mode == "venue":
+        execution(spec, session)
     session.publish()  # the header says "live" from the first frame
     attach(feed, session)
     return Prepared(session, writer, db, 0, name, notes)

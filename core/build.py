@@ -12,7 +12,8 @@ from core.state import HALTED, REDUCING
 from core.market.spec import MarketSpec
 
 
-def build_engine(cfg: EngineConfig, spec: MarketSpec, seed: int = 0) -> Engine:
+def build_engine(cfg: EngineConfig, spec: MarketSpec, seed: int = 0, venue_exec: bool = False) -> Engine:
+    """``venue_exec``: orders fill only by the venue's logged reports (venue mode)."""
     s, b, lim, br = cfg.strategy, cfg.broker, cfg.limits, cfg.breakers
     p = EngineParams()
     p.initial_cash = float(cfg.initial_cash)
@@ -64,6 +65,7 @@ def build_engine(cfg: EngineConfig, spec: MarketSpec, seed: int = 0) -> Engine:
     p.stale_bars, p.bar_ms = int(br.stale_bars), int(spec.bar_ms)
     p.breaker_version = int(br.version)
     p.min_commission_per_order = b.min_commission_per == "order"
+    p.venue_exec = bool(venue_exec)
     p.bad_data = int(br.bad_data)
     p.live_sharpe_ratio = float(br.live_sharpe_ratio)
     p.live_sharpe_min_bars = int(br.live_sharpe_min_bars)
@@ -104,8 +106,10 @@ def engine_setup(cfg: EngineConfig, spec: MarketSpec,
 
 
 def engine_from_setup(setup: dict[str, Any]) -> Engine:
+    source = setup.get("source") or {}
     return build_engine(logged_config(setup["engine"]),
-                        MarketSpec.from_dict(setup["market"]), int(setup.get("seed", 0)))
+                        MarketSpec.from_dict(setup["market"]), int(setup.get("seed", 0)),
+                        venue_exec=source.get("mode") == "venue")
 
 
 def is_compiled() -> bool:

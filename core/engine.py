@@ -17,7 +17,7 @@ from core.events import (
     AllocationChanged, Bar, BarClosed, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline,
     ModelActivated, ModelSignal, OrderAccepted, OrderCancelled, OrderExpired, OrderIntent,
     OrderRejected, ParentDone, PositionChanged, ProtectivePut, Quarantined, RiskSnapshot, Signal,
-    StateChanged, Tick, Timer,
+    StateChanged, Tick, Timer, VenueReport,
 )
 from core.events import ParentOrder as ParentOrderEvent
 from core.gate import Gate, OrderContext
@@ -127,6 +127,9 @@ class EngineParams:
         self.bar_ms: int = 60_000
         self.min_commission_per_order: bool = True  # False: per fill (sessions logged before)
         self.breaker_version: int = 2  # 1: the trip messages of sessions logged before
+        # venue mode: orders go to a venue and fill only by its logged reports (VenueReport),
+        # never by the paper broker against prints
+        self.venue_exec: bool = False
         self.bad_data: int = 5
         self.live_sharpe_ratio: float = 0.7
         self.live_sharpe_min_bars: int = 100
@@ -291,6 +294,9 @@ class Engine:
             self.on_model_activated(ev)
         elif isinstance(ev, Headline):
             self.ts = ev.ts
+        elif isinstance(ev, VenueReport):
+            self.ts = ev.ts
+            self.on_venue_report(ev)
         else:
             raise TypeError(f"not an input event: {ev!r}")
         if 0 < self.algo_due <= self.ts:
@@ -378,19 +384,66 @@ class Engine:
         return bb
 
     def fill_at(self, symbol: str, price: float, volume: float) -> None:
-        """Fill resting orders against a screened print of ``volume`` units."""
+        """Fill resting orders against a screened print of ``volume`` units
+        (the paper broker; in venue mode only the venue's reports fill)."""
+        if self.p.venue_exec:
+            return
         for f in self.broker.on_price(symbol, price, volume):
-            o = f.order
-            before = self.portfolio.qty(symbol)
-            realized = self.portfolio.apply_fill(symbol, f.qty, f.price, f.commission)
-            if self.books:
-                self.attribute(o, f, before)
-            pos = self.portfolio.positions[symbol]
-            self.emit(Fill(self.ts, symbol, o.order_id, f.qty, f.price, f.commission, f.remaining))
-            self.emit(PositionChanged(self.ts, symbol, pos.qty, pos.avg_price, realized))
-            if o.parent_id != 0:
-                self.child_filled(o, f)  # before round_trip: a breaker it trips ends the parent
-            self.round_trip(symbol, before, pos.qty, realized - f.commission)
+            self.book_fill(f)
+
+    def book_fill(self, f: BrokerFill) -> None:
+        o = f.order
+        symbol = o.symbol
+        before = self.portfolio.qty(symbol)
+        realized = self.portfolio.apply_fill(symbol, f.qty, f.price, f.commission)
+        if self.books:
+            self.attribute(o, f, before)
+        pos = self.portfolio.positions[symbol]
+        self.emit(Fill(self.ts, symbol, o.order_id, f.qty, f.price, f.commission, f.remaining))
+        self.emit(PositionChanged(self.ts, symbol, pos.qty, pos.avg_price, realized))
+        if o.parent_id != 0:
+            self.child_filled(o, f)  # before round_trip: a breaker it trips ends the parent
+        self.round_trip(symbol, before, pos.qty, realized - f.commission)
+
+    def on_venue_report(self, r: VenueReport) -> None:
+        """The venue's word on an order. A fill is booked at the venue's price
+        and fee, also for an order we no longer hold open (cancelled here,
+        filled there first: the position is real). A cancel, expiry or
+        refusal ends the order (a refusal is a gate-like rejection, rule
+        "venue", and counts toward the reject storm)."""
+        o = self.broker.open.get(r.order_id)
+        if r.kind == "fill":
+            if not (math.isfinite(r.qty) and math.isfinite(r.price) and r.price > 0.0 and r.qty != 0.0):
+                self.quarantine(r.symbol, r.price, f"venue fill of order {r.order_id} with qty {r.qty!r}")
+                return
+            fee = r.commission if math.isfinite(r.commission) else 0.0
+            if o is None:
+                late = OpenOrder(r.order_id, r.symbol, r.qty, r.price, "venue", self.ts)
+                late.filled = r.qty
+                self.book_fill(BrokerFill(late, r.qty, r.price, fee, 0.0))
+                return
+            rem = o.qty - o.filled
+            qty = r.qty if abs(r.qty) <= abs(rem) else rem
+            o.filled += qty
+            done = abs(o.qty - o.filled) <= 1e-9 * abs(o.qty)
+            if done:
+                self.broker.remove(o.order_id)
+            self.book_fill(BrokerFill(o, qty, r.price, fee, 0.0 if done else o.qty - o.filled))
+            return
+        if o is None or r.kind not in ("cancel", "expire", "reject"):
+            return  # an ack, or news of an order already ended here: logged, nothing to do
+        self.broker.remove(o.order_id)
+        left = o.qty - o.filled
+        if r.kind == "reject":
+            self.rejects_this_bar += 1
+            self.emit(OrderRejected(self.ts, o.symbol, o.order_id, left, "venue", 0.0, 0.0,
+                                    f"venue refused: {r.reason}"))
+        else:
+            self.emit(OrderCancelled(self.ts, o.symbol, o.order_id, left, f"venue {r.kind}: {r.reason}"))
+        parent = self.broker.parents.get(o.parent_id) if o.parent_id != 0 else None
+        if parent is not None:
+            parent.child_id = 0
+            self.finish_parent(parent, "cancelled", f"venue {r.kind} of a slice: {r.reason}")
 
     def round_trip(self, symbol: str, before: float, after: float, net: float) -> None:
         """A trade, for the losing-streak breaker, is a round trip: from flat

@@ -378,9 +378,29 @@ class BookCross(NamedTuple):
     reason: str
 
 
-InputEvent = Union[Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated]
+class VenueReport(NamedTuple):
+    """What the venue said about one of our orders (an input, in venue mode:
+    the paper broker fills nothing then). ``kind``: ack, fill, cancel,
+    expire, reject; ``order_id`` the engine's id (its OrderAccepted seq);
+    ``qty`` signed units of this fill, ``price`` and ``commission`` its price
+    and fee; ``remaining`` signed units the venue still holds open;
+    ``venue_id`` the venue's order id; ``reason`` its status or refusal."""
+
+    ts: int
+    symbol: str
+    kind: str
+    order_id: int
+    qty: float
+    price: float
+    commission: float
+    remaining: float
+    venue_id: str
+    reason: str
+
+
+InputEvent = Union[Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated, VenueReport]
 Event = Union[
-    Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated, BarClosed, Signal, OrderIntent,
+    Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated, VenueReport, BarClosed, Signal, OrderIntent,
     OrderRejected, OrderAccepted, OrderCancelled, OrderExpired, ParentOrder, ParentDone, Fill,
     PositionChanged, RiskSnapshot, StateChanged, BreakerChanged, CommandRejected, Quarantined,
     AllocationChanged, ProtectivePut, BookCross,
@@ -389,7 +409,7 @@ Event = Union[
 # kind names as logged; the storage schema and replay key on these
 INPUT_KINDS: Final = {
     "tick": Tick, "bar": Bar, "headline": Headline, "command": Command, "timer": Timer,
-    "model_signal": ModelSignal, "model_activated": ModelActivated,
+    "model_signal": ModelSignal, "model_activated": ModelActivated, "venue_report": VenueReport,
 }
 DECISION_KINDS: Final = {
     "bar_closed": BarClosed, "signal": Signal, "order_intent": OrderIntent,

@@ -32,7 +32,7 @@ from core.engine import Engine, contrib_of
 from core.events import (
     AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated,
     OrderAccepted, OrderCancelled, OrderExpired, OrderRejected, ParentDone, ParentOrder, ProtectivePut,
-    Quarantined, RiskSnapshot, StateChanged,
+    Quarantined, RiskSnapshot, StateChanged, VenueReport,
 )
 from core.snapshot import (
     BookRow, BreakerRow, LogLine, OptionRow, OrderRow, PositionRow, RiskView, SignalRow, Snapshot,
@@ -102,6 +102,9 @@ class Session:
         self._rate_mark = (clock(), 0)
         self.on_publish: Callable[[Snapshot], None] | None = None
         self.speed_label = ""  # shown instead of the speed when set ("live": a venue's feed)
+        # venue mode: carries accepted orders to the venue and its reports back as inputs
+        # (core.venues.execution.VenueExecution; None otherwise)
+        self.venue: Any = None
         self.latest = self.snapshot()
 
     # ------------------------------------------------------------ control
@@ -181,6 +184,9 @@ class Session:
         self.publish_if_due()
 
     def _drain_commands(self) -> None:
+        if self.venue is not None:
+            for r in self.venue.take_inputs(self.engine.ts):  # the venue's reports: logged inputs here
+                self.step(r)
         if self.hub is not None:
             for a in self.hub.take_ready(self.engine.ts):  # a fit finished: activate at this boundary
                 self.step(a)
@@ -199,7 +205,9 @@ class Session:
         self.sink.write(base, out)
         if eng.orders_accepted != accepted:
             self.sink.flush()  # write-ahead: the order is durable before it can fill
-        if len(out) > 1 or isinstance(ev, (Headline, Command, ModelActivated)):
+        if self.venue is not None:
+            self.venue.after_step(base, out)  # after the flush: durable before the venue sees it
+        if len(out) > 1 or isinstance(ev, (Headline, Command, ModelActivated, VenueReport)):
             self._note(base, out)
         if self.hub is not None:
             try:
@@ -479,6 +487,8 @@ def _clock(ts: int) -> str:
 
 def describe(e: object) -> tuple[str, str] | None:
     """A log-pane line for the events an operator cares about, else None."""
+    if isinstance(e, VenueReport) and e.kind in ("reject", "cancel", "expire"):
+        return "warn", f"VENUE {e.kind} {e.symbol} order {e.order_id}: {e.reason}"
     if isinstance(e, Fill):
         part = f", {e.remaining:+g} left" if e.remaining != 0.0 else ""
         return "trade", (f"FILL {e.symbol} {e.qty:+g} @ {e.price:,.4f} "

@@ -119,9 +119,6 @@ def test_venue_mode_checks_the_keys_in_one_line(live: tuple[FakeBinance, str], t
     rc, _out, err = console(capsys, *args)
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "binance refused the API key" in err
     assert "wrong-secret-31337" not in err and API_KEY not in err
-    monkeypatch.setenv("CONSOLE_VENUE_BINANCE_SECRET", SECRET)
-    rc, _out, err = console(capsys, *args)
-    assert rc == 2 and "accepted the keys, but --mode venue is not available yet" in err
     assert not (tmp_path / "k.db").exists()  # nothing was logged
 
 
