@@ -70,15 +70,21 @@ def cli() -> None:
 @click.option("--theme", default=None, help="UI theme (console-dark, console-light, console-contrast, console-colorblind or a user theme).")
 @click.option("--resume", "resume_id", default=None, metavar="ID",
               help="Continue a logged session (state rebuilt from its log; a halt stays halted).")
+@click.option("--like", "like_id", default=None, metavar="ID",
+              help="A new session with a logged session's exact config, seed and data source.")
 @click.option("--db", default=None, envvar="CONSOLE_DB", help=DB_HELP)
 def run(headless: bool, events: int | None, seed: int | None, speed: str | None, data: str | None,
         symbol: str | None, config_path: str | None, theme: str | None, resume_id: str | None,
-        db: str | None) -> None:
+        like_id: str | None, db: str | None) -> None:
     """Run a session on the simulated market (default) or a price file."""
     pace = _speed(speed) if speed is not None else (None if headless else 60.0)
+    clash = [n for n, v in (("--seed", seed), ("--data", data), ("--symbol", symbol),
+                            ("--config", config_path)) if v is not None]
+    if resume_id is not None and like_id is not None:
+        raise click.UsageError("--resume continues a session and --like starts a new one; choose one")
+    if like_id is not None and clash:
+        raise click.UsageError(f"--like takes the logged session's config, seed and data; drop {', '.join(clash)}")
     if resume_id is not None:
-        clash = [n for n, v in (("--seed", seed), ("--data", data), ("--symbol", symbol),
-                                ("--config", config_path)) if v is not None]
         if clash:
             raise click.UsageError(f"--resume continues the logged session as it was; drop {', '.join(clash)}")
         kind = "resume"
@@ -88,6 +94,8 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
         kind = "new"
         options = dict(db=_db_path(db), seed=seed, speed=pace, data=data, symbol=symbol,
                        config_path=config_path, max_events=events, keep_alive=not headless)
+        if like_id is not None:
+            options["like"] = like_id
     if headless:
         from console.setup_run import prepare, resume
 
@@ -101,6 +109,8 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
 
 def _run_headless(prep: Any) -> None:
     session = prep.session
+    # printed before the run: what it takes to run it again (also `console run --like ID`)
+    click.echo(f"session {session.session_id}  source {prep.source_name}  seed {prep.seed}", err=True)
     previous = signal.signal(signal.SIGINT, lambda *_: session.stop())
     try:
         session.run()
@@ -133,7 +143,7 @@ def _run_ui(kind: str, options: dict[str, Any], theme: str | None) -> None:
     finally:
         remote.stop()
         remote.join()
-    click.echo(f"session {remote.session_id}  ({remote.db_path})")
+    click.echo(f"session {remote.session_id}  source {remote.source_name}  seed {remote.seed}  ({remote.db_path})")
     if remote.error:
         click.echo(f"error: {remote.error}", err=True)
         sys.exit(1)

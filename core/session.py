@@ -31,7 +31,7 @@ from core.breakers import TRIPPED
 from core.build import is_compiled
 from core.engine import Engine
 from core.events import (
-    AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated,
+    AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, ModelFit,
     OrderAccepted, OrderCancelled, OrderExpired, OrderRejected, ParentDone, ParentOrder, ProtectivePut,
     Quarantined, RiskSnapshot, StateChanged,
 )
@@ -199,7 +199,7 @@ class Session:
         self.sink.write(base, out)
         if eng.orders_accepted != accepted:
             self.sink.flush()  # write-ahead: the order is durable before it can fill
-        if len(out) > 1 or isinstance(ev, (Headline, Command, ModelActivated)):
+        if len(out) > 1 or isinstance(ev, (Headline, Command, ModelActivated, ModelFit)):
             self._note(base, out)
         if self.hub is not None:
             try:
@@ -517,7 +517,18 @@ def describe(e: object) -> tuple[str, str] | None:
         return "warn", f"QUARANTINE {e.symbol} {e.price!r} (last good {e.ref_price:,.4f}): {e.reason}"
     if isinstance(e, ModelActivated):
         return "info", f"MODEL {e.model} v{e.version} active (val Sharpe {e.val_sharpe:.2f}): {e.reason}"
+    if isinstance(e, ModelFit):
+        return describe_fit(e)
     return None
+
+
+def describe_fit(e: ModelFit) -> tuple[str, str]:
+    figures = "no validation Sharpe" if math.isnan(e.val_sharpe) else (
+        f"val Sharpe {e.val_sharpe:.2f} over {e.val_bars} bars, PSR {e.psr:.3f}, {e.trials} fit(s)")
+    if e.outcome == "active":
+        return "info", f"MODEL FIT {e.model} v{e.version} passed ({figures}): {e.reason}"
+    level = "warn" if e.outcome == "failed" else "info"
+    return level, f"MODEL FIT {e.model} {e.outcome} ({figures}): {e.detail}; {e.reason}"
 
 
 def _describe_put(e: ProtectivePut) -> tuple[str, str]:

@@ -87,16 +87,78 @@ def signal_metrics(pred: Array, fwd: Array, prefix: str = "") -> dict[str, float
     """Metrics of a (bars x symbols) prediction matrix against next-bar returns.
 
     hit_rate and sharpe use sign(pred) as the position; ic is the pooled rank
-    correlation; n is the number of (bar, symbol) predictions."""
+    correlation; n is the number of (bar, symbol) predictions; sharpe_bars,
+    skew and kurt are the count, skewness and (non-excess) kurtosis of the
+    per-bar book returns behind sharpe (what the fit gate's probabilistic
+    Sharpe ratio needs)."""
     p = np.atleast_2d(np.asarray(pred, dtype=np.float64))
     r = np.atleast_2d(np.asarray(fwd, dtype=np.float64))
     pos = np.sign(p)
+    pnl = book_pnl(pos, r)
+    skew, kurt = moments(pnl)
     return {
         f"{prefix}hit_rate": hit_rate(pos, r),
-        f"{prefix}sharpe": sharpe(book_pnl(pos, r)),
+        f"{prefix}sharpe": sharpe(pnl),
         f"{prefix}ic": rank_ic(p.ravel(), r.ravel()),
         f"{prefix}n": float(np.isfinite(p * r).sum()),
+        f"{prefix}sharpe_bars": float(np.isfinite(pnl).sum()),
+        f"{prefix}skew": skew,
+        f"{prefix}kurt": kurt,
     }
+
+
+def moments(pnl: Array) -> tuple[float, float]:
+    """Skewness and non-excess kurtosis (population moments) of the finite
+    values; (0, 3), the normal's, when undefined."""
+    x = np.asarray(pnl, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 3:
+        return 0.0, 3.0
+    d = x - x.mean()
+    m2 = float(np.mean(d * d))
+    if not m2 > 0:
+        return 0.0, 3.0
+    return float(np.mean(d ** 3) / m2 ** 1.5), float(np.mean(d ** 4) / m2 ** 2)
+
+
+# ------------------------------------------------------------ evidence
+
+EULER_GAMMA = 0.5772156649015329
+
+
+def sharpe_sd(sr: float, n: int, skew: float = 0.0, kurt: float = 3.0) -> float:
+    """Standard error of a per-bar Sharpe estimate ``sr`` from ``n`` returns
+    with the given skewness and (non-excess) kurtosis (Mertens; Bailey and
+    Lopez de Prado 2012): sqrt((1 - skew sr + (kurt - 1) / 4 sr^2) / (n - 1))."""
+    if n < 2:
+        return math.nan
+    v = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
+    return math.sqrt(max(v, 1e-12) / (n - 1))
+
+
+def deflated_threshold(sd: float, trials: int) -> float:
+    """The per-bar Sharpe that the best of ``trials`` independent tries of a
+    skill-less strategy reaches by luck (Bailey and Lopez de Prado 2014, the
+    deflated Sharpe ratio's SR0), with ``sd`` the Sharpe estimate's standard
+    error: sd x ((1 - g) Z(1 - 1/N) + g Z(1 - 1/(N e))). 0 for one trial."""
+    if trials <= 1 or not math.isfinite(sd):
+        return 0.0
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf
+    return sd * ((1.0 - EULER_GAMMA) * z(1.0 - 1.0 / trials) + EULER_GAMMA * z(1.0 - 1.0 / (trials * math.e)))
+
+
+def probabilistic_sharpe(sr: float, n: int, skew: float = 0.0, kurt: float = 3.0,
+                         trials: int = 1) -> float:
+    """Probability that the true per-bar Sharpe exceeds the deflated threshold
+    for ``trials`` tries (the probabilistic Sharpe ratio against SR0: with one
+    trial PSR(0), with more the deflated Sharpe ratio). NaN when undefined."""
+    if n < 2 or not math.isfinite(sr):
+        return math.nan
+    sd = sharpe_sd(sr, n, skew, kurt)
+    sr0 = deflated_threshold(sharpe_sd(0.0, n, skew, kurt), trials)
+    return 0.5 * (1.0 + math.erf((sr - sr0) / sd / math.sqrt(2.0)))
 
 
 # ------------------------------------------------------------ walk-forward
