@@ -71,7 +71,8 @@ def cli() -> None:
 @click.option("--resume", "resume_id", default=None, metavar="ID",
               help="Continue a logged session (state rebuilt from its log; a halt stays halted).")
 @click.option("--like", "like_id", default=None, metavar="ID",
-              help="A new session with a logged session's exact config, seed and data source.")
+              help="A new session with a logged session's exact config, seed and data source "
+                   "(with --config: that file laid over its config).")
 @click.option("--db", default=None, envvar="CONSOLE_DB", help=DB_HELP)
 def run(headless: bool, events: int | None, seed: int | None, speed: str | None, data: str | None,
         symbol: str | None, config_path: str | None, theme: str | None, resume_id: str | None,
@@ -82,8 +83,9 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
                             ("--config", config_path)) if v is not None]
     if resume_id is not None and like_id is not None:
         raise click.UsageError("--resume continues a session and --like starts a new one; choose one")
-    if like_id is not None and clash:
-        raise click.UsageError(f"--like takes the logged session's config, seed and data; drop {', '.join(clash)}")
+    if like_id is not None and [n for n in clash if n != "--config"]:
+        raise click.UsageError("--like takes the logged session's seed and data (and config, which --config "
+                               f"may change); drop {', '.join(n for n in clash if n != '--config')}")
     if resume_id is not None:
         if clash:
             raise click.UsageError(f"--resume continues the logged session as it was; drop {', '.join(clash)}")

@@ -205,17 +205,46 @@ def like_session(db: Path, session_id: str) -> Like:
     return Like(sid, cfg, seed, dict(source), str(setup.get("fits", "")))
 
 
+def merged_over(cfg: EngineConfig, path: str) -> EngineConfig:
+    """``cfg`` with the TOML file at ``path`` laid over it, table by table
+    (the file need only name what changes)."""
+    import tomllib
+
+    from core.config import config_from_dict
+    from core.errors import ConfigError
+
+    p = Path(path)
+    try:
+        overrides = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    merged = json.loads(json.dumps(cfg.to_dict()))
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    return config_from_dict(merged, str(p))
+
+
 def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None,
             symbol: str | None, config_path: str | None, max_events: int | None,
             keep_alive: bool, like: str | None = None) -> Prepared:
     """A new session. ``like``: another logged session's id, whose config,
-    seed and data source it takes (the other options must then be None)."""
+    seed and data source it takes (``config_path`` then names only changes,
+    laid over its config; seed, data and symbol must be None)."""
     from storage import LogWriter
 
     notes: tuple[str, ...] = ()
     if like is not None:
         got = like_session(db, like)
-        cfg: EngineConfig = got.config
+        cfg: EngineConfig = got.config if config_path is None else merged_over(got.config, config_path)
         seed, source_desc = got.seed, got.source
         fits = "market" if market_time(speed, source_desc) else "live"
         if got.fits != fits and [m for m in cfg.signals.models if m]:

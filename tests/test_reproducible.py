@@ -319,3 +319,26 @@ def test_the_probabilistic_sharpe_ratio_matches_its_closed_form() -> None:
     assert deflated_threshold(1.0, 100) == pytest.approx(2.5076, abs=0.03)
     assert deflated_threshold(0.5, 100) == pytest.approx(deflated_threshold(1.0, 100) / 2)
     assert math.isnan(probabilistic_sharpe(math.nan, n)) and math.isnan(probabilistic_sharpe(0.1, 1))
+
+
+# ------------------------------------------------------------ what-if and [signals]
+
+
+def test_what_if_refuses_a_signals_change_in_one_line_and_like_runs_it(tmp_path: Path) -> None:
+    db = tmp_path / "console.db"
+    sid, _ = headless(db, "--events", "3000", "--seed", "6")
+    changed = tmp_path / "signals.toml"
+    changed.write_text("[signals]\nfit_bars = 60\nmin_psr = 0.5\n")
+    res = run_cli("replay", sid, "--what-if", str(changed), db=db)
+    assert res.returncode == 2 and res.stdout == "" and "Traceback" not in res.stderr
+    line, = res.stderr.strip().splitlines()
+    assert "changes [signals] (fit_bars, min_psr)" in line and f"--like {sid} --config" in line
+    same = tmp_path / "same.toml"  # a [signals] table that changes nothing is no change
+    same.write_text("[signals]\nfit_bars = 120\n[limits]\nmax_position_fraction = 0.05\n")
+    res = run_cli("replay", sid, "--what-if", str(same), db=db)
+    assert res.returncode == 0, res.stderr
+    b, _ = headless(db, "--like", sid, "--config", str(changed), "--events", "3000")
+    con = sqlite3.connect(db)
+    (sa, ca), (sb, cb) = (con.execute("select seed, config from sessions where id = ?", [s]).fetchone()
+                          for s in (sid, b))
+    assert sa == sb and '"fit_bars": 60' in cb and '"fit_bars": 120' in ca
