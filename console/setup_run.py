@@ -141,7 +141,7 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
         raise InputError(f"session {sid} does not replay (seq {d.seq if d else '?'}: "
                          f"{d.reason if d else 'unknown'}); refusing to resume it")
     consumed = rdb.execute("select count(*) from events where session = ? and input = 1 and kind not in "
-                           "('command', 'model_signal', 'model_activated')", [sid]).fetchone()[0]
+                           "('command', 'model_signal', 'model_activated', 'model_fit')", [sid]).fetchone()[0]
     source, _spec, name, fixups = open_source(setup["source"])
     writer = LogWriter(db, {"id": sid}, resume=True)
     if report.unlogged:

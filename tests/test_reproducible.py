@@ -342,3 +342,22 @@ def test_what_if_refuses_a_signals_change_in_one_line_and_like_runs_it(tmp_path:
     (sa, ca), (sb, cb) = (con.execute("select seed, config from sessions where id = ?", [s]).fetchone()
                           for s in (sid, b))
     assert sa == sb and '"fit_bars": 60' in cb and '"fit_bars": 120' in ca
+
+
+def test_a_resumed_session_with_fit_records_continues_the_feed_where_it_stopped(tmp_path: Path) -> None:
+    """``model_fit`` rows are model inputs, not market ones: resume must not
+    count them as source events consumed (it would skip that many prints)."""
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text("[signals]\nfit_bars = 60\nretrain_every = 0\ndrift_check_every = 0\n")
+    db = tmp_path / "console.db"
+    a, _ = headless(db, "--config", str(cfg), "--seed", "8", "--events", "15000")
+    assert kinds(events(db, a), "model_fit")
+    res = run_cli("run", "--headless", "--resume", a, "--events", "2000", db=db)
+    assert res.returncode == 0, res.stderr
+    b, _ = headless(db, "--like", a, "--events", "17000")
+    market = ("tick", "bar", "timer", "headline")
+    ra = [r[2:] for r in events(db, a) if r[0] in market]
+    rb = [r[2:] for r in events(db, b) if r[0] in market]
+    assert len(ra) == len(rb) == 17000 and ra == rb
+    rep = run_cli("replay", a, db=db)
+    assert rep.returncode == 0 and "verified" in rep.stdout, rep.stdout
