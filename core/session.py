@@ -102,6 +102,8 @@ class Session:
         self._rate = 0.0
         self._rate_mark = (clock(), 0)
         self.on_publish: Callable[[Snapshot], None] | None = None
+        if hub is not None:
+            hub.on_wait = self._waiting_for_fit
         self.latest = self.snapshot()
 
     # ------------------------------------------------------------ control
@@ -170,6 +172,14 @@ class Session:
             self.publish_if_due()
             self.sleep(min(due - now, 0.02))
         return due
+
+    def _waiting_for_fit(self) -> bool:
+        """The engine waits for a model fit due at this bar (market time):
+        operator commands still take effect (a halt must not wait for a
+        fit) and the view stays fresh. False once the session is stopping."""
+        self._drain_commands()
+        self.publish_if_due()
+        return not self.stopping and not self.error
 
     def publish_if_due(self) -> None:
         if self.clock() - self._rate_mark[0] >= PUBLISH_S:

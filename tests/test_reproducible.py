@@ -361,3 +361,47 @@ def test_a_resumed_session_with_fit_records_continues_the_feed_where_it_stopped(
     assert len(ra) == len(rb) == 17000 and ra == rb
     rep = run_cli("replay", a, db=db)
     assert rep.returncode == 0 and "verified" in rep.stdout, rep.stdout
+
+
+class Slow(Sleepy):
+    def fit(self, closes: Any) -> FitReport:
+        time.sleep(0.3)
+        return super().fit(closes)
+
+
+def slow_session(lag: int = 2) -> tuple[Session, MemorySink, SignalHub]:
+    sim = Simulator(2)
+    cfg = EngineConfig(signals=SignalsConfig(models=("forest", "ensemble"), fit_bars=40, retrain_every=0,
+                                             drift_check_every=0, activation_lag_bars=lag))
+    hub = SignalHub(cfg.signals, [i.symbol for i in sim.spec.instruments], seed=2,
+                    bars_per_day=sim.spec.bars_per_day, background=True, market_time=True)
+    hub.registry = {**hub.registry, "forest": lambda params: Slow(params)}
+    sink = MemorySink()
+    return Session(build_engine(cfg, sim.spec, 2), sim, sink, "t", speed=None, max_events=12_000, hub=hub), sink, hub
+
+
+def test_a_halt_takes_effect_while_the_engine_waits_for_a_fit() -> None:
+    s, sink, hub = slow_session()
+    waiting = hub.on_wait
+    assert waiting is not None
+    calls: list[int] = []
+
+    def halt_once() -> bool:
+        if not calls:
+            s.submit("halt", reason="during a fit")
+        calls.append(1)
+        return waiting()
+
+    hub.on_wait = halt_once
+    s.run()
+    assert calls and s.error == ""
+    seq_of = {type(e).__name__: seq for seq, e in reversed(sink.rows)}  # first of each kind
+    assert seq_of["Command"] < seq_of["ModelFit"]  # the halt did not wait for the fit
+
+
+def test_stopping_while_waiting_for_a_fit_ends_the_run_without_it() -> None:
+    s, sink, hub = slow_session()
+    hub.on_wait = lambda: (s.stop(), False)[1]
+    s.run()
+    assert s.error == "" and not any(isinstance(e, ModelFit) for _, e in sink.rows)
+    assert any(isinstance(e, BarClosed) for _, e in sink.rows)

@@ -143,6 +143,8 @@ class SignalHub:
         self._inflight: dict[str, InFlight] = {}  # name -> the fit running or waiting for its bar
         self._retry: set[str] = set()  # models whose last fit did not clear the gate
         self.trials: dict[str, int] = {}  # name -> fits that reported a validation Sharpe (the DSR's N)
+        # called while the engine waits for a fit due now (False: stop waiting, the session ends)
+        self.on_wait: Callable[[], bool] | None = None
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="fit") if background else None
         self._want_fit: dict[str, str] = {}  # name -> reason
@@ -437,10 +439,25 @@ class SignalHub:
         out: list[object] = []
         for _, name in due:
             job = self._inflight[name]
-            res = job.result if job.future is None else job.future.result()
-            assert res is not None
+            res = job.result if job.future is None else self._wait(job.future)
+            if res is None:  # the session is stopping: this fit never enters
+                return out
             out += self._finish(res, job.started, ts)
         return out
+
+    def _wait(self, future: Future[FitResult]) -> FitResult | None:
+        """A running fit's result; meanwhile ``on_wait`` (the session: publish
+        a snapshot, serve operator commands) every 50 ms. None if ``on_wait``
+        says the session is stopping."""
+        from concurrent.futures import TimeoutError as Pending
+
+        while True:
+            try:
+                return future.result(timeout=0.05 if self.on_wait is not None else None)
+            except Pending:
+                assert self.on_wait is not None
+                if not self.on_wait():
+                    return None
 
     def _activate(self, a: ModelActivated) -> None:
         with self._lock:
