@@ -111,8 +111,6 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
 
 def _run_headless(prep: Any) -> None:
     session = prep.session
-    # printed before the run: what it takes to run it again (also `console run --like ID`)
-    click.echo(f"session {session.session_id}  source {prep.source_name}  seed {prep.seed}", err=True)
     previous = signal.signal(signal.SIGINT, lambda *_: session.stop())
     try:
         session.run()

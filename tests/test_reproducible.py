@@ -201,13 +201,12 @@ def test_a_paced_live_run_still_activates_when_a_fit_finishes() -> None:
 # ------------------------------------------------------------ the seed and --like
 
 
-def test_a_file_run_chooses_and_prints_its_seed_before_it_runs(tmp_path: Path) -> None:
+def test_a_file_run_chooses_logs_and_prints_its_seed(tmp_path: Path) -> None:
     db = tmp_path / "console.db"
     sid, err = headless(db, "--events", "300", "--data", str(FIXTURES / "arch_wti_1986.csv"))
-    lines = err.splitlines()
-    first = next(line for line in lines if not line.startswith("data: "))  # its fix-ups come first
-    assert first.startswith(f"session {sid}") and " seed " in first and lines.index(first) < len(lines) - 2
-    seed = int(first.split(" seed ")[1].split()[0])
+    line = next(ln for ln in err.splitlines() if ln.startswith("source "))
+    assert line.startswith("source file:arch_wti_1986.csv  seed ")
+    seed = int(line.split(" seed ")[1].split()[0])
     con = sqlite3.connect(db)
     assert con.execute("select seed from sessions where id = ?", [sid]).fetchone()[0] == seed
 
