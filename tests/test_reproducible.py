@@ -404,3 +404,30 @@ def test_stopping_while_waiting_for_a_fit_ends_the_run_without_it() -> None:
     s.run()
     assert s.error == "" and not any(isinstance(e, ModelFit) for _, e in sink.rows)
     assert any(isinstance(e, BarClosed) for _, e in sink.rows)
+
+
+class Regimes(Sleepy):
+    """A model with no validation Sharpe (it goes live on its own fit)."""
+
+    name = "hmm"
+
+    def fit(self, closes: Any) -> FitReport:
+        self.fitted_at = int(closes.index[-1])
+        return FitReport("hmm", 1, int(closes.index[0]), int(closes.index[-1]), {})
+
+
+def test_retries_of_a_rejected_model_do_not_put_off_the_others_scheduled_refits() -> None:
+    sim = Simulator(4)
+    cfg = EngineConfig(signals=SignalsConfig(models=("hmm", "forest", "ensemble"), fit_bars=40, retrain_every=60,
+                                             min_refit_bars=20, drift_check_every=0, activation_lag_bars=0))
+    hub = SignalHub(cfg.signals, [i.symbol for i in sim.spec.instruments], seed=4,
+                    bars_per_day=sim.spec.bars_per_day, background=False, market_time=True)
+    short = type("Short", (Reported,), {"metrics": {"val_sharpe": 2.0, "val_sharpe_bars": 10.0}})
+    hub.registry = {**hub.registry, "forest": lambda p: short(p), "hmm": lambda p: Regimes(p)}
+    sink = MemorySink()
+    Session(build_engine(cfg, sim.spec, 4), sim, sink, "t", speed=None, max_events=40_000, hub=hub).run()
+    bars = sorted({e.ts for _, e in sink.rows if isinstance(e, BarClosed)})
+    started = {m: [bars.index(e.started) + 1 for _, e in sink.rows if isinstance(e, ModelFit) and e.model == m]
+               for m in ("hmm", "forest")}
+    assert started["hmm"][:3] == [40, 100, 160]
+    assert started["forest"][:5] == [40, 60, 80, 100, 120]  # retried every min_refit_bars, and on schedule

@@ -132,7 +132,8 @@ class SignalHub:
         self.momentum: dict[str, tuple[float, float]] = {}  # symbol -> (value, confidence)
         self.closes: dict[str, deque[tuple[int, float]]] = {}
         self.bars = 0
-        self.last_fit_bar = -1
+        self.last_fit_bar = -1  # bar of the last scheduled (not retry) round of fits
+        self.last_retry_bar = -1  # bar of the last round of any fits
         self.train_returns: list[float] = []
         self.pending: dict[str, tuple[str, Any, Any, bytes]] = {}  # sha -> (name, model, report, blob)
         self.versions: dict[str, int] = {}
@@ -285,10 +286,11 @@ class SignalHub:
             why = self._drift()
             if why:
                 due.update({m: why for m in self.names if m in FITTED})
-        if self.bars - self.last_fit_bar >= cfg.min_refit_bars:  # a fit that did not validate: try again
+        if self.bars - max(self.last_fit_bar, self.last_retry_bar) >= cfg.min_refit_bars:
+            # a fit that did not validate: try again
             with self._lock:
                 retry = sorted(self._retry)
-            due.update({m: "retry: the last fit did not validate" for m in retry if m not in due})
+            due.update({m: "retry: the last fit did not clear the gate" for m in retry if m not in due})
         with self._lock:
             busy = set(self._inflight)
         due = {m: r for m, r in due.items() if m in FITTED and m not in busy and self.status[m].state != "training"}
@@ -297,7 +299,11 @@ class SignalHub:
         frame = self._frame()
         if frame is None:
             return
-        self.last_fit_bar = self.bars
+        self.last_retry_bar = self.bars
+        if not all(r.startswith("retry") for r in due.values()):
+            # retries alone do not move the schedule: a model that keeps failing the
+            # gate must not put off the others' scheduled refits
+            self.last_fit_bar = self.bars
         self.train_returns = self._returns(frame)
         lag = cfg.activation_lag_bars if self.market_time else -1
         for name, reason in sorted(due.items()):
@@ -592,7 +598,7 @@ def catch_up(hub: SignalHub, rows: Any, load_artifact: Callable[[str], bytes]) -
             if ev.model in hub.status:
                 hub.load(ev.model, load_artifact(ev.artifact), ev)
                 hub.versions[ev.model] = max(hub.versions.get(ev.model, 0), ev.version)
-                hub.last_fit_bar = hub.bars
+                hub.last_fit_bar = hub.last_retry_bar = hub.bars
                 activations += 1
         elif isinstance(ev, ModelFit):
             if ev.model in hub.status and math.isfinite(ev.val_sharpe):  # the deflated Sharpe's trial count
