@@ -215,8 +215,8 @@ def test_run_like_repeats_a_logged_file_session_exactly(tmp_path: Path) -> None:
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(FILE_CONFIG)
     db = tmp_path / "console.db"
-    a, _ = headless(db, "--config", str(cfg), "--events", "2800", "--data", str(WIDE))  # seed: random
-    b, err = headless(db, "--like", a, "--events", "2800")
+    a, _ = headless(db, "--config", str(cfg), "--events", "2300", "--data", str(WIDE))  # seed: random
+    b, err = headless(db, "--like", a, "--events", "2300")
     assert_identical(events(db, a), events(db, b))
     assert kinds(events(db, a), "model_fit")
     con = sqlite3.connect(db)
@@ -347,17 +347,17 @@ def test_a_resumed_session_with_fit_records_continues_the_feed_where_it_stopped(
     """``model_fit`` rows are model inputs, not market ones: resume must not
     count them as source events consumed (it would skip that many prints)."""
     cfg = tmp_path / "cfg.toml"
-    cfg.write_text("[signals]\nfit_bars = 60\nretrain_every = 0\ndrift_check_every = 0\n")
+    cfg.write_text("[signals]\nfit_bars = 30\nretrain_every = 0\ndrift_check_every = 0\n")
     db = tmp_path / "console.db"
-    a, _ = headless(db, "--config", str(cfg), "--seed", "8", "--events", "15000")
+    a, _ = headless(db, "--config", str(cfg), "--seed", "8", "--events", "8000")
     assert kinds(events(db, a), "model_fit")
-    res = run_cli("run", "--headless", "--resume", a, "--events", "2000", db=db)
+    res = run_cli("run", "--headless", "--resume", a, "--events", "1000", db=db)
     assert res.returncode == 0, res.stderr
-    b, _ = headless(db, "--like", a, "--events", "17000")
+    b, _ = headless(db, "--like", a, "--events", "9000")
     market = ("tick", "bar", "timer", "headline")
     ra = [r[2:] for r in events(db, a) if r[0] in market]
     rb = [r[2:] for r in events(db, b) if r[0] in market]
-    assert len(ra) == len(rb) == 17000 and ra == rb
+    assert len(ra) == len(rb) == 9000 and ra == rb
     rep = run_cli("replay", a, db=db)
     assert rep.returncode == 0 and "verified" in rep.stdout, rep.stdout
 
