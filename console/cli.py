@@ -70,6 +70,9 @@ def cli() -> None:
 @click.option("--theme", default=None, help="UI theme (console-dark, console-light, console-contrast, console-colorblind or a user theme).")
 @click.option("--resume", "resume_id", default=None, metavar="ID",
               help="Continue a logged session (state rebuilt from its log; a halt stays halted).")
+@click.option("--like", "like_id", default=None, metavar="ID",
+              help="A new session with a logged session's exact config, seed and data source "
+                   "(with --config: that file laid over its config).")
 @click.option("--db", default=None, envvar="CONSOLE_DB", help=DB_HELP)
 @click.option("--venue", "venue_name", default=None, metavar="NAME",
               help="Live market data from a venue: a ccxt exchange id (binance, kraken, ...) or 'alpaca'.")
@@ -80,16 +83,23 @@ def cli() -> None:
               help="With --venue: the venue's REST endpoint (testnet, proxy, a local fake).")
 def run(headless: bool, events: int | None, seed: int | None, speed: str | None, data: str | None,
         symbol: str | None, config_path: str | None, theme: str | None, resume_id: str | None,
-        db: str | None, venue_name: str | None = None, mode: str | None = None, symbols: str | None = None,
-        venue_url: str | None = None) -> None:
+        like_id: str | None, db: str | None, venue_name: str | None = None, mode: str | None = None,
+        symbols: str | None = None, venue_url: str | None = None) -> None:
     """Run a session on the simulated market (default), a price file or a venue's live data."""
     from console.venue_cli import venue_for_run
 
     venue = venue_for_run(resume_id, config_path, venue_name, mode, symbols, venue_url, data, seed, speed)
     pace = None if venue is not None else _speed(speed) if speed is not None else (None if headless else 60.0)
+    clash = [n for n, v in (("--seed", seed), ("--data", data), ("--symbol", symbol),
+                            ("--config", config_path)) if v is not None]
+    if resume_id is not None and like_id is not None:
+        raise click.UsageError("--resume continues a session and --like starts a new one; choose one")
+    if like_id is not None and venue is not None:
+        raise click.UsageError("--like re-runs a logged session's data source; drop --venue")
+    if like_id is not None and [n for n in clash if n != "--config"]:
+        raise click.UsageError("--like takes the logged session's seed and data (and config, which --config "
+                               f"may change); drop {', '.join(n for n in clash if n != '--config')}")
     if resume_id is not None:
-        clash = [n for n, v in (("--seed", seed), ("--data", data), ("--symbol", symbol),
-                                ("--config", config_path)) if v is not None]
         if clash:
             raise click.UsageError(f"--resume continues the logged session as it was; drop {', '.join(clash)}")
         kind = "resume"
@@ -101,6 +111,8 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
                        config_path=config_path, max_events=events, keep_alive=not headless)
         if venue is not None:
             options["venue"] = venue
+        if like_id is not None:
+            options["like"] = like_id
     if headless:
         from console.setup_run import prepare, resume
 
@@ -161,7 +173,7 @@ def _run_ui(kind: str, options: dict[str, Any], theme: str | None) -> None:
     finally:
         remote.stop()
         remote.join()
-    click.echo(f"session {remote.session_id}  ({remote.db_path})")
+    click.echo(f"session {remote.session_id}  source {remote.source_name}  seed {remote.seed}  ({remote.db_path})")
     if remote.error:
         click.echo(f"error: {remote.error}", err=True)
         sys.exit(1)

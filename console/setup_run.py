@@ -68,8 +68,16 @@ def open_source(desc: dict[str, Any]) -> tuple[Any, MarketSpec, str, tuple[str, 
     return file_market(str(desc["path"]), desc.get("symbol"))
 
 
-def make_hub(cfg: EngineConfig, spec: MarketSpec, seed: int, writer: Any) -> Any:
-    """The signal layer for a live session (None when no models are configured).
+def market_time(speed: float | None, source: dict[str, Any]) -> bool:
+    """Whether model fits enter in market time (as-fast-as-possible runs and
+    price files: reproducible) or when they finish (paced simulator runs: live)."""
+    if source.get("kind") == "venue":
+        return False  # a venue's live feed: fits enter as they finish, as live trading would
+    return speed is None or source.get("kind") != "sim"
+
+
+def make_hub(cfg: EngineConfig, spec: MarketSpec, seed: int, writer: Any, *, in_market_time: bool = True) -> Any:
+    """The signal layer for a session (None when no models are configured).
     Fitted weights go to the log's artifacts table before their activation."""
     if not [m for m in cfg.signals.models if m]:
         return None
@@ -77,7 +85,7 @@ def make_hub(cfg: EngineConfig, spec: MarketSpec, seed: int, writer: Any) -> Any
 
     return SignalHub(cfg.signals, [i.symbol for i in spec.instruments], seed=seed,
                      bars_per_day=spec.bars_per_day, background=True,
-                     artifact_sink=writer.write_artifact)
+                     artifact_sink=writer.write_artifact, market_time=in_market_time)
 
 
 def asset_classes(spec: MarketSpec) -> dict[str, str]:
@@ -138,7 +146,7 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
         raise InputError(f"session {sid} does not replay (seq {d.seq if d else '?'}: "
                          f"{d.reason if d else 'unknown'}); refusing to resume it")
     consumed = rdb.execute("select count(*) from events where session = ? and input = 1 and kind not in "
-                           "('command', 'model_signal', 'model_activated')", [sid]).fetchone()[0]
+                           "('command', 'model_signal', 'model_activated', 'model_fit')", [sid]).fetchone()[0]
     if setup["source"].get("kind") == "venue":  # a live feed goes on from the engine's time, not a count
         from console.venue_run import reopen_feed
 
@@ -154,7 +162,8 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
     from core.config import logged_config
 
     cfg = logged_config(setup["engine"])
-    hub = make_hub(cfg, _spec, seed, writer) if setup.get("signals") else None
+    hub = make_hub(cfg, _spec, seed, writer, in_market_time=market_time(speed, setup["source"])) \
+        if setup.get("signals") else None
     pending: tuple[Any, ...] = ()
     if hub is not None:
         note, pending = restore_models(hub, rdb, sid)
@@ -181,36 +190,116 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
     return Prepared(session, writer, db, seed, name, fixups)
 
 
+@dataclass(frozen=True)
+class Like:
+    """What ``console run --like SESSION`` takes from a logged session."""
+
+    session: str
+    config: EngineConfig
+    seed: int
+    source: dict[str, Any]
+    fits: str  # "market" or "live" (how that session's model fits entered); "" if not logged
+
+
+def like_session(db: Path, session_id: str) -> Like:
+    """The logged config, seed and data source of a session, to run it again."""
+    from core.config import logged_config
+    from core.errors import ConfigError, InputError
+    from storage import open_db, resolve_session, session_meta
+
+    rdb = open_db(db, create=False, readonly=True)
+    try:
+        sid = resolve_session(rdb, session_id)
+        meta = session_meta(rdb, sid)
+    finally:
+        rdb.close()
+    setup = meta["config"] if isinstance(meta["config"], dict) else json.loads(meta["config"])
+    source = setup.get("source") if isinstance(setup, dict) else None
+    if not isinstance(source, dict) or source.get("kind") not in ("sim", "file"):
+        raise InputError(f"session {sid}: its log does not record its data source, so it cannot be run again")
+    try:
+        cfg = logged_config(setup["engine"], f"session {sid} logged config")
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"session {sid}: its logged config cannot be read ({exc})") from None
+    except ConfigError as exc:
+        raise InputError(f"session {sid}: its logged config no longer loads ({exc})") from None
+    seed = int(source["seed"]) if source.get("kind") == "sim" else int(meta.get("seed") or 0)
+    return Like(sid, cfg, seed, dict(source), str(setup.get("fits", "")))
+
+
+def merged_over(cfg: EngineConfig, path: str) -> EngineConfig:
+    """``cfg`` with the TOML file at ``path`` laid over it, table by table
+    (the file need only name what changes)."""
+    import tomllib
+
+    from core.config import config_from_dict
+    from core.errors import ConfigError
+
+    p = Path(path)
+    try:
+        overrides = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a directory, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    merged = json.loads(json.dumps(cfg.to_dict()))
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key].update(value)
+        else:
+            merged[key] = value
+    return config_from_dict(merged, str(p))
+
+
 def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None,
             symbol: str | None, config_path: str | None, max_events: int | None,
-            keep_alive: bool, venue: Any = None) -> Prepared:
+            keep_alive: bool, venue: Any = None, like: str | None = None) -> Prepared:
+    """A new session. ``like``: another logged session's id, whose config,
+    seed and data source it takes (``config_path`` then names only changes,
+    laid over its config; seed, data and symbol must be None). ``venue``:
+    live market data from a venue (console/venue_run.py)."""
     from storage import LogWriter
 
-    if venue is not None:  # live market data from a venue (console/venue_run.py)
+    if venue is not None:
         from console.venue_run import prepare_venue
 
         return prepare_venue(db=db, spec=venue, config_path=config_path, max_events=max_events,
                              keep_alive=keep_alive)
-
-    cfg: EngineConfig = load_config(config_path)
-    if seed is None:
-        seed = int.from_bytes(os.urandom(4), "big") >> 1  # logged with the session
-    source_desc: dict[str, Any] = (
-        {"kind": "sim", "seed": seed} if data is None
-        else {"kind": "file", "path": str(Path(data).resolve()), "symbol": symbol})
+    notes: tuple[str, ...] = ()
+    if like is not None:
+        got = like_session(db, like)
+        cfg: EngineConfig = got.config if config_path is None else merged_over(got.config, config_path)
+        seed, source_desc = got.seed, got.source
+        fits = "market" if market_time(speed, source_desc) else "live"
+        if got.fits != fits and [m for m in cfg.signals.models if m]:
+            notes = (f"session {got.session} let model fits enter {got.fits or 'live'}, this run in "
+                     f"{fits} time: its model activations will differ (run both at --speed max)",)
+    else:
+        cfg = load_config(config_path)
+        if seed is None:
+            seed = int.from_bytes(os.urandom(4), "big") >> 1  # chosen now, logged and printed
+        source_desc = ({"kind": "sim", "seed": seed} if data is None
+                       else {"kind": "file", "path": str(Path(data).resolve()), "symbol": symbol})
     source, spec, name, fixups = open_source(source_desc)
     signals = bool([m for m in cfg.signals.models if m])
     cfg = resolve_signal(cfg, signals)  # logged definite: replay needs no guessing
     setup = engine_setup(cfg, spec, source_desc, signals)
+    in_market_time = market_time(speed, source_desc)
+    setup["fits"] = "market" if in_market_time else "live"
     engine = engine_from_setup(setup)  # exactly as replay will build it
     sid = new_session_id()
+    data_source = str(source_desc["path"]) if source_desc.get("kind") == "file" else name
     meta = {"id": sid, "config": json.dumps(setup, sort_keys=True),
-            "seed": seed, "data_source": data and str(Path(data).resolve()) or name,
+            "seed": seed, "data_source": data_source,
             "code_version": code_version(), "compiled": int(is_compiled()),
             "speed": "max" if speed is None else f"{speed:g}"}
     writer = LogWriter(db, meta)
     session = Session(engine, source, writer, sid, speed=speed, max_events=max_events,
                       source_name=name, keep_alive=keep_alive,
-                      hub=make_hub(cfg, spec, seed, writer) if signals else None,
+                      hub=make_hub(cfg, spec, seed, writer, in_market_time=in_market_time) if signals else None,
                       asset_classes=asset_classes(spec))
-    return Prepared(session, writer, db, seed, name, fixups)
+    return Prepared(session, writer, db, seed, name, (*fixups, *notes))

@@ -187,7 +187,8 @@ def prepare_venue(*, db: Path, spec: VenueSpec, config_path: str | None, max_eve
             "compiled": int(is_compiled()), "speed": "live"}
     writer = LogWriter(db, meta)
     session = Session(engine, feed, writer, sid, speed=None, max_events=max_events, source_name=name,
-                      keep_alive=keep_alive, hub=make_hub(cfg, mspec, 0, writer) if signals else None)
+                      keep_alive=keep_alive,
+                      hub=make_hub(cfg, mspec, 0, writer, in_market_time=False) if signals else None)
     session.speed_label = "live"
     if spec.mode == "venue":
         execution(spec, session)

@@ -30,7 +30,7 @@ from typing import Any
 from core.build import engine_from_setup
 from core.codec import DecodeError, encode_payload, from_row, is_input_kind, kind_of
 from core.errors import InputError
-from core.events import Command, Fill, Headline, ModelActivated, ModelSignal
+from core.events import Command, Fill, Headline, ModelActivated, ModelFit, ModelSignal
 from core.replay import Divergence, _compare, state_of  # the same comparison as replay
 from core.session import MAX_GAP_MS, MemorySink, Session, describe
 from core.snapshot import LogLine, SignalRow, Snapshot
@@ -224,7 +224,7 @@ class Playback:
         # the log-pane lines the live session wrote for the same input
         if isinstance(ev, ModelSignal):
             self.models[(ev.model, ev.symbol)] = ev
-        if len(out) > 1 or isinstance(ev, (Headline, Command, ModelActivated)):
+        if len(out) > 1 or isinstance(ev, (Headline, Command, ModelActivated, ModelFit)):
             for i, e in enumerate(out):
                 line = describe(e)
                 if line is not None:

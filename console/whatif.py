@@ -220,10 +220,24 @@ def what_if(db_path: Path, session_id: str, config_path: Path, commands: bool = 
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(f"session {sid}: logged config cannot build an engine ({exc})") from None
     cfg = merged_config(logged, overrides, str(config_path))
+    refuse_signals(base, cfg, sid, config_path)
     engine = build_engine(cfg, spec, int(setup.get("seed", 0)))
     a, b = compare(iter_events(db, sid), engine, commands, base.initial_cash, cfg.initial_cash,
                    spec.bars_per_day, sid)
     return WhatIf(sid, str(config_path), commands, cfg == base, a, b, ab_test(a.returns, b.returns, seed, draws))
+
+
+def refuse_signals(base: EngineConfig, cfg: EngineConfig, sid: str, config_path: Path) -> None:
+    """A changed ``[signals]`` section cannot be answered from the log: the
+    models' views and activations are logged inputs that B would see unchanged
+    (B - A = 0 everywhere). Say so in one line, with the way that can."""
+    if cfg.signals == base.signals:
+        return
+    changed = sorted(k for k in type(cfg.signals).__dataclass_fields__
+                     if getattr(cfg.signals, k) != getattr(base.signals, k))
+    raise InputError(f"{config_path} changes [signals] ({', '.join(changed)}): the models' views are logged "
+                     f"inputs a replay cannot re-make; run `console run --headless --like {sid} "
+                     f"--config {config_path}` and compare the two sessions")
 
 
 def run_whatif(db_path: Path, session_id: str, config_path: Path, commands: bool = True,

@@ -168,6 +168,17 @@ class SignalsConfig:
     drift_check_every: int = 50  # bars between KS drift checks of returns (0 = never)
     min_refit_bars: int = 200  # a drift refit waits this many bars after the last fit
     drift_alpha: float = 0.05  # KS p-value below which returns have drifted: refit
+    # as-fast-as-possible runs (--speed max, price files): a fit started at bar N goes
+    # live at bar N + activation_lag_bars, the engine waiting for it if need be, so the
+    # same seed, config and data give the same log; paced simulator runs activate a fit
+    # when it finishes (live)
+    activation_lag_bars: int = 5
+    # the fit gate: a fit that reports a validation Sharpe goes live only with at least
+    # min_val_bars validation bars and a probabilistic Sharpe ratio >= min_psr against
+    # the deflated threshold for the number of fits of that model so far (Bailey and
+    # Lopez de Prado); min_psr = 0 switches the significance test off
+    min_val_bars: int = 60
+    min_psr: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -442,7 +453,10 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
     out += [f"signals.{n} must be >= {lo}, got {v}" for n, v, lo in (
         ("fit_bars", sig.fit_bars, 30), ("history_bars", sig.history_bars, sig.fit_bars),
         ("retrain_every", sig.retrain_every, 0), ("drift_check_every", sig.drift_check_every, 0),
-        ("min_refit_bars", sig.min_refit_bars, 0)) if v < lo]
+        ("min_refit_bars", sig.min_refit_bars, 0), ("activation_lag_bars", sig.activation_lag_bars, 0),
+        ("min_val_bars", sig.min_val_bars, 2)) if v < lo]
+    if not 0 <= sig.min_psr < 1:
+        out.append(f"signals.min_psr must be in [0, 1) (a probability; 0 = no significance test), got {sig.min_psr}")
     if not 0 < sig.drift_alpha < 1:
         out.append(f"signals.drift_alpha must be in (0, 1), got {sig.drift_alpha}")
     known = ("hmm", "forest", "lstm", "sentiment", "pairs", "ensemble")

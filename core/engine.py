@@ -19,6 +19,7 @@ from core.events import (
     OrderRejected, ParentDone, PositionChanged, ProtectivePut, Quarantined, RiskSnapshot, Signal,
     StateChanged, Tick, Timer, VenueReport,
 )
+from core.events import ModelFit
 from core.events import ParentOrder as ParentOrderEvent
 from core.gate import Gate, OrderContext
 from core.overlay import HedgeParams, OptionsOverlay, PutHolding
@@ -297,6 +298,8 @@ class Engine:
         elif isinstance(ev, VenueReport):
             self.ts = ev.ts
             self.on_venue_report(ev)
+        elif isinstance(ev, ModelFit):
+            self.ts = ev.ts  # a model fit's record (core.signals.hub): logged, decides nothing
         else:
             raise TypeError(f"not an input event: {ev!r}")
         if 0 < self.algo_due <= self.ts:

@@ -86,6 +86,31 @@ class ModelActivated(NamedTuple):
     reason: str
 
 
+class ModelFit(NamedTuple):
+    """The record of one signal-model fit, whatever came of it (an input: fits
+    run beside the engine). ``outcome`` is "active" (a ``ModelActivated`` of
+    ``version`` follows at the same boundary), "rejected" (it did not clear the
+    fit gate: ``detail`` says which test) or "failed" (the fit raised:
+    ``detail`` says why). ``val_sharpe`` is annualised for the engine's bars as
+    in ``ModelActivated``; ``val_bars`` the validation bars behind it; ``psr``
+    the probability that its true Sharpe is above the deflated threshold given
+    ``trials`` fits of this model so far (NaN where the model reports no
+    validation Sharpe); ``started`` the market time (ms) the fit started."""
+
+    ts: int
+    symbol: str
+    model: str
+    version: int
+    outcome: str
+    val_sharpe: float
+    val_bars: int
+    psr: float
+    trials: int
+    started: int
+    reason: str
+    detail: str
+
+
 class Timer(NamedTuple):
     """A scheduled boundary from the source: ``bar`` (close the bars now) or
     ``day`` (a new trading day starts)."""
@@ -398,9 +423,9 @@ class VenueReport(NamedTuple):
     reason: str
 
 
-InputEvent = Union[Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated, VenueReport]
+InputEvent = Union[Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated, ModelFit, VenueReport]
 Event = Union[
-    Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated, VenueReport, BarClosed, Signal, OrderIntent,
+    Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated, ModelFit, VenueReport, BarClosed, Signal, OrderIntent,
     OrderRejected, OrderAccepted, OrderCancelled, OrderExpired, ParentOrder, ParentDone, Fill,
     PositionChanged, RiskSnapshot, StateChanged, BreakerChanged, CommandRejected, Quarantined,
     AllocationChanged, ProtectivePut, BookCross,
@@ -409,7 +434,7 @@ Event = Union[
 # kind names as logged; the storage schema and replay key on these
 INPUT_KINDS: Final = {
     "tick": Tick, "bar": Bar, "headline": Headline, "command": Command, "timer": Timer,
-    "model_signal": ModelSignal, "model_activated": ModelActivated, "venue_report": VenueReport,
+    "model_signal": ModelSignal, "model_activated": ModelActivated, "model_fit": ModelFit, "venue_report": VenueReport,
 }
 DECISION_KINDS: Final = {
     "bar_closed": BarClosed, "signal": Signal, "order_intent": OrderIntent,

@@ -30,7 +30,7 @@ from core.breakers import TRIPPED
 from core.build import is_compiled
 from core.engine import Engine, contrib_of
 from core.events import (
-    AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated,
+    AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, ModelFit,
     OrderAccepted, OrderCancelled, OrderExpired, OrderRejected, ParentDone, ParentOrder, ProtectivePut,
     Quarantined, RiskSnapshot, StateChanged, VenueReport,
 )
@@ -105,6 +105,8 @@ class Session:
         # venue mode: carries accepted orders to the venue and its reports back as inputs
         # (core.venues.execution.VenueExecution; None otherwise)
         self.venue: Any = None
+        if hub is not None:
+            hub.on_wait = self._waiting_for_fit
         self.latest = self.snapshot()
 
     # ------------------------------------------------------------ control
@@ -174,6 +176,14 @@ class Session:
             self.sleep(min(due - now, 0.02))
         return due
 
+    def _waiting_for_fit(self) -> bool:
+        """The engine waits for a model fit due at this bar (market time):
+        operator commands still take effect (a halt must not wait for a
+        fit) and the view stays fresh. False once the session is stopping."""
+        self._drain_commands()
+        self.publish_if_due()
+        return not self.stopping and not self.error
+
     def publish_if_due(self) -> None:
         if self.clock() - self._rate_mark[0] >= PUBLISH_S:
             self.publish()
@@ -207,7 +217,7 @@ class Session:
             self.sink.flush()  # write-ahead: the order is durable before it can fill
         if self.venue is not None:
             self.venue.after_step(base, out)  # after the flush: durable before the venue sees it
-        if len(out) > 1 or isinstance(ev, (Headline, Command, ModelActivated, VenueReport)):
+        if len(out) > 1 or isinstance(ev, (Headline, Command, ModelActivated, ModelFit, VenueReport)):
             self._note(base, out)
         if self.hub is not None:
             try:
@@ -531,7 +541,18 @@ def describe(e: object) -> tuple[str, str] | None:
         return "warn", f"QUARANTINE {e.symbol} {e.price!r} (last good {e.ref_price:,.4f}): {e.reason}"
     if isinstance(e, ModelActivated):
         return "info", f"MODEL {e.model} v{e.version} active (val Sharpe {e.val_sharpe:.2f}): {e.reason}"
+    if isinstance(e, ModelFit):
+        return describe_fit(e)
     return None
+
+
+def describe_fit(e: ModelFit) -> tuple[str, str]:
+    figures = "no validation Sharpe" if math.isnan(e.val_sharpe) else (
+        f"val Sharpe {e.val_sharpe:.2f} over {e.val_bars} bars, PSR {e.psr:.3f}, {e.trials} fit(s)")
+    if e.outcome == "active":
+        return "info", f"MODEL FIT {e.model} v{e.version} passed ({figures}): {e.reason}"
+    level = "warn" if e.outcome == "failed" else "info"
+    return level, f"MODEL FIT {e.model} {e.outcome} ({figures}): {e.detail}; {e.reason}"
 
 
 def _describe_put(e: ProtectivePut) -> tuple[str, str]:

@@ -12,7 +12,7 @@ import pytest
 from core.build import build_engine
 from core.codec import encode_payload, is_input_kind, kind_of
 from core.config import EngineConfig, SignalsConfig, StrategyConfig
-from core.events import Command, ModelActivated, ModelSignal
+from core.events import Command, ModelActivated, ModelFit, ModelSignal
 from core.market.sim import Simulator
 from core.replay import verify
 from core.session import MemorySink, Session
@@ -157,7 +157,10 @@ def test_a_refit_that_does_not_validate_is_not_activated() -> None:
     sink = MemorySink()
     Session(build_engine(cfg, sim.spec, 3), sim, sink, "t", speed=None, max_events=30_000, hub=hub).run()
     assert not any(isinstance(e, ModelActivated) for _, e in sink.rows) and store == {}
-    assert "validation Sharpe -1.50 <= 0" in hub.status["forest"].note
+    # the figure as logged: -1.5 re-annualised for the simulator's 30 s bars (x sqrt(780))
+    assert "validation Sharpe -41.89 <= 0" in hub.status["forest"].note
+    fits = [e for _, e in sink.rows if isinstance(e, ModelFit) and e.model == "forest"]
+    assert fits and all(f.outcome == "rejected" and f.version == 0 and "<= 0" in f.detail for f in fits)
 
 
 def test_a_fit_reports_its_progress_to_the_status_line() -> None:

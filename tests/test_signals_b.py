@@ -403,3 +403,35 @@ def test_importing_these_signal_modules_loads_no_ui_or_console():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1]).stdout
     assert not {m.split(".")[0] for m in out.split()} & {"rich", "click", "textual", "console", "storage"}
+
+
+# ------------------------------------------------------------ costs (issue 14)
+
+
+def test_cost_per_bar_charges_commission_with_its_minimum_and_the_half_spread():
+    from core.signals.walkforward import Costs, cost_per_bar
+
+    pos = np.array([[1.0, np.nan], [1.0, -1.0], [0.0, -1.0]])
+    fwd = np.full(pos.shape, 0.01)
+    c = cost_per_bar(pos, fwd, Costs(commission_bps=1.0, min_commission=50.0, half_spread_bps=2.0, capital=1e6))
+    # bar 0: buy 1 book of A (1 held): fee max(50, 100) + spread 200; bar 1: sell B on half the book:
+    # fee max(50, 50) + 100; bar 2: A 1 -> 0 on half the book: fee 50 + 100
+    assert c == pytest.approx([300 / 1e6, 150 / 1e6, 150 / 1e6])
+    free = cost_per_bar(pos, fwd, Costs(0.0, 0.0, 0.0, 1e6))
+    assert (free == 0).all()
+
+
+def test_cli_reports_sharpe_after_the_paper_broker_s_costs(tmp_path):
+    res = run_cli(str(FIX / "two_symbols.csv"), "--models", "forest", "--train", "100", "--test", "40", "--json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    f = d["models"]["forest"]
+    assert d["costs"]["commission_bps"] == 1.0 and d["costs"]["half_spread_bps"] == 2.0
+    assert f["turnover"] > 0 and f["cost_bps"] > 0 and f["sharpe_net"] < f["sharpe"]
+    assert f["sharpe_sign_net"] < f["sharpe_sign"]
+    free = tmp_path / "free.toml"
+    free.write_text("[broker]\ncommission_bps = 0\nmin_commission = 0\nslippage_bps = 0\n")
+    res = run_cli(str(FIX / "two_symbols.csv"), "--models", "forest", "--train", "100", "--test", "40",
+                  "--config", str(free), "--json")
+    g = json.loads(res.output)["models"]["forest"]
+    assert g["sharpe_net"] == pytest.approx(g["sharpe"]) and g["cost_bps"] == 0.0

@@ -246,5 +246,5 @@ def test_two_consoles_logging_to_one_database_at_once_each_get_a_session_that_re
         assert rc == 0 and "verified" in out, out + err
         with sqlite3.connect(db) as con:  # every market input logged (model views are inputs too)
             n = con.execute("select count(*) from events where session = ? and input = 1 and kind not in "
-                            "('command', 'model_signal', 'model_activated')", [sid]).fetchone()[0]
+                            "('command', 'model_signal', 'model_activated', 'model_fit')", [sid]).fetchone()[0]
         assert n == 15_000

@@ -4,6 +4,9 @@ Each model is fitted on ``--train`` bars, fed the next ``--test`` bars one by
 one, and rolled forward (``core.signals.walkforward.evaluate``). Figures are
 fractions; Sharpe ratios are annualised by sqrt(252) with ddof=1 whatever the
 bar size; buy-and-hold is the equal-weight book over the same test bars.
+Sharpe ratios are given before and after the paper broker's costs
+(commission with its per-trade minimum and the half-spread, from the default
+config or ``--config``'s ``[broker]``, on a book of ``initial_cash``).
 
 Files are read with ``core.market.files.load_closes``, the loader ``console
 run`` and ``console risk`` use (FRED's ``.`` and empty cells are missing
@@ -35,6 +38,8 @@ from core.signals.base import FitReport, SignalModel, SignalOut
 
 MAX_PAIRS = 3  # pairs evaluated on a multi-column file: the most correlated in the first training window
 METRICS = (("hit_rate", "hit", "pct"), ("sharpe", "Sharpe", "num"), ("sharpe_sign", "sign Sh.", "num"),
+           ("sharpe_net", "net Sh.", "num"), ("sharpe_sign_net", "net sgn", "num"),
+           ("cost_bps", "cost bp", "num"),
            ("bh_sharpe", "B&H Sh.", "num"), ("turnover", "turnover", "num"), ("ic", "IC", "num"),
            ("n_folds", "folds", "int"))  # fmt: skip
 ENSEMBLE = "ensemble"
@@ -112,11 +117,12 @@ class StackedEnsemble(SignalModel):
         raise NotImplementedError("StackedEnsemble is an evaluation harness; it has no artifact")
 
 
-def _evaluate_one(factory: Callable[[], SignalModel], closes: pd.DataFrame, train: int, test: int) -> dict[str, Any]:
+def _evaluate_one(factory: Callable[[], SignalModel], closes: pd.DataFrame, train: int, test: int,
+                  costs: Any = None) -> dict[str, Any]:
     from core.signals.walkforward import evaluate
 
     try:
-        result = evaluate(factory, closes, train, test)
+        result = evaluate(factory, closes, train, test, costs)
     except (InputError, ValueError) as exc:
         return {"failed": _line(exc)}
     return {k: _num(v) for k, v in result.metrics.items()}
@@ -124,7 +130,7 @@ def _evaluate_one(factory: Callable[[], SignalModel], closes: pd.DataFrame, trai
 
 def _evaluate_ensemble(registry: dict[str, Callable[[dict[str, Any]], SignalModel]],
                        plans: dict[str, dict[str, Any]], closes: pd.DataFrame, train: int, test: int,
-                       seed: int) -> dict[str, Any]:
+                       seed: int, costs: Any = None) -> dict[str, Any]:
     """The ensemble over the models evaluated before it (its members must have run clean)."""
     if not plans:
         return {"skipped": "no member model was evaluated (choose some with --models)"}
@@ -133,7 +139,7 @@ def _evaluate_ensemble(registry: dict[str, Callable[[dict[str, Any]], SignalMode
         members = [registry[n](p) for n, p in plans.items()]
         return StackedEnsemble(registry[ENSEMBLE]({"seed": seed}), members)
 
-    out = _evaluate_one(factory, closes, train, test)
+    out = _evaluate_one(factory, closes, train, test, costs)
     if "failed" not in out:
         out["members"] = list(plans)
     return out
@@ -158,7 +164,8 @@ def render_table(d: dict[str, Any]) -> Table:
     cols = ", ".join(d["columns"]) if len(d["columns"]) <= 4 else f"{len(d['columns'])} columns"
     table = Table(title=f"{d['file']} [{cols}]: {d['bars']} bars, walk-forward train {d['train']} / test {d['test']}",
                   caption="hit: sign hit rate; Sharpe: position = model value held one bar; sign Sh.: position ="
-                          " sign(value); B&H: buy-and-hold, same bars; annualised sqrt(252)")
+                          " sign(value); net: the same after the paper broker's costs (" + d["costs"]["text"] + ");"
+                          " cost: mean a bar, bps of the book; B&H: buy-and-hold, same bars; annualised sqrt(252)")
     table.add_column("model")
     for _, label, _ in METRICS:
         table.add_column(label, justify="right")
@@ -197,11 +204,24 @@ def models() -> None:
 @click.option("--train", default=500, show_default=True, type=int, help="Bars in each training window.")
 @click.option("--test", default=250, show_default=True, type=int, help="Bars traded after each fit before refitting.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of every model's random choices.")
+@click.option("--config", "config_path", default=None, metavar="CONFIG.toml",
+              help="Take the paper broker's costs ([broker]) and the book size (initial_cash) from this config.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def evaluate_cmd(file: Path, column: str | None, names: str | None, train: int, test: int,
-                 seed: int, as_json: bool) -> None:
-    """Walk-forward hit rate, Sharpe, turnover and buy-and-hold Sharpe of each model on FILE."""
+                 seed: int, config_path: str | None, as_json: bool) -> None:
+    """Walk-forward hit rate, Sharpe (before and after the paper broker's costs), turnover and
+    buy-and-hold Sharpe of each model on FILE."""
+    from core.config import load_config
     from core.signals.base import load_all
+    from core.signals.walkforward import Costs
+
+    cfg = load_config(config_path)
+    b = cfg.broker
+    costs = Costs(b.commission_bps, b.min_commission, b.slippage_bps, cfg.initial_cash)
+    cost_text = (f"commission {b.commission_bps:g} bp, min {b.min_commission:g} a trade, half-spread "
+                 f"{b.slippage_bps:g} bp, book {cfg.initial_cash:,.0f}")
+    if b.impact_bps > 0:
+        cost_text += "; impact not charged: evaluation reads prices, not volumes"
 
     if train < 50:
         raise InputError(f"--train {train}: need at least 50 bars")
@@ -222,15 +242,19 @@ def evaluate_cmd(file: Path, column: str | None, names: str | None, train: int, 
         if isinstance(plan, str):
             results[name] = {"skipped": plan}
             continue
-        results[name] = _evaluate_one(lambda: registry[name](plan), closes, train, test)
+        results[name] = _evaluate_one(lambda: registry[name](plan), closes, train, test, costs)
         if "failed" not in results[name]:
             plans[name] = plan
             if "pairs" in plan:
                 results[name]["pairs"] = list(plan["pairs"])
     if ENSEMBLE in wanted:
-        results[ENSEMBLE] = _evaluate_ensemble(registry, plans, closes, train, test, seed)
+        results[ENSEMBLE] = _evaluate_ensemble(registry, plans, closes, train, test, seed, costs)
     d = {"file": str(file), "columns": [str(c) for c in closes.columns], "bars": len(closes),
-         "train": train, "test": test, "seed": seed, "models": results}
+         "train": train, "test": test, "seed": seed,
+         "costs": {"commission_bps": b.commission_bps, "min_commission": b.min_commission,
+                   "half_spread_bps": b.slippage_bps, "capital": cfg.initial_cash,
+                   "impact_bps_not_charged": b.impact_bps, "text": cost_text},
+         "models": results}
     if as_json:
         click.echo(json.dumps(d, allow_nan=False))
     else:

@@ -6,19 +6,33 @@ signal, headlines) and answers with *inputs* for the engine:
 - ``ModelSignal`` for every model's view of a symbol after each bar close,
   including the ensemble's combination, which can drive positions
   (``strategy.signal = "ensemble"``);
-- ``ModelActivated`` when a (re)fit that ran off the engine thread has
-  finished: the new version takes effect at that logged seq, and its weights
-  go to the artifact sink (stored with the session) under their sha256.
+- ``ModelFit`` for every (re)fit, whatever came of it: its validation
+  figures, the fit gate's verdict and why;
+- ``ModelActivated`` when a (re)fit that ran off the engine thread cleared
+  the fit gate: the new version takes effect at that logged seq, and its
+  weights go to the artifact sink (stored with the session) under their sha256.
+
+When a fit enters is the one choice here that could depend on the machine.
+In market time (``market_time=True``: as-fast-as-possible runs and price
+files) a fit started at bar N enters after bar N + ``activation_lag_bars``
+closes, the engine waiting for it if it is still running, so the same seed,
+config and data give the same log byte for byte. Otherwise (paced live runs)
+it enters at the first event boundary after it finishes.
+
+The fit gate: a fit that reports a validation Sharpe goes live only if it is
+positive, rests on at least ``min_val_bars`` validation bars and its
+probabilistic Sharpe ratio against the deflated threshold for the number of
+fits of that model so far is at least ``min_psr`` (Bailey and Lopez de Prado;
+see ``core.signals.walkforward.probabilistic_sharpe``).
 
 Because both are logged inputs, replay reproduces every decision without
 re-running a model; the artifacts let a replay check that the models
 themselves reproduce (same weights from the same seq, same views).
 
 Fits run on a single worker thread (torch and BLAS limited to one thread) so
-the engine loop is never blocked; when ``background`` is False (tests, replay
-checks) they run inline. Fits are seeded, so the same window gives the same
-weights; only *when* a fit finishes depends on the machine, and that moment
-is the logged ``ModelActivated``.
+the engine loop is not blocked while they run; when ``background`` is False
+(tests, replay checks) they run inline. Fits are seeded, so the same window
+gives the same weights.
 
 Timestamps: the engine's ``ts`` is market milliseconds; models take int
 nanoseconds (``ts * 1_000_000``). Nothing here reads the wall clock. A
@@ -37,12 +51,12 @@ import os
 import sys
 import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from core.config import SignalsConfig
-from core.events import BarClosed, BreakerChanged, Headline, ModelActivated, ModelSignal, Signal
+from core.events import BarClosed, BreakerChanged, Headline, ModelActivated, ModelFit, ModelSignal, Signal
 
 NS = 1_000_000  # engine ms -> model ns
 logging.getLogger("hmmlearn").setLevel(logging.ERROR)  # "Model is not converging" is a status, not a shout
@@ -67,10 +81,34 @@ class ModelStatus:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class FitResult:
+    """What a fit produced (on whichever thread ran it): the fitted model and
+    its report, or why it failed."""
+
+    name: str
+    reason: str
+    model: Any
+    report: Any
+    error: str
+
+
+@dataclass
+class InFlight:
+    """A fit started at market time ``started`` (ms); in market time it goes
+    live at bar ``due`` (-1: live, when it finishes)."""
+
+    started: int
+    due: int
+    future: Future[FitResult] | None = None
+    result: FitResult | None = None
+
+
 class SignalHub:
     def __init__(self, cfg: SignalsConfig, symbols: list[str], *, seed: int = 0,
                  bars_per_day: float = 1.0, background: bool = True,
-                 artifact_sink: ArtifactSink | None = None, fit: bool = True) -> None:
+                 artifact_sink: ArtifactSink | None = None, fit: bool = True,
+                 market_time: bool = False) -> None:
         from core.signals.base import load_all
 
         self.cfg = cfg
@@ -94,11 +132,20 @@ class SignalHub:
         self.momentum: dict[str, tuple[float, float]] = {}  # symbol -> (value, confidence)
         self.closes: dict[str, deque[tuple[int, float]]] = {}
         self.bars = 0
-        self.last_fit_bar = -1
+        self.last_fit_bar = -1  # bar of the last scheduled (not retry) round of fits
+        self.last_retry_bar = -1  # bar of the last round of any fits
         self.train_returns: list[float] = []
         self.pending: dict[str, tuple[str, Any, Any, bytes]] = {}  # sha -> (name, model, report, blob)
         self.versions: dict[str, int] = {}
-        self._ready: list[ModelActivated] = []
+        self._ready: list[Any] = []  # live: ModelFit / ModelActivated inputs waiting for a boundary
+        # market time: fits take effect at a fixed bar after they start (deterministic);
+        # otherwise (paced live runs) when they finish
+        self.market_time = market_time
+        self._inflight: dict[str, InFlight] = {}  # name -> the fit running or waiting for its bar
+        self._retry: set[str] = set()  # models whose last fit did not clear the gate
+        self.trials: dict[str, int] = {}  # name -> fits that reported a validation Sharpe (the DSR's N)
+        # called while the engine waits for a fit due now (False: stop waiting, the session ends)
+        self.on_wait: Callable[[], bool] | None = None
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="fit") if background else None
         self._want_fit: dict[str, str] = {}  # name -> reason
@@ -126,13 +173,16 @@ class SignalHub:
                     self._want_fit[name] = f"live Sharpe breaker: {e.reason}"
         if closed:
             inputs += self._bars(closed)
+            if self.market_time:  # fits due at this bar go live now, the engine waiting for them
+                inputs += self._due(closed[0].ts)
         inputs += self.take_ready(int(getattr(ev, "ts", 0)))
         return inputs
 
-    def take_ready(self, ts: int) -> list[ModelActivated]:
-        """Activations of fits that have finished (any thread may have made
-        them), stamped with the engine's market time now (``ts``, ms): an
-        input's time never goes backwards."""
+    def take_ready(self, ts: int) -> list[object]:
+        """Live runs: the records and activations of fits that have finished
+        (any thread may have made them), stamped with the engine's market
+        time now (``ts``, ms): an input's time never goes backwards. Always
+        empty in market time (those enter at their due bar, in ``after``)."""
         with self._lock:
             ready, self._ready = self._ready, []
         return [a._replace(ts=max(ts, a.ts)) for a in ready]
@@ -236,25 +286,41 @@ class SignalHub:
             why = self._drift()
             if why:
                 due.update({m: why for m in self.names if m in FITTED})
-        if self.bars - self.last_fit_bar >= cfg.min_refit_bars:  # a fit that did not validate: try again
-            due.update({m: "retry: the last fit did not validate" for m, st in self.status.items()
-                        if st.note.startswith("refit not activated") and m not in due})
-        due = {m: r for m, r in due.items() if m in FITTED and self.status[m].state != "training"}
+        if self.bars - max(self.last_fit_bar, self.last_retry_bar) >= cfg.min_refit_bars:
+            # a fit that did not validate: try again
+            with self._lock:
+                retry = sorted(self._retry)
+            due.update({m: "retry: the last fit did not clear the gate" for m in retry if m not in due})
+        with self._lock:
+            busy = set(self._inflight)
+        due = {m: r for m, r in due.items() if m in FITTED and m not in busy and self.status[m].state != "training"}
         if not due:
             return
         frame = self._frame()
         if frame is None:
             return
-        self.last_fit_bar = self.bars
+        self.last_retry_bar = self.bars
+        if not all(r.startswith("retry") for r in due.values()):
+            # retries alone do not move the schedule: a model that keeps failing the
+            # gate must not put off the others' scheduled refits
+            self.last_fit_bar = self.bars
         self.train_returns = self._returns(frame)
+        lag = cfg.activation_lag_bars if self.market_time else -1
         for name, reason in sorted(due.items()):
             self.status[name].state = "training" if name not in self.active else self.status[name].state
             self.status[name].note = f"training: {reason}"
-            job = (name, frame, reason, ts)
-            if self._pool is None:
-                self._fit(*job)
+            job = InFlight(ts, self.bars + lag if lag >= 0 else -1)
+            with self._lock:
+                self._inflight[name] = job
+            if not self.market_time:
+                if self._pool is None:
+                    self._live_fit(name, frame, reason, ts)
+                else:
+                    self._pool.submit(self._live_fit, name, frame, reason, ts)  # never raises
+            elif self._pool is None:
+                job.result = self._fit(name, frame, reason)
             else:
-                self._pool.submit(self._fit, *job)  # _fit never raises: failures become a status
+                job.future = self._pool.submit(self._fit, name, frame, reason)  # never raises
 
     def _frame(self) -> Any:
         import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -271,8 +337,10 @@ class SignalHub:
         r = frame.pct_change().iloc[1:].to_numpy().ravel()
         return [float(x) for x in r if math.isfinite(x)]
 
-    def _fit(self, name: str, frame: Any, reason: str, ts: int) -> None:
-        """Runs on the fit thread (or inline). Never raises: a failed fit is a status."""
+    def _fit(self, name: str, frame: Any, reason: str) -> FitResult:
+        """Runs on the fit thread (or inline). Never raises: a failed fit is a
+        result. Touches no shared state but its status note (progress)."""
+        model: Any = None
         try:
             _one_thread(name)
             model = self._new(name)
@@ -280,36 +348,122 @@ class SignalHub:
             model.progress = lambda done, what: setattr(st, "note", f"training {done:.0%}: {what} ({reason})"[:200])
             report = model.fit(frame)
             model.progress = None  # not pickled with the weights
-            val = float(report.metrics.get("val_sharpe", math.nan))
-            if math.isfinite(val) and val <= 0.0:
-                with self._lock:  # a model that does not validate does not go live
-                    st = self.status[name]
-                    st.note = f"refit not activated: validation Sharpe {val:.2f} <= 0 ({reason})"[:200]
-                    if name not in self.active:
-                        st.state = "waiting"
-                return
-            with self._lock:  # a version number only for a fit that worked
-                version = self.versions.get(name, 0) + 1
-                self.versions[name] = version
+            return FitResult(name, reason, model, report, "")
+        except Exception as exc:
+            if model is not None:
+                model.progress = None
+            return FitResult(name, reason, None, None, str(exc) or type(exc).__name__)
+
+    def _gate(self, name: str, report: Any) -> tuple[str, float, int, float, int]:
+        """The fit gate: ("" or why not, validation Sharpe (engine bars),
+        validation bars, PSR against the deflated threshold, trials so far).
+        A model that reports no validation Sharpe (regimes, cointegrated
+        pairs) is not a return forecast and goes live on its own fit."""
+        from core.signals.walkforward import ANNUAL, probabilistic_sharpe
+
+        m = report.metrics
+        val = float(m.get("val_sharpe", math.nan))
+        vs = val * math.sqrt(self.bars_per_day)
+        if not math.isfinite(val):
+            return "", vs, 0, math.nan, self.trials.get(name, 0)
+        n = int(m.get("val_sharpe_bars", 0) or 0)
+        trials = self.trials[name] = self.trials.get(name, 0) + 1
+        psr = probabilistic_sharpe(val / ANNUAL, n, float(m.get("val_skew", 0.0)),
+                                   float(m.get("val_kurt", 3.0)), trials)
+        cfg = self.cfg
+        if val <= 0.0:
+            why = f"validation Sharpe {vs:.2f} <= 0"
+        elif n < cfg.min_val_bars:
+            why = f"{n} validation bars < signals.min_val_bars {cfg.min_val_bars}"
+        elif cfg.min_psr > 0.0 and not psr >= cfg.min_psr:
+            why = (f"probabilistic Sharpe {psr:.3f} < signals.min_psr {cfg.min_psr:g} "
+                   f"(Sharpe {vs:.2f} over {n} bars, deflated for {trials} fit(s))")
+        else:
+            why = ""
+        return why, vs, n, psr, trials
+
+    def _finish(self, res: FitResult, started: int, ts: int) -> list[object]:
+        """A finished fit's logged inputs, at market time ``ts``: its
+        ``ModelFit`` and, when it cleared the gate, its ``ModelActivated``.
+        Called on the engine thread (market time) or the fit thread (live)."""
+        name, reason = res.name, res.reason
+        nan = math.nan
+        with self._lock:
+            self._inflight.pop(name, None)
+            st = self.status[name]
+            if res.model is None or res.report is None:
+                st.state = "error" if name not in self.active else "active"
+                st.note = f"fit failed: {res.error}"[:200]
+                return [ModelFit(ts, "", name, 0, "failed", nan, 0, nan, self.trials.get(name, 0), started,
+                                 reason, res.error[:200])]
+            why, vs, n, psr, trials = self._gate(name, res.report)
+            if why:  # a model that does not validate does not go live
+                st.note = f"refit not activated: {why} ({reason})"[:200]
+                if name not in self.active:
+                    st.state = "waiting"
+                self._retry.add(name)
+                return [ModelFit(ts, "", name, 0, "rejected", vs, n, psr, trials, started, reason, why)]
+            self._retry.discard(name)
+            version = self.versions.get(name, 0) + 1  # a version number only for a fit that worked
+        model = res.model
+        try:
             model.version = version
             blob = model.to_bytes()
         except Exception as exc:
             with self._lock:
-                self.status[name].state = "error" if name not in self.active else "active"
-                self.status[name].note = f"fit failed: {exc}"[:200]
-            return
+                st.state = "error" if name not in self.active else "active"
+                st.note = f"fit failed: weights not serialisable: {exc}"[:200]
+            return [ModelFit(ts, "", name, 0, "failed", vs, n, psr, trials, started, reason,
+                             f"weights not serialisable: {exc}"[:200])]
         sha = hashlib.sha256(blob).hexdigest()
-        vs = float(report.metrics.get("val_sharpe", math.nan)) * math.sqrt(self.bars_per_day)
         if self.artifact_sink is not None:
             try:  # queued in the log before the activation can be: a crash never leaves one without the other
                 self.artifact_sink(sha, name, version, blob)
             except Exception as exc:
                 with self._lock:
-                    self.status[name].note = f"weights not stored, not activated: {exc}"[:200]
-                return
+                    st.note = f"weights not stored, not activated: {exc}"[:200]
+                return [ModelFit(ts, "", name, 0, "failed", vs, n, psr, trials, started, reason,
+                                 f"weights not stored: {exc}"[:200])]
         with self._lock:
-            self.pending[sha] = (name, model, report, blob)
-            self._ready.append(ModelActivated(ts, "", name, version, sha, vs, reason))
+            self.versions[name] = version
+            self.pending[sha] = (name, model, res.report, blob)
+        return [ModelFit(ts, "", name, version, "active", vs, n, psr, trials, started, reason, ""),
+                ModelActivated(ts, "", name, version, sha, vs, reason)]
+
+    def _live_fit(self, name: str, frame: Any, reason: str, ts: int) -> None:
+        """Live (paced) runs: fit, then queue the result for the next event
+        boundary, whenever that is (``take_ready``)."""
+        done = self._finish(self._fit(name, frame, reason), ts, ts)
+        with self._lock:
+            self._ready += done
+
+    def _due(self, ts: int) -> list[object]:
+        """Market time: the fits due at this bar, in (due bar, name) order,
+        waiting for any still running. Their results enter now, whatever the
+        machine's load was."""
+        due = sorted((f.due, n) for n, f in self._inflight.items() if f.due >= 0 and f.due <= self.bars)
+        out: list[object] = []
+        for _, name in due:
+            job = self._inflight[name]
+            res = job.result if job.future is None else self._wait(job.future)
+            if res is None:  # the session is stopping: this fit never enters
+                return out
+            out += self._finish(res, job.started, ts)
+        return out
+
+    def _wait(self, future: Future[FitResult]) -> FitResult | None:
+        """A running fit's result; meanwhile ``on_wait`` (the session: publish
+        a snapshot, serve operator commands) every 50 ms. None if ``on_wait``
+        says the session is stopping."""
+        from concurrent.futures import TimeoutError as Pending
+
+        while True:
+            try:
+                return future.result(timeout=0.05 if self.on_wait is not None else None)
+            except Pending:
+                assert self.on_wait is not None
+                if not self.on_wait():
+                    return None
 
     def _activate(self, a: ModelActivated) -> None:
         with self._lock:
@@ -444,8 +598,11 @@ def catch_up(hub: SignalHub, rows: Any, load_artifact: Callable[[str], bytes]) -
             if ev.model in hub.status:
                 hub.load(ev.model, load_artifact(ev.artifact), ev)
                 hub.versions[ev.model] = max(hub.versions.get(ev.model, 0), ev.version)
-                hub.last_fit_bar = hub.bars
+                hub.last_fit_bar = hub.last_retry_bar = hub.bars
                 activations += 1
+        elif isinstance(ev, ModelFit):
+            if ev.model in hub.status and math.isfinite(ev.val_sharpe):  # the deflated Sharpe's trial count
+                hub.trials[ev.model] = max(hub.trials.get(ev.model, 0), ev.trials)
         elif isinstance(ev, ModelSignal) and not mismatch:
             if not expected:
                 mismatch = f"seq {seq}: logged {ev.model} view of {ev.symbol} that the models did not make now"

@@ -96,15 +96,22 @@ def triple_barrier_labels(closes: pd.Series | pd.DataFrame, k: float, h: int, vo
 
 @contextlib.contextmanager
 def _torch_env(seed: int | None = None) -> Iterator[None]:
-    """One thread, deterministic algorithms, and (with a seed) a private seeded RNG."""
+    """One thread, deterministic algorithms, and (with a seed) a private seeded RNG.
+
+    Without a seed (predictions, which draw no random numbers) the global RNG
+    is left alone: forking it saves and restores its state, and a prediction
+    on the engine thread restoring it while a fit on the fit thread draws from
+    it made that fit's weights depend on thread timing (issue 14)."""
     threads, determ = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     try:
-        with torch.random.fork_rng(devices=[]):
-            if seed is not None:
-                torch.manual_seed(seed)
+        if seed is None:
             yield
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                yield
     finally:
         torch.use_deterministic_algorithms(determ)
         torch.set_num_threads(threads)

@@ -87,16 +87,127 @@ def signal_metrics(pred: Array, fwd: Array, prefix: str = "") -> dict[str, float
     """Metrics of a (bars x symbols) prediction matrix against next-bar returns.
 
     hit_rate and sharpe use sign(pred) as the position; ic is the pooled rank
-    correlation; n is the number of (bar, symbol) predictions."""
+    correlation; n is the number of (bar, symbol) predictions; sharpe_bars,
+    skew and kurt are the count, skewness and (non-excess) kurtosis of the
+    per-bar book returns behind sharpe (what the fit gate's probabilistic
+    Sharpe ratio needs)."""
     p = np.atleast_2d(np.asarray(pred, dtype=np.float64))
     r = np.atleast_2d(np.asarray(fwd, dtype=np.float64))
     pos = np.sign(p)
+    pnl = book_pnl(pos, r)
+    skew, kurt = moments(pnl)
     return {
         f"{prefix}hit_rate": hit_rate(pos, r),
-        f"{prefix}sharpe": sharpe(book_pnl(pos, r)),
+        f"{prefix}sharpe": sharpe(pnl),
         f"{prefix}ic": rank_ic(p.ravel(), r.ravel()),
         f"{prefix}n": float(np.isfinite(p * r).sum()),
+        f"{prefix}sharpe_bars": float(np.isfinite(pnl).sum()),
+        f"{prefix}skew": skew,
+        f"{prefix}kurt": kurt,
     }
+
+
+def moments(pnl: Array) -> tuple[float, float]:
+    """Skewness and non-excess kurtosis (population moments) of the finite
+    values; (0, 3), the normal's, when undefined."""
+    x = np.asarray(pnl, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size < 3:
+        return 0.0, 3.0
+    d = x - x.mean()
+    m2 = float(np.mean(d * d))
+    if not m2 > 0:
+        return 0.0, 3.0
+    return float(np.mean(d ** 3) / m2 ** 1.5), float(np.mean(d ** 4) / m2 ** 2)
+
+
+# ------------------------------------------------------------ evidence
+
+EULER_GAMMA = 0.5772156649015329
+
+
+def sharpe_sd(sr: float, n: int, skew: float = 0.0, kurt: float = 3.0) -> float:
+    """Standard error of a per-bar Sharpe estimate ``sr`` from ``n`` returns
+    with the given skewness and (non-excess) kurtosis (Mertens; Bailey and
+    Lopez de Prado 2012): sqrt((1 - skew sr + (kurt - 1) / 4 sr^2) / (n - 1))."""
+    if n < 2:
+        return math.nan
+    v = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
+    return math.sqrt(max(v, 1e-12) / (n - 1))
+
+
+def deflated_threshold(sd: float, trials: int) -> float:
+    """The per-bar Sharpe that the best of ``trials`` independent tries of a
+    skill-less strategy reaches by luck (Bailey and Lopez de Prado 2014, the
+    deflated Sharpe ratio's SR0), with ``sd`` the Sharpe estimate's standard
+    error: sd x ((1 - g) Z(1 - 1/N) + g Z(1 - 1/(N e))). 0 for one trial."""
+    if trials <= 1 or not math.isfinite(sd):
+        return 0.0
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf
+    return sd * ((1.0 - EULER_GAMMA) * z(1.0 - 1.0 / trials) + EULER_GAMMA * z(1.0 - 1.0 / (trials * math.e)))
+
+
+def probabilistic_sharpe(sr: float, n: int, skew: float = 0.0, kurt: float = 3.0,
+                         trials: int = 1) -> float:
+    """Probability that the true per-bar Sharpe exceeds the deflated threshold
+    for ``trials`` tries (the probabilistic Sharpe ratio against SR0: with one
+    trial PSR(0), with more the deflated Sharpe ratio). NaN when undefined."""
+    if n < 2 or not math.isfinite(sr):
+        return math.nan
+    sd = sharpe_sd(sr, n, skew, kurt)
+    sr0 = deflated_threshold(sharpe_sd(0.0, n, skew, kurt), trials)
+    return 0.5 * (1.0 + math.erf((sr - sr0) / sd / math.sqrt(2.0)))
+
+
+# ------------------------------------------------------------ costs
+
+
+@dataclass(frozen=True)
+class Costs:
+    """The paper broker's costs (``core.config.BrokerConfig``) for research:
+    commission in bps of traded notional with a minimum per trade, and the
+    half-spread paid on every trade; ``capital`` is the book's size in
+    currency (what the minimum commission is a share of)."""
+
+    commission_bps: float = 1.0
+    min_commission: float = 1.0
+    half_spread_bps: float = 2.0
+    capital: float = 1_000_000.0
+
+
+def cost_per_bar(position: Array, fwd: Array, costs: Costs) -> Array:
+    """Per-bar cost, as a fraction of the book, of trading a (bars x symbols)
+    position matrix as ``book_pnl`` holds it: the trade at bar t is the change
+    of position since t-1 (NaN counts as flat), each symbol's notional its
+    share of the book (1 / the symbols with a position that bar), charged
+    commission (at least ``min_commission`` a trade) and the half-spread."""
+    p = np.nan_to_num(np.asarray(position, dtype=np.float64))
+    r = np.asarray(fwd, dtype=np.float64)
+    held = np.isfinite(np.asarray(position, dtype=np.float64) * r).sum(axis=1)
+    trade = np.abs(np.diff(p, axis=0, prepend=0.0))
+    notional = trade * costs.capital / np.maximum(held, 1)[:, None]  # currency per symbol and bar
+    fee = np.where(notional > 0, np.maximum(costs.min_commission, notional * costs.commission_bps / 1e4), 0.0)
+    spread = notional * costs.half_spread_bps / 1e4
+    out: Array = (fee + spread).sum(axis=1) / costs.capital
+    return out
+
+
+def net_metrics(position: Array, fwd: Array, costs: Costs) -> dict[str, float]:
+    """Sharpe ratios after ``costs`` (value and sign positions), and the mean
+    cost per bar in bps of the book, for positions held as ``book_pnl`` holds them."""
+    p = np.asarray(position, dtype=np.float64)
+    r = np.asarray(fwd, dtype=np.float64)
+    out: dict[str, float] = {}
+    for key, pos in (("sharpe_net", p), ("sharpe_sign_net", np.sign(p))):
+        gross = book_pnl(pos, r)
+        cost = cost_per_bar(pos, r, costs)
+        out[key] = sharpe(gross - cost)
+        if key == "sharpe_net":
+            ok = np.isfinite(gross)
+            out["cost_bps"] = float(cost[ok].mean() * 1e4) if ok.any() else float("nan")
+    return out
 
 
 # ------------------------------------------------------------ walk-forward
@@ -131,7 +242,7 @@ def _positions_from_signals(signals: list[Any], symbols: list[str]) -> dict[str,
 
 
 def evaluate(model_factory: Callable[[], SignalModel], closes: pd.DataFrame,
-             train_bars: int, test_bars: int) -> WalkForwardResult:
+             train_bars: int, test_bars: int, costs: Costs | None = None) -> WalkForwardResult:
     """Fit on ``train_bars`` bars, trade the next ``test_bars`` through ``on_bar``, roll forward.
 
     Metrics (fractions; Sharpe annualised by sqrt(252), ddof=1):
@@ -143,6 +254,8 @@ def evaluate(model_factory: Callable[[], SignalModel], closes: pd.DataFrame,
       ic            pooled rank correlation of value and next return
       coverage      share of (bar, symbol) cells with a position (warm-up leaves gaps)
       n_bars, n_folds
+    and with ``costs`` (the paper broker's), the same books after them:
+      sharpe_net, sharpe_sign_net, cost_bps (mean cost per bar, bps of the book)
     """
     check_closes(closes, what="closes", min_rows=2)
     if train_bars < 2 or test_bars < 1:
@@ -190,6 +303,8 @@ def evaluate(model_factory: Callable[[], SignalModel], closes: pd.DataFrame,
         "n_bars": float(p.shape[0]),
         "n_folds": float(len(folds)),
     }
+    if costs is not None:
+        metrics.update(net_metrics(p, r, costs))
     idx = pd.Index(ts_all[test], name="ts")
     return WalkForwardResult(name, metrics, pd.DataFrame(p, index=idx, columns=symbols),
                              pd.DataFrame(r, index=idx, columns=symbols), folds)
