@@ -773,18 +773,33 @@ class Engine:
         h = self.p.bars_per_day
         sq = math.sqrt(h)
         # Euler contributions: e_i (C e)_i / sigma_p, times z95 sqrt(h)
-        ce = [sum(cov[i][j] * expo[j] for j in range(k)) for i in range(k)]
-        var_p = sum(expo[i] * ce[i] for i in range(k))
+        # plain loops, never sum(): compiled and interpreted 3.12+ must add floats alike
+        ce: list[float] = []
+        var_p = 0.0
+        for i in range(k):
+            acc = 0.0
+            for j in range(k):
+                acc += cov[i][j] * expo[j]
+            ce.append(acc)
+            var_p += expo[i] * acc
         sig = math.sqrt(var_p) if var_p > 0.0 else 0.0
         if not self.new_rules:
             for i in range(k):
                 self.var_contrib[syms[i]] = Z95 * sq * expo[i] * ce[i] / sig if sig > 0.0 else 0.0
         chol = cholesky(cov)
         # scenario P&L = m + sqrt(h) * sum_c wv[c] z_c, wv[c] = sum_{i>=c} e_i L[i][c]
-        wv = [sum(expo[i] * chol[i][c] for i in range(c, k)) for c in range(k)]
+        wv: list[float] = []
+        for c in range(k):
+            acc = 0.0
+            for i in range(c, k):
+                acc += expo[i] * chol[i][c]
+            wv.append(acc)
         m = 0.0
         if not self.new_rules:  # drift: losses only, as var_parametric
-            m = min(sum(expo[i] * mus[i] for i in range(k)) * h, 0.0)
+            drift = 0.0
+            for i in range(k):
+                drift += expo[i] * mus[i]
+            m = min(drift * h, 0.0)
         self.ensure_draws(k)
         z = self.z
         cols = self.z_cols
@@ -2097,7 +2112,10 @@ def hist_cvar(xs: list[float], confidence: float, h: float) -> float:
         return 0.0
     q = quantile(xs, 1.0 - confidence)
     tail = [x for x in xs if x <= q]
-    v = -(sum(tail) / len(tail)) * math.sqrt(h)
+    total = 0.0
+    for x in tail:
+        total += x
+    v = -(total / len(tail)) * math.sqrt(h)
     return v if v > 0.0 else 0.0
 
 

@@ -24,6 +24,7 @@ import queue
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+import math
 from typing import Any, Protocol
 
 from core.breakers import TRIPPED

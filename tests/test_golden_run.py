@@ -20,7 +20,7 @@ from core.market.sim import Simulator
 from core.session import MemorySink, Session
 from core.signals.hub import SignalHub
 
-GOLDEN = "5c90a35037f0db269fbc40d92a6b2a510aaddfc7fb89ed47ee3db9d8c998bbe4"
+GOLDEN = "1a55a2c1b55af0c38765cfb895102abdea45f772e179efbf5f54508fb97987bd"
 EVENTS = 30_000
 
 
