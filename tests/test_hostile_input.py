@@ -614,3 +614,99 @@ def test_a_price_file_whose_name_holds_a_newline_still_gets_one_line(
     path.write_text(GOOD + "2020-01-03,10,11,9,-1,100\n")
     rc, _, err = console(capsys, "run", "--headless", "--data", str(path), "--db", str(tmp_path / "c.db"))
     assert "two\\nlines.csv line 3:" in one_line_error(rc, err)
+
+
+# ------------------------------------------------------------ user-named output paths (issue 19, item 1)
+# Symlinks and FIFOs made in tmp_path stand in for /dev/null and system files:
+# the real ones are never touched.
+
+
+def _report(capsys: pytest.CaptureFixture[str], db: Path, sid: str, out: Path, *more: str) -> tuple[int, str, str]:
+    return console(capsys, "report", sid, "--db", str(db), "--out", str(out), *more)
+
+
+def _victim(tmp_path: Path) -> Path:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    return victim
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+def test_report_refuses_a_symlink_and_leaves_it_and_its_target_alone(
+        logged: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], force: bool) -> None:
+    db, sid = logged
+    victim = _victim(tmp_path)
+    link = tmp_path / "out.html"
+    link.symlink_to(victim)
+    rc, _, err = _report(capsys, db, sid, link, *(["--force"] if force else []))
+    line = one_line_error(rc, err)
+    assert "symbolic link" in line and str(link) in line
+    assert link.is_symlink() and victim.read_text() == "precious\n"
+    assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+def test_report_refuses_a_fifo_and_it_stays_a_fifo(
+        logged: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], force: bool) -> None:
+    import os
+    import stat
+
+    db, sid = logged
+    fifo = tmp_path / "pipe.html"
+    os.mkfifo(fifo)
+    rc, _, err = _report(capsys, db, sid, fifo, *(["--force"] if force else []))
+    assert "a FIFO, not a regular file" in one_line_error(rc, err)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_report_keeps_an_existing_file_unless_forced(
+        logged: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db, sid = logged
+    out = _victim(tmp_path)
+    rc, _, err = _report(capsys, db, sid, out)
+    assert "exists; use --force" in one_line_error(rc, err)
+    assert out.read_text() == "precious\n"
+    rc, _, err = _report(capsys, db, sid, out, "--force")
+    assert rc == 0, err
+    assert out.read_text().startswith("<!doctype html>") and not out.with_name(out.name + ".part").exists()
+
+
+@pytest.mark.parametrize("plant", ["symlink", "fifo"])
+def test_report_never_writes_through_a_planted_part_file(
+        logged: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], plant: str) -> None:
+    import os
+
+    db, sid = logged
+    victim = _victim(tmp_path)
+    out = tmp_path / "r.html"
+    part = tmp_path / "r.html.part"
+    if plant == "symlink":
+        part.symlink_to(victim)
+    else:
+        os.mkfifo(part)  # opened for writing today, this would block forever
+    rc, _, err = _report(capsys, db, sid, out)
+    assert str(part) in one_line_error(rc, err)
+    assert victim.read_text() == "precious\n" and os.path.lexists(part) and not out.exists()
+
+
+@pytest.mark.parametrize("plant", ["symlink", "fifo", "part-symlink"])
+def test_export_refuses_symlinks_and_fifos_even_with_force(
+        logged: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], plant: str) -> None:
+    import os
+
+    db, sid = logged
+    victim = _victim(tmp_path)
+    out = tmp_path / "x"
+    out.mkdir()
+    target = out / f"{sid}-fills.csv"
+    if plant == "symlink":
+        target.symlink_to(victim)
+    elif plant == "fifo":
+        os.mkfifo(target)
+    else:
+        (out / f"{sid}-events.csv.part").symlink_to(victim)
+    rc, _, err = console(capsys, "export", sid, "--db", str(db), "--format", "csv", "--out", str(out), "--force")
+    one_line_error(rc, err)
+    assert victim.read_text() == "precious\n"
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"{sid}-events.csv.part" if plant == "part-symlink" else target.name]
