@@ -212,6 +212,9 @@ def config_show(config_path: str | None) -> None:
 
 def main() -> None:
     """Entry point: turn input problems into one line and exit code 2."""
+    from console.pipes import guard_stdout
+
+    guard_stdout()  # `console replay ID | head -1`: keep the real exit status
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -710,3 +710,35 @@ def test_export_refuses_symlinks_and_fifos_even_with_force(
     assert victim.read_text() == "precious\n"
     assert sorted(p.name for p in out.iterdir()) == [
         f"{sid}-events.csv.part" if plant == "part-symlink" else target.name]
+
+
+# ------------------------------------------------------------ a reader that stops reading (issue 19, item 12)
+
+
+@pytest.mark.parametrize("edit", [None, "decision-payload-edited"], ids=["verified", "diverged"])
+def test_replay_into_a_closed_pipe_keeps_the_verdict_as_its_exit_status(
+        logged: tuple[Path, str], tmp_path: Path, edit: str | None) -> None:
+    """`console replay ID | head -0`: the reader is gone before the first
+    line; the exit status is still the verdict (0 verified, 1 diverged), with
+    nothing on stderr."""
+    import os
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    base, sid = logged
+    db = tmp_path / "copy.db"
+    db.write_bytes(base.read_bytes())
+    if edit:
+        con = sqlite3.connect(db)
+        con.execute(EDITS[edit], {"sid": sid, "fill": first_seq(con, sid, "fill")})
+        con.commit()
+        con.close()
+    r, w = os.pipe()
+    os.close(r)  # the reader has already gone
+    try:
+        done = subprocess.run([sys.executable, "-m", "console.cli", "replay", sid, "--db", str(db)],
+                              stdout=w, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=120)
+    finally:
+        os.close(w)
+    assert (done.returncode, done.stderr) == ((1 if edit else 0), "")
