@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from console.commands import LazyGroup
-from core.errors import InputError
+from core.errors import InputError, one_line
 
 DB_HELP = "Session database (default: $CONSOLE_DB, else the user data directory)."
 
@@ -93,7 +93,7 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
 
         prep = resume(**options) if kind == "resume" else prepare(**options)
         for note in prep.fixups:
-            click.echo(f"data: {note}", err=True)
+            click.echo(f"data: {one_line(note)}", err=True)
         _run_headless(prep)
     else:
         _run_ui(kind, options, theme)
@@ -112,7 +112,7 @@ def _run_headless(prep: Any) -> None:
     click.echo(f"events {session.inputs}  seq {snap.seq}  state {snap.trading_state}  "
                f"nav {snap.risk.nav:,.2f}  max dd {snap.risk.max_drawdown:.2%}", err=True)
     if session.error:
-        click.echo(f"error: {session.error}", err=True)
+        click.echo(f"error: {one_line(str(session.error))}", err=True)
         click.echo(session.session_id)
         sys.exit(1)
     click.echo(session.session_id)
@@ -126,7 +126,7 @@ def _run_ui(kind: str, options: dict[str, Any], theme: str | None) -> None:
 
     remote = RemoteSession(kind, options)
     for note in remote.fixups:
-        click.echo(f"data: {note}", err=True)
+        click.echo(f"data: {one_line(note)}", err=True)
     app = build_app(remote, **({"theme": theme} if theme else {}))  # type: ignore[arg-type]
     try:
         app.run()
@@ -135,7 +135,7 @@ def _run_ui(kind: str, options: dict[str, Any], theme: str | None) -> None:
         remote.join()
     click.echo(f"session {remote.session_id}  ({remote.db_path})")
     if remote.error:
-        click.echo(f"error: {remote.error}", err=True)
+        click.echo(f"error: {one_line(str(remote.error))}", err=True)
         sys.exit(1)
 
 
@@ -223,10 +223,11 @@ def main() -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        exc.message = one_line(exc.message)  # a huge option value is echoed in the message
         exc.show()
         sys.exit(exc.exit_code)
     except InputError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(str(exc))}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -161,6 +161,18 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
     return Prepared(session, writer, db, seed, name, fixups)
 
 
+def _resolved(data: str) -> str:
+    """The absolute path of a price file; a symlink loop is one line."""
+    from core.errors import InputError
+
+    try:
+        return str(Path(data).resolve())
+    except RuntimeError:  # Python 3.11's report of a symlink loop
+        raise InputError(f"{data}: symbolic link loop") from None
+    except OSError as exc:
+        raise InputError(f"{data}: cannot resolve the path ({exc.strerror or exc})") from None
+
+
 def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None,
             symbol: str | None, config_path: str | None, max_events: int | None,
             keep_alive: bool) -> Prepared:
@@ -171,15 +183,21 @@ def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None
         seed = int.from_bytes(os.urandom(4), "big") >> 1  # logged with the session
     source_desc: dict[str, Any] = (
         {"kind": "sim", "seed": seed} if data is None
-        else {"kind": "file", "path": str(Path(data).resolve()), "symbol": symbol})
+        else {"kind": "file", "path": _resolved(data), "symbol": symbol})
     source, spec, name, fixups = open_source(source_desc)
     signals = bool([m for m in cfg.signals.models if m])
     cfg = resolve_signal(cfg, signals)  # logged definite: replay needs no guessing
     setup = engine_setup(cfg, spec, source_desc, signals)
-    engine = engine_from_setup(setup)  # exactly as replay will build it
+    try:
+        engine = engine_from_setup(setup)  # exactly as replay will build it
+    except MemoryError:  # a window or count in range but far beyond this machine
+        from core.errors import ConfigError
+
+        raise ConfigError(f"{config_path or 'the default config'}: the engine it describes does not fit "
+                          "in memory (a window or count too large?)") from None
     sid = new_session_id()
     meta = {"id": sid, "config": json.dumps(setup, sort_keys=True),
-            "seed": seed, "data_source": data and str(Path(data).resolve()) or name,
+            "seed": seed, "data_source": data and _resolved(data) or name,
             "code_version": code_version(), "compiled": int(is_compiled()),
             "speed": "max" if speed is None else f"{speed:g}"}
     writer = LogWriter(db, meta)

@@ -252,6 +252,10 @@ def load_config(path: str | Path | None) -> EngineConfig:
         raise ConfigError(f"{p}: cannot read config ({exc.strerror or exc})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise ConfigError(f"{p}: not a usable config ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: not a usable config (arrays or tables nested too deeply)") from None
     return config_from_dict(data, str(p))
 
 
@@ -299,7 +303,11 @@ def _number(name: str, value: Any, kind: type, problems: list[str]) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         problems.append(f"{name} must be finite, got {value!r}")
         return None
-    return kind(value)
+    try:
+        return kind(value)
+    except OverflowError:  # an integer too large for a float
+        problems.append(f"{name} is too large, got an integer of {len(str(abs(value)))} digits")
+        return None
 
 
 def _check_ranges(cfg: EngineConfig) -> list[str]:

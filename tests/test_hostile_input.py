@@ -742,3 +742,92 @@ def test_replay_into_a_closed_pipe_keeps_the_verdict_as_its_exit_status(
     finally:
         os.close(w)
     assert (done.returncode, done.stderr) == ((1 if edit else 0), "")
+
+
+# ------------------------------------------------------------ error lines are bounded (issue 19, item 11)
+
+
+def test_a_huge_session_id_is_cut_in_the_error_line(logged: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+    from core.errors import ERROR_LINE_MAX
+
+    db, _ = logged
+    rc, _, err = console(capsys, "replay", "x" * 100_000, "--db", str(db))
+    line = one_line_error(rc, err)
+    assert "unknown session" in line and "characters cut" in line
+    assert len(line) <= ERROR_LINE_MAX + 100
+
+
+@pytest.mark.parametrize("value", ['"' + "z" * 1_000_000 + '"', "1" + "0" * 5000, '"a\\nb\\rc\\u0000d' + "y" * 3000 + '"'],
+                         ids=["1MB-string", "5000-digit-int", "control-chars"])
+def test_a_huge_config_value_gives_a_bounded_one_line_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    from core.errors import ERROR_LINE_MAX
+
+    path = tmp_path / "huge.toml"
+    path.write_text(f"[strategy]\nsignal = {value}\n")
+    rc, _, err = console(capsys, "config", "show", "--config", str(path))
+    line = one_line_error(rc, err)
+    assert str(path) in line and len(line) <= ERROR_LINE_MAX + 100
+
+
+def test_one_line_escapes_control_characters_and_keeps_both_ends() -> None:
+    from core.errors import one_line
+
+    assert one_line("a\nb\rc\x00d\x7f") == "a\\nb\\rc\\x00d\\x7f"
+    assert one_line("short") == "short"
+    cut = one_line("HEAD" + "m" * 10_000 + "TAIL", limit=100)
+    assert cut.startswith("HEAD") and cut.endswith("TAIL") and "9,908 characters cut" in cut
+    assert len(cut) < 140
+
+
+# ------------------------------------------------------------ no traceback, no empty reason (issue 19, items 7 and 8)
+
+CONFIG_CORPUS = {
+    "400-digit-float-field": ("initial_cash = 1" + "0" * 400 + "\n", "initial_cash is too large"),
+    "400-digit-fraction": ("[limits]\nmax_position_fraction = 1" + "0" * 400 + "\n",
+                           "limits.max_position_fraction is too large"),
+    "5000-digit-int": ("[risk]\nmc_draws = 1" + "0" * 5000 + "\n", "not a usable config"),
+    "nested-arrays": ("[strategy]\nsignal = " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
+    "nested-inline-tables": ("x = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n", "nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_CORPUS))
+def test_a_hostile_config_is_one_line_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str) -> None:
+    text, needle = CONFIG_CORPUS[case]
+    path = tmp_path / f"{case}.toml"
+    path.write_text(text)
+    rc, _, err = console(capsys, "config", "show", "--config", str(path))
+    line = one_line_error(rc, err)
+    assert str(path) in line and needle in line, line
+
+
+def test_a_symlink_loop_as_the_price_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    rc, _, err = console(capsys, "run", "--headless", "--data", str(tmp_path / "a.csv"),
+                         "--db", str(tmp_path / "c.db"))
+    assert "a.csv: symbolic link loop" in one_line_error(rc, err)
+
+
+def test_a_window_too_large_for_memory_is_one_line_and_logs_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "big.toml"
+    path.write_text('[strategy]\nbooks = ["momentum", "pairs"]\nallocation_window = 9223372036854775807\n')
+    db = tmp_path / "c.db"
+    rc, _, err = console(capsys, "run", "--headless", "--events", "10", "--config", str(path), "--db", str(db))
+    assert "does not fit in memory" in one_line_error(rc, err)
+    assert not db.exists() or sessions_in(db) == 0
+
+
+def test_a_session_that_stops_on_a_fault_says_which(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A huge ``slow`` passes the config checks and fails mid-run with a
+    MemoryError, whose message is empty: the line still names it."""
+    path = tmp_path / "slow.toml"
+    path.write_text("[strategy]\nslow = 1000000000000\n")
+    rc, out, err = console(capsys, "run", "--headless", "--events", "3000", "--seed", "1", "--config", str(path),
+                           "--db", str(tmp_path / "c.db"))
+    assert rc == 1 and "Traceback" not in err
+    line = [ln for ln in err.splitlines() if ln.startswith("error: ")]
+    assert line == ["error: session stopped: MemoryError"], err
