@@ -113,15 +113,30 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
     Decisions the engine made that the crash kept out of the log are written
     first, so the log stays gap-free and every order is durable before it can
     fill."""
+    from storage import open_db, resolve_session
+    from storage.lock import SessionLock
+
+    rdb = open_db(db, create=False)
+    sid = resolve_session(rdb, session_id)
+    # before reading the log: a session still being written is refused, and
+    # nobody else may start writing it while it is verified
+    lock = SessionLock(db, sid)
+    try:
+        return _resume_locked(db, rdb, sid, lock, speed, max_events, keep_alive)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _resume_locked(db: Path, rdb: Any, sid: str, lock: Any, speed: float | None, max_events: int | None,
+                   keep_alive: bool) -> Prepared:
     from itertools import islice
 
     from core.build import engine_from_setup
     from core.errors import InputError
     from core.replay import verify
-    from storage import LogWriter, fills_by_seq, iter_events, open_db, resolve_session, session_meta
+    from storage import LogWriter, fills_by_seq, iter_events, session_meta
 
-    rdb = open_db(db, create=False)
-    sid = resolve_session(rdb, session_id)
     meta = session_meta(rdb, sid)
     setup = meta["config"] if isinstance(meta["config"], dict) else json.loads(meta["config"])
     if not setup.get("source"):
@@ -137,7 +152,7 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
     consumed = rdb.execute("select count(*) from events where session = ? and input = 1 and kind not in "
                            "('command', 'model_signal', 'model_activated')", [sid]).fetchone()[0]
     source, _spec, name, fixups = open_source(setup["source"])
-    writer = LogWriter(db, {"id": sid}, resume=True)
+    writer = LogWriter(db, {"id": sid}, resume=True, lock=lock)
     if report.unlogged:
         writer.write(report.unlogged[0][0], [e for _, e in report.unlogged])
         writer.flush()

@@ -831,3 +831,70 @@ def test_a_session_that_stops_on_a_fault_says_which(tmp_path: Path, capsys: pyte
     assert rc == 1 and "Traceback" not in err
     line = [ln for ln in err.splitlines() if ln.startswith("error: ")]
     assert line == ["error: session stopped: MemoryError"], err
+
+
+# ------------------------------------------------------------ one writer per session (issue 19, item 2)
+
+
+def test_a_session_lock_is_exclusive_names_its_pid_and_is_gone_after_release(tmp_path: Path) -> None:
+    import os
+
+    from storage.lock import SessionBusy, SessionLock, lock_path
+
+    db = tmp_path / "x.db"
+    first = SessionLock(db, "s1")
+    assert lock_path(db, "s1").read_text().strip() == str(os.getpid())
+    with pytest.raises(SessionBusy, match=rf"session s1 is being written by another process \(pid {os.getpid()}\)"):
+        SessionLock(db, "s1")
+    other = SessionLock(db, "s2")  # another session of the same database is free
+    first.release()
+    assert not lock_path(db, "s1").exists()
+    again = SessionLock(db, "s1")
+    again.release()
+    other.release()
+    first.release()  # idempotent
+    assert not lock_path(db, "s1").parent.exists()
+
+
+def test_resume_of_a_session_that_is_still_running_is_refused_naming_the_pid(tmp_path: Path) -> None:
+    """`console run --headless --resume ID` while ID runs: one line naming the
+    live process, and the live session carries on and closes cleanly."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import run_cli
+
+    db = tmp_path / "live.db"
+    live = subprocess.Popen([sys.executable, "-m", "console.cli", "run", "--headless", "--seed", "3",
+                             "--speed", "5", "--db", str(db)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        sid = None
+        deadline = time.monotonic() + 60
+        while sid is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            if db.exists():
+                try:
+                    with sqlite3.connect(db) as con:
+                        row = con.execute("select id from sessions where (select count(*) from events "
+                                          "where session = sessions.id) > 0").fetchone()
+                except sqlite3.Error:
+                    row = None
+                sid = row[0] if row else None
+        assert sid, "the live session never logged an event"
+        res = run_cli("run", "--headless", "--resume", sid, "--events", "10", db=db)
+        err = res.stderr.strip()
+        assert res.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert f"session {sid} is being written by another process (pid {live.pid})" in err
+        assert live.poll() is None  # still running
+    finally:
+        live.send_signal(signal.SIGINT)
+        out, err = live.communicate(timeout=60)
+    assert live.returncode == 0 and out.strip().splitlines()[-1] == sid, err
+    with sqlite3.connect(db) as con:
+        clean, ended = con.execute("select clean_close, ended_at from sessions where id = ?", (sid,)).fetchone()
+    assert clean == 1 and ended
+    # once it has stopped, the same resume goes ahead
+    res = run_cli("run", "--headless", "--resume", sid, "--events", "10", db=db)
+    assert res.returncode == 0, res.stderr
