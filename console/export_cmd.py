@@ -155,6 +155,8 @@ class _Table:
     def discard(self) -> None:
         try:
             self.close()
+        except OSError:
+            pass  # the write that failed (a full disk) fails again on close's flush; the first error is reported
         finally:
             self.part.unlink(missing_ok=True)
 

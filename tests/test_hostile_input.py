@@ -898,3 +898,30 @@ def test_resume_of_a_session_that_is_still_running_is_refused_naming_the_pid(tmp
     # once it has stopped, the same resume goes ahead
     res = run_cli("run", "--headless", "--resume", sid, "--events", "10", db=db)
     assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_export_onto_a_full_disk_is_one_line_and_leaves_no_part_file(
+        logged: tuple[Path, str], tmp_path: Path, fmt: str) -> None:
+    """A file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored) stands in for a full
+    disk: the write fails with EFBIG as it would with ENOSPC (issue 19, item 7)."""
+    import resource
+    import signal
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    db, sid = logged
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))  # above the db's -shm, below the export
+
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "console.cli", "export", sid, "--db", str(db), "--format", fmt,
+                           "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          preexec_fn=small_files)
+    err = done.stderr.strip()
+    assert done.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"error: {out}: cannot write the export (File too large)"), err
+    assert list(out.iterdir()) == []
