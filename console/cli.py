@@ -99,15 +99,27 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
         _run_ui(kind, options, theme)
 
 
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
 def _run_headless(prep: Any) -> None:
     session = prep.session
-    previous = signal.signal(signal.SIGINT, lambda *_: session.stop())
+    caught: list[str] = []
+
+    def stop(signum: int, _frame: object) -> None:  # closes the log cleanly, prints the id
+        caught.append(signal.Signals(signum).name)
+        session.stop()
+
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     try:
         session.run()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         prep.writer.close(clean=not session.error)
     snap = session.latest
+    if caught:
+        click.echo(f"stopped by {caught[0]}", err=True)
     click.echo(f"source {prep.source_name}  seed {prep.seed}  db {prep.db_path}", err=True)
     click.echo(f"events {session.inputs}  seq {snap.seq}  state {snap.trading_state}  "
                f"nav {snap.risk.nav:,.2f}  max dd {snap.risk.max_drawdown:.2%}", err=True)

@@ -16,6 +16,7 @@ import math
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -856,6 +857,30 @@ def test_a_session_lock_is_exclusive_names_its_pid_and_is_gone_after_release(tmp
     assert not lock_path(db, "s1").parent.exists()
 
 
+def _start_live(db: Path) -> tuple[Any, str]:
+    """A paced headless run in a subprocess, once it has committed events."""
+    import subprocess
+    import time
+
+    live = subprocess.Popen([sys.executable, "-m", "console.cli", "run", "--headless", "--seed", "3",
+                             "--speed", "5", "--db", str(db)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and live.poll() is None:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as con:
+                    row = con.execute("select id from sessions where (select count(*) from events "
+                                      "where session = sessions.id) > 0").fetchone()
+            except sqlite3.Error:
+                row = None
+            if row:
+                return live, row[0]
+    live.kill()
+    raise AssertionError(f"the live session never logged an event: {live.communicate()}")
+
+
 def test_resume_of_a_session_that_is_still_running_is_refused_naming_the_pid(tmp_path: Path) -> None:
     """`console run --headless --resume ID` while ID runs: one line naming the
     live process, and the live session carries on and closes cleanly."""
@@ -866,23 +891,8 @@ def test_resume_of_a_session_that_is_still_running_is_refused_naming_the_pid(tmp
     from tests.conftest import run_cli
 
     db = tmp_path / "live.db"
-    live = subprocess.Popen([sys.executable, "-m", "console.cli", "run", "--headless", "--seed", "3",
-                             "--speed", "5", "--db", str(db)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    live, sid = _start_live(db)
     try:
-        sid = None
-        deadline = time.monotonic() + 60
-        while sid is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-            if db.exists():
-                try:
-                    with sqlite3.connect(db) as con:
-                        row = con.execute("select id from sessions where (select count(*) from events "
-                                          "where session = sessions.id) > 0").fetchone()
-                except sqlite3.Error:
-                    row = None
-                sid = row[0] if row else None
-        assert sid, "the live session never logged an event"
         res = run_cli("run", "--headless", "--resume", sid, "--events", "10", db=db)
         err = res.stderr.strip()
         assert res.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
@@ -925,3 +935,21 @@ def test_export_onto_a_full_disk_is_one_line_and_leaves_no_part_file(
     assert done.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith(f"error: {out}: cannot write the export (File too large)"), err
     assert list(out.iterdir()) == []
+
+
+# ------------------------------------------------------------ signals (issue 19, item 5)
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_stop_signal_closes_a_headless_session_cleanly_and_prints_its_id(tmp_path: Path, signame: str) -> None:
+    import signal
+
+    db = tmp_path / "sig.db"
+    live, sid = _start_live(db)
+    live.send_signal(getattr(signal, signame))
+    out, err = live.communicate(timeout=60)
+    assert live.returncode == 0 and out.strip().splitlines()[-1] == sid, (live.returncode, out, err)
+    assert f"stopped by {signame}" in err and "Traceback" not in err
+    with sqlite3.connect(db) as con:
+        clean, ended = con.execute("select clean_close, ended_at from sessions where id = ?", (sid,)).fetchone()
+    assert clean == 1 and ended
