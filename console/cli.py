@@ -145,6 +145,8 @@ def _run_ui(kind: str, options: dict[str, Any], theme: str | None) -> None:
     finally:
         remote.stop()
         remote.join()
+    if getattr(app, "stopped_by", ""):
+        click.echo(f"stopped by {app.stopped_by}", err=True)
     click.echo(f"session {remote.session_id}  ({remote.db_path})")
     if remote.error:
         click.echo(f"error: {one_line(str(remote.error))}", err=True)
