@@ -7,6 +7,7 @@ effective values. Fractions are fractions of NAV (0.03 = 3%).
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -238,12 +239,48 @@ def config_from_dict(data: dict[str, Any], where: str = "config") -> EngineConfi
     return cfg
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; 1 MiB bounds the TOML parser's work
+MAX_KEY_PARTS = 64  # parts of one dotted key or table name (a real one has 2 or 3)
+
+
+def _read_config_text(p: Path) -> str:
+    """The file's text: a regular file of at most MAX_CONFIG_BYTES (a FIFO
+    would block, a device or a huge file never end)."""
+    import stat
+
+    fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(p)
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{p}: not a regular file (a FIFO, device or socket); give a config file")
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        data = f.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES:,} bytes; not a config file")
+    text = data.decode("utf-8")
+    # tomllib's work grows with the square of a dotted key's parts (100,000 of
+    # them: minutes): count the dots of each key and table header first
+    for n, line in enumerate(text.splitlines(), 1):
+        head = line.lstrip()
+        key = head[:head.find("]")] if head.startswith("[") else head.split("=", 1)[0] if "=" in head else ""
+        if key.count(".") >= MAX_KEY_PARTS:
+            raise ConfigError(f"{p} line {n}: a key of {key.count('.') + 1:,} dotted parts "
+                              f"(at most {MAX_KEY_PARTS}); not a config file")
+    return text
+
+
 def load_config(path: str | Path | None) -> EngineConfig:
     if path is None:
         return EngineConfig()
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = tomllib.loads(_read_config_text(p))
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
     except IsADirectoryError:

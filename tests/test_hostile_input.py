@@ -953,3 +953,49 @@ def test_a_stop_signal_closes_a_headless_session_cleanly_and_prints_its_id(tmp_p
     with sqlite3.connect(db) as con:
         clean, ended = con.execute("select clean_close, ended_at from sessions where id = ?", (sid,)).fetchone()
     assert clean == 1 and ended
+
+
+# ------------------------------------------------------------ bounded inputs (issue 19, item 6)
+
+
+def test_a_fifo_as_the_price_file_is_one_line_not_a_hang(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    fifo = tmp_path / "prices.csv"
+    os.mkfifo(fifo)  # no writer ever comes: opening it for reading would wait forever
+    db = tmp_path / "c.db"
+    rc, _, err = console(capsys, "run", "--headless", "--data", str(fifo), "--db", str(db))
+    assert "is a FIFO, not a regular file" in one_line_error(rc, err)
+    assert not db.exists() or sessions_in(db) == 0
+
+
+def test_a_fifo_as_the_config_is_one_line_not_a_hang(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    fifo = tmp_path / "limits.toml"
+    os.mkfifo(fifo)
+    rc, _, err = console(capsys, "config", "show", "--config", str(fifo))
+    assert "not a regular file" in one_line_error(rc, err)
+
+
+def test_a_config_over_the_size_cap_is_refused_unparsed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from core.config import MAX_CONFIG_BYTES
+
+    path = tmp_path / "big.toml"
+    path.write_text("# " + "x" * MAX_CONFIG_BYTES + "\n")
+    rc, _, err = console(capsys, "config", "show", "--config", str(path))
+    assert f"larger than {MAX_CONFIG_BYTES:,} bytes" in one_line_error(rc, err)
+
+
+@pytest.mark.parametrize("where", ["key", "table"])
+def test_a_key_of_a_hundred_thousand_dotted_parts_is_refused_at_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
+    import time
+
+    key = ".".join(["a"] * 100_000)
+    path = tmp_path / "dotted.toml"
+    path.write_text(f"{key} = 1\n" if where == "key" else f"[{key}]\nx = 1\n")
+    t0 = time.monotonic()
+    rc, _, err = console(capsys, "config", "show", "--config", str(path))
+    assert "a key of 100,000 dotted parts" in one_line_error(rc, err)
+    assert time.monotonic() - t0 < 5  # tomllib alone takes minutes on it

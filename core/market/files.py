@@ -98,6 +98,7 @@ import io
 import math
 import os
 import re
+import stat
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,14 +216,32 @@ class _Table:
 
 
 def _read_bytes(where: str, path: Path) -> bytes:
-    if not path.exists():
-        raise DataError(_one_line(f"{where}: file not found"))
-    if path.is_dir():
-        raise DataError(_one_line(f"{where}: is a directory, not a price file"))
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; the fstat below
+    # then refuses it, and devices (/dev/zero would read forever), by what the
+    # opened file is rather than by a check that could race a rename
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise DataError(_one_line(f"{where}: file not found")) from None
     except OSError as exc:
         raise DataError(_one_line(f"{where}: cannot read the file ({exc.strerror or exc})")) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise DataError(_one_line(f"{where}: is a directory, not a price file"))
+        if not stat.S_ISREG(mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                    else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+            raise DataError(_one_line(f"{where}: is {kind}, not a regular file; give a price file"))
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        try:
+            data = f.read()
+        except OSError as exc:
+            raise DataError(_one_line(f"{where}: cannot read the file ({exc.strerror or exc})")) from None
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
