@@ -47,10 +47,24 @@ def code_version() -> str:
         return "0+unknown"
 
 
-def file_market(path: str, symbol: str | None) -> tuple[Any, MarketSpec, str, tuple[str, ...]]:
+def file_market(path: str, symbol: str | None, identity: dict[str, Any] | None = None,
+                ) -> tuple[Any, MarketSpec, str, tuple[str, ...]]:
+    """A price file as a source. ``identity`` is the source's logged
+    description: with a ``sha256`` (a resume), the file must be the one the
+    session was logged on; without one (a new session), the file's size and
+    sha256 are recorded in it."""
+    from core.errors import InputError
     from core.market.files import file_source, load_bars
 
     mf = load_bars(path, symbol)
+    if identity is not None:
+        if identity.get("sha256"):
+            if (identity["sha256"], identity.get("bytes")) != (mf.sha256, mf.size):
+                raise InputError(f"{path}: not the file this session was logged on (now {mf.size:,} bytes, "
+                                 f"sha256 {mf.sha256[:12]}; logged {identity.get('bytes')} bytes, "
+                                 f"sha256 {str(identity['sha256'])[:12]}); refusing to resume on it")
+        else:
+            identity["bytes"], identity["sha256"] = mf.size, mf.sha256
     per_day = Counter(b.ts // DAY_MS for b in mf.bars if b.symbol == mf.symbols[0])
     bars_per_day = float(statistics.median(per_day.values())) if per_day else 1.0
     spec = MarketSpec(tuple(InstrumentSpec(s, "unknown", 1.0) for s in mf.symbols),
@@ -59,13 +73,15 @@ def file_market(path: str, symbol: str | None) -> tuple[Any, MarketSpec, str, tu
 
 
 def open_source(desc: dict[str, Any]) -> tuple[Any, MarketSpec, str, tuple[str, ...]]:
-    """(iterable of inputs, market spec, display name, data fix-ups) for a logged source."""
+    """(iterable of inputs, market spec, display name, data fix-ups) for a logged source.
+    A file source's ``desc`` gains the file's size and sha256 if it has none
+    (a new session logs them), and must match them if it has (a resume)."""
     if desc.get("kind") == "sim":
         from core.market.sim import Simulator
 
         sim = Simulator(int(desc["seed"]))
         return sim, sim.spec, sim.describe(), ()
-    return file_market(str(desc["path"]), desc.get("symbol"))
+    return file_market(str(desc["path"]), desc.get("symbol"), desc)
 
 
 def make_hub(cfg: EngineConfig, spec: MarketSpec, seed: int, writer: Any) -> Any:

@@ -999,3 +999,49 @@ def test_a_key_of_a_hundred_thousand_dotted_parts_is_refused_at_once(
     rc, _, err = console(capsys, "config", "show", "--config", str(path))
     assert "a key of 100,000 dotted parts" in one_line_error(rc, err)
     assert time.monotonic() - t0 < 5  # tomllib alone takes minutes on it
+
+
+# ------------------------------------------------------------ resume checks the price file (issue 19, item 3)
+
+
+def _daily_file(path: Path, rows: int) -> None:
+    import datetime as dt
+
+    day = dt.date(2020, 1, 1)
+    price = 100.0
+    lines = ["Date,Open,High,Low,Close,Volume"]
+    for i in range(rows):
+        price *= 1.0 + 0.01 * math.sin(i * 0.7) + 0.002 * math.cos(i * 1.3)
+        lines.append(f"{day + dt.timedelta(days=i)},{price:.4f},{price * 1.01:.4f},{price * 0.99:.4f},"
+                     f"{price:.4f},{1000 + i}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_resume_on_an_edited_price_file_is_refused_with_the_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prices = tmp_path / "prices.csv"
+    _daily_file(prices, 400)
+    db = tmp_path / "c.db"
+    rc, out, err = console(capsys, "run", "--headless", "--data", str(prices), "--events", "150", "--db", str(db))
+    assert rc == 0, err
+    sid = out.strip().splitlines()[-1]
+    with sqlite3.connect(db) as con:
+        source = json.loads(con.execute("select config from sessions where id = ?", (sid,)).fetchone()[0])["source"]
+    assert source["bytes"] == prices.stat().st_size and len(source["sha256"]) == 64
+    original = prices.read_text()
+    lines = original.splitlines(keepends=True)
+    prices.write_text(lines[0] + "".join(lines[301:]))  # rows 1-300 deleted, as in the issue
+
+    def logged() -> tuple[int, int]:
+        with sqlite3.connect(db) as con:
+            return con.execute("select count(*), max(clean_close) from events join sessions on id = session "
+                               "where session = ?", (sid,)).fetchone()
+
+    before = logged()
+    rc, _, err = console(capsys, "run", "--headless", "--resume", sid, "--events", "10", "--db", str(db))
+    assert "not the file this session was logged on" in one_line_error(rc, err)
+    assert logged() == before == (before[0], 1)  # nothing written, still closed clean
+    prices.write_text(original)  # the same bytes again: the resume goes ahead
+    rc, out, err = console(capsys, "run", "--headless", "--resume", sid, "--events", "10", "--db", str(db))
+    assert rc == 0 and out.strip().splitlines()[-1] == sid, err
+    assert logged()[0] > before[0]

@@ -93,7 +93,9 @@ When a stage finds several problems, the earliest line is reported.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
+import hashlib
 import io
 import math
 import os
@@ -161,6 +163,10 @@ class MarketFile:
     bars: list[Bar]
     bar_ms: int
     fixups: tuple[str, ...]
+    # what was read (after gunzip): its length and sha256, so that a session
+    # logged on this file can refuse to resume on a different one
+    size: int = 0
+    sha256: str = ""
 
 
 # ------------------------------------------------------------------ helpers
@@ -785,9 +791,10 @@ def load_bars(path: str | os.PathLike[str], symbol: str | None = None) -> Market
     table = _read_parquet(where, data) if is_parquet else _read_text(where, data)
     stem = (Path(p.stem).stem if p.suffix.lower() == ".gz" else p.stem).upper() or "DATA"
     try:
-        return _build(table, symbol, stem)
+        mf = _build(table, symbol, stem)
     except _Fail as f:  # raised outside a collecting stage
         raise table.fail(f.message, f.row) from None
+    return dataclasses.replace(mf, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
 def file_source(mf: MarketFile) -> Iterator[InputEvent]:
