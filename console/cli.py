@@ -122,12 +122,27 @@ def _run_headless(prep: Any) -> None:
         click.echo(f"stopped by {caught[0]}", err=True)
     click.echo(f"source {prep.source_name}  seed {prep.seed}  db {prep.db_path}", err=True)
     click.echo(f"events {session.inputs}  seq {snap.seq}  state {snap.trading_state}  "
-               f"nav {snap.risk.nav:,.2f}  max dd {snap.risk.max_drawdown:.2%}", err=True)
+               f"{_logged_pnl(prep.db_path, session.session_id)}  "
+               f"max dd {snap.risk.max_drawdown:.2%}", err=True)
     if session.error:
         click.echo(f"error: {one_line(str(session.error))}", err=True)
         click.echo(session.session_id)
         sys.exit(1)
     click.echo(session.session_id)
+
+
+def _logged_pnl(db_path: Path, sid: str) -> str:
+    """The session's P&L as ``console sessions`` reads it back from the log
+    (``core.pnl``: to the last bar close, net of fees), so the run's last
+    line and every later command show one figure."""
+    from core.pnl import PNL_LABEL
+    from storage import open_db, session_summary
+
+    try:
+        pnl = session_summary(open_db(db_path, create=False, readonly=True), sid).pnl
+    except InputError as exc:
+        return f"{PNL_LABEL} unknown ({exc})"
+    return f"{PNL_LABEL} {pnl:,.2f}"
 
 
 def _run_ui(kind: str, options: dict[str, Any], theme: str | None) -> None:
@@ -221,7 +236,11 @@ def config_show(config_path: str | None) -> None:
         if isinstance(value, dict):
             click.echo(f"\n[{key}]")
             for k, v in value.items():
-                click.echo(f"{k} = {json.dumps(v)}")
+                if isinstance(v, dict):  # an inline table, valid TOML
+                    v_text = "{" + ", ".join(f"{n} = {json.dumps(x)}" for n, x in v.items()) + "}"
+                    click.echo(f"{k} = {v_text}")
+                else:
+                    click.echo(f"{k} = {json.dumps(v)}")
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from core.breakers import TRIPPED
 from core.events import (BreakerChanged, Command, Fill, OrderRejected, PositionChanged, RiskSnapshot,
                          StateChanged)
+from core.pnl import session_pnl
 from core.state import HALTED
 
 TRADING_DAYS: Final = 252
@@ -72,8 +73,9 @@ class Moment:
 @dataclass(frozen=True)
 class RunSummary:
     """Everything a report or an A/B comparison shows about one run.
-    Money in currency; ``pnl`` is the last risk snapshot's NAV minus the
-    initial cash (marks at the last bar close)."""
+    Money in currency; ``pnl`` is ``core.pnl.session_pnl``: the last risk
+    snapshot's NAV minus the initial cash (to the last bar close, net of
+    fees)."""
 
     initial_cash: float
     ts: npt.NDArray[np.int64]  # risk snapshot times, epoch ms
@@ -147,7 +149,7 @@ class Tally:
             drawdown=drawdowns(nav, self.initial_cash), returns=rets,
             sharpe=sharpe(rets.values, rets.periods_per_year),
             max_drawdown=max_drawdown_span(ts, nav, self.initial_cash),
-            pnl=float(nav[-1] - self.initial_cash) if nav.size else 0.0,
+            pnl=session_pnl(float(nav[-1]) if nav.size else None, self.initial_cash),
             trades=self.trades, traded_notional=self.notional, commission=self.commission,
             halts=tuple(self.halts), trips=tuple(self.trips),
             rejections=dict(sorted(self.rejections.items())), commands=self.commands,

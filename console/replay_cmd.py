@@ -13,6 +13,7 @@ from rich.table import Table
 
 from core.build import engine_from_setup
 from core.errors import InputError
+from core.pnl import PNL_LABEL
 from core.replay import ReplayReport, verify
 
 FILL_COLUMNS = ("ts", "symbol", "order_id", "qty", "price", "commission")
@@ -61,7 +62,7 @@ def _check_models(out: Console, db: object, sid: str, setup: dict) -> bool:
     """Re-run the signal models from their stored weights and compare every
     logged view (skipped for sessions without models)."""
     from core.codec import from_row
-    from core.config import config_from_dict
+    from core.config import logged_config
     from core.market.spec import MarketSpec
     from core.signals.hub import recheck
     from storage import artifact, iter_events
@@ -70,7 +71,7 @@ def _check_models(out: Console, db: object, sid: str, setup: dict) -> bool:
                    [sid]).fetchone()[0]
     if not n or not setup.get("signals"):
         return True
-    cfg = config_from_dict(setup["engine"], "logged config")
+    cfg = logged_config(setup["engine"])
     spec = MarketSpec.from_dict(setup["market"])
     rows = ((r[0], from_row(r[1], r[2], r[3], r[4]), r[5]) for r in iter_events(db, sid))  # type: ignore[arg-type]
     check = recheck(rows, lambda sha: artifact(db, sid, sha)[2], cfg.signals,  # type: ignore[arg-type]
@@ -108,7 +109,7 @@ def _print(out: Console, sid: str, meta: dict, r: ReplayReport) -> None:
     out.print(f"[bold green]verified[/] session {sid}{note}")
     t = Table(show_header=False, box=None)
     for k, v in (("events", f"{r.events:,}"), ("inputs", f"{r.inputs:,}"), ("last seq", f"{r.last_seq:,}"),
-                 ("trades", f"{r.trades:,}"), ("P&L", f"{r.pnl:,.2f}"),
+                 ("trades", f"{r.trades:,}"), (PNL_LABEL, f"{r.pnl:,.2f}"),
                  ("max drawdown", f"{r.max_drawdown:.2%}"), ("halts", str(r.halts)),
                  ("breaker trips", str(r.breaker_trips))):
         t.add_row(k, v)

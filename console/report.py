@@ -14,6 +14,7 @@ PACKAGES = ("textual", "rich", "click", "numpy", "pandas", "scipy", "sqlite-util
 
 
 def print_sessions(db_path: Path, limit: int) -> None:
+    from core.pnl import PNL_NOTE
     from storage import list_sessions, open_db
 
     if not db_path.exists():
@@ -22,17 +23,18 @@ def print_sessions(db_path: Path, limit: int) -> None:
     rows = list_sessions(open_db(db_path, create=False, readonly=True))[:limit]
     out = Console()
     wide = out.width >= 120  # narrow terminals drop the source and the year
-    t = Table(title=f"sessions in {db_path}", box=None, pad_edge=False, header_style="bold underline")
+    t = Table(title=f"sessions in {db_path}", caption=PNL_NOTE, box=None, pad_edge=False,
+              collapse_padding=True, header_style="bold underline")
     t.add_column("id", no_wrap=True, min_width=22)
     t.add_column("start UTC", no_wrap=True)
     for col in ("dur", "events", "trades", "P&L", "halts"):
         t.add_column(col, justify="right", no_wrap=True)
-    t.add_column("clean", no_wrap=True)
+    t.add_column("clean", no_wrap=True, min_width=5)
     if wide:
         t.add_column("source", overflow="fold")
     for s in rows:
         dur = "-" if s.duration_s is None else f"{s.duration_s:,.0f}s"
-        pnl = f"[{'green' if s.pnl >= 0 else 'red'}]{s.pnl:,.0f}[/]"
+        pnl = f"[{'green' if s.pnl >= 0 else 'red'}]{s.pnl:,.2f}[/]"
         start = s.started_at[:16].replace("T", " ")
         cells = [s.id, start if wide else start[5:], dur, f"{s.events:,}", f"{s.trades:,}", pnl,
                  str(s.halts), "yes" if s.clean else "[red]no[/]"]

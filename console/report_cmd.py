@@ -27,6 +27,7 @@ from rich.table import Table
 from console.curves import SUMMARY_KINDS, RunSummary, Tally
 from core.codec import DecodeError, from_row
 from core.errors import InputError
+from core.pnl import PNL_LABEL, logged_initial_cash
 
 BLOCKS: Final = " ▁▂▃▄▅▆▇█"
 SVG_W: Final = 860
@@ -53,10 +54,12 @@ def load_report(db_path: Path, session_id: str) -> Report:
     meta = session_meta(db, sid)
     setup = meta["config"]
     try:
-        initial = float(setup["engine"].get("initial_cash", 1_000_000.0))
+        initial = logged_initial_cash(setup["engine"])
         bars_per_day = float(setup["market"]["bars_per_day"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"session {sid}: logged config lacks {exc}") from None
+    if math.isnan(initial):
+        raise InputError(f"session {sid}: logged config has no readable engine.initial_cash")
     tally = Tally(initial, bars_per_day)
     for seq, kind, ts, symbol, payload, _ in iter_events(db, sid):
         if kind in SUMMARY_KINDS:
@@ -83,8 +86,8 @@ def figures(s: RunSummary) -> list[tuple[str, str]]:
     r = s.returns
     per = "daily" if r.period == "day" else "per-bar"
     rows = [
-        ("P&L", f"{s.pnl:,.2f}"),
-        ("final NAV", f"{s.nav[-1]:,.2f}" if s.nav.size else "-"),
+        (PNL_LABEL, f"{s.pnl:,.2f}"),
+        ("NAV at last bar close", f"{s.nav[-1]:,.2f}" if s.nav.size else "-"),
         (f"Sharpe ({per}, {r.values.size} returns)", _num(s.sharpe, "{:.3f}")),
         ("max drawdown", f"{dd.depth:.2%}"),
         ("  peak", when(dd.peak_ts)),

@@ -97,8 +97,11 @@ def make_hub(cfg: EngineConfig, spec: MarketSpec, seed: int, writer: Any) -> Any
 
 
 def asset_classes(spec: MarketSpec) -> dict[str, str]:
-    return {i.symbol: (i.asset_class if i.asset_class in ("equity", "commodity", "cash") else "equity")
-            for i in spec.instruments}
+    """Each symbol's stress class (core.risk.stress.stress_class): fx, crypto
+    and metals keep their own scenario figures (or n/a), never an equity's."""
+    from core.risk.stress import stress_class
+
+    return {i.symbol: stress_class(i.asset_class, i.sector) for i in spec.instruments}
 
 
 def restore_models(hub: Any, rdb: Any, sid: str) -> tuple[str, tuple[Any, ...]]:
@@ -173,9 +176,9 @@ def _resume_locked(db: Path, rdb: Any, sid: str, lock: Any, speed: float | None,
         writer.write(report.unlogged[0][0], [e for _, e in report.unlogged])
         writer.flush()
     seed = int(setup["source"].get("seed", meta.get("seed") or 0))
-    from core.config import config_from_dict
+    from core.config import logged_config
 
-    cfg = config_from_dict(setup["engine"], "logged config")
+    cfg = logged_config(setup["engine"])
     hub = make_hub(cfg, _spec, seed, writer) if setup.get("signals") else None
     pending: tuple[Any, ...] = ()
     if hub is not None:

@@ -32,9 +32,10 @@ from rich.table import Table
 from console.curves import SUMMARY_KINDS, Returns, RunSummary, Tally, sharpe
 from core.build import build_engine
 from core.codec import DecodeError, from_row
-from core.config import EngineConfig, config_from_dict
+from core.config import EngineConfig, config_from_dict, logged_config, upgrade_logged
 from core.errors import ConfigError, InputError
 from core.market.spec import MarketSpec
+from core.pnl import PNL_LABEL
 
 ALPHA: Final = 0.05
 ADJ: Final = {"day": "daily", "bar": "per-bar"}
@@ -88,7 +89,7 @@ class WhatIf:
 
 def merged_config(logged: dict[str, Any], overrides: dict[str, Any], where: str) -> EngineConfig:
     """The logged engine config with ``overrides`` (TOML tables) laid over it."""
-    merged = json.loads(json.dumps(logged))
+    merged = json.loads(json.dumps(upgrade_logged(logged)))
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key].update(value)
@@ -215,7 +216,7 @@ def what_if(db_path: Path, session_id: str, config_path: Path, commands: bool = 
     try:
         logged = setup["engine"]
         spec = MarketSpec.from_dict(setup["market"])
-        base = config_from_dict(logged, f"session {sid} logged config")
+        base = logged_config(logged, f"session {sid} logged config")
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(f"session {sid}: logged config cannot build an engine ({exc})") from None
     cfg = merged_config(logged, overrides, str(config_path))
@@ -251,7 +252,7 @@ def print_whatif(out: Console, w: WhatIf) -> None:
 
 def _rows(a: RunSummary, b: RunSummary) -> Iterator[tuple[str, float, float, Any]]:
     money, count = "{:,.2f}".format, "{:,.0f}".format
-    yield "P&L", a.pnl, b.pnl, money
+    yield PNL_LABEL, a.pnl, b.pnl, money
     yield f"Sharpe ({ADJ[a.returns.period]} returns)", a.sharpe, b.sharpe, _ratio3
     yield "max drawdown", a.max_drawdown.depth, b.max_drawdown.depth, "{:.2%}".format
     yield "trades", a.trades, b.trades, count

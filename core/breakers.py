@@ -1,9 +1,15 @@
 """Circuit breakers: continuous, latching, fail closed (compiled by mypyc).
 
 A breaker sees a value and a limit. At ``warn_fraction`` of the limit it is
-WARNING; at or past the limit it TRIPS and stays TRIPPED until an operator
-resets it with a reason. A value that is NaN (the breaker's own computation
-failed) trips it: we fail closed.
+WARNING, and it stays WARNING until the value falls below ``warn_clear`` of
+the limit (hysteresis: a value hovering at the warning level does not flap);
+at or past the limit it TRIPS and stays TRIPPED until it is reset (by an
+operator with a reason, or by the engine's rule for the VaR breaker). A value
+that is NaN (the breaker's own computation failed) trips it: we fail closed.
+
+``action`` is what a trip does to trading: HALTED, REDUCING, FLATTEN (exits
+for every position, then exits only) or DISABLE (a model breaker: only that
+model's views are ignored).
 """
 
 import math
@@ -12,17 +18,21 @@ from typing import Final
 ARMED: Final = "ARMED"
 WARNING: Final = "WARNING"
 TRIPPED: Final = "TRIPPED"
+FLATTEN: Final = "FLATTEN"  # a trip's action: exits for every position, then REDUCING
 
 
 class Breaker:
     def __init__(self, name: str, limit: float, warn_fraction: float, unit: str,
-                 confirm: int = 1, action: str = "HALTED") -> None:
+                 confirm: int = 1, action: str = "HALTED", warn_clear: float = -1.0) -> None:
         self.name = name
         self.limit = limit
         self.warn_fraction = warn_fraction
+        # WARNING clears below this share of the limit; < 0: at warn_fraction (no hysteresis)
+        self.warn_clear = warn_fraction if warn_clear < 0.0 else min(warn_clear, warn_fraction)
         self.unit = unit  # "frac" (fraction of NAV), "count", "s", "sharpe"
         self.confirm = confirm  # consecutive breaches needed to trip
-        self.action = action  # a trip moves trading to HALTED or REDUCING; DISABLE: only that model
+        self.action = action  # HALTED, REDUCING, FLATTEN; DISABLE: only that model
+        self.detail: str = ""  # when set, a trip's reason (what exactly breached, in words)
         self.breaches: int = 0
         self.state: str = ARMED
         self.value: float = 0.0
@@ -40,12 +50,13 @@ class Breaker:
         if value >= self.limit:
             self.breaches += 1
             if self.breaches >= self.confirm:
-                return self.trip(ts, f"{self.name} {fmt(value, self.unit)} reached limit "
-                                     f"{fmt(self.limit, self.unit)}" +
-                                     (f" ({self.breaches} checks in a row)" if self.confirm > 1 else ""))
+                head = self.detail if self.detail else \
+                    f"{self.name} {fmt(value, self.unit)} reached limit {fmt(self.limit, self.unit)}"
+                return self.trip(ts, head + (f" ({self.breaches} checks in a row)" if self.confirm > 1 else ""))
         else:
             self.breaches = 0
-        new = WARNING if value >= self.warn_fraction * self.limit else ARMED
+        level = self.warn_clear if self.state == WARNING else self.warn_fraction
+        new = WARNING if value >= level * self.limit else ARMED
         if new == self.state:
             return ""
         self.state = new

@@ -13,7 +13,11 @@ never reaches the broker, so it is never a fill price.
   rounded down to the instrument's lot; the rest stays open (a partial
   fill). A print with no volume (0) is not capped. 0 fills orders whole.
 - Commission: ``commission_bps`` of each fill's notional, with a floor of
-  ``min_commission`` per fill.
+  ``min_commission`` per order: the first fill of an order pays at least the
+  minimum, later partial fills pay only what takes the order's total past
+  it. A child of a parent order counts toward its parent (one order to the
+  trader). With ``min_per_order`` off the floor applies to every fill (how
+  sessions logged before this rule were charged).
 - Time in force: an order with ``expire_ts`` > 0 expires at that market ms.
 
 A ``ParentOrder`` is a large order worked as child orders over market time
@@ -51,6 +55,8 @@ class OpenOrder:
         self.lot = lot
         self.participation = participation
         self.filled: float = 0.0
+        self.notional: float = 0.0  # traded so far, currency (fees: what it was charged)
+        self.fees: float = 0.0
 
     def remaining(self) -> float:
         return self.qty - self.filled
@@ -95,6 +101,8 @@ class ParentOrder:
         self.sent: int = 0  # slices done (a slice that rounds to nothing counts)
         self.child_id: int = 0  # the open child, 0 = none
         self.next_ts: int = start_ts
+        self.notional: float = 0.0  # traded by its children so far, and what they were charged
+        self.fees: float = 0.0
 
     def target(self, k: int) -> float:
         """Signed cumulative quantity due by the end of slice ``k``: TWAP in
@@ -119,9 +127,11 @@ class ParentOrder:
 
 class PaperBroker:
     def __init__(self, commission_bps: float, min_commission: float, slippage_bps: float,
-                 participation: float = 0.0, impact_bps: float = 0.0) -> None:
+                 participation: float = 0.0, impact_bps: float = 0.0,
+                 min_per_order: bool = True) -> None:
         self.commission_rate: float = commission_bps / 10_000.0
         self.min_commission: float = min_commission
+        self.min_per_order: bool = min_per_order
         self.slip: float = slippage_bps / 10_000.0
         self.participation: float = participation
         self.impact: float = impact_bps / 10_000.0
@@ -206,11 +216,27 @@ class PaperBroker:
                 o.filled += fq
             if avail >= 0.0:
                 avail -= q
-            fee = max(self.min_commission, abs(fq * px) * self.commission_rate)
+            fee = self.fee(o, abs(fq * px))
             fills.append(BrokerFill(o, fq, px, fee, 0.0 if whole else o.qty - o.filled))
         for oid in done:
             self.remove(oid)
         return fills
+
+    def fee(self, o: OpenOrder, notional: float) -> float:
+        """Commission on a fill of ``notional`` (see the module doc)."""
+        if not self.min_per_order:
+            return max(self.min_commission, notional * self.commission_rate)
+        parent = self.parents.get(o.parent_id) if o.parent_id != 0 else None
+        done = (parent.notional if parent is not None else o.notional) + notional
+        due = max(self.min_commission, done * self.commission_rate)
+        paid = parent.fees if parent is not None else o.fees
+        fee = due - paid if due > paid else 0.0
+        if parent is not None:
+            parent.notional = done
+            parent.fees = paid + fee
+        o.notional += notional
+        o.fees += fee
+        return fee
 
     def expire(self, ts: int) -> list[OpenOrder]:
         """Remove and return the orders whose time in force ended by ``ts``."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.config import EngineConfig, config_from_dict, parse_hours
+from core.config import EngineConfig, logged_config, parse_hours
+from core.breakers import FLATTEN
 from core.engine import Engine, EngineParams, Instrument
+from core.state import HALTED, REDUCING
 from core.market.spec import MarketSpec
 
 
@@ -53,8 +55,15 @@ def build_engine(cfg: EngineConfig, spec: MarketSpec, seed: int = 0) -> Engine:
     p.stale_data_s, p.trailing_loss = float(br.stale_data_s), float(br.trailing_loss)
     p.var_limit, p.warn_fraction = float(br.var_limit), float(br.warn_fraction)
     p.confirm = int(br.confirm)
+    p.warn_clear = float(br.warn_clear)
     p.reduce_on = [str(n) for n in br.reduce_on]
+    p.trip_actions = {name: ACTIONS[a] for name, a in br.on_trip.items()}
     p.flatten_on_trip = bool(br.flatten_on_trip)
+    p.var_measure, p.var_auto_resume = str(br.var_measure), bool(br.var_auto_resume)
+    p.var_window = int(cfg.risk.var_window)
+    p.stale_bars, p.bar_ms = int(br.stale_bars), int(spec.bar_ms)
+    p.breaker_version = int(br.version)
+    p.min_commission_per_order = b.min_commission_per == "order"
     p.bad_data = int(br.bad_data)
     p.live_sharpe_ratio = float(br.live_sharpe_ratio)
     p.live_sharpe_min_bars = int(br.live_sharpe_min_bars)
@@ -76,6 +85,9 @@ def build_engine(cfg: EngineConfig, spec: MarketSpec, seed: int = 0) -> Engine:
                            for i in spec.instruments])
 
 
+ACTIONS = {"halt": HALTED, "reduce": REDUCING, "flatten": FLATTEN}  # breakers.on_trip -> the engine's
+
+
 def _hours(text: str) -> tuple[int, int]:
     parsed = parse_hours(text) if text else None
     return parsed if parsed is not None else (-1, -1)
@@ -92,7 +104,7 @@ def engine_setup(cfg: EngineConfig, spec: MarketSpec,
 
 
 def engine_from_setup(setup: dict[str, Any]) -> Engine:
-    return build_engine(config_from_dict(setup["engine"], "logged config"),
+    return build_engine(logged_config(setup["engine"]),
                         MarketSpec.from_dict(setup["market"]), int(setup.get("seed", 0)))
 
 

@@ -56,7 +56,10 @@ class BrokerConfig:
     """The paper broker: costs, partial fills and time in force."""
 
     commission_bps: float = 1.0  # of traded notional
-    min_commission: float = 1.0  # currency per fill
+    min_commission: float = 1.0  # currency per order (a sliced parent counts as one order)
+    # where the minimum applies: "order" (once per order, however many partial fills)
+    # or "fill" (each partial fill; how sessions logged before it was added were charged)
+    min_commission_per: str = "order"
     slippage_bps: float = 2.0  # the half-spread, paid against the print's price, both sides
     impact_bps: float = 0.0  # market impact: impact_bps * sqrt(fill qty / print volume), on top
     participation: float = 0.0  # share of a print's volume (tick size, bar volume) orders may take; 0 = all
@@ -93,6 +96,11 @@ class LimitsConfig:
     quarantine_confirm: int = 3  # consecutive prints at the new level that confirm a real gap
 
 
+ON_TRIP = {"daily_loss": "flatten", "max_drawdown": "flatten", "trailing_loss": "flatten",
+           "var_limit": "reduce"}
+TRIP_ACTIONS = ("halt", "reduce", "flatten")
+
+
 @dataclass(frozen=True)
 class BreakersConfig:
     """Circuit-breaker limits. Losses are positive fractions of NAV."""
@@ -104,16 +112,40 @@ class BreakersConfig:
     # half hour on most simulator seeds; 20 in a row is a broken strategy
     consecutive_losses: int = 20
     reject_storm: int = 25  # gate rejections within one bar
-    stale_data_s: float = 300.0  # market seconds with no price while exposed or orders are open
+    # market seconds with no print of a symbol held or with orders open; a night,
+    # weekend or holiday counts as one bar (see stale_bars)
+    stale_data_s: float = 300.0
+    # the stale limit is at least this many of the feed's bars (3 daily bars on a
+    # daily file); 0 = the measure of sessions logged before it: seconds since any print
+    stale_bars: int = 3
     trailing_loss: float = 0.02  # give-back from the day's P&L peak, fraction of day-open NAV
-    var_limit: float = 0.06  # one-day 95% parametric VaR / NAV
+    var_limit: float = 0.06  # one-day 95% VaR of the current book / NAV, by var_measure
+    # "historical" (the book's positions under each of the last risk.var_window bars'
+    # returns), "parametric" (Gaussian, their covariance) or "monte_carlo" (the
+    # seeded simulation, refreshed every risk.mc_every bars); no drift term in any.
+    # "nav_parametric": the measure of sessions logged before it (NAV returns, plus
+    # the recent loss drift), kept so that they replay
+    var_measure: str = "historical"
+    # a VaR trip cuts the largest contributor each bar until the measure is under
+    # the limit; with this on, once it is below warn_clear x limit the breaker
+    # re-arms and a book that the trip moved to REDUCING returns to ACTIVE
+    var_auto_resume: bool = True
     warn_fraction: float = 0.8  # WARNING at this share of the limit
+    warn_clear: float = 0.7  # a WARNING clears only below this share of the limit (hysteresis)
     confirm: int = 1  # consecutive breaches before a trip (1 = trip at once)
-    reduce_on: tuple[str, ...] = ("var_limit",)  # these move to REDUCING; the rest HALT
-    flatten_on_trip: bool = False  # also send exits for every position on a trip
+    # what a trip does, per breaker: "halt" (no orders; positions kept), "reduce"
+    # (exits only) or "flatten" (exits for every position, then exits only). The
+    # loss breakers flatten so that the loss stops near its limit; a breaker not
+    # named here halts. A config's table is laid over this default
+    on_trip: dict[str, str] = field(default_factory=lambda: dict(ON_TRIP))
+    reduce_on: tuple[str, ...] = ()  # these reduce whatever on_trip says (its older form)
+    flatten_on_trip: bool = False  # every trip also sends exits for every position
     bad_data: int = 5  # quarantined prints within one bar
     live_sharpe_ratio: float = 0.7  # disable a model whose live Sharpe < ratio x its validation Sharpe
     live_sharpe_min_bars: int = 100  # bars of live signal P&L before that check runs
+    # the breaker rules a session was logged under: 2 now; 1 for logs from before
+    # var_measure, on_trip, warn_clear and stale_bars (see LEGACY)
+    version: int = 2
 
 
 @dataclass(frozen=True)
@@ -122,6 +154,7 @@ class RiskConfig:
 
     mc_draws: int = 2000  # Monte Carlo VaR scenarios (correlated, from the positions' covariance)
     mc_every: int = 10  # bars between Monte Carlo runs (the last figure stands in between)
+    var_window: int = 250  # bars of each symbol's returns behind the book's VaR (historical, parametric)
 
 
 @dataclass(frozen=True)
@@ -178,6 +211,33 @@ class EngineConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# What a logged config that lacks a key meant when it was written: sessions
+# logged before the key existed replay with these values (a config file that
+# leaves a key out gets the default above instead).
+LEGACY: dict[str, dict[str, Any]] = {
+    "breakers": {"var_measure": "nav_parametric", "var_auto_resume": False, "warn_clear": -1.0,
+                 "on_trip": {"daily_loss": "halt", "max_drawdown": "halt", "trailing_loss": "halt",
+                             "var_limit": "halt"},  # reduce_on (logged) still wins, as it did
+                 "stale_bars": 0, "version": 1},
+    "broker": {"min_commission_per": "fill"},
+}
+
+
+def upgrade_logged(data: dict[str, Any]) -> dict[str, Any]:
+    """A logged config with each missing key (see LEGACY) set to the value that
+    reproduces how that session ran."""
+    out = dict(data)
+    for section, keys in LEGACY.items():
+        have = out.get(section)
+        if isinstance(have, dict):
+            out[section] = {**{k: v for k, v in keys.items() if k not in have}, **have}
+    return out
+
+
+def logged_config(data: dict[str, Any], where: str = "logged config") -> EngineConfig:
+    return config_from_dict(upgrade_logged(data), where)
 
 
 BREAKER_NAMES = ("daily_loss", "max_drawdown", "trailing_loss", "consecutive_losses",
@@ -305,6 +365,8 @@ def _section(cls: type, name: str, values: dict[str, Any], problems: list[str]) 
             problems.append(f"unknown key {name}.{key}")
             continue
         parsed = _typed(f"{name}.{key}", value, str(f.type), problems)
+        if isinstance(parsed, dict):  # a table is laid over its default: name only what changes
+            parsed = {**f.default_factory(), **parsed}  # type: ignore[operator]
         if parsed is not None:
             kwargs[key] = parsed
     return cls(**kwargs)
@@ -321,6 +383,11 @@ def _typed(name: str, value: Any, kind: str, problems: list[str]) -> Any:
         if isinstance(value, str):
             return value
         problems.append(f"{name} must be text, got {value!r}")
+        return None
+    if kind.startswith("dict"):
+        if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            return dict(value)
+        problems.append(f"{name} must be a table of text values, got {value!r}")
         return None
     if kind.startswith("tuple"):
         if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
@@ -360,6 +427,29 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
                  ("breakers.daily_loss", cfg.breakers.daily_loss),
                  ("breakers.max_drawdown", cfg.breakers.max_drawdown),
                  ("breakers.warn_fraction", cfg.breakers.warn_fraction)]
+    br = cfg.breakers
+    if br.version >= 2 and not 0 < br.warn_clear <= br.warn_fraction:
+        out.append(f"breakers.warn_clear must be in (0, breakers.warn_fraction = {br.warn_fraction}], "
+                   f"got {br.warn_clear}")
+    if br.var_measure not in ("historical", "parametric", "monte_carlo", "nav_parametric"):
+        out.append(f"breakers.var_measure must be historical, parametric or monte_carlo, got {br.var_measure!r}")
+    odd_trip = sorted(set(br.on_trip) - set(BREAKER_NAMES))
+    if odd_trip:
+        out.append(f"breakers.on_trip names unknown breaker(s) {odd_trip}; known: {', '.join(BREAKER_NAMES)}")
+    bad_act = sorted(f"{k} = {v!r}" for k, v in br.on_trip.items() if v not in TRIP_ACTIONS)
+    if bad_act:
+        out.append(f"breakers.on_trip actions must be halt, reduce or flatten, got {', '.join(bad_act)}")
+    if not 0 <= br.stale_bars <= 10_000:
+        out.append(f"breakers.stale_bars must be in [0, 10000] (bars), got {br.stale_bars}")
+    if br.var_measure == "nav_parametric" and br.version >= 2:
+        out.append("breakers.var_measure = 'nav_parametric' is the measure of sessions logged under "
+                   "breakers.version 1; choose historical, parametric or monte_carlo")
+    if br.version not in (1, 2):
+        out.append(f"breakers.version must be 1 or 2, got {br.version}")
+    if cfg.broker.min_commission_per not in ("order", "fill"):
+        out.append(f"broker.min_commission_per must be order or fill, got {cfg.broker.min_commission_per!r}")
+    if not 20 <= cfg.risk.var_window <= 100_000:
+        out.append(f"risk.var_window must be in [20, 100000] (bars), got {cfg.risk.var_window}")
     out += [f"{n} must be in (0, 1], got {v}" for n, v in fractions if not 0 < v <= 1]
     nonneg = [("broker.commission_bps", cfg.broker.commission_bps),
               ("broker.min_commission", cfg.broker.min_commission),

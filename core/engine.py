@@ -11,7 +11,7 @@ replay proves.
 import math
 
 from core.bars import BarBuilder
-from core.breakers import ARMED, TRIPPED, Breaker
+from core.breakers import ARMED, FLATTEN, TRIPPED, Breaker
 from core.broker import LIMIT, MARKET, POV, BrokerFill, OpenOrder, PaperBroker, ParentOrder
 from core.events import (
     AllocationChanged, Bar, BarClosed, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline,
@@ -105,15 +105,28 @@ class EngineParams:
         self.quarantine_confirm: int = 3
         self.daily_loss: float = 0.03
         self.max_drawdown: float = 0.10
-        self.consecutive_losses: int = 10
+        self.consecutive_losses: int = 20
         self.reject_storm: int = 25
         self.stale_data_s: float = 300.0
         self.trailing_loss: float = 0.02
         self.var_limit: float = 0.06
         self.warn_fraction: float = 0.8
+        self.warn_clear: float = 0.7  # a WARNING clears below this share of the limit (< 0: none)
         self.confirm: int = 1
-        self.reduce_on: list[str] = ["var_limit"]
+        # a trip's action per breaker (HALTED, REDUCING, FLATTEN); others HALT, or REDUCE if in reduce_on
+        self.trip_actions: dict[str, str] = {"daily_loss": FLATTEN, "max_drawdown": FLATTEN,
+                                             "trailing_loss": FLATTEN, "var_limit": REDUCING}
+        self.reduce_on: list[str] = []
         self.flatten_on_trip: bool = False
+        # the VaR breaker's measure: historical, parametric, monte_carlo (of the book now),
+        # or nav_parametric (NAV returns with the loss drift: sessions logged before)
+        self.var_measure: str = "historical"
+        self.var_window: int = 250  # bars of each symbol's returns behind historical / parametric
+        self.var_auto_resume: bool = True
+        self.stale_bars: int = 3  # 0: the old stale measure (seconds since any print)
+        self.bar_ms: int = 60_000
+        self.min_commission_per_order: bool = True  # False: per fill (sessions logged before)
+        self.breaker_version: int = 2  # 1: the trip messages of sessions logged before
         self.bad_data: int = 5
         self.live_sharpe_ratio: float = 0.7
         self.live_sharpe_min_bars: int = 100
@@ -143,7 +156,7 @@ class Engine:
         self.state = TradingState()
         self.portfolio = Portfolio(p.initial_cash)
         self.broker = PaperBroker(p.commission_bps, p.min_commission, p.slippage_bps,
-                                  p.participation, p.impact_bps)
+                                  p.participation, p.impact_bps, p.min_commission_per_order)
         self.algo_due: int = 0  # market ms of the next parent-order slice (0 = none)
         self.last_reject: str = ""  # the last gate refusal, for a parent whose child it was
         self.gate = Gate(p.max_order_notional, p.max_position_fraction,
@@ -160,10 +173,25 @@ class Engine:
         self.b_losses = self.breaker("consecutive_losses", float(p.consecutive_losses), "count")
         self.b_var = self.breaker("var_limit", p.var_limit, "frac")
         self.b_rejects = self.breaker("reject_storm", float(p.reject_storm), "count")
-        self.b_stale = self.breaker("stale_data", p.stale_data_s, "s")
+        self.b_stale = self.breaker("stale_data", p.stale_data_s if p.stale_bars <= 0 else
+                                    max(p.stale_data_s, p.stale_bars * p.bar_ms / 1000.0), "s")
         self.b_bad = self.breaker("bad_data", float(p.bad_data), "count")
         self.breakers: list[Breaker] = [self.b_daily, self.b_drawdown, self.b_trailing, self.b_losses,
                                         self.b_var, self.b_rejects, self.b_stale, self.b_bad]
+        self.new_rules: bool = p.breaker_version >= 2
+        # market clock for staleness: market ms, where a night, weekend or holiday
+        # (a "day" timer between two bar closes) counts as one bar
+        self.mclock: int = 0
+        self.last_bar_ts: int = 0
+        self.day_pending: bool = False
+        self.printed_now: set[str] = set()  # symbols with a print since the last bar close
+        self.print_clock: dict[str, int] = {}  # mclock at the bar close after each symbol's last print
+        self.hole: dict[str, int] = {}  # market ms of silence that a print at this bar close ended
+        # the book's VaR (var_measure): each symbol's bar returns, and the figure
+        self.risk_rets: dict[str, RollingWindow] = {}
+        self.risk_close: dict[str, float] = {}
+        self.var_book: float = 0.0  # 95% one-day VaR of the book now / NAV, by var_measure
+        self.var_reduced: bool = False  # the VaR trip moved the book from ACTIVE to REDUCING
         self.day_pnl_peak: float = 0.0
         self.day_open_nav: float = p.initial_cash
         self.peak_nav: float = p.initial_cash
@@ -232,8 +260,8 @@ class Engine:
             self.kelly_returns[src] = {}
 
     def breaker(self, name: str, limit: float, unit: str) -> Breaker:
-        action = REDUCING if name in self.p.reduce_on else HALTED
-        return Breaker(name, limit, self.p.warn_fraction, unit, self.p.confirm, action)
+        action = REDUCING if name in self.p.reduce_on else self.p.trip_actions.get(name, HALTED)
+        return Breaker(name, limit, self.p.warn_fraction, unit, self.p.confirm, action, self.p.warn_clear)
 
     # ------------------------------------------------------------ entry
 
@@ -278,6 +306,7 @@ class Engine:
     def on_tick(self, t: Tick) -> None:
         if 0 < self.broker.next_expiry <= self.ts:
             self.expire_orders()
+        self.printed_now.add(t.symbol)  # the feed is alive, whatever the screen makes of the print
         if math.isnan(t.size) or t.size < 0.0 or math.isinf(t.size):
             self.quarantine(t.symbol, t.price, f"size {t.size!r} is not a finite size >= 0")
             return
@@ -291,6 +320,7 @@ class Engine:
     def on_bar(self, b: Bar) -> None:
         if 0 < self.broker.next_expiry <= self.ts:
             self.expire_orders()
+        self.printed_now.add(b.symbol)
         if not (good_price(b.open) and good_price(b.high) and good_price(b.low)
                 and good_price(b.close)) or math.isnan(b.volume) or b.volume < 0.0:
             bad = b.close if not good_price(b.close) else (b.open if not good_price(b.open) else
@@ -380,10 +410,60 @@ class Engine:
         if 0 < self.broker.next_expiry <= self.ts:
             self.expire_orders()
         if t.name == "bar":
+            self.tick_clock(t.ts)
             self.on_bar_close()
         elif t.name == "day":
             self.day_open_nav = self.portfolio.nav()
             self.day_pnl_peak = 0.0
+            self.day_pending = True
+        elif t.name == "end" and self.new_rules:
+            self.feed_ended()
+
+    def tick_clock(self, ts: int) -> None:
+        """Advance the market clock to this bar close: by the time since the
+        last bar close, or by one bar when a day boundary lies between (closed
+        hours, weekends and holidays are not stale time). Symbols that printed
+        since the last bar close are fresh as of now."""
+        if self.last_bar_ts > 0:
+            self.mclock += self.p.bar_ms if self.day_pending else max(0, ts - self.last_bar_ts)
+        self.day_pending = False
+        self.last_bar_ts = ts
+        if self.hole:
+            self.hole = {}
+        if self.printed_now:
+            for sym in self.printed_now:
+                prev = self.print_clock.get(sym, -1)
+                if prev >= 0:  # the silence this print ended (a hole in a file is seen here)
+                    self.hole[sym] = self.mclock - prev
+                self.print_clock[sym] = self.mclock
+            self.printed_now.clear()
+
+    def exposed_symbols(self) -> list[str]:
+        """Symbols held, with an open order, or with a working parent order."""
+        out = self.portfolio.open_symbols()
+        for o in self.broker.open.values():
+            if o.symbol not in out:
+                out.append(o.symbol)
+        for pid in self.broker.parents:
+            sym = self.broker.parents[pid].symbol
+            if sym not in out:
+                out.append(sym)
+        return out
+
+    def feed_ended(self) -> None:
+        """The market data source has no more input: with a position or an
+        order open, that is an alarm (the book can no longer be marked or
+        exited), raised as a stale_data trip."""
+        held = self.exposed_symbols()
+        b = self.b_stale
+        if not held or b.state == TRIPPED:
+            return
+        pf = self.portfolio
+        what = ", ".join(f"{s} {pf.qty(s):+g}" for s in held)
+        prev = b.state
+        b.trip(self.ts, f"feed ended while exposed: {what}")
+        self.emit(BreakerChanged(self.ts, "", b.name, prev, TRIPPED, b.value, b.limit, b.reason))
+        self.on_trip(b)
 
     def on_bar_close(self) -> None:
         closed: list[str] = []
@@ -406,6 +486,8 @@ class Engine:
             if self.overlay is not None:
                 self.overlay.on_close(sym, bb.close)
             self.unit_var[sym] = Z95 * st.returns.std() * h * bb.close if st.returns.count >= 2 else 0.0
+            if self.new_rules:
+                self.track_risk_return(sym, bb.close)
         self.bar_count += 1
         self.track_models(closed)
         reweighted = False
@@ -420,11 +502,17 @@ class Engine:
         if self.bar_count % self.p.mc_every == 1 % self.p.mc_every or self.mc95 > 0.0 \
                 and not self.portfolio.open_symbols():
             self.run_monte_carlo(nav)
-        self.check_risk_breakers(nav, var)
+        vb = var
+        if self.new_rules:
+            vb = self.book_var(nav)
+            self.var_book = vb
+        self.check_risk_breakers(nav, vb)
         self.rejects_this_bar = 0
         self.quarantined_this_bar = 0
+        if self.new_rules and self.b_var.state == TRIPPED:
+            self.var_rule(vb)
         if self.state.state != HALTED:
-            if self.b_var.state == TRIPPED and var > self.p.var_limit:
+            if self.b_var.state == TRIPPED and vb > self.b_var.limit:
                 self.cut_largest_var()
             if self.books:
                 syms = list(self.portfolio.last.keys()) if reweighted else \
@@ -483,7 +571,8 @@ class Engine:
         self.model_val_sharpe[a.model] = a.val_sharpe
         self.model_returns[a.model] = RollingWindow(max(2, self.p.live_sharpe_min_bars))
         if b is None:
-            b = Breaker("live_sharpe:" + a.model, 0.0, self.p.warn_fraction, "sharpe", 1, DISABLE)
+            b = Breaker("live_sharpe:" + a.model, 0.0, self.p.warn_fraction, "sharpe", 1, DISABLE,
+                        self.p.warn_clear)
             self.model_breakers[a.model] = b
             self.breakers.append(b)
         elif b.state != ARMED:
@@ -521,6 +610,10 @@ class Engine:
             live = window.mean_last(window.count) / sd * math.sqrt(252.0 * self.p.bars_per_day) if sd > 0.0 else 0.0
             b = self.model_breakers[model]
             vs = self.model_val_sharpe.get(model, math.nan)
+            if self.new_rules:
+                ratio = self.p.live_sharpe_ratio
+                b.detail = f"{b.name}: live Sharpe {live:.2f} vs validation {vs:.2f} " \
+                           f"(limit ratio {ratio:g}: trips below {ratio * vs:.2f})"
             self.check_breaker(b, vs - live if math.isfinite(b.limit) else math.nan)
 
     def update_nav(self) -> float:
@@ -552,7 +645,8 @@ class Engine:
                             nav - self.day_open_nav, self.drawdown, self.max_drawdown, var,
                             self.var_parametric(Z99), hist_var(tail, 0.95, h), hist_var(tail, 0.99, h),
                             hist_cvar(tail, 0.95, h), hist_cvar(tail, 0.99, h),
-                            self.mc95, self.mc99)
+                            self.mc95, self.mc99, self.var_book,
+                            contrib_text(self.var_contrib) if self.new_rules else "")
         self.last_risk = snap
         return snap
 
@@ -564,12 +658,17 @@ class Engine:
         z * sd * sqrt(h) - min(mean, 0) * h, with h bars a day. A drift may add
         to the loss but never offsets it: scaled by h (390 one-minute bars a
         day) the sample mean of a short window is mostly noise and, taken at
-        face value, would read a lucky streak as "no risk" (it did, in tests)."""
+        face value, would read a lucky streak as "no risk" (it did, in tests).
+        Under the breaker rules of version 2 there is no drift term at all: h x
+        the mean of a short losing streak read as a 6% "VaR" at 0.4x leverage
+        (issue 13); sessions logged before keep it so that they replay."""
         r = self.nav_returns
         if r.count < 2:
             return 0.0
         h = self.p.bars_per_day
-        v = z * self.nav_sd * math.sqrt(h) - min(self.nav_mean, 0.0) * h
+        v = z * self.nav_sd * math.sqrt(h)
+        if not self.new_rules:
+            v -= min(self.nav_mean, 0.0) * h  # the old loss drift: h x a short window's mean
         return v if v > 0.0 else 0.0
 
     def run_monte_carlo(self, nav: float) -> None:
@@ -596,7 +695,9 @@ class Engine:
                 continue
             syms.append(sym)
             n = st.returns.count if n == 0 else min(n, st.returns.count)
-        self.var_contrib = {}
+        mc_contrib = self.new_rules and self.p.var_measure == "monte_carlo"
+        if not self.new_rules or mc_contrib:
+            self.var_contrib = {}
         k = len(syms)
         if k == 0 or nav <= 0.0:
             self.mc95 = 0.0
@@ -619,12 +720,15 @@ class Engine:
         ce = [sum(cov[i][j] * expo[j] for j in range(k)) for i in range(k)]
         var_p = sum(expo[i] * ce[i] for i in range(k))
         sig = math.sqrt(var_p) if var_p > 0.0 else 0.0
-        for i in range(k):
-            self.var_contrib[syms[i]] = Z95 * sq * expo[i] * ce[i] / sig if sig > 0.0 else 0.0
+        if not self.new_rules:
+            for i in range(k):
+                self.var_contrib[syms[i]] = Z95 * sq * expo[i] * ce[i] / sig if sig > 0.0 else 0.0
         chol = cholesky(cov)
         # scenario P&L = m + sqrt(h) * sum_c wv[c] z_c, wv[c] = sum_{i>=c} e_i L[i][c]
         wv = [sum(expo[i] * chol[i][c] for i in range(c, k)) for c in range(k)]
-        m = min(sum(expo[i] * mus[i] for i in range(k)) * h, 0.0)  # drift: losses only, as var_parametric
+        m = 0.0
+        if not self.new_rules:  # drift: losses only, as var_parametric
+            m = min(sum(expo[i] * mus[i] for i in range(k)) * h, 0.0)
         self.ensure_draws(k)
         z = self.z
         cols = self.z_cols
@@ -653,6 +757,8 @@ class Engine:
                 r *= sq
                 x += gam[j] * r * r
             pnl.append(x)
+        if mc_contrib:
+            self.mc_contributions(pnl, syms, chol, expo, gam, gam_i, nav)
         pnl.sort()
         v95 = -quantile(pnl, 0.05) / nav
         v99 = -quantile(pnl, 0.01) / nav
@@ -660,6 +766,181 @@ class Engine:
         self.mc99 = v99 if v99 > 0.0 else 0.0
         self.mc_cvar95 = tail_loss(pnl, 0.05, nav)
         self.mc_cvar99 = tail_loss(pnl, 0.01, nav)
+
+    def mc_contributions(self, pnl: list[float], syms: list[str], chol: list[list[float]],
+                         expo: list[float], gam: list[float], gam_i: list[int], nav: float) -> None:
+        """Each position's share of the Monte Carlo 95% VaR: its P&L in the
+        scenario(s) at the 5% quantile, interpolated as the quantile is, so the
+        shares add up to the VaR (currency)."""
+        srt = sorted(pnl)
+        pos = 0.05 * (len(srt) - 1)
+        lo = int(math.floor(pos))
+        hi = min(lo + 1, len(srt) - 1)
+        w = pos - lo
+        if -(srt[lo] + (srt[hi] - srt[lo]) * w) <= 0.0:
+            return  # no loss at the quantile: nothing to share
+        d_lo = pnl.index(srt[lo])
+        d_hi = pnl.index(srt[hi])
+        a = self.mc_parts(d_lo, chol, expo, gam, gam_i)
+        b = self.mc_parts(d_hi, chol, expo, gam, gam_i)
+        for i in range(len(syms)):
+            self.var_contrib[syms[i]] = -(a[i] * (1.0 - w) + b[i] * w)
+
+    def mc_parts(self, d: int, chol: list[list[float]], expo: list[float], gam: list[float],
+                 gam_i: list[int]) -> list[float]:
+        """Scenario ``d``'s P&L per position (currency), as run_monte_carlo sums it."""
+        k = len(expo)
+        sq = math.sqrt(self.p.bars_per_day)
+        base = d * self.z_cols
+        out: list[float] = []
+        for i in range(k):
+            r = 0.0
+            for c in range(i + 1):
+                r += chol[i][c] * self.z[base + c]
+            out.append(expo[i] * sq * r)
+        for j in range(len(gam_i)):
+            i = gam_i[j]
+            r = 0.0
+            for c in range(i + 1):
+                r += chol[i][c] * self.z[base + c]
+            r *= sq
+            out[i] += gam[j] * r * r
+        return out
+
+    def track_risk_return(self, sym: str, close: float) -> None:
+        """The symbol's bar return into its VaR window (risk.var_window bars)."""
+        prev = self.risk_close.get(sym, 0.0)
+        self.risk_close[sym] = close
+        if prev <= 0.0:
+            return
+        w = self.risk_rets.get(sym)
+        if w is None:
+            w = RollingWindow(max(2, self.p.var_window))
+            self.risk_rets[sym] = w
+        w.push(close / prev - 1.0)
+
+    def book_var(self, nav: float) -> float:
+        """One-day 95% VaR of the book as it stands (positive fraction of NAV)
+        by ``var_measure``, and each position's contribution to it in
+        ``var_contrib`` (currency; they add up to VaR x NAV):
+
+        - historical: the book's P&L under each of the last n bars' returns of
+          its symbols (n = the shortest of their windows, up to var_window),
+          scaled to a day by sqrt(bars a day); the 5% quantile (interpolated).
+          A position's contribution is its P&L in the quantile's scenarios.
+          Below 20 common bars it is the parametric figure.
+        - parametric: z95 x sqrt(bars a day) x sqrt(e'Ce), C the sample
+          covariance of those returns; Euler contributions e_i (Ce)_i / sigma.
+        - monte_carlo: the seeded simulation (run_monte_carlo, every mc_every
+          bars; the last figure stands in between).
+        No drift term in any: the book's mean return over a short window is
+        noise, and a losing streak is not a forecast.
+        Options count by their delta, and under historical by their gamma too."""
+        if self.p.var_measure == "monte_carlo":
+            return self.mc95
+        self.var_contrib = {}
+        if nav <= 0.0:
+            return 0.0
+        syms: list[str] = []
+        n = 0
+        held = self.portfolio.open_symbols()
+        ov = self.overlay
+        if ov is not None:
+            for sym in ov.symbols():
+                if sym not in held:
+                    held.append(sym)
+        for sym in held:
+            w = self.risk_rets.get(sym)
+            if w is None or w.count < 2:
+                continue
+            syms.append(sym)
+            n = w.count if n == 0 else min(n, w.count)
+        k = len(syms)
+        if k == 0:
+            return 0.0
+        rets: list[list[float]] = []
+        expo: list[float] = []
+        for sym in syms:
+            w = self.risk_rets[sym]
+            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)])
+            units = self.portfolio.qty(sym) + (ov.delta_units(sym) if ov is not None else 0.0)
+            expo.append(units * self.portfolio.last.get(sym, 0.0))
+        sq = math.sqrt(self.p.bars_per_day)
+        if self.p.var_measure == "historical" and n >= 20:
+            return self.hist_book_var(syms, rets, expo, n, sq, nav)
+        _, cov = sample_moments(rets)
+        ce: list[float] = []
+        var_p = 0.0
+        for i in range(k):
+            acc = 0.0
+            for j in range(k):
+                acc += cov[i][j] * expo[j]
+            ce.append(acc)
+            var_p += expo[i] * acc
+        sig = math.sqrt(var_p) if var_p > 0.0 else 0.0
+        if sig <= 0.0:
+            return 0.0
+        for i in range(k):
+            self.var_contrib[syms[i]] = Z95 * sq * expo[i] * ce[i] / sig
+        return Z95 * sq * sig / nav
+
+    def hist_book_var(self, syms: list[str], rets: list[list[float]], expo: list[float], n: int,
+                      sq: float, nav: float) -> float:
+        k = len(syms)
+        ov = self.overlay
+        gam: list[float] = []
+        for i in range(k):
+            g = ov.gamma_units(syms[i]) if ov is not None else 0.0
+            px = self.portfolio.last.get(syms[i], 0.0)
+            gam.append(0.5 * g * px * px)
+        convex = ov is not None
+        pnl: list[float] = []
+        for t in range(n):
+            x = 0.0
+            for i in range(k):
+                r = sq * rets[i][t]
+                x += expo[i] * r
+                if convex:
+                    x += gam[i] * r * r
+            pnl.append(x)
+        srt = sorted(pnl)
+        pos = 0.05 * (n - 1)
+        lo = int(math.floor(pos))
+        hi = min(lo + 1, n - 1)
+        w = pos - lo
+        v = -(srt[lo] + (srt[hi] - srt[lo]) * w)
+        if v <= 0.0:
+            return 0.0
+        t_lo = pnl.index(srt[lo])
+        t_hi = pnl.index(srt[hi])
+        for i in range(k):
+            r_lo = sq * rets[i][t_lo]
+            r_hi = sq * rets[i][t_hi]
+            a = expo[i] * r_lo + gam[i] * r_lo * r_lo
+            b = expo[i] * r_hi + gam[i] * r_hi * r_hi
+            self.var_contrib[syms[i]] = -(a * (1.0 - w) + b * w)
+        return v / nav
+
+    def var_rule(self, vb: float) -> None:
+        """A tripped VaR breaker: once the measure is back below warn_clear x
+        the limit, with var_auto_resume it re-arms, and a book that its trip
+        moved to REDUCING returns to ACTIVE (unless another breaker is tripped)."""
+        b = self.b_var
+        if not self.p.var_auto_resume or vb >= b.warn_clear * b.limit:
+            return
+        b.reset("")
+        b.value = vb
+        why = f"var_limit: VaR {vb * 100.0:.2f}% back under {b.warn_clear * b.limit * 100.0:.2f}% " \
+              f"({b.warn_clear:.0%} of the limit); auto resume"
+        b.reason = why
+        self.emit(BreakerChanged(self.ts, "", b.name, TRIPPED, ARMED, vb, b.limit, "reset: " + why))
+        if self.var_reduced and self.state.state == REDUCING:
+            for other in self.breakers:
+                if other.state == TRIPPED and other.action != DISABLE:
+                    self.var_reduced = False
+                    return
+            self.move_state(ACTIVE, why)
+        self.var_reduced = False
 
     def ensure_draws(self, k: int) -> None:
         if self.z_cols >= k and len(self.z) > 0:
@@ -675,11 +956,15 @@ class Engine:
         return self.unit_var.get(sym, 0.0)
 
     def cut_largest_var(self) -> None:
-        """VaR over its limit: halve the position that adds most stand-alone VaR."""
+        """VaR over its limit: halve the position that adds most VaR (its
+        contribution to the breaker's measure; stand-alone VaR under the old rules)."""
         worst = ""
         worst_var = 0.0
         for sym in self.portfolio.open_symbols():
-            v = abs(self.portfolio.qty(sym)) * self.symbol_unit_var(sym)
+            if self.new_rules:  # the largest contributor to the measure that tripped
+                v = self.var_contrib.get(sym, 0.0)
+            else:
+                v = abs(self.portfolio.qty(sym)) * self.symbol_unit_var(sym)
             if v > worst_var:
                 worst, worst_var = sym, v
         if worst == "" or self.broker.has_pending(worst):
@@ -718,11 +1003,31 @@ class Engine:
         self.check_breaker(self.b_trailing,
                            (self.day_pnl_peak - day_pnl) / day_open if day_open > 0.0 else math.nan)
         self.check_breaker(self.b_var, var)
+        if self.p.stale_bars > 0:
+            self.check_stale()
+            return
         stale = 0.0
         exposed = bool(self.broker.open) or bool(self.broker.parents) or bool(self.portfolio.open_symbols())
         if exposed and self.last_price_ts > 0:
             stale = (self.ts - self.last_price_ts) / 1000.0
         self.check_breaker(self.b_stale, stale)
+
+    def check_stale(self) -> None:
+        """Per symbol held or with orders: market seconds since its last print,
+        or of the silence that its print at this bar close ended (a file has no
+        timers inside a hole, so there the hole is seen when the feed resumes;
+        live, the bar timers see it grow). The stalest symbol is the value."""
+        worst = ""
+        stale = 0.0
+        for sym in self.exposed_symbols():
+            seen = self.print_clock.get(sym, self.mclock)
+            v = max(self.mclock - seen, self.hole.get(sym, 0)) / 1000.0
+            if v > stale:
+                worst, stale = sym, v
+        b = self.b_stale
+        b.detail = f"stale_data: no print of {worst} for {stale:.0f}s of market time " \
+                   f"(limit {b.limit:.0f}s)" if worst else ""
+        self.check_breaker(b, stale)
 
     def check_breaker(self, b: Breaker, value: float) -> None:
         prev = b.state
@@ -735,12 +1040,23 @@ class Engine:
         self.on_trip(b)
 
     def on_trip(self, b: Breaker) -> None:
+        """HALTED: no orders (positions kept); REDUCING: exits only; FLATTEN:
+        exits for every position, then exits only (from HALTED too: a loss
+        breaker caps the loss). REDUCING never lifts a HALT."""
         why = f"breaker {b.name} tripped: {b.reason}"
-        if b.action == HALTED or self.state.state == ACTIVE:
-            self.move_state(b.action, why)  # never loosens: REDUCING does not lift a HALT
+        if b.action == FLATTEN:
+            if self.state.state == ACTIVE:
+                self.move_state(REDUCING, why)
+            self.flatten(why, "risk")
+            return
+        was_active = self.state.state == ACTIVE
+        if b.action == HALTED or was_active:
+            self.move_state(b.action, why)
+        if b is self.b_var and was_active and b.action == REDUCING:
+            self.var_reduced = True
         self.cancel_all(why)
         if self.p.flatten_on_trip:
-            self.flatten(why)
+            self.flatten(why, "risk" if self.new_rules else "operator")
 
     # ------------------------------------------------------------ orders
 
@@ -1577,7 +1893,7 @@ class Engine:
             self.halts += 1
             self.cancel_all("halt: " + reason)
 
-    def flatten(self, reason: str) -> None:
+    def flatten(self, reason: str, origin: str = "operator") -> None:
         """Exits for every position. From HALTED this first moves to REDUCING,
         since a halted book accepts no order at all."""
         if self.state.state == HALTED:
@@ -1589,7 +1905,7 @@ class Engine:
                 self.sell_puts(sym, ov.contracts_on(sym), "flatten: " + reason)
         for sym in self.portfolio.open_symbols():
             price = self.portfolio.last.get(sym, 0.0)
-            self.submit(sym, -self.portfolio.qty(sym), price, "operator", "flatten: " + reason)
+            self.submit(sym, -self.portfolio.qty(sym), price, origin, "flatten: " + reason)
 
     def reset_breaker(self, name: str, reason: str) -> None:
         for b in self.breakers:
@@ -1722,6 +2038,21 @@ def hist_cvar(xs: list[float], confidence: float, h: float) -> float:
     tail = [x for x in xs if x <= q]
     v = -(sum(tail) / len(tail)) * math.sqrt(h)
     return v if v > 0.0 else 0.0
+
+
+def contrib_text(contrib: dict[str, float]) -> str:
+    """``var_contrib`` as logged: "SYM=value" by symbol, ``repr`` floats (exact)."""
+    return ";".join(f"{sym}={contrib[sym]!r}" for sym in sorted(contrib))
+
+
+def contrib_of(text: str) -> dict[str, float]:
+    """The logged ``var_contrib`` text back as a dict."""
+    out: dict[str, float] = {}
+    for part in text.split(";"):
+        if "=" in part:
+            sym, _, v = part.rpartition("=")
+            out[sym] = float(v)
+    return out
 
 
 def holding_id(h: PutHolding) -> int:

@@ -265,6 +265,12 @@ class RiskSnapshot(NamedTuple):
     cvar_hist99: float
     var_mc95: float
     var_mc99: float
+    # the VaR breaker's figure: 95% one-day VaR of the book now by breakers.var_measure
+    # (0.0 in sessions logged before it existed, which used var95)
+    var_book95: float = 0.0
+    # each position's contribution to var_book95, currency, "SYM=value;SYM=value" by
+    # symbol (they add up to var_book95 x nav); "" in sessions logged before
+    var_contrib: str = ""
 
 
 class StateChanged(NamedTuple):

@@ -20,7 +20,8 @@ from typing import Any
 from core.breakers import TRIPPED
 from core.codec import DecodeError, encode_payload, from_row, is_input_kind, kind_of
 from core.engine import Engine
-from core.events import BreakerChanged, Fill
+from core.events import BreakerChanged, Fill, RiskSnapshot
+from core.pnl import session_pnl
 
 Row = tuple[int, str, int, str, str, bool]  # seq, kind, ts, symbol, payload json, is input
 
@@ -42,7 +43,7 @@ class ReplayReport:
     inputs: int
     last_seq: int
     trades: int
-    pnl: float  # NAV change, currency
+    pnl: float  # core.pnl.session_pnl: last risk snapshot's NAV - initial cash (currency)
     max_drawdown: float  # positive fraction of peak NAV
     halts: int
     breaker_trips: int
@@ -63,6 +64,7 @@ def verify(engine: Engine, rows: Iterable[Row],
     pending: list[tuple[int, Any]] = []  # decisions made now, not yet matched
     checked = inputs = trades = trips = 0
     last_seq = 0
+    last_nav: float | None = None  # the last verified risk snapshot's NAV
     div: Divergence | None = None
     recent: deque[str] = deque(maxlen=5)
     for seq, kind, ts, symbol, payload, is_input in rows:
@@ -79,6 +81,8 @@ def verify(engine: Engine, rows: Iterable[Row],
             div = _compare(seq, kind, ts, symbol, payload, ev, fills_table)
             trades += isinstance(ev, Fill)
             trips += isinstance(ev, BreakerChanged) and ev.new == TRIPPED
+            if div is None and isinstance(ev, RiskSnapshot):
+                last_nav = ev.nav
         if div is not None:
             div = Divergence(div.seq, div.reason, div.expected, div.actual, tuple(recent), state_of(engine))
             break
@@ -88,9 +92,8 @@ def verify(engine: Engine, rows: Iterable[Row],
         extra = sorted(set(fills_table) - set(range(0, last_seq + 1)))[:1] or [last_seq]
         div = Divergence(extra[0], "fills table has rows the event log does not",
                          f"{len(fills_table)} fills", f"{trades} fills")
-    pf = engine.portfolio
     return ReplayReport(div is None, checked, inputs, last_seq, trades,
-                        pf.nav() - engine.p.initial_cash, engine.max_drawdown, engine.halts,
+                        session_pnl(last_nav, engine.p.initial_cash), engine.max_drawdown, engine.halts,
                         trips, bool(pending) and div is None, div,
                         tuple(pending) if div is None else ())
 

@@ -20,7 +20,6 @@ Build one for tests::
 
 from __future__ import annotations
 
-import math
 import queue
 import time
 from collections import deque
@@ -29,7 +28,7 @@ from typing import Any, Protocol
 
 from core.breakers import TRIPPED
 from core.build import is_compiled
-from core.engine import Engine
+from core.engine import Engine, contrib_of
 from core.events import (
     AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated,
     OrderAccepted, OrderCancelled, OrderExpired, OrderRejected, ParentDone, ParentOrder, ProtectivePut,
@@ -267,20 +266,18 @@ class Session:
         gross = pf.gross()
         risk = RiskView(nav, pf.cash, gross, pf.net(), gross / nav if nav > 0 else float("inf"),
                         nav - eng.day_open_nav, pf.realized, pf.unrealized(), eng.drawdown,
-                        eng.max_drawdown, eng.var95(), eng.peak_nav,
+                        eng.max_drawdown, eng.var_book if eng.new_rules else eng.var95(), eng.peak_nav,
                         (("commissions", f"{pf.commissions:,.2f}"),
                          ("orders accepted", str(eng.orders_accepted)),
                          ("halts", str(eng.halts)), ("bad prices", str(eng.bad_prices)),
-                         ("VaR 99% param", f"{eng.var_parametric(2.3263478740408408):.2%}"),
-                         ("VaR 95/99% MC", f"{eng.mc95:.2%} / {eng.mc99:.2%}"),
-                         ("CVaR 95/99% MC", f"{eng.mc_cvar95:.2%} / {eng.mc_cvar99:.2%}"),
-                         ("CVaR 95/99% param", "{:.2%} / {:.2%}".format(*self._cvar_param())),
+                         *self._var_lines(),
                          ("DD peak at", _clock(self._peak[1])),
                          ("max DD peak→trough", f"{_clock(self._max_dd[1])} → {_clock(self._max_dd[2])}"
                           if self._max_dd[0] > 0 else "-"))
                         + self._greeks(),
-                        tuple(sorted(eng.var_contrib.items(), key=lambda kv: -abs(kv[1]))),
-                        self._sectors(nav), self._stress(nav))
+                        self._contributions(),
+                        self._sectors(nav), self._stress(nav),
+                        eng.p.var_measure if eng.new_rules else "nav_parametric")
         return Snapshot(
             session_id=self.session_id, seq=eng.seq, market_ts=eng.ts,
             speed="max" if self.speed is None else f"{self.speed:g}x",
@@ -378,19 +375,24 @@ class Session:
                 rows.append(SignalRow("*", name, 0.0, 0.0, 0.0, 0, "", (), st.version, st.state + note))
         return tuple(rows)
 
-    def _cvar_param(self) -> tuple[float, float]:
-        """One-day Gaussian expected shortfall of NAV at 95% and 99% (positive
-        fractions): sd * pdf(z) / (1 - c) * sqrt(h), less any losing drift x h."""
-        r = self.engine.nav_returns
-        if r.count < 2:
-            return 0.0, 0.0
-        h = self.engine.p.bars_per_day
-        sd, mean = r.std() * h ** 0.5, min(r.mean_last(r.count), 0.0) * h
-        out = []
-        for c, z in ((0.95, 1.6448536269514722), (0.99, 2.3263478740408408)):
-            pdf = math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
-            out.append(max(0.0, sd * pdf / (1 - c) - mean))
-        return out[0], out[1]
+    def _contributions(self) -> tuple[tuple[str, float], ...]:
+        """Each position's share of the headline VaR, from the last logged risk
+        snapshot (sessions logged before it carried them: the engine's figures)."""
+        r = self.engine.last_risk
+        by = contrib_of(r.var_contrib) if r is not None and self.engine.new_rules else self.engine.var_contrib
+        return tuple(sorted(by.items(), key=lambda kv: -abs(kv[1])))
+
+    def _var_lines(self) -> tuple[tuple[str, str], ...]:
+        """The other VaR/CVaR figures, each from the last logged risk snapshot
+        (so replay proves them): of NAV's bar returns (parametric, historical)
+        and of the book by Monte Carlo."""
+        r = self.engine.last_risk
+        if r is None:
+            return ()
+        return (("VaR 95/99% NAV param", f"{r.var95:.2%} / {r.var99:.2%}"),
+                ("VaR 95/99% NAV hist", f"{r.var_hist95:.2%} / {r.var_hist99:.2%}"),
+                ("CVaR 95/99% NAV hist", f"{r.cvar_hist95:.2%} / {r.cvar_hist99:.2%}"),
+                ("VaR 95/99% book MC", f"{r.var_mc95:.2%} / {r.var_mc99:.2%}"))
 
     def _sectors(self, nav: float) -> tuple[tuple[str, float], ...]:
         eng = self.engine
@@ -435,10 +437,11 @@ class Session:
                     out = []
                     for i, r in enumerate(rows):
                         pnl = r.pnl + self._puts_pnl(PRICE_SCENARIOS[i]) if i < n else var_rows[i].pnl
-                        out.append(StressLine(r.name, pnl, pnl / nav if nav > 0 else float("nan")))
+                        out.append(StressLine(r.name, pnl, pnl / nav if nav > 0 else float("nan"),
+                                              r.unshocked))
                     lines = tuple(out)
                 else:
-                    lines = tuple(StressLine(r.name, r.pnl, r.pnl_fraction) for r in rows)
+                    lines = tuple(StressLine(r.name, r.pnl, r.pnl_fraction, r.unshocked) for r in rows)
             except Exception as exc:  # shown, never fatal
                 lines = (StressLine(f"stress failed: {exc}"[:60], float("nan"), float("nan")),)
         self._stress_cache = ((book, puts), lines)

@@ -90,6 +90,7 @@ class StressLine:
     name: str
     pnl: float  # currency, negative = loss
     pnl_fraction: float  # of NAV
+    unshocked: tuple[str, ...] = ()  # symbols whose class the scenario has no view on (n/a)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +116,13 @@ class RiskView:
     unrealized: float
     drawdown: float  # positive fraction of peak NAV
     max_drawdown: float
-    var95: float  # positive fraction of NAV, one-day parametric
+    var95: float  # positive fraction of NAV, one-day 95%: the VaR breaker's figure (var_measure)
     peak_nav: float
     extra: tuple[tuple[str, str], ...] = ()  # further labelled figures
     contributions: tuple[tuple[str, float], ...] = ()  # Euler VaR contribution per position (currency)
     sectors: tuple[tuple[str, float], ...] = ()  # gross exposure per sector / NAV
     stress: tuple[StressLine, ...] = ()  # the book under historical and hypothetical shocks
+    var_measure: str = "parametric"  # what var95 is: historical, parametric, monte_carlo (of the book)
 
 
 @dataclass(frozen=True, slots=True)

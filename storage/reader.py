@@ -18,6 +18,7 @@ from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 
 from core.errors import InputError
+from core.pnl import logged_initial_cash, session_pnl
 from storage.schema import StorageError, db_path, translate_errors
 
 EventRow = tuple[int, str, int, str, str, bool]
@@ -33,8 +34,9 @@ class UnknownSession(InputError):
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
     """One line of ``console sessions``. ``duration_s`` is wall seconds (None
-    while not closed); ``pnl`` is the last risk snapshot's NAV minus the
-    first's, in currency; ``trades`` counts fills; ``halts`` counts moves
+    while not closed); ``pnl`` is ``core.pnl.session_pnl``: the last risk
+    snapshot's NAV minus the logged initial cash (to the last bar close, net
+    of fees), in currency; ``trades`` counts fills; ``halts`` counts moves
     into HALTED."""
 
     id: str
@@ -122,8 +124,18 @@ def list_sessions(db: Database) -> list[SessionSummary]:
     """Every session, newest first; cost per session is a few index lookups."""
     path = db_path(db)
     with translate_errors(path):
-        rows = db.execute(SUMMARY_SQL).fetchall()
+        rows = db.execute(SUMMARY_SQL + SUMMARY_ORDER).fetchall()
     return [_summary(row) for row in rows]
+
+
+def session_summary(db: Database, sid: str) -> SessionSummary:
+    """The ``console sessions`` line of one session (exact id)."""
+    path = db_path(db)
+    with translate_errors(path):
+        row = db.execute(SUMMARY_SQL + "WHERE s.id = ?", [sid]).fetchone()
+    if row is None:
+        raise UnknownSession(f"unknown session {sid!r} in {path}")
+    return _summary(row)
 
 
 # One row per session; every subquery is an index search, none scans events.
@@ -131,15 +143,14 @@ def list_sessions(db: Database) -> list[SessionSummary]:
 # b-tree probe each where count(*) would walk the whole session. Without
 # ANALYZE statistics SQLite picks the primary key for the kind lookups and
 # walks every event of the session; INDEXED BY pins the (session, kind) index.
-# NAV is decoded in Python from the first and last risk payloads because the
-# codec writes NaN/Infinity tokens that SQLite < 3.42's json_extract rejects.
+# NAV is decoded in Python from the last risk payload because the codec
+# writes NaN/Infinity tokens that SQLite < 3.42's json_extract rejects; the
+# initial cash comes from the logged config (also decoded in Python).
 SUMMARY_SQL: Final = """
-SELECT s.id, s.started_at, s.ended_at, s.clean_close, s.data_source, s.seed,
+SELECT s.id, s.started_at, s.ended_at, s.clean_close, s.data_source, s.seed, s.config,
   (SELECT max(seq) FROM events e WHERE e.session = s.id)
     - (SELECT min(seq) FROM events e WHERE e.session = s.id) + 1 AS events,
   (SELECT count(*) FROM fills f WHERE f.session = s.id) AS trades,
-  (SELECT payload FROM events e INDEXED BY events_session_kind
-     WHERE e.session = s.id AND e.kind = 'risk' ORDER BY e.seq LIMIT 1) AS first_risk,
   (SELECT payload FROM events e INDEXED BY events_session_kind
      WHERE e.session = s.id AND e.kind = 'risk' ORDER BY e.seq DESC LIMIT 1) AS last_risk,
   (SELECT count(*) FROM events e INDEXED BY events_session_kind
@@ -147,8 +158,8 @@ SELECT s.id, s.started_at, s.ended_at, s.clean_close, s.data_source, s.seed,
      AND CASE WHEN json_valid(e.payload) THEN json_extract(e.payload, '$.new') END
          = 'HALTED') AS halts
 FROM sessions s
-ORDER BY s.started_at DESC, s.rowid DESC
 """
+SUMMARY_ORDER: Final = "ORDER BY s.started_at DESC, s.rowid DESC"
 
 
 # ------------------------------------------------------------ internals
@@ -215,17 +226,21 @@ def _decode_config(text: str | None, sid: str, path: str) -> Any:
 
 
 def _summary(row: tuple[Any, ...]) -> SessionSummary:
-    sid, started, ended, clean, source, seed, events, trades, first, last, halts = row
+    sid, started, ended, clean, source, seed, config, events, trades, last, halts = row
     return SessionSummary(
         id=sid, started_at=started, ended_at=ended, duration_s=_duration_s(started, ended),
-        events=events or 0, trades=trades, pnl=_pnl(first, last), halts=halts,
+        events=events or 0, trades=trades, pnl=_pnl(config, last), halts=halts,
         clean=bool(clean), data_source=source, seed=seed,
     )
 
 
-def _pnl(first: str | None, last: str | None) -> float:
-    a, b = _nav(first), _nav(last)
-    return 0.0 if a is None or b is None else b - a
+def _pnl(config: str | None, last: str | None) -> float:
+    try:
+        setup = json.loads(config) if config else None
+    except ValueError:
+        setup = None  # a damaged config: the P&L is unknown (NaN), the row still lists
+    engine = setup.get("engine") if isinstance(setup, dict) else None
+    return session_pnl(_nav(last), logged_initial_cash(engine))
 
 
 def _nav(payload: str | None) -> float | None:

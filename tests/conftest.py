@@ -63,7 +63,9 @@ def console(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
 
 ROOT = Path(__file__).resolve().parents[1]
 # rejections (a tight position limit) and a breaker trip that halts (a tight drawdown limit)
-TIGHT_CONFIG = "[limits]\nmax_position_fraction = 0.08\n[breakers]\nmax_drawdown = 0.0006\n"
+# the drawdown trip halts (rather than flattens) so that the log has a HALT to report and export
+TIGHT_CONFIG = ("[limits]\nmax_position_fraction = 0.08\n[breakers]\nmax_drawdown = 0.0006\n"
+                "[breakers.on_trip]\nmax_drawdown = \"halt\"\n")
 
 
 def run_cli(*args: str, db: Path, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:

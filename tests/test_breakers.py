@@ -140,17 +140,21 @@ def test_the_loss_values_match_a_hand_computation() -> None:
 def test_stale_data_counts_market_seconds_while_exposed_only() -> None:
     eng = engine()
     stale_scenario(eng)
-    assert next(b for b in eng.breakers if b.name == "stale_data").value == pytest.approx(437.0 + 60 - 0.002)
+    # market clock, one bar's granularity: the tick at 2 ms is fresh as of the bar close at 1 min
+    assert next(b for b in eng.breakers if b.name == "stale_data").value == pytest.approx(437.0)
+    old = engine(stale_bars=0)  # sessions logged before: seconds since any print
+    stale_scenario(old)
+    assert next(b for b in old.breakers if b.name == "stale_data").value == pytest.approx(437.0 + 60 - 0.002)
     flat = engine()
     feed(flat, [Tick(1, "AAA", 100.0, 1.0), Timer(MIN, "", "bar"), Timer(MIN + 900_000, "", "bar")])
     assert next(b for b in flat.breakers if b.name == "stale_data").value == 0.0
 
 
 def test_a_trip_halts_cancels_and_a_reduce_on_breaker_reduces() -> None:
-    eng = engine(daily_loss=0.002)
+    eng = engine(daily_loss=0.002, on_trip={"daily_loss": "halt"})
     out = loss_scenario(eng)
     assert [s.new for s in out if isinstance(s, StateChanged)] == ["HALTED"]
-    eng2 = engine(daily_loss=0.002, reduce_on=("daily_loss",))
+    eng2 = engine(daily_loss=0.002, on_trip={}, reduce_on=("daily_loss",))
     out2 = loss_scenario(eng2)
     assert [s.new for s in out2 if isinstance(s, StateChanged)] == ["REDUCING"]
 

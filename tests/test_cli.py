@@ -94,6 +94,15 @@ def test_config_show_prints_the_effective_limits(tmp_path: Path):
     assert "[breakers]" in res.stdout and "daily_loss = 0.03" in res.stdout
 
 
+def test_config_show_is_toml_that_reads_back_as_the_same_config(tmp_path: Path):
+    import tomllib
+
+    from core.config import EngineConfig, config_from_dict
+
+    res = console("config", "show", db=tmp_path / "x.db")
+    assert config_from_dict(tomllib.loads(res.stdout)) == EngineConfig()  # on_trip is an inline table
+
+
 def test_broken_csv_is_one_line_naming_the_file(tmp_path: Path):
     bad = tmp_path / "prices.csv"
     bad.write_text("Date,Open,High,Low,Close,Volume\n2020-01-02,1,2,0.5,1.5,10\n2020-01-03,1,2,0.5,-3,10\n")

@@ -148,7 +148,7 @@ def test_flatten_from_halted_moves_to_reducing_and_closes_every_position():
 
 
 def test_resume_is_refused_while_a_breaker_is_tripped_and_allowed_after_reset():
-    eng = make_engine(EngineConfig(breakers=BreakersConfig(max_drawdown=0.0001)))
+    eng = make_engine(EngineConfig(breakers=BreakersConfig(max_drawdown=0.0001, on_trip={"max_drawdown": "halt"})))
     trend(eng, bars=25)
     feed(eng, [Tick(26 * MIN - 1, "AAA", 80.0, 1.0), Timer(26 * MIN, "", "bar")])
     assert eng.state.state == "HALTED"
@@ -161,14 +161,27 @@ def test_resume_is_refused_while_a_breaker_is_tripped_and_allowed_after_reset():
     assert of(StateChanged, out)[0].new == "ACTIVE"
 
 
-def test_drawdown_breaker_trips_at_its_limit_halts_and_says_why():
+def test_drawdown_breaker_trips_at_its_limit_flattens_and_says_why():
     eng = make_engine(EngineConfig(breakers=BreakersConfig(max_drawdown=0.001, daily_loss=1.0)))
     trend(eng, bars=25)
+    held = eng.portfolio.qty("AAA")
+    assert held != 0
     out = feed(eng, [Tick(26 * MIN - 1, "AAA", eng.portfolio.last["AAA"] * 0.8, 1.0),
                      Timer(26 * MIN, "", "bar")])
     trips = {b.name: b for b in of(BreakerChanged, out) if b.new == "TRIPPED"}
     assert trips["max_drawdown"].value >= 0.001 and trips["max_drawdown"].limit == 0.001
-    assert of(StateChanged, out)[0].new == "HALTED" and "max_drawdown" in of(StateChanged, out)[0].reason
+    assert of(StateChanged, out)[0].new == "REDUCING" and "max_drawdown" in of(StateChanged, out)[0].reason
+    exits = [o for o in of(OrderIntent, out) if o.origin == "risk" and "max_drawdown" in o.reason]
+    assert [(o.symbol, o.qty) for o in exits] == [("AAA", -held)]
+
+
+def test_drawdown_breaker_set_to_halt_keeps_the_position():
+    eng = make_engine(EngineConfig(breakers=BreakersConfig(max_drawdown=0.001, daily_loss=1.0,
+                                                           on_trip={"max_drawdown": "halt"})))
+    trend(eng, bars=25)
+    out = feed(eng, [Tick(26 * MIN - 1, "AAA", eng.portfolio.last["AAA"] * 0.8, 1.0),
+                     Timer(26 * MIN, "", "bar")])
+    assert of(StateChanged, out)[0].new == "HALTED" and not of(OrderIntent, out)
 
 
 def test_breaker_warns_at_eighty_percent_of_its_limit_and_not_below():

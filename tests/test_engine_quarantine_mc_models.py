@@ -96,11 +96,11 @@ def test_the_bad_data_count_starts_afresh_each_bar() -> None:
 # ------------------------------------------------------------ Monte Carlo VaR of the book
 
 
-def two_asset_book(mc_draws: int = 20_000):  # type: ignore[no-untyped-def]
+def two_asset_book(mc_draws: int = 20_000, var_measure: str = "historical"):  # type: ignore[no-untyped-def]
     """Correlated random walks for AAA/BBB, then a long AAA / short BBB book."""
     eng = make_engine(EngineConfig(strategy=StrategyConfig(target_fraction=0.0001),
                                    risk=RiskConfig(mc_draws=mc_draws, mc_every=1),
-                                   breakers=BreakersConfig(var_limit=1.0, daily_loss=1.0,
+                                   breakers=BreakersConfig(var_limit=1.0, daily_loss=1.0, var_measure=var_measure,
                                                            max_drawdown=1.0, trailing_loss=1.0)))
     rng = np.random.default_rng(5)
     a, b = 100.0, 50.0
@@ -152,12 +152,18 @@ def test_monte_carlo_var_is_seeded_and_the_same_every_run() -> None:
 
 
 def test_euler_contributions_sum_to_the_parametric_var_of_the_book() -> None:
-    eng = two_asset_book()
+    eng = two_asset_book(var_measure="parametric")
     feed(eng, [Timer(41 * MIN, "", "bar")])
-    _, sd, e = numpy_book_var(eng)
+    syms = ["AAA", "BBB"]
+    n = min(eng.risk_rets[s].count for s in syms)
+    r = np.array([[w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)]
+                  for w in (eng.risk_rets[s] for s in syms)])
+    e = np.array([eng.portfolio.qty(s) * eng.portfolio.last[s] for s in syms])
+    sd = float(np.sqrt(e @ np.cov(r, ddof=1) @ e * eng.p.bars_per_day))
     contrib = eng.var_contrib
     assert set(contrib) == {"AAA", "BBB"}
     assert sum(contrib.values()) == pytest.approx(1.6448536269514722 * sd, rel=1e-9)
+    assert eng.var_book * eng.portfolio.nav() == pytest.approx(1.6448536269514722 * sd, rel=1e-9)
 
 
 def test_a_flat_book_has_no_monte_carlo_var() -> None:

@@ -455,7 +455,7 @@ def test_file_source_puts_the_day_timer_first_then_bars_then_the_bar_timer(tmp_p
     assert shape == [
         ("Timer", t1, "day"), ("Bar", t1, "A"), ("Bar", t1, "B"), ("Timer", t1, "bar"),
         ("Timer", t2, "day"), ("Bar", t2, "A"), ("Timer", t2, "bar"),
-        ("Bar", t3, "A"), ("Bar", t3, "B"), ("Timer", t3, "bar"),
+        ("Bar", t3, "A"), ("Bar", t3, "B"), ("Timer", t3, "bar"), ("Timer", t3, "end"),
     ]
     assert all(e.symbol == "" for e in events if isinstance(e, Timer))
 

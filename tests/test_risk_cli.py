@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -119,12 +120,12 @@ def test_the_only_numeric_column_is_used_when_no_close_column_exists(tmp_path):
 def test_several_numeric_columns_without_a_close_is_an_error_listing_them(tmp_path):
     path = _frame_csv(tmp_path, AAPL=PRICES, MSFT=PRICES)
     message = _fails([str(path)])
-    assert "--column" in message and "Date, AAPL, MSFT" in message
+    assert "--column" in message and "columns: AAPL, MSFT" in message
 
 
 def test_an_unknown_column_is_an_error_listing_the_columns(tmp_path):
     message = _fails([str(_frame_csv(tmp_path, Close=PRICES)), "--column", "Price"])
-    assert "'Price'" in message and "Date, Close" in message
+    assert "no column 'Price'" in message and "(columns: Close)" in message
 
 
 def test_parquet_files_are_read_too(tmp_path):
@@ -139,23 +140,23 @@ def test_parquet_files_are_read_too(tmp_path):
 
 def test_a_missing_file_is_an_input_error_naming_it(tmp_path):
     message = _fails([str(tmp_path / "nope.csv")])
-    assert "nope.csv" in message and "no such file" in message
+    assert "nope.csv" in message and "file not found" in message
 
 
-def test_a_missing_price_names_the_file_column_and_line(tmp_path):
+def test_a_missing_price_is_left_out_as_run_leaves_it_out_and_said_so(tmp_path):
     path = _csv(tmp_path, "Date,Close\n2024-01-01,100\n2024-01-02,101\n2024-01-03,\n2024-01-04,99\n")
-    message = _fails([str(path)])
-    assert "prices.csv" in message and "'Close'" in message and "line 4" in message
+    d = _json([str(path)])
+    assert d["n"] == 2 and d["fixups"] == ["dropped 1 row with missing value '' in Close (first: line 4)"]
 
 
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
         ("2024-01-01,100\n2024-01-02,-3\n2024-01-03,99\n", "line 3"),
-        ("2024-01-01,100\n2024-01-02,0\n2024-01-03,99\n", "not positive"),
-        ("2024-01-01,100\n2024-01-02,abc\n2024-01-03,99\n", "'abc'"),
-        ("2024-01-02,100\n2024-01-01,101\n2024-01-03,99\n", "not increasing"),
-        ("2024-01-01,100\nnot-a-date,101\n2024-01-03,99\n", "bad date"),
+        ("2024-01-01,100\n2024-01-02,0\n2024-01-03,99\n", "line 3: Close is zero"),
+        ("2024-01-01,100\n2024-01-02,abc\n2024-01-03,99\n", "line 3: Close is not a number ('abc')"),
+        ("2024-01-02,100\n2024-01-01,101\n2024-01-03,99\n", "line 3: timestamp 2024-01-01 is before"),
+        ("2024-01-01,100\nnot-a-date,101\n2024-01-03,99\n", "line 3: Date 'not-a-date' is not a valid date"),
         ("2024-01-01,100\n2024-01-02,101\n", "need at least 3"),
     ],
     ids=["negative", "zero", "text", "out-of-order", "bad-date", "too-short"],
@@ -186,3 +187,74 @@ def test_sp500_index_file_gives_the_known_drawdown_and_sensible_var():
     assert (d["max_drawdown_peak"], d["max_drawdown_trough"]) == ("2007-10-09", "2009-03-09")
     assert 0.01 < d["var_hist_95"] < d["var_hist_99"] < d["cvar_hist_99"] < 0.11984
     assert np.isclose(d["var_mc_99"], d["var_param_99"], rtol=0.02)
+
+
+# ------------------------------------------------------------ bar interval and the one loader (issue 13, item 11)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SP500_1MIN = Path("/work/shared/data/mplfinance/SP500_NOV2019_IDayRVol.csv")
+
+
+def _stamps(start: str, periods: int, freq: str) -> list[int]:
+    return [int(t.value // 1_000_000) for t in pd.date_range(start, periods=periods, freq=freq)]
+
+
+def test_one_minute_bars_are_annualised_by_bars_a_day_times_252_and_say_so():
+    path = FIXTURES / "mplfinance_SP500_NOV2019_IDayRVol_head.csv"  # 60 one-minute bars, O,C,H,L order
+    d = _json([str(path)])
+    closes = pd.read_csv(path)["Close"].to_numpy()
+    r = m.simple_returns(closes)
+    assert (d["interval"], d["bars_per_day"], d["bars_per_year"]) == ("1 minute", 60.0, 60.0 * 252)
+    assert d["vol"] == pytest.approx(np.std(r, ddof=1) * np.sqrt(60 * 252))
+    assert d["sharpe"] == pytest.approx(m.sharpe_ratio(r, periods_per_year=60 * 252))
+    assert "one day" in d["interval_note"]  # a partial session: the estimate says it undercounts
+    table = CliRunner().invoke(risk, [str(path)]).output
+    assert "loss over one bar (1 minute)" in table and "1 minute bars (60 a day)" in table
+
+
+def test_the_sp500_one_minute_file_is_391_bars_a_day_and_about_7_percent_a_year():
+    if not SP500_1MIN.exists():
+        pytest.skip(f"{SP500_1MIN} not present")
+    d = _json([str(SP500_1MIN)])
+    assert (d["interval"], d["bars_per_day"], d["interval_note"]) == ("1 minute", 391.0, "")
+    assert 0.05 < d["vol"] < 0.09  # was 0.34% when one-minute returns were annualised as daily
+    assert d["vol"] == pytest.approx(0.003407 * math.sqrt(391), rel=1e-3)
+
+
+def test_freds_dot_marker_is_a_missing_value_for_risk_and_models_evaluate_as_for_run():
+    from console.cli import cli
+    from core.market.files import load_bars
+
+    path = FIXTURES / "arch_wti_1986.csv"  # 79 rows, two of them '.'
+    d = _json([str(path)])
+    assert d["n"] == 76 and d["interval"] == "daily" and d["bars_per_year"] == 252
+    assert d["fixups"] == ["dropped 2 rows with missing value '.' in DCOILWTICO (first: line 34)"]
+    assert len(load_bars(path).bars) == 77  # run reads the same 77 prices
+    res = CliRunner().invoke(cli, ["models", "evaluate", str(path), "--models", "forest",
+                                   "--train", "50", "--test", "10", "--json"])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert json.loads(res.output)["bars"] == 77
+
+
+@pytest.mark.parametrize(("freq", "periods", "name", "per_year"), [
+    ("B", 30, "daily", 252.0),          # business days: weekends do not move the spacing
+    ("D", 30, "daily", 365.0),          # every day of the week: a crypto file
+    ("W-FRI", 20, "weekly", 52.0),
+    ("MS", 24, "monthly", 12.0),
+    ("QS", 12, "quarterly", 4.0),
+    ("YS", 5, "yearly", 1.0),
+    ("5min", 200, "5 minutes", 200 * 252.0),  # one day's 200 bars (a partial session)
+    ("h", 24 * 21, "1 hour", 24 * 365.0),     # around the clock, weekends too (three weeks)
+])
+def test_bar_interval_is_the_median_spacing_and_the_bars_a_year_follow(freq, periods, name, per_year):
+    from core.market.files import bar_interval
+
+    iv = bar_interval(_stamps("2024-01-01", periods, freq))
+    assert (iv.name, iv.per_year) == (name, per_year)
+
+
+def test_a_file_with_one_timestamp_has_no_interval():
+    from core.market.files import bar_interval
+
+    with pytest.raises(DataError, match="two distinct timestamps"):
+        bar_interval([1_000, 1_000])

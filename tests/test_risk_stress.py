@@ -121,8 +121,8 @@ def test_without_a_class_map_every_symbol_is_an_equity():
 
 
 def test_an_unknown_asset_class_is_refused_by_name():
-    with pytest.raises(InputError, match="'bonds' for TLT"):
-        s.shock_book({"TLT": 1.0}, s.GFC_2008, {"TLT": "bonds"})
+    with pytest.raises(InputError, match="'paintings' for ART"):
+        s.shock_book({"ART": 1.0}, s.GFC_2008, {"ART": "paintings"})
 
 
 def test_a_book_that_nets_to_zero_needs_an_explicit_nav():
@@ -188,3 +188,69 @@ def test_stress_test_returns_frozen_rows_for_every_scenario():
     with pytest.raises(dataclasses.FrozenInstanceError):
         rows[0].pnl = 0.0  # type: ignore[misc]
     assert len(s.stress_test(BOOK, CLASSES)) == 5
+
+
+# ------------------------------------------------------------ per asset class (issue 13, item 10)
+
+# the simulator's book: an equity, gold (commodity, metals sector), EURUSD (fx), BTC (crypto)
+SIM_BOOK = {"IDX": 40_000.0, "GOLD": 20_000.0, "EURUSD": 20_000.0, "BTC": 20_000.0}
+
+
+def _sim_classes() -> dict[str, str]:
+    from console.setup_run import asset_classes
+    from core.market.sim import Simulator
+
+    return asset_classes(Simulator(1).spec)
+
+
+def test_every_scenario_states_a_figure_or_na_for_every_asset_class():
+    for scenario in s.PRICE_SCENARIOS:
+        assert [c for c, _ in scenario.describe()] == list(s.ASSET_CLASSES)
+        assert scenario.shock("cash") == 0.0
+    assert dict(s.GFC_2008.describe())["crypto"] == "n/a"  # BTC did not trade in 2008
+    assert dict(s.BLACK_MONDAY_1987.describe())["fx"] == "n/a"  # nor did the euro in 1987
+    with pytest.raises(ValueError, match="every class"):
+        s.Scenario("half", (("equity", -0.1),), "test")
+
+
+def test_the_simulators_fx_crypto_and_gold_get_their_own_class_not_equity():
+    classes = _sim_classes()
+    assert {k: classes[k] for k in SIM_BOOK} == {
+        "IDX": "equity", "GOLD": "metals", "EURUSD": "fx", "BTC": "crypto"}
+    assert set(classes.values()) <= set(s.ASSET_CLASSES)
+
+
+def test_2008_shocks_each_class_by_its_own_move_and_leaves_btc_unshocked():
+    row = s.shock_book(SIM_BOOK, s.GFC_2008, _sim_classes())
+    assert row.unshocked == ("BTC",)
+    expected = (40_000 * s.GFC_2008.shock("equity") + 20_000 * s.GFC_2008.shock("metals")
+                + 20_000 * s.GFC_2008.shock("fx"))
+    assert row.pnl == pytest.approx(expected, rel=1e-12)
+    # equities -57%, gold up about a quarter, EURUSD down about a tenth: not -57% on all four
+    assert s.GFC_2008.shock("metals") > 0.15 and -0.15 < s.GFC_2008.shock("fx") < -0.05
+    assert row.pnl > 40_000 * s.GFC_2008.shock("equity") > 100_000 * s.GFC_2008.shock("equity")
+
+
+def test_2020_moves_btc_but_leaves_oil_unshocked_and_the_hypothetical_moves_equities_only():
+    book = SIM_BOOK | {"CL": 10_000.0}
+    classes = _sim_classes() | {"CL": "commodity"}
+    covid = s.shock_book(book, s.COVID_2020, classes)
+    assert covid.unshocked == ("CL",)
+    assert -0.5 < s.COVID_2020.shock("crypto") < -0.2
+    only_equities = s.shock_book(book, s.EQUITIES_DOWN_10, classes)
+    assert only_equities.pnl == pytest.approx(-4_000.0) and only_equities.unshocked == ()
+
+
+def test_a_price_files_unknown_class_stresses_as_equity_and_labels_normalise():
+    assert s.stress_class("unknown") == "equity"
+    assert s.stress_class("commodity", "energy") == "commodity"
+    assert s.stress_class("commodity", "Precious Metals") == "metals"
+    assert s.asset_class_of("X", "Currency") == "fx" and s.asset_class_of("X", "bonds") == "rates"
+
+
+def test_the_risk_pane_names_the_symbols_a_scenario_leaves_unshocked():
+    from console.panes.risk import _scenario_label
+    from core.snapshot import StressLine
+
+    assert _scenario_label(StressLine("2008 GFC", -1.0, -0.1, ("BTC",))) == "2008 GFC (n/a: BTC)"
+    assert _scenario_label(StressLine("equities -10%", -1.0, -0.1)) == "equities -10%"

@@ -367,12 +367,12 @@ def test_cli_table_on_one_column_lists_skipped_models():
 
 
 @pytest.mark.parametrize("args, exc, needle", [
-    (["bad_price.csv"], DataError, "missing price in column 'BBB' at line 42"),
+    (["bad_price.csv"], DataError, "bad_price.csv line 42: BBB is not a number ('n/a')"),
     (["two_symbols.csv", "--column", "CCC"], InputError, "no column 'CCC'"),
     (["two_symbols.csv", "--models", "forest,magic"], InputError, "unknown model 'magic'"),
     (["two_symbols.csv", "--train", "10"], InputError, "--train 10"),
     (["two_symbols.csv", "--train", "179"], InputError, "180 rows"),
-    (["missing.csv"], InputError, "no such file"),
+    (["missing.csv"], InputError, "missing.csv: file not found"),
 ])
 def test_cli_bad_input_is_one_line(args, exc, needle):
     res = run_cli(str(FIX / args[0]), *args[1:])

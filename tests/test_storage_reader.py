@@ -133,7 +133,8 @@ def test_fills_and_orders_come_from_their_own_tables(path: Path) -> None:
 
 def test_list_sessions_summarises_events_trades_pnl_and_halts(path: Path) -> None:
     events = [
-        risk(1, 100_000.0, var95=math.nan),  # NaN in a payload must not break the SQL
+        # the first bar already made 100: P&L counts from the initial cash, not the first snapshot
+        risk(1, 100_100.0, var95=math.nan),  # NaN in a payload must not break the SQL
         OrderAccepted(2, "X", 1, 1.0, 10.0, "s"), Fill(3, "X", 2, 1.0, 10.0, 0.0),
         Fill(4, "X", 2, 1.0, 10.0, 0.0),
         state(5, "ACTIVE", "HALTED"), state(6, "HALTED", "ACTIVE"), state(7, "ACTIVE", "HALTED"),
@@ -141,7 +142,7 @@ def test_list_sessions_summarises_events_trades_pnl_and_halts(path: Path) -> Non
         risk(9, 100_250.5),
     ]
     write_session(path, "s1", events, started_at="2026-01-01T09:00:00+00:00",
-                  data_source="sim", seed=3)
+                  data_source="sim", seed=3, config={"engine": {"initial_cash": 100_000.0}})
     (summary,) = list_sessions(open_db(path, create=False))
     assert (summary.id, summary.events, summary.trades, summary.halts) == ("s1", 9, 2, 2)
     assert summary.pnl == pytest.approx(250.5)
@@ -165,14 +166,15 @@ def test_list_sessions_searches_indexes_and_never_scans_the_events_table(path: P
     plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + SUMMARY_SQL).fetchall()]
     scans = [step for step in plan if step.startswith("SCAN")]
     assert scans and all(step.startswith("SCAN s") for step in scans), plan
-    # the lookups by kind (first/last risk, halts) must use the (session, kind)
+    # the lookups by kind (last risk, halts) must use the (session, kind)
     # index; a primary-key search on session alone walks the whole session
     by_kind = [step for step in plan if "(session=? AND kind=?)" in step]
-    assert len(by_kind) == 3, plan
+    assert len(by_kind) == 2, plan
 
 
 def test_a_corrupt_payload_in_the_summary_is_reported_as_unknown_pnl(path: Path) -> None:
-    write_session(path, "s1", [risk(1, 100.0), risk(2, 110.0)], started_at="2026-01-01T00:00:00+00:00")
+    write_session(path, "s1", [risk(1, 100.0), risk(2, 110.0)], started_at="2026-01-01T00:00:00+00:00",
+                  config={"engine": {"initial_cash": 100.0}})
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE events SET payload = '{broken' WHERE seq = 2")
     conn.close()

@@ -5,13 +5,16 @@ one, and rolled forward (``core.signals.walkforward.evaluate``). Figures are
 fractions; Sharpe ratios are annualised by sqrt(252) with ddof=1 whatever the
 bar size; buy-and-hold is the equal-weight book over the same test bars.
 
-Files are read with ``console.commands.risk``'s loader and checks. One price
+Files are read with ``core.market.files.load_closes``, the loader ``console
+run`` and ``console risk`` use (FRED's ``.`` and empty cells are missing
+values; a date column is required). One price
 column (``--column NAME``, or Adj Close/Close, or the only numeric column) is a
 single series; a file of several numeric columns (one per symbol, e.g.
 ``sp500_dataset.csv``) or ``--column A,B,...`` is a multi-symbol frame.
 Models that need what the file lacks are listed as ``skipped: reason``; a model
 whose fit rejects the data is listed as ``failed: reason``. Timestamps are the
-file's dates as int ns (market time), or the row numbers when it has none.
+file's dates as int ns (market time); a multi-symbol frame keeps the dates on
+which every symbol has a price.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from rich.console import Console
 from rich.table import Table
 
-from console.commands.risk import PRICE_COLUMNS, _date_column, _dates, _pick_column, _prices, _read_frame
 from core.errors import InputError
 from core.signals.base import FitReport, SignalModel, SignalOut
 
@@ -39,26 +41,14 @@ ENSEMBLE = "ensemble"
 
 
 def load_closes(path: Path, column: str | None) -> pd.DataFrame:
-    """The file's price columns as a closes frame (int ns index ascending, one column per symbol)."""
-    frame = _read_frame(path)
-    date_col = _date_column(frame)
-    names = [str(c) for c in frame.columns]
-    if column is not None:
-        cols = [c.strip() for c in column.split(",") if c.strip()]
-        for c in cols:
-            _pick_column(frame, path, c, date_col)  # raises naming the missing column
-    elif any(c in names for c in PRICE_COLUMNS):
-        cols = [_pick_column(frame, path, None, date_col)]
-    else:
-        numeric = [n for n in names if n != date_col and not n.startswith("Unnamed:")
-                   and pd.api.types.is_numeric_dtype(frame[n])]
-        cols = numeric if len(numeric) > 1 else [_pick_column(frame, path, None, date_col)]
-    data = {c: _prices(frame, path, c) for c in cols}
-    if date_col is not None:
-        index = pd.Index([int(d.value) for d in _dates(frame, path, date_col)], dtype="int64", name="ts")
-    else:
-        index = pd.RangeIndex(len(frame), name="ts")
-    return pd.DataFrame(data, index=pd.Index(np.asarray(index, dtype=np.int64), name="ts"))
+    """The file's price columns as a closes frame (int ns index ascending, one
+    column per symbol), read by ``core.market.files.load_closes``: the loader
+    ``console run`` and ``console risk`` use, so the same files pass."""
+    from core.market.files import load_closes as read_closes
+
+    cols = [c.strip() for c in column.split(",") if c.strip()] if column is not None else None
+    frame = read_closes(path, cols).frame
+    return frame.set_axis(pd.Index(frame.index.to_numpy(dtype=np.int64) * 1_000_000, name="ts"))
 
 
 def _top_pairs(closes: pd.DataFrame, train: int) -> list[str]:

@@ -1,10 +1,16 @@
-"""``console risk FILE``: risk figures of one daily price series from a CSV or Parquet file.
+"""``console risk FILE``: risk figures of one price series from a CSV or Parquet file.
 
-All figures are one-day, on simple returns of daily closes: VaR and CVaR as
+The file is read by ``core.market.files.load_closes``, the loader ``console
+run`` uses (same formats, the same missing-value markers such as FRED's
+``.``, the same one-line errors), and its bar interval is inferred from the
+timestamps (``bar_interval``: the median spacing; intraday bars a year = bars
+a day x 252, daily 252, weekly 52, ...) and printed. Figures are on simple
+returns of the closes: VaR and CVaR over one bar of the file's interval, as
 positive loss fractions (historical, parametric, Monte Carlo, at 95% and
 99%), drawdowns as positive fractions, volatility and Sharpe annualised by
-sqrt(252). Bad input raises ``InputError``/``DataError`` with one line naming
-the file, column and line; the CLI wrapper prints it as ``error: ...``.
+the square root of the bars a year. Bad input raises ``InputError``/
+``DataError`` with one line naming the file, column and line; the CLI wrapper
+prints it as ``error: ...``.
 """
 
 from __future__ import annotations
@@ -23,126 +29,40 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import DataError, InputError
+from core.market.files import BarInterval, load_closes
 from core.risk.metrics import Drawdown, RiskSummary, summarize
-
-# Adj Close first: Close drops on every ex-dividend day, which reads as a loss.
-PRICE_COLUMNS = ("Adj Close", "adj_close", "adj close", "Close", "close")
-DATE_COLUMNS = ("date", "datetime", "timestamp", "time")
-PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 @dataclass(frozen=True)
 class PriceSeries:
-    """One price column of a file, in file order, with its dates (None when the file has none)."""
+    """One price column of a file, in time order, with its UTC timestamps and
+    bar interval, and the loader's fix-ups (one line each)."""
 
     path: Path
     column: str
     prices: npt.NDArray[np.float64]
-    dates: list[pd.Timestamp] | None
+    dates: list[pd.Timestamp]
+    interval: BarInterval
+    fixups: tuple[str, ...] = ()
 
 
 # ------------------------------------------------------------ loading
 
 
-def _where(path: Path, i: int) -> str:
-    """Where data row ``i`` (0-based) is: a line for CSV (header is line 1), a row for Parquet."""
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        return f"row {i + 1}"
-    return f"line {i + 2}"
-
-
-def _read_frame(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputError(f"cannot read {path}: no such file")
-    try:
-        if path.suffix.lower() in PARQUET_SUFFIXES:
-            frame = pd.read_parquet(path)
-            if not isinstance(frame.index, pd.RangeIndex):
-                frame = frame.reset_index()
-        else:
-            frame = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DataError(f"cannot read {path}: {first}") from None
-    if frame.empty:
-        raise DataError(f"{path} has no data rows")
-    return frame
-
-
-def _pick_column(frame: pd.DataFrame, path: Path, column: str | None, date_col: str | None) -> str:
-    names = [str(c) for c in frame.columns]
-    listing = ", ".join(names)
-    if column is not None:
-        if column not in names:
-            raise InputError(f"{path} has no column {column!r}; columns: {listing}")
-        return column
-    for name in PRICE_COLUMNS:
-        if name in names:
-            return name
-    others = [n for n in names if n != date_col and not n.startswith("Unnamed:")]
-    numeric = [n for n in others if pd.api.types.is_numeric_dtype(frame[n])]
-    if len(numeric) == 1:
-        return numeric[0]
-    if not numeric and len(others) == 1:
-        return others[0]  # one column with a bad cell: _prices names the row
-    raise InputError(f"{path}: choose a price column with --column; columns: {listing}")
-
-
-def _date_column(frame: pd.DataFrame) -> str | None:
-    for c in frame.columns:
-        if str(c).strip().lower() in DATE_COLUMNS:
-            return str(c)
-    first = frame.columns[0]
-    if pd.api.types.is_numeric_dtype(frame[first]):
-        return None
-    parsed = pd.to_datetime(frame[first], errors="coerce")
-    return str(first) if parsed.notna().all() else None
-
-
-def _prices(frame: pd.DataFrame, path: Path, column: str) -> npt.NDArray[np.float64]:
-    raw = frame[column]
-    values: npt.NDArray[np.float64] = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
-    if bad.size == 0:
-        return values
-    i = int(bad[0])
-    x = float(values[i])
-    if not math.isnan(x):
-        what = f"price {x} is not positive and finite"
-    elif pd.isna(raw.iloc[i]):
-        what = "missing price"
-    else:
-        what = f"not a number {raw.iloc[i]!r}"
-    raise DataError(f"{path}: {what} in column {column!r} at {_where(path, i)}")
-
-
-def _dates(frame: pd.DataFrame, path: Path, date_col: str) -> list[pd.Timestamp]:
-    raw = frame[date_col]
-    parsed = pd.to_datetime(raw, errors="coerce")
-    bad = np.flatnonzero(parsed.isna().to_numpy())
-    if bad.size:
-        i = int(bad[0])
-        raise DataError(f"{path}: bad date {raw.iloc[i]!r} in column {date_col!r} at {_where(path, i)}")
-    stamps = list(parsed)
-    for i in range(1, len(stamps)):
-        if stamps[i] <= stamps[i - 1]:
-            raise DataError(
-                f"{path}: dates not increasing in column {date_col!r} at {_where(path, i)}"
-                f" ({stamps[i].date()} after {stamps[i - 1].date()})"
-            )
-    return stamps
-
-
 def load_price_series(path: Path, column: str | None = None) -> PriceSeries:
-    """Read one price column of a CSV or Parquet file, checked row by row."""
-    frame = _read_frame(path)
-    date_col = _date_column(frame)
-    col = _pick_column(frame, path, column, date_col)
-    prices = _prices(frame, path, col)
+    """One price column of a CSV or Parquet file, read by ``run``'s loader:
+    ``column``, else Adj Close, Close or the file's only series."""
+    closes = load_closes(path, [column] if column is not None else None)
+    frame = closes.frame
+    if frame.shape[1] != 1:
+        listing = ", ".join(str(c) for c in frame.columns)
+        raise InputError(f"{path}: choose a price column with --column; columns: {listing}")
+    prices = frame.iloc[:, 0].to_numpy(dtype=np.float64)
     if prices.size < 3:
-        raise DataError(f"{path}: column {col!r} has {prices.size} prices; need at least 3 (2 returns)")
-    dates = _dates(frame, path, date_col) if date_col is not None else None
-    return PriceSeries(path, col, prices, dates)
+        raise DataError(f"{path}: column {frame.columns[0]!r} has {prices.size} prices; "
+                        "need at least 3 (2 returns)")
+    dates = [pd.Timestamp(int(ts), unit="ms") for ts in frame.index]
+    return PriceSeries(path, str(frame.columns[0]), prices, dates, closes.interval, closes.fixups)
 
 
 # ------------------------------------------------------------ output
@@ -165,13 +85,19 @@ def _num(x: float) -> float | None:
 
 
 def summary_dict(series: PriceSeries, s: RiskSummary, seed: int) -> dict[str, Any]:
-    """The JSON object: fractions, one-day VaR/CVaR at 95 and 99, dates as ISO strings."""
+    """The JSON object: fractions, VaR/CVaR over one bar at 95 and 99, dates as
+    ISO strings, the inferred bar interval and the bars a year that annualise."""
     out: dict[str, Any] = {
         "file": str(series.path),
         "column": series.column,
         "n": s.n,
         "first": _stamp(series.dates[0]) if series.dates else None,
         "last": _stamp(series.dates[-1]) if series.dates else None,
+        "interval": series.interval.name,
+        "bars_per_day": series.interval.bars_per_day,
+        "bars_per_year": series.interval.per_year,
+        "interval_note": series.interval.note,
+        "fixups": list(series.fixups),
         "seed": seed,
         "mean": _num(s.mean),
         "vol": _num(s.vol),
@@ -196,11 +122,21 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.2%}"
 
 
+def _bars(d: dict[str, Any]) -> str:
+    name = d["interval"]
+    if name in ("daily", "weekly", "monthly", "quarterly", "yearly"):
+        return f"{name} bars"
+    return f"{name} bars ({d['bars_per_day']:,.0f} a day)"
+
+
 def render_table(d: dict[str, Any]) -> Table:
     """A rich table of ``summary_dict``'s figures, as percentages."""
     span = f", {d['first']} .. {d['last']}" if d["first"] is not None else ""
-    table = Table(title=f"{d['file']} [{d['column']}]: {d['n']} daily returns{span}")
-    table.add_column("one-day loss")
+    table = Table(title=f"{d['file']} [{d['column']}]: {d['n']} returns of {_bars(d)}{span}",
+                  caption=f"bar interval {d['interval']} (inferred from the timestamps); annualised "
+                          f"by sqrt({d['bars_per_year']:,.0f} bars a year)"
+                          + (f"; {d['interval_note']}" if d["interval_note"] else ""))
+    table.add_column(f"loss over one bar ({d['interval']})")
     table.add_column("95%", justify="right")
     table.add_column("99%", justify="right")
     for label, key in (
@@ -225,11 +161,14 @@ def render_table(d: dict[str, Any]) -> Table:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--seed", default=7, show_default=True, type=int, help="Seed of the Monte Carlo simulation.")
 def risk(file: Path, column: str | None, as_json: bool, seed: int) -> None:
-    """One-day VaR, CVaR, drawdown, volatility and Sharpe of a daily price series in FILE (CSV or Parquet)."""
+    """VaR, CVaR, drawdown, volatility and Sharpe of a price series in FILE (CSV or Parquet),
+    at the bar interval inferred from its timestamps."""
     series = load_price_series(file, column)
-    summary = summarize(series.prices, series.dates, seed=seed)
+    summary = summarize(series.prices, series.dates, seed=seed, periods_per_year=series.interval.per_year)
     d = summary_dict(series, summary, seed)
     if as_json:
         click.echo(json.dumps(d, allow_nan=False))
     else:
+        for note in series.fixups:
+            click.echo(f"data: {note}", err=True)
         Console().print(render_table(d))

@@ -8,10 +8,19 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 
 from console.panes.common import Cell, KeyedTable, money, num, pct, signed, signed_money
-from core.snapshot import RiskView, Snapshot
+from core.snapshot import RiskView, Snapshot, StressLine
 
 RISK_COLUMNS = (("Figure", "label"), ("Value", "value"))
 STRESS_COLUMNS = (("Stress scenario", "name"), ("P&L", "pnl"), ("% NAV", "frac"))
+MEASURE = {"historical": "hist", "parametric": "param", "monte_carlo": "MC", "nav_parametric": "NAV"}
+
+
+def _scenario_label(line: StressLine) -> str:
+    """The scenario's name, and the symbols it leaves unshocked because it has
+    no view on their class (BTC in 2008): "2008 GFC (n/a: BTC)"."""
+    if not line.unshocked:
+        return line.name
+    return f"{line.name} (n/a: {', '.join(line.unshocked)})"
 
 
 class RiskPane(Vertical):
@@ -33,11 +42,11 @@ class RiskPane(Vertical):
         rows = {label: (label, value) for label, value in self._figures(r)}
         # extras get their own key space: an extra named "NAV" must not replace ours
         rows.update({f"extra:{k}": (k, num(v)) for k, v in r.extra})
-        # Euler contributions sum to the book's 95% parametric VaR (currency)
+        # each position's share of the headline VaR (its measure); they sum to it (currency)
         rows.update({f"contrib:{s}": (f"VaR contrib {s}", signed(app, -v, money(v))) for s, v in r.contributions})
         rows.update({f"sector:{s}": (f"Sector {s}", num(pct(v))) for s, v in r.sectors})
         self._table.sync(rows)
-        self._stress.sync({line.name: (line.name, signed(app, line.pnl, signed_money(line.pnl)),
+        self._stress.sync({line.name: (_scenario_label(line), signed(app, line.pnl, signed_money(line.pnl)),
                                        signed(app, line.pnl_fraction, pct(line.pnl_fraction)))
                            for line in r.stress})
 
@@ -57,6 +66,6 @@ class RiskPane(Vertical):
             ("Unrealised", signed(app, r.unrealized, signed_money(r.unrealized))),
             ("Drawdown", signed(app, -r.drawdown, pct(r.drawdown))),
             ("Max DD", signed(app, -r.max_drawdown, pct(r.max_drawdown))),
-            ("VaR95 (1d)", num(pct(r.var95))), ("Peak NAV", num(money(r.peak_nav))),
+            (f"VaR95 1d {MEASURE.get(r.var_measure, r.var_measure)}", num(pct(r.var95))), ("Peak NAV", num(money(r.peak_nav))),
         ]
         return figures

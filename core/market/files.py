@@ -112,7 +112,8 @@ import pandas as pd
 from core.errors import DataError
 from core.events import Bar, InputEvent, Timer
 
-__all__ = ["MarketFile", "load_bars", "file_source", "DAY_MS"]
+__all__ = ["BarInterval", "Closes", "MarketFile", "bar_interval", "load_bars", "load_closes",
+           "file_source", "DAY_MS"]
 
 DAY_MS = 86_400_000
 
@@ -163,6 +164,7 @@ class MarketFile:
     bars: list[Bar]
     bar_ms: int
     fixups: tuple[str, ...]
+    columns: tuple[str, ...] = ()  # the header as read (after the Time repair), for column choices
     # what was read (after gunzip): its length and sha256, so that a session
     # logged on this file can refuse to resume on a different one
     size: int = 0
@@ -521,7 +523,7 @@ def _bar_ms(ts: np.ndarray) -> int:
     return int(gaps[(len(gaps) - 1) // 2])  # the lower median: always a real spacing
 
 
-def _build(tb: _Table, symbol: str | None, stem: str) -> MarketFile:
+def _build(tb: _Table, symbol: str | None, stem: str, close: str | None = None) -> MarketFile:
     header = tb.header
     lowered = [n.lower() for n in header]
     n_rows = len(tb.locs)
@@ -591,6 +593,13 @@ def _build(tb: _Table, symbol: str | None, stem: str) -> MarketFile:
         fails.append(f)
         ts, has_time = np.zeros(n_rows, dtype=np.int64), False
 
+    if close is not None:  # one named column read as the closes, whatever else the file has
+        col = _named(header, close, used)
+        if col is None:
+            listing = ", ".join(n for i, n in enumerate(header) if n and i not in used)
+            raise tb.fail_header(f"has no column {_show(close)} (columns: {_clip(listing, 120)})")
+        return _build_wide(tb, ts, stamps, [col], [symbol or header[col]], None, fixups, fails)
+
     ohlc = {n: seen[n] for n in _PRICE_NAMES if n in seen and seen[n] not in used}
     vol_at = next((seen[n] for n in _VOLUME_NAMES if n in seen and seen[n] not in used), None)
     if ohlc and set(ohlc) != {"close"}:
@@ -626,6 +635,15 @@ def _build(tb: _Table, symbol: str | None, stem: str) -> MarketFile:
     if vol_at is not None and vol_for is None:
         fixups.append(f"ignored column {header[vol_at]}: a wide file has no per-symbol volume")
     return _build_wide(tb, ts, stamps, price_cols, names, vol_for, fixups, fails)
+
+
+def _named(header: list[str], name: str, used: set[int]) -> int | None:
+    """The column called ``name`` (exactly, else ignoring case), not the date/time."""
+    for same in (lambda a: a == name, lambda a: a.lower() == name.strip().lower()):
+        hit = next((i for i, n in enumerate(header) if i not in used and same(n)), None)
+        if hit is not None:
+            return hit
+    return None
 
 
 def _build_wide(tb: _Table, ts: np.ndarray, stamps: list[str], price_cols: list[int],
@@ -775,8 +793,13 @@ def _build_ohlc(tb: _Table, symbol: str, ts: np.ndarray, has_time: bool, stamps:
 # ------------------------------------------------------------------ API
 
 
-def load_bars(path: str | os.PathLike[str], symbol: str | None = None) -> MarketFile:
+def load_bars(path: str | os.PathLike[str], symbol: str | None = None,
+              close: str | None = None) -> MarketFile:
     """Load a price file (format detected from its content) into bars.
+
+    ``close`` names one column to read as the closes (``Adj Close`` of a
+    Yahoo file, one column of a wide file), every other price column ignored;
+    the symbol is then ``symbol`` or that column's name.
 
     Raises ``DataError`` (one line naming the file, the line or data row, and
     the field) for anything the module docstring does not list as a fix-up."""
@@ -791,10 +814,133 @@ def load_bars(path: str | os.PathLike[str], symbol: str | None = None) -> Market
     table = _read_parquet(where, data) if is_parquet else _read_text(where, data)
     stem = (Path(p.stem).stem if p.suffix.lower() == ".gz" else p.stem).upper() or "DATA"
     try:
-        mf = _build(table, symbol, stem)
+        mf = _build(table, symbol, stem, close)
     except _Fail as f:  # raised outside a collecting stage
         raise table.fail(f.message, f.row) from None
-    return dataclasses.replace(mf, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    return dataclasses.replace(mf, columns=tuple(table.header), size=len(data),
+                               sha256=hashlib.sha256(data).hexdigest())
+
+
+# ------------------------------------------------------------------ closes and their interval
+
+TRADING_DAYS = 252
+_ADJ_CLOSE = ("adj close", "adj_close", "adjclose", "adjusted close")
+
+
+@dataclass(frozen=True)
+class BarInterval:
+    """A series' bar interval, inferred from its timestamps. ``name`` is what
+    to print ("1 minute", "daily", "weekly"); ``per_year`` is the number of
+    bars a year that annualises per-bar figures (vol x sqrt(per_year))."""
+
+    name: str
+    bar_ms: int  # the (lower) median spacing of the timestamps
+    bars_per_day: float  # intraday: median bars per UTC date; 1 for daily and longer
+    per_year: float
+    note: str = ""  # a caveat on the estimate, when there is one
+
+
+def bar_interval(ts: Sequence[int] | np.ndarray) -> BarInterval:
+    """The bar interval of epoch-ms timestamps (at least two distinct ones).
+
+    The spacing is the median gap, so weekends, holidays and missing rows do
+    not move it. Intraday (spacing under 20 hours): bars a year = the median
+    number of bars per UTC date x trading days a year. Daily: one bar per
+    trading day. Trading days a year are 252, or 365 when the file trades
+    through weekends (bars on most Saturdays and Sundays: crypto). Weekly 52,
+    monthly 12, quarterly 4, yearly 1."""
+    t = np.asarray(ts, dtype=np.int64)
+    step = _bar_ms(t)
+    if step <= 0:
+        raise DataError("need at least two distinct timestamps to tell the bar interval")
+    days = np.unique(t // DAY_MS)
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday: 0 = Monday .. 6 = Sunday
+    weeks = max(1.0, (days[-1] - days[0] + 1) / 7.0)
+    all_week = (weekday == 5).sum() >= 0.5 * weeks and (weekday == 6).sum() >= 0.5 * weeks
+    year = 365.0 if all_week and weeks >= 2 else float(TRADING_DAYS)
+    if step < 20 * 3_600_000:
+        per_day = float(np.median(np.unique(t // DAY_MS, return_counts=True)[1]))
+        gaps = np.diff(np.unique(t))
+        regular = float(np.mean(gaps == step)) >= 0.5  # bars, not ticks
+        name = _duration(step) if regular else f"irregular (median {_duration(step)})"
+        note = ("" if len(days) >= 2 else f"the file holds one day: {per_day:g} bars a day counted "
+                "from it (a partial session undercounts, and so understates annual figures)")
+        return BarInterval(name, step, per_day, per_day * year, note)
+    day = step / DAY_MS
+    for limit, name, per_year in ((4, "daily", year), (10, "weekly", 52.0), (45, "monthly", 12.0),
+                                  (120, "quarterly", 4.0)):
+        if day <= limit:
+            return BarInterval(name, step, 1.0, per_year)
+    return BarInterval("yearly", step, 1.0, 1.0)
+
+
+def _duration(ms: int) -> str:
+    for unit, size in (("hour", 3_600_000), ("minute", 60_000), ("second", 1_000)):
+        if ms >= size and ms % size == 0:
+            n = ms // size
+            return f"{n} {unit}{'' if n == 1 else 's'}"
+    return f"{ms} ms"
+
+
+@dataclass(frozen=True)
+class Closes:
+    """Closing prices of one or more series of a file, read by ``load_bars``
+    (one loader, so ``risk`` and ``models evaluate`` accept and refuse what
+    ``run`` does). ``frame``: an int64 index ``ts`` (epoch ms, UTC) and one
+    float column per series, on the timestamps where every series has a price."""
+
+    path: str
+    frame: pd.DataFrame
+    interval: BarInterval
+    fixups: tuple[str, ...]
+
+
+def load_closes(path: str | os.PathLike[str], columns: Sequence[str] | None = None) -> Closes:
+    """The closes of ``path`` as ``load_bars`` reads them.
+
+    ``columns``: the columns to read as closes (each by ``load_bars(close=)``).
+    None: the file's own series (the Close of an OHLCV or close file, every
+    column of a wide one), except that a one-instrument file with an
+    ``Adj Close`` column uses it: a raw Close drops on every ex-dividend day,
+    which reads as a loss."""
+    where = os.fspath(path)
+    if columns:
+        files = [load_bars(path, close=c) for c in columns]
+    else:
+        mf = load_bars(path)  # checked as ``run`` checks it
+        adj = next((c for c in mf.columns if c.strip().lower() in _ADJ_CLOSE), None)
+        files = [load_bars(path, close=adj) if adj is not None and len(mf.symbols) == 1 else mf]
+    series: dict[str, pd.Series] = {}
+    fixups: list[str] = []
+    for mf in files:
+        fixups.extend(f for f in mf.fixups if f not in fixups)
+        for sym in mf.symbols:
+            bars = [b for b in mf.bars if b.symbol == sym]
+            name = _close_column(mf) if len(mf.symbols) == 1 else sym
+            series[name] = pd.Series([b.close for b in bars], index=[b.ts for b in bars], dtype=np.float64)
+    frame = pd.DataFrame(series)
+    complete = frame.notna().all(axis=1).to_numpy()
+    if not complete.all():
+        fixups.append(f"left out {_plural(int((~complete).sum()), 'date')} on which not every "
+                      f"column has a price ({', '.join(frame.columns)})")
+        frame = frame[complete]
+    if len(frame) < 2:
+        raise DataError(_one_line(f"{where}: {_plural(len(frame), 'usable price')}; need at least 2"))
+    frame.index = pd.Index(frame.index.to_numpy(dtype=np.int64), name="ts")
+    return Closes(where, frame, bar_interval(frame.index.to_numpy()), tuple(fixups))
+
+
+def _close_column(mf: MarketFile) -> str:
+    """The header name of a one-instrument file's close column (its symbol
+    may be the file's stem)."""
+    sym = mf.symbols[0]
+    if sym in mf.columns:
+        return sym
+    lowered = [c.strip().lower() for c in mf.columns]
+    for want in ("close", *sorted(_GENERIC_CLOSE)):
+        if want in lowered:
+            return mf.columns[lowered.index(want)]
+    return sym
 
 
 def file_source(mf: MarketFile) -> Iterator[InputEvent]:
@@ -802,7 +948,8 @@ def file_source(mf: MarketFile) -> Iterator[InputEvent]:
 
     For each timestamp, in order: ``Timer(ts, "", "day")`` when the UTC date
     differs from the previous timestamp's (and before the first bar), the
-    bars of that timestamp (sorted by symbol), then ``Timer(ts, "", "bar")``."""
+    bars of that timestamp (sorted by symbol), then ``Timer(ts, "", "bar")``; after the last, ``Timer(ts, "", "end")``: the
+    feed has ended (an alarm while the book holds anything)."""
     bars = mf.bars
     n = len(bars)
     day: int | None = None
@@ -817,3 +964,5 @@ def file_source(mf: MarketFile) -> Iterator[InputEvent]:
             yield bars[i]
             i += 1
         yield Timer(ts, "", "bar")
+    if n:
+        yield Timer(bars[n - 1].ts, "", "end")

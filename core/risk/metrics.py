@@ -126,14 +126,14 @@ def simple_returns(prices: ArrayLike) -> FloatArray:
     return p[1:] / p[:-1] - 1.0
 
 
-def annualised_vol(returns: ArrayLike, periods_per_year: int = TRADING_DAYS) -> float:
+def annualised_vol(returns: ArrayLike, periods_per_year: float = TRADING_DAYS) -> float:
     """Annualised volatility: sample sd (ddof=1) of daily returns times sqrt(252)."""
     r = as_returns(returns)
     return float(np.std(r, ddof=1) * math.sqrt(periods_per_year))
 
 
 def sharpe_ratio(
-    returns: ArrayLike, risk_free: float = 0.0, periods_per_year: int = TRADING_DAYS
+    returns: ArrayLike, risk_free: float = 0.0, periods_per_year: float = TRADING_DAYS
 ) -> float:
     """Annualised Sharpe ratio: ``mean(r - rf_d) / sd(r) * sqrt(252)``, ddof=1.
 
@@ -492,8 +492,12 @@ def summarize(
     *,
     seed: int,
     n_sims: int = DEFAULT_SIMS,
+    periods_per_year: float = TRADING_DAYS,
 ) -> RiskSummary:
-    """Risk figures of one price series (needs at least 3 prices: 2 returns)."""
+    """Risk figures of one price series (needs at least 3 prices: 2 returns).
+    VaR and CVaR are over one period (one bar) of the series; volatility and
+    Sharpe are annualised by ``periods_per_year`` (252 for daily closes;
+    bars a day x 252 for intraday bars: see ``core.market.files.bar_interval``)."""
     p = as_prices(prices)
     r = as_returns(simple_returns(p))
     cs = (0.95, 0.99)
@@ -501,8 +505,8 @@ def summarize(
     return RiskSummary(
         n=int(r.size),
         mean=float(np.mean(r)),
-        vol=annualised_vol(r),
-        sharpe=sharpe_ratio(r),
+        vol=annualised_vol(r, periods_per_year),
+        sharpe=sharpe_ratio(r, periods_per_year=periods_per_year),
         max_drawdown=max_drawdown(p, timestamps),
         current_drawdown=current_drawdown(p, timestamps),
         var_hist=(var_historical(r, cs[0]), var_historical(r, cs[1])),
