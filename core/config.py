@@ -504,7 +504,32 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
         out.append(f"strategy.vol_target must be in [0, 2] (annual volatility), got {cfg.strategy.vol_target}")
     if not cfg.strategy.vol_scale > 0:
         out.append(f"strategy.vol_scale must be > 0, got {cfg.strategy.vol_scale}")
-    return out + _check_sizing(cfg) + _check_execution(cfg) + _check_hedge(cfg)
+    return out + _check_sizing(cfg) + _check_execution(cfg) + _check_hedge(cfg) + _check_sizes(cfg)
+
+
+MAX_WINDOW_BARS = 1_000_000  # a window the engine or a model keeps in memory, per symbol or book
+MAX_MC_DRAWS = 1_000_000  # Monte Carlo scenarios each run (a draws x symbols matrix)
+MAX_SLICES = 10_000  # child orders of one parent
+
+
+def _check_sizes(cfg: EngineConfig) -> list[str]:
+    """Upper bounds on the numbers that size memory or work: past them a
+    session would validate, start, then die of a MemoryError (or run for
+    hours) with no useful reason."""
+    st, sig = cfg.strategy, cfg.signals
+    windows = [("strategy.fast", st.fast), ("strategy.slow", st.slow), ("strategy.atr_bars", st.atr_bars),
+               ("strategy.kelly_bars", st.kelly_bars), ("strategy.allocation_window", st.allocation_window),
+               ("signals.fit_bars", sig.fit_bars), ("signals.history_bars", sig.history_bars),
+               ("hedge.min_bars", cfg.hedge.min_bars)]
+    out = [f"{n} must be <= {MAX_WINDOW_BARS:,} (bars kept in memory), got {v:,}"
+           for n, v in windows if v > MAX_WINDOW_BARS]
+    if cfg.risk.mc_draws > MAX_MC_DRAWS:
+        out.append(f"risk.mc_draws must be <= {MAX_MC_DRAWS:,} (scenarios held in memory each run), "
+                   f"got {cfg.risk.mc_draws:,}")
+    if cfg.execution.slices > MAX_SLICES:
+        out.append(f"execution.slices must be <= {MAX_SLICES:,} (child orders of one parent), "
+                   f"got {cfg.execution.slices:,}")
+    return out
 
 
 def _check_sizing(cfg: EngineConfig) -> list[str]:
