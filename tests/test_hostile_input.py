@@ -304,6 +304,24 @@ def test_a_huge_finite_price_either_errors_in_one_line_or_runs_and_replays(
     assert rc == 0 and "verified" in out
 
 
+@pytest.mark.parametrize("price", ["1e308", "1.5e12"])
+def test_ten_absurd_prints_in_a_row_are_one_line_naming_the_row(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], price: str) -> None:
+    """Ten in a row once confirmed as a "real gap" (issue 19, item 4): 356
+    lines of numpy warnings, a max drawdown of inf% and replays that fail
+    MODELS DIVERGED. A file price above 1e12 is corrupt data: refused at load."""
+    lines = ["Date,Close"] + [f"2020-{1 + d // 28:02d}-{1 + d % 28:02d},{100 + d % 7}" for d in range(60)]
+    for i in range(20, 30):
+        lines[i] = lines[i].split(",")[0] + f",{price}"
+    path = tmp_path / "absurd.csv"
+    path.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "c.db"
+    rc, _, err = console(capsys, "run", "--headless", "--data", str(path), "--db", str(db))
+    line = one_line_error(rc, err)
+    assert "line 21" in line and "Close is above 1e+12" in line and "Warning" not in err
+    assert not db.exists() or sessions_in(db) == 0
+
+
 def test_the_real_backtrader_minute_file_trap_is_noted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = SHARED / "backtrader" / "2006-01-02-volume-min-001.txt"
     if not src.exists():

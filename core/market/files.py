@@ -80,7 +80,7 @@ header-only file, a missing header row (the first line holds a date or a
 number), a column name given twice, no recognisable date column, no price
 columns, a row with
 the wrong number of fields, an empty or unparseable date, a non-numeric, NaN,
-infinite, zero or negative price (``NaN``/``inf`` text is never a missing
+infinite, zero, negative or absurd (above ``MAX_PRICE``, 1e12) price (``NaN``/``inf`` text is never a missing
 marker), a partly missing OHLC row, a negative,
 NaN or infinite volume, High below Low, Open/Close further outside the
 range than the tolerance, timestamps out of order, duplicate timestamps for
@@ -116,6 +116,10 @@ __all__ = ["BarInterval", "Closes", "MarketFile", "bar_interval", "load_bars", "
            "file_source", "DAY_MS"]
 
 DAY_MS = 86_400_000
+# A price above this is corrupt data, not a market (the dearest listed share
+# trades near 1e6); 1e308 "prices" once passed as a confirmed gap and sent
+# inf and NaN into every risk figure and model
+MAX_PRICE = 1e12
 
 #: cell values that mean "no value here" (see the fix-up policy)
 MISSING_MARKERS = frozenset({"", ".", "null"})
@@ -458,7 +462,7 @@ def _price_column(field: str, cells: list[str], present: np.ndarray,
     out = np.zeros(len(cells), dtype=np.float64)
     limit = len(sub) if bad is None else bad
     good = vals[:limit]
-    problems = ~np.isfinite(good) | ((good < 0) if is_volume else (good <= 0))
+    problems = ~np.isfinite(good) | ((good < 0) if is_volume else ((good <= 0) | (good > MAX_PRICE)))
     first = int(np.argmax(problems)) if problems.any() else None
     if bad is not None and first is None:
         return out, _Fail(int(idx[bad]), f"{field} is not a number ({_show(sub[bad])})")
@@ -472,6 +476,8 @@ def _price_column(field: str, cells: list[str], present: np.ndarray,
         return out, _Fail(row, f"{field} is not finite ({_show(raw)})")
     if v == 0:
         return out, _Fail(row, f"{field} is zero ({_clip(raw)})")
+    if v > MAX_PRICE:
+        return out, _Fail(row, f"{field} is above {MAX_PRICE:g}, no instrument's price ({_clip(raw)})")
     return out, _Fail(row, f"{field} is negative ({_clip(raw)})")
 
 
