@@ -1083,3 +1083,25 @@ def test_resume_on_an_edited_price_file_is_refused_with_the_reason(
     rc, out, err = console(capsys, "run", "--headless", "--resume", sid, "--events", "10", "--db", str(db))
     assert rc == 0 and out.strip().splitlines()[-1] == sid, err
     assert logged()[0] > before[0]
+
+
+def test_a_file_of_too_many_columns_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from core.market.files import MAX_COLUMNS
+
+    n = MAX_COLUMNS + 1
+    header = "Date," + ",".join(f"S{i}" for i in range(n - 1))
+    rows = [f"2020-01-{d:02d}," + ",".join(f"{100 + (i + d) % 9}" for i in range(n - 1)) for d in range(1, 6)]
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    rc, _, err = console(capsys, "run", "--headless", "--data", str(path), "--db", str(tmp_path / "c.db"))
+    assert f"{n:,} columns; a price file has at most {MAX_COLUMNS:,}" in one_line_error(rc, err)
+
+
+def test_a_socket_as_the_price_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    path = tmp_path / "prices.csv"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        rc, _, err = console(capsys, "run", "--headless", "--data", str(path), "--db", str(tmp_path / "c.db"))
+    assert str(path) in one_line_error(rc, err)

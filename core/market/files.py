@@ -120,6 +120,9 @@ DAY_MS = 86_400_000
 # trades near 1e6); 1e308 "prices" once passed as a confirmed gap and sent
 # inf and NaN into every risk figure and model
 MAX_PRICE = 1e12
+# columns of one file (a wide file: one per symbol); the engine's per-bar work
+# grows with the symbols, and 10,000 of them took ~15 minutes to fail or finish
+MAX_COLUMNS = 1_000
 
 #: cell values that mean "no value here" (see the fix-up policy)
 MISSING_MARKERS = frozenset({"", ".", "null"})
@@ -818,6 +821,9 @@ def load_bars(path: str | os.PathLike[str], symbol: str | None = None,
     if p.suffix.lower() in (".parquet", ".pq") and not is_parquet:
         raise DataError(_one_line(f"{where}: not a Parquet file (no PAR1 magic bytes)"))
     table = _read_parquet(where, data) if is_parquet else _read_text(where, data)
+    if len(table.header) > MAX_COLUMNS:  # 10,000 symbols once ran for a quarter of an hour
+        raise DataError(_one_line(f"{where}: {len(table.header):,} columns; a price file has at most "
+                                  f"{MAX_COLUMNS:,} (one per symbol in a wide file)"))
     stem = (Path(p.stem).stem if p.suffix.lower() == ".gz" else p.stem).upper() or "DATA"
     try:
         mf = _build(table, symbol, stem, close)
