@@ -59,4 +59,4 @@ class ClosedPipeSafe:
 def guard_stdout() -> None:
     """Wrap ``sys.stdout`` (once)."""
     if sys.stdout is not None and not isinstance(sys.stdout, ClosedPipeSafe):
-        sys.stdout = ClosedPipeSafe(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = ClosedPipeSafe(sys.stdout)  # type: ignore[assignment, unused-ignore]

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +36,10 @@ def venv_dir(root: Path = ROOT) -> Path:
     return root / ".venv"
 
 
-def stamp_key(root: Path = ROOT, env: dict[str, str] | None = None) -> str:
+def stamp_key(root: Path = ROOT, env: Mapping[str, str] | None = None) -> str:
     """What an install depends on, as one hash: a change means reinstall."""
-    env = os.environ if env is None else env
+    if env is None:
+        env = os.environ
     h = hashlib.sha256()
     setup_py = (root / "setup.py").read_bytes()
     files = ["pyproject.toml", "setup.py"]
