@@ -20,7 +20,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from storage.schema import StorageError
+from storage.schema import StorageError, check_regular
 
 
 class SessionBusy(StorageError):
@@ -39,6 +39,10 @@ class SessionLock:
         self.sid = sid
         self.path = lock_path(db_path, sid)
         self._fd: int | None = None
+        try:  # nothing is created beside a device or a FIFO given as the database
+            check_regular(Path(db_path))
+        except OSError as exc:
+            raise StorageError(f"{db_path}: cannot access ({exc.strerror or exc})") from None
         for _ in range(20):
             fd = self._open()
             if fd is None:

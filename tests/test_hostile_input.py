@@ -1105,3 +1105,18 @@ def test_a_socket_as_the_price_file_is_one_line(tmp_path: Path, capsys: pytest.C
         sock.bind(str(path))
         rc, _, err = console(capsys, "run", "--headless", "--data", str(path), "--db", str(tmp_path / "c.db"))
     assert str(path) in one_line_error(rc, err)
+
+
+@pytest.mark.parametrize("cmd", [["run", "--headless", "--events", "10"], ["replay", "last"], ["sessions"],
+                                 ["run", "--headless", "--resume", "last"]])
+def test_a_fifo_as_the_database_is_one_line_and_nothing_is_made_beside_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], cmd: list[str]) -> None:
+    """A FIFO stands in for /dev/null as --db: SQLite would block reading its
+    header, and a writer would put -wal, -shm and its lock directory beside it."""
+    import os
+
+    fifo = tmp_path / "log.db"
+    os.mkfifo(fifo)
+    rc, _, err = console(capsys, *cmd, "--db", str(fifo))
+    assert "is a FIFO, not a database file" in one_line_error(rc, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.db"]
