@@ -77,8 +77,9 @@ class Progress:
         (re.compile(r"^Successfully installed"), "finishing"),
     )
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, fresh: bool = True) -> None:
         self.log = log
+        self.fresh = fresh
         self.tty = sys.stderr.isatty()
         self.phase = "starting"
         self.start = time.monotonic()
@@ -87,7 +88,9 @@ class Progress:
 
     def __enter__(self) -> Progress:
         msg = (f"setup: creating .venv and installing pinned dependencies, compiling the hot path "
-               f"(first run only, several minutes; full log: {self.log})")
+               f"(first run only, several minutes; full log: {self.log})" if self.fresh else
+               f"setup: .venv is out of date (pyproject.toml, setup.py or a compiled module changed, "
+               f"or a set-up was cut short): installing again (full log: {self.log})")
         print(msg, file=sys.stderr, flush=True)
         if self.tty:
             self._thread.start()
@@ -143,7 +146,7 @@ def install(root: Path = ROOT) -> None:
     with open(log, "a") as out:
         out.write(f"\n=== set-up {time.strftime('%Y-%m-%d %H:%M:%S')} ({sys.executable})\n")
     t0 = time.monotonic()
-    with Progress(log):
+    with Progress(log, fresh=not python.exists()):
         if not python.exists() or subprocess.call([str(python), "-c", ""], stderr=subprocess.DEVNULL) != 0:
             # --clear: a venv whose interpreter no longer runs (moved, Python removed) is rebuilt
             _run_logged([sys.executable, "-m", "venv", "--clear", str(venv)], log)
