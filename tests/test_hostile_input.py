@@ -1120,3 +1120,40 @@ def test_a_fifo_as_the_database_is_one_line_and_nothing_is_made_beside_it(
     rc, _, err = console(capsys, *cmd, "--db", str(fifo))
     assert "is a FIFO, not a database file" in one_line_error(rc, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.db"]
+
+
+def test_a_headless_run_whose_terminal_hangs_up_closes_cleanly_and_exits_0(tmp_path: Path) -> None:
+    """The window is closed: SIGHUP, and every later write to the terminal
+    fails with EIO. The log still closes cleanly and the exit status is 0
+    (it was 1, from the EIO writing 'stopped by SIGHUP')."""
+    import os
+    import pty
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import ROOT
+
+    db = tmp_path / "hup.db"
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "console.cli", "run", "--headless", "--seed", "3",
+                             "--speed", "5", "--db", str(db)], stdin=slave, stdout=slave, stderr=slave,
+                            cwd=ROOT, start_new_session=True)
+    os.close(slave)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            try:
+                with sqlite3.connect(db) as con:
+                    if con.execute("select count(*) from events").fetchone()[0]:
+                        break
+            except sqlite3.Error:
+                pass
+    finally:
+        os.close(master)  # the terminal goes away
+        proc.send_signal(signal.SIGHUP)
+        rc = proc.wait(60)
+    assert rc == 0
+    with sqlite3.connect(db) as con:
+        assert con.execute("select clean_close from sessions").fetchone()[0] == 1
