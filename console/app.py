@@ -96,8 +96,33 @@ class ConsoleApp(OperatorApp):
             self.notify(note, title="Themes", severity="warning", timeout=10)
         self.refresh_view()
         self._ticker = self.set_interval(REFRESH_S, self.refresh_view)
+        self._catch_stop_signals()
         if self._start_engine:
             self._run_engine()
+
+    stopped_by: str = ""  # the signal that ended the app, if one did
+
+    def _catch_stop_signals(self) -> None:
+        """SIGTERM, SIGHUP or SIGINT ends the app as quitting does (no confirmation):
+        Textual restores the terminal, then the caller closes the session and
+        prints its id. Left to their default they would kill the process with
+        the terminal still in full-screen mouse mode."""
+        import asyncio
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for name in ("SIGTERM", "SIGHUP", "SIGINT"):  # SIGINT: `kill -INT`; the ctrl+c key is not one here
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            try:
+                loop.add_signal_handler(sig, self._on_stop_signal, name)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread (some test harnesses): leave the default
+
+    def _on_stop_signal(self, name: str) -> None:
+        self.stopped_by = name
+        self.exit()
 
     def on_unmount(self) -> None:
         # however the app ends (quit, error, signal), the engine thread must

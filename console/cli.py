@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from console.commands import LazyGroup
-from core.errors import InputError
+from core.errors import InputError, one_line
 
 DB_HELP = "Session database (default: $CONSOLE_DB, else the user data directory)."
 
@@ -118,27 +118,39 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
 
         prep = resume(**options) if kind == "resume" else prepare(**options)
         for note in prep.fixups:
-            click.echo(f"data: {note}", err=True)
+            click.echo(f"data: {one_line(note)}", err=True)
         _run_headless(prep)
     else:
         _run_ui(kind, options, theme)
 
 
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
 def _run_headless(prep: Any) -> None:
     session = prep.session
-    previous = signal.signal(signal.SIGINT, lambda *_: session.stop())
+    caught: list[str] = []
+
+    def stop(signum: int, _frame: object) -> None:  # closes the log cleanly, prints the id
+        caught.append(signal.Signals(signum).name)
+        session.stop()
+
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     try:
         session.run()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         prep.writer.close(clean=not session.error)
     snap = session.latest
+    if caught:
+        click.echo(f"stopped by {caught[0]}", err=True)
     click.echo(f"source {prep.source_name}  seed {prep.seed}  db {prep.db_path}", err=True)
     click.echo(f"events {session.inputs}  seq {snap.seq}  state {snap.trading_state}  "
                f"{_logged_pnl(prep.db_path, session.session_id)}  "
                f"max dd {snap.risk.max_drawdown:.2%}", err=True)
     if session.error:
-        click.echo(f"error: {session.error}", err=True)
+        click.echo(f"error: {one_line(str(session.error))}", err=True)
         click.echo(session.session_id)
         sys.exit(1)
     click.echo(session.session_id)
@@ -166,16 +178,18 @@ def _run_ui(kind: str, options: dict[str, Any], theme: str | None) -> None:
 
     remote = RemoteSession(kind, options)
     for note in remote.fixups:
-        click.echo(f"data: {note}", err=True)
+        click.echo(f"data: {one_line(note)}", err=True)
     app = build_app(remote, **({"theme": theme} if theme else {}))  # type: ignore[arg-type]
     try:
         app.run()
     finally:
         remote.stop()
         remote.join()
+    if getattr(app, "stopped_by", ""):
+        click.echo(f"stopped by {app.stopped_by}", err=True)
     click.echo(f"session {remote.session_id}  source {remote.source_name}  seed {remote.seed}  ({remote.db_path})")
     if remote.error:
-        click.echo(f"error: {remote.error}", err=True)
+        click.echo(f"error: {one_line(str(remote.error))}", err=True)
         sys.exit(1)
 
 
@@ -256,6 +270,9 @@ def config_show(config_path: str | None) -> None:
 
 def main() -> None:
     """Entry point: turn input problems into one line and exit code 2."""
+    from console.pipes import guard_stdout
+
+    guard_stdout()  # `console replay ID | head -1`: keep the real exit status
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -264,10 +281,11 @@ def main() -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        exc.message = one_line(exc.message)  # a huge option value is echoed in the message
         exc.show()
         sys.exit(exc.exit_code)
     except InputError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(str(exc))}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -19,6 +19,7 @@ all four are complete; existing files are never replaced without ``--force``.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -96,23 +97,32 @@ class _Table:
     """One output file, written to ``<name>.part`` in chunks of columns."""
 
     def __init__(self, path: Path, fmt: str, cols: dict[str, str], sparse: bool = False) -> None:
+        from console.outpath import create_part, part_path
+
         self.path, self.fmt, self.cols, self.sparse = path, fmt, cols, sparse
-        self.part = path.with_name(path.name + ".part")
+        self.part = part_path(path)
         self.schema = _schema(cols)
         self.rows = 0
         self._writer: Any = None
         self._text: TextIO | None = None
         self._closed = False
-        if fmt == "parquet":
-            import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
+        # created exclusively, never through a symlink (console.outpath)
+        self._file = create_part(path)
+        try:
+            if fmt == "parquet":
+                import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
-            self._writer = pq.ParquetWriter(self.part, self.schema)
-        elif fmt == "csv":
-            import pyarrow.csv as pacsv  # type: ignore[import-untyped, unused-ignore]
+                self._writer = pq.ParquetWriter(self._file, self.schema)
+            elif fmt == "csv":
+                import pyarrow.csv as pacsv  # type: ignore[import-untyped, unused-ignore]
 
-            self._writer = pacsv.CSVWriter(self.part, self.schema)
-        else:
-            self._text = self.part.open("w", encoding="utf-8")
+                self._writer = pacsv.CSVWriter(self._file, self.schema)
+            else:
+                self._text = io.TextIOWrapper(self._file, encoding="utf-8")
+        except BaseException:
+            self._file.close()
+            self.part.unlink(missing_ok=True)
+            raise
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         self.rows += len(rows)
@@ -132,16 +142,21 @@ class _Table:
         if self._closed:
             return
         self._closed = True
-        if self._text is not None:
-            self._text.close()
-        elif self._writer is not None:
-            if self.rows == 0:  # still a readable file with the columns
-                self._writer.write_table(self.schema.empty_table())
-            self._writer.close()
+        try:
+            if self._text is not None:
+                self._text.close()
+            elif self._writer is not None:
+                if self.rows == 0:  # still a readable file with the columns
+                    self._writer.write_table(self.schema.empty_table())
+                self._writer.close()
+        finally:
+            self._file.close()
 
     def discard(self) -> None:
         try:
             self.close()
+        except OSError:
+            pass  # the write that failed (a full disk) fails again on close's flush; the first error is reported
         finally:
             self.part.unlink(missing_ok=True)
 
@@ -260,6 +275,8 @@ def export_session(db_path: Path, session_id: str, fmt: str, out_dir: Path,
     db = open_db(db_path, create=False, readonly=True)
     sid = resolve_session(db, session_id)
     paths = _targets(out_dir, sid, fmt, force)
+    from console.outpath import commit_part
+
     pcols = payload_columns()
     event_cols = {**BASE_EVENT, **{k: t for k, t in pcols.items() if k not in BASE_EVENT}}
     tables = {"events": _Table(paths["events"], fmt, event_cols, sparse=True)}
@@ -276,7 +293,7 @@ def export_session(db_path: Path, session_id: str, fmt: str, out_dir: Path,
         for t in tables.values():
             t.close()
         for t in tables.values():
-            os.replace(t.part, t.path)
+            commit_part(t.path, force)
         done = True
     except OSError as exc:
         raise InputError(f"{out_dir}: cannot write the export ({exc.strerror or exc})") from None
@@ -294,9 +311,13 @@ def _targets(out_dir: Path, sid: str, fmt: str, force: bool) -> dict[str, Path]:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out_dir}: cannot create the directory ({exc.strerror or exc})") from None
+    from console.outpath import check_target
+
     paths = {name: out_dir / f"{sid}-{name}.{fmt}" for name in TABLES}
+    for p in paths.values():  # symlinks, devices, FIFOs: refused even with --force
+        check_target(p, force=True)
     if not force:
-        existing = [str(p) for p in paths.values() if p.exists()]
+        existing = [str(p) for p in paths.values() if os.path.lexists(p)]
         if existing:
             more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
             raise InputError(f"{existing[0]} exists{more}; use --force to overwrite")

@@ -46,9 +46,15 @@ def quiet_stdio(db: Any) -> None:
 
 def child_main(kind: str, options: dict[str, Any], snaps: Connection, commands: Connection) -> None:
     """Entry point of the engine process."""
+    import signal
+
     from console.setup_run import prepare, resume
 
     quiet_stdio(options.get("db"))
+    # the child shares the terminal's process group: a Ctrl-C or SIGINT sent to
+    # the group is the UI's to handle (it stops this process through the pipe);
+    # here it would raise mid-step and the log would still be closed "clean"
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     try:
         prep = resume(**options) if kind == "resume" else prepare(**options)
@@ -61,6 +67,9 @@ def child_main(kind: str, options: dict[str, Any], snaps: Connection, commands: 
     session = prep.session
     snaps.send(("ready", session.session_id, str(prep.db_path), prep.seed, prep.source_name,
                 prep.fixups, session.latest))
+    for name in ("SIGTERM", "SIGHUP"):  # stop at the next event boundary; the log closes cleanly
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda *_: session.stop())
     session.on_publish = lambda snap: _send(snaps, ("snapshot", snap))
     threading.Thread(target=_read_commands, args=(session, commands), daemon=True).start()
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -295,32 +294,45 @@ CSS: Final = (
 )
 
 
-def write_html(path: Path, text: str) -> None:
-    """Write atomically (a reader never sees half a report)."""
-    part = path.with_name(path.name + ".part")
+def write_html(path: Path, text: str, force: bool = False) -> None:
+    """Write atomically (a reader never sees half a report) to a path that is
+    absent, or a regular file and ``force`` (``console.outpath``)."""
+    from console.outpath import check_target, commit_part, create_part, part_path
+
+    check_target(path, force)
+    f = create_part(path)
+    done = False
     try:
-        part.write_text(text, encoding="utf-8")
-        os.replace(part, path)
+        with f:
+            f.write(text.encode("utf-8"))
+        commit_part(path, force)
+        done = True
     except OSError as exc:
-        part.unlink(missing_ok=True)
         raise InputError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+    finally:
+        if not done:  # the .part is ours: created above, exclusively
+            part_path(path).unlink(missing_ok=True)
 
 
 @click.command("report")
 @click.argument("session_id")
 @click.option("--out", "out_path", default=None, metavar="FILE.html",
               help="HTML file to write (default: <session id>.html here).")
+@click.option("--force", is_flag=True, help="Overwrite an existing report file.")
 @click.option("--db", default=None, envvar="CONSOLE_DB",
               help="Session database (default: $CONSOLE_DB, else the user data directory).")
-def report(session_id: str, out_path: str | None, db: str | None) -> None:
+def report(session_id: str, out_path: str | None, force: bool, db: str | None) -> None:
     """Equity and drawdown curves and a summary of a session; writes a shareable HTML file."""
     from storage import default_db_path
 
+    from console.outpath import check_target
+
+    if out_path is not None:  # a bad path is refused before the work
+        check_target(Path(out_path), force)
     rep = load_report(Path(db) if db else default_db_path(), session_id)
+    path = Path(out_path) if out_path else Path(f"{rep.session}.html")
+    check_target(path, force)
     out = Console()
     print_report(out, rep)
-    path = Path(out_path) if out_path else Path(f"{rep.session}.html")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory; give a file name for the report")
-    write_html(path, render_html(rep))
+    write_html(path, render_html(rep), force)
     out.print(f"report written to {path}", highlight=False)

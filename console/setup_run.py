@@ -47,10 +47,24 @@ def code_version() -> str:
         return "0+unknown"
 
 
-def file_market(path: str, symbol: str | None) -> tuple[Any, MarketSpec, str, tuple[str, ...]]:
+def file_market(path: str, symbol: str | None, identity: dict[str, Any] | None = None,
+                ) -> tuple[Any, MarketSpec, str, tuple[str, ...]]:
+    """A price file as a source. ``identity`` is the source's logged
+    description: with a ``sha256`` (a resume), the file must be the one the
+    session was logged on; without one (a new session), the file's size and
+    sha256 are recorded in it."""
+    from core.errors import InputError
     from core.market.files import file_source, load_bars
 
     mf = load_bars(path, symbol)
+    if identity is not None:
+        if identity.get("sha256"):
+            if (identity["sha256"], identity.get("bytes")) != (mf.sha256, mf.size):
+                raise InputError(f"{path}: not the file this session was logged on (now {mf.size:,} bytes, "
+                                 f"sha256 {mf.sha256[:12]}; logged {identity.get('bytes')} bytes, "
+                                 f"sha256 {str(identity['sha256'])[:12]}); refusing to resume on it")
+        else:
+            identity["bytes"], identity["sha256"] = mf.size, mf.sha256
     per_day = Counter(b.ts // DAY_MS for b in mf.bars if b.symbol == mf.symbols[0])
     bars_per_day = float(statistics.median(per_day.values())) if per_day else 1.0
     spec = MarketSpec(tuple(InstrumentSpec(s, "unknown", 1.0) for s in mf.symbols),
@@ -59,13 +73,15 @@ def file_market(path: str, symbol: str | None) -> tuple[Any, MarketSpec, str, tu
 
 
 def open_source(desc: dict[str, Any]) -> tuple[Any, MarketSpec, str, tuple[str, ...]]:
-    """(iterable of inputs, market spec, display name, data fix-ups) for a logged source."""
+    """(iterable of inputs, market spec, display name, data fix-ups) for a logged source.
+    A file source's ``desc`` gains the file's size and sha256 if it has none
+    (a new session logs them), and must match them if it has (a resume)."""
     if desc.get("kind") == "sim":
         from core.market.sim import Simulator
 
         sim = Simulator(int(desc["seed"]))
         return sim, sim.spec, sim.describe(), ()
-    return file_market(str(desc["path"]), desc.get("symbol"))
+    return file_market(str(desc["path"]), desc.get("symbol"), desc)
 
 
 def market_time(speed: float | None, source: dict[str, Any]) -> bool:
@@ -124,15 +140,30 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
     Decisions the engine made that the crash kept out of the log are written
     first, so the log stays gap-free and every order is durable before it can
     fill."""
+    from storage import open_db, resolve_session
+    from storage.lock import SessionLock
+
+    rdb = open_db(db, create=False)
+    sid = resolve_session(rdb, session_id)
+    # before reading the log: a session still being written is refused, and
+    # nobody else may start writing it while it is verified
+    lock = SessionLock(db, sid)
+    try:
+        return _resume_locked(db, rdb, sid, lock, speed, max_events, keep_alive)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _resume_locked(db: Path, rdb: Any, sid: str, lock: Any, speed: float | None, max_events: int | None,
+                   keep_alive: bool) -> Prepared:
     from itertools import islice
 
     from core.build import engine_from_setup
     from core.errors import InputError
     from core.replay import verify
-    from storage import LogWriter, fills_by_seq, iter_events, open_db, resolve_session, session_meta
+    from storage import LogWriter, fills_by_seq, iter_events, session_meta
 
-    rdb = open_db(db, create=False)
-    sid = resolve_session(rdb, session_id)
     meta = session_meta(rdb, sid)
     setup = meta["config"] if isinstance(meta["config"], dict) else json.loads(meta["config"])
     if not setup.get("source"):
@@ -154,7 +185,7 @@ def resume(*, db: Path, session_id: str, speed: float | None, max_events: int | 
         consumed = 0
     else:
         source, _spec, name, fixups = open_source(setup["source"])
-    writer = LogWriter(db, {"id": sid}, resume=True)
+    writer = LogWriter(db, {"id": sid}, resume=True, lock=lock)
     if report.unlogged:
         writer.write(report.unlogged[0][0], [e for _, e in report.unlogged])
         writer.flush()
@@ -255,6 +286,18 @@ def merged_over(cfg: EngineConfig, path: str) -> EngineConfig:
     return config_from_dict(merged, str(p))
 
 
+def _resolved(data: str) -> str:
+    """The absolute path of a price file; a symlink loop is one line."""
+    from core.errors import InputError
+
+    try:
+        return str(Path(data).resolve())
+    except RuntimeError:  # Python 3.11's report of a symlink loop
+        raise InputError(f"{data}: symbolic link loop") from None
+    except OSError as exc:
+        raise InputError(f"{data}: cannot resolve the path ({exc.strerror or exc})") from None
+
+
 def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None,
             symbol: str | None, config_path: str | None, max_events: int | None,
             keep_alive: bool, venue: Any = None, like: str | None = None) -> Prepared:
@@ -283,14 +326,20 @@ def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None
         if seed is None:
             seed = int.from_bytes(os.urandom(4), "big") >> 1  # chosen now, logged and printed
         source_desc = ({"kind": "sim", "seed": seed} if data is None
-                       else {"kind": "file", "path": str(Path(data).resolve()), "symbol": symbol})
+                       else {"kind": "file", "path": _resolved(data), "symbol": symbol})
     source, spec, name, fixups = open_source(source_desc)
     signals = bool([m for m in cfg.signals.models if m])
     cfg = resolve_signal(cfg, signals)  # logged definite: replay needs no guessing
     setup = engine_setup(cfg, spec, source_desc, signals)
     in_market_time = market_time(speed, source_desc)
     setup["fits"] = "market" if in_market_time else "live"
-    engine = engine_from_setup(setup)  # exactly as replay will build it
+    try:
+        engine = engine_from_setup(setup)  # exactly as replay will build it
+    except MemoryError:  # a window or count in range but far beyond this machine
+        from core.errors import ConfigError
+
+        raise ConfigError(f"{config_path or 'the default config'}: the engine it describes does not fit "
+                          "in memory (a window or count too large?)") from None
     sid = new_session_id()
     data_source = str(source_desc["path"]) if source_desc.get("kind") == "file" else name
     meta = {"id": sid, "config": json.dumps(setup, sort_keys=True),

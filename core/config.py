@@ -7,6 +7,7 @@ effective values. Fractions are fractions of NAV (0.03 = 3%).
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -311,12 +312,48 @@ def config_from_dict(data: dict[str, Any], where: str = "config") -> EngineConfi
     return cfg
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; 1 MiB bounds the TOML parser's work
+MAX_KEY_PARTS = 64  # parts of one dotted key or table name (a real one has 2 or 3)
+
+
+def _read_config_text(p: Path) -> str:
+    """The file's text: a regular file of at most MAX_CONFIG_BYTES (a FIFO
+    would block, a device or a huge file never end)."""
+    import stat
+
+    fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(p)
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{p}: not a regular file (a FIFO, device or socket); give a config file")
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        data = f.read(MAX_CONFIG_BYTES + 1)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES:,} bytes; not a config file")
+    text = data.decode("utf-8")
+    # tomllib's work grows with the square of a dotted key's parts (100,000 of
+    # them: minutes): count the dots of each key and table header first
+    for n, line in enumerate(text.splitlines(), 1):
+        head = line.lstrip()
+        key = head[:head.find("]")] if head.startswith("[") else head.split("=", 1)[0] if "=" in head else ""
+        if key.count(".") >= MAX_KEY_PARTS:
+            raise ConfigError(f"{p} line {n}: a key of {key.count('.') + 1:,} dotted parts "
+                              f"(at most {MAX_KEY_PARTS}); not a config file")
+    return text
+
+
 def load_config(path: str | Path | None) -> EngineConfig:
     if path is None:
         return EngineConfig()
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = tomllib.loads(_read_config_text(p))
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
     except IsADirectoryError:
@@ -325,6 +362,10 @@ def load_config(path: str | Path | None) -> EngineConfig:
         raise ConfigError(f"{p}: cannot read config ({exc.strerror or exc})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise ConfigError(f"{p}: not a usable config ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: not a usable config (arrays or tables nested too deeply)") from None
     return config_from_dict(data, str(p))
 
 
@@ -379,7 +420,11 @@ def _number(name: str, value: Any, kind: type, problems: list[str]) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         problems.append(f"{name} must be finite, got {value!r}")
         return None
-    return kind(value)
+    try:
+        return kind(value)
+    except OverflowError:  # an integer too large for a float
+        problems.append(f"{name} is too large, got an integer of {len(str(abs(value)))} digits")
+        return None
 
 
 def _check_ranges(cfg: EngineConfig) -> list[str]:
@@ -475,7 +520,32 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
         out.append(f"strategy.vol_target must be in [0, 2] (annual volatility), got {cfg.strategy.vol_target}")
     if not cfg.strategy.vol_scale > 0:
         out.append(f"strategy.vol_scale must be > 0, got {cfg.strategy.vol_scale}")
-    return out + _check_sizing(cfg) + _check_execution(cfg) + _check_hedge(cfg)
+    return out + _check_sizing(cfg) + _check_execution(cfg) + _check_hedge(cfg) + _check_sizes(cfg)
+
+
+MAX_WINDOW_BARS = 1_000_000  # a window the engine or a model keeps in memory, per symbol or book
+MAX_MC_DRAWS = 1_000_000  # Monte Carlo scenarios each run (a draws x symbols matrix)
+MAX_SLICES = 10_000  # child orders of one parent
+
+
+def _check_sizes(cfg: EngineConfig) -> list[str]:
+    """Upper bounds on the numbers that size memory or work: past them a
+    session would validate, start, then die of a MemoryError (or run for
+    hours) with no useful reason."""
+    st, sig = cfg.strategy, cfg.signals
+    windows = [("strategy.fast", st.fast), ("strategy.slow", st.slow), ("strategy.atr_bars", st.atr_bars),
+               ("strategy.kelly_bars", st.kelly_bars), ("strategy.allocation_window", st.allocation_window),
+               ("signals.fit_bars", sig.fit_bars), ("signals.history_bars", sig.history_bars),
+               ("hedge.min_bars", cfg.hedge.min_bars)]
+    out = [f"{n} must be <= {MAX_WINDOW_BARS:,} (bars kept in memory), got {v:,}"
+           for n, v in windows if v > MAX_WINDOW_BARS]
+    if cfg.risk.mc_draws > MAX_MC_DRAWS:
+        out.append(f"risk.mc_draws must be <= {MAX_MC_DRAWS:,} (scenarios held in memory each run), "
+                   f"got {cfg.risk.mc_draws:,}")
+    if cfg.execution.slices > MAX_SLICES:
+        out.append(f"execution.slices must be <= {MAX_SLICES:,} (child orders of one parent), "
+                   f"got {cfg.execution.slices:,}")
+    return out
 
 
 def _check_sizing(cfg: EngineConfig) -> list[str]:

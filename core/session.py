@@ -133,7 +133,7 @@ class Session:
             while self.keep_alive and not self.stopping and not self.error:
                 self._idle(0.05)
         except Exception as exc:  # a fault stops trading; say why, never trade unlogged
-            self.error = f"session stopped: {exc}"
+            self.error = f"session stopped: {str(exc) or type(exc).__name__}"  # MemoryError() says nothing
         finally:
             if self.hub is not None:
                 self.hub.close()

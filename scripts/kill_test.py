@@ -130,6 +130,11 @@ class Result:
     def ok(self) -> bool:
         return not self.failures
 
+    @property
+    def mid_stream(self) -> bool:
+        """Killed with events committed (not in start-up)."""
+        return self.started and self.crash_seq > 0
+
 
 class CheckFailed(Exception):
     pass
@@ -177,14 +182,30 @@ def _halt_committed(db: Path) -> bool:
         return False
 
 
+def _events_committed(db: Path) -> bool:
+    try:
+        con = _ro(db)
+        try:
+            return con.execute("select 1 from events limit 1").fetchone() is not None
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return False
+
+
 def kill_after(proc: subprocess.Popen[bytes], db: Path, wait_for_halt: bool, delay: float,
-               limit_s: float = 60.0) -> float:
-    """Wait for the database file (and, if asked, a committed state change),
-    then ``delay`` seconds, then SIGKILL. Returns seconds from start to kill."""
+               limit_s: float = 60.0, wait_for_events: bool = False) -> float:
+    """Wait for the database file (and, if asked, the first committed batch of
+    events, or a committed state change), then ``delay`` seconds, then SIGKILL.
+    Returns seconds from start to kill. Timed from the first batch, a kill
+    lands mid-stream rather than in the second or so of start-up."""
     t0 = time.monotonic()
     deadline = t0 + limit_s
     while not db.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
+    while wait_for_events and proc.poll() is None and time.monotonic() < deadline \
+            and not _events_committed(db):
+        time.sleep(0.01)
     while wait_for_halt and proc.poll() is None and time.monotonic() < deadline \
             and not _halt_committed(db):
         time.sleep(0.02)
@@ -327,7 +348,8 @@ def _one_run(plan: Plan, db: Path, workdir: Path, r: Result) -> None:
                    str(plan.halt_at)]
         proc = subprocess.Popen(cmd, env=_env(db), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
         try:
-            kill_after(proc, db, plan.kind == "halt", plan.delay)
+            # early runs die in start-up on purpose; the rest are timed from the first batch
+            kill_after(proc, db, plan.kind == "halt", plan.delay, wait_for_events=not plan.early)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -459,7 +481,9 @@ def summary(results: list[Result]) -> str:
     halted = sum(r.halted for r in results)
     stayed = sum(r.stayed_halted for r in results)
     failures = sum(not r.ok for r in results)
+    mid = sum(r.mid_stream for r in results)
     rows = [("runs", runs), ("killed before the session row", runs - started),
+            ("killed mid-stream (events committed)", mid),
             ("replay verified after the kill", verified), ("resumed", resumed),
             ("halted before the kill", halted), ("halted and stayed halted", stayed),
             ("failures", failures)]

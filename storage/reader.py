@@ -166,8 +166,15 @@ SUMMARY_ORDER: Final = "ORDER BY s.started_at DESC, s.rowid DESC"
 
 
 def _newest(db: Database, path: str) -> str:
-    row = db.execute("SELECT id FROM sessions ORDER BY started_at DESC, rowid DESC LIMIT 1").fetchone()
+    """The newest session that logged anything: one whose start failed (a full
+    disk, Ctrl-C during start-up) has no events and is never ``last``."""
+    row = db.execute("SELECT id FROM sessions AS s WHERE EXISTS (SELECT 1 FROM events AS e "
+                     "WHERE e.session = s.id) ORDER BY started_at DESC, rowid DESC LIMIT 1").fetchone()
     if row is None:
+        empty = db.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        if empty:
+            raise UnknownSession(f"no session in {path} has logged an event "
+                                 f"({empty} started but logged nothing); name one by its id")
         raise UnknownSession(f"no sessions in {path}")
     return str(row[0])
 

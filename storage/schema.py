@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -119,9 +120,23 @@ def now_iso() -> str:
 # ------------------------------------------------------------ opening
 
 
-def _check_file(p: Path, *, create: bool, readonly: bool) -> None:
-    if p.is_dir():
+def check_regular(p: Path) -> None:
+    """Refuse a database path that exists and is not a regular file (after
+    symlinks): reading a FIFO's header would block for ever, and SQLite would
+    put its -wal and -shm files beside a device."""
+    try:
+        mode = os.stat(p).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
         raise StorageError(f"{p}: is a directory, not a database file")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise StorageError(f"{p}: is {kind}, not a database file")
+
+
+def _check_file(p: Path, *, create: bool, readonly: bool) -> None:
+    check_regular(p)
     if not p.exists():
         if readonly or not create:
             raise StorageError(f"{p}: no such database file")

@@ -26,6 +26,7 @@ from sqlite_utils import Database
 
 from core.codec import is_input_kind, to_row
 from core.events import Event, Fill, OrderAccepted
+from storage.lock import SessionLock
 from storage.schema import (
     DEFAULT_BUSY_TIMEOUT_S, SCHEMA_VERSION, StorageError, now_iso, open_db,
     storage_error, write_transaction,
@@ -90,7 +91,8 @@ class LogWriter:
     now), ``config`` (dict or JSON text), ``seed``, ``data_source``,
     ``code_version``, ``compiled``, ``speed``. The session row is created
     before the constructor returns, so a bad database fails here with
-    StorageError. ``busy_timeout_s`` and ``batch_seconds`` are seconds.
+    StorageError, and a session another live process is writing with
+    SessionBusy (``storage.lock``). ``busy_timeout_s`` and ``batch_seconds`` are seconds.
 
     ``durable=True`` commits with synchronous=FULL: a flushed row survives
     power loss (measured here: 0.55 ms per write+flush, against 0.35 ms with
@@ -109,11 +111,15 @@ class LogWriter:
         max_backlog: int = MAX_BACKLOG,
         durable: bool = True,
         resume: bool = False,
+        lock: SessionLock | None = None,
     ) -> None:
         self.path = Path(path)
         self.resume = resume
         row = _session_row(session_meta)
         self.session_id: str = row["id"]
+        # one writer per session: held until close(), or until this process ends
+        # (a caller that read the log first, like resume, takes it earlier and passes it)
+        self._lock = lock if lock is not None else SessionLock(self.path, self.session_id)
         self._worker = _Worker(self.path, self.session_id, busy_timeout_s, batch_rows,
                                batch_seconds, durable)
         # deque.append / popleft are atomic: no lock on the hot path
@@ -138,6 +144,7 @@ class LogWriter:
         if self._error is not None:
             self._thread.join()
             self._closed = self._reported = True
+            self._lock.release()
             raise StorageError(self._error)
         if resume:
             self._next_seq = (self._worker.committed_seq or 0) + 1
@@ -221,6 +228,7 @@ class LogWriter:
             self._closed = True
         self._send(_Close(clean))
         self._thread.join()
+        self._lock.release()
         if self._error is not None and not self._reported:
             self._reported = True
             raise StorageError(self._error)

@@ -16,6 +16,7 @@ import math
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -301,6 +302,24 @@ def test_a_huge_finite_price_either_errors_in_one_line_or_runs_and_replays(
     assert rc == 0 and "Traceback" not in err, err
     rc, out, _ = console(capsys, "replay", out.strip().splitlines()[-1], "--db", str(db))
     assert rc == 0 and "verified" in out
+
+
+@pytest.mark.parametrize("price", ["1e308", "1.5e12"])
+def test_ten_absurd_prints_in_a_row_are_one_line_naming_the_row(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], price: str) -> None:
+    """Ten in a row once confirmed as a "real gap" (issue 19, item 4): 356
+    lines of numpy warnings, a max drawdown of inf% and replays that fail
+    MODELS DIVERGED. A file price above 1e12 is corrupt data: refused at load."""
+    lines = ["Date,Close"] + [f"2020-{1 + d // 28:02d}-{1 + d % 28:02d},{100 + d % 7}" for d in range(60)]
+    for i in range(20, 30):
+        lines[i] = lines[i].split(",")[0] + f",{price}"
+    path = tmp_path / "absurd.csv"
+    path.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "c.db"
+    rc, _, err = console(capsys, "run", "--headless", "--data", str(path), "--db", str(db))
+    line = one_line_error(rc, err)
+    assert "line 21" in line and "Close is above 1e+12" in line and "Warning" not in err
+    assert not db.exists() or sessions_in(db) == 0
 
 
 def test_the_real_backtrader_minute_file_trap_is_noted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -614,3 +633,527 @@ def test_a_price_file_whose_name_holds_a_newline_still_gets_one_line(
     path.write_text(GOOD + "2020-01-03,10,11,9,-1,100\n")
     rc, _, err = console(capsys, "run", "--headless", "--data", str(path), "--db", str(tmp_path / "c.db"))
     assert "two\\nlines.csv line 3:" in one_line_error(rc, err)
+
+
+# ------------------------------------------------------------ user-named output paths (issue 19, item 1)
+# Symlinks and FIFOs made in tmp_path stand in for /dev/null and system files:
+# the real ones are never touched.
+
+
+def _report(capsys: pytest.CaptureFixture[str], db: Path, sid: str, out: Path, *more: str) -> tuple[int, str, str]:
+    return console(capsys, "report", sid, "--db", str(db), "--out", str(out), *more)
+
+
+def _victim(tmp_path: Path) -> Path:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    return victim
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+def test_report_refuses_a_symlink_and_leaves_it_and_its_target_alone(
+        logged: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], force: bool) -> None:
+    db, sid = logged
+    victim = _victim(tmp_path)
+    link = tmp_path / "out.html"
+    link.symlink_to(victim)
+    rc, _, err = _report(capsys, db, sid, link, *(["--force"] if force else []))
+    line = one_line_error(rc, err)
+    assert "symbolic link" in line and str(link) in line
+    assert link.is_symlink() and victim.read_text() == "precious\n"
+    assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+def test_report_refuses_a_fifo_and_it_stays_a_fifo(
+        logged: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], force: bool) -> None:
+    import os
+    import stat
+
+    db, sid = logged
+    fifo = tmp_path / "pipe.html"
+    os.mkfifo(fifo)
+    rc, _, err = _report(capsys, db, sid, fifo, *(["--force"] if force else []))
+    assert "a FIFO, not a regular file" in one_line_error(rc, err)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_report_keeps_an_existing_file_unless_forced(
+        logged: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db, sid = logged
+    out = _victim(tmp_path)
+    rc, _, err = _report(capsys, db, sid, out)
+    assert "exists; use --force" in one_line_error(rc, err)
+    assert out.read_text() == "precious\n"
+    rc, _, err = _report(capsys, db, sid, out, "--force")
+    assert rc == 0, err
+    assert out.read_text().startswith("<!doctype html>") and not out.with_name(out.name + ".part").exists()
+
+
+@pytest.mark.parametrize("plant", ["symlink", "fifo"])
+def test_report_never_writes_through_a_planted_part_file(
+        logged: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], plant: str) -> None:
+    import os
+
+    db, sid = logged
+    victim = _victim(tmp_path)
+    out = tmp_path / "r.html"
+    part = tmp_path / "r.html.part"
+    if plant == "symlink":
+        part.symlink_to(victim)
+    else:
+        os.mkfifo(part)  # opened for writing today, this would block forever
+    rc, _, err = _report(capsys, db, sid, out)
+    assert str(part) in one_line_error(rc, err)
+    assert victim.read_text() == "precious\n" and os.path.lexists(part) and not out.exists()
+
+
+@pytest.mark.parametrize("plant", ["symlink", "fifo", "part-symlink"])
+def test_export_refuses_symlinks_and_fifos_even_with_force(
+        logged: tuple[Path, str], tmp_path: Path, capsys: pytest.CaptureFixture[str], plant: str) -> None:
+    import os
+
+    db, sid = logged
+    victim = _victim(tmp_path)
+    out = tmp_path / "x"
+    out.mkdir()
+    target = out / f"{sid}-fills.csv"
+    if plant == "symlink":
+        target.symlink_to(victim)
+    elif plant == "fifo":
+        os.mkfifo(target)
+    else:
+        (out / f"{sid}-events.csv.part").symlink_to(victim)
+    rc, _, err = console(capsys, "export", sid, "--db", str(db), "--format", "csv", "--out", str(out), "--force")
+    one_line_error(rc, err)
+    assert victim.read_text() == "precious\n"
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"{sid}-events.csv.part" if plant == "part-symlink" else target.name]
+
+
+# ------------------------------------------------------------ a reader that stops reading (issue 19, item 12)
+
+
+@pytest.mark.parametrize("edit", [None, "decision-payload-edited"], ids=["verified", "diverged"])
+def test_replay_into_a_closed_pipe_keeps_the_verdict_as_its_exit_status(
+        logged: tuple[Path, str], tmp_path: Path, edit: str | None) -> None:
+    """`console replay ID | head -0`: the reader is gone before the first
+    line; the exit status is still the verdict (0 verified, 1 diverged), with
+    nothing on stderr."""
+    import os
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    base, sid = logged
+    db = tmp_path / "copy.db"
+    db.write_bytes(base.read_bytes())
+    if edit:
+        con = sqlite3.connect(db)
+        con.execute(EDITS[edit], {"sid": sid, "fill": first_seq(con, sid, "fill")})
+        con.commit()
+        con.close()
+    r, w = os.pipe()
+    os.close(r)  # the reader has already gone
+    try:
+        done = subprocess.run([sys.executable, "-m", "console.cli", "replay", sid, "--db", str(db)],
+                              stdout=w, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=120)
+    finally:
+        os.close(w)
+    assert (done.returncode, done.stderr) == ((1 if edit else 0), "")
+
+
+# ------------------------------------------------------------ error lines are bounded (issue 19, item 11)
+
+
+def test_a_huge_session_id_is_cut_in_the_error_line(logged: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+    from core.errors import ERROR_LINE_MAX
+
+    db, _ = logged
+    rc, _, err = console(capsys, "replay", "x" * 100_000, "--db", str(db))
+    line = one_line_error(rc, err)
+    assert "unknown session" in line and "characters cut" in line
+    assert len(line) <= ERROR_LINE_MAX + 100
+
+
+@pytest.mark.parametrize("value", ['"' + "z" * 1_000_000 + '"', "1" + "0" * 5000, '"a\\nb\\rc\\u0000d' + "y" * 3000 + '"'],
+                         ids=["1MB-string", "5000-digit-int", "control-chars"])
+def test_a_huge_config_value_gives_a_bounded_one_line_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    from core.errors import ERROR_LINE_MAX
+
+    path = tmp_path / "huge.toml"
+    path.write_text(f"[strategy]\nsignal = {value}\n")
+    rc, _, err = console(capsys, "config", "show", "--config", str(path))
+    line = one_line_error(rc, err)
+    assert str(path) in line and len(line) <= ERROR_LINE_MAX + 100
+
+
+def test_one_line_escapes_control_characters_and_keeps_both_ends() -> None:
+    from core.errors import one_line
+
+    assert one_line("a\nb\rc\x00d\x7f") == "a\\nb\\rc\\x00d\\x7f"
+    assert one_line("short") == "short"
+    cut = one_line("HEAD" + "m" * 10_000 + "TAIL", limit=100)
+    assert cut.startswith("HEAD") and cut.endswith("TAIL") and "9,908 characters cut" in cut
+    assert len(cut) < 140
+
+
+# ------------------------------------------------------------ no traceback, no empty reason (issue 19, items 7 and 8)
+
+CONFIG_CORPUS = {
+    "400-digit-float-field": ("initial_cash = 1" + "0" * 400 + "\n", "initial_cash is too large"),
+    "400-digit-fraction": ("[limits]\nmax_position_fraction = 1" + "0" * 400 + "\n",
+                           "limits.max_position_fraction is too large"),
+    "5000-digit-int": ("[risk]\nmc_draws = 1" + "0" * 5000 + "\n", "not a usable config"),
+    "nested-arrays": ("[strategy]\nsignal = " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
+    "nested-inline-tables": ("x = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n", "nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_CORPUS))
+def test_a_hostile_config_is_one_line_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str) -> None:
+    text, needle = CONFIG_CORPUS[case]
+    path = tmp_path / f"{case}.toml"
+    path.write_text(text)
+    rc, _, err = console(capsys, "config", "show", "--config", str(path))
+    line = one_line_error(rc, err)
+    assert str(path) in line and needle in line, line
+
+
+def test_a_symlink_loop_as_the_price_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")
+    (tmp_path / "b.csv").symlink_to(tmp_path / "a.csv")
+    rc, _, err = console(capsys, "run", "--headless", "--data", str(tmp_path / "a.csv"),
+                         "--db", str(tmp_path / "c.db"))
+    assert "a.csv: symbolic link loop" in one_line_error(rc, err)
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ('[strategy]\nbooks = ["momentum", "pairs"]\nallocation_window = 9223372036854775807\n',
+     "strategy.allocation_window must be <= 1,000,000 (bars kept in memory), got 9,223,372,036,854,775,807"),
+    ("[strategy]\nslow = 1000000000000\n", "strategy.slow must be <= 1,000,000"),
+    ("[strategy]\natr_bars = 1000000000000\n", "strategy.atr_bars must be <= 1,000,000"),
+    ("[strategy]\nkelly_fraction = 0.25\nkelly_bars = 1000000000000\n", "strategy.kelly_bars must be <= 1,000,000"),
+    ("[risk]\nmc_draws = 1000000000000\n", "risk.mc_draws must be <= 1,000,000"),
+], ids=["allocation_window", "slow", "atr_bars", "kelly_bars", "mc_draws"])
+def test_a_window_or_count_too_large_for_memory_is_refused_before_the_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, needle: str) -> None:
+    """These validated, started, then died of a MemoryError (allocation_window
+    with a traceback; slow, atr_bars, kelly_bars with an empty reason;
+    mc_draws growing to 9 GB): now a range check names the field (item 6, 8)."""
+    path = tmp_path / "big.toml"
+    path.write_text(text)
+    db = tmp_path / "c.db"
+    rc, _, err = console(capsys, "run", "--headless", "--events", "10", "--config", str(path), "--db", str(db))
+    assert needle in one_line_error(rc, err)
+    assert not db.exists() or sessions_in(db) == 0
+
+
+def test_a_session_that_stops_on_a_fault_says_which(tmp_path: Path) -> None:
+    """A fault whose message is empty (MemoryError()) still names itself in
+    the session's error: it read ``session stopped: `` and nothing else."""
+    from console.setup_run import prepare
+
+    prep = prepare(db=tmp_path / "c.db", seed=1, speed=None, data=None, symbol=None, config_path=None,
+                   max_events=None, keep_alive=False)
+    inner = iter(prep.session.source)
+
+    def failing():  # type: ignore[no-untyped-def]
+        for i, ev in enumerate(inner):
+            if i == 200:
+                raise MemoryError()
+            yield ev
+
+    prep.session.source = failing()
+    prep.session.run()
+    prep.writer.close(clean=not prep.session.error)
+    assert prep.session.error == "session stopped: MemoryError"
+
+
+# ------------------------------------------------------------ one writer per session (issue 19, item 2)
+
+
+def test_a_session_lock_is_exclusive_names_its_pid_and_is_gone_after_release(tmp_path: Path) -> None:
+    import os
+
+    from storage.lock import SessionBusy, SessionLock, lock_path
+
+    db = tmp_path / "x.db"
+    first = SessionLock(db, "s1")
+    assert lock_path(db, "s1").read_text().strip() == str(os.getpid())
+    with pytest.raises(SessionBusy, match=rf"session s1 is being written by another process \(pid {os.getpid()}\)"):
+        SessionLock(db, "s1")
+    other = SessionLock(db, "s2")  # another session of the same database is free
+    first.release()
+    assert not lock_path(db, "s1").exists()
+    again = SessionLock(db, "s1")
+    again.release()
+    other.release()
+    first.release()  # idempotent
+    assert not lock_path(db, "s1").parent.exists()
+
+
+def _start_live(db: Path) -> tuple[Any, str]:
+    """A paced headless run in a subprocess, once it has committed events."""
+    import subprocess
+    import time
+
+    live = subprocess.Popen([sys.executable, "-m", "console.cli", "run", "--headless", "--seed", "3",
+                             "--speed", "5", "--db", str(db)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and live.poll() is None:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as con:
+                    row = con.execute("select id from sessions where (select count(*) from events "
+                                      "where session = sessions.id) > 0").fetchone()
+            except sqlite3.Error:
+                row = None
+            if row:
+                return live, row[0]
+    live.kill()
+    raise AssertionError(f"the live session never logged an event: {live.communicate()}")
+
+
+def test_resume_of_a_session_that_is_still_running_is_refused_naming_the_pid(tmp_path: Path) -> None:
+    """`console run --headless --resume ID` while ID runs: one line naming the
+    live process, and the live session carries on and closes cleanly."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import run_cli
+
+    db = tmp_path / "live.db"
+    live, sid = _start_live(db)
+    try:
+        res = run_cli("run", "--headless", "--resume", sid, "--events", "10", db=db)
+        err = res.stderr.strip()
+        assert res.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert f"session {sid} is being written by another process (pid {live.pid})" in err
+        assert live.poll() is None  # still running
+    finally:
+        live.send_signal(signal.SIGINT)
+        out, err = live.communicate(timeout=60)
+    assert live.returncode == 0 and out.strip().splitlines()[-1] == sid, err
+    with sqlite3.connect(db) as con:
+        clean, ended = con.execute("select clean_close, ended_at from sessions where id = ?", (sid,)).fetchone()
+    assert clean == 1 and ended
+    # once it has stopped, the same resume goes ahead
+    res = run_cli("run", "--headless", "--resume", sid, "--events", "10", db=db)
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_export_onto_a_full_disk_is_one_line_and_leaves_no_part_file(
+        logged: tuple[Path, str], tmp_path: Path, fmt: str) -> None:
+    """A file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored) stands in for a full
+    disk: the write fails with EFBIG as it would with ENOSPC (issue 19, item 7)."""
+    import resource
+    import signal
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    db, sid = logged
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))  # above the db's -shm, below the export
+
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "console.cli", "export", sid, "--db", str(db), "--format", fmt,
+                           "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          preexec_fn=small_files)
+    err = done.stderr.strip()
+    assert done.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"error: {out}: cannot write the export (File too large)"), err
+    assert list(out.iterdir()) == []
+
+
+# ------------------------------------------------------------ signals (issue 19, item 5)
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_stop_signal_closes_a_headless_session_cleanly_and_prints_its_id(tmp_path: Path, signame: str) -> None:
+    import signal
+
+    db = tmp_path / "sig.db"
+    live, sid = _start_live(db)
+    live.send_signal(getattr(signal, signame))
+    out, err = live.communicate(timeout=60)
+    assert live.returncode == 0 and out.strip().splitlines()[-1] == sid, (live.returncode, out, err)
+    assert f"stopped by {signame}" in err and "Traceback" not in err
+    with sqlite3.connect(db) as con:
+        clean, ended = con.execute("select clean_close, ended_at from sessions where id = ?", (sid,)).fetchone()
+    assert clean == 1 and ended
+
+
+# ------------------------------------------------------------ bounded inputs (issue 19, item 6)
+
+
+def test_a_fifo_as_the_price_file_is_one_line_not_a_hang(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    fifo = tmp_path / "prices.csv"
+    os.mkfifo(fifo)  # no writer ever comes: opening it for reading would wait forever
+    db = tmp_path / "c.db"
+    rc, _, err = console(capsys, "run", "--headless", "--data", str(fifo), "--db", str(db))
+    assert "is a FIFO, not a regular file" in one_line_error(rc, err)
+    assert not db.exists() or sessions_in(db) == 0
+
+
+def test_a_fifo_as_the_config_is_one_line_not_a_hang(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    fifo = tmp_path / "limits.toml"
+    os.mkfifo(fifo)
+    rc, _, err = console(capsys, "config", "show", "--config", str(fifo))
+    assert "not a regular file" in one_line_error(rc, err)
+
+
+def test_a_config_over_the_size_cap_is_refused_unparsed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from core.config import MAX_CONFIG_BYTES
+
+    path = tmp_path / "big.toml"
+    path.write_text("# " + "x" * MAX_CONFIG_BYTES + "\n")
+    rc, _, err = console(capsys, "config", "show", "--config", str(path))
+    assert f"larger than {MAX_CONFIG_BYTES:,} bytes" in one_line_error(rc, err)
+
+
+@pytest.mark.parametrize("where", ["key", "table"])
+def test_a_key_of_a_hundred_thousand_dotted_parts_is_refused_at_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str) -> None:
+    import time
+
+    key = ".".join(["a"] * 100_000)
+    path = tmp_path / "dotted.toml"
+    path.write_text(f"{key} = 1\n" if where == "key" else f"[{key}]\nx = 1\n")
+    t0 = time.monotonic()
+    rc, _, err = console(capsys, "config", "show", "--config", str(path))
+    assert "a key of 100,000 dotted parts" in one_line_error(rc, err)
+    assert time.monotonic() - t0 < 5  # tomllib alone takes minutes on it
+
+
+# ------------------------------------------------------------ resume checks the price file (issue 19, item 3)
+
+
+def _daily_file(path: Path, rows: int) -> None:
+    import datetime as dt
+
+    day = dt.date(2020, 1, 1)
+    price = 100.0
+    lines = ["Date,Open,High,Low,Close,Volume"]
+    for i in range(rows):
+        price *= 1.0 + 0.01 * math.sin(i * 0.7) + 0.002 * math.cos(i * 1.3)
+        lines.append(f"{day + dt.timedelta(days=i)},{price:.4f},{price * 1.01:.4f},{price * 0.99:.4f},"
+                     f"{price:.4f},{1000 + i}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_resume_on_an_edited_price_file_is_refused_with_the_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prices = tmp_path / "prices.csv"
+    _daily_file(prices, 400)
+    db = tmp_path / "c.db"
+    rc, out, err = console(capsys, "run", "--headless", "--data", str(prices), "--events", "150", "--db", str(db))
+    assert rc == 0, err
+    sid = out.strip().splitlines()[-1]
+    with sqlite3.connect(db) as con:
+        source = json.loads(con.execute("select config from sessions where id = ?", (sid,)).fetchone()[0])["source"]
+    assert source["bytes"] == prices.stat().st_size and len(source["sha256"]) == 64
+    original = prices.read_text()
+    lines = original.splitlines(keepends=True)
+    prices.write_text(lines[0] + "".join(lines[301:]))  # rows 1-300 deleted, as in the issue
+
+    def logged() -> tuple[int, int]:
+        with sqlite3.connect(db) as con:
+            return con.execute("select count(*), max(clean_close) from events join sessions on id = session "
+                               "where session = ?", (sid,)).fetchone()
+
+    before = logged()
+    rc, _, err = console(capsys, "run", "--headless", "--resume", sid, "--events", "10", "--db", str(db))
+    assert "not the file this session was logged on" in one_line_error(rc, err)
+    assert logged() == before == (before[0], 1)  # nothing written, still closed clean
+    prices.write_text(original)  # the same bytes again: the resume goes ahead
+    rc, out, err = console(capsys, "run", "--headless", "--resume", sid, "--events", "10", "--db", str(db))
+    assert rc == 0 and out.strip().splitlines()[-1] == sid, err
+    assert logged()[0] > before[0]
+
+
+def test_a_file_of_too_many_columns_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from core.market.files import MAX_COLUMNS
+
+    n = MAX_COLUMNS + 1
+    header = "Date," + ",".join(f"S{i}" for i in range(n - 1))
+    rows = [f"2020-01-{d:02d}," + ",".join(f"{100 + (i + d) % 9}" for i in range(n - 1)) for d in range(1, 6)]
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    rc, _, err = console(capsys, "run", "--headless", "--data", str(path), "--db", str(tmp_path / "c.db"))
+    assert f"{n:,} columns; a price file has at most {MAX_COLUMNS:,}" in one_line_error(rc, err)
+
+
+def test_a_socket_as_the_price_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    path = tmp_path / "prices.csv"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        rc, _, err = console(capsys, "run", "--headless", "--data", str(path), "--db", str(tmp_path / "c.db"))
+    assert str(path) in one_line_error(rc, err)
+
+
+@pytest.mark.parametrize("cmd", [["run", "--headless", "--events", "10"], ["replay", "last"], ["sessions"],
+                                 ["run", "--headless", "--resume", "last"]])
+def test_a_fifo_as_the_database_is_one_line_and_nothing_is_made_beside_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], cmd: list[str]) -> None:
+    """A FIFO stands in for /dev/null as --db: SQLite would block reading its
+    header, and a writer would put -wal, -shm and its lock directory beside it."""
+    import os
+
+    fifo = tmp_path / "log.db"
+    os.mkfifo(fifo)
+    rc, _, err = console(capsys, *cmd, "--db", str(fifo))
+    assert "is a FIFO, not a database file" in one_line_error(rc, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.db"]
+
+
+def test_a_headless_run_whose_terminal_hangs_up_closes_cleanly_and_exits_0(tmp_path: Path) -> None:
+    """The window is closed: SIGHUP, and every later write to the terminal
+    fails with EIO. The log still closes cleanly and the exit status is 0
+    (it was 1, from the EIO writing 'stopped by SIGHUP')."""
+    import os
+    import pty
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import ROOT
+
+    db = tmp_path / "hup.db"
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "console.cli", "run", "--headless", "--seed", "3",
+                             "--speed", "5", "--db", str(db)], stdin=slave, stdout=slave, stderr=slave,
+                            cwd=ROOT, start_new_session=True)
+    os.close(slave)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            try:
+                with sqlite3.connect(db) as con:
+                    if con.execute("select count(*) from events").fetchone()[0]:
+                        break
+            except sqlite3.Error:
+                pass
+    finally:
+        os.close(master)  # the terminal goes away
+        proc.send_signal(signal.SIGHUP)
+        rc = proc.wait(60)
+    assert rc == 0
+    with sqlite3.connect(db) as con:
+        assert con.execute("select clean_close from sessions").fetchone()[0] == 1

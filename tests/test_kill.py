@@ -42,6 +42,9 @@ def test_three_killed_sessions_verify_resume_and_a_halted_one_stays_halted(tmp_p
     assert halt_run.plan.kind == "halt" and halt_run.halted and halt_run.stayed_halted, report
     assert sum(r.verified for r in results) >= 2, report
     assert "halted and stayed halted" in report and "failures" in report
+    # none of these three is an early kill: each is timed from the first committed batch
+    assert not any(r.plan.early for r in results) and all(r.mid_stream for r in results), report
+    assert "killed mid-stream (events committed)      3" in report, report
 
 
 @pytest.mark.slow
@@ -51,6 +54,8 @@ def test_fifty_killed_sessions_all_verify_and_resume_without_a_repeated_order(tm
     assert not failed, report
     assert sum(r.stayed_halted for r in results) >= 10, report
     assert sum(r.resumed for r in results) >= 40, report
+    # only the planned early kills (about 15%) may die in start-up
+    assert sum(r.mid_stream for r in results) >= sum(not r.plan.early for r in results) - 2, report
 
 
 # ------------------------------------------------------- the checks themselves

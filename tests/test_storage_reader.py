@@ -199,3 +199,19 @@ def test_every_reader_works_on_a_read_only_connection(path: Path) -> None:
     assert len(list(iter_events(db, sid))) == 2
     assert list(orders_by_seq(db, sid)) == [1] and fills_by_seq(db, sid) == {}
     assert [s.id for s in list_sessions(db)] == ["s1"]
+
+
+def test_last_skips_a_newer_session_whose_start_failed_before_any_event(path: Path, db: Database) -> None:
+    """A start that failed (full disk, Ctrl-C in start-up) leaves a session row
+    with no events: it is listed, but never ``last`` (issue 19, item 9)."""
+    assert resolve_session(db, "last") == "b77777"
+    write_session(path, "0000empty", [], started_at="2026-03-01T00:00:00+00:00", clean=False)
+    assert resolve_session(db, "last") == "b77777"
+    assert resolve_session(db, "0000empty") == "0000empty"  # still there by id
+
+
+def test_last_in_a_log_of_only_failed_starts_says_so(tmp_path: Path) -> None:
+    p = tmp_path / "failed.db"
+    write_session(p, "s-empty", [], started_at="2026-03-01T00:00:00+00:00", clean=False)
+    with pytest.raises(UnknownSession, match=r"no session in .* has logged an event \(1 started but logged nothing\)"):
+        resolve_session(open_db(p, create=False), "last")

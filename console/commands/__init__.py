@@ -17,6 +17,7 @@ LAZY: dict[str, str] = {
     "export": "console.export_cmd:export",
     "report": "console.report_cmd:report",
     "options": "console.commands.options:options",
+    "prune": "console.commands.prune:prune",
 }
 
 
@@ -28,6 +29,7 @@ SHORT_HELP: dict[str, str] = {
     "export": "Write a session's events, orders, fills and equity curve to files.",
     "report": "Equity and drawdown curves and a shareable HTML report of a session.",
     "options": "Black-Scholes-Merton prices, greeks and basket Monte Carlo.",
+    "prune": "Delete old sessions and reclaim their space.",
 }
 
 

@@ -80,7 +80,7 @@ header-only file, a missing header row (the first line holds a date or a
 number), a column name given twice, no recognisable date column, no price
 columns, a row with
 the wrong number of fields, an empty or unparseable date, a non-numeric, NaN,
-infinite, zero or negative price (``NaN``/``inf`` text is never a missing
+infinite, zero, negative or absurd (above ``MAX_PRICE``, 1e12) price (``NaN``/``inf`` text is never a missing
 marker), a partly missing OHLC row, a negative,
 NaN or infinite volume, High below Low, Open/Close further outside the
 range than the tolerance, timestamps out of order, duplicate timestamps for
@@ -95,10 +95,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import gzip
+import hashlib
 import io
 import math
 import os
 import re
+import stat
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +116,13 @@ __all__ = ["BarInterval", "Closes", "MarketFile", "bar_interval", "load_bars", "
            "file_source", "DAY_MS"]
 
 DAY_MS = 86_400_000
+# A price above this is corrupt data, not a market (the dearest listed share
+# trades near 1e6); 1e308 "prices" once passed as a confirmed gap and sent
+# inf and NaN into every risk figure and model
+MAX_PRICE = 1e12
+# columns of one file (a wide file: one per symbol); the engine's per-bar work
+# grows with the symbols, and 10,000 of them took ~15 minutes to fail or finish
+MAX_COLUMNS = 1_000
 
 #: cell values that mean "no value here" (see the fix-up policy)
 MISSING_MARKERS = frozenset({"", ".", "null"})
@@ -163,6 +172,10 @@ class MarketFile:
     bar_ms: int
     fixups: tuple[str, ...]
     columns: tuple[str, ...] = ()  # the header as read (after the Time repair), for column choices
+    # what was read (after gunzip): its length and sha256, so that a session
+    # logged on this file can refuse to resume on a different one
+    size: int = 0
+    sha256: str = ""
 
 
 # ------------------------------------------------------------------ helpers
@@ -218,14 +231,32 @@ class _Table:
 
 
 def _read_bytes(where: str, path: Path) -> bytes:
-    if not path.exists():
-        raise DataError(_one_line(f"{where}: file not found"))
-    if path.is_dir():
-        raise DataError(_one_line(f"{where}: is a directory, not a price file"))
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; the fstat below
+    # then refuses it, and devices (/dev/zero would read forever), by what the
+    # opened file is rather than by a check that could race a rename
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise DataError(_one_line(f"{where}: file not found")) from None
     except OSError as exc:
         raise DataError(_one_line(f"{where}: cannot read the file ({exc.strerror or exc})")) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise DataError(_one_line(f"{where}: is a directory, not a price file"))
+        if not stat.S_ISREG(mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                    else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+            raise DataError(_one_line(f"{where}: is {kind}, not a regular file; give a price file"))
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        try:
+            data = f.read()
+        except OSError as exc:
+            raise DataError(_one_line(f"{where}: cannot read the file ({exc.strerror or exc})")) from None
     if data[:2] == b"\x1f\x8b":
         try:
             data = gzip.decompress(data)
@@ -434,7 +465,7 @@ def _price_column(field: str, cells: list[str], present: np.ndarray,
     out = np.zeros(len(cells), dtype=np.float64)
     limit = len(sub) if bad is None else bad
     good = vals[:limit]
-    problems = ~np.isfinite(good) | ((good < 0) if is_volume else (good <= 0))
+    problems = ~np.isfinite(good) | ((good < 0) if is_volume else ((good <= 0) | (good > MAX_PRICE)))
     first = int(np.argmax(problems)) if problems.any() else None
     if bad is not None and first is None:
         return out, _Fail(int(idx[bad]), f"{field} is not a number ({_show(sub[bad])})")
@@ -448,6 +479,8 @@ def _price_column(field: str, cells: list[str], present: np.ndarray,
         return out, _Fail(row, f"{field} is not finite ({_show(raw)})")
     if v == 0:
         return out, _Fail(row, f"{field} is zero ({_clip(raw)})")
+    if v > MAX_PRICE:
+        return out, _Fail(row, f"{field} is above {MAX_PRICE:g}, no instrument's price ({_clip(raw)})")
     return out, _Fail(row, f"{field} is negative ({_clip(raw)})")
 
 
@@ -788,12 +821,16 @@ def load_bars(path: str | os.PathLike[str], symbol: str | None = None,
     if p.suffix.lower() in (".parquet", ".pq") and not is_parquet:
         raise DataError(_one_line(f"{where}: not a Parquet file (no PAR1 magic bytes)"))
     table = _read_parquet(where, data) if is_parquet else _read_text(where, data)
+    if len(table.header) > MAX_COLUMNS:  # 10,000 symbols once ran for a quarter of an hour
+        raise DataError(_one_line(f"{where}: {len(table.header):,} columns; a price file has at most "
+                                  f"{MAX_COLUMNS:,} (one per symbol in a wide file)"))
     stem = (Path(p.stem).stem if p.suffix.lower() == ".gz" else p.stem).upper() or "DATA"
     try:
         mf = _build(table, symbol, stem, close)
     except _Fail as f:  # raised outside a collecting stage
         raise table.fail(f.message, f.row) from None
-    return dataclasses.replace(mf, columns=tuple(table.header))
+    return dataclasses.replace(mf, columns=tuple(table.header), size=len(data),
+                               sha256=hashlib.sha256(data).hexdigest())
 
 
 # ------------------------------------------------------------------ closes and their interval
