@@ -16,7 +16,8 @@ from textual.app import App
 
 from console.palette import OPERATOR_ACTIONS
 from console.panes.common import figure, money
-from console.screens import ConfirmScreen, HelpScreen
+from console.alerts import AlertTracker
+from console.screens import AlertsScreen, ConfirmScreen, HelpScreen
 from core.snapshot import Snapshot
 
 TRADING_ACTIONS = {"halt", "resume", "reduce", "flatten", "cancel_all"}
@@ -40,10 +41,14 @@ class OperatorApp(App[None]):
     session: Session
     view_paused: bool
     console_themes: list[str]
+    alerts: AlertTracker
     _applied: Snapshot | None
     _state_key: tuple[object, ...] | None = None
 
     def apply_snapshot(self, snap: Snapshot) -> None:
+        raise NotImplementedError
+
+    def redraw_header(self) -> None:
         raise NotImplementedError
 
     def refresh_view(self) -> None:
@@ -133,8 +138,7 @@ class OperatorApp(App[None]):
         snapshot is applied on unpause."""
         self.view_paused = not self.view_paused
         self.screen.set_class(self.view_paused, "-view-paused")
-        if self._applied is not None:
-            self.apply_snapshot(self._applied)  # redraws the header flag
+        self.redraw_header()  # the flag says what is frozen
         self.refresh_view()
 
     def action_next_theme(self, via: str = "key t") -> None:
@@ -142,6 +146,9 @@ class OperatorApp(App[None]):
         at = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(at + 1) % len(names)]
         self.notify(f"Theme: {self.theme}", timeout=2)
+
+    def action_alerts(self, via: str = "key a") -> None:
+        self.push_screen(AlertsScreen(self.alerts.history))
 
     def action_help(self, via: str = "key ?") -> None:
         keys = [(a.key_display, a.help) for a in OPERATOR_ACTIONS]

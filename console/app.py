@@ -19,10 +19,11 @@ from textual.containers import Grid
 from textual.driver import Driver
 from textual.theme import Theme
 from textual.timer import Timer
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from console.actions import OperatorApp, Session
+from console.alerts import AlertTracker
 from console.killswitch import with_kill_switch
 from console.palette import OperatorCommands, operator_bindings
 from console.panes.breakers import BreakersPane
@@ -42,6 +43,7 @@ class ConsoleApp(OperatorApp):
     TITLE = "Trading console"
     BINDINGS: ClassVar[list[BindingType]] = operator_bindings()
     COMMANDS = App.COMMANDS | {OperatorCommands}
+    ALERTS = True  # banner, bell and alert history (a replay has none: it only reads the log)
 
     def __init__(self, session: Session, theme: str = DEFAULT_THEME,
                  start_engine: bool = True, theme_dir: Path | None = None) -> None:
@@ -50,6 +52,8 @@ class ConsoleApp(OperatorApp):
         self.view_paused = False
         self._start_engine = start_engine
         self._applied: Snapshot | None = None  # the snapshot the panes show
+        self._live: Snapshot | None = None  # the newest snapshot seen (header, alerts)
+        self.alerts = AlertTracker()
         self._error_seen = ""
         self._startup_notes: list[str] = []
         self._ticker: Timer | None = None
@@ -80,12 +84,15 @@ class ConsoleApp(OperatorApp):
     def compose(self) -> ComposeResult:
         # held by reference (no query per tick); grid order = reading order
         self._header = StatusHeader(id="header")
+        self._banner = Static("", id="alert-banner", markup=False)
+        self._banner.display = False
         self._panes = (
             PositionsPane(id="positions", classes="pane"), RiskPane(id="risk", classes="pane"),
             SignalsPane(id="signals", classes="pane"), BreakersPane(id="breakers", classes="pane"),
             LogPane(id="log", classes="pane"),
         )
         yield self._header
+        yield self._banner
         with Grid(id="panes"):
             yield from self._panes
         yield Footer()
@@ -115,19 +122,47 @@ class ConsoleApp(OperatorApp):
             self.notify(f"Engine stopped: {event.worker.error}", severity="error", timeout=30)
 
     def refresh_view(self) -> None:
-        """Timer tick: apply the newest snapshot unless the view is paused."""
+        """Timer tick: the header and the alerts follow the newest snapshot
+        always; the panes only while the view is not paused."""
         snap = self.session.latest
         self.track_state(snap)
         self._report_error(snap)
+        if snap is not self._live:
+            self._live = snap
+            self._header.apply(snap, self.paused_at())
+            self._raise_alerts(snap)
         if not self.view_paused and snap is not self._applied:
             self.apply_snapshot(snap)
 
     def apply_snapshot(self, snap: Snapshot) -> None:
         with self.batch_update():
-            self._header.apply(snap, self.view_paused)
+            self._header.apply(self._live or snap, self.paused_at())
             for pane in self._panes:
                 pane.apply(snap)
         self._applied = snap
+
+    def redraw_header(self) -> None:
+        self._header.apply(self._live or self.session.latest, self.paused_at())
+
+    def paused_at(self) -> int | None:
+        """The seq the frozen tables show while the view is paused, else None."""
+        if not self.view_paused:
+            return None
+        return self._applied.seq if self._applied is not None else 0
+
+    def _raise_alerts(self, snap: Snapshot) -> None:
+        """New trips and halts ring the bell and join the history; the banner
+        stays up while anything is tripped or trading is not ACTIVE."""
+        if not self.ALERTS:
+            return
+        fresh = self.alerts.update(snap)
+        if any(a.rings for a in fresh):
+            self.bell()
+        text = self.alerts.banner(snap)
+        if text != str(self._banner.content):
+            self._banner.update(text)
+        self._banner.display = bool(text)
+        self._banner.set_class(snap.trading_state == "HALTED", "-halted")
 
     def _report_error(self, snap: Snapshot) -> None:
         # notify once per distinct error, even while the view is paused

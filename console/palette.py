@@ -28,6 +28,7 @@ OPERATOR_ACTIONS: tuple[OperatorAction, ...] = (
     OperatorAction("reduce", "x", "x", "Reduce only", "Allow only orders that reduce positions"),
     OperatorAction("flatten", "f", "f", "Flatten", "Close every position at market (confirm)"),
     OperatorAction("cancel_all", "c", "c", "Cancel all", "Cancel every open order"),
+    OperatorAction("alerts", "a", "a", "Alerts", "Alert history: trips and halts with date, reason and who"),
     OperatorAction("toggle_pause", "p", "p", "Pause view", "Freeze/unfreeze the view; the engine keeps running"),
     OperatorAction("next_theme", "t", "t", "Theme", "Switch to the next theme"),
     OperatorAction("help", "question_mark", "?", "Help", "Show the keys"),

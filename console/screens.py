@@ -8,7 +8,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, DataTable, Static
+
+from console.alerts import Alert
+from console.panes.common import when
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -74,6 +77,38 @@ class HelpScreen(ModalScreen[None]):
             yield Static("Esc closes · ctrl+p opens the command palette", classes="help-hint")
 
     def action_dismiss_help(self) -> None:
+        self.dismiss(None)
+
+    async def action_halt_now(self) -> None:
+        self.dismiss(None)
+        await self.app.run_action("halt")
+
+
+class AlertsScreen(ModalScreen[None]):
+    """The alert history, newest first, in a table the operator can scroll."""
+
+    BINDINGS = [
+        Binding("escape,a,q", "close", "Close", id="alerts.close"),
+        Binding("h", "halt_now", "Halt", id="alerts.halt"),
+    ]
+
+    def __init__(self, alerts: Iterable[Alert]) -> None:
+        super().__init__()
+        self._alerts = list(alerts)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="alerts-dialog") as dialog:
+            dialog.border_title = f"Alerts ({len(self._alerts)})"
+            table: DataTable[str] = DataTable(cursor_type="row", id="alerts-table")
+            table.add_columns("When (market)", "Seq", "Alert")
+            for a in reversed(self._alerts):
+                table.add_row(when(a.ts, full=True), f"{a.seq:,}", a.text)
+            yield table
+            if not self._alerts:
+                yield Static("No alerts in this session yet.", classes="help-line")
+            yield Static("↑↓ PgUp PgDn scroll · Esc closes · h halts", classes="help-hint")
+
+    def action_close(self) -> None:
         self.dismiss(None)
 
     async def action_halt_now(self) -> None:

@@ -261,7 +261,8 @@ class Session:
         if self.hub is not None:
             signals += self._model_rows()
         breakers = tuple(BreakerRow(b.name, b.state, b.value, b.limit,
-                                    b.value / b.limit if b.limit else 0.0, b.last_trip_ts, b.reason)
+                                    b.value / b.limit if b.limit else 0.0, b.last_trip_ts, b.reason,
+                                    b.unit)
                          for b in eng.breakers)
         gross = pf.gross()
         risk = RiskView(nav, pf.cash, gross, pf.net(), gross / nav if nav > 0 else float("inf"),

@@ -101,6 +101,7 @@ class BreakerRow:
     utilisation: float  # value / limit, 1.0 = at the limit
     last_trip_ts: int  # 0 = never
     reason: str
+    unit: str = ""  # value and limit in: "frac" (of NAV), "count", "s" (market seconds), "sharpe"
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,3 +62,12 @@ async def test_h_on_a_live_session_halts_and_no_order_is_accepted_after():
     assert [(e.new, e.cause_seq) for e in changes] == [("HALTED", halts[0])]
     assert any(isinstance(e, OrderAccepted) for seq, e in sink.rows if seq < halts[0])
     assert not [seq for seq, e in sink.rows if isinstance(e, OrderAccepted) and seq > halts[0]]
+
+
+def test_the_snapshot_gives_each_breaker_its_unit():
+    sim = Simulator(seed=1)
+    s = Session(build_engine(EngineConfig(), sim.spec), sim, MemorySink(), "units", max_events=50)
+    s.run()
+    units = {b.name: b.unit for b in s.latest.breakers}
+    assert units["daily_loss"] == "frac" and units["stale_data"] == "s"
+    assert units["consecutive_losses"] == "count"

@@ -36,7 +36,9 @@ class StatusHeader(Horizontal):
                 yield self._lines["pnl"]
             yield self._lines["flags"]
 
-    def apply(self, snap: Snapshot, paused: bool) -> None:
+    def apply(self, snap: Snapshot, paused: int | None) -> None:
+        """``snap`` is the live snapshot (never frozen); ``paused`` the seq the
+        paused tables show, or None while the view follows the engine."""
         self._badge(snap.trading_state)
         compiled = "compiled" if snap.compiled else "interpreted"
         self._set("feed-line", (
@@ -59,8 +61,9 @@ class StatusHeader(Horizontal):
             badge.set_class(state == known, f"-{known.lower()}")
         self.set_class(state == "HALTED", "-halted")
 
-    def _flags(self, snap: Snapshot, paused: bool) -> None:
-        flags = ["VIEW PAUSED"] * paused + ["FEED ENDED"] * snap.finished
+    def _flags(self, snap: Snapshot, paused: int | None) -> None:
+        flags = [] if paused is None else [f"VIEW PAUSED: tables frozen at seq {paused:,} (p resumes)"]
+        flags += ["FEED ENDED"] * snap.finished
         if snap.error:
             flags.append(f"ERROR: {snap.error}")
         self._set("flags", "  ·  ".join(flags))
