@@ -15,7 +15,7 @@ from typing import Protocol
 from textual.app import App
 
 from console.palette import OPERATOR_ACTIONS
-from console.panes.common import figure, money
+from console.panes.common import figure, money, open_positions
 from console.alerts import AlertTracker
 from console.screens import AlertsScreen, ConfirmScreen, HelpScreen
 from core.snapshot import Snapshot
@@ -72,7 +72,7 @@ class OperatorApp(App[None]):
 
     def track_state(self, snap: Snapshot) -> None:
         """Re-evaluate the footer's enabled keys when what they depend on changed."""
-        key = (snap.trading_state, bool(snap.positions), bool(snap.open_orders), snap.finished)
+        key = (snap.trading_state, bool(open_positions(snap)), bool(snap.open_orders), snap.finished)
         if key != self._state_key:
             self._state_key = key
             self.refresh_bindings()
@@ -126,8 +126,10 @@ class OperatorApp(App[None]):
 
     def action_flatten(self, via: str = "key f") -> None:
         snap = self.session.latest
-        lines = [f"Close {len(snap.positions)} position(s) at market:"]
-        lines += [f"  {p.symbol:<10} {p.qty:>12,.0f}  {money(p.market_value):>16}" for p in snap.positions]
+        held = open_positions(snap)
+        lines = [f"Close {len(held)} position(s) at market:"]
+        lines += [f"  {p.symbol:<10} {p.qty:>12,.{0 if float(p.qty).is_integer() else 4}f}  "
+                  f"{money(p.market_value):>16}" for p in held]
         self._confirm("Flatten the book?", lines, "Flatten", lambda: self._submit("flatten", via))
 
     def action_cancel_all(self, via: str = "key c") -> None:
@@ -156,10 +158,11 @@ class OperatorApp(App[None]):
 
     async def action_quit(self, via: str = "key q") -> None:
         snap = self.session.latest
-        if not snap.positions:
+        held = open_positions(snap)
+        if not held:
             self.shutdown()
             return
-        lines = [f"{len(snap.positions)} position(s) are open; quitting stops the session",
+        lines = [f"{len(held)} position(s) are open; quitting stops the session",
                  "with them open (they are not flattened)."]
         self._confirm("Quit with open positions?", lines, "Quit", self.shutdown)
 
@@ -184,5 +187,5 @@ def _sensible(action: str, snap: Snapshot) -> bool:
     if action == "reduce":  # from HALTED too: loosen a halt to reduce-only
         return snap.trading_state != "REDUCING"
     if action == "flatten":
-        return bool(snap.positions)
+        return bool(open_positions(snap))
     return bool(snap.open_orders)  # cancel_all

@@ -409,7 +409,9 @@ class Session:
         if (book, puts) == self._stress_cache[0]:
             return self._stress_cache[1]
         lines: tuple[StressLine, ...] = ()
-        if book:
+        if book and not nav > 0:  # shocks as fractions of a NAV at or below zero mean nothing
+            lines = (StressLine("n/a while NAV ≤ 0", float("nan"), float("nan")),)
+        elif book:
             try:
                 from core.risk.stress import PRICE_SCENARIOS, stress_test
 
@@ -435,8 +437,8 @@ class Session:
                     lines = tuple(out)
                 else:
                     lines = tuple(StressLine(r.name, r.pnl, r.pnl_fraction) for r in rows)
-            except Exception as exc:  # shown, never fatal
-                lines = (StressLine(f"stress failed: {exc}"[:60], float("nan"), float("nan")),)
+            except Exception as exc:  # shown, never fatal; the pane is no place for a traceback's words
+                lines = (StressLine(f"unavailable ({type(exc).__name__})", float("nan"), float("nan")),)
         self._stress_cache = ((book, puts), lines)
         return lines
 

@@ -71,3 +71,12 @@ def test_the_snapshot_gives_each_breaker_its_unit():
     units = {b.name: b.unit for b in s.latest.breakers}
     assert units["daily_loss"] == "frac" and units["stale_data"] == "s"
     assert units["consecutive_losses"] == "count"
+
+
+def test_stress_with_a_nav_at_or_below_zero_says_so_without_error_text():
+    sim = Simulator(seed=1)
+    s = Session(build_engine(EngineConfig(), sim.spec), sim, MemorySink(), "stress", max_events=8000)
+    s.run()
+    assert s.engine.portfolio.open_symbols(), "the test needs a book"
+    lines = s._stress(-900_718.0)
+    assert [line.name for line in lines] == ["n/a while NAV ≤ 0"]

@@ -15,6 +15,8 @@ from rich.text import Text
 from textual.app import App
 from textual.widgets import DataTable
 
+from core.snapshot import PositionRow, Snapshot
+
 Cell = str | Text
 
 
@@ -69,6 +71,12 @@ def figure(value: float) -> str:
 def pct(fraction: float) -> str:
     """A fraction shown as percent (0.05 -> "5.00%")."""
     return not_finite(fraction) or f"{fraction * 100:.2f}%"
+
+
+def open_positions(snap: Snapshot) -> tuple[PositionRow, ...]:
+    """The positions held: the snapshot also lists closed ones (qty 0) for
+    their realised P&L, which are not open and never counted as such."""
+    return tuple(p for p in snap.positions if p.qty != 0.0)
 
 
 DAY_MS = 86_400_000

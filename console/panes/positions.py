@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from console.panes.common import Cell, KeyedTable, money, num, pct, signed
+from console.panes.common import NA, Cell, KeyedTable, money, num, open_positions, pct, signed
 from core.snapshot import BookRow, OptionRow, OrderRow, PositionRow, Snapshot
 
 POSITION_COLUMNS = (
@@ -45,6 +45,7 @@ class PositionsPane(Vertical):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.border_title = "Positions"
         self._book_rows: dict[str, BookRow] = {}
+        self._nav_ok = True
 
     def compose(self) -> ComposeResult:
         self._positions = KeyedTable(POSITION_COLUMNS, id="positions-table")
@@ -66,9 +67,11 @@ class PositionsPane(Vertical):
         yield self._puts
 
     def apply(self, snap: Snapshot) -> None:
-        self._positions.sync({p.symbol: self._position_cells(p) for p in snap.positions})
+        held = open_positions(snap)
+        self._nav_ok = snap.risk.nav > 0  # a weight of a NAV at or below zero means nothing
+        self._positions.sync({p.symbol: self._position_cells(p) for p in held})
         self._orders.sync({str(o.order_id): self._order_cells(o) for o in snap.open_orders})
-        self.border_subtitle = f"{len(snap.positions)} pos · {len(snap.open_orders)} orders"
+        self.border_subtitle = f"{len(held)} pos · {len(snap.open_orders)} orders"
         if snap.books or self._books.display:
             self._books_title.display = self._books.display = bool(snap.books)
             self._books.sync({b.book: self._book_cells(b) for b in snap.books})
@@ -119,7 +122,7 @@ class PositionsPane(Vertical):
         return (
             p.symbol, num(f"{p.qty:,.{_places(p.qty)}f}"), num(money(p.avg_price)), num(money(p.last)),
             num(money(p.market_value)), signed(app, p.unrealized, money(p.unrealized)),
-            signed(app, p.realized, money(p.realized)), num(pct(p.weight)),
+            signed(app, p.realized, money(p.realized)), num(pct(p.weight) if self._nav_ok else NA),
         )
 
     def _book_cells(self, b: BookRow) -> tuple[Cell, ...]:

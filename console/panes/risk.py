@@ -4,14 +4,19 @@ exposure; below them, the book under the stress scenarios."""
 
 from __future__ import annotations
 
+import math
+import re
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
-from console.panes.common import Cell, KeyedTable, money, num, pct, signed, signed_money
+from console.panes.common import NA, Cell, KeyedTable, money, num, pct, signed, signed_money
 from core.snapshot import RiskView, Snapshot
 
 RISK_COLUMNS = (("Figure", "label"), ("Value", "value"))
 STRESS_COLUMNS = (("Stress scenario", "name"), ("P&L", "pnl"), ("% NAV", "frac"))
+# a NaN or infinite figure inside an engine-formatted string ("nan%", "inf")
+_NOT_FINITE = re.compile(r"(?<![\w.])-?(nan|inf)%?(?![\w.])", re.IGNORECASE)
 MEASURE = {"historical": "hist", "parametric": "param", "monte_carlo": "MC", "nav_parametric": "NAV"}
 
 
@@ -33,13 +38,14 @@ class RiskPane(Vertical):
         app = self.app
         rows = {label: (label, value) for label, value in self._figures(r)}
         # extras get their own key space: an extra named "NAV" must not replace ours
-        rows.update({f"extra:{k}": (k, num(v)) for k, v in r.extra})
+        rows.update({f"extra:{k}": (k, num(sane(v))) for k, v in r.extra})
         # each position's share of the headline VaR (its measure); they sum to it (currency)
         rows.update({f"contrib:{s}": (f"VaR contrib {s}", signed(app, -v, money(v))) for s, v in r.contributions})
         rows.update({f"sector:{s}": (f"Sector {s}", num(pct(v))) for s, v in r.sectors})
         self._table.sync(rows)
         self._stress.sync({line.name: (line.name, signed(app, line.pnl, signed_money(line.pnl)),
-                                       signed(app, line.pnl_fraction, pct(line.pnl_fraction)))
+                                       signed(app, line.pnl_fraction, pct(line.pnl_fraction)
+                                              if r.nav > 0 else NA))
                            for line in r.stress})
 
     def restyle(self) -> None:
@@ -50,14 +56,31 @@ class RiskPane(Vertical):
         """Drawdown, max DD and VaR are positive loss fractions shown as percent."""
         app = self.app
         figures: list[tuple[str, Cell]] = [
-            ("NAV", num(money(r.nav))), ("Cash", num(money(r.cash))),
+            ("NAV", signed(app, min(r.nav, 0.0), money(r.nav))), ("Cash", num(money(r.cash))),
             ("Gross", num(money(r.gross))), ("Net", num(money(r.net))),
-            ("Leverage", num(f"{r.leverage:.2f}x")),
+            ("Leverage", num(leverage(r))),
             ("Day P&L", signed(app, r.day_pnl, signed_money(r.day_pnl))),
             ("Realised", signed(app, r.realized, signed_money(r.realized))),
             ("Unrealised", signed(app, r.unrealized, signed_money(r.unrealized))),
             ("Drawdown", signed(app, -r.drawdown, pct(r.drawdown))),
             ("Max DD", signed(app, -r.max_drawdown, pct(r.max_drawdown))),
-            (f"VaR95 1d {MEASURE.get(r.var_measure, r.var_measure)}", num(pct(r.var95))), ("Peak NAV", num(money(r.peak_nav))),
+            (f"VaR95 1d {MEASURE.get(r.var_measure, r.var_measure)}", num(pct(r.var95) if r.nav > 0 else NA)), ("Peak NAV", num(money(r.peak_nav))),
         ]
         return figures
+
+
+def leverage(r: RiskView) -> str:
+    """Gross / NAV as "0.39x"; with NAV at or below zero there is no leverage to show."""
+    if not r.nav > 0:
+        return f"{NA} (NAV ≤ 0)"
+    return f"{r.leverage:.2f}x" if math.isfinite(r.leverage) else NA
+
+
+def sane(text: str) -> str:
+    """An engine-formatted figure with any "nan%"/"inf" in it shown as n/a / ∞."""
+    def word(m: re.Match[str]) -> str:
+        if m.group(1).lower() == "nan":
+            return NA
+        return "-∞" if m.group(0).startswith("-") else "∞"
+
+    return _NOT_FINITE.sub(word, text)
