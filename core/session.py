@@ -406,7 +406,8 @@ class Session:
         ov = eng.overlay
         book = tuple(sorted((s, eng.portfolio.market_value(s)) for s in eng.portfolio.open_symbols()))
         puts = tuple(sorted((h.option_id, h.contracts) for h in ov.holdings.values())) if ov is not None else ()
-        if (book, puts) == self._stress_cache[0]:
+        key = (book, puts, nav > 0)
+        if key == self._stress_cache[0]:
             return self._stress_cache[1]
         lines: tuple[StressLine, ...] = ()
         if book and not nav > 0:  # shocks as fractions of a NAV at or below zero mean nothing
@@ -439,7 +440,7 @@ class Session:
                     lines = tuple(StressLine(r.name, r.pnl, r.pnl_fraction) for r in rows)
             except Exception as exc:  # shown, never fatal; the pane is no place for a traceback's words
                 lines = (StressLine(f"unavailable ({type(exc).__name__})", float("nan"), float("nan")),)
-        self._stress_cache = ((book, puts), lines)
+        self._stress_cache = (key, lines)
         return lines
 
     def _puts_pnl(self, scenario: Any) -> float:
