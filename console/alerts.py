@@ -57,20 +57,21 @@ class AlertTracker:
         return new
 
     def banner(self, snap: Snapshot) -> str:
-        """One or two lines for the sticky banner, or "" when there is nothing to act on."""
+        """The sticky banner (what, since when, why and who, the key to act),
+        or "" when there is nothing to act on."""
         tripped = [b for b in snap.breakers if b.state == "TRIPPED"]
         if snap.trading_state == "ACTIVE" and not tripped:
             return ""
-        head = f"{snap.trading_state}"
+        keys = "r resume (resets tripped)" if snap.trading_state != "ACTIVE" else "ctrl+p Reset breaker"
+        text = f"{snap.trading_state}  {keys} · a alerts  │"
         cause = self._last_state_change(snap.trading_state)
         if cause is not None:
-            head += f" since {when(cause.ts, full=True)}: {cause.text.split(': ', 1)[-1]}"
-        parts = [head]
-        if tripped:
-            parts.append("tripped: " + "; ".join(
-                f"{b.name} at {when(b.last_trip_ts, full=True)} ({b.reason})" for b in tripped))
-        keys = "r resume (resets tripped)" if snap.trading_state != "ACTIVE" else "ctrl+p Reset breaker"
-        return "  ·  ".join(parts) + f"  │  {keys} · a alerts"
+            text += f"  since {when(cause.ts, full=True)}: {cause.text.split(': ', 1)[-1]}"
+        others = [b for b in tripped if cause is None or f"breaker {b.name} " not in cause.text]
+        if others:
+            text += "  tripped: " + "; ".join(
+                f"{b.name} {when(b.last_trip_ts, full=True)}: {b.reason}" for b in others)
+        return text
 
     def _last_state_change(self, state: str) -> Alert | None:
         for a in reversed(self.history):

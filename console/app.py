@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.containers import Grid
@@ -36,6 +36,10 @@ from core.snapshot import Snapshot
 from themes import BUILTIN_THEMES, DEFAULT_THEME, load_user_themes, user_theme_dir
 
 REFRESH_S = 0.1  # view refresh period: ~10 Hz whatever the feed rate
+# At or under either, the compact layout: positions down the left, breakers
+# then risk on the right, signals and the log in a short bottom row.
+COMPACT_WIDTH = 100
+COMPACT_HEIGHT = 32
 
 
 class ConsoleApp(OperatorApp):
@@ -93,11 +97,27 @@ class ConsoleApp(OperatorApp):
         )
         yield self._header
         yield self._banner
-        with Grid(id="panes"):
+        with Grid(id="panes") as self._grid:
             yield from self._panes
         yield Footer()
 
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_layout(event.size.width, event.size.height)
+
+    def fit_layout(self, width: int, height: int) -> None:
+        """The wide or the compact grid, for a terminal of this size."""
+        compact = width <= COMPACT_WIDTH or height <= COMPACT_HEIGHT
+        if compact == self._grid.has_class("-compact"):
+            return
+        self._grid.set_class(compact, "-compact")
+        positions, risk, signals, breakers, log = self._panes
+        if compact:  # grid cells fill in child order
+            self._grid.move_child(breakers, after=positions)
+        else:
+            self._grid.move_child(breakers, after=signals)
+
     def on_mount(self) -> None:
+        self.fit_layout(self.size.width, self.size.height)
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         for note in self._startup_notes:
             self.notify(note, title="Themes", severity="warning", timeout=10)

@@ -18,29 +18,33 @@ class OperatorAction(NamedTuple):
     action: str  # App.action_<action>
     key: str
     key_display: str
-    title: str  # footer and palette text
+    title: str  # palette text
     help: str
+    footer: str = ""  # the footer's short label ("" = the title); "-" = not in the footer
 
 
+# Footer order: the kill switch, trading, the alerts, then view keys; at 100
+# columns everything up to Quit fits (Theme is under ? and in the palette).
 OPERATOR_ACTIONS: tuple[OperatorAction, ...] = (
     OperatorAction("halt", "h", "h", "Halt", "Halt trading now: no new orders (no confirmation)"),
     OperatorAction("resume", "r", "r", "Resume", "Resume trading (confirm; resets tripped breakers)"),
-    OperatorAction("reduce", "x", "x", "Reduce only", "Allow only orders that reduce positions"),
+    OperatorAction("reduce", "x", "x", "Reduce only", "Allow only orders that reduce positions", "Reduce"),
     OperatorAction("flatten", "f", "f", "Flatten", "Close every position at market (confirm)"),
-    OperatorAction("cancel_all", "c", "c", "Cancel all", "Cancel every open order"),
+    OperatorAction("cancel_all", "c", "c", "Cancel all", "Cancel every open order", "Cancel"),
     OperatorAction("alerts", "a", "a", "Alerts", "Alert history: trips and halts with date, reason and who"),
-    OperatorAction("toggle_pause", "p", "p", "Pause view", "Freeze/unfreeze the view; the engine keeps running"),
-    OperatorAction("next_theme", "t", "t", "Theme", "Switch to the next theme"),
+    OperatorAction("toggle_pause", "p", "p", "Pause view", "Freeze/unfreeze the view; the engine keeps running",
+                   "Pause"),
     OperatorAction("help", "question_mark", "?", "Help", "Show the keys"),
     OperatorAction("quit", "q", "q", "Quit", "Stop the session and quit (confirm with open positions)"),
+    OperatorAction("next_theme", "t", "t", "Theme", "Switch to the next theme", "-"),
 )
 
 
 def operator_bindings() -> list[BindingType]:
     """Bindings with ids (``console.<action>``) so a keymap can remap them."""
     return [
-        Binding(a.key, a.action, a.title, key_display=a.key_display, tooltip=a.help,
-                id=f"console.{a.action}")
+        Binding(a.key, a.action, a.footer or a.title, key_display=a.key_display, tooltip=a.help,
+                id=f"console.{a.action}", show=a.footer != "-")
         for a in OPERATOR_ACTIONS
     ]
 

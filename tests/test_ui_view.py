@@ -32,7 +32,7 @@ def _flags(app) -> str:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("size", [(160, 48), (120, 36)])
+@pytest.mark.parametrize("size", [(160, 48), (120, 36), (100, 30)])
 async def test_all_five_panes_are_visible(size):
     app = build_app(FakeSession(snapshot()), start_engine=False)
     async with app.run_test(size=size) as pilot:

@@ -32,6 +32,7 @@ STATE_COLOURS = {
 STATE_RANK = {"TRIPPED": 0, "WARNING": 1}  # the rest (ARMED) after these
 # measures of a loss: a gain is no use of the limit, shown as 0
 LOSS_UNITS = {"frac"}
+USE_BAR = 5  # cells: name, state and use fit a compact (45-column) pane
 
 
 class BreakersPane(Vertical):
@@ -77,9 +78,9 @@ def use_text(b: BreakerRow) -> str:
     negative (a day in profit uses none of the daily-loss limit)."""
     u = b.utilisation
     if not math.isfinite(u):
-        return f"{bar(0.0, 8)}  {NA}"
+        return f"{bar(0.0, USE_BAR)}  {NA}"
     u = max(0.0, u)
-    return f"{bar(u, 8)} {min(u, 9.99):4.0%}"
+    return f"{bar(u, USE_BAR)} {min(u, 9.99):4.0%}"
 
 
 def in_unit(value: float, unit: str) -> str:

@@ -179,6 +179,14 @@ class KeyedTable(DataTable[Cell]):
                 grow = _width(now) > self.columns[column].content_width  # type: ignore[index]
                 self.update_cell(key, column, now, update_width=grow)
 
+    def fix_widths(self, widths: Mapping[str, int]) -> None:
+        """Give columns a fixed width in cells (content is cropped); 0 = fit content."""
+        for key, width in widths.items():
+            column = self.columns[key]  # type: ignore[index]
+            column.width, column.auto_width = width, width <= 0
+        self._require_update_dimensions = True
+        self.refresh()
+
     def arrange(self, keys: Sequence[str]) -> None:
         """Put the rows in ``keys`` order, when the shown order differs. The
         first column must hold the row key (as a plain string)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
@@ -17,6 +18,7 @@ RISK_COLUMNS = (("Figure", "label"), ("Value", "value"))
 STRESS_COLUMNS = (("Stress scenario", "name"), ("P&L", "pnl"), ("% NAV", "frac"))
 # a NaN or infinite figure inside an engine-formatted string ("nan%", "inf")
 _NOT_FINITE = re.compile(r"(?<![\w.])-?(nan|inf)%?(?![\w.])", re.IGNORECASE)
+LABEL_MAX = 22  # cells for a figure's label at most
 MEASURE = {"historical": "hist", "parametric": "param", "monte_carlo": "MC", "nav_parametric": "NAV"}
 
 
@@ -47,6 +49,15 @@ class RiskPane(Vertical):
                                        signed(app, line.pnl_fraction, pct(line.pnl_fraction)
                                               if r.nav > 0 else NA))
                            for line in r.stress})
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Keep the values on screen however narrow the pane: the labels get at
+        most half of it, the values the rest (a long text is cropped, never a
+        number pushed off the right edge)."""
+        inner = max(0, event.size.width - 2 - 2)  # less the border and the scrollbar gutter
+        label = min(LABEL_MAX, inner // 2)
+        self._table.fix_widths({"label": label, "value": max(8, inner - label - 4)})  # 2 x 2 padding
+        self._stress.fix_widths({"name": label, "pnl": 0, "frac": 0})
 
     def restyle(self) -> None:
         self._table.restyle()
