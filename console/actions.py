@@ -16,6 +16,7 @@ from textual.app import App
 
 from console.palette import OPERATOR_ACTIONS
 from console.panes.common import figure, money, open_positions
+from console.panes.log import LogPane
 from console.alerts import AlertTracker
 from console.screens import AlertsScreen, ConfirmScreen, HelpScreen
 from core.snapshot import Snapshot
@@ -100,9 +101,11 @@ class OperatorApp(App[None]):
         return "h"
 
     def _typing(self) -> bool:
+        """Whether keys are text now (the palette, the log filter, a reason)."""
         from textual.command import CommandPalette
+        from textual.widgets import Input
 
-        return isinstance(self.screen, CommandPalette)
+        return isinstance(self.screen, CommandPalette) or isinstance(self.screen.focused, Input)
 
     def action_resume(self, via: str = "key r") -> None:
         snap = self.session.latest
@@ -148,6 +151,9 @@ class OperatorApp(App[None]):
         at = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(at + 1) % len(names)]
         self.notify(f"Theme: {self.theme}", timeout=2)
+
+    def action_filter_log(self, via: str = "key /") -> None:
+        self.query_one(LogPane).action_filter()
 
     def action_alerts(self, via: str = "key a") -> None:
         self.push_screen(AlertsScreen(self.alerts.history))
