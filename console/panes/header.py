@@ -6,6 +6,9 @@ them; this widget only picks classes and text.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
@@ -14,14 +17,28 @@ from console.panes.common import clock, money, signed_money
 from core.snapshot import Snapshot
 
 STATES = ("ACTIVE", "REDUCING", "HALTED")
+PACE_WINDOW_S = 2.0  # wall seconds over which the market's pace is measured
+
+
+def pace(market_ms_per_s: float) -> str:
+    """How fast market time passes on screen: "1.4 days/s" on daily bars,
+    "3.2 h/s", or "60x" (market seconds per wall second)."""
+    if market_ms_per_s >= 86_400_000:
+        return f"{market_ms_per_s / 86_400_000:,.1f} days/s"
+    if market_ms_per_s >= 3_600_000:
+        return f"{market_ms_per_s / 3_600_000:,.1f} h/s"
+    return f"{market_ms_per_s / 1000:,.0f}x"
 
 
 class StatusHeader(Horizontal):
     """Three lines tall; the badge fills its height so HALTED cannot be missed."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._texts: dict[str, str] = {}
+        self._clock = clock
+        self._mark: tuple[float, int] | None = None  # (wall s, market ms) the pace is measured from
+        self._pace = ""
         # held by reference, not queried: cheaper at 10 Hz, and a late timer
         # tick during shutdown updates a detached widget instead of raising
         self._lines = {name: Static("", id=name, markup=False)
@@ -43,7 +60,7 @@ class StatusHeader(Horizontal):
         compiled = "compiled" if snap.compiled else "interpreted"
         self._set("feed-line", (
             f"session {snap.session_id}  │  {clock(snap.market_ts)} UTC  │  "
-            f"speed {snap.speed}  │  {snap.events_per_s:,.0f} ev/s  │  "
+            f"speed {snap.speed}{self._measure_pace(snap)}  │  {snap.events_per_s:,.0f} ev/s  │  "
             f"{snap.source}  │  seq {snap.seq:,}  │  {compiled}"
         ))
         self._set("nav", f"NAV {money(snap.risk.nav)}")
@@ -53,6 +70,18 @@ class StatusHeader(Horizontal):
         pnl_widget.set_class(pnl > 0, "-up")
         pnl_widget.set_class(pnl < 0, "-down")
         self._flags(snap, paused)
+
+    def _measure_pace(self, snap: Snapshot) -> str:
+        """The market time passing per wall second, measured: on daily bars a
+        "60x" setting moves days a second (gaps are capped when pacing)."""
+        now = self._clock()
+        if self._mark is None or snap.market_ts < self._mark[1] or snap.finished:
+            self._mark, self._pace = (now, snap.market_ts), ""
+        elif now - self._mark[0] >= PACE_WINDOW_S:
+            rate = (snap.market_ts - self._mark[1]) / (now - self._mark[0])
+            self._pace = f" = {pace(rate)}" if rate > 0 else ""
+            self._mark = (now, snap.market_ts)
+        return self._pace
 
     def _badge(self, state: str) -> None:
         self._set("badge", state)

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 
-from console.panes.common import Cell, KeyedTable, centred_bar, clock, money, num, signed
+from console.panes.common import Cell, KeyedTable, centred_bar, money, num, signed, when
 from core.snapshot import SignalRow, Snapshot
 
 SIGNAL_COLUMNS = (
@@ -71,5 +71,5 @@ class SignalsPane(Vertical):
             s.symbol, s.model, signed(app, s.value, f"{s.value:+.2f}"),
             signed(app, s.value, centred_bar(s.value)), num(f"{s.confidence:.0%}"),
             regime, num(str(s.version) if s.version else ""), s.status,
-            num(money(s.last)), clock(s.ts)[11:],
+            num(money(s.last)), when(s.ts),
         )
