@@ -152,6 +152,12 @@ class OperatorApp(App[None]):
         self.theme = names[(at + 1) % len(names)]
         self.notify(f"Theme: {self.theme}", timeout=2)
 
+    def action_explain(self, via: str = "key e") -> None:
+        """``e`` with no pane of its own focused: explain the Signals cursor row."""
+        from console.panes.signals import SignalsPane
+
+        self.query_one(SignalsPane).action_explain()
+
     def action_filter_log(self, via: str = "key /") -> None:
         self.query_one(LogPane).action_filter()
 

@@ -9,14 +9,19 @@ only *send* commands (``session.submit``); the engine applies and logs them.
 
 from __future__ import annotations
 
+import asyncio
+import signal
+from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
 from textual import events, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Grid
 from textual.driver import Driver
+from textual.notifications import Notify
+from textual.screen import Screen
 from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import Footer, Static
@@ -33,13 +38,18 @@ from console.panes.positions import PositionsPane
 from console.panes.risk import RiskPane
 from console.panes.signals import SignalsPane
 from core.snapshot import Snapshot
-from themes import BUILTIN_THEMES, DEFAULT_THEME, load_user_themes, user_theme_dir
+from themes import BUILTIN_THEMES, DEFAULT_THEME, config_dir, load_user_themes, user_theme_dir
 
 REFRESH_S = 0.1  # view refresh period: ~10 Hz whatever the feed rate
 # At or under either, the compact layout: positions down the left, breakers
 # then risk on the right, signals and the log in a short bottom row.
 COMPACT_WIDTH = 100
 COMPACT_HEIGHT = 32
+MAX_TOASTS = 3  # more stacked toasts cover the panes; the oldest goes first
+# system palette commands the operator's own replace (theirs quit without the
+# open-positions check, cycle themes outside ours, save where nothing may exist)
+REPLACED_SYSTEM_COMMANDS = {"Quit", "Theme", "Screenshot"}
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class ConsoleApp(OperatorApp):
@@ -118,6 +128,7 @@ class ConsoleApp(OperatorApp):
 
     def on_mount(self) -> None:
         self.fit_layout(self.size.width, self.size.height)
+        self._catch_exit_signals(True)
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         for note in self._startup_notes:
             self.notify(note, title="Themes", severity="warning", timeout=10)
@@ -132,6 +143,50 @@ class ConsoleApp(OperatorApp):
         if self._ticker is not None:
             self._ticker.stop()
         self.session.stop()
+        self._catch_exit_signals(False)
+
+    def _catch_exit_signals(self, on: bool) -> None:
+        """SIGTERM / SIGHUP end the app the way q does (the engine stops, the
+        terminal is restored); left to Python they kill the process with the
+        screen still in the alternate buffer, showing a stale frame."""
+        try:
+            loop = asyncio.get_running_loop()
+            for sig in EXIT_SIGNALS:
+                if on:
+                    loop.add_signal_handler(sig, self.shutdown)
+                else:
+                    loop.remove_signal_handler(sig)
+        except (RuntimeError, NotImplementedError, ValueError):
+            pass  # not the main thread's loop (a test harness), or no signals here
+
+    def _on_notify(self, event: Notify) -> None:
+        """A toast, with at most ``MAX_TOASTS`` on screen: the oldest goes first
+        (Textual's own handler, then the trim)."""
+        super()._on_notify(event)
+        extra = list(self._notifications)[: max(0, len(self._notifications) - MAX_TOASTS)]
+        for old in extra:
+            self._unnotify(old, refresh=False)
+        if extra:
+            self._refresh_notifications()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for command in super().get_system_commands(screen):
+            if command.title not in REPLACED_SYSTEM_COMMANDS:
+                yield command
+        yield SystemCommand("Screenshot", "Save an SVG of the screen in the config folder (screenshots/)",
+                            self.action_save_screenshot)
+
+    def action_save_screenshot(self) -> None:
+        """Save an SVG of the screen under the config directory's screenshots/ and say where."""
+        folder = config_dir() / "screenshots"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = self.save_screenshot(path=str(folder))
+        except OSError as exc:
+            self.notify(f"could not save the screenshot in {folder}: {exc.strerror or exc}",
+                        severity="error", timeout=8)
+            return
+        self.notify(path, title="Screenshot saved", timeout=8)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="engine")
     def _run_engine(self) -> None:

@@ -36,6 +36,8 @@ OPERATOR_ACTIONS: tuple[OperatorAction, ...] = (
                    "Pause"),
     OperatorAction("help", "question_mark", "?", "Help", "Show the keys"),
     OperatorAction("quit", "q", "q", "Quit", "Stop the session and quit (confirm with open positions)"),
+    OperatorAction("explain", "e", "e", "Explain signal",
+                   "Why this signal: the Signals row under the cursor (a focused pane's own e first)", "-"),
     OperatorAction("filter_log", "slash", "/", "Filter log", "Filter the log by text or level (Esc clears)", "-"),
     OperatorAction("next_theme", "t", "t", "Theme", "Switch to the next theme", "-"),
 )

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
@@ -107,6 +107,35 @@ class AlertsScreen(ModalScreen[None]):
             if not self._alerts:
                 yield Static("No alerts in this session yet.", classes="help-line")
             yield Static("↑↓ PgUp PgDn scroll · Esc closes · h halts", classes="help-hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    async def action_halt_now(self) -> None:
+        self.dismiss(None)
+        await self.app.run_action("halt")
+
+
+class InfoScreen(ModalScreen[None]):
+    """A longer text (why a signal, a book's P&L by symbol) in a dialog that
+    fits the screen and scrolls, instead of a toast that overflows."""
+
+    BINDINGS = [
+        Binding("escape,e,q,enter", "close", "Close", id="info.close"),
+        Binding("h", "halt_now", "Halt", id="info.halt"),
+    ]
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__()
+        self._title = title
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="info-dialog") as dialog:
+            dialog.border_title = self._title
+            with VerticalScroll(id="info-body"):
+                yield Static(self.text, id="info-text", markup=False)
+            yield Static("Esc closes · h halts", classes="help-hint")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -13,6 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from console.panes.common import NA, Cell, KeyedTable, money, num, open_positions, pct, signed
+from console.screens import InfoScreen
 from core.snapshot import BookRow, OptionRow, OrderRow, PositionRow, Snapshot
 
 POSITION_COLUMNS = (
@@ -109,7 +110,7 @@ class PositionsPane(Vertical):
             self.app.notify("no strategy books in this session ([strategy] books)", timeout=5)
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
-        self.app.notify(self.breakdown(key), title="Book by symbol", timeout=12)
+        self.app.push_screen(InfoScreen("Book by symbol", self.breakdown(key)))
 
     def restyle(self) -> None:
         self._positions.restyle()

@@ -7,6 +7,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 
 from console.panes.common import Cell, KeyedTable, centred_bar, money, num, signed, when
+from console.screens import InfoScreen
 from core.snapshot import SignalRow, Snapshot
 
 SIGNAL_COLUMNS = (
@@ -54,9 +55,10 @@ class SignalsPane(Vertical):
     def action_explain(self) -> None:
         table = self._table
         if table.row_count == 0:
+            self.app.notify("no signals yet", timeout=3)
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
-        self.app.notify(self.explanation(key), title="Why this signal", timeout=12)
+        self.app.push_screen(InfoScreen("Why this signal", self.explanation(key)))
 
     def restyle(self) -> None:
         self._table.restyle()

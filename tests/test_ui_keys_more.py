@@ -1,0 +1,88 @@
+"""Pilot tests: e from anywhere, toasts that do not pile up, the palette's own
+commands once each and a working screenshot, SIGTERM restores the terminal
+(issue 18, defects 10 and 11)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+from textual.command import CommandList
+
+from console.app import build_app
+from tests.test_ui_fakes import FakeSession, snapshot
+
+SIZE = (160, 48)
+
+
+@pytest.fixture(autouse=True)
+def _no_user_themes(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONSOLE_CONFIG_DIR", str(tmp_path))
+
+
+@pytest.mark.asyncio
+async def test_e_with_nothing_focused_explains_the_signal_under_the_cursor():
+    app = build_app(FakeSession(snapshot()), start_engine=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.set_focus(None)
+        await pilot.press("e")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "InfoScreen"
+        assert "on AAPL" in app.screen.text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert type(app.screen).__name__ != "InfoScreen"
+
+
+@pytest.mark.asyncio
+async def test_toasts_do_not_pile_up():
+    app = build_app(FakeSession(snapshot()), start_engine=False)
+    async with app.run_test(size=SIZE) as pilot:
+        for i in range(8):
+            app.notify(f"note {i}", timeout=30)
+        await pilot.pause()
+        assert [n.message for n in app._notifications] == ["note 5", "note 6", "note 7"]
+
+
+async def _palette(pilot, query: str = "") -> list[str]:
+    await pilot.press("ctrl+p")
+    await pilot.pause(0.3)
+    if query:
+        await pilot.press(*query)
+        await pilot.pause(0.3)
+    return [str(o.prompt).split("\n")[0] for o in pilot.app.screen.query_one(CommandList).options]
+
+
+@pytest.mark.asyncio
+async def test_the_palette_lists_quit_and_theme_once():
+    app = build_app(FakeSession(snapshot()), start_engine=False)
+    async with app.run_test(size=SIZE) as pilot:
+        listed = await _palette(pilot)
+        assert sum(p.startswith("Quit") for p in listed) == 1, listed
+        assert sum(p.startswith("Theme") for p in listed) == 1, listed
+
+
+@pytest.mark.asyncio
+async def test_the_palette_screenshot_is_saved_and_says_where(tmp_path):
+    app = build_app(FakeSession(snapshot()), start_engine=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await _palette(pilot, "screenshot")
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        saved = list((tmp_path / "screenshots").glob("*.svg"))
+        assert len(saved) == 1 and saved[0].read_text().startswith("<svg")
+        assert any(str(saved[0]) in n.message for n in app._notifications)
+
+
+@pytest.mark.asyncio
+async def test_sigterm_stops_the_session_and_exits_cleanly():
+    session = FakeSession(snapshot())
+    app = build_app(session, start_engine=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        os.kill(os.getpid(), signal.SIGTERM)
+        await pilot.pause(0.3)
+        assert session.stopped and app.return_code == 0
+    assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) or callable(signal.getsignal(signal.SIGTERM))
