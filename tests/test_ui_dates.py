@@ -62,3 +62,15 @@ async def test_the_header_measures_the_pace_of_market_time():
         now[0] += 2.0
         header.apply(snapshot(market_ts=DAY + 50 * 86_400_000), None)
         assert "speed 60x = 25.0 days/s" in str(app.query_one("#feed-line").content)
+
+
+@pytest.mark.asyncio
+async def test_the_header_shows_total_pnl_and_return_since_the_start():
+    from tests.test_ui_fakes import risk
+
+    app = build_app(FakeSession(snapshot(risk=risk(nav=1_052_000.0))), start_engine=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        total = app.query_one("#total")
+        assert str(total.content) == "Total P&L +52,000.00 (+5.20%)"
+        assert total.has_class("-up")

@@ -40,7 +40,7 @@ def risk(**changes: object) -> RiskView:
         nav=1_002_345.67, cash=612_000.00, gross=390_345.67, net=150_120.00, leverage=0.39,
         day_pnl=2_345.67, realized=1_200.00, unrealized=1_145.67, drawdown=0.0042,
         max_drawdown=0.0131, var95=0.0087, peak_nav=1_006_570.00,
-        extra=(("Beta", "0.82"), ("Model", "ensemble v3")),
+        extra=(("Beta", "0.82"), ("Model", "ensemble v3")), start_nav=1_000_000.0,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 

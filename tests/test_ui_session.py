@@ -71,6 +71,7 @@ def test_the_snapshot_gives_each_breaker_its_unit():
     units = {b.name: b.unit for b in s.latest.breakers}
     assert units["daily_loss"] == "frac" and units["stale_data"] == "s"
     assert units["consecutive_losses"] == "count"
+    assert s.latest.risk.start_nav == EngineConfig().initial_cash  # the header's total P&L base
 
 
 def test_stress_with_a_nav_at_or_below_zero_says_so_without_error_text():

@@ -13,11 +13,15 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from console.panes.common import clock, money, signed_money
+from console.panes.common import clock, money, not_finite, signed_money
 from core.snapshot import Snapshot
 
 STATES = ("ACTIVE", "REDUCING", "HALTED")
 PACE_WINDOW_S = 2.0  # wall seconds over which the market's pace is measured
+
+
+def pct_signed(fraction: float) -> str:
+    return not_finite(fraction) or f"{fraction * 100:+.2f}%"
 
 
 def pace(market_ms_per_s: float) -> str:
@@ -42,7 +46,7 @@ class StatusHeader(Horizontal):
         # held by reference, not queried: cheaper at 10 Hz, and a late timer
         # tick during shutdown updates a detached widget instead of raising
         self._lines = {name: Static("", id=name, markup=False)
-                       for name in ("badge", "feed-line", "nav", "pnl", "flags")}
+                       for name in ("badge", "feed-line", "nav", "pnl", "total", "flags")}
 
     def compose(self) -> ComposeResult:
         yield self._lines["badge"]
@@ -51,6 +55,7 @@ class StatusHeader(Horizontal):
             with Horizontal(id="book-line"):
                 yield self._lines["nav"]
                 yield self._lines["pnl"]
+                yield self._lines["total"]
             yield self._lines["flags"]
 
     def apply(self, snap: Snapshot, paused: int | None) -> None:
@@ -69,7 +74,20 @@ class StatusHeader(Horizontal):
         pnl_widget = self._lines["pnl"]
         pnl_widget.set_class(pnl > 0, "-up")
         pnl_widget.set_class(pnl < 0, "-down")
+        self._total(snap)
         self._flags(snap, paused)
+
+    def _total(self, snap: Snapshot) -> None:
+        """P&L and return since the session started (from its initial cash)."""
+        start = snap.risk.start_nav
+        if not start > 0:
+            self._set("total", "")
+            return
+        total = snap.risk.nav - start
+        self._set("total", f"Total P&L {signed_money(total)} ({pct_signed(total / start)})")
+        widget = self._lines["total"]
+        widget.set_class(total > 0, "-up")
+        widget.set_class(total < 0, "-down")
 
     def _measure_pace(self, snap: Snapshot) -> str:
         """The market time passing per wall second, measured: on daily bars a
