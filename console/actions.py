@@ -18,10 +18,10 @@ from console.palette import OPERATOR_ACTIONS
 from console.panes.common import figure, money, open_positions
 from console.panes.log import LogPane
 from console.alerts import AlertTracker
-from console.screens import AlertsScreen, ConfirmScreen, HelpScreen
+from console.screens import AlertsScreen, ConfirmScreen, HelpScreen, ResetBreakerScreen
 from core.snapshot import Snapshot
 
-TRADING_ACTIONS = {"halt", "resume", "reduce", "flatten", "cancel_all"}
+TRADING_ACTIONS = {"halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker"}
 
 
 class Session(Protocol):
@@ -73,7 +73,8 @@ class OperatorApp(App[None]):
 
     def track_state(self, snap: Snapshot) -> None:
         """Re-evaluate the footer's enabled keys when what they depend on changed."""
-        key = (snap.trading_state, bool(open_positions(snap)), bool(snap.open_orders), snap.finished)
+        key = (snap.trading_state, bool(open_positions(snap)), bool(snap.open_orders), snap.finished,
+               any(b.state == "TRIPPED" for b in snap.breakers))
         if key != self._state_key:
             self._state_key = key
             self.refresh_bindings()
@@ -123,6 +124,26 @@ class OperatorApp(App[None]):
                 self._submit("resume", via)
 
         self.push_screen(ConfirmScreen("Resume trading?", lines, "Resume"), answered)
+
+    def tripped_breakers(self) -> list[str]:
+        return [b.name for b in self.session.latest.breakers if b.state == "TRIPPED"]
+
+    def action_reset_breaker(self, via: str = "key b") -> None:
+        self.reset_one("", via)
+
+    def reset_one(self, name: str, via: str) -> None:
+        """Ask which tripped breaker (``name`` preselected) and why, then send
+        ``reset_breaker`` with the typed reason; nothing else changes."""
+        tripped = [(b.name, b.reason) for b in self.session.latest.breakers if b.state == "TRIPPED"]
+        if not tripped:
+            self.notify("no breaker is tripped", timeout=3)
+            return
+
+        def answered(choice: tuple[str, str] | None) -> None:
+            if choice is not None:
+                self.session.submit("reset_breaker", choice[0], reason=f"operator {via}: {choice[1]}")
+
+        self.push_screen(ResetBreakerScreen(tripped, name), answered)
 
     def action_reduce(self, via: str = "key x") -> None:
         self._submit("reduce", via)
@@ -200,4 +221,6 @@ def _sensible(action: str, snap: Snapshot) -> bool:
         return snap.trading_state != "REDUCING"
     if action == "flatten":
         return bool(open_positions(snap))
+    if action == "reset_breaker":
+        return any(b.state == "TRIPPED" for b in snap.breakers)
     return bool(snap.open_orders)  # cancel_all

@@ -62,7 +62,7 @@ class AlertTracker:
         tripped = [b for b in snap.breakers if b.state == "TRIPPED"]
         if snap.trading_state == "ACTIVE" and not tripped:
             return ""
-        keys = "r resume (resets tripped)" if snap.trading_state != "ACTIVE" else "ctrl+p Reset breaker"
+        keys = "r resume (resets tripped) · b reset one" if snap.trading_state != "ACTIVE" else "b reset breaker"
         text = f"{snap.trading_state}  {keys} · a alerts  │"
         cause = self._last_state_change(snap.trading_state)
         if cause is not None:

@@ -31,6 +31,8 @@ OPERATOR_ACTIONS: tuple[OperatorAction, ...] = (
     OperatorAction("reduce", "x", "x", "Reduce only", "Allow only orders that reduce positions", "Reduce"),
     OperatorAction("flatten", "f", "f", "Flatten", "Close every position at market (confirm)"),
     OperatorAction("cancel_all", "c", "c", "Cancel all", "Cancel every open order", "Cancel"),
+    OperatorAction("reset_breaker", "b", "b", "Reset breaker",
+                   "Reset one tripped breaker, with a typed reason (trading stays as it is)", "-"),
     OperatorAction("alerts", "a", "a", "Alerts", "Alert history: trips and halts with date, reason and who"),
     OperatorAction("toggle_pause", "p", "p", "Pause view", "Freeze/unfreeze the view; the engine keeps running",
                    "Pause"),
@@ -55,6 +57,8 @@ def operator_bindings() -> list[BindingType]:
 class _Operable(Protocol):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None: ...
     def operate(self, action: str, via: str) -> None: ...
+    def tripped_breakers(self) -> list[str]: ...
+    def reset_one(self, name: str, via: str) -> None: ...
 
 
 class OperatorCommands(Provider):
@@ -68,13 +72,23 @@ class OperatorCommands(Provider):
         app: _Operable = self.app  # type: ignore[assignment]
         return partial(app.operate, action, "palette")
 
+    def _commands(self) -> list[tuple[str, partial[None], str]]:
+        """(title, run, help) for each action on offer, then one "Reset breaker
+        NAME" per tripped breaker."""
+        app: _Operable = self.app  # type: ignore[assignment]
+        found = [(a.title, self._run(a.action), a.help) for a in self._available() if a.action != "reset_breaker"]
+        found += [(f"Reset breaker {name}", partial(app.reset_one, name, "palette"),
+                   f"Reset {name} with a typed reason (trading stays as it is)")
+                  for name in app.tripped_breakers()]
+        return found
+
     async def discover(self) -> Hits:
-        for a in self._available():
-            yield DiscoveryHit(a.title, self._run(a.action), help=a.help)
+        for title, run, help_text in self._commands():
+            yield DiscoveryHit(title, run, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for a in self._available():
-            score = matcher.match(f"{a.title} {a.help}")
+        for title, run, help_text in self._commands():
+            score = matcher.match(f"{title} {help_text}")
             if score > 0:
-                yield Hit(score, matcher.highlight(a.title), self._run(a.action), text=a.title, help=a.help)
+                yield Hit(score, matcher.highlight(title), run, text=title, help=help_text)

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Static
+from textual.widgets import Button, DataTable, Input, Select, Static
 
 from console.alerts import Alert
 from console.panes.common import when
@@ -143,3 +143,38 @@ class InfoScreen(ModalScreen[None]):
     async def action_halt_now(self) -> None:
         self.dismiss(None)
         await self.app.run_action("halt")
+
+
+class ResetBreakerScreen(ModalScreen["tuple[str, str] | None"]):
+    """Reset one tripped breaker, with the operator's reason typed in; dismisses
+    with (breaker, reason), or None. Enter with an empty reason does nothing:
+    the log must say why. Trading stays as it is (resume is its own command)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="reset.cancel")]
+
+    def __init__(self, tripped: list[tuple[str, str]], chosen: str = "") -> None:
+        super().__init__()
+        self._tripped = tripped  # (name, its trip reason)
+        self._chosen = chosen if chosen in dict(tripped) else tripped[0][0]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="reset-dialog") as dialog:
+            dialog.border_title = "Reset a breaker"
+            yield Select([(f"{name}: {why}"[:70], name) for name, why in self._tripped],
+                         value=self._chosen, allow_blank=False, id="reset-breaker")
+            yield Input(placeholder="why (logged with the command)", id="reset-reason")
+            yield Static("Enter resets it (trading stays as it is: r resumes) · Esc cancels",
+                         classes="help-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#reset-reason", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        reason = event.value.strip()
+        if not reason:
+            self.notify("type a reason first: the log keeps it", severity="warning", timeout=4)
+            return
+        self.dismiss((str(self.query_one("#reset-breaker", Select).value), reason))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -176,6 +176,9 @@ class WatchApp(ConsoleApp):
     def action_cancel_all(self, via: str = "key c") -> None:
         self._read_only()
 
+    def reset_one(self, name: str, via: str) -> None:
+        self._read_only()
+
     # ------------------------------------------------------------ playback
 
     def action_play_pause(self) -> None:

@@ -86,3 +86,45 @@ async def test_sigterm_stops_the_session_and_exits_cleanly():
         await pilot.pause(0.3)
         assert session.stopped and app.return_code == 0
     assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) or callable(signal.getsignal(signal.SIGTERM))
+
+
+@pytest.mark.asyncio
+async def test_b_resets_one_breaker_with_a_typed_reason():
+    from dataclasses import replace
+
+    from tests.test_ui_fakes import BREAKERS, halted_snapshot
+
+    snap = halted_snapshot()
+    stale = replace(BREAKERS[6], state="TRIPPED", last_trip_ts=1, reason="stale")
+    session = FakeSession(replace(snap, breakers=(*snap.breakers[:6], stale, *snap.breakers[7:])))
+    app = build_app(session, start_engine=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("b")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ResetBreakerScreen"
+        await pilot.press("enter")  # no reason typed: nothing is sent
+        await pilot.pause()
+        assert session.submits == []
+        await pilot.press(*"feed back after the outage", "enter")
+        await pilot.pause()
+        assert session.submits == [("reset_breaker", "daily_loss",
+                                    "operator key b: feed back after the outage")]
+        assert session.actions() == ["reset_breaker"]  # no resume, no other breaker
+
+
+@pytest.mark.asyncio
+async def test_the_palette_offers_a_reset_per_tripped_breaker():
+    from tests.test_ui_fakes import halted_snapshot
+
+    session = FakeSession(halted_snapshot())
+    app = build_app(session, start_engine=False)
+    async with app.run_test(size=SIZE) as pilot:
+        listed = await _palette(pilot, "reset breaker")
+        assert any("Reset breaker daily_loss" in p for p in listed), listed
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert type(app.screen).__name__ == "ResetBreakerScreen"
+        await pilot.press(*"checked the fills", "enter")
+        await pilot.pause()
+        assert session.submits == [("reset_breaker", "daily_loss", "operator palette: checked the fills")]
