@@ -15,7 +15,8 @@ from typing import Protocol
 from textual.app import App
 
 from console.palette import OPERATOR_ACTIONS
-from console.panes.common import figure, money, open_positions
+from console.panes.breakers import in_unit
+from console.panes.common import money, open_positions
 from console.panes.log import LogPane
 from console.alerts import AlertTracker
 from console.screens import AlertsScreen, ConfirmScreen, HelpScreen, ResetBreakerScreen
@@ -112,7 +113,7 @@ class OperatorApp(App[None]):
         snap = self.session.latest
         tripped = [b.name for b in snap.breakers if b.state == "TRIPPED"]
         lines = [f"Trading is {snap.trading_state}. Breakers:"]
-        lines += [f"  {b.name:<16} {b.state:<8} {figure(b.value)} / {figure(b.limit)}"
+        lines += [f"  {b.name:<19} {b.state:<8} {in_unit(b.value, b.unit)} / {in_unit(b.limit, b.unit)}"
                   for b in snap.breakers]
         if tripped:
             lines.append(f"Tripped breakers will be reset: {', '.join(tripped)}")

@@ -39,3 +39,15 @@ async def test_breaker_figures_are_in_their_unit_and_use_is_never_negative():
         assert _cell(app, "consecutive_losses", "value") == "3 / 20"
         assert "nan" not in _cell(app, "live_sharpe:forest", "use")
         assert _cell(app, "live_sharpe:forest", "value") == "n/a / n/a"
+
+
+@pytest.mark.asyncio
+async def test_the_resume_dialog_shows_breakers_in_their_units_too():
+    from tests.test_ui_fakes import halted_snapshot
+
+    app = build_app(FakeSession(halted_snapshot()), start_engine=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await pilot.pause()
+        text = "\n".join(str(s.content) for s in app.screen.query(".confirm-line"))
+        assert "3.21% / 3.00%" in text and "12 s / 300 s" in text and "0.0321" not in text

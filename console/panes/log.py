@@ -55,7 +55,7 @@ class LogPane(Vertical):
         self.filter_text = ""
         self._kept: deque[LogLine] = deque(maxlen=max_lines)
         self._unseen = 0  # lines added while scrolled back
-        self._view = RichLog(max_lines=max_lines, wrap=True, markup=False, id="log-lines")
+        self._view = RichLog(max_lines=max_lines, wrap=True, min_width=20, markup=False, id="log-lines")
         self._filter = Input(placeholder="filter the log (Enter keeps it, Esc clears)", id="log-filter")
         self._filter.display = False
 
