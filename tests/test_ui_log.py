@@ -101,3 +101,18 @@ async def test_a_theme_change_recolours_lines_already_written():
                    for seg in strip if seg.style and seg.style.color and seg.text.strip()
                    and "session started" in seg.text}
         assert colours == {fg.lower()}, (colours, fg)
+
+
+@pytest.mark.asyncio
+async def test_a_busy_view_that_nobody_scrolled_keeps_following():
+    session = FakeSession(snapshot(log=_lines(0, 10)))
+    app = build_app(session, start_engine=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for b in range(3):  # three refreshes before the view could scroll: a busy UI thread
+            app.apply_snapshot(snapshot(seq=3000 + b, log=_lines(100 + b * 25, 25)))
+        pane = app.query_one(LogPane)
+        assert pane.following and "scrolled back" not in str(pane.border_subtitle or "")
+        await pilot.pause()
+        view = _view(app)
+        assert view.scroll_offset.y == view.max_scroll_y > 0

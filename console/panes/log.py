@@ -34,6 +34,23 @@ MAX_LINES_PER_REFRESH = 25
 SKIPPED = -1  # the seq of a "... n more lines" note
 
 
+class LogView(RichLog):
+    """A RichLog that remembers whether the operator left the bottom.
+
+    Comparing scroll_y with max_scroll_y at write time is not enough: a write
+    grows max_scroll_y at once but scrolls to it only after the next refresh,
+    so a busy UI would read "scrolled back" when nobody scrolled. Only a
+    change of scroll_y (a key, the wheel, the scrollbar, or the follow scroll
+    itself) decides, so lines written in between keep following.
+    """
+
+    pinned = True
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.pinned = new_value >= self.max_scroll_y
+
+
 class LogPane(Vertical):
     """Appends lines with seq above the last shown; keeps at most ``max_lines``.
 
@@ -55,7 +72,7 @@ class LogPane(Vertical):
         self.filter_text = ""
         self._kept: deque[LogLine] = deque(maxlen=max_lines)
         self._unseen = 0  # lines added while scrolled back
-        self._view = RichLog(max_lines=max_lines, wrap=True, min_width=20, markup=False, id="log-lines")
+        self._view = LogView(max_lines=max_lines, wrap=True, min_width=20, markup=False, id="log-lines")
         self._filter = Input(placeholder="filter the log (Enter keeps it, Esc clears)", id="log-filter")
         self._filter.display = False
 
@@ -71,8 +88,7 @@ class LogPane(Vertical):
     @property
     def following(self) -> bool:
         """Whether new lines scroll the view (it is at the bottom)."""
-        view = self._view
-        return view.scroll_offset.y >= view.max_scroll_y
+        return self._view.pinned
 
     def apply(self, snap: Snapshot) -> None:
         fresh = [line for line in snap.log if line.seq > self.last_seq]
