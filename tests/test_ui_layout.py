@@ -43,7 +43,12 @@ async def test_at_100x30_risk_values_all_positions_every_breaker_and_quit_show()
         breakers = app.query_one("#breakers-table", KeyedTable)
         assert breakers.scrollable_content_region.height >= 10
         assert screen.contains_region(breakers.region)
-        keys = {k.description: k for k in app.screen.query(FooterKey)}
+        keys = {}
+        for _ in range(30):  # the footer recomposes when the enabled keys change; let it settle
+            keys = {k.description: k for k in app.screen.query(FooterKey)}
+            if {"Halt", "Quit"} <= set(keys):
+                break
+            await pilot.pause(0.1)
         for label in ("Halt", "Resume", "Alerts", "Quit"):
             assert screen.contains_region(keys[label].region), (label, keys[label].region)
 
