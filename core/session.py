@@ -31,8 +31,8 @@ from core.build import is_compiled
 from core.engine import Engine
 from core.events import (
     AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated,
-    OrderAccepted, OrderCancelled, OrderExpired, OrderRejected, ParentDone, ParentOrder, ProtectivePut,
-    Quarantined, RiskSnapshot, StateChanged,
+    OrderAccepted, OrderCancelled, OrderExpired, OrderIntent, OrderRejected, ParentDone, ParentOrder,
+    ProtectivePut, Quarantined, RiskSnapshot, StateChanged,
 )
 from core.snapshot import (
     BookRow, BreakerRow, LogLine, OptionRow, OrderRow, PositionRow, RiskView, SignalRow, Snapshot,
@@ -214,13 +214,19 @@ class Session:
     # ------------------------------------------------------------ view
 
     def _note(self, base: int, out: list[object]) -> None:
+        why: dict[int, str] = {}  # intent seq -> its reason, for the ORDER line that accepts it
         for i, e in enumerate(out):
             if isinstance(e, RiskSnapshot):
                 self._track_drawdown(e.nav, e.ts)
                 continue
+            if isinstance(e, OrderIntent):
+                why[base + i] = e.reason
+                continue
             line = describe(e)
             if line is not None:
                 level, text = line
+                if isinstance(e, OrderAccepted) and why.get(e.intent_seq):
+                    text += f" why: {why[e.intent_seq]}"  # the trader's first question
                 self.log.append(LogLine(base + i, e.ts, level, text))  # type: ignore[attr-defined]
 
     def _track_drawdown(self, nav: float, ts: int) -> None:

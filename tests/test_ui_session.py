@@ -81,3 +81,11 @@ def test_stress_with_a_nav_at_or_below_zero_says_so_without_error_text():
     assert s.engine.portfolio.open_symbols(), "the test needs a book"
     lines = s._stress(-900_718.0)
     assert [line.name for line in lines] == ["n/a while NAV ≤ 0"]
+
+
+def test_order_lines_say_why_the_order_was_sent():
+    sim = Simulator(seed=1)
+    s = Session(build_engine(EngineConfig(), sim.spec), sim, MemorySink(), "why", max_events=8000)
+    s.run()
+    orders = [line.text for line in s.log if line.text.startswith("ORDER ") and "[strategy]" in line.text]
+    assert orders and all(" why: " in text for text in orders), orders[:3]
