@@ -128,3 +128,30 @@ async def test_the_palette_offers_a_reset_per_tripped_breaker():
         await pilot.press(*"checked the fills", "enter")
         await pilot.pause()
         assert session.submits == [("reset_breaker", "daily_loss", "operator palette: checked the fills")]
+
+
+@pytest.mark.asyncio
+async def test_enter_on_a_position_tells_its_story():
+    from core.snapshot import LogLine
+    from tests.test_ui_fakes import LOG, T0, risk
+
+    log = LOG + (LogLine(300, T0, "info", "ORDER AAPL +100 ~189.0500 [strategy] why: ensemble v0 +0.55"),
+                 LogLine(301, T0, "trade", "FILL AAPL +100 @ 189.1000 (order 300, fee 1.89)"),
+                 LogLine(302, T0, "trade", "FILL MSFT -50 @ 401.1000 (order 299, fee 2.00)"))
+    snap = snapshot(log=log, risk=risk(contributions=(("AAPL", 4_360.0),)))
+    app = build_app(FakeSession(snap), start_engine=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = app.query_one("#positions-table")
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "InfoScreen"
+        story = app.screen.text
+        assert story.startswith("AAPL: +500 @ avg 187.20")
+        assert "ensemble" in story and "+0.62" in story  # the model views
+        assert "why: ensemble v0 +0.55" in story and "FILL AAPL +100" in story
+        assert "MSFT" not in story
+        assert "VaR contribution 4,360.00" in story and "50.00%" in story  # of 0.87% x NAV
+        assert "#1041 market +100" in story  # the open order

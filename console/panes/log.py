@@ -86,6 +86,11 @@ class LogPane(Vertical):
         return self._view.lines
 
     @property
+    def kept(self) -> tuple[LogLine, ...]:
+        """The lines received (the newest ``max_lines``), filtered or not."""
+        return tuple(self._kept)
+
+    @property
     def following(self) -> bool:
         """Whether new lines scroll the view (it is at the bottom)."""
         return self._view.pinned

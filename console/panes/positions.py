@@ -47,6 +47,7 @@ class PositionsPane(Vertical):
         self.border_title = "Positions"
         self._book_rows: dict[str, BookRow] = {}
         self._nav_ok = True
+        self._snap: Snapshot | None = None
 
     def compose(self) -> ComposeResult:
         self._positions = KeyedTable(POSITION_COLUMNS, id="positions-table")
@@ -67,7 +68,20 @@ class PositionsPane(Vertical):
         yield self._puts_title
         yield self._puts
 
+    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
+        """Enter on a position: its story (why, orders and fills, P&L, VaR share)."""
+        if event.data_table is not self._positions or self._snap is None:
+            return
+        event.stop()
+        from console.panes.log import LogPane
+        from console.story import position_story
+
+        symbol = str(event.row_key.value)
+        log = self.app.query_one(LogPane).kept
+        self.app.push_screen(InfoScreen(f"{symbol}: its story", position_story(self._snap, symbol, log)))
+
     def apply(self, snap: Snapshot) -> None:
+        self._snap = snap
         held = open_positions(snap)
         self._nav_ok = snap.risk.nav > 0  # a weight of a NAV at or below zero means nothing
         self._positions.sync({p.symbol: self._position_cells(p) for p in held})
