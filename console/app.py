@@ -206,6 +206,8 @@ class ConsoleApp(OperatorApp):
             self._live = snap
             self._header.apply(snap, self.paused_at())
             self._raise_alerts(snap)
+        else:
+            self._header.tick()  # the time since the last price grows with no snapshot
         if not self.view_paused and snap is not self._applied:
             self.apply_snapshot(snap)
 

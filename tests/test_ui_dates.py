@@ -74,3 +74,23 @@ async def test_the_header_shows_total_pnl_and_return_since_the_start():
         total = app.query_one("#total")
         assert str(total.content) == "Total P&L +52,000.00 (+5.20%)"
         assert total.has_class("-up")
+
+
+@pytest.mark.asyncio
+async def test_the_header_says_when_no_new_price_has_come_for_a_while():
+    now = [100.0]
+    session = FakeSession(snapshot())
+    app = build_app(session, start_engine=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        header = app.query_one(StatusHeader)
+        header._clock = lambda: now[0]
+        header.apply(snapshot(market_ts=DAY), None)
+        now[0] += 2.0
+        header.tick()
+        assert "NO NEW PRICE" not in str(app.query_one("#flags").content)
+        now[0] += 10.0
+        await pilot.pause(0.25)  # timer ticks, no new snapshot
+        assert "NO NEW PRICE FOR 12 s" in str(app.query_one("#flags").content)
+        header.apply(snapshot(market_ts=DAY + 60_000), None)  # a price: the flag goes
+        assert "NO NEW PRICE" not in str(app.query_one("#flags").content)

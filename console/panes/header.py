@@ -18,6 +18,7 @@ from core.snapshot import Snapshot
 
 STATES = ("ACTIVE", "REDUCING", "HALTED")
 PACE_WINDOW_S = 2.0  # wall seconds over which the market's pace is measured
+QUIET_S = 5.0  # wall seconds without a new market time before the header says so
 
 
 def pct_signed(fraction: float) -> str:
@@ -43,6 +44,8 @@ class StatusHeader(Horizontal):
         self._clock = clock
         self._mark: tuple[float, int] | None = None  # (wall s, market ms) the pace is measured from
         self._pace = ""
+        self._moved: tuple[float, int] = (clock(), -1)  # (wall s, market ms) of the last new market time
+        self._shown: tuple[Snapshot, int | None] | None = None
         # held by reference, not queried: cheaper at 10 Hz, and a late timer
         # tick during shutdown updates a detached widget instead of raising
         self._lines = {name: Static("", id=name, markup=False)
@@ -108,9 +111,25 @@ class StatusHeader(Horizontal):
             badge.set_class(state == known, f"-{known.lower()}")
         self.set_class(state == "HALTED", "-halted")
 
+    def tick(self) -> None:
+        """Every view refresh, new snapshot or not: a feed that went quiet
+        publishes nothing, so the time since the last price is measured here."""
+        if self._shown is not None:
+            self._flags(*self._shown)
+
+    def _quiet_s(self, snap: Snapshot) -> float:
+        now = self._clock()
+        if snap.market_ts != self._moved[1]:
+            self._moved = (now, snap.market_ts)
+        return now - self._moved[0]
+
     def _flags(self, snap: Snapshot, paused: int | None) -> None:
+        self._shown = (snap, paused)
         flags = [] if paused is None else [f"VIEW PAUSED: tables frozen at seq {paused:,} (p resumes)"]
         flags += ["FEED ENDED"] * snap.finished
+        quiet = self._quiet_s(snap)
+        if quiet >= QUIET_S and not snap.finished and not snap.error:
+            flags.append(f"NO NEW PRICE FOR {quiet:,.0f} s")
         if snap.error:
             flags.append(f"ERROR: {snap.error}")
         self._set("flags", "  ·  ".join(flags))
