@@ -14,11 +14,11 @@ from typing import Protocol
 
 from textual.app import App
 
+from console.alerts import AlertTracker
 from console.palette import OPERATOR_ACTIONS
 from console.panes.breakers import in_unit
 from console.panes.common import money, open_positions
 from console.panes.log import LogPane
-from console.alerts import AlertTracker
 from console.screens import AlertsScreen, ConfirmScreen, HelpScreen, ResetBreakerScreen
 from core.snapshot import Snapshot
 
@@ -188,7 +188,8 @@ class OperatorApp(App[None]):
 
     def action_help(self, via: str = "key ?") -> None:
         keys = [(a.key_display, a.help) for a in OPERATOR_ACTIONS]
-        self.push_screen(HelpScreen([*keys, ("ctrl+p", "Command palette")]))
+        story = ("Enter", "On a position: its story (why, orders and fills, P&L, share of VaR)")
+        self.push_screen(HelpScreen([*keys, story, ("ctrl+p", "Command palette")]))
 
     async def action_quit(self, via: str = "key q") -> None:
         snap = self.session.latest

@@ -49,7 +49,7 @@ MAX_TOASTS = 3  # more stacked toasts cover the panes; the oldest goes first
 # system palette commands the operator's own replace (theirs quit without the
 # open-positions check, cycle themes outside ours, save where nothing may exist)
 REPLACED_SYSTEM_COMMANDS = {"Quit", "Theme", "Screenshot"}
-EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+EXIT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class ConsoleApp(OperatorApp):
@@ -170,11 +170,14 @@ class ConsoleApp(OperatorApp):
             self._refresh_notifications()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        # without the operator's provider (a replay) only the screenshot is replaced
+        replaced = REPLACED_SYSTEM_COMMANDS if OperatorCommands in self.COMMANDS else {"Screenshot"}
         for command in super().get_system_commands(screen):
-            if command.title not in REPLACED_SYSTEM_COMMANDS:
+            if command.title not in replaced:
                 yield command
+        # after a beat, so the palette has closed and is not in the picture
         yield SystemCommand("Screenshot", "Save an SVG of the screen in the config folder (screenshots/)",
-                            self.action_save_screenshot)
+                            lambda: self.set_timer(0.1, self.action_save_screenshot))
 
     def action_save_screenshot(self) -> None:
         """Save an SVG of the screen under the config directory's screenshots/ and say where."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 from textual.command import CommandList
@@ -155,3 +156,20 @@ async def test_enter_on_a_position_tells_its_story():
         assert "MSFT" not in story
         assert "VaR contribution 4,360.00" in story and "50.00%" in story  # of 0.87% x NAV
         assert "#1041 market +100" in story  # the open order
+
+
+@pytest.mark.asyncio
+async def test_without_the_operator_palette_textual_quit_and_theme_stay():
+    from textual.app import App
+
+    from console.app import ConsoleApp
+
+    class ReadOnly(ConsoleApp):  # as the replay's WatchApp: no operator commands
+        CSS_PATH = ConsoleApp.CSS_PATH and str(Path(__file__).parents[1] / "console" / "console.tcss")
+        COMMANDS = App.COMMANDS
+
+    app = ReadOnly(FakeSession(snapshot()), start_engine=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert titles.count("Quit") == 1 and titles.count("Theme") == 1 and titles.count("Screenshot") == 1
