@@ -188,7 +188,7 @@ class OperatorApp(App[None]):
 
     def action_help(self, via: str = "key ?") -> None:
         keys = [(a.key_display, a.help) for a in OPERATOR_ACTIONS]
-        story = ("Enter", "On a position: its story (why, orders and fills, P&L, share of VaR)")
+        story = ("Enter", "On a position: its story (why, orders, fills, VaR share)")
         self.push_screen(HelpScreen([*keys, story, ("ctrl+p", "Command palette")]))
 
     async def action_quit(self, via: str = "key q") -> None:
