@@ -284,7 +284,8 @@ class Session:
                         + self._greeks(),
                         tuple(sorted(eng.var_contrib.items(), key=lambda kv: -abs(kv[1]))),
                         self._sectors(nav), self._stress(nav),
-                        eng.p.var_measure if eng.new_rules else "nav_parametric", eng.p.initial_cash)
+                        eng.p.var_measure if eng.new_rules else "nav_parametric", eng.p.initial_cash,
+                        eng.p.max_sector_fraction)
         return Snapshot(
             session_id=self.session_id, seq=eng.seq, market_ts=eng.ts,
             speed="max" if self.speed is None else f"{self.speed:g}x",

@@ -124,6 +124,7 @@ class RiskView:
     stress: tuple[StressLine, ...] = ()  # the book under historical and hypothetical shocks
     var_measure: str = "parametric"  # what var95 is: historical, parametric, monte_carlo (of the book)
     start_nav: float = 0.0  # NAV at the session's start (initial cash); 0 = unknown
+    sector_limit: float = 0.0  # the gate's gross exposure limit per sector / NAV; 0 = unknown
 
 
 @dataclass(frozen=True, slots=True)

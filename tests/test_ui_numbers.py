@@ -78,3 +78,16 @@ async def test_flat_positions_are_not_open():
         await pilot.press("q")
         await pilot.pause()
         assert session.stopped and app.return_code == 0
+
+
+@pytest.mark.asyncio
+async def test_sector_exposure_shows_against_its_limit():
+    snap = snapshot(risk=risk(sectors=(("tech", 0.52), ("energy", 0.10)), sector_limit=0.60))
+    app = build_app(FakeSession(snap), start_engine=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        values = dict(zip(_column(app, "#risk-table", "label"), _column(app, "#risk-table", "value")))
+        assert values["Sector tech"] == "52.00% / 60.00%"
+        assert values["Sector energy"] == "10.00% / 60.00%"
+        cell = app.query_one("#risk-table", KeyedTable).get_cell("sector:tech", "value")
+        assert str(cell.style).lower() == app.theme_variables["warning"].lower()  # 87% of the limit

@@ -72,6 +72,7 @@ def test_the_snapshot_gives_each_breaker_its_unit():
     assert units["daily_loss"] == "frac" and units["stale_data"] == "s"
     assert units["consecutive_losses"] == "count"
     assert s.latest.risk.start_nav == EngineConfig().initial_cash  # the header's total P&L base
+    assert s.latest.risk.sector_limit == EngineConfig().limits.max_sector_fraction
 
 
 def test_stress_with_a_nav_at_or_below_zero_says_so_without_error_text():

@@ -11,7 +11,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
-from console.panes.common import NA, Cell, KeyedTable, money, num, pct, signed, signed_money
+from console.panes.common import NA, Cell, KeyedTable, money, num, pct, signed, signed_money, theme_colour
 from core.snapshot import RiskView, Snapshot
 
 RISK_COLUMNS = (("Figure", "label"), ("Value", "value"))
@@ -43,7 +43,7 @@ class RiskPane(Vertical):
         rows.update({f"extra:{k}": (k, num(sane(v))) for k, v in r.extra})
         # each position's share of the headline VaR (its measure); they sum to it (currency)
         rows.update({f"contrib:{s}": (f"VaR contrib {s}", signed(app, -v, money(v))) for s, v in r.contributions})
-        rows.update({f"sector:{s}": (f"Sector {s}", num(pct(v))) for s, v in r.sectors})
+        rows.update({f"sector:{s}": (f"Sector {s}", self._sector(v, r.sector_limit)) for s, v in r.sectors})
         self._table.sync(rows)
         self._stress.sync({line.name: (line.name, signed(app, line.pnl, signed_money(line.pnl)),
                                        signed(app, line.pnl_fraction, pct(line.pnl_fraction)
@@ -58,6 +58,15 @@ class RiskPane(Vertical):
         label = min(LABEL_MAX, inner // 2)
         self._table.fix_widths({"label": label, "value": max(8, inner - label - 4)})  # 2 x 2 padding
         self._stress.fix_widths({"name": label, "pnl": 0, "frac": 0})
+
+    def _sector(self, exposure: float, limit: float) -> Cell:
+        """A sector's gross exposure against the gate's limit, coloured as a
+        breaker would be from 80% of it (the gate refuses orders past it)."""
+        if not limit > 0:
+            return num(pct(exposure))
+        use = exposure / limit
+        colour = "error" if use >= 1.0 else "warning" if use >= 0.8 else ""
+        return num(f"{pct(exposure)} / {pct(limit)}", theme_colour(self.app, colour) if colour else "")
 
     def restyle(self) -> None:
         self._table.restyle()
