@@ -41,10 +41,11 @@ from core.snapshot import Snapshot
 from themes import BUILTIN_THEMES, DEFAULT_THEME, config_dir, load_user_themes, user_theme_dir
 
 REFRESH_S = 0.1  # view refresh period: ~10 Hz whatever the feed rate
-# At or under either, the compact layout: positions down the left, breakers
+# At or under either, the compact layout (below 37 rows the wide grid cannot
+# show every breaker and a full book at once): positions down the left, breakers
 # then risk on the right, signals and the log in a short bottom row.
 COMPACT_WIDTH = 100
-COMPACT_HEIGHT = 32
+COMPACT_HEIGHT = 36
 MAX_TOASTS = 3  # more stacked toasts cover the panes; the oldest goes first
 # system palette commands the operator's own replace (theirs quit without the
 # open-positions check, cycle themes outside ours, save where nothing may exist)

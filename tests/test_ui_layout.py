@@ -54,6 +54,15 @@ async def test_at_100x30_risk_values_all_positions_every_breaker_and_quit_show()
 
 
 @pytest.mark.asyncio
+async def test_at_120x36_every_breaker_and_all_eight_positions_show():
+    app = build_app(FakeSession(_eight_positions()), start_engine=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.2)
+        assert app.query_one("#breakers-table", KeyedTable).scrollable_content_region.height >= 10
+        assert app.query_one("#positions-table", KeyedTable).scrollable_content_region.height >= 9
+
+
+@pytest.mark.asyncio
 async def test_the_layout_follows_the_terminal_size():
     app = build_app(FakeSession(_eight_positions()), start_engine=False)
     async with app.run_test(size=(160, 48)) as pilot:
