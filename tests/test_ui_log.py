@@ -64,7 +64,7 @@ async def test_slash_filters_the_log_and_escape_clears_it_without_halting():
         await pilot.press("slash")  # from anywhere: the app binding focuses the filter
         await pilot.pause()
         await pilot.press(*"alert")  # 'a' and 'h'-free text; halting keys are text here
-        await pilot.pause()
+        await pilot.pause(0.4)  # refiltered once typing pauses
         pane = app.query_one(LogPane)
         assert [s.text for s in pane.lines if s.text.strip()][-1].endswith("TRIPPED: 3.2%")
         assert len(pane.lines) == 1

@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.widgets import Input, RichLog
 
 from console.panes.common import theme_colour, when
@@ -32,6 +33,7 @@ LEVEL_COLOURS = {"info": "foreground", "trade": "accent", "warn": "warning", "al
 # skipped (alerts are always shown), and leave the rest to the database.
 MAX_LINES_PER_REFRESH = 25
 SKIPPED = -1  # the seq of a "... n more lines" note
+REFILTER_S = 0.15  # typing pause before the log is refiltered
 
 
 class LogView(RichLog):
@@ -72,6 +74,7 @@ class LogPane(Vertical):
         self.filter_text = ""
         self._kept: deque[LogLine] = deque(maxlen=max_lines)
         self._unseen = 0  # lines added while scrolled back
+        self._refilter: Timer | None = None
         self._view = LogView(max_lines=max_lines, wrap=True, min_width=20, markup=False, id="log-lines")
         self._filter = Input(placeholder="filter the log (Enter keeps it, Esc clears)", id="log-filter")
         self._filter.display = False
@@ -126,17 +129,30 @@ class LogPane(Vertical):
         self._filter.focus()
 
     def action_clear_filter(self) -> None:
+        if self._refilter is not None:
+            self._refilter.stop()
+        self.filter_text = ""
+        self._rewrite()
         self._filter.value = ""
         self._filter.display = False
         self._view.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        """Refilter once typing pauses: rewriting 1,000 lines takes ~0.4 s, too
+        long to do on every key."""
         event.stop()
+        if event.value.strip() == self.filter_text:
+            return  # cleared by Esc, or a space added: nothing to refilter
         self.filter_text = event.value.strip()
-        self._rewrite()
+        if self._refilter is not None:
+            self._refilter.stop()
+        self._refilter = self.set_timer(REFILTER_S, self._rewrite)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if self._refilter is not None:
+            self._refilter.stop()
+        self._rewrite()
         if not self.filter_text:
             self._filter.display = False
         self._view.focus()
