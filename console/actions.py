@@ -14,12 +14,15 @@ from typing import Protocol
 
 from textual.app import App
 
+from console.alerts import AlertTracker
 from console.palette import OPERATOR_ACTIONS
-from console.panes.common import figure, money
-from console.screens import ConfirmScreen, HelpScreen
+from console.panes.breakers import in_unit
+from console.panes.common import money, open_positions
+from console.panes.log import LogPane
+from console.screens import AlertsScreen, ConfirmScreen, HelpScreen, ResetBreakerScreen
 from core.snapshot import Snapshot
 
-TRADING_ACTIONS = {"halt", "resume", "reduce", "flatten", "cancel_all"}
+TRADING_ACTIONS = {"halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker"}
 
 
 class Session(Protocol):
@@ -40,10 +43,14 @@ class OperatorApp(App[None]):
     session: Session
     view_paused: bool
     console_themes: list[str]
+    alerts: AlertTracker
     _applied: Snapshot | None
     _state_key: tuple[object, ...] | None = None
 
     def apply_snapshot(self, snap: Snapshot) -> None:
+        raise NotImplementedError
+
+    def redraw_header(self) -> None:
         raise NotImplementedError
 
     def refresh_view(self) -> None:
@@ -67,7 +74,8 @@ class OperatorApp(App[None]):
 
     def track_state(self, snap: Snapshot) -> None:
         """Re-evaluate the footer's enabled keys when what they depend on changed."""
-        key = (snap.trading_state, bool(snap.positions), bool(snap.open_orders), snap.finished)
+        key = (snap.trading_state, bool(open_positions(snap)), bool(snap.open_orders), snap.finished,
+               any(b.state == "TRIPPED" for b in snap.breakers))
         if key != self._state_key:
             self._state_key = key
             self.refresh_bindings()
@@ -95,15 +103,17 @@ class OperatorApp(App[None]):
         return "h"
 
     def _typing(self) -> bool:
+        """Whether keys are text now (the palette, the log filter, a reason)."""
         from textual.command import CommandPalette
+        from textual.widgets import Input
 
-        return isinstance(self.screen, CommandPalette)
+        return isinstance(self.screen, CommandPalette) or isinstance(self.screen.focused, Input)
 
     def action_resume(self, via: str = "key r") -> None:
         snap = self.session.latest
         tripped = [b.name for b in snap.breakers if b.state == "TRIPPED"]
         lines = [f"Trading is {snap.trading_state}. Breakers:"]
-        lines += [f"  {b.name:<16} {b.state:<8} {figure(b.value)} / {figure(b.limit)}"
+        lines += [f"  {b.name:<19} {b.state:<8} {in_unit(b.value, b.unit)} / {in_unit(b.limit, b.unit)}"
                   for b in snap.breakers]
         if tripped:
             lines.append(f"Tripped breakers will be reset: {', '.join(tripped)}")
@@ -116,13 +126,35 @@ class OperatorApp(App[None]):
 
         self.push_screen(ConfirmScreen("Resume trading?", lines, "Resume"), answered)
 
+    def tripped_breakers(self) -> list[str]:
+        return [b.name for b in self.session.latest.breakers if b.state == "TRIPPED"]
+
+    def action_reset_breaker(self, via: str = "key b") -> None:
+        self.reset_one("", via)
+
+    def reset_one(self, name: str, via: str) -> None:
+        """Ask which tripped breaker (``name`` preselected) and why, then send
+        ``reset_breaker`` with the typed reason; nothing else changes."""
+        tripped = [(b.name, b.reason) for b in self.session.latest.breakers if b.state == "TRIPPED"]
+        if not tripped:
+            self.notify("no breaker is tripped", timeout=3)
+            return
+
+        def answered(choice: tuple[str, str] | None) -> None:
+            if choice is not None:
+                self.session.submit("reset_breaker", choice[0], reason=f"operator {via}: {choice[1]}")
+
+        self.push_screen(ResetBreakerScreen(tripped, name), answered)
+
     def action_reduce(self, via: str = "key x") -> None:
         self._submit("reduce", via)
 
     def action_flatten(self, via: str = "key f") -> None:
         snap = self.session.latest
-        lines = [f"Close {len(snap.positions)} position(s) at market:"]
-        lines += [f"  {p.symbol:<10} {p.qty:>12,.0f}  {money(p.market_value):>16}" for p in snap.positions]
+        held = open_positions(snap)
+        lines = [f"Close {len(held)} position(s) at market:"]
+        lines += [f"  {p.symbol:<10} {p.qty:>12,.{0 if float(p.qty).is_integer() else 4}f}  "
+                  f"{money(p.market_value):>16}" for p in held]
         self._confirm("Flatten the book?", lines, "Flatten", lambda: self._submit("flatten", via))
 
     def action_cancel_all(self, via: str = "key c") -> None:
@@ -133,8 +165,7 @@ class OperatorApp(App[None]):
         snapshot is applied on unpause."""
         self.view_paused = not self.view_paused
         self.screen.set_class(self.view_paused, "-view-paused")
-        if self._applied is not None:
-            self.apply_snapshot(self._applied)  # redraws the header flag
+        self.redraw_header()  # the flag says what is frozen
         self.refresh_view()
 
     def action_next_theme(self, via: str = "key t") -> None:
@@ -143,16 +174,30 @@ class OperatorApp(App[None]):
         self.theme = names[(at + 1) % len(names)]
         self.notify(f"Theme: {self.theme}", timeout=2)
 
+    def action_explain(self, via: str = "key e") -> None:
+        """``e`` with no pane of its own focused: explain the Signals cursor row."""
+        from console.panes.signals import SignalsPane
+
+        self.query_one(SignalsPane).action_explain()
+
+    def action_filter_log(self, via: str = "key /") -> None:
+        self.query_one(LogPane).action_filter()
+
+    def action_alerts(self, via: str = "key a") -> None:
+        self.push_screen(AlertsScreen(self.alerts.history))
+
     def action_help(self, via: str = "key ?") -> None:
         keys = [(a.key_display, a.help) for a in OPERATOR_ACTIONS]
-        self.push_screen(HelpScreen([*keys, ("ctrl+p", "Command palette")]))
+        story = ("Enter", "On a position: its story (why, orders, fills, VaR share)")
+        self.push_screen(HelpScreen([*keys, story, ("ctrl+p", "Command palette")]))
 
     async def action_quit(self, via: str = "key q") -> None:
         snap = self.session.latest
-        if not snap.positions:
+        held = open_positions(snap)
+        if not held:
             self.shutdown()
             return
-        lines = [f"{len(snap.positions)} position(s) are open; quitting stops the session",
+        lines = [f"{len(held)} position(s) are open; quitting stops the session",
                  "with them open (they are not flattened)."]
         self._confirm("Quit with open positions?", lines, "Quit", self.shutdown)
 
@@ -177,5 +222,7 @@ def _sensible(action: str, snap: Snapshot) -> bool:
     if action == "reduce":  # from HALTED too: loosen a halt to reduce-only
         return snap.trading_state != "REDUCING"
     if action == "flatten":
-        return bool(snap.positions)
+        return bool(open_positions(snap))
+    if action == "reset_breaker":
+        return any(b.state == "TRIPPED" for b in snap.breakers)
     return bool(snap.open_orders)  # cancel_all

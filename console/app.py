@@ -9,20 +9,26 @@ only *send* commands (``session.submit``); the engine applies and logs them.
 
 from __future__ import annotations
 
+import asyncio
+import signal
+from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
-from textual import work
-from textual.app import App, ComposeResult
+from textual import events, work
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
 from textual.containers import Grid
 from textual.driver import Driver
+from textual.notifications import Notify
+from textual.screen import Screen
 from textual.theme import Theme
 from textual.timer import Timer
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from console.actions import OperatorApp, Session
+from console.alerts import AlertTracker
 from console.killswitch import with_kill_switch
 from console.palette import OperatorCommands, operator_bindings
 from console.panes.breakers import BreakersPane
@@ -32,9 +38,19 @@ from console.panes.positions import PositionsPane
 from console.panes.risk import RiskPane
 from console.panes.signals import SignalsPane
 from core.snapshot import Snapshot
-from themes import BUILTIN_THEMES, DEFAULT_THEME, load_user_themes, user_theme_dir
+from themes import BUILTIN_THEMES, DEFAULT_THEME, config_dir, load_user_themes, user_theme_dir
 
 REFRESH_S = 0.1  # view refresh period: ~10 Hz whatever the feed rate
+# At or under either, the compact layout (below 37 rows the wide grid cannot
+# show every breaker and a full book at once): positions down the left, breakers
+# then risk on the right, signals and the log in a short bottom row.
+COMPACT_WIDTH = 100
+COMPACT_HEIGHT = 36
+MAX_TOASTS = 3  # more stacked toasts cover the panes; the oldest goes first
+# system palette commands the operator's own replace (theirs quit without the
+# open-positions check, cycle themes outside ours, save where nothing may exist)
+REPLACED_SYSTEM_COMMANDS = {"Quit", "Theme", "Screenshot"}
+EXIT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class ConsoleApp(OperatorApp):
@@ -42,6 +58,7 @@ class ConsoleApp(OperatorApp):
     TITLE = "Trading console"
     BINDINGS: ClassVar[list[BindingType]] = operator_bindings()
     COMMANDS = App.COMMANDS | {OperatorCommands}
+    ALERTS = True  # banner, bell and alert history (a replay has none: it only reads the log)
 
     def __init__(self, session: Session, theme: str = DEFAULT_THEME,
                  start_engine: bool = True, theme_dir: Path | None = None) -> None:
@@ -50,6 +67,8 @@ class ConsoleApp(OperatorApp):
         self.view_paused = False
         self._start_engine = start_engine
         self._applied: Snapshot | None = None  # the snapshot the panes show
+        self._live: Snapshot | None = None  # the newest snapshot seen (header, alerts)
+        self.alerts = AlertTracker()
         self._error_seen = ""
         self._startup_notes: list[str] = []
         self._ticker: Timer | None = None
@@ -80,17 +99,37 @@ class ConsoleApp(OperatorApp):
     def compose(self) -> ComposeResult:
         # held by reference (no query per tick); grid order = reading order
         self._header = StatusHeader(id="header")
+        self._banner = Static("", id="alert-banner", markup=False)
+        self._banner.display = False
         self._panes = (
             PositionsPane(id="positions", classes="pane"), RiskPane(id="risk", classes="pane"),
             SignalsPane(id="signals", classes="pane"), BreakersPane(id="breakers", classes="pane"),
             LogPane(id="log", classes="pane"),
         )
         yield self._header
-        with Grid(id="panes"):
+        yield self._banner
+        with Grid(id="panes") as self._grid:
             yield from self._panes
         yield Footer()
 
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_layout(event.size.width, event.size.height)
+
+    def fit_layout(self, width: int, height: int) -> None:
+        """The wide or the compact grid, for a terminal of this size."""
+        compact = width <= COMPACT_WIDTH or height <= COMPACT_HEIGHT
+        if compact == self._grid.has_class("-compact"):
+            return
+        self._grid.set_class(compact, "-compact")
+        positions, risk, signals, breakers, log = self._panes
+        if compact:  # grid cells fill in child order
+            self._grid.move_child(breakers, after=positions)
+        else:
+            self._grid.move_child(breakers, after=signals)
+
     def on_mount(self) -> None:
+        self.fit_layout(self.size.width, self.size.height)
+        self._catch_exit_signals(True)
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         for note in self._startup_notes:
             self.notify(note, title="Themes", severity="warning", timeout=10)
@@ -130,6 +169,53 @@ class ConsoleApp(OperatorApp):
         if self._ticker is not None:
             self._ticker.stop()
         self.session.stop()
+        self._catch_exit_signals(False)
+
+    def _catch_exit_signals(self, on: bool) -> None:
+        """SIGTERM / SIGHUP end the app the way q does (the engine stops, the
+        terminal is restored); left to Python they kill the process with the
+        screen still in the alternate buffer, showing a stale frame."""
+        try:
+            loop = asyncio.get_running_loop()
+            for sig in EXIT_SIGNALS:
+                if on:
+                    loop.add_signal_handler(sig, self.shutdown)
+                else:
+                    loop.remove_signal_handler(sig)
+        except (RuntimeError, NotImplementedError, ValueError):
+            pass  # not the main thread's loop (a test harness), or no signals here
+
+    def _on_notify(self, event: Notify) -> None:
+        """A toast, with at most ``MAX_TOASTS`` on screen: the oldest goes first
+        (Textual's own handler, then the trim)."""
+        super()._on_notify(event)
+        extra = list(self._notifications)[: max(0, len(self._notifications) - MAX_TOASTS)]
+        for old in extra:
+            self._unnotify(old, refresh=False)
+        if extra:
+            self._refresh_notifications()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        # without the operator's provider (a replay) only the screenshot is replaced
+        replaced = REPLACED_SYSTEM_COMMANDS if OperatorCommands in self.COMMANDS else {"Screenshot"}
+        for command in super().get_system_commands(screen):
+            if command.title not in replaced:
+                yield command
+        # after a beat, so the palette has closed and is not in the picture
+        yield SystemCommand("Screenshot", "Save an SVG of the screen in the config folder (screenshots/)",
+                            lambda: self.set_timer(0.1, self.action_save_screenshot))
+
+    def action_save_screenshot(self) -> None:
+        """Save an SVG of the screen under the config directory's screenshots/ and say where."""
+        folder = config_dir() / "screenshots"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = self.save_screenshot(path=str(folder))
+        except OSError as exc:
+            self.notify(f"could not save the screenshot in {folder}: {exc.strerror or exc}",
+                        severity="error", timeout=8)
+            return
+        self.notify(path, title="Screenshot saved", timeout=8)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="engine")
     def _run_engine(self) -> None:
@@ -140,19 +226,49 @@ class ConsoleApp(OperatorApp):
             self.notify(f"Engine stopped: {event.worker.error}", severity="error", timeout=30)
 
     def refresh_view(self) -> None:
-        """Timer tick: apply the newest snapshot unless the view is paused."""
+        """Timer tick: the header and the alerts follow the newest snapshot
+        always; the panes only while the view is not paused."""
         snap = self.session.latest
         self.track_state(snap)
         self._report_error(snap)
+        if snap is not self._live:
+            self._live = snap
+            self._header.apply(snap, self.paused_at())
+            self._raise_alerts(snap)
+        else:
+            self._header.tick()  # the time since the last price grows with no snapshot
         if not self.view_paused and snap is not self._applied:
             self.apply_snapshot(snap)
 
     def apply_snapshot(self, snap: Snapshot) -> None:
         with self.batch_update():
-            self._header.apply(snap, self.view_paused)
+            self._header.apply(self._live or snap, self.paused_at())
             for pane in self._panes:
                 pane.apply(snap)
         self._applied = snap
+
+    def redraw_header(self) -> None:
+        self._header.apply(self._live or self.session.latest, self.paused_at())
+
+    def paused_at(self) -> int | None:
+        """The seq the frozen tables show while the view is paused, else None."""
+        if not self.view_paused:
+            return None
+        return self._applied.seq if self._applied is not None else 0
+
+    def _raise_alerts(self, snap: Snapshot) -> None:
+        """New trips and halts ring the bell and join the history; the banner
+        stays up while anything is tripped or trading is not ACTIVE."""
+        if not self.ALERTS:
+            return
+        fresh = self.alerts.update(snap)
+        if any(a.rings for a in fresh):
+            self.bell()
+        text = self.alerts.banner(snap)
+        if text != str(self._banner.content):
+            self._banner.update(text)
+        self._banner.display = bool(text)
+        self._banner.set_class(snap.trading_state == "HALTED", "-halted")
 
     def _report_error(self, snap: Snapshot) -> None:
         # notify once per distinct error, even while the view is paused

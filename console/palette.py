@@ -18,28 +18,38 @@ class OperatorAction(NamedTuple):
     action: str  # App.action_<action>
     key: str
     key_display: str
-    title: str  # footer and palette text
+    title: str  # palette text
     help: str
+    footer: str = ""  # the footer's short label ("" = the title); "-" = not in the footer
 
 
+# Footer order: the kill switch, trading, the alerts, then view keys; at 100
+# columns everything up to Quit fits (Theme is under ? and in the palette).
 OPERATOR_ACTIONS: tuple[OperatorAction, ...] = (
     OperatorAction("halt", "h", "h", "Halt", "Halt trading now: no new orders (no confirmation)"),
     OperatorAction("resume", "r", "r", "Resume", "Resume trading (confirm; resets tripped breakers)"),
-    OperatorAction("reduce", "x", "x", "Reduce only", "Allow only orders that reduce positions"),
+    OperatorAction("reduce", "x", "x", "Reduce only", "Allow only orders that reduce positions", "Reduce"),
     OperatorAction("flatten", "f", "f", "Flatten", "Close every position at market (confirm)"),
-    OperatorAction("cancel_all", "c", "c", "Cancel all", "Cancel every open order"),
-    OperatorAction("toggle_pause", "p", "p", "Pause view", "Freeze/unfreeze the view; the engine keeps running"),
-    OperatorAction("next_theme", "t", "t", "Theme", "Switch to the next theme"),
+    OperatorAction("cancel_all", "c", "c", "Cancel all", "Cancel every open order", "Cancel"),
+    OperatorAction("reset_breaker", "b", "b", "Reset breaker",
+                   "Reset one tripped breaker, with a typed reason", "-"),
+    OperatorAction("alerts", "a", "a", "Alerts", "Alert history: each trip and halt, when, why and who"),
+    OperatorAction("toggle_pause", "p", "p", "Pause view", "Freeze/unfreeze the view; the engine keeps running",
+                   "Pause"),
     OperatorAction("help", "question_mark", "?", "Help", "Show the keys"),
     OperatorAction("quit", "q", "q", "Quit", "Stop the session and quit (confirm with open positions)"),
+    OperatorAction("explain", "e", "e", "Explain signal",
+                   "Why this signal (the Signals row under the cursor)", "-"),
+    OperatorAction("filter_log", "slash", "/", "Filter log", "Filter the log by text or level (Esc clears)", "-"),
+    OperatorAction("next_theme", "t", "t", "Theme", "Switch to the next theme", "-"),
 )
 
 
 def operator_bindings() -> list[BindingType]:
     """Bindings with ids (``console.<action>``) so a keymap can remap them."""
     return [
-        Binding(a.key, a.action, a.title, key_display=a.key_display, tooltip=a.help,
-                id=f"console.{a.action}")
+        Binding(a.key, a.action, a.footer or a.title, key_display=a.key_display, tooltip=a.help,
+                id=f"console.{a.action}", show=a.footer != "-")
         for a in OPERATOR_ACTIONS
     ]
 
@@ -47,6 +57,8 @@ def operator_bindings() -> list[BindingType]:
 class _Operable(Protocol):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None: ...
     def operate(self, action: str, via: str) -> None: ...
+    def tripped_breakers(self) -> list[str]: ...
+    def reset_one(self, name: str, via: str) -> None: ...
 
 
 class OperatorCommands(Provider):
@@ -60,13 +72,23 @@ class OperatorCommands(Provider):
         app: _Operable = self.app  # type: ignore[assignment]
         return partial(app.operate, action, "palette")
 
+    def _commands(self) -> list[tuple[str, partial[None], str]]:
+        """(title, run, help) for each action on offer, then one "Reset breaker
+        NAME" per tripped breaker."""
+        app: _Operable = self.app  # type: ignore[assignment]
+        found = [(a.title, self._run(a.action), a.help) for a in self._available() if a.action != "reset_breaker"]
+        found += [(f"Reset breaker {name}", partial(app.reset_one, name, "palette"),
+                   f"Reset {name} with a typed reason (trading stays as it is)")
+                  for name in app.tripped_breakers()]
+        return found
+
     async def discover(self) -> Hits:
-        for a in self._available():
-            yield DiscoveryHit(a.title, self._run(a.action), help=a.help)
+        for title, run, help_text in self._commands():
+            yield DiscoveryHit(title, run, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for a in self._available():
-            score = matcher.match(f"{a.title} {a.help}")
+        for title, run, help_text in self._commands():
+            score = matcher.match(f"{title} {help_text}")
             if score > 0:
-                yield Hit(score, matcher.highlight(a.title), self._run(a.action), text=a.title, help=a.help)
+                yield Hit(score, matcher.highlight(title), run, text=title, help=help_text)

@@ -6,9 +6,12 @@ from collections.abc import Iterable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, DataTable, Input, Select, Static
+
+from console.alerts import Alert
+from console.panes.common import when
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -79,3 +82,99 @@ class HelpScreen(ModalScreen[None]):
     async def action_halt_now(self) -> None:
         self.dismiss(None)
         await self.app.run_action("halt")
+
+
+class AlertsScreen(ModalScreen[None]):
+    """The alert history, newest first, in a table the operator can scroll."""
+
+    BINDINGS = [
+        Binding("escape,a,q", "close", "Close", id="alerts.close"),
+        Binding("h", "halt_now", "Halt", id="alerts.halt"),
+    ]
+
+    def __init__(self, alerts: Iterable[Alert]) -> None:
+        super().__init__()
+        self._alerts = list(alerts)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="alerts-dialog") as dialog:
+            dialog.border_title = f"Alerts ({len(self._alerts)})"
+            table: DataTable[str] = DataTable(cursor_type="row", id="alerts-table")
+            table.add_columns("When (market)", "Seq", "Alert")
+            for a in reversed(self._alerts):
+                table.add_row(when(a.ts, full=True), f"{a.seq:,}", a.text)
+            yield table
+            if not self._alerts:
+                yield Static("No alerts in this session yet.", classes="help-line")
+            yield Static("↑↓ PgUp PgDn scroll · Esc closes · h halts", classes="help-hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    async def action_halt_now(self) -> None:
+        self.dismiss(None)
+        await self.app.run_action("halt")
+
+
+class InfoScreen(ModalScreen[None]):
+    """A longer text (why a signal, a book's P&L by symbol) in a dialog that
+    fits the screen and scrolls, instead of a toast that overflows."""
+
+    BINDINGS = [
+        Binding("escape,e,q,enter", "close", "Close", id="info.close"),
+        Binding("h", "halt_now", "Halt", id="info.halt"),
+    ]
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__()
+        self._title = title
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="info-dialog") as dialog:
+            dialog.border_title = self._title
+            with VerticalScroll(id="info-body"):
+                yield Static(self.text, id="info-text", markup=False)
+            yield Static("Esc closes · h halts", classes="help-hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    async def action_halt_now(self) -> None:
+        self.dismiss(None)
+        await self.app.run_action("halt")
+
+
+class ResetBreakerScreen(ModalScreen["tuple[str, str] | None"]):
+    """Reset one tripped breaker, with the operator's reason typed in; dismisses
+    with (breaker, reason), or None. Enter with an empty reason does nothing:
+    the log must say why. Trading stays as it is (resume is its own command)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="reset.cancel")]
+
+    def __init__(self, tripped: list[tuple[str, str]], chosen: str = "") -> None:
+        super().__init__()
+        self._tripped = tripped  # (name, its trip reason)
+        self._chosen = chosen if chosen in dict(tripped) else tripped[0][0]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="reset-dialog") as dialog:
+            dialog.border_title = "Reset a breaker"
+            yield Select([(f"{name}: {why}"[:70], name) for name, why in self._tripped],
+                         value=self._chosen, allow_blank=False, id="reset-breaker")
+            yield Input(placeholder="why (logged with the command)", id="reset-reason")
+            yield Static("Enter resets it (trading stays as it is: r resumes) · Esc cancels",
+                         classes="help-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#reset-reason", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        reason = event.value.strip()
+        if not reason:
+            self.notify("type a reason first: the log keeps it", severity="warning", timeout=4)
+            return
+        self.dismiss((str(self.query_one("#reset-breaker", Select).value), reason))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -42,7 +42,7 @@ WATCH_KEYS = (
 class WatchHeader(StatusHeader):
     """The status header, saying REPLAY with the playback state, seq and market time."""
 
-    def apply(self, snap: Snapshot, paused: bool) -> None:
+    def apply(self, snap: Snapshot, paused: int | None) -> None:
         x = snap.extra
         self._badge(snap.trading_state)
         self._set("feed-line", (
@@ -103,6 +103,7 @@ class GoToScreen(ModalScreen[int | None]):
 class WatchApp(ConsoleApp):
     TITLE = "Trading console (replay)"
     COMMANDS = App.COMMANDS  # the operator palette has nothing to do here
+    ALERTS = False  # a replay rings no bell; its header and log say what happened
     CSS = """
     #flags.-ok { color: $background; background: $success; }
     GoToScreen { align: center middle; background: $background 60%; }
@@ -173,6 +174,9 @@ class WatchApp(ConsoleApp):
         self._read_only()
 
     def action_cancel_all(self, via: str = "key c") -> None:
+        self._read_only()
+
+    def reset_one(self, name: str, via: str) -> None:
         self._read_only()
 
     # ------------------------------------------------------------ playback

@@ -32,8 +32,8 @@ from core.build import is_compiled
 from core.engine import Engine, contrib_of
 from core.events import (
     AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, ModelFit,
-    OrderAccepted, OrderCancelled, OrderExpired, OrderRejected, ParentDone, ParentOrder, ProtectivePut,
-    Quarantined, RiskSnapshot, StateChanged, VenueReport,
+    OrderAccepted, OrderCancelled, OrderExpired, OrderIntent, OrderRejected, ParentDone, ParentOrder,
+    ProtectivePut, Quarantined, RiskSnapshot, StateChanged, VenueReport,
 )
 from core.snapshot import (
     BookRow, BreakerRow, LogLine, OptionRow, OrderRow, PositionRow, RiskView, SignalRow, Snapshot,
@@ -234,13 +234,19 @@ class Session:
     # ------------------------------------------------------------ view
 
     def _note(self, base: int, out: list[object]) -> None:
+        why: dict[int, str] = {}  # intent seq -> its reason, for the ORDER line that accepts it
         for i, e in enumerate(out):
             if isinstance(e, RiskSnapshot):
                 self._track_drawdown(e.nav, e.ts)
                 continue
+            if isinstance(e, OrderIntent):
+                why[base + i] = e.reason
+                continue
             line = describe(e)
             if line is not None:
                 level, text = line
+                if isinstance(e, OrderAccepted) and why.get(e.intent_seq):
+                    text += f" why: {why[e.intent_seq]}"  # the trader's first question
                 self.log.append(LogLine(base + i, e.ts, level, text))  # type: ignore[attr-defined]
 
     def _track_drawdown(self, nav: float, ts: int) -> None:
@@ -281,7 +287,8 @@ class Session:
         if self.hub is not None:
             signals += self._model_rows()
         breakers = tuple(BreakerRow(b.name, b.state, b.value, b.limit,
-                                    b.value / b.limit if b.limit else 0.0, b.last_trip_ts, b.reason)
+                                    b.value / b.limit if b.limit else 0.0, b.last_trip_ts, b.reason,
+                                    b.unit)
                          for b in eng.breakers)
         gross = pf.gross()
         risk = RiskView(nav, pf.cash, gross, pf.net(), gross / nav if nav > 0 else float("inf"),
@@ -297,7 +304,8 @@ class Session:
                         + self._greeks(),
                         self._contributions(),
                         self._sectors(nav), self._stress(nav),
-                        eng.p.var_measure if eng.new_rules else "nav_parametric")
+                        eng.p.var_measure if eng.new_rules else "nav_parametric", eng.p.initial_cash,
+                        eng.p.max_sector_fraction)
         return Snapshot(
             session_id=self.session_id, seq=eng.seq, market_ts=eng.ts,
             speed=self.speed_label or ("max" if self.speed is None else f"{self.speed:g}x"),
@@ -432,10 +440,13 @@ class Session:
         ov = eng.overlay
         book = tuple(sorted((s, eng.portfolio.market_value(s)) for s in eng.portfolio.open_symbols()))
         puts = tuple(sorted((h.option_id, h.contracts) for h in ov.holdings.values())) if ov is not None else ()
-        if (book, puts) == self._stress_cache[0]:
+        key = (book, puts, nav > 0)
+        if key == self._stress_cache[0]:
             return self._stress_cache[1]
         lines: tuple[StressLine, ...] = ()
-        if book:
+        if book and not nav > 0:  # shocks as fractions of a NAV at or below zero mean nothing
+            lines = (StressLine("n/a while NAV ≤ 0", float("nan"), float("nan")),)
+        elif book:
             try:
                 from core.risk.stress import PRICE_SCENARIOS, stress_test
 
@@ -462,9 +473,9 @@ class Session:
                     lines = tuple(out)
                 else:
                     lines = tuple(StressLine(r.name, r.pnl, r.pnl_fraction, r.unshocked) for r in rows)
-            except Exception as exc:  # shown, never fatal
-                lines = (StressLine(f"stress failed: {exc}"[:60], float("nan"), float("nan")),)
-        self._stress_cache = ((book, puts), lines)
+            except Exception as exc:  # shown, never fatal; the pane is no place for a traceback's words
+                lines = (StressLine(f"unavailable ({type(exc).__name__})", float("nan"), float("nan")),)
+        self._stress_cache = (key, lines)
         return lines
 
     def _puts_pnl(self, scenario: Any) -> float:

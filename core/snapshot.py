@@ -102,6 +102,7 @@ class BreakerRow:
     utilisation: float  # value / limit, 1.0 = at the limit
     last_trip_ts: int  # 0 = never
     reason: str
+    unit: str = ""  # value and limit in: "frac" (of NAV), "count", "s" (market seconds), "sharpe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,8 @@ class RiskView:
     sectors: tuple[tuple[str, float], ...] = ()  # gross exposure per sector / NAV
     stress: tuple[StressLine, ...] = ()  # the book under historical and hypothetical shocks
     var_measure: str = "parametric"  # what var95 is: historical, parametric, monte_carlo (of the book)
+    start_nav: float = 0.0  # NAV at the session's start (initial cash); 0 = unknown
+    sector_limit: float = 0.0  # the gate's gross exposure limit per sector / NAV; 0 = unknown
 
 
 @dataclass(frozen=True, slots=True)

@@ -381,15 +381,16 @@ async def test_e_on_a_book_shows_its_pnl_by_symbol(tmp_path, monkeypatch) -> Non
         table.move_cursor(row=0)
         await pilot.press("e")
         await pilot.pause()
-        text = str(list(app._notifications)[-1].message)
+        text = app.screen.text  # an InfoScreen (a toast overflowed)
         first, *rows = text.splitlines()
         assert first.startswith("pairs: weight 60.00%, P&L +127.00")
         assert rows[1].split() == ["MSFT", "-10", "-4,000.00", "+100.00"]  # largest P&L first
         assert rows[2].split() == ["AAPL", "60", "12,000.00", "+27.00"]
+        await pilot.press("escape")
         table.move_cursor(row=1)
         await pilot.press("e")
         await pilot.pause()
-        assert "no positions or realised P&L yet" in str(list(app._notifications)[-1].message)
+        assert "no positions or realised P&L yet" in app.screen.text
 
 
 @pytest.mark.asyncio

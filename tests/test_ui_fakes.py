@@ -40,7 +40,7 @@ def risk(**changes: object) -> RiskView:
         nav=1_002_345.67, cash=612_000.00, gross=390_345.67, net=150_120.00, leverage=0.39,
         day_pnl=2_345.67, realized=1_200.00, unrealized=1_145.67, drawdown=0.0042,
         max_drawdown=0.0131, var95=0.0087, peak_nav=1_006_570.00,
-        extra=(("Beta", "0.82"), ("Model", "ensemble v3")),
+        extra=(("Beta", "0.82"), ("Model", "ensemble v3")), start_nav=1_000_000.0,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -60,10 +60,16 @@ SIGNALS = (
     SignalRow("MSFT", "ensemble", -0.48, 0.72, 401.10, T0),
     SignalRow("NVDA", "lstm", 0.05, 0.40, 493.20, T0),
 )
-BREAKERS = (
-    BreakerRow("daily_loss", "ARMED", 2_345.0, 20_000.0, 0.117, 0, ""),
-    BreakerRow("drawdown", "WARNING", 0.0131, 0.02, 0.655, 0, "drawdown near limit"),
-    BreakerRow("reject_rate", "ARMED", 3.0, 20.0, 0.15, 0, ""),
+BREAKERS = (  # the engine's breakers, in its order, each in its unit
+    BreakerRow("daily_loss", "ARMED", 0.0023, 0.03, 0.078, 0, "", "frac"),
+    BreakerRow("max_drawdown", "WARNING", 0.0131, 0.015, 0.873, 0, "at 87% of limit", "frac"),
+    BreakerRow("trailing_loss", "ARMED", 0.004, 0.02, 0.2, 0, "", "frac"),
+    BreakerRow("var_limit", "ARMED", 0.0087, 0.06, 0.145, 0, "", "frac"),
+    BreakerRow("consecutive_losses", "ARMED", 3.0, 20.0, 0.15, 0, "", "count"),
+    BreakerRow("reject_storm", "ARMED", 4.0, 25.0, 0.16, 0, "", "count"),
+    BreakerRow("stale_data", "ARMED", 12.0, 300.0, 0.04, 0, "", "s"),
+    BreakerRow("bad_data", "ARMED", 0.0, 5.0, 0.0, 0, "", "count"),
+    BreakerRow("live_sharpe:forest", "ARMED", 0.12, 0.55, 0.218, 0, "", "sharpe"),
 )
 LOG = tuple(
     LogLine(100 + i, T0 - (8 - i) * 1000, level, text)
@@ -91,9 +97,11 @@ def snapshot(**changes: object) -> Snapshot:
 
 def halted_snapshot() -> Snapshot:
     """HALTED after the daily loss breaker tripped."""
-    tripped = BreakerRow("daily_loss", "TRIPPED", 21_400.0, 20_000.0, 1.07, T0, "loss over limit")
-    log = LOG + (LogLine(120, T0, "alert", "breaker daily_loss TRIPPED: halting"),)
+    reason = "daily_loss 3.21% reached limit 3.00%"
+    tripped = BreakerRow("daily_loss", "TRIPPED", 0.0321, 0.03, 1.07, T0, reason, "frac")
+    log = LOG + (LogLine(119, T0, "alert", f"BREAKER daily_loss ARMED -> TRIPPED: {reason}"),
+                 LogLine(120, T0, "alert", f"STATE ACTIVE -> HALTED: breaker daily_loss tripped: {reason}"))
     return snapshot(
-        trading_state="HALTED", breakers=(tripped, *BREAKERS[1:]), log=log, open_orders=(),
+        seq=1300, trading_state="HALTED", breakers=(tripped, *BREAKERS[1:]), log=log, open_orders=(),
         risk=risk(day_pnl=-21_400.0, realized=-18_000.0, unrealized=-3_400.0),
     )

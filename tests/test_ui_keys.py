@@ -205,7 +205,10 @@ async def test_e_on_a_signal_row_explains_it():
         await pilot.pause()
         await pilot.press("e")
         await pilot.pause()
-        shown = [str(n.message) for n in pilot.app._notifications]
-        assert any("forest on AAPL: +0.31" in m and "mom_20" in m and "+0.01230" in m for m in shown), shown
+        from console.screens import InfoScreen
+
+        assert isinstance(pilot.app.screen, InfoScreen)
+        shown = pilot.app.screen.text
+        assert "forest on AAPL: +0.31" in shown and "mom_20" in shown and "+0.01230" in shown, shown
         assert "bearish 90%" in pane.explanation("AAPL/hmm")
         assert session.submits == []

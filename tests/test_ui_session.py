@@ -62,3 +62,31 @@ async def test_h_on_a_live_session_halts_and_no_order_is_accepted_after():
     assert [(e.new, e.cause_seq) for e in changes] == [("HALTED", halts[0])]
     assert any(isinstance(e, OrderAccepted) for seq, e in sink.rows if seq < halts[0])
     assert not [seq for seq, e in sink.rows if isinstance(e, OrderAccepted) and seq > halts[0]]
+
+
+def test_the_snapshot_gives_each_breaker_its_unit():
+    sim = Simulator(seed=1)
+    s = Session(build_engine(EngineConfig(), sim.spec), sim, MemorySink(), "units", max_events=50)
+    s.run()
+    units = {b.name: b.unit for b in s.latest.breakers}
+    assert units["daily_loss"] == "frac" and units["stale_data"] == "s"
+    assert units["consecutive_losses"] == "count"
+    assert s.latest.risk.start_nav == EngineConfig().initial_cash  # the header's total P&L base
+    assert s.latest.risk.sector_limit == EngineConfig().limits.max_sector_fraction
+
+
+def test_stress_with_a_nav_at_or_below_zero_says_so_without_error_text():
+    sim = Simulator(seed=1)
+    s = Session(build_engine(EngineConfig(), sim.spec), sim, MemorySink(), "stress", max_events=8000)
+    s.run()
+    assert s.engine.portfolio.open_symbols(), "the test needs a book"
+    lines = s._stress(-900_718.0)
+    assert [line.name for line in lines] == ["n/a while NAV ≤ 0"]
+
+
+def test_order_lines_say_why_the_order_was_sent():
+    sim = Simulator(seed=1)
+    s = Session(build_engine(EngineConfig(), sim.spec), sim, MemorySink(), "why", max_events=8000)
+    s.run()
+    orders = [line.text for line in s.log if line.text.startswith("ORDER ") and "[strategy]" in line.text]
+    assert orders and all(" why: " in text for text in orders), orders[:3]

@@ -32,3 +32,13 @@ def test_halted_with_a_tripped_breaker(snap_compare):
 def test_resume_confirmation_lists_breakers(snap_compare):
     app = build_app(FakeSession(halted_snapshot()), theme="console-colorblind", start_engine=False)
     assert snap_compare(app, press=["r"], terminal_size=SIZE)
+
+
+def test_compact_at_100x30_halted(snap_compare):
+    app = build_app(FakeSession(halted_snapshot()), start_engine=False)
+    assert snap_compare(app, terminal_size=(100, 30))
+
+
+def test_alert_history(snap_compare):
+    app = build_app(FakeSession(halted_snapshot()), start_engine=False)
+    assert snap_compare(app, press=["a"], terminal_size=SIZE)

@@ -32,7 +32,7 @@ def _flags(app) -> str:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("size", [(160, 48), (120, 36)])
+@pytest.mark.parametrize("size", [(160, 48), (120, 36), (100, 30)])
 async def test_all_five_panes_are_visible(size):
     app = build_app(FakeSession(snapshot()), start_engine=False)
     async with app.run_test(size=size) as pilot:
@@ -213,7 +213,7 @@ async def test_bad_numbers_render_without_crashing():
     app = build_app(session, start_engine=False)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
-        assert _cell(app, "#positions-table", "AAPL", "last") == "nan"
+        assert _cell(app, "#positions-table", "AAPL", "last") == "n/a"
         session.latest = snapshot()
         await pilot.pause(0.25)
         assert _cell(app, "#positions-table", "AAPL", "last") == "189.10"

@@ -1,13 +1,21 @@
-"""Breakers pane: each circuit breaker's use of its limit, and rejections by rule."""
+"""Breakers pane: each circuit breaker's use of its limit, and rejections by rule.
+
+Tripped breakers are listed first, then warnings, then armed ones (engine
+order within each), so "1 tripped" in the border never names a row that is
+off-screen. Figures are in the breaker's own unit, as the log says them:
+percent of NAV, counts, market seconds, Sharpe.
+"""
 
 from __future__ import annotations
+
+import math
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from console.panes.common import Cell, KeyedTable, bar, clock, figure, num, theme_colour
+from console.panes.common import NA, Cell, KeyedTable, bar, num, pct, theme_colour, when
 from core.snapshot import BreakerRow, Snapshot
 
 BREAKER_COLUMNS = (
@@ -21,10 +29,14 @@ STATE_COLOURS = {
     "WARNING": ("breaker-warning", "warning"),
     "TRIPPED": ("breaker-tripped", "error"),
 }
+STATE_RANK = {"TRIPPED": 0, "WARNING": 1}  # the rest (ARMED) after these
+# measures of a loss: a gain is no use of the limit, shown as 0
+LOSS_UNITS = {"frac"}
+USE_BAR = 5  # cells: name, state and use fit a compact (45-column) pane
 
 
 class BreakersPane(Vertical):
-    """Breakers in the engine's order; rejection counts keyed by rule."""
+    """Breakers tripped first; rejection counts keyed by rule."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -38,7 +50,9 @@ class BreakersPane(Vertical):
         yield self._rejections
 
     def apply(self, snap: Snapshot) -> None:
-        self._breakers.sync({b.name: self._cells(b) for b in snap.breakers})
+        order = sorted(snap.breakers, key=lambda b: STATE_RANK.get(b.state, 2))  # stable: engine order
+        self._breakers.sync({b.name: self._cells(b) for b in order})
+        self._breakers.arrange([b.name for b in order])
         self._rejections.sync({rule: (rule, num(f"{n:,}")) for rule, n in snap.rejections})
         tripped = sum(b.state == "TRIPPED" for b in snap.breakers)
         self.border_subtitle = f"{tripped} tripped" if tripped else ""
@@ -49,12 +63,36 @@ class BreakersPane(Vertical):
 
     def _cells(self, b: BreakerRow) -> tuple[Cell, ...]:
         colour = self._state_colour(b.state)
-        use = Text(f"{bar(b.utilisation, 8)} {b.utilisation:4.0%}", style=colour)
+        use = Text(use_text(b), style=colour)
         state = Text(b.state, style=f"bold {colour}".strip())
-        # the date is in the header; a trip shows its market time of day
-        trip = clock(b.last_trip_ts)[11:] if b.last_trip_ts else "never"
-        return b.name, state, use, num(f"{figure(b.value)} / {figure(b.limit)}"), trip, b.reason
+        trip = when(b.last_trip_ts) if b.last_trip_ts else "never"
+        return b.name, state, use, num(f"{in_unit(b.value, b.unit)} / {in_unit(b.limit, b.unit)}"), trip, b.reason
 
     def _state_colour(self, state: str) -> str:
         variable, fallback = STATE_COLOURS.get(state, ("foreground", "foreground"))
         return theme_colour(self.app, variable, fallback)
+
+
+def use_text(b: BreakerRow) -> str:
+    """How much of its limit a breaker uses, as a bar and percent, never
+    negative (a day in profit uses none of the daily-loss limit)."""
+    u = b.utilisation
+    if not math.isfinite(u):
+        return f"{bar(0.0, USE_BAR)}  {NA}"
+    u = max(0.0, u)
+    return f"{bar(u, USE_BAR)} {min(u, 9.99):4.0%}"
+
+
+def in_unit(value: float, unit: str) -> str:
+    """A breaker figure in its unit: 2.31% (of NAV), 12 (count), 300 s, 0.45 (Sharpe)."""
+    if not math.isfinite(value):
+        return NA
+    if unit in LOSS_UNITS:
+        return pct(max(0.0, value))
+    if unit == "s":
+        return f"{value:,.0f} s"
+    if unit == "sharpe":
+        return f"{value:.2f}"
+    if unit == "count":
+        return f"{value:,.0f}"
+    return f"{value:,.4g}"

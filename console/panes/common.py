@@ -7,12 +7,15 @@ cells through ``KeyedTable.restyle`` (the caller re-applies its snapshot).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
 from rich.text import Text
 from textual.app import App
 from textual.widgets import DataTable
+
+from core.snapshot import PositionRow, Snapshot
 
 Cell = str | Text
 
@@ -37,16 +40,28 @@ def signed(app: App[object], value: float, text: str) -> Text:
     return num(text)
 
 
+NA = "n/a"  # a figure that cannot be computed (NaN), never "nan"
+
+
+def not_finite(value: float) -> str:
+    """"" for a finite ``value``; else how to show it: "n/a" (NaN) or "±∞"."""
+    if math.isfinite(value):
+        return ""
+    return NA if math.isnan(value) else ("∞" if value > 0 else "-∞")
+
+
 def money(value: float) -> str:
-    return f"{value:,.2f}"
+    return not_finite(value) or f"{value:,.2f}"
 
 
 def signed_money(value: float) -> str:
-    return f"{value:+,.2f}"
+    return not_finite(value) or f"{value:+,.2f}"
 
 
 def figure(value: float) -> str:
     """A figure of unknown unit with sensible precision (2,345 / 12.50 / 0.0131)."""
+    if not math.isfinite(value):
+        return not_finite(value)
     size = abs(value)
     if size >= 1000:
         return f"{value:,.0f}"
@@ -55,7 +70,16 @@ def figure(value: float) -> str:
 
 def pct(fraction: float) -> str:
     """A fraction shown as percent (0.05 -> "5.00%")."""
-    return f"{fraction * 100:.2f}%"
+    return not_finite(fraction) or f"{fraction * 100:.2f}%"
+
+
+def open_positions(snap: Snapshot) -> tuple[PositionRow, ...]:
+    """The positions held: the snapshot also lists closed ones (qty 0) for
+    their realised P&L, which are not open and never counted as such."""
+    return tuple(p for p in snap.positions if p.qty != 0.0)
+
+
+DAY_MS = 86_400_000
 
 
 def clock(ts_ms: int) -> str:
@@ -63,6 +87,17 @@ def clock(ts_ms: int) -> str:
     if ts_ms <= 0:
         return "—"
     return datetime.fromtimestamp(ts_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def when(ts_ms: int, full: bool = False) -> str:
+    """Market time for a row or a line, with its date: daily bars (stamped at
+    midnight UTC) show the date alone ("2020-03-16"); intraday times show
+    "01-05 09:31:00", or "2026-01-05 09:31:00" when ``full``."""
+    if ts_ms <= 0:
+        return "—"
+    if ts_ms % DAY_MS == 0:
+        return clock(ts_ms)[:10]
+    return clock(ts_ms) if full else clock(ts_ms)[5:]
 
 
 def bar(fraction: float, width: int = 10) -> str:
@@ -143,6 +178,22 @@ class KeyedTable(DataTable[Cell]):
                 # feed). Widen only when a value outgrows its column.
                 grow = _width(now) > self.columns[column].content_width  # type: ignore[index]
                 self.update_cell(key, column, now, update_width=grow)
+
+    def fix_widths(self, widths: Mapping[str, int]) -> None:
+        """Give columns a fixed width in cells (content is cropped); 0 = fit content."""
+        for key, width in widths.items():
+            column = self.columns[key]  # type: ignore[index]
+            column.width, column.auto_width = width, width <= 0
+        self._require_update_dimensions = True
+        self.refresh()
+
+    def arrange(self, keys: Sequence[str]) -> None:
+        """Put the rows in ``keys`` order, when the shown order differs. The
+        first column must hold the row key (as a plain string)."""
+        if [k for k in sorted(self._shown, key=self.get_row_index)] == list(keys):
+            return
+        rank = {k: i for i, k in enumerate(keys)}
+        self.sort(self._columns[0][1], key=lambda cell: rank.get(_sig(cell)[0], len(rank)))
 
     @property
     def shown_keys(self) -> list[str]:

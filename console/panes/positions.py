@@ -12,7 +12,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from console.panes.common import Cell, KeyedTable, money, num, pct, signed
+from console.panes.common import NA, Cell, KeyedTable, money, num, open_positions, pct, signed
+from console.screens import InfoScreen
 from core.snapshot import BookRow, OptionRow, OrderRow, PositionRow, Snapshot
 
 POSITION_COLUMNS = (
@@ -45,6 +46,8 @@ class PositionsPane(Vertical):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.border_title = "Positions"
         self._book_rows: dict[str, BookRow] = {}
+        self._nav_ok = True
+        self._snap: Snapshot | None = None
 
     def compose(self) -> ComposeResult:
         self._positions = KeyedTable(POSITION_COLUMNS, id="positions-table")
@@ -65,10 +68,25 @@ class PositionsPane(Vertical):
         yield self._puts_title
         yield self._puts
 
+    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
+        """Enter on a position: its story (why, orders and fills, P&L, VaR share)."""
+        if event.data_table is not self._positions or self._snap is None:
+            return
+        event.stop()
+        from console.panes.log import LogPane
+        from console.story import position_story
+
+        symbol = str(event.row_key.value)
+        log = self.app.query_one(LogPane).kept
+        self.app.push_screen(InfoScreen(f"{symbol}: its story", position_story(self._snap, symbol, log)))
+
     def apply(self, snap: Snapshot) -> None:
-        self._positions.sync({p.symbol: self._position_cells(p) for p in snap.positions})
+        self._snap = snap
+        held = open_positions(snap)
+        self._nav_ok = snap.risk.nav > 0  # a weight of a NAV at or below zero means nothing
+        self._positions.sync({p.symbol: self._position_cells(p) for p in held})
         self._orders.sync({str(o.order_id): self._order_cells(o) for o in snap.open_orders})
-        self.border_subtitle = f"{len(snap.positions)} pos · {len(snap.open_orders)} orders"
+        self.border_subtitle = f"{len(held)} pos · {len(snap.open_orders)} orders"
         if snap.books or self._books.display:
             self._books_title.display = self._books.display = bool(snap.books)
             self._books.sync({b.book: self._book_cells(b) for b in snap.books})
@@ -106,7 +124,7 @@ class PositionsPane(Vertical):
             self.app.notify("no strategy books in this session ([strategy] books)", timeout=5)
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
-        self.app.notify(self.breakdown(key), title="Book by symbol", timeout=12)
+        self.app.push_screen(InfoScreen("Book by symbol", self.breakdown(key)))
 
     def restyle(self) -> None:
         self._positions.restyle()
@@ -119,7 +137,7 @@ class PositionsPane(Vertical):
         return (
             p.symbol, num(f"{p.qty:,.{_places(p.qty)}f}"), num(money(p.avg_price)), num(money(p.last)),
             num(money(p.market_value)), signed(app, p.unrealized, money(p.unrealized)),
-            signed(app, p.realized, money(p.realized)), num(pct(p.weight)),
+            signed(app, p.realized, money(p.realized)), num(pct(p.weight) if self._nav_ok else NA),
         )
 
     def _book_cells(self, b: BookRow) -> tuple[Cell, ...]:

@@ -6,7 +6,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 
-from console.panes.common import Cell, KeyedTable, centred_bar, clock, money, num, signed
+from console.panes.common import Cell, KeyedTable, centred_bar, money, num, signed, when
+from console.screens import InfoScreen
 from core.snapshot import SignalRow, Snapshot
 
 SIGNAL_COLUMNS = (
@@ -54,9 +55,10 @@ class SignalsPane(Vertical):
     def action_explain(self) -> None:
         table = self._table
         if table.row_count == 0:
+            self.app.notify("no signals yet", timeout=3)
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
-        self.app.notify(self.explanation(key), title="Why this signal", timeout=12)
+        self.app.push_screen(InfoScreen("Why this signal", self.explanation(key)))
 
     def restyle(self) -> None:
         self._table.restyle()
@@ -71,5 +73,5 @@ class SignalsPane(Vertical):
             s.symbol, s.model, signed(app, s.value, f"{s.value:+.2f}"),
             signed(app, s.value, centred_bar(s.value)), num(f"{s.confidence:.0%}"),
             regime, num(str(s.version) if s.version else ""), s.status,
-            num(money(s.last)), clock(s.ts)[11:],
+            num(money(s.last)), when(s.ts),
         )
