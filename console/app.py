@@ -9,8 +9,6 @@ only *send* commands (``session.submit``); the engine applies and logs them.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
@@ -50,7 +48,6 @@ MAX_TOASTS = 3  # more stacked toasts cover the panes; the oldest goes first
 # system palette commands the operator's own replace (theirs quit without the
 # open-positions check, cycle themes outside ours, save where nothing may exist)
 REPLACED_SYSTEM_COMMANDS = {"Quit", "Theme", "Screenshot"}
-EXIT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class ConsoleApp(OperatorApp):
@@ -129,7 +126,6 @@ class ConsoleApp(OperatorApp):
 
     def on_mount(self) -> None:
         self.fit_layout(self.size.width, self.size.height)
-        self._catch_exit_signals(True)
         self.theme_changed_signal.subscribe(self, self._on_theme_changed)
         for note in self._startup_notes:
             self.notify(note, title="Themes", severity="warning", timeout=10)
@@ -161,6 +157,7 @@ class ConsoleApp(OperatorApp):
 
     def _on_stop_signal(self, name: str) -> None:
         self.stopped_by = name
+        self.session.stop()  # the engine stops now; the caller closes the log and prints the id
         self.exit()
 
     def on_unmount(self) -> None:
@@ -169,21 +166,6 @@ class ConsoleApp(OperatorApp):
         if self._ticker is not None:
             self._ticker.stop()
         self.session.stop()
-        self._catch_exit_signals(False)
-
-    def _catch_exit_signals(self, on: bool) -> None:
-        """SIGTERM / SIGHUP end the app the way q does (the engine stops, the
-        terminal is restored); left to Python they kill the process with the
-        screen still in the alternate buffer, showing a stale frame."""
-        try:
-            loop = asyncio.get_running_loop()
-            for sig in EXIT_SIGNALS:
-                if on:
-                    loop.add_signal_handler(sig, self.shutdown)
-                else:
-                    loop.remove_signal_handler(sig)
-        except (RuntimeError, NotImplementedError, ValueError):
-            pass  # not the main thread's loop (a test harness), or no signals here
 
     def _on_notify(self, event: Notify) -> None:
         """A toast, with at most ``MAX_TOASTS`` on screen: the oldest goes first
