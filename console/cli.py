@@ -78,10 +78,12 @@ def cli() -> None:
 @click.option("--symbols", default=None, help="With --venue: comma-separated venue symbols, e.g. BTC/USDT,ETH/USDT.")
 @click.option("--venue-url", default=None, metavar="URL",
               help="With --venue: the venue's REST endpoint (testnet, proxy, a local fake).")
+@click.option("--detach", is_flag=True,
+              help="Run the engine in the background (its log: DB.engine.log); print the session id and exit.")
 def run(headless: bool, events: int | None, seed: int | None, speed: str | None, data: str | None,
         symbol: str | None, config_path: str | None, theme: str | None, resume_id: str | None,
         db: str | None, venue_name: str | None = None, mode: str | None = None, symbols: str | None = None,
-        venue_url: str | None = None) -> None:
+        venue_url: str | None = None, detach: bool = False) -> None:
     """Run a session on the simulated market (default), a price file or a venue's live data."""
     from console.venue_cli import venue_for_run
 
@@ -101,6 +103,11 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
                        config_path=config_path, max_events=events, keep_alive=not headless)
         if venue is not None:
             options["venue"] = venue
+    if detach:
+        if headless:
+            raise click.UsageError("--detach runs without a UI already; drop --headless")
+        _run_detached(kind, options)
+        return
     if headless:
         from console.setup_run import prepare, resume
 
@@ -110,6 +117,18 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
         _run_headless(prep)
     else:
         _run_ui(kind, options, theme)
+
+
+def _run_detached(kind: str, options: dict[str, Any]) -> None:
+    """The engine in the background (console/service.py); the id on stdout."""
+    from console.service import start_detached
+
+    ready = start_detached(kind, options)
+    for note in ready.get("fixups", []):
+        click.echo(f"data: {note}", err=True)
+    click.echo(f"engine pid {ready['pid']}  db {ready['db']}  log {ready['log']}", err=True)
+    click.echo(f"attach: console attach {ready['session']}   stop: console stop {ready['session']}", err=True)
+    click.echo(ready["session"])
 
 
 def _run_headless(prep: Any) -> None:
