@@ -148,6 +148,11 @@ class OperatorApp(App[None]):
         self.push_screen(HelpScreen([*keys, ("ctrl+p", "Command palette")]))
 
     async def action_quit(self, via: str = "key q") -> None:
+        if getattr(self.session, "detachable", False):  # the engine runs on its own (issue 17)
+            from console.quit_screen import ask_stop_or_detach
+
+            ask_stop_or_detach(self)
+            return
         snap = self.session.latest
         if not snap.positions:
             self.shutdown()

@@ -166,24 +166,18 @@ def _logged_pnl(db_path: Path, sid: str) -> str:
 
 
 def _run_ui(kind: str, options: dict[str, Any], theme: str | None) -> None:
-    """The engine runs in its own process (console.remote): a full-speed feed
-    must never delay a key press."""
-    from console.app import build_app
-    from console.remote import RemoteSession
+    """The engine runs in its own background process (console.service): a
+    full-speed feed never delays a key press, and closing the terminal does
+    not stop trading; quitting asks whether to stop the engine or detach."""
+    from console.control import AttachedSession, find
+    from console.ctl_cmd import run_attached
+    from console.service import start_detached
 
-    remote = RemoteSession(kind, options)
-    for note in remote.fixups:
+    ready = start_detached(kind, options)
+    for note in ready.get("fixups", []):
         click.echo(f"data: {note}", err=True)
-    app = build_app(remote, **({"theme": theme} if theme else {}))  # type: ignore[arg-type]
-    try:
-        app.run()
-    finally:
-        remote.stop()
-        remote.join()
-    click.echo(f"session {remote.session_id}  ({remote.db_path})")
-    if remote.error:
-        click.echo(f"error: {remote.error}", err=True)
-        sys.exit(1)
+    remote = AttachedSession(find(ready["session"], Path(ready["db"])), via="console run")
+    sys.exit(run_attached(remote, theme))
 
 
 @cli.command()

@@ -280,6 +280,7 @@ class AttachedSession:
         self.via = via
         self.error = ""
         self.engine_stopped = False
+        self.want_stop = False  # the operator chose "stop the engine" on quit
         self.notes: list[str] = []
         self._closing = False
         try:

@@ -172,6 +172,9 @@ def run_attached(remote: Any, theme: str | None) -> int:
         app.run()
     finally:
         remote.stop()
+    if remote.want_stop:
+        click.echo(f"stopping session {remote.session_id} ...", err=True)
+        remote.stop_engine()
     for note in remote.notes:
         click.echo(note, err=True)
     if remote.engine_stopped:
