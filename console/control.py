@@ -201,10 +201,14 @@ class EngineEntry:
 
 
 def _not_zombie(pid: int) -> bool:
+    """False once the process is a zombie with no thread left (killed, not yet
+    reaped). A zombie thread-group leader whose other threads still run (the
+    log writer finishing a write) is still alive."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
+        with open(f"/proc/{pid}/status", "rb") as f:
+            fields = dict(line.split(b":", 1) for line in f.read().splitlines() if b":" in line)
+        return not (fields[b"State"].strip().startswith(b"Z") and int(fields[b"Threads"]) <= 1)
+    except (OSError, KeyError, ValueError):
         return True
 
 

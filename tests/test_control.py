@@ -70,15 +70,14 @@ def wait_for(pred, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-de
 
 
 def pid_gone(pid: int) -> bool:
+    """Dead, every thread of it (this machine's init may never reap it)."""
+    from console.control import _not_zombie
+
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except OSError:
-        return True
+    return not _not_zombie(pid)
 
 
 # ------------------------------------------------------------ in process
