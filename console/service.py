@@ -89,6 +89,7 @@ def start_detached(kind: str, options: dict[str, Any], timeout: float = READY_TI
 
 def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
     """The engine process: returns its exit code."""
+    from console.alerts import Alerter, AlertingSink, load_alerts
     from console.control import ControlServer, run_dir
     from console.setup_run import prepare, resume
 
@@ -114,6 +115,17 @@ def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
     session = prep.session
     sid = session.session_id
     db = Path(prep.db_path).resolve()
+    alerter = None
+    try:
+        settings = load_alerts(options.get("config_path"))
+    except InputError as exc:
+        prep.writer.close(clean=True)
+        ready({"ok": False, "error": str(exc)})
+        return 2
+    if settings is not None:
+        alerter = Alerter(settings, db, sid)
+        session.sink = AlertingSink(session.sink, alerter)
+        alerter.start()
     mode = _mode(options, prep.source_name)
     try:
         rdir = run_dir(db)
@@ -143,6 +155,10 @@ def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
         session.run()
     finally:
         prep.writer.close(clean=not session.error)
+        if alerter is not None:
+            if session.error and "stopped" in alerter.settings.on:
+                alerter.put("stopped", f"engine stopped: {session.error}", session.latest.seq)
+            alerter.close()
         server.close()
         try:
             desc.unlink()
