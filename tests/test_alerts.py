@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_control import rundir  # noqa: F401  (a fixture)
+
 from console.alerts import Alerter, AlertingSink, AlertSettings, load_alerts
 from core.build import build_engine
 from core.config import EngineConfig, load_config
@@ -135,3 +137,22 @@ def test_alerts_config_is_read_beside_the_engine_config_and_checked(tmp_path: Pa
         p.write_text(f"[alerts]\n{bad}\n")
         with pytest.raises(InputError, match=why):
             load_alerts(p)
+
+
+def test_a_detached_engine_alerts_on_a_halt_from_the_cli(rundir: Path, tmp_path: Path) -> None:  # noqa: F811
+    from tests.test_control import cli, detach
+
+    hook = Hook()
+    cfg = tmp_path / "alerts.toml"
+    cfg.write_text(f'[alerts]\nwebhook = "{hook.url}"\non = ["state"]\n')
+    db = tmp_path / "d.db"
+    try:
+        sid = detach(db, "--seed", "2", "--speed", "50", "--config", str(cfg))
+        r = cli("halt", sid, "--reason", "page me")
+        assert r.returncode == 0, r.stderr
+        seq = int(r.stdout.split("seq ")[1].split()[0])
+        assert cli("stop", sid).returncode == 0
+    finally:
+        hook.close()
+    assert [(b["kind"], b["seq"], b["session"]) for b in hook.bodies] == [("state", seq + 1, sid)]
+    assert [(r[0], r[3], r[6]) for r in rows(db)] == [("state", 1, seq + 1)]
