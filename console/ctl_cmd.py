@@ -167,7 +167,7 @@ def run_attached(remote: Any, theme: str | None) -> int:
     """Run the console on an attached engine; returns the exit code."""
     from console.app import build_app
 
-    app = build_app(remote, **({"theme": theme} if theme else {}))
+    app = build_app(remote, **({"theme": theme} if theme else {}))  # type: ignore[arg-type]
     try:
         app.run()
     finally:
