@@ -190,13 +190,18 @@ class Session:
                 self.step(a)
         if self.commands.empty():
             return
+        confirm: list[tuple[Callable[[int, str], None], int, str]] = []
         while not self.commands.empty():
             action, arg, reason, who, done = self.commands.get()
             seq = self.engine.seq + 1
             out = self.step(Command(self.engine.ts, "", action, arg, reason, who))
             if done is not None:
                 refused = [e.reason for e in out if isinstance(e, CommandRejected)]
-                done(seq, "; ".join(refused))
+                confirm.append((done, seq, "; ".join(refused)))
+        if confirm:
+            self.sink.flush()  # confirmed means durable: a crash after it cannot undo a halt
+            for done, seq, refusal in confirm:
+                done(seq, refusal)
         self.publish()  # the operator sees the effect now, not at the next tick
 
     def step(self, ev: object) -> list[object]:

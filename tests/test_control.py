@@ -83,9 +83,21 @@ def pid_gone(pid: int) -> bool:
 # ------------------------------------------------------------ in process
 
 
+class FlushSink(MemorySink):
+    """Remembers how far each flush reached (what a LogWriter would have committed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.durable = 0
+
+    def flush(self) -> None:
+        super().flush()
+        self.durable = len(self.rows)
+
+
 def session_thread(sock: Path, **kw: object) -> tuple[Session, ControlServer, threading.Thread]:
     sim = Simulator(seed=2)
-    s = Session(build_engine(EngineConfig(), sim.spec), sim, MemorySink(), "sess-1", speed=200.0,
+    s = Session(build_engine(EngineConfig(), sim.spec), sim, FlushSink(), "sess-1", speed=200.0,
                 keep_alive=True, **kw)  # type: ignore[arg-type]
     server = ControlServer(s, sock, {"session": "sess-1", "db": "mem", "mode": "sim"},
                            note=lambda text: notes.append(text))
@@ -127,6 +139,7 @@ def test_socket_is_0600_in_a_0700_dir_and_a_command_is_logged_with_who(rundir: P
         assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600 and os.stat(sock).st_uid == os.getuid()
         reply = request(sock, {"op": "command", "action": "halt", "reason": "test", "who": "pytest"})
         assert reply["ok"] and reply["state"] == "HALTED"
+        assert s.sink.durable >= reply["seq"] + 1  # type: ignore[attr-defined]  # the halt and its state change
         rows = [(seq, e) for seq, e in s.sink.rows if isinstance(e, Command)]  # type: ignore[attr-defined]
         assert [seq for seq, _ in rows] == [reply["seq"]]
         who = rows[0][1].who
