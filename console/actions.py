@@ -55,6 +55,8 @@ class OperatorApp(App[None]):
         self.call_later(getattr(self, f"action_{action}"), via)
 
     def _submit(self, action: str, via: str, arg: str = "") -> None:
+        if getattr(self.session, "read_only", False):  # console attach --read-only (issue 17)
+            self.notify(f"Read-only console: {action} not sent", severity="warning", timeout=5)
         self.session.submit(action, arg, reason=f"operator {via}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

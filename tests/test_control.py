@@ -322,6 +322,7 @@ async def test_two_consoles_attach_a_read_only_one_cannot_halt_and_quit_detaches
         await wp.press("h")
         await wp.pause(0.3)
         assert watcher.notes == ["read-only: halt not sent"]
+        assert [n.message for n in w_app._notifications] == ["Read-only console: halt not sent"]
         await op.press("h")
         for _ in range(100):
             await op.pause(0.05)
