@@ -62,6 +62,8 @@ class OperatorApp(App[None]):
         self.call_later(getattr(self, f"action_{action}"), via)
 
     def _submit(self, action: str, via: str, arg: str = "") -> None:
+        if getattr(self.session, "read_only", False):  # console attach --read-only (issue 17)
+            self.notify(f"Read-only console: {action} not sent", severity="warning", timeout=5)
         self.session.submit(action, arg, reason=f"operator {via}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -192,6 +194,11 @@ class OperatorApp(App[None]):
         self.push_screen(HelpScreen([*keys, story, ("ctrl+p", "Command palette")]))
 
     async def action_quit(self, via: str = "key q") -> None:
+        if getattr(self.session, "detachable", False):  # the engine runs on its own (issue 17)
+            from console.quit_screen import ask_stop_or_detach
+
+            ask_stop_or_detach(self)
+            return
         snap = self.session.latest
         held = open_positions(snap)
         if not held:

@@ -81,10 +81,12 @@ def cli() -> None:
 @click.option("--symbols", default=None, help="With --venue: comma-separated venue symbols, e.g. BTC/USDT,ETH/USDT.")
 @click.option("--venue-url", default=None, metavar="URL",
               help="With --venue: the venue's REST endpoint (testnet, proxy, a local fake).")
+@click.option("--detach", is_flag=True,
+              help="Run the engine in the background (its log: DB.engine.log); print the session id and exit.")
 def run(headless: bool, events: int | None, seed: int | None, speed: str | None, data: str | None,
         symbol: str | None, config_path: str | None, theme: str | None, resume_id: str | None,
         like_id: str | None, db: str | None, venue_name: str | None = None, mode: str | None = None,
-        symbols: str | None = None, venue_url: str | None = None) -> None:
+        symbols: str | None = None, venue_url: str | None = None, detach: bool = False) -> None:
     """Run a session on the simulated market (default), a price file or a venue's live data."""
     from console.venue_cli import venue_for_run
 
@@ -113,6 +115,11 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
             options["venue"] = venue
         if like_id is not None:
             options["like"] = like_id
+    if detach:
+        if headless:
+            raise click.UsageError("--detach runs without a UI already; drop --headless")
+        _run_detached(kind, options)
+        return
     if headless:
         from console.setup_run import prepare, resume
 
@@ -125,6 +132,18 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
 
 
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def _run_detached(kind: str, options: dict[str, Any]) -> None:
+    """The engine in the background (console/service.py); the id on stdout."""
+    from console.service import start_detached
+
+    ready = start_detached(kind, options)
+    for note in ready.get("fixups", []):
+        click.echo(f"data: {note}", err=True)
+    click.echo(f"engine pid {ready['pid']}  db {ready['db']}  log {ready['log']}", err=True)
+    click.echo(f"attach: console attach {ready['session']}   stop: console stop {ready['session']}", err=True)
+    click.echo(ready["session"])
 
 
 def _run_headless(prep: Any) -> None:
@@ -171,26 +190,18 @@ def _logged_pnl(db_path: Path, sid: str) -> str:
 
 
 def _run_ui(kind: str, options: dict[str, Any], theme: str | None) -> None:
-    """The engine runs in its own process (console.remote): a full-speed feed
-    must never delay a key press."""
-    from console.app import build_app
-    from console.remote import RemoteSession
+    """The engine runs in its own background process (console.service): a
+    full-speed feed never delays a key press, and closing the terminal does
+    not stop trading; quitting asks whether to stop the engine or detach."""
+    from console.control import AttachedSession, find
+    from console.ctl_cmd import run_attached
+    from console.service import start_detached
 
-    remote = RemoteSession(kind, options)
-    for note in remote.fixups:
-        click.echo(f"data: {one_line(note)}", err=True)
-    app = build_app(remote, **({"theme": theme} if theme else {}))  # type: ignore[arg-type]
-    try:
-        app.run()
-    finally:
-        remote.stop()
-        remote.join()
-    if getattr(app, "stopped_by", ""):
-        click.echo(f"stopped by {app.stopped_by}", err=True)
-    click.echo(f"session {remote.session_id}  source {remote.source_name}  seed {remote.seed}  ({remote.db_path})")
-    if remote.error:
-        click.echo(f"error: {one_line(str(remote.error))}", err=True)
-        sys.exit(1)
+    ready = start_detached(kind, options)
+    for note in ready.get("fixups", []):
+        click.echo(f"data: {note}", err=True)
+    remote = AttachedSession(find(ready["session"], Path(ready["db"])), via="console run")
+    sys.exit(run_attached(remote, theme))
 
 
 @cli.command()

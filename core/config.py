@@ -299,8 +299,8 @@ def config_from_dict(data: dict[str, Any], where: str = "config") -> EngineConfi
             top[key] = _section(_SECTIONS[key], key, value, problems)
         elif key == "initial_cash":
             top[key] = _number(key, value, float, problems)
-        elif key == "venue":
-            continue  # [venue] is the session's source, not the engine's: console/venue_run.py reads it
+        elif key in ("venue", "alerts"):
+            continue  # the session's source and its alerts, not the engine's: console/ reads them
         else:
             problems.append(f"unknown key {key!r}")
     # bad values were dropped (defaults stand in), so range checks still run

@@ -50,13 +50,16 @@ class Headline(NamedTuple):
 class Command(NamedTuple):
     """An operator command: halt, resume, reduce, flatten, cancel_all, reset_breaker.
 
-    ``arg`` is command specific (the breaker name for reset_breaker)."""
+    ``arg`` is command specific (the breaker name for reset_breaker). ``who``
+    says who sent it ("user@host pid 123 via cli"); empty in logs written
+    before it existed (a default is left out of the payload, so those decode)."""
 
     ts: int
     symbol: str
     action: str
     arg: str
     reason: str
+    who: str = ""
 
 
 class ModelSignal(NamedTuple):

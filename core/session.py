@@ -92,7 +92,8 @@ class Session:
         self.keep_alive = keep_alive
         self.clock = clock
         self.sleep = sleep
-        self.commands: queue.SimpleQueue[tuple[str, str, str]] = queue.SimpleQueue()
+        # (action, arg, reason, who, done): ``done(seq, refusal)`` is called once applied
+        self.commands: queue.SimpleQueue[tuple[str, str, str, str, Any]] = queue.SimpleQueue()
         self.stopping = False
         self.finished = False
         self.error = ""
@@ -112,12 +113,15 @@ class Session:
 
     # ------------------------------------------------------------ control
 
-    def submit(self, action: str, arg: str = "", reason: str = "") -> None:
+    def submit(self, action: str, arg: str = "", reason: str = "", who: str = "",
+               done: Callable[[int, str], None] | None = None) -> None:
         """Queue an operator command (any thread). It takes effect, and is
-        logged, at the engine's next event boundary."""
+        logged, at the engine's next event boundary; then ``done(seq, refusal)``
+        is called (on the engine's thread) with the command's seq and the
+        engine's reason for refusing it ("" when it was not refused)."""
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
-        self.commands.put((action, arg, reason))
+        self.commands.put((action, arg, reason, who, done))
 
     def stop(self) -> None:
         self.stopping = True
@@ -203,12 +207,21 @@ class Session:
                 self.step(a)
         if self.commands.empty():
             return
+        confirm: list[tuple[Callable[[int, str], None], int, str]] = []
         while not self.commands.empty():
-            action, arg, reason = self.commands.get()
-            self.step(Command(self.engine.ts, "", action, arg, reason))
+            action, arg, reason, who, done = self.commands.get()
+            seq = self.engine.seq + 1
+            out = self.step(Command(self.engine.ts, "", action, arg, reason, who))
+            if done is not None:
+                refused = [e.reason for e in out if isinstance(e, CommandRejected)]
+                confirm.append((done, seq, "; ".join(refused)))
+        if confirm:
+            self.sink.flush()  # confirmed means durable: a crash after it cannot undo a halt
+            for done, seq, refusal in confirm:
+                done(seq, refusal)
         self.publish()  # the operator sees the effect now, not at the next tick
 
-    def step(self, ev: object) -> None:
+    def step(self, ev: object) -> list[object]:
         eng = self.engine
         base = eng.seq + 1
         accepted = eng.orders_accepted
@@ -227,9 +240,10 @@ class Session:
                 self.hub.close()
                 self.hub = None
                 self.log.append(LogLine(eng.seq, eng.ts, "alert", f"SIGNALS stopped: {exc}"))
-                return
+                return out
             for f in follow:  # model views, activations: logged inputs
                 self.step(f)
+        return out
 
     # ------------------------------------------------------------ view
 

@@ -18,6 +18,16 @@ LAZY: dict[str, str] = {
     "report": "console.report_cmd:report",
     "options": "console.commands.options:options",
     "prune": "console.commands.prune:prune",
+    # a running engine (console/ctl_cmd.py, issue 17)
+    "halt": "console.ctl_cmd:halt",
+    "resume": "console.ctl_cmd:resume",
+    "reduce": "console.ctl_cmd:reduce",
+    "flatten": "console.ctl_cmd:flatten",
+    "cancel-all": "console.ctl_cmd:cancel_all",
+    "reset-breaker": "console.ctl_cmd:reset_breaker",
+    "stop": "console.ctl_cmd:stop",
+    "ps": "console.ctl_cmd:ps",
+    "attach": "console.ctl_cmd:attach",
 }
 
 
@@ -30,6 +40,15 @@ SHORT_HELP: dict[str, str] = {
     "report": "Equity and drawdown curves and a shareable HTML report of a session.",
     "options": "Black-Scholes-Merton prices, greeks and basket Monte Carlo.",
     "prune": "Delete old sessions and reclaim their space.",
+    "halt": "Halt a running engine: cancel working orders, accept none.",
+    "resume": "Resume trading on a running engine (refused while a breaker is tripped).",
+    "reduce": "Reduce-only on a running engine: orders may only shrink positions.",
+    "flatten": "Close every position of a running engine.",
+    "cancel-all": "Cancel the working orders of a running engine.",
+    "reset-breaker": "Re-arm a tripped circuit breaker of a running engine.",
+    "stop": "Stop a running engine: the session ends and its log is closed cleanly.",
+    "ps": "Engines running in the background: state, NAV, day P&L, uptime, consoles attached.",
+    "attach": "The full console on a running engine (several consoles may attach).",
 }
 
 
