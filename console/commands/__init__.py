@@ -17,6 +17,7 @@ LAZY: dict[str, str] = {
     "export": "console.export_cmd:export",
     "report": "console.report_cmd:report",
     "options": "console.commands.options:options",
+    "sweep": "console.sweep:sweep",
 }
 
 
@@ -28,6 +29,7 @@ SHORT_HELP: dict[str, str] = {
     "export": "Write a session's events, orders, fills and equity curve to files.",
     "report": "Equity and drawdown curves and a shareable HTML report of a session.",
     "options": "Black-Scholes-Merton prices, greeks and basket Monte Carlo.",
+    "sweep": "Parameter sweep: what-if runs of a session's market (or a price file) over a grid, on Ray.",
 }
 
 
