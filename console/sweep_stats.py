@@ -36,13 +36,15 @@ DSR_LEVEL: Final = 0.95
 
 
 def per_period_sharpe(r: npt.NDArray[np.float64]) -> float:
-    """mean / sd (ddof=1) of the returns, not annualised; NaN when undefined."""
+    """mean / sd (ddof=1) of the returns, not annualised, as ``console.curves.sharpe``:
+    0 for a flat book (every return 0), NaN for fewer than 2 returns or no variance."""
     if r.size < 2:
         return math.nan
     sd = float(np.std(r, ddof=1))
+    mean = float(np.mean(r))
     if sd == 0.0:
-        return math.nan
-    return float(np.mean(r)) / sd
+        return 0.0 if mean == 0.0 else math.nan
+    return mean / sd
 
 
 def _norm_ppf(p: float) -> float:
@@ -72,8 +74,8 @@ def deflated_sharpe(r: npt.NDArray[np.float64], sr0: float) -> float:
     when the trial's Sharpe is undefined)."""
     sr = per_period_sharpe(r)
     t = r.size
-    if math.isnan(sr) or t < 3:
-        return math.nan
+    if math.isnan(sr) or t < 3 or not np.any(r):
+        return math.nan  # a flat book counts as a trial (Sharpe 0) but has no DSR
     from scipy.stats import kurtosis, skew  # type: ignore[import-untyped, unused-ignore]
 
     g3 = float(skew(r, bias=False)) if t > 2 else 0.0
