@@ -385,12 +385,18 @@ def start_ray(address: str | None, cpus: int | None) -> bool:
             ray.init(address=address, runtime_env={"env_vars": env}, **kw)
         else:
             path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-            ray.init(num_cpus=cpus or os.cpu_count() or 1,
+            ray.init(num_cpus=cpus or _usable_cpus(),
                      runtime_env={"env_vars": {**env, "PYTHONPATH": path}}, **kw)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"Ray cluster at {address}" if address else "a local Ray"
         raise InputError(f"cannot start {where} ({(str(exc).splitlines() or [''])[0]})") from None
     return True
+
+
+def _usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def run_on_ray(inputs: Any, todo: list[tuple[int, dict[str, Any]]],
@@ -769,7 +775,11 @@ def _execute(db: Any, sid: str, inputs: Any, todo: list[tuple[int, dict[str, Any
             if serial:
                 run_serial(inputs, todo, done)
             else:
+                t0 = time.perf_counter()
                 started = start_ray(address, cpus)
+                if started:
+                    con.print(f"Ray {'connected' if address else 'started'} in "
+                              f"{time.perf_counter() - t0:.1f} s", highlight=False)
                 run_on_ray(inputs, todo, done)
     except KeyboardInterrupt:
         return True
@@ -788,6 +798,11 @@ def print_result(con: Any, res: SweepResult) -> None:
     swept = [k for k in res.keys if k not in res.fixed]
     print_table(con, res.trials, swept)
     print_stats(con, res.trials)
+    same = [t for t in res.trials if t["status"] == "done"]
+    if len(same) > 1 and all(t["trades"] == same[0]["trades"] and np.array_equal(t["returns"], same[0]["returns"])
+                             for t in same):
+        con.print("[yellow]note:[/] every trial made the same run: the swept keys do not change this "
+                  "market's decisions (e.g. strategy.fast while strategy.signal is not momentum)")
     heatmap(con, res.trials, swept)
     if res.parquet is not None:
         con.print(f"results: {res.parquet}  (sweep {res.id})", highlight=False)
