@@ -233,3 +233,35 @@ def test_console_run_and_help_do_not_import_ray() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True).stdout
     assert out.strip().splitlines()[-1] == "RAY False"
+
+
+def test_ctrl_c_stops_the_sweep_and_the_same_command_resumes_it(logged, tmp_path):  # type: ignore[no-untyped-def]
+    import signal
+    import time
+
+    from storage import open_db
+
+    db, sid = logged
+    g = grid_file(tmp_path, "[strategy]\nfast = [2, 3, 4, 5, 6, 7, 8, 9]\nslow = [25, 35]\n")
+    args = [sys.executable, "-m", "console.cli", "sweep", sid, "--grid", str(g), "--serial", "--db", str(db),
+            "--no-progress"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200")
+    proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    done = 0
+    while done < 3 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        try:
+            rdb = open_db(db, create=False, readonly=True)
+            done = rdb.execute("SELECT count(*) FROM trials t JOIN sweeps s ON s.id = t.sweep "
+                               "WHERE s.grid LIKE '%[2, 3, 4, 5, 6, 7, 8, 9]%'").fetchone()[0]
+            rdb.conn.close()
+        except Exception:  # noqa: BLE001 - the tables may not exist yet
+            pass
+    proc.send_signal(signal.SIGINT)
+    out, _err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    stored = int(out.split("stopped: ")[1].split(" of 17")[0])
+    assert 3 <= stored < 17
+    again = run_cli("sweep", sid, "--grid", str(g), "--serial", "--db", str(db), "--no-progress", cwd=tmp_path)
+    assert again.returncode == 0 and f"{stored} already done, {17 - stored} to run" in again.stdout
