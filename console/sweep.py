@@ -321,7 +321,7 @@ def file_source_rows(path: str, symbol: str | None, config_path: str | None) -> 
     rows = tuple((i, *to_row(ev), True) for i, ev in enumerate(events, 1))
     digest = hashlib.sha256(data).hexdigest()[:16]
     return Source("file", str(Path(path).resolve()), f"file:{digest}:{symbol or ''}",
-                  cfg.to_dict(), spec.to_dict(), 0, rows)  # type: ignore[arg-type]
+                  cfg.to_dict(), spec.to_dict(), 0, rows)
 
 
 def sweep_id(src: Source, grid: Grid) -> str:
@@ -380,6 +380,8 @@ def start_ray(address: str | None, cpus: int | None) -> bool:
     env = {k: v for k, v in os.environ.items() if k in ("CONSOLE_PURE_PYTHON", "OMP_NUM_THREADS")}
     kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                           "logging_level": "ERROR", "configure_logging": True}
+    if address:
+        _reachable(address)
     try:
         if address:
             ray.init(address=address, runtime_env={"env_vars": env}, **kw)
@@ -391,6 +393,22 @@ def start_ray(address: str | None, cpus: int | None) -> bool:
         where = f"Ray cluster at {address}" if address else "a local Ray"
         raise InputError(f"cannot start {where} ({(str(exc).splitlines() or [''])[0]})") from None
     return True
+
+
+def _reachable(address: str) -> None:
+    """A one-line error for a cluster address nothing answers at (Ray itself
+    retries such an address for minutes)."""
+    import socket
+
+    if address in ("auto", "local") or address.startswith(("ray://", "anyscale://")):
+        return  # resolved by Ray itself
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise InputError(f"--address {address!r}: expected HOST:PORT of a Ray cluster's head")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise InputError(f"cannot reach a Ray cluster at {address} ({exc.strerror or exc})") from None
 
 
 def _usable_cpus() -> int:
@@ -588,7 +606,7 @@ def print_table(con: Any, trials: list[dict[str, Any]], keys: list[str], rows: i
     cols = ["#", *[k.split(".")[-1] for k in keys], "P&L", "Sharpe", "max DD", "trades", "fees",
             "halts", "trips", "DSR", "p (Holm)", ""]
     for i, c in enumerate(cols):
-        t.add_column(c, justify="left" if 0 < i <= len(keys) else "right")  # type: ignore[arg-type]
+        t.add_column(c, justify="left" if 0 < i <= len(keys) else "right")
     base = [x for x in trials if x["idx"] == 0]
     rest = sorted((x for x in trials if x["idx"] != 0),
                   key=lambda x: (-(x["sharpe"] if x["status"] == "done" and not math.isnan(x["sharpe"]) else -math.inf), x["idx"]))

@@ -217,6 +217,8 @@ def test_the_command_prints_the_table_lists_and_shows(logged, tmp_path):  # type
     ("[strategy]\nfast = [3]\n", ("--trials", "3"), "this grid has none"),
     ("[strategy]\nfast = [3]\n", ("--serial", "--cpus", "2"), "--serial runs without Ray"),
     ("[strategy]\nfast = [3]\n", ("--show", "nope"), "no sweep 'nope'"),
+    ("[strategy]\nfast = [3]\n", ("--address", "127.0.0.1:9"), "cannot reach a Ray cluster at 127.0.0.1:9"),
+    ("[strategy]\nfast = [3]\n", ("--address", "nowhere"), "expected HOST:PORT"),
 ])
 def test_bad_input_is_one_line_and_exit_2(logged, tmp_path, grid, args, needle):  # type: ignore[no-untyped-def]
     db, sid = logged
