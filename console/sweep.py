@@ -387,7 +387,8 @@ def start_ray(address: str | None, cpus: int | None) -> bool:
             ray.init(address=address, runtime_env={"env_vars": env}, **kw)
         else:
             path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-            ray.init(num_cpus=cpus or _usable_cpus(),
+            # "local": a new Ray of our own, never one another user started on this node
+            ray.init(address="local", num_cpus=cpus or _usable_cpus(),
                      runtime_env={"env_vars": {**env, "PYTHONPATH": path}}, **kw)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"Ray cluster at {address}" if address else "a local Ray"

@@ -267,3 +267,51 @@ def test_ctrl_c_stops_the_sweep_and_the_same_command_resumes_it(logged, tmp_path
     assert 3 <= stored < 17
     again = run_cli("sweep", sid, "--grid", str(g), "--serial", "--db", str(db), "--no-progress", cwd=tmp_path)
     assert again.returncode == 0 and f"{stored} already done, {17 - stored} to run" in again.stdout
+
+
+@pytest.mark.slow
+def test_address_runs_the_trials_on_an_existing_cluster(logged, tmp_path):  # type: ignore[no-untyped-def]
+    """A one-node cluster from ``ray start --head --block`` (token auth, as Ray 2.60 starts it),
+    stopped by its pid afterwards."""
+    import signal
+    import socket
+    import time
+
+    db, sid = logged
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--num-cpus", "1", "--port", str(port),
+                             "--include-dashboard=false", "--disable-usage-stats"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        time.sleep(3)
+        g = grid_file(tmp_path, GRID + "[broker]\ncommission_bps = {value = 2.0}\n")
+        res = subprocess.run([sys.executable, "-m", "console.cli", "sweep", sid, "--grid", str(g), "--db", str(db),
+                              "--address", f"127.0.0.1:{port}", "--no-progress", "--out", str(tmp_path / "c.parquet")],
+                             env=dict(env, COLUMNS="200"), capture_output=True, text=True, cwd=tmp_path, timeout=180)
+        assert res.returncode == 0, res.stderr
+        assert "Ray connected" in res.stdout and "5 trials run" in res.stdout
+        from storage import open_db
+
+        rdb = open_db(db, create=False, readonly=True)
+        src = sw.session_source(rdb, sid)
+        rdb.conn.close()
+        inputs = (src.logged, src.spec, src.seed, src.rows)
+        df = pd.read_parquet(tmp_path / "c.parquet")
+        params = [{}, *sw.read_grid(g).trials()]
+        for row, p in zip(df.itertuples(), params, strict=True):  # the cluster's numbers are this process's
+            mine = sw.run_trial(inputs, sw.nested(p))
+            assert (row.pnl, row.trades, row.fees, row.halts) == (mine["pnl"], mine["trades"], mine["fees"], mine["halts"])
+    finally:
+        head.send_signal(signal.SIGTERM)
+        head.wait(timeout=60)
