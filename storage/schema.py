@@ -20,7 +20,7 @@ from sqlite_utils import Database
 
 from core.errors import InputError
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 DEFAULT_BUSY_TIMEOUT_S: Final = 5.0
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 
@@ -261,6 +261,24 @@ def _v2_artifacts(db: Database) -> None:
     )
 
 
+def _v3_sweeps(db: Database) -> None:
+    """Parameter sweeps (``console sweep``): one row per sweep, one per
+    finished trial, so a stopped sweep resumes without re-running them."""
+    db.table("sweeps").create(
+        {"id": str, "created_at": str, "source": str, "source_kind": str, "grid": str,
+         "seed": int, "samples": int, "n_trials": int, "base": str, "status": str,
+         "finished_at": str},
+        pk="id", not_null=["id", "created_at", "source", "grid", "n_trials"],
+    )
+    db.table("trials").create(
+        {"sweep": str, "idx": int, "params": str, "status": str, "error": str,
+         "pnl": float, "sharpe": float, "max_drawdown": float, "trades": int, "fees": float,
+         "halts": int, "trips": int, "rejected": int, "period": str, "ppy": float,
+         "returns": str, "finished_at": str},
+        pk=("sweep", "idx"), not_null=["sweep", "idx", "params", "status"],
+    )
+
+
 # MIGRATIONS[v] takes a log from version v to v + 1; append, never edit
-MIGRATIONS: Final[list[Callable[[Database], None]]] = [_v1_initial, _v2_artifacts]
+MIGRATIONS: Final[list[Callable[[Database], None]]] = [_v1_initial, _v2_artifacts, _v3_sweeps]
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -28,6 +28,7 @@ LAZY: dict[str, str] = {
     "stop": "console.ctl_cmd:stop",
     "ps": "console.ctl_cmd:ps",
     "attach": "console.ctl_cmd:attach",
+    "sweep": "console.sweep:sweep",
 }
 
 
@@ -49,6 +50,7 @@ SHORT_HELP: dict[str, str] = {
     "stop": "Stop a running engine: the session ends and its log is closed cleanly.",
     "ps": "Engines running in the background: state, NAV, day P&L, uptime, consoles attached.",
     "attach": "The full console on a running engine (several consoles may attach).",
+    "sweep": "Parameter sweep: what-if runs of a session's market (or a price file) over a grid, on Ray.",
 }
 
 
