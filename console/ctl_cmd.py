@@ -172,6 +172,8 @@ def run_attached(remote: Any, theme: str | None) -> int:
         app.run()
     finally:
         remote.stop()
+    if getattr(app, "stopped_by", ""):  # SIGTERM/SIGHUP/SIGINT to the console: it detaches, the engine runs on
+        click.echo(f"stopped by {app.stopped_by}", err=True)
     if remote.want_stop:
         click.echo(f"stopping session {remote.session_id} ...", err=True)
         remote.stop_engine()

@@ -1,7 +1,9 @@
 """A stop signal to the full-screen console (issue 19, item 5): SIGTERM or
 SIGHUP to the UI process, or SIGINT to its whole process group (the engine
 child too), ends the app, restores the terminal (alternate screen and mouse
-reporting off), closes the session cleanly and prints its id. Run in a real
+reporting off) and prints the session id. Since issue 17 the console detaches:
+the engine runs on in the background and closes the session cleanly when
+stopped (`console stop`). Run in a real
 pseudo-terminal, as a user's shell would run it."""
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import pty
 import select
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -79,8 +82,16 @@ def test_a_stop_signal_restores_the_terminal_and_closes_the_session_cleanly(
     assert b"\x1b[?1049l" in after and b"\x1b[?1000l" in after  # out of full screen, mouse off
     text = after.decode(errors="replace")
     assert f"stopped by {signame}" in text and "Traceback" not in text
+    # the console detached (issue 17: killing the UI does not kill the engine); the engine
+    # runs on until stopped, and then closes its session cleanly
     with sqlite3.connect(db) as con:
-        sid, clean, ended = con.execute("select id, clean_close, ended_at from sessions").fetchone()
-    assert f"session {sid}" in text and clean == 1 and ended
+        (sid,) = con.execute("select id from sessions").fetchone()
+    assert f"detached from session {sid}" in text
+    res = subprocess.run([sys.executable, "-m", "console.cli", "stop", sid, "--db", str(db)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    with sqlite3.connect(db) as con:
+        clean, ended = con.execute("select clean_close, ended_at from sessions").fetchone()
+    assert clean == 1 and ended
     engine_log = db.with_name(db.name + ".engine.log")
     assert not engine_log.exists() or "Traceback" not in engine_log.read_text()
