@@ -494,6 +494,17 @@ class Engine:
                 self.print_clock[sym] = self.mclock
             self.printed_now.clear()
 
+    def risk_symbols(self) -> list[str]:
+        """Symbols whose moves change the book's value: positions, and the
+        underlyings of the options overlay's puts."""
+        held = self.portfolio.open_symbols()
+        ov = self.overlay
+        if ov is not None:
+            for sym in ov.symbols():
+                if sym not in held:
+                    held.append(sym)
+        return held
+
     def exposed_symbols(self) -> list[str]:
         """Symbols held, with an open order, or with a working parent order."""
         out = self.portfolio.open_symbols()
@@ -739,12 +750,8 @@ class Engine:
         Euler contribution to the 95% parametric VaR, which sums to it."""
         syms: list[str] = []
         n = 0
-        held = self.portfolio.open_symbols()
+        held = self.risk_symbols()
         ov = self.overlay
-        if ov is not None:
-            for sym in ov.symbols():
-                if sym not in held:
-                    held.append(sym)
         for sym in held:
             st = self.strategy.states.get(sym)
             if st is None or st.returns.count < 2:
@@ -914,12 +921,8 @@ class Engine:
             return 0.0
         syms: list[str] = []
         n = 0
-        held = self.portfolio.open_symbols()
+        held = self.risk_symbols()
         ov = self.overlay
-        if ov is not None:
-            for sym in ov.symbols():
-                if sym not in held:
-                    held.append(sym)
         for sym in held:
             w = self.risk_rets.get(sym)
             if w is None or w.count < 2:
