@@ -261,22 +261,10 @@ def like_session(db: Path, session_id: str) -> Like:
 def merged_over(cfg: EngineConfig, path: str) -> EngineConfig:
     """``cfg`` with the TOML file at ``path`` laid over it, table by table
     (the file need only name what changes)."""
-    import tomllib
-
-    from core.config import config_from_dict
-    from core.errors import ConfigError
+    from core.config import config_from_dict, read_toml
 
     p = Path(path)
-    try:
-        overrides = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: config file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{p}: is a directory, not a config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read config ({exc.strerror or exc})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: not valid TOML ({exc})") from None
+    overrides = read_toml(p)
     merged = json.loads(json.dumps(cfg.to_dict()))
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):

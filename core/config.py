@@ -351,9 +351,15 @@ def _read_config_text(p: Path) -> str:
 def load_config(path: str | Path | None) -> EngineConfig:
     if path is None:
         return EngineConfig()
+    return config_from_dict(read_toml(path), str(path))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A config file's tables, read with the bounds of ``_read_config_text``;
+    any problem is one ConfigError line naming the file."""
     p = Path(path)
     try:
-        data = tomllib.loads(_read_config_text(p))
+        return tomllib.loads(_read_config_text(p))
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
     except IsADirectoryError:
@@ -366,7 +372,6 @@ def load_config(path: str | Path | None) -> EngineConfig:
         raise ConfigError(f"{p}: not a usable config ({exc})") from None
     except RecursionError:
         raise ConfigError(f"{p}: not a usable config (arrays or tables nested too deeply)") from None
-    return config_from_dict(data, str(p))
 
 
 def _section(cls: type, name: str, values: dict[str, Any], problems: list[str]) -> Any:
