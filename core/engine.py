@@ -780,15 +780,7 @@ class Engine:
         h = self.p.bars_per_day
         sq = math.sqrt(h)
         # Euler contributions: e_i (C e)_i / sigma_p, times z95 sqrt(h)
-        # plain loops, never sum(): compiled and interpreted 3.12+ must add floats alike
-        ce: list[float] = []
-        var_p = 0.0
-        for i in range(k):
-            acc = 0.0
-            for j in range(k):
-                acc += cov[i][j] * expo[j]
-            ce.append(acc)
-            var_p += expo[i] * acc
+        ce, var_p = cov_times(cov, expo)
         sig = math.sqrt(var_p) if var_p > 0.0 else 0.0
         if not self.new_rules:
             for i in range(k):
@@ -944,14 +936,7 @@ class Engine:
             w = self.risk_rets[sym]
             rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)])
         _, cov = sample_moments(rets)
-        ce: list[float] = []
-        var_p = 0.0
-        for i in range(k):
-            acc = 0.0
-            for j in range(k):
-                acc += cov[i][j] * expo[j]
-            ce.append(acc)
-            var_p += expo[i] * acc
+        ce, var_p = cov_times(cov, expo)
         sig = math.sqrt(var_p) if var_p > 0.0 else 0.0
         if sig <= 0.0:
             return 0.0
@@ -2120,6 +2105,20 @@ def hist_cvar(xs: list[float], confidence: float, h: float) -> float:
         total += x
     v = -(total / len(tail)) * math.sqrt(h)
     return v if v > 0.0 else 0.0
+
+
+def cov_times(cov: list[list[float]], expo: list[float]) -> tuple[list[float], float]:
+    """(C e, e'C e) for a covariance C and exposures e, in plain loops (never
+    sum(): compiled and interpreted 3.12+ must add floats alike)."""
+    ce: list[float] = []
+    var_p = 0.0
+    for i in range(len(expo)):
+        acc = 0.0
+        for j in range(len(expo)):
+            acc += cov[i][j] * expo[j]
+        ce.append(acc)
+        var_p += expo[i] * acc
+    return ce, var_p
 
 
 def smallest(xs: list[float], m: int) -> list[float]:
