@@ -29,7 +29,8 @@ from typing import Any, Protocol
 
 from core.breakers import TRIPPED
 from core.build import is_compiled
-from core.engine import Engine, contrib_of
+from core.engine import Engine
+from core.kernels import contrib_of
 from core.events import (
     AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, ModelFit,
     OrderAccepted, OrderCancelled, OrderExpired, OrderIntent, OrderRejected, ParentDone, ParentOrder,
