@@ -21,9 +21,11 @@ from core.events import (
 )
 from core.events import ModelFit
 from core.events import ParentOrder as ParentOrderEvent
+from core.engine_params import EngineParams, Instrument
 from core.gate import Gate, OrderContext
 from core.overlay import HedgeParams, OptionsOverlay, PutHolding
 from core.portfolio import Portfolio
+from core.risk_monitor import RiskMonitor
 from core.state import ACTIVE, HALTED, REDUCING, TradingState
 from core.kernels import (
     Z95, Z99, DetRandom, cholesky, contrib_of, contrib_text, cov_times, good_price, hist_cvar, hist_var,
@@ -32,14 +34,6 @@ from core.kernels import (
 from core.strategy import Momentum, RollingWindow
 
 DISABLE = "DISABLE"  # a model breaker's action: that model's signals are ignored
-
-
-class Instrument:
-    def __init__(self, symbol: str, asset_class: str, lot: float, sector: str) -> None:
-        self.symbol = symbol
-        self.asset_class = asset_class
-        self.lot = lot
-        self.sector = sector if sector != "" else asset_class
 
 
 class TrueRange:
@@ -62,94 +56,6 @@ class TrueRange:
         core.sizing.atr, not Wilder's smoothing); 0 until n ranges are in."""
         r = self.ranges
         return r.mean_last(r.count) if r.full() else 0.0
-
-
-class EngineParams:
-    """Flat, typed copy of the config the engine needs (see core.config, whose
-    defaults these mirror; core.build sets every field from the config)."""
-
-    def __init__(self) -> None:
-        self.initial_cash: float = 1_000_000.0
-        self.fast: int = 5
-        self.slow: int = 20
-        self.target_fraction: float = 0.10
-        self.rebalance_band: float = 0.25
-        self.vol_scale: float = 2.0
-        self.signal: str = "momentum"  # the model whose signal sets positions
-        self.vol_target: float = 0.0  # annual vol per position at full strength; 0 = fixed fraction
-        self.vol_estimator: str = "realised"  # vol_target's vol: "realised" or "atr"
-        self.atr_bars: int = 14
-        self.kelly_fraction: float = 0.0  # > 0: full size x min(kelly_cap, kelly_fraction x f*)
-        self.kelly_cap: float = 1.0
-        self.kelly_bars: int = 100  # per-bar returns behind f*, and the warm-up
-        self.commission_bps: float = 1.0
-        self.min_commission: float = 1.0
-        self.slippage_bps: float = 2.0  # the half-spread
-        self.participation: float = 0.0  # share of a print's volume orders may take (0 = all)
-        self.impact_bps: float = 0.0  # impact = impact_bps * sqrt(fill qty / print volume)
-        self.order_ttl_ms: int = 0  # market ms an order lives (0 = good till cancelled)
-        self.algo: str = "twap"  # execution algorithm for large strategy orders: twap or pov
-        self.algo_above_notional: float = 0.0  # strategy orders above this notional are sliced (0 = never)
-        self.slices: int = 5
-        self.slice_ms: int = 60_000
-        self.pov_rate: float = 0.1  # a POV child's share of each print's volume
-        self.limit_offset_bps: float = 0.0  # strategy orders as limits this far past the ref price (0 = market)
-        self.max_order_notional: float = 250_000.0
-        self.max_position_fraction: float = 0.20
-        self.max_gross_leverage: float = 2.0
-        self.fat_finger_band: float = 0.10
-        self.max_sector_fraction: float = 0.60
-        self.var_budget: float = 0.08
-        self.max_orders_per_minute: int = 60
-        self.do_not_trade: list[str] = []
-        self.open_minute: int = -1
-        self.close_minute: int = -1
-        self.quarantine_band: float = 0.25
-        self.quarantine_confirm: int = 3
-        self.daily_loss: float = 0.03
-        self.max_drawdown: float = 0.10
-        self.consecutive_losses: int = 20
-        self.reject_storm: int = 25
-        self.stale_data_s: float = 300.0
-        self.trailing_loss: float = 0.02
-        self.var_limit: float = 0.06
-        self.warn_fraction: float = 0.8
-        self.warn_clear: float = 0.7  # a WARNING clears below this share of the limit (< 0: none)
-        self.confirm: int = 1
-        # a trip's action per breaker (HALTED, REDUCING, FLATTEN); others HALT, or REDUCE if in reduce_on
-        self.trip_actions: dict[str, str] = {"daily_loss": FLATTEN, "max_drawdown": FLATTEN,
-                                             "trailing_loss": FLATTEN, "var_limit": REDUCING}
-        self.reduce_on: list[str] = []
-        self.flatten_on_trip: bool = False
-        # the VaR breaker's measure: historical, parametric, monte_carlo (of the book now),
-        # or nav_parametric (NAV returns with the loss drift: sessions logged before)
-        self.var_measure: str = "historical"
-        self.var_window: int = 250  # bars of each symbol's returns behind historical / parametric
-        self.var_auto_resume: bool = True
-        self.stale_bars: int = 3  # 0: the old stale measure (seconds since any print)
-        self.bar_ms: int = 60_000
-        self.min_commission_per_order: bool = True  # False: per fill (sessions logged before)
-        self.breaker_version: int = 2  # 1: the trip messages of sessions logged before
-        # venue mode: orders go to a venue and fill only by its logged reports (VenueReport),
-        # never by the paper broker against prints
-        self.venue_exec: bool = False
-        self.bad_data: int = 5
-        self.live_sharpe_ratio: float = 0.7
-        self.live_sharpe_min_bars: int = 100
-        self.mc_draws: int = 2000
-        self.mc_every: int = 10
-        self.bars_per_day: float = 390.0
-        self.seed: int = 0  # Monte Carlo VaR draws
-        self.hedge: HedgeParams = HedgeParams()  # the options overlay (off unless hedge.protect)
-        # multi-strategy books: [] = one driving signal (``signal``) as before
-        self.books: list[str] = []
-        # equal, inverse_vol or mean_variance (of each book's P&L per unit of capital)
-        self.allocation: str = "equal"
-        self.rebalance_every: int = 50  # bars between capital re-weights
-        self.allocation_window: int = 100  # bars of book returns behind inverse_vol / mean_variance
-        self.allocation_min_w: float = 0.0  # bounds on each book's weight (inverse_vol, mean_variance)
-        self.allocation_max_w: float = 1.0
-        self.risk_aversion: float = 1.0  # mean_variance: mu'w - risk_aversion / 2 x w'Cw (annualised)
 
 
 class Engine:
@@ -194,20 +100,7 @@ class Engine:
         self.print_clock: dict[str, int] = {}  # mclock at the bar close after each symbol's last print
         self.hole: dict[str, int] = {}  # market ms of silence that a print at this bar close ended
         # the book's VaR (var_measure): each symbol's bar returns, and the figure
-        self.risk_rets: dict[str, RollingWindow] = {}
-        self.risk_close: dict[str, float] = {}
-        self.var_book: float = 0.0  # 95% one-day VaR of the book now / NAV, by var_measure
         self.var_reduced: bool = False  # the VaR trip moved the book from ACTIVE to REDUCING
-        self.day_pnl_peak: float = 0.0
-        self.day_open_nav: float = p.initial_cash
-        self.peak_nav: float = p.initial_cash
-        self.breaker_peak_nav: float = p.initial_cash
-        self.drawdown: float = 0.0
-        self.max_drawdown: float = 0.0
-        self.last_nav: float = p.initial_cash
-        self.nav_returns = RollingWindow(500)
-        self.nav_mean: float = 0.0  # of nav_returns, refreshed when it changes
-        self.nav_sd: float = 0.0
         self.losing_streak: int = 0
         self.trip_pnl: dict[str, float] = {}
         self.rejects_this_bar: int = 0
@@ -215,7 +108,6 @@ class Engine:
         self.orders_accepted: int = 0
         self.halts: int = 0
         self.bad_prices: int = 0  # quarantined prints, all reasons
-        self.last_risk: RiskSnapshot | None = None
         # quarantine: the last good price per symbol and a candidate new level
         self.good: dict[str, float] = {}
         self.q_level: dict[str, float] = {}
@@ -223,17 +115,10 @@ class Engine:
         self.quarantined_this_bar: int = 0
         # risk caches, refreshed at bar close
         self.bar_count: int = 0
-        self.unit_var: dict[str, float] = {}
-        self.var_contrib: dict[str, float] = {}  # Euler contribution to 95% parametric VaR (currency)
-        self.mc95: float = 0.0
-        self.mc_cvar95: float = 0.0  # mean loss beyond the MC VaR (positive fraction of NAV)
-        self.mc_cvar99: float = 0.0
-        self.mc99: float = 0.0
-        self.z: list[float] = []  # standard normal draws, mc_draws x z_cols, drawn once
-        self.z_cols: int = 0
         # the options overlay: protective puts on flagged longs (None when off)
         self.overlay: OptionsOverlay | None = OptionsOverlay(p.hedge) if p.hedge.protect else None
         # puts are considered as the position-setting views arrive, or at bar close under momentum alone
+        self.risk = RiskMonitor(p, self.portfolio, self.strategy, self.overlay, len(instruments))
         self.hedge_on_views: bool = p.signal != "momentum" or any(b != "momentum" for b in p.books)
         # signal-layer models: latest view per model and symbol, versions, live-Sharpe breakers
         self.model_values: dict[str, dict[str, float]] = {}
@@ -471,8 +356,8 @@ class Engine:
             self.tick_clock(t.ts)
             self.on_bar_close()
         elif t.name == "day":
-            self.day_open_nav = self.portfolio.nav()
-            self.day_pnl_peak = 0.0
+            self.risk.day_open_nav = self.portfolio.nav()
+            self.risk.day_pnl_peak = 0.0
             self.day_pending = True
         elif t.name == "end" and self.new_rules:
             self.feed_ended()
@@ -496,16 +381,6 @@ class Engine:
                 self.print_clock[sym] = self.mclock
             self.printed_now.clear()
 
-    def risk_symbols(self) -> list[str]:
-        """Symbols whose moves change the book's value: positions, and the
-        underlyings of the options overlay's puts."""
-        held = self.portfolio.open_symbols()
-        ov = self.overlay
-        if ov is not None:
-            for sym in ov.symbols():
-                if sym not in held:
-                    held.append(sym)
-        return held
 
     def exposed_symbols(self) -> list[str]:
         """Symbols held, with an open order, or with a working parent order."""
@@ -554,9 +429,9 @@ class Engine:
             closed.append(sym)
             if self.overlay is not None:
                 self.overlay.on_close(sym, bb.close)
-            self.unit_var[sym] = Z95 * st.returns.std() * h * bb.close if st.returns.count >= 2 else 0.0
+            self.risk.unit_var[sym] = Z95 * st.returns.std() * h * bb.close if st.returns.count >= 2 else 0.0
             if self.new_rules:
-                self.track_risk_return(sym, bb.close)
+                self.risk.track_risk_return(sym, bb.close)
         self.bar_count += 1
         self.track_models(closed)
         reweighted = False
@@ -566,15 +441,15 @@ class Engine:
                 reweighted = self.reallocate()
         if self.overlay is not None:
             self.settle_options()
-        nav = self.update_nav()
-        var = self.var95()
-        if self.bar_count % self.p.mc_every == 1 % self.p.mc_every or self.mc95 > 0.0 \
+        nav = self.risk.update_nav()
+        var = self.risk.var95()
+        if self.bar_count % self.p.mc_every == 1 % self.p.mc_every or self.risk.mc95 > 0.0 \
                 and not self.portfolio.open_symbols():
-            self.run_monte_carlo(nav)
+            self.risk.run_monte_carlo(nav)
         vb = var
         if self.new_rules:
-            vb = self.book_var(nav)
-            self.var_book = vb
+            vb = self.risk.book_var(nav)
+            self.risk.var_book = vb
         self.check_risk_breakers(nav, vb)
         self.rejects_this_bar = 0
         self.quarantined_this_bar = 0
@@ -594,7 +469,7 @@ class Engine:
                     self.rebalance(sym, st.value, st.confidence, 1.0, nav, f"momentum {st.value:+.2f}")
             if self.overlay is not None:
                 self.hedge(nav)
-        self.emit(self.risk_snapshot(nav, var))
+        self.emit(self.risk.snapshot(self.ts, nav, var))
 
     # ------------------------------------------------------------ signal-layer models
 
@@ -685,307 +560,15 @@ class Engine:
                            f"(limit ratio {ratio:g}: trips below {ratio * vs:.2f})"
             self.check_breaker(b, vs - live if math.isfinite(b.limit) else math.nan)
 
-    def update_nav(self) -> float:
-        nav = self.portfolio.nav()
-        if self.last_nav > 0.0:
-            r = self.nav_returns
-            r.push(nav / self.last_nav - 1.0)
-            # the window changes only here: its mean and sd serve every VaR figure until the next bar
-            self.nav_mean = r.mean_last(r.count)
-            self.nav_sd = r.std() if r.count >= 2 else 0.0
-        self.last_nav = nav
-        if nav > self.peak_nav:
-            self.peak_nav = nav
-        if nav > self.breaker_peak_nav:
-            self.breaker_peak_nav = nav
-        self.drawdown = 1.0 - nav / self.peak_nav if self.peak_nav > 0.0 else 1.0
-        if self.drawdown > self.max_drawdown:
-            self.max_drawdown = self.drawdown
-        return nav
 
-    def risk_snapshot(self, nav: float, var: float) -> RiskSnapshot:
-        pf = self.portfolio
-        gross = pf.gross()
-        h = self.p.bars_per_day
-        r = self.nav_returns
-        tail = sorted_returns(r)
-        snap = RiskSnapshot(self.ts, "", nav, pf.cash, gross, pf.net(),
-                            gross / nav if nav > 0.0 else math.inf,
-                            nav - self.day_open_nav, self.drawdown, self.max_drawdown, var,
-                            self.var_parametric(Z99), hist_var(tail, 0.95, h), hist_var(tail, 0.99, h),
-                            hist_cvar(tail, 0.95, h), hist_cvar(tail, 0.99, h),
-                            self.mc95, self.mc99, self.var_book,
-                            contrib_text(self.var_contrib) if self.new_rules else "")
-        self.last_risk = snap
-        return snap
 
-    def var95(self) -> float:
-        return self.var_parametric(Z95)
 
-    def var_parametric(self, z: float) -> float:
-        """One-day parametric VaR of NAV from bar returns (positive fraction):
-        z * sd * sqrt(h) - min(mean, 0) * h, with h bars a day. A drift may add
-        to the loss but never offsets it: scaled by h (390 one-minute bars a
-        day) the sample mean of a short window is mostly noise and, taken at
-        face value, would read a lucky streak as "no risk" (it did, in tests).
-        Under the breaker rules of version 2 there is no drift term at all: h x
-        the mean of a short losing streak read as a 6% "VaR" at 0.4x leverage
-        (issue 13); sessions logged before keep it so that they replay."""
-        r = self.nav_returns
-        if r.count < 2:
-            return 0.0
-        h = self.p.bars_per_day
-        v = z * self.nav_sd * math.sqrt(h)
-        if not self.new_rules:
-            v -= min(self.nav_mean, 0.0) * h  # the old loss drift: h x a short window's mean
-        return v if v > 0.0 else 0.0
 
-    def run_monte_carlo(self, nav: float) -> None:
-        """One-day 95%/99% VaR of the current book (positive fractions of NAV) by
-        a seeded correlated simulation: bar returns of the open positions give a
-        mean vector and a sample covariance (ddof=1, over their common newest
-        bars); each scenario draws correlated returns through the Cholesky factor,
-        scales them to a day (mean x h, sd x sqrt(h)) and reprices the book. As
-        in ``var_parametric`` the book's drift counts only when it is a loss.
-        The standard normal draws are made once from the session seed (common
-        random numbers), so replay draws the same. Also refreshes each position's
-        Euler contribution to the 95% parametric VaR, which sums to it."""
-        syms: list[str] = []
-        n = 0
-        held = self.risk_symbols()
-        ov = self.overlay
-        for sym in held:
-            st = self.strategy.states.get(sym)
-            if st is None or st.returns.count < 2:
-                continue
-            syms.append(sym)
-            n = st.returns.count if n == 0 else min(n, st.returns.count)
-        mc_contrib = self.new_rules and self.p.var_measure == "monte_carlo"
-        if not self.new_rules or mc_contrib:
-            self.var_contrib = {}
-        k = len(syms)
-        if k == 0 or nav <= 0.0:
-            self.mc95 = 0.0
-            self.mc99 = 0.0
-            self.mc_cvar95 = 0.0
-            self.mc_cvar99 = 0.0
-            return
-        rets: list[list[float]] = []
-        expo: list[float] = []
-        for sym in syms:
-            w = self.strategy.states[sym].returns
-            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)])
-            # options count by their delta (units of underlying) and, below, their gamma
-            units = self.portfolio.qty(sym) + (ov.delta_units(sym) if ov is not None else 0.0)
-            expo.append(units * self.portfolio.last.get(sym, 0.0))
-        mus, cov = sample_moments(rets)
-        h = self.p.bars_per_day
-        sq = math.sqrt(h)
-        # Euler contributions: e_i (C e)_i / sigma_p, times z95 sqrt(h)
-        ce, var_p = cov_times(cov, expo)
-        sig = math.sqrt(var_p) if var_p > 0.0 else 0.0
-        if not self.new_rules:
-            for i in range(k):
-                self.var_contrib[syms[i]] = Z95 * sq * expo[i] * ce[i] / sig if sig > 0.0 else 0.0
-        chol = cholesky(cov)
-        # scenario P&L = m + sqrt(h) * sum_c wv[c] z_c, wv[c] = sum_{i>=c} e_i L[i][c]
-        wv: list[float] = []
-        for c in range(k):
-            acc = 0.0
-            for i in range(c, k):
-                acc += expo[i] * chol[i][c]
-            wv.append(acc)
-        m = 0.0
-        if not self.new_rules:  # drift: losses only, as var_parametric
-            drift = 0.0
-            for i in range(k):
-                drift += expo[i] * mus[i]
-            m = min(drift * h, 0.0)
-        self.ensure_draws(k)
-        z = self.z
-        cols = self.z_cols
-        # options' convexity: 0.5 x gamma x (S r)^2 per symbol, r its scenario return
-        gam: list[float] = []
-        gam_i: list[int] = []
-        if ov is not None:
-            for i in range(k):
-                g = ov.gamma_units(syms[i])
-                if g != 0.0:
-                    px = self.portfolio.last.get(syms[i], 0.0)
-                    gam.append(0.5 * g * px * px)
-                    gam_i.append(i)
-        pnl: list[float] = []
-        for d in range(self.p.mc_draws):
-            base = d * cols
-            acc = 0.0
-            for c in range(k):
-                acc += wv[c] * z[base + c]
-            x = m + sq * acc
-            for j in range(len(gam_i)):
-                i = gam_i[j]
-                r = 0.0
-                for c in range(i + 1):
-                    r += chol[i][c] * z[base + c]
-                r *= sq
-                x += gam[j] * r * r
-            pnl.append(x)
-        if mc_contrib:
-            self.mc_contributions(pnl, syms, chol, expo, gam, gam_i, nav)
-        pnl.sort()
-        v95 = -quantile(pnl, 0.05) / nav
-        v99 = -quantile(pnl, 0.01) / nav
-        self.mc95 = v95 if v95 > 0.0 else 0.0
-        self.mc99 = v99 if v99 > 0.0 else 0.0
-        self.mc_cvar95 = tail_loss(pnl, 0.05, nav)
-        self.mc_cvar99 = tail_loss(pnl, 0.01, nav)
 
-    def mc_contributions(self, pnl: list[float], syms: list[str], chol: list[list[float]],
-                         expo: list[float], gam: list[float], gam_i: list[int], nav: float) -> None:
-        """Each position's share of the Monte Carlo 95% VaR: its P&L in the
-        scenario(s) at the 5% quantile, interpolated as the quantile is, so the
-        shares add up to the VaR (currency)."""
-        srt = sorted(pnl)
-        pos = 0.05 * (len(srt) - 1)
-        lo = int(math.floor(pos))
-        hi = min(lo + 1, len(srt) - 1)
-        w = pos - lo
-        if -(srt[lo] + (srt[hi] - srt[lo]) * w) <= 0.0:
-            return  # no loss at the quantile: nothing to share
-        d_lo = pnl.index(srt[lo])
-        d_hi = pnl.index(srt[hi])
-        a = self.mc_parts(d_lo, chol, expo, gam, gam_i)
-        b = self.mc_parts(d_hi, chol, expo, gam, gam_i)
-        for i in range(len(syms)):
-            self.var_contrib[syms[i]] = -(a[i] * (1.0 - w) + b[i] * w)
 
-    def mc_parts(self, d: int, chol: list[list[float]], expo: list[float], gam: list[float],
-                 gam_i: list[int]) -> list[float]:
-        """Scenario ``d``'s P&L per position (currency), as run_monte_carlo sums it."""
-        k = len(expo)
-        sq = math.sqrt(self.p.bars_per_day)
-        base = d * self.z_cols
-        out: list[float] = []
-        for i in range(k):
-            r = 0.0
-            for c in range(i + 1):
-                r += chol[i][c] * self.z[base + c]
-            out.append(expo[i] * sq * r)
-        for j in range(len(gam_i)):
-            i = gam_i[j]
-            r = 0.0
-            for c in range(i + 1):
-                r += chol[i][c] * self.z[base + c]
-            r *= sq
-            out[i] += gam[j] * r * r
-        return out
 
-    def track_risk_return(self, sym: str, close: float) -> None:
-        """The symbol's bar return into its VaR window (risk.var_window bars)."""
-        prev = self.risk_close.get(sym, 0.0)
-        self.risk_close[sym] = close
-        if prev <= 0.0:
-            return
-        w = self.risk_rets.get(sym)
-        if w is None:
-            w = RollingWindow(max(2, self.p.var_window))
-            self.risk_rets[sym] = w
-        w.push(close / prev - 1.0)
 
-    def book_var(self, nav: float) -> float:
-        """One-day 95% VaR of the book as it stands (positive fraction of NAV)
-        by ``var_measure``, and each position's contribution to it in
-        ``var_contrib`` (currency; they add up to VaR x NAV):
 
-        - historical: the book's P&L under each of the last n bars' returns of
-          its symbols (n = the shortest of their windows, up to var_window),
-          scaled to a day by sqrt(bars a day); the 5% quantile (interpolated).
-          A position's contribution is its P&L in the quantile's scenarios.
-          Below 20 common bars it is the parametric figure.
-        - parametric: z95 x sqrt(bars a day) x sqrt(e'Ce), C the sample
-          covariance of those returns; Euler contributions e_i (Ce)_i / sigma.
-        - monte_carlo: the seeded simulation (run_monte_carlo, every mc_every
-          bars; the last figure stands in between).
-        No drift term in any: the book's mean return over a short window is
-        noise, and a losing streak is not a forecast.
-        Options count by their delta, and under historical by their gamma too."""
-        if self.p.var_measure == "monte_carlo":
-            return self.mc95
-        self.var_contrib = {}
-        if nav <= 0.0:
-            return 0.0
-        syms: list[str] = []
-        n = 0
-        held = self.risk_symbols()
-        ov = self.overlay
-        for sym in held:
-            w = self.risk_rets.get(sym)
-            if w is None or w.count < 2:
-                continue
-            syms.append(sym)
-            n = w.count if n == 0 else min(n, w.count)
-        k = len(syms)
-        if k == 0:
-            return 0.0
-        expo: list[float] = []
-        for sym in syms:
-            units = self.portfolio.qty(sym) + (ov.delta_units(sym) if ov is not None else 0.0)
-            expo.append(units * self.portfolio.last.get(sym, 0.0))
-        sq = math.sqrt(self.p.bars_per_day)
-        if self.p.var_measure == "historical" and n >= 20:
-            return self.hist_book_var(syms, expo, n, sq, nav)
-        rets: list[list[float]] = []
-        for sym in syms:
-            w = self.risk_rets[sym]
-            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)])
-        _, cov = sample_moments(rets)
-        ce, var_p = cov_times(cov, expo)
-        sig = math.sqrt(var_p) if var_p > 0.0 else 0.0
-        if sig <= 0.0:
-            return 0.0
-        for i in range(k):
-            self.var_contrib[syms[i]] = Z95 * sq * expo[i] * ce[i] / sig
-        return Z95 * sq * sig / nav
-
-    def hist_book_var(self, syms: list[str], expo: list[float], n: int, sq: float, nav: float) -> float:
-        """book_var's historical figure: scenario t is every symbol's t-th
-        newest bar return, read in place from its window (no copies)."""
-        k = len(syms)
-        ov = self.overlay
-        wins: list[RollingWindow] = [self.risk_rets[sym] for sym in syms]
-        gam: list[float] = []
-        for i in range(k):
-            g = ov.gamma_units(syms[i]) if ov is not None else 0.0
-            px = self.portfolio.last.get(syms[i], 0.0)
-            gam.append(0.5 * g * px * px)
-        convex = ov is not None
-        pnl: list[float] = []
-        for t in range(n):
-            x = 0.0
-            for i in range(k):
-                wi = wins[i]
-                r = sq * wi.values[(wi.pos - 1 - t) % wi.capacity]
-                x += expo[i] * r
-                if convex:
-                    x += gam[i] * r * r
-            pnl.append(x)
-        pos = 0.05 * (n - 1)
-        lo = int(math.floor(pos))
-        hi = min(lo + 1, n - 1)
-        srt = smallest(pnl, hi + 1)  # the tail only
-        w = pos - lo
-        v = -(srt[lo] + (srt[hi] - srt[lo]) * w)
-        if v <= 0.0:
-            return 0.0
-        t_lo = pnl.index(srt[lo])
-        t_hi = pnl.index(srt[hi])
-        for i in range(k):
-            win = wins[i]
-            r_lo = sq * win.values[(win.pos - 1 - t_lo) % win.capacity]
-            r_hi = sq * win.values[(win.pos - 1 - t_hi) % win.capacity]
-            a = expo[i] * r_lo + gam[i] * r_lo * r_lo
-            b = expo[i] * r_hi + gam[i] * r_hi * r_hi
-            self.var_contrib[syms[i]] = -(a * (1.0 - w) + b * w)
-        return v / nav
 
     def var_rule(self, vb: float) -> None:
         """A tripped VaR breaker: once the measure is back below warn_clear x
@@ -1008,18 +591,7 @@ class Engine:
             self.move_state(ACTIVE, why)
         self.var_reduced = False
 
-    def ensure_draws(self, k: int) -> None:
-        if self.z_cols >= k and len(self.z) > 0:
-            return
-        cols = max(k, len(self.instruments))
-        rng = DetRandom(self.p.seed * 1_000_003 + 17)
-        self.z = [rng.gauss() for _ in range(self.p.mc_draws * cols)]
-        self.z_cols = cols
 
-    def symbol_unit_var(self, sym: str) -> float:
-        """One-day 95% VaR of one unit of ``sym`` (currency), from its bar
-        returns and price at the last bar close (cached there)."""
-        return self.unit_var.get(sym, 0.0)
 
     def cut_largest_var(self) -> None:
         """VaR over its limit: halve the position that adds most VaR (its
@@ -1028,9 +600,9 @@ class Engine:
         worst_var = 0.0
         for sym in self.portfolio.open_symbols():
             if self.new_rules:  # the largest contributor to the measure that tripped
-                v = self.var_contrib.get(sym, 0.0)
+                v = self.risk.var_contrib.get(sym, 0.0)
             else:
-                v = abs(self.portfolio.qty(sym)) * self.symbol_unit_var(sym)
+                v = abs(self.portfolio.qty(sym)) * self.risk.symbol_unit_var(sym)
             if v > worst_var:
                 worst, worst_var = sym, v
         if worst == "" or self.broker.has_pending(worst):
@@ -1059,15 +631,15 @@ class Engine:
                     self.on_trip(b)
 
     def compute_risk_breakers(self, nav: float, var: float) -> None:
-        day_open = self.day_open_nav
+        day_open = self.risk.day_open_nav
         day_pnl = nav - day_open
-        if day_pnl > self.day_pnl_peak:
-            self.day_pnl_peak = day_pnl
+        if day_pnl > self.risk.day_pnl_peak:
+            self.risk.day_pnl_peak = day_pnl
         self.check_breaker(self.b_daily, (day_open - nav) / day_open if day_open > 0.0 else math.nan)
-        peak = self.breaker_peak_nav
+        peak = self.risk.breaker_peak_nav
         self.check_breaker(self.b_drawdown, 1.0 - nav / peak if peak > 0.0 else math.nan)
         self.check_breaker(self.b_trailing,
-                           (self.day_pnl_peak - day_pnl) / day_open if day_open > 0.0 else math.nan)
+                           (self.risk.day_pnl_peak - day_pnl) / day_open if day_open > 0.0 else math.nan)
         self.check_breaker(self.b_var, var)
         if self.p.stale_bars > 0:
             self.check_stale()
@@ -1767,7 +1339,7 @@ class Engine:
         ctx = OrderContext(self.state.state, sym, qty, ref_price, pf.last.get(sym, 0.0),
                            pf.qty(sym), pending, has_pending,
                            origin, pf.nav(), pf.gross(), self.ts, self.sector_gross_other(sym),
-                           self.var_other(sym), self.symbol_unit_var(sym))
+                           self.risk.var_other(sym), self.risk.symbol_unit_var(sym))
         rej = self.gate.check(ctx)
         if rej is not None:
             self.emit(OrderRejected(self.ts, sym, intent_seq, qty, rej.rule, rej.value, rej.limit, rej.reason))
@@ -1908,13 +1480,6 @@ class Engine:
                 total += abs(self.portfolio.market_value(other))
         return total
 
-    def var_other(self, sym: str) -> float:
-        """Sum of the other positions' stand-alone one-day 95% VaR (currency)."""
-        total = 0.0
-        for other in self.portfolio.open_symbols():
-            if other != sym:
-                total += abs(self.portfolio.qty(other)) * self.symbol_unit_var(other)
-        return total
 
     def cancel_all(self, reason: str) -> None:
         """Cancel every open order, children included, and end every parent."""
@@ -1989,9 +1554,9 @@ class Engine:
         """A reset measures from now: the drawdown breaker from today's NAV, the
         streak and storm counters from zero. The daily loss does not re-base."""
         if b is self.b_drawdown:
-            self.breaker_peak_nav = self.portfolio.nav()
+            self.risk.breaker_peak_nav = self.portfolio.nav()
         elif b is self.b_trailing:
-            self.day_pnl_peak = self.portfolio.nav() - self.day_open_nav
+            self.risk.day_pnl_peak = self.portfolio.nav() - self.risk.day_open_nav
         elif b is self.b_losses:
             self.losing_streak = 0
         elif b is self.b_rejects:

@@ -93,7 +93,7 @@ def verify(engine: Engine, rows: Iterable[Row],
         div = Divergence(extra[0], "fills table has rows the event log does not",
                          f"{len(fills_table)} fills", f"{trades} fills")
     return ReplayReport(div is None, checked, inputs, last_seq, trades,
-                        session_pnl(last_nav, engine.p.initial_cash), engine.max_drawdown, engine.halts,
+                        session_pnl(last_nav, engine.p.initial_cash), engine.risk.max_drawdown, engine.halts,
                         trips, bool(pending) and div is None, div,
                         tuple(pending) if div is None else ())
 

@@ -307,8 +307,8 @@ class Session:
                          for b in eng.breakers)
         gross = pf.gross()
         risk = RiskView(nav, pf.cash, gross, pf.net(), gross / nav if nav > 0 else float("inf"),
-                        nav - eng.day_open_nav, pf.realized, pf.unrealized(), eng.drawdown,
-                        eng.max_drawdown, eng.var_book if eng.new_rules else eng.var95(), eng.peak_nav,
+                        nav - eng.risk.day_open_nav, pf.realized, pf.unrealized(), eng.risk.drawdown,
+                        eng.risk.max_drawdown, eng.risk.var_book if eng.new_rules else eng.risk.var95(), eng.risk.peak_nav,
                         (("commissions", f"{pf.commissions:,.2f}"),
                          ("orders accepted", str(eng.orders_accepted)),
                          ("halts", str(eng.halts)), ("bad prices", str(eng.bad_prices)),
@@ -421,15 +421,15 @@ class Session:
     def _contributions(self) -> tuple[tuple[str, float], ...]:
         """Each position's share of the headline VaR, from the last logged risk
         snapshot (sessions logged before it carried them: the engine's figures)."""
-        r = self.engine.last_risk
-        by = contrib_of(r.var_contrib) if r is not None and self.engine.new_rules else self.engine.var_contrib
+        r = self.engine.risk.last_risk
+        by = contrib_of(r.var_contrib) if r is not None and self.engine.new_rules else self.engine.risk.var_contrib
         return tuple(sorted(by.items(), key=lambda kv: -abs(kv[1])))
 
     def _var_lines(self) -> tuple[tuple[str, str], ...]:
         """The other VaR/CVaR figures, each from the last logged risk snapshot
         (so replay proves them): of NAV's bar returns (parametric, historical)
         and of the book by Monte Carlo."""
-        r = self.engine.last_risk
+        r = self.engine.risk.last_risk
         if r is None:
             return ()
         return (("VaR 95/99% NAV param", f"{r.var95:.2%} / {r.var99:.2%}"),

@@ -106,8 +106,8 @@ def test_contributions_add_up_to_the_measure(measure: str) -> None:
     eng, out, _ = two_symbol_book(measure)
     snap = of(RiskSnapshot, out)[-1]
     assert snap.var_book95 > 0
-    assert sum(eng.var_contrib.values()) == pytest.approx(snap.var_book95 * snap.nav, rel=1e-9)
-    assert contrib_of(snap.var_contrib) == eng.var_contrib  # logged, so replay proves the pane's figures
+    assert sum(eng.risk.var_contrib.values()) == pytest.approx(snap.var_book95 * snap.nav, rel=1e-9)
+    assert contrib_of(snap.var_contrib) == eng.risk.var_contrib  # logged, so replay proves the pane's figures
 
 
 @pytest.mark.parametrize("measure", ["historical", "parametric", "monte_carlo"])
@@ -138,7 +138,7 @@ def test_a_losing_streak_does_not_inflate_the_var() -> None:
 
 def test_a_var_trip_cuts_until_under_the_limit_then_resumes() -> None:
     eng, out, closes = two_symbol_book("parametric", 6000.0, -6000.0, n=40)
-    v = eng.var_book
+    v = eng.risk.var_book
     assert v > 0
     # a limit under today's VaR: trips, cuts the largest contributor each bar, then re-arms and resumes
     eng.b_var.limit = v * 0.6
@@ -153,7 +153,7 @@ def test_a_var_trip_cuts_until_under_the_limit_then_resumes() -> None:
     assert cuts and all("var_limit" in o.reason for o in cuts)
     rearm = [b for b in of(BreakerChanged, more) if b.name == "var_limit" and b.new == "ARMED"]
     assert rearm and "auto resume" in rearm[0].reason
-    assert eng.var_book < eng.b_var.limit * 0.7
+    assert eng.risk.var_book < eng.b_var.limit * 0.7
     assert eng.state.state == "ACTIVE"
 
 
@@ -169,7 +169,7 @@ def crash_run(on_trip: dict[str, str]) -> tuple[float, float, list[object], obje
     px = eng.portfolio.last["SP500"]
     eng.submit("SP500", math.floor(0.95 * 1_000_000 / px), px, "operator", "long")
     out += feed(eng, events[3:])
-    return eng.max_drawdown, eng.portfolio.nav(), out, eng
+    return eng.risk.max_drawdown, eng.portfolio.nav(), out, eng
 
 
 def test_a_drawdown_trip_flattens_and_the_loss_stops_near_its_limit() -> None:

@@ -272,14 +272,14 @@ def test_puts_lower_the_monte_carlo_var_and_the_stress_loss() -> None:
     feed.bar(eng.portfolio.last["AAA"])
     assert eng.overlay.holdings
     nav = eng.portfolio.nav()
-    eng.run_monte_carlo(nav)
-    eng.book_var(nav)  # contributions to the breaker's measure (historical by default)
-    with_puts = (eng.mc95, eng.mc99, eng.var_contrib["AAA"])
+    eng.risk.run_monte_carlo(nav)
+    eng.risk.book_var(nav)  # contributions to the breaker's measure (historical by default)
+    with_puts = (eng.risk.mc95, eng.risk.mc99, eng.risk.var_contrib["AAA"])
     held = dict(eng.overlay.holdings)
     eng.overlay.holdings.clear()
-    eng.run_monte_carlo(nav)
-    eng.book_var(nav)
-    without = (eng.mc95, eng.mc99, eng.var_contrib["AAA"])
+    eng.risk.run_monte_carlo(nav)
+    eng.risk.book_var(nav)
+    without = (eng.risk.mc95, eng.risk.mc99, eng.risk.var_contrib["AAA"])
     assert with_puts[0] < without[0] and with_puts[1] < without[1] and with_puts[2] < without[2]
     eng.overlay.holdings.update(held)
 
