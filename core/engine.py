@@ -21,7 +21,9 @@ from core.events import (
 )
 from core.events import ModelFit
 from core.events import ParentOrder as ParentOrderEvent
+from core.breaker_set import DISABLE, BreakerSet
 from core.engine_params import EngineParams, Instrument
+from core.market_clock import MarketClock
 from core.gate import Gate, OrderContext
 from core.overlay import HedgeParams, OptionsOverlay, PutHolding
 from core.portfolio import Portfolio
@@ -33,7 +35,6 @@ from core.kernels import (
 )
 from core.strategy import Momentum, RollingWindow
 
-DISABLE = "DISABLE"  # a model breaker's action: that model's signals are ignored
 
 
 class TrueRange:
@@ -79,26 +80,10 @@ class Engine:
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
         self.bars: dict[str, BarBuilder] = {}
         self.signals: dict[str, Signal] = {}
-        self.b_daily = self.breaker("daily_loss", p.daily_loss, "frac")
-        self.b_drawdown = self.breaker("max_drawdown", p.max_drawdown, "frac")
-        self.b_trailing = self.breaker("trailing_loss", p.trailing_loss, "frac")
-        self.b_losses = self.breaker("consecutive_losses", float(p.consecutive_losses), "count")
-        self.b_var = self.breaker("var_limit", p.var_limit, "frac")
-        self.b_rejects = self.breaker("reject_storm", float(p.reject_storm), "count")
-        self.b_stale = self.breaker("stale_data", p.stale_data_s if p.stale_bars <= 0 else
-                                    max(p.stale_data_s, p.stale_bars * p.bar_ms / 1000.0), "s")
-        self.b_bad = self.breaker("bad_data", float(p.bad_data), "count")
-        self.breakers: list[Breaker] = [self.b_daily, self.b_drawdown, self.b_trailing, self.b_losses,
-                                        self.b_var, self.b_rejects, self.b_stale, self.b_bad]
+        self.brk = BreakerSet(p)
+        self.breakers: list[Breaker] = self.brk.all  # every breaker, in display order
         self.new_rules: bool = p.breaker_version >= 2
-        # market clock for staleness: market ms, where a night, weekend or holiday
-        # (a "day" timer between two bar closes) counts as one bar
-        self.mclock: int = 0
-        self.last_bar_ts: int = 0
-        self.day_pending: bool = False
-        self.printed_now: set[str] = set()  # symbols with a print since the last bar close
-        self.print_clock: dict[str, int] = {}  # mclock at the bar close after each symbol's last print
-        self.hole: dict[str, int] = {}  # market ms of silence that a print at this bar close ended
+        self.clock = MarketClock(p.bar_ms)  # market time for staleness
         # the book's VaR (var_measure): each symbol's bar returns, and the figure
         self.var_reduced: bool = False  # the VaR trip moved the book from ACTIVE to REDUCING
         self.losing_streak: int = 0
@@ -124,7 +109,6 @@ class Engine:
         self.model_values: dict[str, dict[str, float]] = {}
         self.model_versions: dict[str, int] = {}
         self.model_returns: dict[str, RollingWindow] = {}
-        self.model_breakers: dict[str, Breaker] = {}
         self.model_val_sharpe: dict[str, float] = {}
         self.model_scales: dict[str, dict[str, float]] = {}
         # books: virtual sub-portfolios (cash starts at 0, so a book's value is
@@ -149,10 +133,6 @@ class Engine:
         self.kelly_returns: dict[str, dict[str, RollingWindow]] = {}
         for src in self.kelly_sources:
             self.kelly_returns[src] = {}
-
-    def breaker(self, name: str, limit: float, unit: str) -> Breaker:
-        action = REDUCING if name in self.p.reduce_on else self.p.trip_actions.get(name, HALTED)
-        return Breaker(name, limit, self.p.warn_fraction, unit, self.p.confirm, action, self.p.warn_clear)
 
     # ------------------------------------------------------------ entry
 
@@ -202,7 +182,7 @@ class Engine:
     def on_tick(self, t: Tick) -> None:
         if 0 < self.broker.next_expiry <= self.ts:
             self.expire_orders()
-        self.printed_now.add(t.symbol)  # the feed is alive, whatever the screen makes of the print
+        self.clock.printed(t.symbol)  # the feed is alive, whatever the screen makes of the print
         if math.isnan(t.size) or t.size < 0.0 or math.isinf(t.size):
             self.quarantine(t.symbol, t.price, f"size {t.size!r} is not a finite size >= 0")
             return
@@ -216,7 +196,7 @@ class Engine:
     def on_bar(self, b: Bar) -> None:
         if 0 < self.broker.next_expiry <= self.ts:
             self.expire_orders()
-        self.printed_now.add(b.symbol)
+        self.clock.printed(b.symbol)
         if not (good_price(b.open) and good_price(b.high) and good_price(b.low)
                 and good_price(b.close)) or math.isnan(b.volume) or b.volume < 0.0:
             bad = b.close if not good_price(b.close) else (b.open if not good_price(b.open) else
@@ -264,7 +244,7 @@ class Engine:
         self.bad_prices += 1
         self.quarantined_this_bar += 1
         self.emit(Quarantined(self.ts, sym, price, self.good.get(sym, 0.0), reason))
-        self.check_breaker(self.b_bad, float(self.quarantined_this_bar))
+        self.check_breaker(self.brk.bad, float(self.quarantined_this_bar))
 
     def builder(self, symbol: str) -> BarBuilder:
         bb = self.bars.get(symbol)
@@ -345,7 +325,7 @@ class Engine:
             return
         self.trip_pnl[symbol] = 0.0
         self.losing_streak = self.losing_streak + 1 if acc < 0.0 else 0
-        self.check_breaker(self.b_losses, float(self.losing_streak))
+        self.check_breaker(self.brk.losses, float(self.losing_streak))
 
     # ------------------------------------------------------------ timers
 
@@ -353,34 +333,14 @@ class Engine:
         if 0 < self.broker.next_expiry <= self.ts:
             self.expire_orders()
         if t.name == "bar":
-            self.tick_clock(t.ts)
+            self.clock.bar_close(t.ts)
             self.on_bar_close()
         elif t.name == "day":
             self.risk.day_open_nav = self.portfolio.nav()
             self.risk.day_pnl_peak = 0.0
-            self.day_pending = True
+            self.clock.new_day()
         elif t.name == "end" and self.new_rules:
             self.feed_ended()
-
-    def tick_clock(self, ts: int) -> None:
-        """Advance the market clock to this bar close: by the time since the
-        last bar close, or by one bar when a day boundary lies between (closed
-        hours, weekends and holidays are not stale time). Symbols that printed
-        since the last bar close are fresh as of now."""
-        if self.last_bar_ts > 0:
-            self.mclock += self.p.bar_ms if self.day_pending else max(0, ts - self.last_bar_ts)
-        self.day_pending = False
-        self.last_bar_ts = ts
-        if self.hole:
-            self.hole = {}
-        if self.printed_now:
-            for sym in self.printed_now:
-                prev = self.print_clock.get(sym, -1)
-                if prev >= 0:  # the silence this print ended (a hole in a file is seen here)
-                    self.hole[sym] = self.mclock - prev
-                self.print_clock[sym] = self.mclock
-            self.printed_now.clear()
-
 
     def exposed_symbols(self) -> list[str]:
         """Symbols held, with an open order, or with a working parent order."""
@@ -399,7 +359,7 @@ class Engine:
         order open, that is an alarm (the book can no longer be marked or
         exited), raised as a stale_data trip."""
         held = self.exposed_symbols()
-        b = self.b_stale
+        b = self.brk.stale
         if not held or b.state == TRIPPED:
             return
         pf = self.portfolio
@@ -453,10 +413,10 @@ class Engine:
         self.check_risk_breakers(nav, vb)
         self.rejects_this_bar = 0
         self.quarantined_this_bar = 0
-        if self.new_rules and self.b_var.state == TRIPPED:
+        if self.new_rules and self.brk.var.state == TRIPPED:
             self.var_rule(vb)
         if self.state.state != HALTED:
-            if self.b_var.state == TRIPPED and vb > self.b_var.limit:
+            if self.brk.var.state == TRIPPED and vb > self.brk.var.limit:
                 self.cut_largest_var()
             if self.books:
                 syms = list(self.portfolio.last.keys()) if reweighted else \
@@ -495,7 +455,7 @@ class Engine:
             return
         if m.model != self.p.signal or self.state.state == HALTED:
             return
-        b = self.model_breakers.get(m.model)
+        b = self.brk.models.get(m.model)
         value = m.value if ok and (b is None or b.state != TRIPPED) else 0.0  # disabled: exit
         scale = max(0.0, min(1.0, m.scale)) if ok else 0.0
         conf = 1.0 if m.confidence >= 0.0 else 0.0  # any published view is warm
@@ -509,16 +469,13 @@ class Engine:
         its own validation Sharpe. A model that never had one gets no breaker;
         a version without one, after versions that had one, fails closed (NaN)."""
         self.model_versions[a.model] = a.version
-        b = self.model_breakers.get(a.model)
+        b = self.brk.models.get(a.model)
         if math.isnan(a.val_sharpe) and b is None:
             return  # no validation Sharpe (regimes, sentiment): no live-Sharpe check
         self.model_val_sharpe[a.model] = a.val_sharpe
         self.model_returns[a.model] = RollingWindow(max(2, self.p.live_sharpe_min_bars))
         if b is None:
-            b = Breaker("live_sharpe:" + a.model, 0.0, self.p.warn_fraction, "sharpe", 1, DISABLE,
-                        self.p.warn_clear)
-            self.model_breakers[a.model] = b
-            self.breakers.append(b)
+            b = self.brk.add_model(a.model)
         elif b.state != ARMED:
             prev = b.state
             b.reset(f"{a.model} v{a.version} activated")
@@ -552,7 +509,7 @@ class Engine:
                 continue
             sd = window.std()
             live = window.mean_last(window.count) / sd * math.sqrt(252.0 * self.p.bars_per_day) if sd > 0.0 else 0.0
-            b = self.model_breakers[model]
+            b = self.brk.models[model]
             vs = self.model_val_sharpe.get(model, math.nan)
             if self.new_rules and vs - live >= b.limit:
                 ratio = self.p.live_sharpe_ratio
@@ -574,7 +531,7 @@ class Engine:
         """A tripped VaR breaker: once the measure is back below warn_clear x
         the limit, with var_auto_resume it re-arms, and a book that its trip
         moved to REDUCING returns to ACTIVE (unless another breaker is tripped)."""
-        b = self.b_var
+        b = self.brk.var
         if not self.p.var_auto_resume or vb >= b.warn_clear * b.limit:
             return
         b.reset("")
@@ -623,7 +580,7 @@ class Engine:
             self.compute_risk_breakers(nav, var)
         except Exception as exc:
             why = f"breaker computation raised {type(exc).__name__}: {exc}; failing closed"
-            for b in (self.b_daily, self.b_drawdown, self.b_trailing, self.b_var, self.b_stale):
+            for b in self.brk.risk():
                 if b.state != TRIPPED:
                     prev = b.state
                     b.trip(self.ts, why)
@@ -635,12 +592,12 @@ class Engine:
         day_pnl = nav - day_open
         if day_pnl > self.risk.day_pnl_peak:
             self.risk.day_pnl_peak = day_pnl
-        self.check_breaker(self.b_daily, (day_open - nav) / day_open if day_open > 0.0 else math.nan)
+        self.check_breaker(self.brk.daily, (day_open - nav) / day_open if day_open > 0.0 else math.nan)
         peak = self.risk.breaker_peak_nav
-        self.check_breaker(self.b_drawdown, 1.0 - nav / peak if peak > 0.0 else math.nan)
-        self.check_breaker(self.b_trailing,
+        self.check_breaker(self.brk.drawdown, 1.0 - nav / peak if peak > 0.0 else math.nan)
+        self.check_breaker(self.brk.trailing,
                            (self.risk.day_pnl_peak - day_pnl) / day_open if day_open > 0.0 else math.nan)
-        self.check_breaker(self.b_var, var)
+        self.check_breaker(self.brk.var, var)
         if self.p.stale_bars > 0:
             self.check_stale()
             return
@@ -648,7 +605,7 @@ class Engine:
         exposed = bool(self.broker.open) or bool(self.broker.parents) or bool(self.portfolio.open_symbols())
         if exposed and self.last_price_ts > 0:
             stale = (self.ts - self.last_price_ts) / 1000.0
-        self.check_breaker(self.b_stale, stale)
+        self.check_breaker(self.brk.stale, stale)
 
     def check_stale(self) -> None:
         """Per symbol held or with orders: market seconds since its last print,
@@ -658,11 +615,10 @@ class Engine:
         worst = ""
         stale = 0.0
         for sym in self.exposed_symbols():
-            seen = self.print_clock.get(sym, self.mclock)
-            v = max(self.mclock - seen, self.hole.get(sym, 0)) / 1000.0
+            v = self.clock.silence_ms(sym) / 1000.0
             if v > stale:
                 worst, stale = sym, v
-        b = self.b_stale
+        b = self.brk.stale
         if stale >= b.limit:  # the words only when they will be read (a trip): this runs every bar
             b.detail = f"stale_data: no print of {worst} for {stale:.0f}s of market time (limit {b.limit:.0f}s)"
         self.check_breaker(b, stale)
@@ -690,7 +646,7 @@ class Engine:
         was_active = self.state.state == ACTIVE
         if b.action == HALTED or was_active:
             self.move_state(b.action, why)
-        if b is self.b_var and was_active and b.action == REDUCING:
+        if b.name == "var_limit" and was_active and b.action == REDUCING:
             self.var_reduced = True
         self.cancel_all(why)
         if self.p.flatten_on_trip:
@@ -774,7 +730,7 @@ class Engine:
                 values = self.model_values.get(name)
                 if values is None or sym not in values:
                     continue
-                b = self.model_breakers.get(name)
+                b = self.brk.models.get(name)
                 if b is not None and b.state == TRIPPED:
                     continue
                 v = values[sym]
@@ -912,7 +868,7 @@ class Engine:
         values = self.model_values.get(name)
         if values is None:
             return 0.0
-        b = self.model_breakers.get(name)
+        b = self.brk.models.get(name)
         if b is not None and b.state == TRIPPED:
             return 0.0
         scales = self.model_scales.get(name)
@@ -1345,7 +1301,7 @@ class Engine:
             self.emit(OrderRejected(self.ts, sym, intent_seq, qty, rej.rule, rej.value, rej.limit, rej.reason))
             self.last_reject = rej.rule + ": " + rej.reason
             self.rejects_this_bar += 1
-            self.check_breaker(self.b_rejects, float(self.rejects_this_bar))
+            self.check_breaker(self.brk.rejects, float(self.rejects_this_bar))
             return False
         p = self.p
         if parent_id == 0 and origin == "strategy" and p.algo_above_notional > 0.0 and p.slices >= 2 \
@@ -1499,7 +1455,7 @@ class Engine:
         if a == "halt":
             self.move_state(HALTED, why)
         elif a == "resume":
-            tripped = [b.name for b in self.breakers if b.state == TRIPPED and b.action != DISABLE]
+            tripped = self.brk.tripped_book()
             if tripped:
                 self.emit(CommandRejected(self.ts, "", a, "breaker(s) tripped, reset first: " + ", ".join(tripped)))
             else:
@@ -1539,25 +1495,25 @@ class Engine:
             self.submit(sym, -self.portfolio.qty(sym), price, origin, "flatten: " + reason)
 
     def reset_breaker(self, name: str, reason: str) -> None:
-        for b in self.breakers:
-            if b.name == name:
-                if b.state != ARMED:
-                    prev = b.state
-                    b.reset(reason)
-                    self.rebaseline(b)
-                    self.emit(BreakerChanged(self.ts, "", b.name, prev, b.state, b.value, b.limit,
-                                             "reset: " + reason))
-                return
-        self.emit(CommandRejected(self.ts, "", "reset_breaker", f"unknown breaker {name!r}"))
+        b = self.brk.get(name)
+        if b is None:
+            self.emit(CommandRejected(self.ts, "", "reset_breaker", f"unknown breaker {name!r}"))
+            return
+        if b.state != ARMED:
+            prev = b.state
+            b.reset(reason)
+            self.rebaseline(b)
+            self.emit(BreakerChanged(self.ts, "", b.name, prev, b.state, b.value, b.limit, "reset: " + reason))
 
     def rebaseline(self, b: Breaker) -> None:
         """A reset measures from now: the drawdown breaker from today's NAV, the
         streak and storm counters from zero. The daily loss does not re-base."""
-        if b is self.b_drawdown:
+        name = b.name
+        if name == "max_drawdown":
             self.risk.breaker_peak_nav = self.portfolio.nav()
-        elif b is self.b_trailing:
+        elif name == "trailing_loss":
             self.risk.day_pnl_peak = self.portfolio.nav() - self.risk.day_open_nav
-        elif b is self.b_losses:
+        elif name == "consecutive_losses":
             self.losing_streak = 0
-        elif b is self.b_rejects:
+        elif name == "reject_storm":
             self.rejects_this_bar = 0

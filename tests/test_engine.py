@@ -265,5 +265,5 @@ def test_round_trip_losses_trip_the_losing_streak_breaker():
         eng.out = []
         eng.submit("AAA", -10.0, 100.0, "operator", "out")
         out = feed(eng, [Tick(3 + 2 * i, "AAA", 100.0, 1.0)])
-    assert eng.b_losses.state == "TRIPPED" and eng.state.state == "HALTED"
+    assert eng.brk.losses.state == "TRIPPED" and eng.state.state == "HALTED"
     assert of(StateChanged, out)[0].new == "HALTED"

@@ -244,7 +244,7 @@ def test_a_disabled_driving_model_exits_and_resume_is_not_blocked_by_it() -> Non
     eng = driven(model="forest", live_sharpe_min_bars=20, consecutive_losses=1000)
     feed(eng, [ModelActivated(MIN, "", "forest", 1, "sha", 2.0, "fit")])
     run_live(eng, False, 30)
-    assert eng.model_breakers["forest"].state == "TRIPPED"
+    assert eng.brk.models["forest"].state == "TRIPPED"
     out = feed(eng, [ModelSignal(40 * MIN, "AAA", "forest", 1.0, 1.0, 1.0, 1)])
     have = eng.portfolio.qty("AAA") + eng.broker.pending_qty("AAA")
     assert have == 0.0 or all(o.qty * have < 0 for o in of(OrderAccepted, out))
@@ -266,7 +266,7 @@ def test_a_model_without_a_validation_sharpe_gets_no_live_sharpe_breaker() -> No
     feed(eng, [ModelActivated(MIN, "", "hmm", 1, "sha", math.nan, "fit")])
     out = feed(eng, [ModelSignal(MIN + 1, "AAA", "hmm", -1.0, 1.0, 1.0, 1)])
     out += run_live(eng, False, 25)
-    assert "hmm" not in eng.model_breakers
+    assert "hmm" not in eng.brk.models
     assert not any(b.name.startswith("live_sharpe") for b in of(BreakerChanged, out))
     assert eng.model_versions["hmm"] == 1
 

@@ -98,7 +98,7 @@ def test_historical_book_var_is_the_5pct_quantile_of_the_book_under_past_returns
     pnl = math.sqrt(390.0) * sum(expo[s] * r[s] for s in r)
     want = -np.quantile(pnl, 0.05) / snap.nav
     assert snap.var_book95 == pytest.approx(want, rel=1e-9)
-    assert eng.b_var.value == snap.var_book95  # the breaker reads the logged headline figure
+    assert eng.brk.var.value == snap.var_book95  # the breaker reads the logged headline figure
 
 
 @pytest.mark.parametrize("measure", ["historical", "parametric", "monte_carlo"])
@@ -141,7 +141,7 @@ def test_a_var_trip_cuts_until_under_the_limit_then_resumes() -> None:
     v = eng.risk.var_book
     assert v > 0
     # a limit under today's VaR: trips, cuts the largest contributor each bar, then re-arms and resumes
-    eng.b_var.limit = v * 0.6
+    eng.brk.var.limit = v * 0.6
     pa, pb = closes["AAA"][-1], closes["BBB"][-1]
     more: list[object] = []
     for i in range(41, 61):
@@ -153,7 +153,7 @@ def test_a_var_trip_cuts_until_under_the_limit_then_resumes() -> None:
     assert cuts and all("var_limit" in o.reason for o in cuts)
     rearm = [b for b in of(BreakerChanged, more) if b.name == "var_limit" and b.new == "ARMED"]
     assert rearm and "auto resume" in rearm[0].reason
-    assert eng.risk.var_book < eng.b_var.limit * 0.7
+    assert eng.risk.var_book < eng.brk.var.limit * 0.7
     assert eng.state.state == "ACTIVE"
 
 
