@@ -17,7 +17,8 @@ from importlib.util import spec_from_file_location
 COMPILED = (
     "core.events", "core.state", "core.portfolio", "core.broker", "core.bars",
     "core.strategy", "core.gate", "core.breakers", "core.kernels", "core.engine_params",
-    "core.risk_monitor", "core.breaker_set", "core.market_clock", "core.engine",
+    "core.risk_monitor", "core.breaker_set", "core.market_clock",
+    "core.sizer", "core.engine",
 )
 PURE_ENV = "CONSOLE_PURE_PYTHON"
 
