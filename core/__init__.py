@@ -16,7 +16,7 @@ from importlib.util import spec_from_file_location
 # Keep in step with setup.py's list (a test checks).
 COMPILED = (
     "core.events", "core.state", "core.portfolio", "core.broker", "core.bars",
-    "core.strategy", "core.gate", "core.breakers", "core.kernels", "core.engine_params",
+    "core.strategy", "core.gate", "core.breakers", "core.kernels", "core.bus", "core.engine_params",
     "core.risk_monitor", "core.breaker_set", "core.market_clock",
     "core.sizer", "core.engine",
 )

@@ -22,6 +22,7 @@ from core.events import (
 from core.events import ModelFit
 from core.events import ParentOrder as ParentOrderEvent
 from core.breaker_set import DISABLE, BreakerSet
+from core.bus import Bus
 from core.engine_params import EngineParams, Instrument
 from core.market_clock import MarketClock
 from core.gate import Gate, OrderContext
@@ -41,10 +42,7 @@ from core.strategy import Momentum, RollingWindow
 class Engine:
     def __init__(self, p: EngineParams, instruments: list[Instrument]) -> None:
         self.p = p
-        self.seq: int = 0
-        self.input_seq: int = 0
-        self.ts: int = 0
-        self.out: list[object] = []
+        self.bus = Bus()
         self.state = TradingState()
         self.portfolio = Portfolio(p.initial_cash)
         self.broker = PaperBroker(p.commission_bps, p.min_commission, p.slippage_bps,
@@ -111,49 +109,58 @@ class Engine:
 
     def process(self, ev: object) -> list[object]:
         """Number ``ev`` and return ``[ev, *decisions]`` (consecutive seqs)."""
-        self.seq += 1
-        self.input_seq = self.seq
+        self.bus.seq += 1
+        self.bus.input_seq = self.bus.seq
         out: list[object] = [ev]
-        self.out = out
+        self.bus.out = out
         if isinstance(ev, Tick):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
             self.on_tick(ev)
         elif isinstance(ev, Timer):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
             self.on_timer(ev)
         elif isinstance(ev, Bar):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
             self.on_bar(ev)
         elif isinstance(ev, Command):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
             self.on_command(ev)
         elif isinstance(ev, ModelSignal):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
             self.on_model_signal(ev)
         elif isinstance(ev, ModelActivated):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
             self.on_model_activated(ev)
         elif isinstance(ev, Headline):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
         elif isinstance(ev, VenueReport):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
             self.on_venue_report(ev)
         elif isinstance(ev, ModelFit):
-            self.ts = ev.ts  # a model fit's record (core.signals.hub): logged, decides nothing
+            self.bus.ts = ev.ts  # a model fit's record (core.signals.hub): logged, decides nothing
         else:
             raise TypeError(f"not an input event: {ev!r}")
-        if 0 < self.algo_due <= self.ts:
+        if 0 < self.algo_due <= self.bus.ts:
             self.run_algos()
         return out
 
     def emit(self, e: object) -> None:
-        self.seq += 1
-        self.out.append(e)
+        self.bus.emit(e)
+
+    @property
+    def seq(self) -> int:
+        """The last seq given out."""
+        return self.bus.seq
+
+    @property
+    def ts(self) -> int:
+        """The market time of the last input."""
+        return self.bus.ts
 
     # ------------------------------------------------------------ market data
 
     def on_tick(self, t: Tick) -> None:
-        if 0 < self.broker.next_expiry <= self.ts:
+        if 0 < self.broker.next_expiry <= self.bus.ts:
             self.expire_orders()
         self.clock.printed(t.symbol)  # the feed is alive, whatever the screen makes of the print
         if math.isnan(t.size) or t.size < 0.0 or math.isinf(t.size):
@@ -167,7 +174,7 @@ class Engine:
         self.builder(t.symbol).add_tick(t.price, t.size)
 
     def on_bar(self, b: Bar) -> None:
-        if 0 < self.broker.next_expiry <= self.ts:
+        if 0 < self.broker.next_expiry <= self.bus.ts:
             self.expire_orders()
         self.clock.printed(b.symbol)
         if not (good_price(b.open) and good_price(b.high) and good_price(b.low)
@@ -216,7 +223,7 @@ class Engine:
     def quarantine(self, sym: str, price: float, reason: str) -> None:
         self.bad_prices += 1
         self.quarantined_this_bar += 1
-        self.emit(Quarantined(self.ts, sym, price, self.good.get(sym, 0.0), reason))
+        self.emit(Quarantined(self.bus.ts, sym, price, self.good.get(sym, 0.0), reason))
         self.check_breaker(self.brk.bad, float(self.quarantined_this_bar))
 
     def builder(self, symbol: str) -> BarBuilder:
@@ -242,8 +249,8 @@ class Engine:
         if self.books:
             self.attribute(o, f, before)
         pos = self.portfolio.positions[symbol]
-        self.emit(Fill(self.ts, symbol, o.order_id, f.qty, f.price, f.commission, f.remaining))
-        self.emit(PositionChanged(self.ts, symbol, pos.qty, pos.avg_price, realized))
+        self.emit(Fill(self.bus.ts, symbol, o.order_id, f.qty, f.price, f.commission, f.remaining))
+        self.emit(PositionChanged(self.bus.ts, symbol, pos.qty, pos.avg_price, realized))
         if o.parent_id != 0:
             self.child_filled(o, f)  # before round_trip: a breaker it trips ends the parent
         self.round_trip(symbol, before, pos.qty, realized - f.commission)
@@ -261,7 +268,7 @@ class Engine:
                 return
             fee = r.commission if math.isfinite(r.commission) else 0.0
             if o is None:
-                late = OpenOrder(r.order_id, r.symbol, r.qty, r.price, "venue", self.ts)
+                late = OpenOrder(r.order_id, r.symbol, r.qty, r.price, "venue", self.bus.ts)
                 late.filled = r.qty
                 self.book_fill(BrokerFill(late, r.qty, r.price, fee, 0.0))
                 return
@@ -279,10 +286,10 @@ class Engine:
         left = o.qty - o.filled
         if r.kind == "reject":
             self.rejects_this_bar += 1
-            self.emit(OrderRejected(self.ts, o.symbol, o.order_id, left, "venue", 0.0, 0.0,
+            self.emit(OrderRejected(self.bus.ts, o.symbol, o.order_id, left, "venue", 0.0, 0.0,
                                     f"venue refused: {r.reason}"))
         else:
-            self.emit(OrderCancelled(self.ts, o.symbol, o.order_id, left, f"venue {r.kind}: {r.reason}"))
+            self.emit(OrderCancelled(self.bus.ts, o.symbol, o.order_id, left, f"venue {r.kind}: {r.reason}"))
         parent = self.broker.parents.get(o.parent_id) if o.parent_id != 0 else None
         if parent is not None:
             parent.child_id = 0
@@ -303,7 +310,7 @@ class Engine:
     # ------------------------------------------------------------ timers
 
     def on_timer(self, t: Timer) -> None:
-        if 0 < self.broker.next_expiry <= self.ts:
+        if 0 < self.broker.next_expiry <= self.bus.ts:
             self.expire_orders()
         if t.name == "bar":
             self.clock.bar_close(t.ts)
@@ -338,8 +345,8 @@ class Engine:
         pf = self.portfolio
         what = ", ".join(f"{s} {pf.qty(s):+g}" for s in held)
         prev = b.state
-        b.trip(self.ts, f"feed ended while exposed: {what}")
-        self.emit(BreakerChanged(self.ts, "", b.name, prev, TRIPPED, b.value, b.limit, b.reason))
+        b.trip(self.bus.ts, f"feed ended while exposed: {what}")
+        self.emit(BreakerChanged(self.bus.ts, "", b.name, prev, TRIPPED, b.value, b.limit, b.reason))
         self.on_trip(b)
 
     def on_bar_close(self) -> None:
@@ -348,14 +355,14 @@ class Engine:
         for sym, bb in self.bars.items():
             if not bb.has_data:
                 continue
-            self.emit(BarClosed(self.ts, sym, bb.open, bb.high, bb.low, bb.close, bb.volume))
+            self.emit(BarClosed(self.bus.ts, sym, bb.open, bb.high, bb.low, bb.close, bb.volume))
             if self.sizer.atr_on:
                 self.sizer.true_range(sym).on_bar(bb.high, bb.low, bb.close)
             prev_view = self.sizer.momentum_view(sym) if self.sizer.kelly_sources else 0.0  # before this bar's update
             st = self.strategy.on_bar(sym, bb.close)
             if self.sizer.kelly_sources and st.closes.count >= 2:  # a return this bar
                 self.sizer.track_kelly(sym, prev_view, st.returns.values[(st.returns.pos - 1) % st.returns.capacity])
-            sig = Signal(self.ts, sym, "momentum", st.value, min(1.0, st.confidence))
+            sig = Signal(self.bus.ts, sym, "momentum", st.value, min(1.0, st.confidence))
             self.signals[sym] = sig
             self.emit(sig)
             bb.has_data = False
@@ -402,7 +409,7 @@ class Engine:
                     self.rebalance(sym, st.value, st.confidence, 1.0, nav, f"momentum {st.value:+.2f}")
             if self.overlay is not None:
                 self.hedge(nav)
-        self.emit(self.risk.snapshot(self.ts, nav, var))
+        self.emit(self.risk.snapshot(self.bus.ts, nav, var))
 
     # ------------------------------------------------------------ signal-layer models
 
@@ -452,7 +459,7 @@ class Engine:
         elif b.state != ARMED:
             prev = b.state
             b.reset(f"{a.model} v{a.version} activated")
-            self.emit(BreakerChanged(self.ts, "", b.name, prev, b.state, 0.0, b.limit,
+            self.emit(BreakerChanged(self.bus.ts, "", b.name, prev, b.state, 0.0, b.limit,
                                      f"reset: {a.model} v{a.version} activated"))
         vs = a.val_sharpe
         b.limit = (1.0 - self.p.live_sharpe_ratio) * vs if math.isfinite(vs) else math.nan
@@ -512,7 +519,7 @@ class Engine:
         why = f"var_limit: VaR {vb * 100.0:.2f}% back under {b.warn_clear * b.limit * 100.0:.2f}% " \
               f"({b.warn_clear:.0%} of the limit); auto resume"
         b.reason = why
-        self.emit(BreakerChanged(self.ts, "", b.name, TRIPPED, ARMED, vb, b.limit, "reset: " + why))
+        self.emit(BreakerChanged(self.bus.ts, "", b.name, TRIPPED, ARMED, vb, b.limit, "reset: " + why))
         if self.var_reduced and self.state.state == REDUCING:
             for other in self.breakers:
                 if other.state == TRIPPED and other.action != DISABLE:
@@ -556,8 +563,8 @@ class Engine:
             for b in self.brk.risk():
                 if b.state != TRIPPED:
                     prev = b.state
-                    b.trip(self.ts, why)
-                    self.emit(BreakerChanged(self.ts, "", b.name, prev, TRIPPED, math.nan, b.limit, why))
+                    b.trip(self.bus.ts, why)
+                    self.emit(BreakerChanged(self.bus.ts, "", b.name, prev, TRIPPED, math.nan, b.limit, why))
                     self.on_trip(b)
 
     def compute_risk_breakers(self, nav: float, var: float) -> None:
@@ -577,7 +584,7 @@ class Engine:
         stale = 0.0
         exposed = bool(self.broker.open) or bool(self.broker.parents) or bool(self.portfolio.open_symbols())
         if exposed and self.last_price_ts > 0:
-            stale = (self.ts - self.last_price_ts) / 1000.0
+            stale = (self.bus.ts - self.last_price_ts) / 1000.0
         self.check_breaker(self.brk.stale, stale)
 
     def check_stale(self) -> None:
@@ -598,10 +605,10 @@ class Engine:
 
     def check_breaker(self, b: Breaker, value: float) -> None:
         prev = b.state
-        new = b.evaluate(value, self.ts)
+        new = b.evaluate(value, self.bus.ts)
         if new == "":
             return
-        self.emit(BreakerChanged(self.ts, "", b.name, prev, new, value, b.limit, b.reason))
+        self.emit(BreakerChanged(self.bus.ts, "", b.name, prev, new, value, b.limit, b.reason))
         if new != TRIPPED or b.action == DISABLE:
             return  # a model breaker disables that model only (its views are ignored)
         self.on_trip(b)
@@ -670,19 +677,19 @@ class Engine:
             return
         for h in list(ov.holdings.values()):
             spot = self.portfolio.last.get(h.symbol, 0.0)
-            if h.expiry_ms <= self.ts and spot > 0.0:
+            if h.expiry_ms <= self.bus.ts and spot > 0.0:
                 payoff = max(h.strike - spot, 0.0)
                 cash = payoff * h.units()
                 self.portfolio.cash += cash
                 ov.proceeds += cash
                 del ov.holdings[h.option_id]
-                self.emit(ProtectivePut(self.ts, h.symbol, "expire", h.option_id, h.contracts, h.strike,
+                self.emit(ProtectivePut(self.bus.ts, h.symbol, "expire", h.option_id, h.contracts, h.strike,
                                         h.expiry_ms, payoff, payoff, h.vol, 0.0, cash,
                                         f"expired with {h.symbol} at {spot:,.4f}"))
                 continue
             if spot > 0.0:
                 try:
-                    ov.mark(h, spot, self.ts)
+                    ov.mark(h, spot, self.bus.ts)
                 except Exception:
                     pass  # keeps the last mark
         self.portfolio.option_value = ov.value()
@@ -760,17 +767,17 @@ class Engine:
         if spot <= 0.0:
             return
         try:
-            q = ov.quote(sym, spot, self.ts)
+            q = ov.quote(sym, spot, self.bus.ts)
         except Exception as exc:
             ov.declined_at[sym] = self.bar_count
-            self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0,
+            self.emit(ProtectivePut(self.bus.ts, sym, "decline", 0, want, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0,
                                     f"{flag}: no quote ({type(exc).__name__}: {exc})"))
             return
         limit = hp.max_premium_multiple * q.fair
         vols = f"implied vol {q.quote_vol:.1%}, fair {q.fair_vol:.1%}"
         if q.ask > limit:
             ov.declined_at[sym] = self.bar_count
-            self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, q.strike, q.expiry_ms, q.ask, q.fair,
+            self.emit(ProtectivePut(self.bus.ts, sym, "decline", 0, want, q.strike, q.expiry_ms, q.ask, q.fair,
                                     q.quote_vol, q.fair_vol, 0.0,
                                     f"{flag}: ask {q.ask:.4f} > {hp.max_premium_multiple:g} x fair "
                                     f"{q.fair:.4f} ({vols})"))
@@ -782,19 +789,19 @@ class Engine:
             n = float(math.floor(room / per)) if per > 0.0 else 0.0
         if n < 1.0:
             ov.declined_at[sym] = self.bar_count
-            self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, q.strike, q.expiry_ms, q.ask, q.fair,
+            self.emit(ProtectivePut(self.bus.ts, sym, "decline", 0, want, q.strike, q.expiry_ms, q.ask, q.fair,
                                     q.quote_vol, q.fair_vol, 0.0,
                                     f"{flag}: premium budget: {ov.cost_held():,.0f} held of "
                                     f"{hp.max_premium_fraction:.1%} x NAV, one contract costs {per:,.2f}"))
             return
         cash = -(q.ask * n * hp.multiplier + hp.commission_per_contract * n)
-        h = ov.add(sym, n, q, spot, self.ts)
+        h = ov.add(sym, n, q, spot, self.bus.ts)
         self.portfolio.cash += cash
         ov.premium_paid -= cash
         ov.commissions += hp.commission_per_contract * n
         self.portfolio.option_value = ov.value()
         part = "" if n == want else f" ({want:g} wanted; premium budget)"
-        self.emit(ProtectivePut(self.ts, sym, "buy", h.option_id, n, q.strike, q.expiry_ms, q.ask, q.fair,
+        self.emit(ProtectivePut(self.bus.ts, sym, "buy", h.option_id, n, q.strike, q.expiry_ms, q.ask, q.fair,
                                 q.quote_vol, q.fair_vol, cash,
                                 f"{flag}: ask {q.ask:.4f} <= {hp.max_premium_multiple:g} x fair "
                                 f"{q.fair:.4f} ({vols}){part}"))
@@ -823,7 +830,7 @@ class Engine:
             left -= k
             if h.contracts <= 0.0:
                 del ov.holdings[h.option_id]
-            self.emit(ProtectivePut(self.ts, sym, "sell", h.option_id, k, h.strike, h.expiry_ms, bid, h.mark,
+            self.emit(ProtectivePut(self.bus.ts, sym, "sell", h.option_id, k, h.strike, h.expiry_ms, bid, h.mark,
                                     h.vol, 0.0, cash, reason))
         self.portfolio.option_value = ov.value()
 
@@ -968,7 +975,7 @@ class Engine:
                 buyers.append(f"{self.books[i]}:{q:+.10g}")
             else:
                 sellers.append(f"{self.books[i]}:{q:+.10g}")
-        self.emit(BookCross(self.ts, sym, crossed, price, ",".join(buyers), ",".join(sellers),
+        self.emit(BookCross(self.bus.ts, sym, crossed, price, ",".join(buyers), ",".join(sellers),
                             "books: " + why))
 
     def shares_of(self, order_id: int, sym: str, qty: float) -> list[float]:
@@ -1077,7 +1084,7 @@ class Engine:
             old = self.book_weights[i]
             if abs(new[i] - old) > 1e-9:
                 changed = True
-                self.emit(AllocationChanged(self.ts, "", self.books[i], new[i], old, vols[i], why))
+                self.emit(AllocationChanged(self.bus.ts, "", self.books[i], new[i], old, vols[i], why))
                 self.book_weights[i] = new[i]
         return changed
 
@@ -1183,8 +1190,8 @@ class Engine:
 
     def submit_order(self, sym: str, qty: float, ref_price: float, origin: str, reason: str,
                      limit: float, parent_id: int) -> bool:
-        self.emit(OrderIntent(self.ts, sym, qty, ref_price, origin, reason))
-        intent_seq = self.seq
+        self.emit(OrderIntent(self.bus.ts, sym, qty, ref_price, origin, reason))
+        intent_seq = self.bus.seq
         pf = self.portfolio
         broker = self.broker
         pending = broker.pending_qty(sym)
@@ -1196,11 +1203,11 @@ class Engine:
             has_pending = broker.has_open_orders(sym)
         ctx = OrderContext(self.state.state, sym, qty, ref_price, pf.last.get(sym, 0.0),
                            pf.qty(sym), pending, has_pending,
-                           origin, pf.nav(), pf.gross(), self.ts, self.sector_gross_other(sym),
+                           origin, pf.nav(), pf.gross(), self.bus.ts, self.sector_gross_other(sym),
                            self.risk.var_other(sym), self.risk.symbol_unit_var(sym))
         rej = self.gate.check(ctx)
         if rej is not None:
-            self.emit(OrderRejected(self.ts, sym, intent_seq, qty, rej.rule, rej.value, rej.limit, rej.reason))
+            self.emit(OrderRejected(self.bus.ts, sym, intent_seq, qty, rej.rule, rej.value, rej.limit, rej.reason))
             self.last_reject = rej.rule + ": " + rej.reason
             self.rejects_this_bar += 1
             self.check_breaker(self.brk.rejects, float(self.rejects_this_bar))
@@ -1210,19 +1217,19 @@ class Engine:
                 and abs(qty * ref_price) > p.algo_above_notional:
             self.start_parent(sym, qty, ref_price, origin, intent_seq)
             return True
-        expire = self.ts + p.order_ttl_ms if p.order_ttl_ms > 0 else 0
-        self.emit(OrderAccepted(self.ts, sym, intent_seq, qty, ref_price, origin,
+        expire = self.bus.ts + p.order_ttl_ms if p.order_ttl_ms > 0 else 0
+        self.emit(OrderAccepted(self.bus.ts, sym, intent_seq, qty, ref_price, origin,
                                 LIMIT if limit > 0.0 else MARKET, limit, expire, parent_id))
         if parent_id == 0 and self.next_shares:
-            self.order_shares[self.seq] = self.next_shares
+            self.order_shares[self.bus.seq] = self.next_shares
         part = 0.0
         if parent_id != 0:
             parent = broker.parents.get(parent_id)
             if parent is not None and parent.algo == POV:
                 part = parent.pov_rate
-        broker.submit(OpenOrder(self.seq, sym, qty, ref_price, origin, self.ts, limit, expire,
+        broker.submit(OpenOrder(self.bus.seq, sym, qty, ref_price, origin, self.bus.ts, limit, expire,
                                 parent_id, self.lot_of(sym), part))
-        self.gate.record_accepted(self.ts)
+        self.gate.record_accepted(self.bus.ts)
         self.orders_accepted += 1
         return True
 
@@ -1234,12 +1241,12 @@ class Engine:
 
     def start_parent(self, sym: str, qty: float, ref_price: float, origin: str, intent_seq: int) -> None:
         p = self.p
-        self.emit(ParentOrderEvent(self.ts, sym, intent_seq, qty, ref_price, p.algo, p.slices,
+        self.emit(ParentOrderEvent(self.bus.ts, sym, intent_seq, qty, ref_price, p.algo, p.slices,
                                    p.slice_ms, origin))
         if self.next_shares:
-            self.order_shares[self.seq] = self.next_shares
-        parent = ParentOrder(self.seq, sym, qty, ref_price, origin, p.algo, p.slices, p.slice_ms,
-                             self.ts, self.lot_of(sym), p.pov_rate, p.limit_offset_bps / 10_000.0)
+            self.order_shares[self.bus.seq] = self.next_shares
+        parent = ParentOrder(self.bus.seq, sym, qty, ref_price, origin, p.algo, p.slices, p.slice_ms,
+                             self.bus.ts, self.lot_of(sym), p.pov_rate, p.limit_offset_bps / 10_000.0)
         self.broker.add_parent(parent)
         self.step_parent(parent)  # the first slice goes now
         self.algo_due = self.broker.next_slice_ts()
@@ -1247,7 +1254,7 @@ class Engine:
     def run_algos(self) -> None:
         """Every parent with a slice due by now takes it (after this input's
         fills, so a child fills at a later print, as any order does)."""
-        due = [p for p in self.broker.parents.values() if p.next_ts <= self.ts]
+        due = [p for p in self.broker.parents.values() if p.next_ts <= self.bus.ts]
         for parent in due:
             if parent.parent_id in self.broker.parents:
                 self.step_parent(parent)
@@ -1256,7 +1263,7 @@ class Engine:
     def step_parent(self, parent: ParentOrder) -> None:
         """The slice due now. After a gap in the market, slices missed are not
         caught up one by one: the slice for the current time is sent."""
-        k = (self.ts - parent.start_ts) // parent.slice_ms
+        k = (self.bus.ts - parent.start_ts) // parent.slice_ms
         pid = parent.parent_id
         if k >= parent.slices:
             self.cancel_child(parent, f"{parent.algo} #{pid}: horizon ended")
@@ -1280,7 +1287,7 @@ class Engine:
             limit = price * (1.0 + parent.limit_offset) if qty > 0.0 else price * (1.0 - parent.limit_offset)
         why = f"{parent.algo} slice {k + 1}/{parent.slices} of parent #{pid}"
         if self.submit_order(sym, qty, price, parent.origin, why, limit, pid):
-            parent.child_id = self.seq
+            parent.child_id = self.bus.seq
         else:
             self.finish_parent(parent, "rejected", "child refused by the gate: " + self.last_reject)
 
@@ -1290,7 +1297,7 @@ class Engine:
         o = self.broker.cancel(parent.child_id)
         parent.child_id = 0
         if o is not None:
-            self.emit(OrderCancelled(self.ts, o.symbol, o.order_id, o.qty - o.filled, reason))
+            self.emit(OrderCancelled(self.bus.ts, o.symbol, o.order_id, o.qty - o.filled, reason))
 
     def child_filled(self, o: OpenOrder, f: BrokerFill) -> None:
         parent = self.broker.parents.get(o.parent_id)
@@ -1309,15 +1316,15 @@ class Engine:
         if self.order_shares:
             self.order_shares.pop(parent.parent_id, None)
         rest = 0.0 if parent.done() else parent.qty - parent.filled
-        self.emit(ParentDone(self.ts, parent.symbol, parent.parent_id, parent.filled, rest, status, reason))
+        self.emit(ParentDone(self.bus.ts, parent.symbol, parent.parent_id, parent.filled, rest, status, reason))
         self.algo_due = self.broker.next_slice_ts()
 
     def expire_orders(self) -> None:
         ttl = self.p.order_ttl_ms / 1000.0
-        for o in self.broker.expire(self.ts):
+        for o in self.broker.expire(self.bus.ts):
             if self.order_shares and o.parent_id == 0:
                 self.order_shares.pop(o.order_id, None)
-            self.emit(OrderExpired(self.ts, o.symbol, o.order_id, o.qty - o.filled,
+            self.emit(OrderExpired(self.bus.ts, o.symbol, o.order_id, o.qty - o.filled,
                                    f"time in force of {ttl:g}s ended"))
             parent = self.broker.parents.get(o.parent_id) if o.parent_id != 0 else None
             if parent is not None and parent.child_id == o.order_id:
@@ -1344,7 +1351,7 @@ class Engine:
         for o in self.broker.cancel_all():
             if self.order_shares and o.parent_id == 0:
                 self.order_shares.pop(o.order_id, None)
-            self.emit(OrderCancelled(self.ts, o.symbol, o.order_id, o.qty - o.filled, reason))
+            self.emit(OrderCancelled(self.bus.ts, o.symbol, o.order_id, o.qty - o.filled, reason))
         for parent in list(self.broker.parents.values()):
             parent.child_id = 0
             self.finish_parent(parent, "cancelled", reason)
@@ -1359,7 +1366,7 @@ class Engine:
         elif a == "resume":
             tripped = self.brk.tripped_book()
             if tripped:
-                self.emit(CommandRejected(self.ts, "", a, "breaker(s) tripped, reset first: " + ", ".join(tripped)))
+                self.emit(CommandRejected(self.bus.ts, "", a, "breaker(s) tripped, reset first: " + ", ".join(tripped)))
             else:
                 self.move_state(ACTIVE, why)
         elif a == "reduce":
@@ -1371,13 +1378,13 @@ class Engine:
         elif a == "reset_breaker":
             self.reset_breaker(c.arg, why)
         else:
-            self.emit(CommandRejected(self.ts, "", a, f"unknown action {a!r}"))
+            self.emit(CommandRejected(self.bus.ts, "", a, f"unknown action {a!r}"))
 
     def move_state(self, new: str, reason: str) -> None:
         prev = self.state.state
         if not self.state.move(new):
             return
-        self.emit(StateChanged(self.ts, "", prev, new, reason, self.input_seq))
+        self.emit(StateChanged(self.bus.ts, "", prev, new, reason, self.bus.input_seq))
         if new == HALTED:
             self.halts += 1
             self.cancel_all("halt: " + reason)
@@ -1399,13 +1406,13 @@ class Engine:
     def reset_breaker(self, name: str, reason: str) -> None:
         b = self.brk.get(name)
         if b is None:
-            self.emit(CommandRejected(self.ts, "", "reset_breaker", f"unknown breaker {name!r}"))
+            self.emit(CommandRejected(self.bus.ts, "", "reset_breaker", f"unknown breaker {name!r}"))
             return
         if b.state != ARMED:
             prev = b.state
             b.reset(reason)
             self.rebaseline(b)
-            self.emit(BreakerChanged(self.ts, "", b.name, prev, b.state, b.value, b.limit, "reset: " + reason))
+            self.emit(BreakerChanged(self.bus.ts, "", b.name, prev, b.state, b.value, b.limit, "reset: " + reason))
 
     def rebaseline(self, b: Breaker) -> None:
         """A reset measures from now: the drawdown breaker from today's NAV, the

@@ -1,0 +1,17 @@
+"""The engine's output bus (compiled by mypyc, in the engine's unit): the
+market time of the input being processed, the sequence counter, and the list
+of events that input has produced so far. Every component that decides
+something emits it here, so one input's events come out in the order they
+were decided, each numbered with the next seq."""
+
+
+class Bus:
+    def __init__(self) -> None:
+        self.seq: int = 0  # the last seq given out
+        self.input_seq: int = 0  # the seq of the input being processed
+        self.ts: int = 0  # its market time (ms)
+        self.out: list[object] = []
+
+    def emit(self, e: object) -> None:
+        self.seq += 1
+        self.out.append(e)
