@@ -11,6 +11,7 @@ class Bus:
         self.input_seq: int = 0  # the seq of the input being processed
         self.ts: int = 0  # its market time (ms)
         self.out: list[object] = []
+        self.bars: int = 0  # bar closes so far
 
     def emit(self, e: object) -> None:
         self.seq += 1

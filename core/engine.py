@@ -26,6 +26,7 @@ from core.bus import Bus
 from core.engine_params import EngineParams, Instrument
 from core.market_clock import MarketClock
 from core.gate import Gate, OrderContext
+from core.hedger import Hedger
 from core.overlay import HedgeParams, OptionsOverlay, PutHolding
 from core.portfolio import Portfolio
 from core.risk_monitor import RiskMonitor
@@ -76,12 +77,10 @@ class Engine:
         self.q_count: dict[str, int] = {}
         self.quarantined_this_bar: int = 0
         # risk caches, refreshed at bar close
-        self.bar_count: int = 0
         # the options overlay: protective puts on flagged longs (None when off)
         self.overlay: OptionsOverlay | None = OptionsOverlay(p.hedge) if p.hedge.protect else None
         # puts are considered as the position-setting views arrive, or at bar close under momentum alone
         self.risk = RiskMonitor(p, self.portfolio, self.strategy, self.overlay, len(instruments))
-        self.hedge_on_views: bool = p.signal != "momentum" or any(b != "momentum" for b in p.books)
         # signal-layer models: latest view per model and symbol, versions, live-Sharpe breakers
         self.model_values: dict[str, dict[str, float]] = {}
         self.model_versions: dict[str, int] = {}
@@ -104,6 +103,10 @@ class Engine:
         # (the driving signal, or each book) and symbol, the per-bar returns of
         # holding the sign of its view (kelly_fraction > 0)
         self.sizer = Sizer(p, self.strategy, self.model_values)
+        self.hedger: Hedger | None = None
+        if self.overlay is not None:
+            self.hedger = Hedger(p, self.bus, self.overlay, self.portfolio, self.broker, self.state,
+                                 self.strategy, self.model_values, self.brk)
 
     # ------------------------------------------------------------ entry
 
@@ -372,18 +375,18 @@ class Engine:
             self.risk.unit_var[sym] = Z95 * st.returns.std() * h * bb.close if st.returns.count >= 2 else 0.0
             if self.new_rules:
                 self.risk.track_risk_return(sym, bb.close)
-        self.bar_count += 1
+        self.bus.bars += 1
         self.track_models(closed)
         reweighted = False
         if self.books:
             self.track_books()
-            if self.bar_count % self.p.rebalance_every == 0:
+            if self.bus.bars % self.p.rebalance_every == 0:
                 reweighted = self.reallocate()
-        if self.overlay is not None:
-            self.settle_options()
+        if self.hedger is not None:
+            self.hedger.settle()
         nav = self.risk.update_nav()
         var = self.risk.var95()
-        if self.bar_count % self.p.mc_every == 1 % self.p.mc_every or self.risk.mc95 > 0.0 \
+        if self.bus.bars % self.p.mc_every == 1 % self.p.mc_every or self.risk.mc95 > 0.0 \
                 and not self.portfolio.open_symbols():
             self.risk.run_monte_carlo(nav)
         vb = var
@@ -407,8 +410,8 @@ class Engine:
                 for sym in closed:
                     st = self.strategy.states[sym]
                     self.rebalance(sym, st.value, st.confidence, 1.0, nav, f"momentum {st.value:+.2f}")
-            if self.overlay is not None:
-                self.hedge(nav)
+            if self.hedger is not None:
+                self.hedger.hedge(nav)
         self.emit(self.risk.snapshot(self.bus.ts, nav, var))
 
     # ------------------------------------------------------------ signal-layer models
@@ -430,8 +433,8 @@ class Engine:
             scales[m.symbol] = max(0.0, min(1.0, m.scale)) if ok else 0.0
             if self.state.state != HALTED:
                 self.book_rebalance(m.symbol, self.portfolio.nav(), f"{m.model} v{m.version} {m.value:+.2f}")
-                if self.overlay is not None:
-                    self.protect(m.symbol, self.portfolio.nav())
+                if self.hedger is not None:
+                    self.hedger.protect(m.symbol, self.portfolio.nav())
             return
         if m.model != self.p.signal or self.state.state == HALTED:
             return
@@ -441,8 +444,8 @@ class Engine:
         conf = 1.0 if m.confidence >= 0.0 else 0.0  # any published view is warm
         why = f"{m.model} v{m.version} {value:+.2f}" + (f" x{scale:.2f}" if scale < 1.0 else "")
         self.rebalance(m.symbol, max(-1.0, min(1.0, value)), conf, scale, self.portfolio.nav(), why)
-        if self.overlay is not None:
-            self.protect(m.symbol, self.portfolio.nav())
+        if self.hedger is not None:
+            self.hedger.protect(m.symbol, self.portfolio.nav())
 
     def on_model_activated(self, a: ModelActivated) -> None:
         """A new model version: its live-Sharpe breaker starts afresh against
@@ -668,171 +671,10 @@ class Engine:
 
     # ------------------------------------------------------------ options overlay (protective puts)
 
-    def settle_options(self) -> None:
-        """At bar close, before NAV: puts past expiry settle at intrinsic value
-        (cash; not an order, so in any state); the rest are marked to the
-        desk's mid. A mark that cannot be computed keeps the last one."""
-        ov = self.overlay
-        if ov is None:
-            return
-        for h in list(ov.holdings.values()):
-            spot = self.portfolio.last.get(h.symbol, 0.0)
-            if h.expiry_ms <= self.bus.ts and spot > 0.0:
-                payoff = max(h.strike - spot, 0.0)
-                cash = payoff * h.units()
-                self.portfolio.cash += cash
-                ov.proceeds += cash
-                del ov.holdings[h.option_id]
-                self.emit(ProtectivePut(self.bus.ts, h.symbol, "expire", h.option_id, h.contracts, h.strike,
-                                        h.expiry_ms, payoff, payoff, h.vol, 0.0, cash,
-                                        f"expired with {h.symbol} at {spot:,.4f}"))
-                continue
-            if spot > 0.0:
-                try:
-                    ov.mark(h, spot, self.bus.ts)
-                except Exception:
-                    pass  # keeps the last mark
-        self.portfolio.option_value = ov.value()
 
-    def hedge_flag(self, sym: str) -> str:
-        """The first flag model whose view on ``sym`` is at or below
-        ``flag_below``, as "model value", or "" when none is. A model disabled
-        by its live-Sharpe breaker flags nothing."""
-        hp = self.p.hedge
-        for name in hp.flag_models:
-            v = 0.0
-            if name == "momentum":
-                st = self.strategy.states.get(sym)
-                if st is None or st.confidence < 1.0:
-                    continue
-                v = st.value
-            else:
-                values = self.model_values.get(name)
-                if values is None or sym not in values:
-                    continue
-                b = self.brk.models.get(name)
-                if b is not None and b.state == TRIPPED:
-                    continue
-                v = values[sym]
-            if v <= hp.flag_below:
-                return f"{name} {v:+.2f}"
-        return ""
 
-    def hedge(self, nav: float) -> None:
-        """Protective puts at bar close, after the bar's orders. Puts that
-        protect more than is held long are sold back (ACTIVE or REDUCING).
-        When positions follow in-engine momentum alone, each flagged long is
-        then considered for puts here (``protect``); when a signal-layer
-        model sets them, that happens as its view arrives, after the engine
-        has acted on it (``on_model_signal``), so a long the view is about to
-        sell is not insured first."""
-        ov = self.overlay
-        if ov is None:
-            return
-        for sym in ov.symbols():
-            held = self.portfolio.qty(sym)
-            need = ov.contracts_for(held)
-            have = ov.contracts_on(sym)
-            if have > need:
-                self.sell_puts(sym, have - need, f"long {held:g} units needs {need:g} contracts")
-        if not self.hedge_on_views:
-            for sym in self.portfolio.open_symbols():
-                self.protect(sym, nav)
 
-    def protect(self, sym: str, nav: float) -> None:
-        """In ACTIVE, a long that a flag model flags gets puts for
-        ``hedge_ratio`` of it (of what stays long after the working orders: a
-        long being sold gets none), when the desk's ask is at most
-        ``max_premium_multiple`` x fair value and the premium of the puts held
-        stays within ``max_premium_fraction`` of NAV. A decline is logged at
-        most once per ``recheck_bars`` bars per symbol."""
-        ov = self.overlay
-        if ov is None or self.state.state != ACTIVE or nav <= 0.0:
-            return
-        hp = self.p.hedge
-        held = self.portfolio.qty(sym)
-        held = min(held, held + self.broker.pending_qty(sym))
-        if held <= 0.0:
-            return
-        want = ov.contracts_for(held) - ov.contracts_on(sym)
-        if want < 1.0 or not ov.ready(sym):
-            return
-        last_decline = ov.declined_at.get(sym, -1)
-        if last_decline >= 0 and self.bar_count - last_decline < hp.recheck_bars:
-            return
-        flag = self.hedge_flag(sym)
-        if flag == "":
-            return
-        spot = self.portfolio.last.get(sym, 0.0)
-        if spot <= 0.0:
-            return
-        try:
-            q = ov.quote(sym, spot, self.bus.ts)
-        except Exception as exc:
-            ov.declined_at[sym] = self.bar_count
-            self.emit(ProtectivePut(self.bus.ts, sym, "decline", 0, want, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0,
-                                    f"{flag}: no quote ({type(exc).__name__}: {exc})"))
-            return
-        limit = hp.max_premium_multiple * q.fair
-        vols = f"implied vol {q.quote_vol:.1%}, fair {q.fair_vol:.1%}"
-        if q.ask > limit:
-            ov.declined_at[sym] = self.bar_count
-            self.emit(ProtectivePut(self.bus.ts, sym, "decline", 0, want, q.strike, q.expiry_ms, q.ask, q.fair,
-                                    q.quote_vol, q.fair_vol, 0.0,
-                                    f"{flag}: ask {q.ask:.4f} > {hp.max_premium_multiple:g} x fair "
-                                    f"{q.fair:.4f} ({vols})"))
-            return
-        per = q.ask * hp.multiplier + hp.commission_per_contract
-        room = hp.max_premium_fraction * nav - ov.cost_held()
-        n: float = want
-        if per * want > room:
-            n = float(math.floor(room / per)) if per > 0.0 else 0.0
-        if n < 1.0:
-            ov.declined_at[sym] = self.bar_count
-            self.emit(ProtectivePut(self.bus.ts, sym, "decline", 0, want, q.strike, q.expiry_ms, q.ask, q.fair,
-                                    q.quote_vol, q.fair_vol, 0.0,
-                                    f"{flag}: premium budget: {ov.cost_held():,.0f} held of "
-                                    f"{hp.max_premium_fraction:.1%} x NAV, one contract costs {per:,.2f}"))
-            return
-        cash = -(q.ask * n * hp.multiplier + hp.commission_per_contract * n)
-        h = ov.add(sym, n, q, spot, self.bus.ts)
-        self.portfolio.cash += cash
-        ov.premium_paid -= cash
-        ov.commissions += hp.commission_per_contract * n
-        self.portfolio.option_value = ov.value()
-        part = "" if n == want else f" ({want:g} wanted; premium budget)"
-        self.emit(ProtectivePut(self.bus.ts, sym, "buy", h.option_id, n, q.strike, q.expiry_ms, q.ask, q.fair,
-                                q.quote_vol, q.fair_vol, cash,
-                                f"{flag}: ask {q.ask:.4f} <= {hp.max_premium_multiple:g} x fair "
-                                f"{q.fair:.4f} ({vols}){part}"))
 
-    def sell_puts(self, sym: str, contracts: float, reason: str) -> None:
-        """Sell ``contracts`` puts on ``sym`` back to the desk at its bid
-        (mid x (1 - half_spread), at the last mark), oldest first. Not while
-        HALTED: a halted book trades nothing, and keeps its protection."""
-        ov = self.overlay
-        if ov is None or self.state.state == HALTED:
-            return
-        hp = self.p.hedge
-        left = contracts
-        for h in sorted(ov.holdings.values(), key=holding_id):
-            if left <= 0.0:
-                break
-            if h.symbol != sym:
-                continue
-            k = min(h.contracts, left)
-            bid = h.mark * (1.0 - hp.half_spread)
-            cash = bid * k * h.multiplier - hp.commission_per_contract * k
-            self.portfolio.cash += cash
-            ov.proceeds += cash
-            ov.commissions += hp.commission_per_contract * k
-            h.contracts -= k
-            left -= k
-            if h.contracts <= 0.0:
-                del ov.holdings[h.option_id]
-            self.emit(ProtectivePut(self.bus.ts, sym, "sell", h.option_id, k, h.strike, h.expiry_ms, bid, h.mark,
-                                    h.vol, 0.0, cash, reason))
-        self.portfolio.option_value = ov.value()
 
     # ------------------------------------------------------------ books (several strategies)
 
@@ -1078,7 +920,7 @@ class Engine:
             new = self.inverse_vol_weights(vols)
         elif method == "mean_variance":
             new, method, note = self.mean_variance_weights(vols)
-        why = f"{method} at bar {self.bar_count}" + (": " + note if note != "" else "")
+        why = f"{method} at bar {self.bus.bars}" + (": " + note if note != "" else "")
         changed = False
         for i in range(n):
             old = self.book_weights[i]
@@ -1395,10 +1237,11 @@ class Engine:
         if self.state.state == HALTED:
             self.move_state(REDUCING, "flatten: " + reason)
         self.cancel_all("flatten: " + reason)
+        hg = self.hedger
         ov = self.overlay
-        if ov is not None:
+        if hg is not None and ov is not None:
             for sym in ov.symbols():
-                self.sell_puts(sym, ov.contracts_on(sym), "flatten: " + reason)
+                hg.sell_puts(sym, ov.contracts_on(sym), "flatten: " + reason)
         for sym in self.portfolio.open_symbols():
             price = self.portfolio.last.get(sym, 0.0)
             self.submit(sym, -self.portfolio.qty(sym), price, origin, "flatten: " + reason)

@@ -434,7 +434,7 @@ def test_under_a_model_signal_puts_follow_its_view_and_a_long_it_sells_is_not_in
     cfg = config_from_dict({"strategy": {"signal": "ensemble"}, "breakers": {"stale_data_s": 1e9},
                             "hedge": {"protect": True, "flag_models": ["sentiment"], "min_bars": 5}})
     eng = make_engine(cfg)
-    assert eng.hedge_on_views
+    assert eng.hedger is not None and eng.hedger.hedge_on_views
     feed = Feed(eng)
     px = 100.0
     for i in range(10):
