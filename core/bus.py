@@ -4,6 +4,19 @@ of events that input has produced so far. Every component that decides
 something emits it here, so one input's events come out in the order they
 were decided, each numbered with the next seq."""
 
+from mypy_extensions import trait
+
+from core.breakers import Breaker
+
+
+@trait
+class BreakerHost:
+    """Who acts on a breaker's new value (the engine): logs the change and,
+    on a trip, does what the trip does across components."""
+
+    def check_breaker(self, b: Breaker, value: float) -> None:
+        raise NotImplementedError
+
 
 class Bus:
     def __init__(self) -> None:

@@ -22,7 +22,7 @@ from core.events import (
 from core.events import ModelFit
 from core.events import ParentOrder as ParentOrderEvent
 from core.breaker_set import DISABLE, BreakerSet
-from core.bus import Bus
+from core.bus import BreakerHost, Bus
 from core.engine_params import EngineParams, Instrument
 from core.market_clock import MarketClock
 from core.gate import Gate, OrderContext
@@ -30,6 +30,7 @@ from core.hedger import Hedger
 from core.overlay import HedgeParams, OptionsOverlay, PutHolding
 from core.portfolio import Portfolio
 from core.risk_monitor import RiskMonitor
+from core.router import Router
 from core.sizer import Sizer
 from core.state import ACTIVE, HALTED, REDUCING, TradingState
 from core.kernels import (
@@ -40,7 +41,7 @@ from core.strategy import Momentum, RollingWindow
 
 
 
-class Engine:
+class Engine(BreakerHost):
     def __init__(self, p: EngineParams, instruments: list[Instrument]) -> None:
         self.p = p
         self.bus = Bus()
@@ -48,12 +49,6 @@ class Engine:
         self.portfolio = Portfolio(p.initial_cash)
         self.broker = PaperBroker(p.commission_bps, p.min_commission, p.slippage_bps,
                                   p.participation, p.impact_bps, p.min_commission_per_order)
-        self.algo_due: int = 0  # market ms of the next parent-order slice (0 = none)
-        self.last_reject: str = ""  # the last gate refusal, for a parent whose child it was
-        self.gate = Gate(p.max_order_notional, p.max_position_fraction,
-                         p.max_gross_leverage, p.fat_finger_band, p.max_sector_fraction,
-                         p.var_budget, p.max_orders_per_minute, p.do_not_trade,
-                         p.open_minute, p.close_minute)
         self.strategy = Momentum(p.fast, p.slow, p.vol_scale)
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
         self.bars: dict[str, BarBuilder] = {}
@@ -66,9 +61,7 @@ class Engine:
         self.var_reduced: bool = False  # the VaR trip moved the book from ACTIVE to REDUCING
         self.losing_streak: int = 0
         self.trip_pnl: dict[str, float] = {}
-        self.rejects_this_bar: int = 0
         self.last_price_ts: int = 0
-        self.orders_accepted: int = 0
         self.halts: int = 0
         self.bad_prices: int = 0  # quarantined prints, all reasons
         # quarantine: the last good price per symbol and a candidate new level
@@ -97,12 +90,13 @@ class Engine:
                                                   for _ in range(nb)]
         self.book_last_value: list[float] = [0.0 for _ in range(nb)]
         self.book_last_nav: float = p.initial_cash
-        self.order_shares: dict[int, list[float]] = {}  # order / parent id -> share per book
-        self.next_shares: list[float] = []  # the split of the order being submitted
         # sizing: true ranges per symbol (vol_estimator "atr"); per Kelly source
         # (the driving signal, or each book) and symbol, the per-bar returns of
         # holding the sign of its view (kelly_fraction > 0)
         self.sizer = Sizer(p, self.strategy, self.model_values)
+        self.router = Router(p, self.bus, self, self.portfolio, self.broker, self.state, self.instruments,
+                             self.risk, self.brk)
+        self.gate = self.router.gate
         self.hedger: Hedger | None = None
         if self.overlay is not None:
             self.hedger = Hedger(p, self.bus, self.overlay, self.portfolio, self.broker, self.state,
@@ -143,8 +137,8 @@ class Engine:
             self.bus.ts = ev.ts  # a model fit's record (core.signals.hub): logged, decides nothing
         else:
             raise TypeError(f"not an input event: {ev!r}")
-        if 0 < self.algo_due <= self.bus.ts:
-            self.run_algos()
+        if 0 < self.router.algo_due <= self.bus.ts:
+            self.router.run_algos()
         return out
 
     def emit(self, e: object) -> None:
@@ -164,7 +158,7 @@ class Engine:
 
     def on_tick(self, t: Tick) -> None:
         if 0 < self.broker.next_expiry <= self.bus.ts:
-            self.expire_orders()
+            self.router.expire_orders()
         self.clock.printed(t.symbol)  # the feed is alive, whatever the screen makes of the print
         if math.isnan(t.size) or t.size < 0.0 or math.isinf(t.size):
             self.quarantine(t.symbol, t.price, f"size {t.size!r} is not a finite size >= 0")
@@ -178,7 +172,7 @@ class Engine:
 
     def on_bar(self, b: Bar) -> None:
         if 0 < self.broker.next_expiry <= self.bus.ts:
-            self.expire_orders()
+            self.router.expire_orders()
         self.clock.printed(b.symbol)
         if not (good_price(b.open) and good_price(b.high) and good_price(b.low)
                 and good_price(b.close)) or math.isnan(b.volume) or b.volume < 0.0:
@@ -255,7 +249,7 @@ class Engine:
         self.emit(Fill(self.bus.ts, symbol, o.order_id, f.qty, f.price, f.commission, f.remaining))
         self.emit(PositionChanged(self.bus.ts, symbol, pos.qty, pos.avg_price, realized))
         if o.parent_id != 0:
-            self.child_filled(o, f)  # before round_trip: a breaker it trips ends the parent
+            self.router.child_filled(o, f)  # before round_trip: a breaker it trips ends the parent
         self.round_trip(symbol, before, pos.qty, realized - f.commission)
 
     def on_venue_report(self, r: VenueReport) -> None:
@@ -288,7 +282,7 @@ class Engine:
         self.broker.remove(o.order_id)
         left = o.qty - o.filled
         if r.kind == "reject":
-            self.rejects_this_bar += 1
+            self.router.rejects_this_bar += 1
             self.emit(OrderRejected(self.bus.ts, o.symbol, o.order_id, left, "venue", 0.0, 0.0,
                                     f"venue refused: {r.reason}"))
         else:
@@ -296,7 +290,7 @@ class Engine:
         parent = self.broker.parents.get(o.parent_id) if o.parent_id != 0 else None
         if parent is not None:
             parent.child_id = 0
-            self.finish_parent(parent, "cancelled", f"venue {r.kind} of a slice: {r.reason}")
+            self.router.finish_parent(parent, "cancelled", f"venue {r.kind} of a slice: {r.reason}")
 
     def round_trip(self, symbol: str, before: float, after: float, net: float) -> None:
         """A trade, for the losing-streak breaker, is a round trip: from flat
@@ -314,7 +308,7 @@ class Engine:
 
     def on_timer(self, t: Timer) -> None:
         if 0 < self.broker.next_expiry <= self.bus.ts:
-            self.expire_orders()
+            self.router.expire_orders()
         if t.name == "bar":
             self.clock.bar_close(t.ts)
             self.on_bar_close()
@@ -394,7 +388,7 @@ class Engine:
             vb = self.risk.book_var(nav)
             self.risk.var_book = vb
         self.check_risk_breakers(nav, vb)
-        self.rejects_this_bar = 0
+        self.router.rejects_this_bar = 0
         self.quarantined_this_bar = 0
         if self.new_rules and self.brk.var.state == TRIPPED:
             self.var_rule(vb)
@@ -631,7 +625,7 @@ class Engine:
             self.move_state(b.action, why)
         if b.name == "var_limit" and was_active and b.action == REDUCING:
             self.var_reduced = True
-        self.cancel_all(why)
+        self.router.cancel_all(why)
         if self.p.flatten_on_trip:
             self.flatten(why, "risk" if self.new_rules else "operator")
 
@@ -667,7 +661,7 @@ class Engine:
             return
         if target != 0.0 and abs(diff) < self.p.rebalance_band * full:
             return  # small drift: not worth the cost (going flat always is)
-        self.submit(sym, diff, price, "strategy", why + self.sizer.sizing_note(vs, kelly), self.limit_for(diff, price))
+        self.submit(sym, diff, price, "strategy", why + self.sizer.sizing_note(vs, kelly), self.router.limit_for(diff, price))
 
     # ------------------------------------------------------------ options overlay (protective puts)
 
@@ -711,7 +705,7 @@ class Engine:
             return
         if self.broker.parent_of(sym) != 0 or self.p.participation > 0.0 and self.broker.has_open_orders(sym):
             return  # an order is working this symbol: it runs first
-        lot = self.lot_of(sym)
+        lot = self.router.lot_of(sym)
         full = self.p.target_fraction * nav / price
         vs = 1.0
         if self.p.vol_target > 0.0:
@@ -754,10 +748,10 @@ class Engine:
         shares: list[float] = []
         if not reducing and abs(ask_total) > 0.0:
             shares = [a / ask_total for a in asks]
-        self.next_shares = shares  # reducing: split by the books' positions at the fill
+        self.router.next_shares = shares  # reducing: split by the books' positions at the fill
         self.submit(sym, diff, price, "strategy", "books: " + why + self.sizer.sizing_note(vs, kelly),
-                    self.limit_for(diff, price))
-        self.next_shares = []
+                    self.router.limit_for(diff, price))
+        self.router.next_shares = []
 
     def cross_books(self, sym: str, price: float, asks: list[float], least: float, why: str) -> None:
         """Books asking to buy ``sym`` take units from books asking to sell, at
@@ -824,7 +818,7 @@ class Engine:
         """An order's split between the books: as recorded when a book order was
         sent, else (operator, risk, reducing) in proportion to the books'
         positions in ``sym`` (which sum to ``qty``), else equal."""
-        shares = self.order_shares.get(order_id)
+        shares = self.router.order_shares.get(order_id)
         if shares is not None:
             return shares
         n = len(self.books)
@@ -880,7 +874,7 @@ class Engine:
             if qs[i] != 0.0 or cs[i] != 0.0:
                 self.book_pf[i].apply_fill(sym, qs[i], f.price, cs[i])
         if o.parent_id == 0 and f.remaining == 0.0:
-            self.order_shares.pop(o.order_id, None)
+            self.router.order_shares.pop(o.order_id, None)
 
     def book_value(self, i: int) -> float:
         """Book ``i``'s P&L to date: its cash (from 0) plus its positions marked
@@ -1007,196 +1001,28 @@ class Engine:
             mu_a, cov_a, self.p.allocation_min_w, self.p.allocation_max_w, self.p.risk_aversion)
         return got
 
-    def limit_for(self, qty: float, price: float) -> float:
-        """A strategy order's limit: ``limit_offset_bps`` past ``price`` against
-        us (the worst price we accept), or 0 (a market order)."""
-        off = self.p.limit_offset_bps / 10_000.0
-        if off <= 0.0:
-            return 0.0
-        return price * (1.0 + off) if qty > 0.0 else price * (1.0 - off)
-
-
-
-
-
-
-
 
     def submit(self, sym: str, qty: float, ref_price: float, origin: str, reason: str,
                limit: float = 0.0) -> bool:
-        """Intent -> gate -> broker. Every intent is logged, and so is its fate.
-        ``limit`` > 0 makes a limit order (the worst fill price). A strategy
-        order above ``algo_above_notional`` becomes a parent order whose
-        children are sent over market time (each through the gate again)."""
-        return self.submit_order(sym, qty, ref_price, origin, reason, limit, 0)
+        return self.router.submit(sym, qty, ref_price, origin, reason, limit)
 
-    def submit_order(self, sym: str, qty: float, ref_price: float, origin: str, reason: str,
-                     limit: float, parent_id: int) -> bool:
-        self.emit(OrderIntent(self.bus.ts, sym, qty, ref_price, origin, reason))
-        intent_seq = self.bus.seq
-        pf = self.portfolio
-        broker = self.broker
-        pending = broker.pending_qty(sym)
-        has_pending = broker.has_pending(sym)
-        if parent_id != 0:
-            # a child: its parent's unfilled rest, this child included, is in
-            # pending already; and the parent itself is no duplicate of it
-            pending -= qty
-            has_pending = broker.has_open_orders(sym)
-        ctx = OrderContext(self.state.state, sym, qty, ref_price, pf.last.get(sym, 0.0),
-                           pf.qty(sym), pending, has_pending,
-                           origin, pf.nav(), pf.gross(), self.bus.ts, self.sector_gross_other(sym),
-                           self.risk.var_other(sym), self.risk.symbol_unit_var(sym))
-        rej = self.gate.check(ctx)
-        if rej is not None:
-            self.emit(OrderRejected(self.bus.ts, sym, intent_seq, qty, rej.rule, rej.value, rej.limit, rej.reason))
-            self.last_reject = rej.rule + ": " + rej.reason
-            self.rejects_this_bar += 1
-            self.check_breaker(self.brk.rejects, float(self.rejects_this_bar))
-            return False
-        p = self.p
-        if parent_id == 0 and origin == "strategy" and p.algo_above_notional > 0.0 and p.slices >= 2 \
-                and abs(qty * ref_price) > p.algo_above_notional:
-            self.start_parent(sym, qty, ref_price, origin, intent_seq)
-            return True
-        expire = self.bus.ts + p.order_ttl_ms if p.order_ttl_ms > 0 else 0
-        self.emit(OrderAccepted(self.bus.ts, sym, intent_seq, qty, ref_price, origin,
-                                LIMIT if limit > 0.0 else MARKET, limit, expire, parent_id))
-        if parent_id == 0 and self.next_shares:
-            self.order_shares[self.bus.seq] = self.next_shares
-        part = 0.0
-        if parent_id != 0:
-            parent = broker.parents.get(parent_id)
-            if parent is not None and parent.algo == POV:
-                part = parent.pov_rate
-        broker.submit(OpenOrder(self.bus.seq, sym, qty, ref_price, origin, self.bus.ts, limit, expire,
-                                parent_id, self.lot_of(sym), part))
-        self.gate.record_accepted(self.bus.ts)
-        self.orders_accepted += 1
-        return True
-
-    def lot_of(self, sym: str) -> float:
-        inst = self.instruments.get(sym)
-        return 1.0 if inst is None else inst.lot
-
-    # ------------------------------------------------------------ execution algorithms
-
-    def start_parent(self, sym: str, qty: float, ref_price: float, origin: str, intent_seq: int) -> None:
-        p = self.p
-        self.emit(ParentOrderEvent(self.bus.ts, sym, intent_seq, qty, ref_price, p.algo, p.slices,
-                                   p.slice_ms, origin))
-        if self.next_shares:
-            self.order_shares[self.bus.seq] = self.next_shares
-        parent = ParentOrder(self.bus.seq, sym, qty, ref_price, origin, p.algo, p.slices, p.slice_ms,
-                             self.bus.ts, self.lot_of(sym), p.pov_rate, p.limit_offset_bps / 10_000.0)
-        self.broker.add_parent(parent)
-        self.step_parent(parent)  # the first slice goes now
-        self.algo_due = self.broker.next_slice_ts()
-
-    def run_algos(self) -> None:
-        """Every parent with a slice due by now takes it (after this input's
-        fills, so a child fills at a later print, as any order does)."""
-        due = [p for p in self.broker.parents.values() if p.next_ts <= self.bus.ts]
-        for parent in due:
-            if parent.parent_id in self.broker.parents:
-                self.step_parent(parent)
-        self.algo_due = self.broker.next_slice_ts()
-
-    def step_parent(self, parent: ParentOrder) -> None:
-        """The slice due now. After a gap in the market, slices missed are not
-        caught up one by one: the slice for the current time is sent."""
-        k = (self.bus.ts - parent.start_ts) // parent.slice_ms
-        pid = parent.parent_id
-        if k >= parent.slices:
-            self.cancel_child(parent, f"{parent.algo} #{pid}: horizon ended")
-            self.finish_parent(parent, "filled" if parent.done() else "expired",
-                               f"horizon of {parent.slices} slices ended")
-            return
-        parent.sent = k + 1
-        parent.next_ts = parent.start_ts + (k + 1) * parent.slice_ms
-        if parent.algo == POV and parent.child_id in self.broker.open:
-            return  # a POV child works the whole rest until the horizon
-        self.cancel_child(parent, f"{parent.algo} #{pid}: rest carried to slice {k + 1}/{parent.slices}")
-        qty = parent.child_qty(int(k))
-        if abs(qty) <= 1e-9 * abs(parent.qty):
-            return  # nothing due this slice (lot rounding)
-        sym = parent.symbol
-        price = self.portfolio.last.get(sym, 0.0)
-        if not good_price(price):
-            return
-        limit = 0.0
-        if parent.limit_offset > 0.0:
-            limit = price * (1.0 + parent.limit_offset) if qty > 0.0 else price * (1.0 - parent.limit_offset)
-        why = f"{parent.algo} slice {k + 1}/{parent.slices} of parent #{pid}"
-        if self.submit_order(sym, qty, price, parent.origin, why, limit, pid):
-            parent.child_id = self.bus.seq
-        else:
-            self.finish_parent(parent, "rejected", "child refused by the gate: " + self.last_reject)
-
-    def cancel_child(self, parent: ParentOrder, reason: str) -> None:
-        if parent.child_id == 0:
-            return
-        o = self.broker.cancel(parent.child_id)
-        parent.child_id = 0
-        if o is not None:
-            self.emit(OrderCancelled(self.bus.ts, o.symbol, o.order_id, o.qty - o.filled, reason))
-
-    def child_filled(self, o: OpenOrder, f: BrokerFill) -> None:
-        parent = self.broker.parents.get(o.parent_id)
-        if parent is None:
-            return
-        parent.filled += f.qty
-        if f.remaining == 0.0 and parent.child_id == o.order_id:
-            parent.child_id = 0
-        if parent.done():
-            parent.filled = parent.qty
-            self.finish_parent(parent, "filled", "")
-
-    def finish_parent(self, parent: ParentOrder, status: str, reason: str) -> None:
-        if self.broker.end_parent(parent.parent_id) is None:
-            return  # already ended (a breaker the child's refusal tripped cancelled it)
-        if self.order_shares:
-            self.order_shares.pop(parent.parent_id, None)
-        rest = 0.0 if parent.done() else parent.qty - parent.filled
-        self.emit(ParentDone(self.bus.ts, parent.symbol, parent.parent_id, parent.filled, rest, status, reason))
-        self.algo_due = self.broker.next_slice_ts()
-
-    def expire_orders(self) -> None:
-        ttl = self.p.order_ttl_ms / 1000.0
-        for o in self.broker.expire(self.bus.ts):
-            if self.order_shares and o.parent_id == 0:
-                self.order_shares.pop(o.order_id, None)
-            self.emit(OrderExpired(self.bus.ts, o.symbol, o.order_id, o.qty - o.filled,
-                                   f"time in force of {ttl:g}s ended"))
-            parent = self.broker.parents.get(o.parent_id) if o.parent_id != 0 else None
-            if parent is not None and parent.child_id == o.order_id:
-                parent.child_id = 0
-                if parent.sent >= parent.slices:
-                    self.finish_parent(parent, "expired", "its last child expired")
+    @property
+    def orders_accepted(self) -> int:
+        return self.router.orders_accepted
 
     def sector_of(self, sym: str) -> str:
-        inst = self.instruments.get(sym)
-        return "unknown" if inst is None else inst.sector
-
-    def sector_gross_other(self, sym: str) -> float:
-        """Gross exposure of ``sym``'s sector held in other symbols (currency)."""
-        sector = self.sector_of(sym)
-        total = 0.0
-        for other in self.portfolio.open_symbols():
-            if other != sym and self.sector_of(other) == sector:
-                total += abs(self.portfolio.market_value(other))
-        return total
+        return self.router.sector_of(sym)
 
 
-    def cancel_all(self, reason: str) -> None:
-        """Cancel every open order, children included, and end every parent."""
-        for o in self.broker.cancel_all():
-            if self.order_shares and o.parent_id == 0:
-                self.order_shares.pop(o.order_id, None)
-            self.emit(OrderCancelled(self.bus.ts, o.symbol, o.order_id, o.qty - o.filled, reason))
-        for parent in list(self.broker.parents.values()):
-            parent.child_id = 0
-            self.finish_parent(parent, "cancelled", reason)
+
+
+
+
+
+
+
+
+
 
     # ------------------------------------------------------------ operator
 
@@ -1214,7 +1040,7 @@ class Engine:
         elif a == "reduce":
             self.move_state(REDUCING, why)
         elif a == "cancel_all":
-            self.cancel_all(why)
+            self.router.cancel_all(why)
         elif a == "flatten":
             self.flatten(why)
         elif a == "reset_breaker":
@@ -1229,14 +1055,14 @@ class Engine:
         self.emit(StateChanged(self.bus.ts, "", prev, new, reason, self.bus.input_seq))
         if new == HALTED:
             self.halts += 1
-            self.cancel_all("halt: " + reason)
+            self.router.cancel_all("halt: " + reason)
 
     def flatten(self, reason: str, origin: str = "operator") -> None:
         """Exits for every position. From HALTED this first moves to REDUCING,
         since a halted book accepts no order at all."""
         if self.state.state == HALTED:
             self.move_state(REDUCING, "flatten: " + reason)
-        self.cancel_all("flatten: " + reason)
+        self.router.cancel_all("flatten: " + reason)
         hg = self.hedger
         ov = self.overlay
         if hg is not None and ov is not None:
@@ -1268,4 +1094,4 @@ class Engine:
         elif name == "consecutive_losses":
             self.losing_streak = 0
         elif name == "reject_storm":
-            self.rejects_this_bar = 0
+            self.router.rejects_this_bar = 0

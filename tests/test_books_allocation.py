@@ -215,7 +215,7 @@ def test_a_partial_offset_crosses_and_only_the_net_rest_is_ordered_with_its_fee(
     long_, short = math.floor(0.5 * full), -math.floor(0.3 * full)
     assert [c.qty for c in of(BookCross, out)] == [-short]
     assert [o.qty for o in of(OrderIntent, out)] == [long_ + short]
-    assert eng.order_shares[max(eng.order_shares)] == [1.0, 0.0]  # the rest is pairs' alone
+    assert eng.router.order_shares[max(eng.router.order_shares)] == [1.0, 0.0]  # the rest is pairs' alone
     out = feed(eng, [Tick(MIN + 2, "AAA", 100.0, 1e6)])
     assert len(of(Fill, out)) == 1
     assert eng.book_pf[0].qty("AAA") == long_ and eng.book_pf[1].qty("AAA") == short
@@ -241,7 +241,7 @@ def test_three_books_split_the_larger_side_pro_rata() -> None:
     assert sentiment == want[2] and pairs + forest == pytest.approx(-want[2], abs=1e-9)
     assert pairs / forest == pytest.approx(want[0] / want[1])
     assert [o.qty for o in of(OrderIntent, out)] == [sum(want)]
-    assert eng.order_shares[max(eng.order_shares)] == pytest.approx(
+    assert eng.router.order_shares[max(eng.router.order_shares)] == pytest.approx(
         [want[0] / (want[0] + want[1]), want[1] / (want[0] + want[1]), 0.0])
     check_invariants(eng)
 
@@ -255,7 +255,7 @@ def test_a_cross_below_the_band_is_left_to_the_orders_split_at_the_fill_price() 
     set_views(eng, pairs=0.8)
     out = feed(eng, [ModelSignal(MIN + 3, "AAA", "forest", 1.0, 1.0, 1.0, 1)])
     assert of(BookCross, out) == [] and len(of(OrderIntent, out)) == 1
-    assert min(eng.order_shares[max(eng.order_shares)]) < 0.0  # pairs' part is a sale
+    assert min(eng.router.order_shares[max(eng.router.order_shares)]) < 0.0  # pairs' part is a sale
     feed(eng, [Tick(MIN + 4, "AAA", 101.0, 1e6)])
     assert eng.book_pf[0].qty("AAA") < held
     assert eng.book_pf[0].realized != 0.0  # pairs sold at the fill price
