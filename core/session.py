@@ -366,7 +366,7 @@ class Session:
         last = eng.portfolio.last
         rows: list[BookRow] = []
         for i, name in enumerate(eng.books):
-            bp = eng.book_pf[i]
+            bp = eng.book_set.pf[i]
             mv = unreal = 0.0
             syms: list[tuple[str, float, float, float]] = []
             for s, p in bp.positions.items():
@@ -376,7 +376,7 @@ class Session:
                 unreal += u
                 if p.qty != 0.0 or p.realized != 0.0:
                     syms.append((s, p.qty, v, p.realized + u))
-            rows.append(BookRow(name, eng.book_weights[i], mv, bp.realized, unreal, bp.commissions,
+            rows.append(BookRow(name, eng.book_set.weights[i], mv, bp.realized, unreal, bp.commissions,
                                 bp.realized + unreal - bp.commissions, tuple(syms)))
         ov = eng.overlay
         if rows and ov is not None and (ov.holdings or ov.premium_paid):
