@@ -30,6 +30,7 @@ from core.gate import Gate, OrderContext
 from core.hedger import Hedger
 from core.overlay import HedgeParams, OptionsOverlay, PutHolding
 from core.portfolio import Portfolio
+from core.price_screen import PriceScreen
 from core.risk_monitor import RiskMonitor
 from core.router import Router
 from core.sizer import Sizer
@@ -66,9 +67,7 @@ class Engine(BreakerHost):
         self.halts: int = 0
         self.bad_prices: int = 0  # quarantined prints, all reasons
         # quarantine: the last good price per symbol and a candidate new level
-        self.good: dict[str, float] = {}
-        self.q_level: dict[str, float] = {}
-        self.q_count: dict[str, int] = {}
+        self.price_screen = PriceScreen(p.quarantine_band, p.quarantine_confirm)
         self.quarantined_this_bar: int = 0
         # risk caches, refreshed at bar close
         # the options overlay: protective puts on flagged longs (None when off)
@@ -174,7 +173,7 @@ class Engine(BreakerHost):
                                                            (b.high if not good_price(b.high) else b.low))
             self.quarantine(b.symbol, bad, "bar with a price that is not positive and finite, or a bad volume")
             return
-        ref = self.good.get(b.symbol, 0.0)
+        ref = self.price_screen.last_good(b.symbol)
         if not self.screen(b.symbol, b.close):
             return
         # orders from the last bar fill at this open, unless the open itself is
@@ -186,35 +185,17 @@ class Engine(BreakerHost):
         self.builder(b.symbol).set_bar(b.open, b.high, b.low, b.close, b.volume)
 
     def screen(self, sym: str, price: float) -> bool:
-        """True if ``price`` may be used. A print past the quarantine band from
-        the last good price is quarantined unless ``quarantine_confirm`` prints
-        in a row agree on the new level (a real gap): then the level is taken."""
-        if not good_price(price):
-            self.quarantine(sym, price, "price is not positive and finite")
-            return False
-        ref = self.good.get(sym, 0.0)
-        band = self.p.quarantine_band
-        if ref <= 0.0 or abs(price / ref - 1.0) <= band:
-            self.good[sym] = price
-            self.q_count[sym] = 0
+        """True if ``price`` may be used (core/price_screen.py); else it is quarantined."""
+        why = self.price_screen.check(sym, price)
+        if why == "":
             return True
-        n = self.q_count.get(sym, 0)
-        level = self.q_level.get(sym, 0.0)
-        n = n + 1 if n > 0 and abs(price / level - 1.0) <= band else 1
-        self.q_level[sym] = price
-        self.q_count[sym] = n
-        if n >= self.p.quarantine_confirm:
-            self.good[sym] = price
-            self.q_count[sym] = 0
-            return True
-        self.quarantine(sym, price, f"jump of {price / ref - 1.0:+.1%} from the last good price "
-                                    f"(band {band:.0%}); {n} of {self.p.quarantine_confirm} prints to confirm")
+        self.quarantine(sym, price, why)
         return False
 
     def quarantine(self, sym: str, price: float, reason: str) -> None:
         self.bad_prices += 1
         self.quarantined_this_bar += 1
-        self.emit(Quarantined(self.bus.ts, sym, price, self.good.get(sym, 0.0), reason))
+        self.emit(Quarantined(self.bus.ts, sym, price, self.price_screen.last_good(sym), reason))
         self.check_breaker(self.brk.bad, float(self.quarantined_this_bar))
 
     def builder(self, symbol: str) -> BarBuilder:
