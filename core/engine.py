@@ -341,7 +341,7 @@ class Engine(BreakerHost):
             closed.append(sym)
             if self.overlay is not None:
                 self.overlay.on_close(sym, bb.close)
-            self.risk.unit_var[sym] = Z95 * st.returns.std() * h * bb.close if st.returns.count >= 2 else 0.0
+            self.risk.unit_var[sym] = Z95 * st.vol * h * bb.close if st.returns.count >= 2 else 0.0
             if self.new_rules:
                 self.risk.track_risk_return(sym, bb.close)
         self.bus.bars += 1

@@ -117,11 +117,14 @@ def hist_cvar(xs: list[float], confidence: float, h: float) -> float:
     if len(xs) < 2:
         return 0.0
     q = quantile(xs, 1.0 - confidence)
-    tail = [x for x in xs if x <= q]
     total = 0.0
-    for x in tail:
+    n = 0
+    for x in xs:  # ascending: the tail is a prefix
+        if x > q:
+            break
         total += x
-    v = -(total / len(tail)) * math.sqrt(h)
+        n += 1
+    v = -(total / n) * math.sqrt(h)
     return v if v > 0.0 else 0.0
 
 

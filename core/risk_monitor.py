@@ -9,6 +9,7 @@ and risk snapshots.
 """
 
 import math
+from bisect import bisect_left, insort
 
 from core.engine_params import EngineParams
 from core.events import RiskSnapshot
@@ -41,6 +42,11 @@ class RiskMonitor:
         self.nav_mean: float = 0.0  # of nav_returns, refreshed when it changes
         self.nav_sd: float = 0.0
         self.last_risk: RiskSnapshot | None = None
+        # nav_returns in ascending order, kept as the window moves (one insertion
+        # and one removal a bar instead of a sort): historical VaR/CVaR read it.
+        # A NaN return has no place in an order: from then on it is sorted afresh.
+        self.nav_sorted: list[float] = []
+        self.sorted_ok: bool = True
         # the book's VaR (var_measure): each symbol's bar returns, and the figure
         self.risk_rets: dict[str, RollingWindow] = {}
         self.risk_close: dict[str, float] = {}
@@ -70,10 +76,14 @@ class RiskMonitor:
         nav = self.portfolio.nav()
         if self.last_nav > 0.0:
             r = self.nav_returns
-            r.push(nav / self.last_nav - 1.0)
+            x = nav / self.last_nav - 1.0
+            evicts = r.full()
+            old = r.values[r.pos] if evicts else 0.0  # the return the push evicts
+            r.push(x)
+            self.keep_sorted(x, old, evicts)
             # the window changes only here: its mean and sd serve every VaR figure until the next bar
             self.nav_mean = r.mean_last(r.count)
-            self.nav_sd = r.std() if r.count >= 2 else 0.0
+            self.nav_sd = r.std_about(self.nav_mean) if r.count >= 2 else 0.0
         self.last_nav = nav
         if nav > self.peak_nav:
             self.peak_nav = nav
@@ -84,12 +94,29 @@ class RiskMonitor:
             self.max_drawdown = self.drawdown
         return nav
 
+    def keep_sorted(self, x: float, old: float, evicted: bool) -> None:
+        """Move ``nav_sorted`` with the window: ``x`` in, ``old`` out (if ``evicted``)."""
+        if not self.sorted_ok:
+            return
+        if x != x or old != old:
+            self.sorted_ok = False
+            return
+        srt = self.nav_sorted
+        if evicted:
+            del srt[bisect_left(srt, old)]
+        insort(srt, x)
+
+    def sorted_nav_returns(self) -> list[float]:
+        if self.sorted_ok:
+            return self.nav_sorted
+        return sorted_returns(self.nav_returns)
+
     def snapshot(self, ts: int, nav: float, var: float) -> RiskSnapshot:
         pf = self.portfolio
         gross = pf.gross()
         h = self.p.bars_per_day
         r = self.nav_returns
-        tail = sorted_returns(r)
+        tail = self.sorted_nav_returns()
         snap = RiskSnapshot(ts, "", nav, pf.cash, gross, pf.net(),
                             gross / nav if nav > 0.0 else math.inf,
                             nav - self.day_open_nav, self.drawdown, self.max_drawdown, var,

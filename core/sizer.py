@@ -64,7 +64,7 @@ class Sizer:
         st = self.strategy.states.get(sym)
         if st is None or st.returns.count < 2:
             return 0.0
-        vol = st.returns.std() * math.sqrt(252.0 * self.p.bars_per_day)
+        vol = st.vol * math.sqrt(252.0 * self.p.bars_per_day)
         return min(3.0, self.p.vol_target / vol) if vol > 0.0 else 0.0
 
     def atr_vol(self, sym: str) -> float:

@@ -42,7 +42,14 @@ class RollingWindow:
         n = self.count
         if n < 2:
             return 0.0
-        m = self.mean_last(n)
+        return self.std_about(self.mean_last(n))
+
+    def std_about(self, m: float) -> float:
+        """``std()`` given the window's mean ``m`` (= mean_last(count)), when
+        the caller has it already: the same figure, one pass fewer."""
+        n = self.count
+        if n < 2:
+            return 0.0
         acc = 0.0
         i = self.pos
         for _ in range(n):
@@ -58,6 +65,7 @@ class SymbolState:
         self.returns = RollingWindow(slow)
         self.value: float = 0.0
         self.confidence: float = 0.0
+        self.vol: float = 0.0  # sd of ``returns`` (ddof=1) as of the last bar close; 0 below 2 returns
 
 
 class Momentum:
@@ -75,13 +83,14 @@ class Momentum:
         if st.closes.count > 0:
             prev = st.closes.values[(st.closes.pos - 1) % st.closes.capacity]
             st.returns.push(close / prev - 1.0)
+            st.vol = st.returns.std()  # read again by sizing and risk until the next close
         st.closes.push(close)
         st.confidence = st.closes.count / self.slow
         if not st.closes.full():
             st.value = 0.0
             return st
         trend = st.closes.mean_last(self.fast) / st.closes.mean_last(self.slow) - 1.0
-        vol = st.returns.std()
+        vol = st.vol
         raw = 0.0 if vol <= 0.0 else trend / (self.vol_scale * vol)
         st.value = max(-1.0, min(1.0, raw))
         return st
