@@ -92,6 +92,29 @@ def tail_loss(pnl: list[float], q: float, nav: float) -> float:
     return v if v > 0.0 else 0.0
 
 
+def quantile_of(low: list[float], n: int, q: float) -> float:
+    """``quantile`` of ``n`` values given only their smallest ones in ascending
+    order (``low``, at least up to the quantile's upper neighbour)."""
+    pos = q * (n - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, n - 1)
+    return low[lo] + (low[hi] - low[lo]) * (pos - lo)
+
+
+def tail_loss_of(low: list[float], n: int, q: float, nav: float) -> float:
+    """``tail_loss`` of ``n`` scenario P&Ls given their smallest ones ascending."""
+    cut = quantile_of(low, n, q)
+    total = 0.0
+    k = 0
+    for x in low:
+        if x > cut:
+            break
+        total += x
+        k += 1
+    v = -(total / k) / nav if k > 0 else 0.0
+    return v if v > 0.0 else 0.0
+
+
 def sorted_returns(r: RollingWindow) -> list[float]:
     return sorted(r.values[:r.count]) if r.count < r.capacity else sorted(r.values)
 
