@@ -8,6 +8,11 @@ modules stay native. Not compiled, with the reason:
   the compiled engine once per event.
 - core/market/*: sources; pandas (files) and generators (simulator).
 - core/risk/*: numpy, per bar at most.
+- core/overlay.py (the options desk the hedger trades with): off by default;
+  when on, its per-bar cost is the Black-Scholes marks, which it takes from
+  core/options.py (numpy/scipy, checked inputs), so compiling the overlay's
+  own bookkeeping would save little; core/hedger.py, which decides when to
+  trade with it, is compiled.
 CONSOLE_NO_COMPILE=1 skips compilation (pure-Python install).
 """
 
