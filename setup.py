@@ -23,9 +23,9 @@ from setuptools import setup
 HOT = [
     "core/events.py", "core/state.py", "core/portfolio.py", "core/broker.py", "core/bars.py",
     "core/strategy.py", "core/gate.py", "core/breakers.py", "core/kernels.py", "core/bus.py",
-    "core/engine_params.py", "core/risk_monitor.py", "core/breaker_set.py",
-    "core/market_clock.py", "core/sizer.py", "core/hedger.py", "core/router.py", "core/books.py", "core/price_screen.py",
-    "core/engine.py",
+    "core/engine_params.py", "core/risk_monitor.py", "core/breaker_set.py", "core/market_clock.py",
+    "core/sizer.py", "core/hedger.py", "core/router.py", "core/books.py", "core/price_screen.py",
+    "core/views.py", "core/engine.py",
 ]
 
 ext_modules = []

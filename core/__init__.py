@@ -18,7 +18,7 @@ COMPILED = (
     "core.events", "core.state", "core.portfolio", "core.broker", "core.bars",
     "core.strategy", "core.gate", "core.breakers", "core.kernels", "core.bus", "core.engine_params",
     "core.risk_monitor", "core.breaker_set", "core.market_clock",
-    "core.sizer", "core.hedger", "core.router", "core.books", "core.price_screen",
+    "core.sizer", "core.hedger", "core.router", "core.books", "core.price_screen", "core.views",
     "core.engine",
 )
 PURE_ENV = "CONSOLE_PURE_PYTHON"

@@ -35,6 +35,7 @@ from core.risk_monitor import RiskMonitor
 from core.router import Router
 from core.sizer import Sizer
 from core.state import ACTIVE, HALTED, REDUCING, TradingState
+from core.views import Views
 from core.kernels import (
     Z95, Z99, DetRandom, cholesky, contrib_of, contrib_text, cov_times, good_price, hist_cvar, hist_var,
     holding_id, quantile, sample_moments, shrink, smallest, sorted_returns, tail_loss, toward_zero,
@@ -75,11 +76,9 @@ class Engine(BreakerHost):
         # puts are considered as the position-setting views arrive, or at bar close under momentum alone
         self.risk = RiskMonitor(p, self.portfolio, self.strategy, self.overlay, len(instruments))
         # signal-layer models: latest view per model and symbol, versions, live-Sharpe breakers
-        self.model_values: dict[str, dict[str, float]] = {}
-        self.model_versions: dict[str, int] = {}
-        self.model_returns: dict[str, RollingWindow] = {}
-        self.model_val_sharpe: dict[str, float] = {}
-        self.model_scales: dict[str, dict[str, float]] = {}
+        self.views = Views(p, self.bus, self, self.strategy, self.brk)
+        self.model_values: dict[str, dict[str, float]] = self.views.values
+        self.model_versions: dict[str, int] = self.views.versions
         self.books: list[str] = list(p.books)  # [] = one driving signal (``signal``)
         # sizing: true ranges per symbol (vol_estimator "atr"); per Kelly source
         # (the driving signal, or each book) and symbol, the per-bar returns of
@@ -89,7 +88,7 @@ class Engine(BreakerHost):
                              self.risk, self.brk)
         self.gate = self.router.gate
         self.book_set = Books(p, self.bus, self.portfolio, self.broker, self.state, self.strategy,
-                              self.model_values, self.model_scales, self.brk, self.sizer, self.router)
+                              self.model_values, self.views.scales, self.brk, self.sizer, self.router)
         self.hedger: Hedger | None = None
         if self.overlay is not None:
             self.hedger = Hedger(p, self.bus, self.overlay, self.portfolio, self.broker, self.state,
@@ -120,7 +119,7 @@ class Engine(BreakerHost):
             self.on_model_signal(ev)
         elif isinstance(ev, ModelActivated):
             self.bus.ts = ev.ts
-            self.on_model_activated(ev)
+            self.views.activate(ev)
         elif isinstance(ev, Headline):
             self.bus.ts = ev.ts
         elif isinstance(ev, VenueReport):
@@ -345,7 +344,7 @@ class Engine(BreakerHost):
             if self.new_rules:
                 self.risk.track_risk_return(sym, bb.close)
         self.bus.bars += 1
-        self.track_models(closed)
+        self.views.track(closed)
         reweighted = False
         if self.books:
             self.book_set.track()
@@ -386,20 +385,11 @@ class Engine(BreakerHost):
     # ------------------------------------------------------------ signal-layer models
 
     def on_model_signal(self, m: ModelSignal) -> None:
-        values = self.model_values.get(m.model)
-        if values is None:
-            values = {}
-            self.model_values[m.model] = values
-        ok = math.isfinite(m.value) and math.isfinite(m.confidence) and math.isfinite(m.scale)
-        values[m.symbol] = m.value if ok else 0.0
+        booked = bool(self.books) and m.model in self.books
+        ok = self.views.record(m, booked)
         if self.books:
-            if m.model not in self.books:
+            if not booked:
                 return
-            scales = self.model_scales.get(m.model)
-            if scales is None:
-                scales = {}
-                self.model_scales[m.model] = scales
-            scales[m.symbol] = max(0.0, min(1.0, m.scale)) if ok else 0.0
             if self.state.state != HALTED:
                 self.book_set.rebalance(m.symbol, self.portfolio.nav(), f"{m.model} v{m.version} {m.value:+.2f}")
                 if self.hedger is not None:
@@ -407,77 +397,13 @@ class Engine(BreakerHost):
             return
         if m.model != self.p.signal or self.state.state == HALTED:
             return
-        b = self.brk.models.get(m.model)
-        value = m.value if ok and (b is None or b.state != TRIPPED) else 0.0  # disabled: exit
+        value = m.value if ok and not self.brk.disabled(m.model) else 0.0  # disabled: exit
         scale = max(0.0, min(1.0, m.scale)) if ok else 0.0
         conf = 1.0 if m.confidence >= 0.0 else 0.0  # any published view is warm
         why = f"{m.model} v{m.version} {value:+.2f}" + (f" x{scale:.2f}" if scale < 1.0 else "")
         self.rebalance(m.symbol, max(-1.0, min(1.0, value)), conf, scale, self.portfolio.nav(), why)
         if self.hedger is not None:
             self.hedger.protect(m.symbol, self.portfolio.nav())
-
-    def on_model_activated(self, a: ModelActivated) -> None:
-        """A new model version: its live-Sharpe breaker starts afresh against
-        its own validation Sharpe. A model that never had one gets no breaker;
-        a version without one, after versions that had one, fails closed (NaN)."""
-        self.model_versions[a.model] = a.version
-        b = self.brk.models.get(a.model)
-        if math.isnan(a.val_sharpe) and b is None:
-            return  # no validation Sharpe (regimes, sentiment): no live-Sharpe check
-        self.model_val_sharpe[a.model] = a.val_sharpe
-        self.model_returns[a.model] = RollingWindow(max(2, self.p.live_sharpe_min_bars))
-        if b is None:
-            b = self.brk.add_model(a.model)
-        elif b.state != ARMED:
-            prev = b.state
-            b.reset(f"{a.model} v{a.version} activated")
-            self.emit(BreakerChanged(self.bus.ts, "", b.name, prev, b.state, 0.0, b.limit,
-                                     f"reset: {a.model} v{a.version} activated"))
-        vs = a.val_sharpe
-        b.limit = (1.0 - self.p.live_sharpe_ratio) * vs if math.isfinite(vs) else math.nan
-
-    def track_models(self, closed: list[str]) -> None:
-        """Each activated model's live P&L per bar: the mean over symbols of its
-        previous view times this bar's return (no look-ahead: a view set after
-        bar t's close earns bar t+1's return). Its breaker sees the Sharpe decay
-        (validation - live, annualised) against (1 - ratio) x validation."""
-        for model, window in self.model_returns.items():
-            values = self.model_values.get(model)
-            if values is None:
-                continue
-            total = 0.0
-            n = 0
-            for sym in closed:
-                st = self.strategy.states.get(sym)
-                v = values.get(sym)
-                if st is None or v is None or st.returns.count < 1:
-                    continue
-                total += v * st.returns.values[(st.returns.pos - 1) % st.returns.capacity]
-                n += 1
-            if n == 0:
-                continue
-            window.push(total / n)
-            if not window.full():
-                continue
-            sd = window.std()
-            live = window.mean_last(window.count) / sd * math.sqrt(252.0 * self.p.bars_per_day) if sd > 0.0 else 0.0
-            b = self.brk.models[model]
-            vs = self.model_val_sharpe.get(model, math.nan)
-            if self.new_rules and vs - live >= b.limit:
-                ratio = self.p.live_sharpe_ratio
-                b.detail = f"{b.name}: live Sharpe {live:.2f} vs validation {vs:.2f} " \
-                           f"(limit ratio {ratio:g}: trips below {ratio * vs:.2f})"
-            self.check_breaker(b, vs - live if math.isfinite(b.limit) else math.nan)
-
-
-
-
-
-
-
-
-
-
 
     def var_rule(self, vb: float) -> None:
         """A tripped VaR breaker: once the measure is back below warn_clear x
@@ -499,8 +425,6 @@ class Engine(BreakerHost):
                     return
             self.move_state(ACTIVE, why)
         self.var_reduced = False
-
-
 
     def cut_largest_var(self) -> None:
         """VaR over its limit: halve the position that adds most VaR (its
@@ -640,23 +564,7 @@ class Engine(BreakerHost):
 
     # ------------------------------------------------------------ options overlay (protective puts)
 
-
-
-
-
-
     # ------------------------------------------------------------ books (several strategies)
-
-
-
-
-
-
-
-
-
-
-
 
     def submit(self, sym: str, qty: float, ref_price: float, origin: str, reason: str,
                limit: float = 0.0) -> bool:
@@ -668,17 +576,6 @@ class Engine(BreakerHost):
 
     def sector_of(self, sym: str) -> str:
         return self.router.sector_of(sym)
-
-
-
-
-
-
-
-
-
-
-
 
     # ------------------------------------------------------------ operator
 
