@@ -29,7 +29,8 @@ from core.build import engine_from_setup
 from core.errors import InputError
 from core.events import Command, Headline, ModelActivated, ModelFit, ModelSignal
 from core.replay import Divergence, Verifier  # the one verifier, as console replay
-from core.session import MAX_GAP_MS, MemorySink, Session, describe
+from core.session import MAX_GAP_MS, MemorySink, Session
+from core.view import describe
 from core.snapshot import LogLine, SignalRow, Snapshot
 
 Row = tuple[int, str, int, str, str, bool]  # seq, kind, ts, symbol, payload json, is input

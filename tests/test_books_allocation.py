@@ -17,7 +17,8 @@ from core.errors import ConfigError
 from core.events import AllocationChanged, BookCross, Command, Fill, ModelSignal, OrderIntent, Tick, Timer
 from core.market.sim import Simulator
 from core.replay import verify
-from core.session import MemorySink, Session, describe
+from core.session import MemorySink, Session
+from core.view import describe
 from tests.conftest import make_engine
 from tests.test_books import BOOKS, MIN, books_cfg, check_invariants, feed, hand_fed, of, warm
 

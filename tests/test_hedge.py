@@ -20,7 +20,8 @@ from core.market.sim import Simulator
 from core.options import bsm_price
 from core.overlay import MS_PER_YEAR
 from core.replay import verify
-from core.session import MemorySink, Session, describe
+from core.session import MemorySink, Session
+from core.view import describe
 from tests.conftest import SPEC, make_engine
 
 BAR_MS = 60_000
