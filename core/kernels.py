@@ -166,21 +166,43 @@ def cov_times(cov: list[list[float]], expo: list[float]) -> tuple[list[float], f
 
 
 def smallest(xs: list[float], m: int) -> list[float]:
-    """The ``m`` smallest of ``xs``, ascending: one pass with a small sorted
-    buffer (a compiled loop; heapq.nsmallest is Python code, sorted() sorts all)."""
-    out: list[float] = []
-    for x in xs:
-        if len(out) < m:
-            j = len(out)
-            out.append(x)
-        elif x < out[m - 1]:
-            j = m - 1
-            out[j] = x
+    """The ``m`` smallest of ``xs``, ascending: a quickselect (Hoare partition,
+    middle pivot: deterministic) moves them to the front of a copy in linear
+    time, then only those ``m`` are sorted. The same list a full sort's first
+    ``m`` would give; both insertion into a sorted buffer (O(n m)) and a full
+    sort cost several times more for the Monte Carlo's 100 of 2,000."""
+    n = len(xs)
+    if m >= n:
+        return sorted(xs)
+    if m <= 0:
+        return []
+    a = list(xs)
+    k = m - 1
+    lo = 0
+    hi = n - 1
+    while lo < hi:
+        pivot = a[(lo + hi) // 2]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                t = a[i]
+                a[i] = a[j]
+                a[j] = t
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
         else:
-            continue
-        while j > 0 and out[j - 1] > out[j]:
-            out[j - 1], out[j] = out[j], out[j - 1]
-            j -= 1
+            break
+    out = a[:m]
+    out.sort()
     return out
 
 

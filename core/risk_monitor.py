@@ -240,7 +240,7 @@ class RiskMonitor:
         if mc_contrib:
             self.mc_contributions(pnl, syms, chol, expo, gam, gam_i, nav)
         # the quantiles and tails below read only the lowest 5% of the draws:
-        # select them (ascending) instead of sorting all; the figures are the same
+        # select them (ascending, kernels.smallest) instead of sorting all; the figures are the same
         nd = len(pnl)
         lo = int(math.floor(0.05 * (nd - 1)))
         srt = smallest(pnl, min(lo + 2, nd))

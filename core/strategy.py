@@ -28,13 +28,20 @@ class RollingWindow:
 
     def mean_last(self, n: int) -> float:
         """Mean of the newest ``n`` values (n <= count). Summed afresh each
-        call: windows are short and this keeps float results independent of
-        history (no running-sum drift), which replay relies on."""
+        call, newest first: windows are short and this keeps float results
+        independent of history (no running-sum drift), which replay relies
+        on. The ring is walked as two plain descending ranges (no modulo per
+        value): the same values in the same order as stepping back one by one."""
         total = 0.0
-        i = self.pos
-        for _ in range(n):
-            i = (i - 1) % self.capacity
-            total += self.values[i]
+        vals = self.values
+        pos = self.pos
+        first = n if n <= pos else pos  # newest values: pos - 1 down to pos - first
+        for i in range(pos - 1, pos - 1 - first, -1):
+            total += vals[i]
+        rest = n - first  # then from the end of the ring backwards
+        cap = self.capacity
+        for i in range(cap - 1, cap - 1 - rest, -1):
+            total += vals[i]
         return total / n
 
     def std(self) -> float:
@@ -51,10 +58,16 @@ class RollingWindow:
         if n < 2:
             return 0.0
         acc = 0.0
-        i = self.pos
-        for _ in range(n):
-            i = (i - 1) % self.capacity
-            d = self.values[i] - m
+        vals = self.values
+        pos = self.pos
+        first = n if n <= pos else pos
+        for i in range(pos - 1, pos - 1 - first, -1):
+            d = vals[i] - m
+            acc += d * d
+        rest = n - first
+        cap = self.capacity
+        for i in range(cap - 1, cap - 1 - rest, -1):
+            d = vals[i] - m
             acc += d * d
         return math.sqrt(acc / (n - 1))
 
