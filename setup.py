@@ -8,6 +8,11 @@ modules stay native. Not compiled, with the reason:
   the compiled engine once per event.
 - core/market/*: sources; pandas (files) and generators (simulator).
 - core/risk/*: numpy, per bar at most.
+- core/overlay.py (the options desk the hedger trades with): off by default;
+  when on, its per-bar cost is the Black-Scholes marks, which it takes from
+  core/options.py (numpy/scipy, checked inputs), so compiling the overlay's
+  own bookkeeping would save little; core/hedger.py, which decides when to
+  trade with it, is compiled.
 CONSOLE_NO_COMPILE=1 skips compilation (pure-Python install).
 """
 
@@ -17,7 +22,10 @@ from setuptools import setup
 
 HOT = [
     "core/events.py", "core/state.py", "core/portfolio.py", "core/broker.py", "core/bars.py",
-    "core/strategy.py", "core/gate.py", "core/breakers.py", "core/engine.py",
+    "core/strategy.py", "core/gate.py", "core/breakers.py", "core/kernels.py", "core/bus.py",
+    "core/engine_params.py", "core/risk_monitor.py", "core/breaker_set.py", "core/market_clock.py",
+    "core/sizer.py", "core/hedger.py", "core/router.py", "core/books.py", "core/price_screen.py",
+    "core/views.py", "core/engine.py",
 ]
 
 ext_modules = []

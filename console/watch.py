@@ -19,41 +19,24 @@ No textual here: tests drive both classes without a UI.
 
 from __future__ import annotations
 
-import json
 import queue
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 from core.build import engine_from_setup
-from core.codec import DecodeError, encode_payload, from_row, is_input_kind, kind_of
 from core.errors import InputError
-from core.events import Command, Fill, Headline, ModelActivated, ModelFit, ModelSignal
-from core.replay import Divergence, _compare, state_of  # the same comparison as replay
-from core.session import MAX_GAP_MS, MemorySink, Session, describe
+from core.events import Command, Headline, ModelActivated, ModelFit, ModelSignal
+from core.replay import Divergence, Verifier  # the one verifier, as console replay
+from core.session import MAX_GAP_MS, MemorySink, Session
+from core.view import describe
 from core.snapshot import LogLine, SignalRow, Snapshot
 
 Row = tuple[int, str, int, str, str, bool]  # seq, kind, ts, symbol, payload json, is input
 FILL_COLUMNS = ("ts", "symbol", "order_id", "qty", "price", "commission")
 SEEK_INPUTS = 100  # ] and [ move this many inputs
 PUBLISH_S = 0.1  # snapshot rate while playing (the UI reads at about 10 Hz)
-
-
-def _show(kind: str, ts: int, symbol: str, payload: str) -> str:
-    return f"{kind} ts={ts} symbol={symbol or '-'} {payload}"
-
-
-def _differences(logged: tuple[str, int, str, str], made: Any) -> str:
-    """``field: log X, now Y`` for each field of a decision that differs."""
-    try:
-        have = {"kind": logged[0], "ts": logged[1], "symbol": logged[2], **json.loads(logged[3])}
-    except (ValueError, TypeError):
-        return ""
-    got = {"kind": kind_of(made), "ts": made.ts, "symbol": made.symbol, **json.loads(encode_payload(made))}
-    return "; ".join(f"{k}: log {have.get(k)!r}, now {got.get(k)!r}"
-                     for k in dict.fromkeys([*have, *got]) if have.get(k) != got.get(k))
 
 
 class Playback:
@@ -90,14 +73,10 @@ class Playback:
             raise InputError(f"session {self.sid}: logged config cannot build an engine ({exc})") from None
         self.view = Session(self.engine, (), MemorySink(), self.sid, source_name=self.source_name)
         self.models: dict[tuple[str, str], ModelSignal] = {}
+        self.verifier = Verifier(self.engine, self.fills)  # the same checks as console replay
         self.inputs = 0
         self.input_seq = 0
-        self.trades = 0  # fills matched so far (the fills table must hold exactly these)
-        self.divergence: Divergence | None = None
-        self.detail = ""  # which fields of the decision differ, when it is one
-        self.truncated = False  # the log ends part-way through its last input's decisions
         self.error = ""  # the log could not be read on
-        self._recent: deque[str] = deque(maxlen=5)
         if self._rows is not None:
             self._rows.close()  # type: ignore[attr-defined]
         self._rows = iter_events(self.db, self.sid)
@@ -156,64 +135,54 @@ class Playback:
             self.error = str(exc)
             return None
 
+    @property
+    def divergence(self) -> Divergence | None:
+        return self.verifier.divergence
+
+    @property
+    def detail(self) -> str:
+        """Which fields of the decision differ, when the divergence is one."""
+        return self.verifier.detail
+
+    @property
+    def truncated(self) -> bool:
+        """The log ends part-way through its last input's decisions."""
+        return self._next is None and self.verifier.truncated
+
+    @property
+    def trades(self) -> int:
+        return self.verifier.trades
+
     def _feed_one(self) -> None:
+        """Feed the next input and check the decisions the log holds for it."""
         assert self._next is not None
-        seq, kind, ts, symbol, payload, is_input = self._next
-        eng = self.engine
-        if not is_input or not is_input_kind(kind):
-            return self._diverge(Divergence(seq, f"expected an input, the log has {kind}",
-                                            _show(kind, ts, symbol, payload), "an input"))
-        if seq != eng.seq + 1:
-            return self._diverge(Divergence(seq, f"input at seq {seq}, expected seq {eng.seq + 1} (rows missing)",
-                                            _show(kind, ts, symbol, payload), ""))
+        row = self._next
+        v = self.verifier
         try:
-            ev = from_row(kind, ts, symbol, payload)
-        except DecodeError as exc:
-            return self._diverge(Divergence(seq, f"logged input cannot be read: {exc}", payload, ""))
-        try:
-            out = eng.process(ev)
+            ok = v.row(*row)
         except Exception as exc:  # shown in the banner, like a live session's fault
-            self.error = f"the engine failed on the input at seq {seq}: {exc!r}"
+            self.error = f"the engine failed on the input at seq {row[0]}: {exc!r}"
             return
+        if not ok:
+            return self._diverged()
         self.inputs += 1
-        self.input_seq = seq
-        self._recent.append(f"seq {seq}: " + _show(kind, ts, symbol, payload))
-        self._note(seq, ev, out)
+        self.input_seq = row[0]
+        self._note(row[0], v.made[0], v.made)
         self._next = self._read()
-        self._match(seq, out[1:])
-        if self._next is None and self.divergence is None and not self.truncated \
-                and len(self.fills) != self.trades:
-            self._diverge(Divergence(self.last_seq, "fills table has rows the event log does not",
-                                     f"{len(self.fills)} fills", f"{self.trades} fills"))
-
-    def _match(self, seq: int, made: list[object]) -> None:
-        """Compare the logged decisions that follow input ``seq`` with ``made``."""
-        i = 0
         while self._next is not None and not self._next[5]:
-            d_seq, kind, ts, symbol, payload, _ = self._next
-            if i >= len(made):
-                return self._diverge(Divergence(d_seq, "the log has a decision the engine did not make",
-                                                _show(kind, ts, symbol, payload), "nothing"))
-            div = _compare(d_seq, kind, ts, symbol, payload, made[i], self.fills)
-            if div is not None:
-                return self._diverge(div, _differences((kind, ts, symbol, payload), made[i]))
-            self.trades += isinstance(made[i], Fill)
-            i += 1
+            if not v.row(*self._next):
+                return self._diverged()
             self._next = self._read()
-        if i < len(made) and self._next is None:
-            self.truncated = True  # a crash before the batch committed: verified up to here
-        elif i < len(made):
-            ev: Any = made[i]
-            nxt = self._next
-            assert nxt is not None
-            self._diverge(Divergence(nxt[0], "the engine made a decision the log does not have",
-                                     _show(*nxt[1:5]),
-                                     f"seq {seq + 1 + i}: " + _show(kind_of(ev), ev.ts, ev.symbol, encode_payload(ev))))
+        if self._next is not None and v.pending:
+            v.row(*self._next)  # refused before it is fed: the engine made a decision the log lacks
+            return self._diverged()
+        if self._next is None and not v.pending and not v.end():
+            self._diverged()
 
-    def _diverge(self, div: Divergence, detail: str = "") -> None:
-        self.divergence = Divergence(div.seq, div.reason, div.expected, div.actual, tuple(self._recent),
-                                     state_of(self.engine))
-        self.detail = detail
+    def _diverged(self) -> None:
+        div = self.verifier.divergence
+        assert div is not None
+        detail = self.verifier.detail
         log = self.view.log
         log.append(LogLine(div.seq, self.engine.ts, "alert", f"DIVERGED: {div.reason}"
                            + (f" ({detail})" if detail else "")))

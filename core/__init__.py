@@ -16,7 +16,10 @@ from importlib.util import spec_from_file_location
 # Keep in step with setup.py's list (a test checks).
 COMPILED = (
     "core.events", "core.state", "core.portfolio", "core.broker", "core.bars",
-    "core.strategy", "core.gate", "core.breakers", "core.engine",
+    "core.strategy", "core.gate", "core.breakers", "core.kernels", "core.bus", "core.engine_params",
+    "core.risk_monitor", "core.breaker_set", "core.market_clock",
+    "core.sizer", "core.hedger", "core.router", "core.books", "core.price_screen", "core.views",
+    "core.engine",
 )
 PURE_ENV = "CONSOLE_PURE_PYTHON"
 

@@ -21,301 +21,137 @@ from core.events import (
 )
 from core.events import ModelFit
 from core.events import ParentOrder as ParentOrderEvent
+from core.books import Books
+from core.breaker_set import DISABLE, BreakerSet
+from core.bus import BreakerHost, Bus
+from core.engine_params import EngineParams, Instrument
+from core.market_clock import MarketClock
 from core.gate import Gate, OrderContext
+from core.hedger import Hedger
 from core.overlay import HedgeParams, OptionsOverlay, PutHolding
 from core.portfolio import Portfolio
+from core.price_screen import PriceScreen
+from core.risk_monitor import RiskMonitor
+from core.router import Router
+from core.sizer import Sizer
 from core.state import ACTIVE, HALTED, REDUCING, TradingState
+from core.views import Views
+from core.kernels import (
+    Z95, Z99, DetRandom, cholesky, contrib_of, contrib_text, cov_times, good_price, hist_cvar, hist_var,
+    holding_id, quantile, sample_moments, shrink, smallest, sorted_returns, tail_loss, toward_zero,
+)
 from core.strategy import Momentum, RollingWindow
 
-Z95 = 1.6448536269514722  # standard normal 95% quantile
-Z99 = 2.3263478740408408  # standard normal 99% quantile
-DISABLE = "DISABLE"  # a model breaker's action: that model's signals are ignored
 
 
-class Instrument:
-    def __init__(self, symbol: str, asset_class: str, lot: float, sector: str) -> None:
-        self.symbol = symbol
-        self.asset_class = asset_class
-        self.lot = lot
-        self.sector = sector if sector != "" else asset_class
-
-
-class TrueRange:
-    """One symbol's true ranges at bar close, for ATR: max(high - low,
-    |high - previous close|, |low - previous close|). The first bar has no
-    previous close, so no range (as core.sizing.atr, which needs n + 1 bars)."""
-
-    def __init__(self, n: int) -> None:
-        self.ranges = RollingWindow(n)
-        self.close: float = 0.0  # the last bar's close (0: none yet)
-
-    def on_bar(self, high: float, low: float, close: float) -> None:
-        prev = self.close
-        if prev > 0.0:
-            self.ranges.push(max(high - low, max(abs(high - prev), abs(low - prev))))
-        self.close = close
-
-    def atr(self) -> float:
-        """Mean true range of the last n bars (price units; a simple mean, as
-        core.sizing.atr, not Wilder's smoothing); 0 until n ranges are in."""
-        r = self.ranges
-        return r.mean_last(r.count) if r.full() else 0.0
-
-
-class EngineParams:
-    """Flat, typed copy of the config the engine needs (see core.config, whose
-    defaults these mirror; core.build sets every field from the config)."""
-
-    def __init__(self) -> None:
-        self.initial_cash: float = 1_000_000.0
-        self.fast: int = 5
-        self.slow: int = 20
-        self.target_fraction: float = 0.10
-        self.rebalance_band: float = 0.25
-        self.vol_scale: float = 2.0
-        self.signal: str = "momentum"  # the model whose signal sets positions
-        self.vol_target: float = 0.0  # annual vol per position at full strength; 0 = fixed fraction
-        self.vol_estimator: str = "realised"  # vol_target's vol: "realised" or "atr"
-        self.atr_bars: int = 14
-        self.kelly_fraction: float = 0.0  # > 0: full size x min(kelly_cap, kelly_fraction x f*)
-        self.kelly_cap: float = 1.0
-        self.kelly_bars: int = 100  # per-bar returns behind f*, and the warm-up
-        self.commission_bps: float = 1.0
-        self.min_commission: float = 1.0
-        self.slippage_bps: float = 2.0  # the half-spread
-        self.participation: float = 0.0  # share of a print's volume orders may take (0 = all)
-        self.impact_bps: float = 0.0  # impact = impact_bps * sqrt(fill qty / print volume)
-        self.order_ttl_ms: int = 0  # market ms an order lives (0 = good till cancelled)
-        self.algo: str = "twap"  # execution algorithm for large strategy orders: twap or pov
-        self.algo_above_notional: float = 0.0  # strategy orders above this notional are sliced (0 = never)
-        self.slices: int = 5
-        self.slice_ms: int = 60_000
-        self.pov_rate: float = 0.1  # a POV child's share of each print's volume
-        self.limit_offset_bps: float = 0.0  # strategy orders as limits this far past the ref price (0 = market)
-        self.max_order_notional: float = 250_000.0
-        self.max_position_fraction: float = 0.20
-        self.max_gross_leverage: float = 2.0
-        self.fat_finger_band: float = 0.10
-        self.max_sector_fraction: float = 0.60
-        self.var_budget: float = 0.08
-        self.max_orders_per_minute: int = 60
-        self.do_not_trade: list[str] = []
-        self.open_minute: int = -1
-        self.close_minute: int = -1
-        self.quarantine_band: float = 0.25
-        self.quarantine_confirm: int = 3
-        self.daily_loss: float = 0.03
-        self.max_drawdown: float = 0.10
-        self.consecutive_losses: int = 20
-        self.reject_storm: int = 25
-        self.stale_data_s: float = 300.0
-        self.trailing_loss: float = 0.02
-        self.var_limit: float = 0.06
-        self.warn_fraction: float = 0.8
-        self.warn_clear: float = 0.7  # a WARNING clears below this share of the limit (< 0: none)
-        self.confirm: int = 1
-        # a trip's action per breaker (HALTED, REDUCING, FLATTEN); others HALT, or REDUCE if in reduce_on
-        self.trip_actions: dict[str, str] = {"daily_loss": FLATTEN, "max_drawdown": FLATTEN,
-                                             "trailing_loss": FLATTEN, "var_limit": REDUCING}
-        self.reduce_on: list[str] = []
-        self.flatten_on_trip: bool = False
-        # the VaR breaker's measure: historical, parametric, monte_carlo (of the book now),
-        # or nav_parametric (NAV returns with the loss drift: sessions logged before)
-        self.var_measure: str = "historical"
-        self.var_window: int = 250  # bars of each symbol's returns behind historical / parametric
-        self.var_auto_resume: bool = True
-        self.stale_bars: int = 3  # 0: the old stale measure (seconds since any print)
-        self.bar_ms: int = 60_000
-        self.min_commission_per_order: bool = True  # False: per fill (sessions logged before)
-        self.breaker_version: int = 2  # 1: the trip messages of sessions logged before
-        # venue mode: orders go to a venue and fill only by its logged reports (VenueReport),
-        # never by the paper broker against prints
-        self.venue_exec: bool = False
-        self.bad_data: int = 5
-        self.live_sharpe_ratio: float = 0.7
-        self.live_sharpe_min_bars: int = 100
-        self.mc_draws: int = 2000
-        self.mc_every: int = 10
-        self.bars_per_day: float = 390.0
-        self.seed: int = 0  # Monte Carlo VaR draws
-        self.hedge: HedgeParams = HedgeParams()  # the options overlay (off unless hedge.protect)
-        # multi-strategy books: [] = one driving signal (``signal``) as before
-        self.books: list[str] = []
-        # equal, inverse_vol or mean_variance (of each book's P&L per unit of capital)
-        self.allocation: str = "equal"
-        self.rebalance_every: int = 50  # bars between capital re-weights
-        self.allocation_window: int = 100  # bars of book returns behind inverse_vol / mean_variance
-        self.allocation_min_w: float = 0.0  # bounds on each book's weight (inverse_vol, mean_variance)
-        self.allocation_max_w: float = 1.0
-        self.risk_aversion: float = 1.0  # mean_variance: mu'w - risk_aversion / 2 x w'Cw (annualised)
-
-
-class Engine:
+class Engine(BreakerHost):
     def __init__(self, p: EngineParams, instruments: list[Instrument]) -> None:
         self.p = p
-        self.seq: int = 0
-        self.input_seq: int = 0
-        self.ts: int = 0
-        self.out: list[object] = []
+        self.bus = Bus()
         self.state = TradingState()
         self.portfolio = Portfolio(p.initial_cash)
         self.broker = PaperBroker(p.commission_bps, p.min_commission, p.slippage_bps,
                                   p.participation, p.impact_bps, p.min_commission_per_order)
-        self.algo_due: int = 0  # market ms of the next parent-order slice (0 = none)
-        self.last_reject: str = ""  # the last gate refusal, for a parent whose child it was
-        self.gate = Gate(p.max_order_notional, p.max_position_fraction,
-                         p.max_gross_leverage, p.fat_finger_band, p.max_sector_fraction,
-                         p.var_budget, p.max_orders_per_minute, p.do_not_trade,
-                         p.open_minute, p.close_minute)
         self.strategy = Momentum(p.fast, p.slow, p.vol_scale)
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
         self.bars: dict[str, BarBuilder] = {}
         self.signals: dict[str, Signal] = {}
-        self.b_daily = self.breaker("daily_loss", p.daily_loss, "frac")
-        self.b_drawdown = self.breaker("max_drawdown", p.max_drawdown, "frac")
-        self.b_trailing = self.breaker("trailing_loss", p.trailing_loss, "frac")
-        self.b_losses = self.breaker("consecutive_losses", float(p.consecutive_losses), "count")
-        self.b_var = self.breaker("var_limit", p.var_limit, "frac")
-        self.b_rejects = self.breaker("reject_storm", float(p.reject_storm), "count")
-        self.b_stale = self.breaker("stale_data", p.stale_data_s if p.stale_bars <= 0 else
-                                    max(p.stale_data_s, p.stale_bars * p.bar_ms / 1000.0), "s")
-        self.b_bad = self.breaker("bad_data", float(p.bad_data), "count")
-        self.breakers: list[Breaker] = [self.b_daily, self.b_drawdown, self.b_trailing, self.b_losses,
-                                        self.b_var, self.b_rejects, self.b_stale, self.b_bad]
+        self.brk = BreakerSet(p)
+        self.breakers: list[Breaker] = self.brk.all  # every breaker, in display order
         self.new_rules: bool = p.breaker_version >= 2
-        # market clock for staleness: market ms, where a night, weekend or holiday
-        # (a "day" timer between two bar closes) counts as one bar
-        self.mclock: int = 0
-        self.last_bar_ts: int = 0
-        self.day_pending: bool = False
-        self.printed_now: set[str] = set()  # symbols with a print since the last bar close
-        self.print_clock: dict[str, int] = {}  # mclock at the bar close after each symbol's last print
-        self.hole: dict[str, int] = {}  # market ms of silence that a print at this bar close ended
+        self.clock = MarketClock(p.bar_ms)  # market time for staleness
         # the book's VaR (var_measure): each symbol's bar returns, and the figure
-        self.risk_rets: dict[str, RollingWindow] = {}
-        self.risk_close: dict[str, float] = {}
-        self.var_book: float = 0.0  # 95% one-day VaR of the book now / NAV, by var_measure
         self.var_reduced: bool = False  # the VaR trip moved the book from ACTIVE to REDUCING
-        self.day_pnl_peak: float = 0.0
-        self.day_open_nav: float = p.initial_cash
-        self.peak_nav: float = p.initial_cash
-        self.breaker_peak_nav: float = p.initial_cash
-        self.drawdown: float = 0.0
-        self.max_drawdown: float = 0.0
-        self.last_nav: float = p.initial_cash
-        self.nav_returns = RollingWindow(500)
-        self.nav_mean: float = 0.0  # of nav_returns, refreshed when it changes
-        self.nav_sd: float = 0.0
         self.losing_streak: int = 0
         self.trip_pnl: dict[str, float] = {}
-        self.rejects_this_bar: int = 0
         self.last_price_ts: int = 0
-        self.orders_accepted: int = 0
         self.halts: int = 0
         self.bad_prices: int = 0  # quarantined prints, all reasons
-        self.last_risk: RiskSnapshot | None = None
         # quarantine: the last good price per symbol and a candidate new level
-        self.good: dict[str, float] = {}
-        self.q_level: dict[str, float] = {}
-        self.q_count: dict[str, int] = {}
+        self.price_screen = PriceScreen(p.quarantine_band, p.quarantine_confirm)
         self.quarantined_this_bar: int = 0
         # risk caches, refreshed at bar close
-        self.bar_count: int = 0
-        self.unit_var: dict[str, float] = {}
-        self.var_contrib: dict[str, float] = {}  # Euler contribution to 95% parametric VaR (currency)
-        self.mc95: float = 0.0
-        self.mc_cvar95: float = 0.0  # mean loss beyond the MC VaR (positive fraction of NAV)
-        self.mc_cvar99: float = 0.0
-        self.mc99: float = 0.0
-        self.z: list[float] = []  # standard normal draws, mc_draws x z_cols, drawn once
-        self.z_cols: int = 0
         # the options overlay: protective puts on flagged longs (None when off)
         self.overlay: OptionsOverlay | None = OptionsOverlay(p.hedge) if p.hedge.protect else None
         # puts are considered as the position-setting views arrive, or at bar close under momentum alone
-        self.hedge_on_views: bool = p.signal != "momentum" or any(b != "momentum" for b in p.books)
+        self.risk = RiskMonitor(p, self.portfolio, self.strategy, self.overlay, len(instruments))
         # signal-layer models: latest view per model and symbol, versions, live-Sharpe breakers
-        self.model_values: dict[str, dict[str, float]] = {}
-        self.model_versions: dict[str, int] = {}
-        self.model_returns: dict[str, RollingWindow] = {}
-        self.model_breakers: dict[str, Breaker] = {}
-        self.model_val_sharpe: dict[str, float] = {}
-        self.model_scales: dict[str, dict[str, float]] = {}
-        # books: virtual sub-portfolios (cash starts at 0, so a book's value is
-        # its P&L), capital weights, and each order's split between the books
-        self.books: list[str] = list(p.books)
-        nb = len(self.books)
-        self.book_weights: list[float] = [1.0 / nb for _ in range(nb)]
-        self.book_pf: list[Portfolio] = [Portfolio(0.0) for _ in range(nb)]
-        self.book_returns: list[RollingWindow] = [RollingWindow(max(2, p.allocation_window))
-                                                  for _ in range(nb)]
-        self.book_last_value: list[float] = [0.0 for _ in range(nb)]
-        self.book_last_nav: float = p.initial_cash
-        self.order_shares: dict[int, list[float]] = {}  # order / parent id -> share per book
-        self.next_shares: list[float] = []  # the split of the order being submitted
+        self.views = Views(p, self.bus, self, self.strategy, self.brk)
+        self.model_values: dict[str, dict[str, float]] = self.views.values
+        self.model_versions: dict[str, int] = self.views.versions
+        self.books: list[str] = list(p.books)  # [] = one driving signal (``signal``)
         # sizing: true ranges per symbol (vol_estimator "atr"); per Kelly source
         # (the driving signal, or each book) and symbol, the per-bar returns of
         # holding the sign of its view (kelly_fraction > 0)
-        self.atr_on: bool = p.vol_target > 0.0 and p.vol_estimator == "atr"
-        self.true_ranges: dict[str, TrueRange] = {}
-        self.kelly_sources: list[str] = [] if p.kelly_fraction <= 0.0 else \
-            (list(p.books) if p.books else [p.signal])
-        self.kelly_returns: dict[str, dict[str, RollingWindow]] = {}
-        for src in self.kelly_sources:
-            self.kelly_returns[src] = {}
-
-    def breaker(self, name: str, limit: float, unit: str) -> Breaker:
-        action = REDUCING if name in self.p.reduce_on else self.p.trip_actions.get(name, HALTED)
-        return Breaker(name, limit, self.p.warn_fraction, unit, self.p.confirm, action, self.p.warn_clear)
+        self.sizer = Sizer(p, self.strategy, self.model_values)
+        self.router = Router(p, self.bus, self, self.portfolio, self.broker, self.state, self.instruments,
+                             self.risk, self.brk)
+        self.gate = self.router.gate
+        self.book_set = Books(p, self.bus, self.portfolio, self.broker, self.state, self.strategy,
+                              self.model_values, self.views.scales, self.brk, self.sizer, self.router)
+        self.hedger: Hedger | None = None
+        if self.overlay is not None:
+            self.hedger = Hedger(p, self.bus, self.overlay, self.portfolio, self.broker, self.state,
+                                 self.strategy, self.model_values, self.brk)
 
     # ------------------------------------------------------------ entry
 
     def process(self, ev: object) -> list[object]:
         """Number ``ev`` and return ``[ev, *decisions]`` (consecutive seqs)."""
-        self.seq += 1
-        self.input_seq = self.seq
+        self.bus.seq += 1
+        self.bus.input_seq = self.bus.seq
         out: list[object] = [ev]
-        self.out = out
+        self.bus.out = out
         if isinstance(ev, Tick):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
             self.on_tick(ev)
         elif isinstance(ev, Timer):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
             self.on_timer(ev)
         elif isinstance(ev, Bar):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
             self.on_bar(ev)
         elif isinstance(ev, Command):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
             self.on_command(ev)
         elif isinstance(ev, ModelSignal):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
             self.on_model_signal(ev)
         elif isinstance(ev, ModelActivated):
-            self.ts = ev.ts
-            self.on_model_activated(ev)
+            self.bus.ts = ev.ts
+            self.views.activate(ev)
         elif isinstance(ev, Headline):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
         elif isinstance(ev, VenueReport):
-            self.ts = ev.ts
+            self.bus.ts = ev.ts
             self.on_venue_report(ev)
         elif isinstance(ev, ModelFit):
-            self.ts = ev.ts  # a model fit's record (core.signals.hub): logged, decides nothing
+            self.bus.ts = ev.ts  # a model fit's record (core.signals.hub): logged, decides nothing
         else:
             raise TypeError(f"not an input event: {ev!r}")
-        if 0 < self.algo_due <= self.ts:
-            self.run_algos()
+        if 0 < self.router.algo_due <= self.bus.ts:
+            self.router.run_algos()
         return out
 
     def emit(self, e: object) -> None:
-        self.seq += 1
-        self.out.append(e)
+        self.bus.emit(e)
+
+    @property
+    def seq(self) -> int:
+        """The last seq given out."""
+        return self.bus.seq
+
+    @property
+    def ts(self) -> int:
+        """The market time of the last input."""
+        return self.bus.ts
 
     # ------------------------------------------------------------ market data
 
     def on_tick(self, t: Tick) -> None:
-        if 0 < self.broker.next_expiry <= self.ts:
-            self.expire_orders()
-        self.printed_now.add(t.symbol)  # the feed is alive, whatever the screen makes of the print
+        if 0 < self.broker.next_expiry <= self.bus.ts:
+            self.router.expire_orders()
+        self.clock.printed(t.symbol)  # the feed is alive, whatever the screen makes of the print
         if math.isnan(t.size) or t.size < 0.0 or math.isinf(t.size):
             self.quarantine(t.symbol, t.price, f"size {t.size!r} is not a finite size >= 0")
             return
@@ -327,16 +163,16 @@ class Engine:
         self.builder(t.symbol).add_tick(t.price, t.size)
 
     def on_bar(self, b: Bar) -> None:
-        if 0 < self.broker.next_expiry <= self.ts:
-            self.expire_orders()
-        self.printed_now.add(b.symbol)
+        if 0 < self.broker.next_expiry <= self.bus.ts:
+            self.router.expire_orders()
+        self.clock.printed(b.symbol)
         if not (good_price(b.open) and good_price(b.high) and good_price(b.low)
                 and good_price(b.close)) or math.isnan(b.volume) or b.volume < 0.0:
             bad = b.close if not good_price(b.close) else (b.open if not good_price(b.open) else
                                                            (b.high if not good_price(b.high) else b.low))
             self.quarantine(b.symbol, bad, "bar with a price that is not positive and finite, or a bad volume")
             return
-        ref = self.good.get(b.symbol, 0.0)
+        ref = self.price_screen.last_good(b.symbol)
         if not self.screen(b.symbol, b.close):
             return
         # orders from the last bar fill at this open, unless the open itself is
@@ -348,36 +184,18 @@ class Engine:
         self.builder(b.symbol).set_bar(b.open, b.high, b.low, b.close, b.volume)
 
     def screen(self, sym: str, price: float) -> bool:
-        """True if ``price`` may be used. A print past the quarantine band from
-        the last good price is quarantined unless ``quarantine_confirm`` prints
-        in a row agree on the new level (a real gap): then the level is taken."""
-        if not good_price(price):
-            self.quarantine(sym, price, "price is not positive and finite")
-            return False
-        ref = self.good.get(sym, 0.0)
-        band = self.p.quarantine_band
-        if ref <= 0.0 or abs(price / ref - 1.0) <= band:
-            self.good[sym] = price
-            self.q_count[sym] = 0
+        """True if ``price`` may be used (core/price_screen.py); else it is quarantined."""
+        why = self.price_screen.check(sym, price)
+        if why == "":
             return True
-        n = self.q_count.get(sym, 0)
-        level = self.q_level.get(sym, 0.0)
-        n = n + 1 if n > 0 and abs(price / level - 1.0) <= band else 1
-        self.q_level[sym] = price
-        self.q_count[sym] = n
-        if n >= self.p.quarantine_confirm:
-            self.good[sym] = price
-            self.q_count[sym] = 0
-            return True
-        self.quarantine(sym, price, f"jump of {price / ref - 1.0:+.1%} from the last good price "
-                                    f"(band {band:.0%}); {n} of {self.p.quarantine_confirm} prints to confirm")
+        self.quarantine(sym, price, why)
         return False
 
     def quarantine(self, sym: str, price: float, reason: str) -> None:
         self.bad_prices += 1
         self.quarantined_this_bar += 1
-        self.emit(Quarantined(self.ts, sym, price, self.good.get(sym, 0.0), reason))
-        self.check_breaker(self.b_bad, float(self.quarantined_this_bar))
+        self.emit(Quarantined(self.bus.ts, sym, price, self.price_screen.last_good(sym), reason))
+        self.check_breaker(self.brk.bad, float(self.quarantined_this_bar))
 
     def builder(self, symbol: str) -> BarBuilder:
         bb = self.bars.get(symbol)
@@ -400,12 +218,12 @@ class Engine:
         before = self.portfolio.qty(symbol)
         realized = self.portfolio.apply_fill(symbol, f.qty, f.price, f.commission)
         if self.books:
-            self.attribute(o, f, before)
+            self.book_set.attribute(o, f, before)
         pos = self.portfolio.positions[symbol]
-        self.emit(Fill(self.ts, symbol, o.order_id, f.qty, f.price, f.commission, f.remaining))
-        self.emit(PositionChanged(self.ts, symbol, pos.qty, pos.avg_price, realized))
+        self.emit(Fill(self.bus.ts, symbol, o.order_id, f.qty, f.price, f.commission, f.remaining))
+        self.emit(PositionChanged(self.bus.ts, symbol, pos.qty, pos.avg_price, realized))
         if o.parent_id != 0:
-            self.child_filled(o, f)  # before round_trip: a breaker it trips ends the parent
+            self.router.child_filled(o, f)  # before round_trip: a breaker it trips ends the parent
         self.round_trip(symbol, before, pos.qty, realized - f.commission)
 
     def on_venue_report(self, r: VenueReport) -> None:
@@ -421,7 +239,7 @@ class Engine:
                 return
             fee = r.commission if math.isfinite(r.commission) else 0.0
             if o is None:
-                late = OpenOrder(r.order_id, r.symbol, r.qty, r.price, "venue", self.ts)
+                late = OpenOrder(r.order_id, r.symbol, r.qty, r.price, "venue", self.bus.ts)
                 late.filled = r.qty
                 self.book_fill(BrokerFill(late, r.qty, r.price, fee, 0.0))
                 return
@@ -438,15 +256,15 @@ class Engine:
         self.broker.remove(o.order_id)
         left = o.qty - o.filled
         if r.kind == "reject":
-            self.rejects_this_bar += 1
-            self.emit(OrderRejected(self.ts, o.symbol, o.order_id, left, "venue", 0.0, 0.0,
+            self.router.rejects_this_bar += 1
+            self.emit(OrderRejected(self.bus.ts, o.symbol, o.order_id, left, "venue", 0.0, 0.0,
                                     f"venue refused: {r.reason}"))
         else:
-            self.emit(OrderCancelled(self.ts, o.symbol, o.order_id, left, f"venue {r.kind}: {r.reason}"))
+            self.emit(OrderCancelled(self.bus.ts, o.symbol, o.order_id, left, f"venue {r.kind}: {r.reason}"))
         parent = self.broker.parents.get(o.parent_id) if o.parent_id != 0 else None
         if parent is not None:
             parent.child_id = 0
-            self.finish_parent(parent, "cancelled", f"venue {r.kind} of a slice: {r.reason}")
+            self.router.finish_parent(parent, "cancelled", f"venue {r.kind} of a slice: {r.reason}")
 
     def round_trip(self, symbol: str, before: float, after: float, net: float) -> None:
         """A trade, for the losing-streak breaker, is a round trip: from flat
@@ -458,52 +276,22 @@ class Engine:
             return
         self.trip_pnl[symbol] = 0.0
         self.losing_streak = self.losing_streak + 1 if acc < 0.0 else 0
-        self.check_breaker(self.b_losses, float(self.losing_streak))
+        self.check_breaker(self.brk.losses, float(self.losing_streak))
 
     # ------------------------------------------------------------ timers
 
     def on_timer(self, t: Timer) -> None:
-        if 0 < self.broker.next_expiry <= self.ts:
-            self.expire_orders()
+        if 0 < self.broker.next_expiry <= self.bus.ts:
+            self.router.expire_orders()
         if t.name == "bar":
-            self.tick_clock(t.ts)
+            self.clock.bar_close(t.ts)
             self.on_bar_close()
         elif t.name == "day":
-            self.day_open_nav = self.portfolio.nav()
-            self.day_pnl_peak = 0.0
-            self.day_pending = True
+            self.risk.day_open_nav = self.portfolio.nav()
+            self.risk.day_pnl_peak = 0.0
+            self.clock.new_day()
         elif t.name == "end" and self.new_rules:
             self.feed_ended()
-
-    def tick_clock(self, ts: int) -> None:
-        """Advance the market clock to this bar close: by the time since the
-        last bar close, or by one bar when a day boundary lies between (closed
-        hours, weekends and holidays are not stale time). Symbols that printed
-        since the last bar close are fresh as of now."""
-        if self.last_bar_ts > 0:
-            self.mclock += self.p.bar_ms if self.day_pending else max(0, ts - self.last_bar_ts)
-        self.day_pending = False
-        self.last_bar_ts = ts
-        if self.hole:
-            self.hole = {}
-        if self.printed_now:
-            for sym in self.printed_now:
-                prev = self.print_clock.get(sym, -1)
-                if prev >= 0:  # the silence this print ended (a hole in a file is seen here)
-                    self.hole[sym] = self.mclock - prev
-                self.print_clock[sym] = self.mclock
-            self.printed_now.clear()
-
-    def risk_symbols(self) -> list[str]:
-        """Symbols whose moves change the book's value: positions, and the
-        underlyings of the options overlay's puts."""
-        held = self.portfolio.open_symbols()
-        ov = self.overlay
-        if ov is not None:
-            for sym in ov.symbols():
-                if sym not in held:
-                    held.append(sym)
-        return held
 
     def exposed_symbols(self) -> list[str]:
         """Symbols held, with an open order, or with a working parent order."""
@@ -522,14 +310,14 @@ class Engine:
         order open, that is an alarm (the book can no longer be marked or
         exited), raised as a stale_data trip."""
         held = self.exposed_symbols()
-        b = self.b_stale
+        b = self.brk.stale
         if not held or b.state == TRIPPED:
             return
         pf = self.portfolio
         what = ", ".join(f"{s} {pf.qty(s):+g}" for s in held)
         prev = b.state
-        b.trip(self.ts, f"feed ended while exposed: {what}")
-        self.emit(BreakerChanged(self.ts, "", b.name, prev, TRIPPED, b.value, b.limit, b.reason))
+        b.trip(self.bus.ts, f"feed ended while exposed: {what}")
+        self.emit(BreakerChanged(self.bus.ts, "", b.name, prev, TRIPPED, b.value, b.limit, b.reason))
         self.on_trip(b)
 
     def on_bar_close(self) -> None:
@@ -538,458 +326,90 @@ class Engine:
         for sym, bb in self.bars.items():
             if not bb.has_data:
                 continue
-            self.emit(BarClosed(self.ts, sym, bb.open, bb.high, bb.low, bb.close, bb.volume))
-            if self.atr_on:
-                self.true_range(sym).on_bar(bb.high, bb.low, bb.close)
-            prev_view = self.momentum_view(sym) if self.kelly_sources else 0.0  # before this bar's update
+            self.emit(BarClosed(self.bus.ts, sym, bb.open, bb.high, bb.low, bb.close, bb.volume))
+            if self.sizer.atr_on:
+                self.sizer.true_range(sym).on_bar(bb.high, bb.low, bb.close)
+            prev_view = self.sizer.momentum_view(sym) if self.sizer.kelly_sources else 0.0  # before this bar's update
             st = self.strategy.on_bar(sym, bb.close)
-            if self.kelly_sources and st.closes.count >= 2:  # a return this bar
-                self.track_kelly(sym, prev_view, st.returns.values[(st.returns.pos - 1) % st.returns.capacity])
-            sig = Signal(self.ts, sym, "momentum", st.value, min(1.0, st.confidence))
+            if self.sizer.kelly_sources and st.closes.count >= 2:  # a return this bar
+                self.sizer.track_kelly(sym, prev_view, st.returns.values[(st.returns.pos - 1) % st.returns.capacity])
+            sig = Signal(self.bus.ts, sym, "momentum", st.value, min(1.0, st.confidence))
             self.signals[sym] = sig
             self.emit(sig)
             bb.has_data = False
             closed.append(sym)
             if self.overlay is not None:
                 self.overlay.on_close(sym, bb.close)
-            self.unit_var[sym] = Z95 * st.returns.std() * h * bb.close if st.returns.count >= 2 else 0.0
+            self.risk.unit_var[sym] = Z95 * st.vol * h * bb.close if st.returns.count >= 2 else 0.0
             if self.new_rules:
-                self.track_risk_return(sym, bb.close)
-        self.bar_count += 1
-        self.track_models(closed)
+                self.risk.track_risk_return(sym, bb.close)
+        self.bus.bars += 1
+        self.views.track(closed)
         reweighted = False
         if self.books:
-            self.track_books()
-            if self.bar_count % self.p.rebalance_every == 0:
-                reweighted = self.reallocate()
-        if self.overlay is not None:
-            self.settle_options()
-        nav = self.update_nav()
-        var = self.var95()
-        if self.bar_count % self.p.mc_every == 1 % self.p.mc_every or self.mc95 > 0.0 \
+            self.book_set.track()
+            if self.bus.bars % self.p.rebalance_every == 0:
+                reweighted = self.book_set.reallocate()
+        if self.hedger is not None:
+            self.hedger.settle()
+        nav = self.risk.update_nav()
+        var = self.risk.var95()
+        if self.bus.bars % self.p.mc_every == 1 % self.p.mc_every or self.risk.mc95 > 0.0 \
                 and not self.portfolio.open_symbols():
-            self.run_monte_carlo(nav)
+            self.risk.run_monte_carlo(nav)
         vb = var
         if self.new_rules:
-            vb = self.book_var(nav)
-            self.var_book = vb
+            vb = self.risk.book_var(nav)
+            self.risk.var_book = vb
         self.check_risk_breakers(nav, vb)
-        self.rejects_this_bar = 0
+        self.router.rejects_this_bar = 0
         self.quarantined_this_bar = 0
-        if self.new_rules and self.b_var.state == TRIPPED:
+        if self.new_rules and self.brk.var.state == TRIPPED:
             self.var_rule(vb)
         if self.state.state != HALTED:
-            if self.b_var.state == TRIPPED and vb > self.b_var.limit:
+            if self.brk.var.state == TRIPPED and vb > self.brk.var.limit:
                 self.cut_largest_var()
             if self.books:
                 syms = list(self.portfolio.last.keys()) if reweighted else \
                     (closed if "momentum" in self.books else [])
                 for sym in syms:
-                    self.book_rebalance(sym, nav, "reweighted" if reweighted else "momentum bar close")
+                    self.book_set.rebalance(sym, nav, "reweighted" if reweighted else "momentum bar close")
             elif self.p.signal == "momentum":
                 for sym in closed:
                     st = self.strategy.states[sym]
                     self.rebalance(sym, st.value, st.confidence, 1.0, nav, f"momentum {st.value:+.2f}")
-            if self.overlay is not None:
-                self.hedge(nav)
-        self.emit(self.risk_snapshot(nav, var))
+            if self.hedger is not None:
+                self.hedger.hedge(nav)
+        self.emit(self.risk.snapshot(self.bus.ts, nav, var))
 
     # ------------------------------------------------------------ signal-layer models
 
     def on_model_signal(self, m: ModelSignal) -> None:
-        values = self.model_values.get(m.model)
-        if values is None:
-            values = {}
-            self.model_values[m.model] = values
-        ok = math.isfinite(m.value) and math.isfinite(m.confidence) and math.isfinite(m.scale)
-        values[m.symbol] = m.value if ok else 0.0
+        booked = bool(self.books) and m.model in self.books
+        ok = self.views.record(m, booked)
         if self.books:
-            if m.model not in self.books:
+            if not booked:
                 return
-            scales = self.model_scales.get(m.model)
-            if scales is None:
-                scales = {}
-                self.model_scales[m.model] = scales
-            scales[m.symbol] = max(0.0, min(1.0, m.scale)) if ok else 0.0
             if self.state.state != HALTED:
-                self.book_rebalance(m.symbol, self.portfolio.nav(), f"{m.model} v{m.version} {m.value:+.2f}")
-                if self.overlay is not None:
-                    self.protect(m.symbol, self.portfolio.nav())
+                self.book_set.rebalance(m.symbol, self.portfolio.nav(), f"{m.model} v{m.version} {m.value:+.2f}")
+                if self.hedger is not None:
+                    self.hedger.protect(m.symbol, self.portfolio.nav())
             return
         if m.model != self.p.signal or self.state.state == HALTED:
             return
-        b = self.model_breakers.get(m.model)
-        value = m.value if ok and (b is None or b.state != TRIPPED) else 0.0  # disabled: exit
+        value = m.value if ok and not self.brk.disabled(m.model) else 0.0  # disabled: exit
         scale = max(0.0, min(1.0, m.scale)) if ok else 0.0
         conf = 1.0 if m.confidence >= 0.0 else 0.0  # any published view is warm
         why = f"{m.model} v{m.version} {value:+.2f}" + (f" x{scale:.2f}" if scale < 1.0 else "")
         self.rebalance(m.symbol, max(-1.0, min(1.0, value)), conf, scale, self.portfolio.nav(), why)
-        if self.overlay is not None:
-            self.protect(m.symbol, self.portfolio.nav())
-
-    def on_model_activated(self, a: ModelActivated) -> None:
-        """A new model version: its live-Sharpe breaker starts afresh against
-        its own validation Sharpe. A model that never had one gets no breaker;
-        a version without one, after versions that had one, fails closed (NaN)."""
-        self.model_versions[a.model] = a.version
-        b = self.model_breakers.get(a.model)
-        if math.isnan(a.val_sharpe) and b is None:
-            return  # no validation Sharpe (regimes, sentiment): no live-Sharpe check
-        self.model_val_sharpe[a.model] = a.val_sharpe
-        self.model_returns[a.model] = RollingWindow(max(2, self.p.live_sharpe_min_bars))
-        if b is None:
-            b = Breaker("live_sharpe:" + a.model, 0.0, self.p.warn_fraction, "sharpe", 1, DISABLE,
-                        self.p.warn_clear)
-            self.model_breakers[a.model] = b
-            self.breakers.append(b)
-        elif b.state != ARMED:
-            prev = b.state
-            b.reset(f"{a.model} v{a.version} activated")
-            self.emit(BreakerChanged(self.ts, "", b.name, prev, b.state, 0.0, b.limit,
-                                     f"reset: {a.model} v{a.version} activated"))
-        vs = a.val_sharpe
-        b.limit = (1.0 - self.p.live_sharpe_ratio) * vs if math.isfinite(vs) else math.nan
-
-    def track_models(self, closed: list[str]) -> None:
-        """Each activated model's live P&L per bar: the mean over symbols of its
-        previous view times this bar's return (no look-ahead: a view set after
-        bar t's close earns bar t+1's return). Its breaker sees the Sharpe decay
-        (validation - live, annualised) against (1 - ratio) x validation."""
-        for model, window in self.model_returns.items():
-            values = self.model_values.get(model)
-            if values is None:
-                continue
-            total = 0.0
-            n = 0
-            for sym in closed:
-                st = self.strategy.states.get(sym)
-                v = values.get(sym)
-                if st is None or v is None or st.returns.count < 1:
-                    continue
-                total += v * st.returns.values[(st.returns.pos - 1) % st.returns.capacity]
-                n += 1
-            if n == 0:
-                continue
-            window.push(total / n)
-            if not window.full():
-                continue
-            sd = window.std()
-            live = window.mean_last(window.count) / sd * math.sqrt(252.0 * self.p.bars_per_day) if sd > 0.0 else 0.0
-            b = self.model_breakers[model]
-            vs = self.model_val_sharpe.get(model, math.nan)
-            if self.new_rules and vs - live >= b.limit:
-                ratio = self.p.live_sharpe_ratio
-                b.detail = f"{b.name}: live Sharpe {live:.2f} vs validation {vs:.2f} " \
-                           f"(limit ratio {ratio:g}: trips below {ratio * vs:.2f})"
-            self.check_breaker(b, vs - live if math.isfinite(b.limit) else math.nan)
-
-    def update_nav(self) -> float:
-        nav = self.portfolio.nav()
-        if self.last_nav > 0.0:
-            r = self.nav_returns
-            r.push(nav / self.last_nav - 1.0)
-            # the window changes only here: its mean and sd serve every VaR figure until the next bar
-            self.nav_mean = r.mean_last(r.count)
-            self.nav_sd = r.std() if r.count >= 2 else 0.0
-        self.last_nav = nav
-        if nav > self.peak_nav:
-            self.peak_nav = nav
-        if nav > self.breaker_peak_nav:
-            self.breaker_peak_nav = nav
-        self.drawdown = 1.0 - nav / self.peak_nav if self.peak_nav > 0.0 else 1.0
-        if self.drawdown > self.max_drawdown:
-            self.max_drawdown = self.drawdown
-        return nav
-
-    def risk_snapshot(self, nav: float, var: float) -> RiskSnapshot:
-        pf = self.portfolio
-        gross = pf.gross()
-        h = self.p.bars_per_day
-        r = self.nav_returns
-        tail = sorted_returns(r)
-        snap = RiskSnapshot(self.ts, "", nav, pf.cash, gross, pf.net(),
-                            gross / nav if nav > 0.0 else math.inf,
-                            nav - self.day_open_nav, self.drawdown, self.max_drawdown, var,
-                            self.var_parametric(Z99), hist_var(tail, 0.95, h), hist_var(tail, 0.99, h),
-                            hist_cvar(tail, 0.95, h), hist_cvar(tail, 0.99, h),
-                            self.mc95, self.mc99, self.var_book,
-                            contrib_text(self.var_contrib) if self.new_rules else "")
-        self.last_risk = snap
-        return snap
-
-    def var95(self) -> float:
-        return self.var_parametric(Z95)
-
-    def var_parametric(self, z: float) -> float:
-        """One-day parametric VaR of NAV from bar returns (positive fraction):
-        z * sd * sqrt(h) - min(mean, 0) * h, with h bars a day. A drift may add
-        to the loss but never offsets it: scaled by h (390 one-minute bars a
-        day) the sample mean of a short window is mostly noise and, taken at
-        face value, would read a lucky streak as "no risk" (it did, in tests).
-        Under the breaker rules of version 2 there is no drift term at all: h x
-        the mean of a short losing streak read as a 6% "VaR" at 0.4x leverage
-        (issue 13); sessions logged before keep it so that they replay."""
-        r = self.nav_returns
-        if r.count < 2:
-            return 0.0
-        h = self.p.bars_per_day
-        v = z * self.nav_sd * math.sqrt(h)
-        if not self.new_rules:
-            v -= min(self.nav_mean, 0.0) * h  # the old loss drift: h x a short window's mean
-        return v if v > 0.0 else 0.0
-
-    def run_monte_carlo(self, nav: float) -> None:
-        """One-day 95%/99% VaR of the current book (positive fractions of NAV) by
-        a seeded correlated simulation: bar returns of the open positions give a
-        mean vector and a sample covariance (ddof=1, over their common newest
-        bars); each scenario draws correlated returns through the Cholesky factor,
-        scales them to a day (mean x h, sd x sqrt(h)) and reprices the book. As
-        in ``var_parametric`` the book's drift counts only when it is a loss.
-        The standard normal draws are made once from the session seed (common
-        random numbers), so replay draws the same. Also refreshes each position's
-        Euler contribution to the 95% parametric VaR, which sums to it."""
-        syms: list[str] = []
-        n = 0
-        held = self.risk_symbols()
-        ov = self.overlay
-        for sym in held:
-            st = self.strategy.states.get(sym)
-            if st is None or st.returns.count < 2:
-                continue
-            syms.append(sym)
-            n = st.returns.count if n == 0 else min(n, st.returns.count)
-        mc_contrib = self.new_rules and self.p.var_measure == "monte_carlo"
-        if not self.new_rules or mc_contrib:
-            self.var_contrib = {}
-        k = len(syms)
-        if k == 0 or nav <= 0.0:
-            self.mc95 = 0.0
-            self.mc99 = 0.0
-            self.mc_cvar95 = 0.0
-            self.mc_cvar99 = 0.0
-            return
-        rets: list[list[float]] = []
-        expo: list[float] = []
-        for sym in syms:
-            w = self.strategy.states[sym].returns
-            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)])
-            # options count by their delta (units of underlying) and, below, their gamma
-            units = self.portfolio.qty(sym) + (ov.delta_units(sym) if ov is not None else 0.0)
-            expo.append(units * self.portfolio.last.get(sym, 0.0))
-        mus, cov = sample_moments(rets)
-        h = self.p.bars_per_day
-        sq = math.sqrt(h)
-        # Euler contributions: e_i (C e)_i / sigma_p, times z95 sqrt(h)
-        ce, var_p = cov_times(cov, expo)
-        sig = math.sqrt(var_p) if var_p > 0.0 else 0.0
-        if not self.new_rules:
-            for i in range(k):
-                self.var_contrib[syms[i]] = Z95 * sq * expo[i] * ce[i] / sig if sig > 0.0 else 0.0
-        chol = cholesky(cov)
-        # scenario P&L = m + sqrt(h) * sum_c wv[c] z_c, wv[c] = sum_{i>=c} e_i L[i][c]
-        wv: list[float] = []
-        for c in range(k):
-            acc = 0.0
-            for i in range(c, k):
-                acc += expo[i] * chol[i][c]
-            wv.append(acc)
-        m = 0.0
-        if not self.new_rules:  # drift: losses only, as var_parametric
-            drift = 0.0
-            for i in range(k):
-                drift += expo[i] * mus[i]
-            m = min(drift * h, 0.0)
-        self.ensure_draws(k)
-        z = self.z
-        cols = self.z_cols
-        # options' convexity: 0.5 x gamma x (S r)^2 per symbol, r its scenario return
-        gam: list[float] = []
-        gam_i: list[int] = []
-        if ov is not None:
-            for i in range(k):
-                g = ov.gamma_units(syms[i])
-                if g != 0.0:
-                    px = self.portfolio.last.get(syms[i], 0.0)
-                    gam.append(0.5 * g * px * px)
-                    gam_i.append(i)
-        pnl: list[float] = []
-        for d in range(self.p.mc_draws):
-            base = d * cols
-            acc = 0.0
-            for c in range(k):
-                acc += wv[c] * z[base + c]
-            x = m + sq * acc
-            for j in range(len(gam_i)):
-                i = gam_i[j]
-                r = 0.0
-                for c in range(i + 1):
-                    r += chol[i][c] * z[base + c]
-                r *= sq
-                x += gam[j] * r * r
-            pnl.append(x)
-        if mc_contrib:
-            self.mc_contributions(pnl, syms, chol, expo, gam, gam_i, nav)
-        pnl.sort()
-        v95 = -quantile(pnl, 0.05) / nav
-        v99 = -quantile(pnl, 0.01) / nav
-        self.mc95 = v95 if v95 > 0.0 else 0.0
-        self.mc99 = v99 if v99 > 0.0 else 0.0
-        self.mc_cvar95 = tail_loss(pnl, 0.05, nav)
-        self.mc_cvar99 = tail_loss(pnl, 0.01, nav)
-
-    def mc_contributions(self, pnl: list[float], syms: list[str], chol: list[list[float]],
-                         expo: list[float], gam: list[float], gam_i: list[int], nav: float) -> None:
-        """Each position's share of the Monte Carlo 95% VaR: its P&L in the
-        scenario(s) at the 5% quantile, interpolated as the quantile is, so the
-        shares add up to the VaR (currency)."""
-        srt = sorted(pnl)
-        pos = 0.05 * (len(srt) - 1)
-        lo = int(math.floor(pos))
-        hi = min(lo + 1, len(srt) - 1)
-        w = pos - lo
-        if -(srt[lo] + (srt[hi] - srt[lo]) * w) <= 0.0:
-            return  # no loss at the quantile: nothing to share
-        d_lo = pnl.index(srt[lo])
-        d_hi = pnl.index(srt[hi])
-        a = self.mc_parts(d_lo, chol, expo, gam, gam_i)
-        b = self.mc_parts(d_hi, chol, expo, gam, gam_i)
-        for i in range(len(syms)):
-            self.var_contrib[syms[i]] = -(a[i] * (1.0 - w) + b[i] * w)
-
-    def mc_parts(self, d: int, chol: list[list[float]], expo: list[float], gam: list[float],
-                 gam_i: list[int]) -> list[float]:
-        """Scenario ``d``'s P&L per position (currency), as run_monte_carlo sums it."""
-        k = len(expo)
-        sq = math.sqrt(self.p.bars_per_day)
-        base = d * self.z_cols
-        out: list[float] = []
-        for i in range(k):
-            r = 0.0
-            for c in range(i + 1):
-                r += chol[i][c] * self.z[base + c]
-            out.append(expo[i] * sq * r)
-        for j in range(len(gam_i)):
-            i = gam_i[j]
-            r = 0.0
-            for c in range(i + 1):
-                r += chol[i][c] * self.z[base + c]
-            r *= sq
-            out[i] += gam[j] * r * r
-        return out
-
-    def track_risk_return(self, sym: str, close: float) -> None:
-        """The symbol's bar return into its VaR window (risk.var_window bars)."""
-        prev = self.risk_close.get(sym, 0.0)
-        self.risk_close[sym] = close
-        if prev <= 0.0:
-            return
-        w = self.risk_rets.get(sym)
-        if w is None:
-            w = RollingWindow(max(2, self.p.var_window))
-            self.risk_rets[sym] = w
-        w.push(close / prev - 1.0)
-
-    def book_var(self, nav: float) -> float:
-        """One-day 95% VaR of the book as it stands (positive fraction of NAV)
-        by ``var_measure``, and each position's contribution to it in
-        ``var_contrib`` (currency; they add up to VaR x NAV):
-
-        - historical: the book's P&L under each of the last n bars' returns of
-          its symbols (n = the shortest of their windows, up to var_window),
-          scaled to a day by sqrt(bars a day); the 5% quantile (interpolated).
-          A position's contribution is its P&L in the quantile's scenarios.
-          Below 20 common bars it is the parametric figure.
-        - parametric: z95 x sqrt(bars a day) x sqrt(e'Ce), C the sample
-          covariance of those returns; Euler contributions e_i (Ce)_i / sigma.
-        - monte_carlo: the seeded simulation (run_monte_carlo, every mc_every
-          bars; the last figure stands in between).
-        No drift term in any: the book's mean return over a short window is
-        noise, and a losing streak is not a forecast.
-        Options count by their delta, and under historical by their gamma too."""
-        if self.p.var_measure == "monte_carlo":
-            return self.mc95
-        self.var_contrib = {}
-        if nav <= 0.0:
-            return 0.0
-        syms: list[str] = []
-        n = 0
-        held = self.risk_symbols()
-        ov = self.overlay
-        for sym in held:
-            w = self.risk_rets.get(sym)
-            if w is None or w.count < 2:
-                continue
-            syms.append(sym)
-            n = w.count if n == 0 else min(n, w.count)
-        k = len(syms)
-        if k == 0:
-            return 0.0
-        expo: list[float] = []
-        for sym in syms:
-            units = self.portfolio.qty(sym) + (ov.delta_units(sym) if ov is not None else 0.0)
-            expo.append(units * self.portfolio.last.get(sym, 0.0))
-        sq = math.sqrt(self.p.bars_per_day)
-        if self.p.var_measure == "historical" and n >= 20:
-            return self.hist_book_var(syms, expo, n, sq, nav)
-        rets: list[list[float]] = []
-        for sym in syms:
-            w = self.risk_rets[sym]
-            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)])
-        _, cov = sample_moments(rets)
-        ce, var_p = cov_times(cov, expo)
-        sig = math.sqrt(var_p) if var_p > 0.0 else 0.0
-        if sig <= 0.0:
-            return 0.0
-        for i in range(k):
-            self.var_contrib[syms[i]] = Z95 * sq * expo[i] * ce[i] / sig
-        return Z95 * sq * sig / nav
-
-    def hist_book_var(self, syms: list[str], expo: list[float], n: int, sq: float, nav: float) -> float:
-        """book_var's historical figure: scenario t is every symbol's t-th
-        newest bar return, read in place from its window (no copies)."""
-        k = len(syms)
-        ov = self.overlay
-        wins: list[RollingWindow] = [self.risk_rets[sym] for sym in syms]
-        gam: list[float] = []
-        for i in range(k):
-            g = ov.gamma_units(syms[i]) if ov is not None else 0.0
-            px = self.portfolio.last.get(syms[i], 0.0)
-            gam.append(0.5 * g * px * px)
-        convex = ov is not None
-        pnl: list[float] = []
-        for t in range(n):
-            x = 0.0
-            for i in range(k):
-                wi = wins[i]
-                r = sq * wi.values[(wi.pos - 1 - t) % wi.capacity]
-                x += expo[i] * r
-                if convex:
-                    x += gam[i] * r * r
-            pnl.append(x)
-        pos = 0.05 * (n - 1)
-        lo = int(math.floor(pos))
-        hi = min(lo + 1, n - 1)
-        srt = smallest(pnl, hi + 1)  # the tail only
-        w = pos - lo
-        v = -(srt[lo] + (srt[hi] - srt[lo]) * w)
-        if v <= 0.0:
-            return 0.0
-        t_lo = pnl.index(srt[lo])
-        t_hi = pnl.index(srt[hi])
-        for i in range(k):
-            win = wins[i]
-            r_lo = sq * win.values[(win.pos - 1 - t_lo) % win.capacity]
-            r_hi = sq * win.values[(win.pos - 1 - t_hi) % win.capacity]
-            a = expo[i] * r_lo + gam[i] * r_lo * r_lo
-            b = expo[i] * r_hi + gam[i] * r_hi * r_hi
-            self.var_contrib[syms[i]] = -(a * (1.0 - w) + b * w)
-        return v / nav
+        if self.hedger is not None:
+            self.hedger.protect(m.symbol, self.portfolio.nav())
 
     def var_rule(self, vb: float) -> None:
         """A tripped VaR breaker: once the measure is back below warn_clear x
         the limit, with var_auto_resume it re-arms, and a book that its trip
         moved to REDUCING returns to ACTIVE (unless another breaker is tripped)."""
-        b = self.b_var
+        b = self.brk.var
         if not self.p.var_auto_resume or vb >= b.warn_clear * b.limit:
             return
         b.reset("")
@@ -997,7 +417,7 @@ class Engine:
         why = f"var_limit: VaR {vb * 100.0:.2f}% back under {b.warn_clear * b.limit * 100.0:.2f}% " \
               f"({b.warn_clear:.0%} of the limit); auto resume"
         b.reason = why
-        self.emit(BreakerChanged(self.ts, "", b.name, TRIPPED, ARMED, vb, b.limit, "reset: " + why))
+        self.emit(BreakerChanged(self.bus.ts, "", b.name, TRIPPED, ARMED, vb, b.limit, "reset: " + why))
         if self.var_reduced and self.state.state == REDUCING:
             for other in self.breakers:
                 if other.state == TRIPPED and other.action != DISABLE:
@@ -1006,19 +426,6 @@ class Engine:
             self.move_state(ACTIVE, why)
         self.var_reduced = False
 
-    def ensure_draws(self, k: int) -> None:
-        if self.z_cols >= k and len(self.z) > 0:
-            return
-        cols = max(k, len(self.instruments))
-        rng = DetRandom(self.p.seed * 1_000_003 + 17)
-        self.z = [rng.gauss() for _ in range(self.p.mc_draws * cols)]
-        self.z_cols = cols
-
-    def symbol_unit_var(self, sym: str) -> float:
-        """One-day 95% VaR of one unit of ``sym`` (currency), from its bar
-        returns and price at the last bar close (cached there)."""
-        return self.unit_var.get(sym, 0.0)
-
     def cut_largest_var(self) -> None:
         """VaR over its limit: halve the position that adds most VaR (its
         contribution to the breaker's measure; stand-alone VaR under the old rules)."""
@@ -1026,9 +433,9 @@ class Engine:
         worst_var = 0.0
         for sym in self.portfolio.open_symbols():
             if self.new_rules:  # the largest contributor to the measure that tripped
-                v = self.var_contrib.get(sym, 0.0)
+                v = self.risk.var_contrib.get(sym, 0.0)
             else:
-                v = abs(self.portfolio.qty(sym)) * self.symbol_unit_var(sym)
+                v = abs(self.portfolio.qty(sym)) * self.risk.symbol_unit_var(sym)
             if v > worst_var:
                 worst, worst_var = sym, v
         if worst == "" or self.broker.has_pending(worst):
@@ -1049,32 +456,32 @@ class Engine:
             self.compute_risk_breakers(nav, var)
         except Exception as exc:
             why = f"breaker computation raised {type(exc).__name__}: {exc}; failing closed"
-            for b in (self.b_daily, self.b_drawdown, self.b_trailing, self.b_var, self.b_stale):
+            for b in self.brk.risk():
                 if b.state != TRIPPED:
                     prev = b.state
-                    b.trip(self.ts, why)
-                    self.emit(BreakerChanged(self.ts, "", b.name, prev, TRIPPED, math.nan, b.limit, why))
+                    b.trip(self.bus.ts, why)
+                    self.emit(BreakerChanged(self.bus.ts, "", b.name, prev, TRIPPED, math.nan, b.limit, why))
                     self.on_trip(b)
 
     def compute_risk_breakers(self, nav: float, var: float) -> None:
-        day_open = self.day_open_nav
+        day_open = self.risk.day_open_nav
         day_pnl = nav - day_open
-        if day_pnl > self.day_pnl_peak:
-            self.day_pnl_peak = day_pnl
-        self.check_breaker(self.b_daily, (day_open - nav) / day_open if day_open > 0.0 else math.nan)
-        peak = self.breaker_peak_nav
-        self.check_breaker(self.b_drawdown, 1.0 - nav / peak if peak > 0.0 else math.nan)
-        self.check_breaker(self.b_trailing,
-                           (self.day_pnl_peak - day_pnl) / day_open if day_open > 0.0 else math.nan)
-        self.check_breaker(self.b_var, var)
+        if day_pnl > self.risk.day_pnl_peak:
+            self.risk.day_pnl_peak = day_pnl
+        self.check_breaker(self.brk.daily, (day_open - nav) / day_open if day_open > 0.0 else math.nan)
+        peak = self.risk.breaker_peak_nav
+        self.check_breaker(self.brk.drawdown, 1.0 - nav / peak if peak > 0.0 else math.nan)
+        self.check_breaker(self.brk.trailing,
+                           (self.risk.day_pnl_peak - day_pnl) / day_open if day_open > 0.0 else math.nan)
+        self.check_breaker(self.brk.var, var)
         if self.p.stale_bars > 0:
             self.check_stale()
             return
         stale = 0.0
         exposed = bool(self.broker.open) or bool(self.broker.parents) or bool(self.portfolio.open_symbols())
         if exposed and self.last_price_ts > 0:
-            stale = (self.ts - self.last_price_ts) / 1000.0
-        self.check_breaker(self.b_stale, stale)
+            stale = (self.bus.ts - self.last_price_ts) / 1000.0
+        self.check_breaker(self.brk.stale, stale)
 
     def check_stale(self) -> None:
         """Per symbol held or with orders: market seconds since its last print,
@@ -1084,21 +491,20 @@ class Engine:
         worst = ""
         stale = 0.0
         for sym in self.exposed_symbols():
-            seen = self.print_clock.get(sym, self.mclock)
-            v = max(self.mclock - seen, self.hole.get(sym, 0)) / 1000.0
+            v = self.clock.silence_ms(sym) / 1000.0
             if v > stale:
                 worst, stale = sym, v
-        b = self.b_stale
+        b = self.brk.stale
         if stale >= b.limit:  # the words only when they will be read (a trip): this runs every bar
             b.detail = f"stale_data: no print of {worst} for {stale:.0f}s of market time (limit {b.limit:.0f}s)"
         self.check_breaker(b, stale)
 
     def check_breaker(self, b: Breaker, value: float) -> None:
         prev = b.state
-        new = b.evaluate(value, self.ts)
+        new = b.evaluate(value, self.bus.ts)
         if new == "":
             return
-        self.emit(BreakerChanged(self.ts, "", b.name, prev, new, value, b.limit, b.reason))
+        self.emit(BreakerChanged(self.bus.ts, "", b.name, prev, new, value, b.limit, b.reason))
         if new != TRIPPED or b.action == DISABLE:
             return  # a model breaker disables that model only (its views are ignored)
         self.on_trip(b)
@@ -1116,9 +522,9 @@ class Engine:
         was_active = self.state.state == ACTIVE
         if b.action == HALTED or was_active:
             self.move_state(b.action, why)
-        if b is self.b_var and was_active and b.action == REDUCING:
+        if b.name == "var_limit" and was_active and b.action == REDUCING:
             self.var_reduced = True
-        self.cancel_all(why)
+        self.router.cancel_all(why)
         if self.p.flatten_on_trip:
             self.flatten(why, "risk" if self.new_rules else "operator")
 
@@ -1136,11 +542,11 @@ class Engine:
         full = self.p.target_fraction * nav / price  # units at a full-strength signal
         vs = 1.0
         if self.p.vol_target > 0.0:
-            vs = self.vol_scaling(sym)
+            vs = self.sizer.vol_scaling(sym)
             full *= vs
         kelly = ""
-        if self.kelly_sources:
-            k = self.kelly_scaling(self.p.signal, sym)
+        if self.sizer.kelly_sources:
+            k = self.sizer.kelly_scaling(self.p.signal, sym)
             full *= k
             kelly = f" kelly {k:.2f}"
         target = 0.0
@@ -1154,775 +560,22 @@ class Engine:
             return
         if target != 0.0 and abs(diff) < self.p.rebalance_band * full:
             return  # small drift: not worth the cost (going flat always is)
-        self.submit(sym, diff, price, "strategy", why + self.sizing_note(vs, kelly), self.limit_for(diff, price))
+        self.submit(sym, diff, price, "strategy", why + self.sizer.sizing_note(vs, kelly), self.router.limit_for(diff, price))
 
     # ------------------------------------------------------------ options overlay (protective puts)
 
-    def settle_options(self) -> None:
-        """At bar close, before NAV: puts past expiry settle at intrinsic value
-        (cash; not an order, so in any state); the rest are marked to the
-        desk's mid. A mark that cannot be computed keeps the last one."""
-        ov = self.overlay
-        if ov is None:
-            return
-        for h in list(ov.holdings.values()):
-            spot = self.portfolio.last.get(h.symbol, 0.0)
-            if h.expiry_ms <= self.ts and spot > 0.0:
-                payoff = max(h.strike - spot, 0.0)
-                cash = payoff * h.units()
-                self.portfolio.cash += cash
-                ov.proceeds += cash
-                del ov.holdings[h.option_id]
-                self.emit(ProtectivePut(self.ts, h.symbol, "expire", h.option_id, h.contracts, h.strike,
-                                        h.expiry_ms, payoff, payoff, h.vol, 0.0, cash,
-                                        f"expired with {h.symbol} at {spot:,.4f}"))
-                continue
-            if spot > 0.0:
-                try:
-                    ov.mark(h, spot, self.ts)
-                except Exception:
-                    pass  # keeps the last mark
-        self.portfolio.option_value = ov.value()
-
-    def hedge_flag(self, sym: str) -> str:
-        """The first flag model whose view on ``sym`` is at or below
-        ``flag_below``, as "model value", or "" when none is. A model disabled
-        by its live-Sharpe breaker flags nothing."""
-        hp = self.p.hedge
-        for name in hp.flag_models:
-            v = 0.0
-            if name == "momentum":
-                st = self.strategy.states.get(sym)
-                if st is None or st.confidence < 1.0:
-                    continue
-                v = st.value
-            else:
-                values = self.model_values.get(name)
-                if values is None or sym not in values:
-                    continue
-                b = self.model_breakers.get(name)
-                if b is not None and b.state == TRIPPED:
-                    continue
-                v = values[sym]
-            if v <= hp.flag_below:
-                return f"{name} {v:+.2f}"
-        return ""
-
-    def hedge(self, nav: float) -> None:
-        """Protective puts at bar close, after the bar's orders. Puts that
-        protect more than is held long are sold back (ACTIVE or REDUCING).
-        When positions follow in-engine momentum alone, each flagged long is
-        then considered for puts here (``protect``); when a signal-layer
-        model sets them, that happens as its view arrives, after the engine
-        has acted on it (``on_model_signal``), so a long the view is about to
-        sell is not insured first."""
-        ov = self.overlay
-        if ov is None:
-            return
-        for sym in ov.symbols():
-            held = self.portfolio.qty(sym)
-            need = ov.contracts_for(held)
-            have = ov.contracts_on(sym)
-            if have > need:
-                self.sell_puts(sym, have - need, f"long {held:g} units needs {need:g} contracts")
-        if not self.hedge_on_views:
-            for sym in self.portfolio.open_symbols():
-                self.protect(sym, nav)
-
-    def protect(self, sym: str, nav: float) -> None:
-        """In ACTIVE, a long that a flag model flags gets puts for
-        ``hedge_ratio`` of it (of what stays long after the working orders: a
-        long being sold gets none), when the desk's ask is at most
-        ``max_premium_multiple`` x fair value and the premium of the puts held
-        stays within ``max_premium_fraction`` of NAV. A decline is logged at
-        most once per ``recheck_bars`` bars per symbol."""
-        ov = self.overlay
-        if ov is None or self.state.state != ACTIVE or nav <= 0.0:
-            return
-        hp = self.p.hedge
-        held = self.portfolio.qty(sym)
-        held = min(held, held + self.broker.pending_qty(sym))
-        if held <= 0.0:
-            return
-        want = ov.contracts_for(held) - ov.contracts_on(sym)
-        if want < 1.0 or not ov.ready(sym):
-            return
-        last_decline = ov.declined_at.get(sym, -1)
-        if last_decline >= 0 and self.bar_count - last_decline < hp.recheck_bars:
-            return
-        flag = self.hedge_flag(sym)
-        if flag == "":
-            return
-        spot = self.portfolio.last.get(sym, 0.0)
-        if spot <= 0.0:
-            return
-        try:
-            q = ov.quote(sym, spot, self.ts)
-        except Exception as exc:
-            ov.declined_at[sym] = self.bar_count
-            self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, 0.0, 0, 0.0, 0.0, 0.0, 0.0, 0.0,
-                                    f"{flag}: no quote ({type(exc).__name__}: {exc})"))
-            return
-        limit = hp.max_premium_multiple * q.fair
-        vols = f"implied vol {q.quote_vol:.1%}, fair {q.fair_vol:.1%}"
-        if q.ask > limit:
-            ov.declined_at[sym] = self.bar_count
-            self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, q.strike, q.expiry_ms, q.ask, q.fair,
-                                    q.quote_vol, q.fair_vol, 0.0,
-                                    f"{flag}: ask {q.ask:.4f} > {hp.max_premium_multiple:g} x fair "
-                                    f"{q.fair:.4f} ({vols})"))
-            return
-        per = q.ask * hp.multiplier + hp.commission_per_contract
-        room = hp.max_premium_fraction * nav - ov.cost_held()
-        n: float = want
-        if per * want > room:
-            n = float(math.floor(room / per)) if per > 0.0 else 0.0
-        if n < 1.0:
-            ov.declined_at[sym] = self.bar_count
-            self.emit(ProtectivePut(self.ts, sym, "decline", 0, want, q.strike, q.expiry_ms, q.ask, q.fair,
-                                    q.quote_vol, q.fair_vol, 0.0,
-                                    f"{flag}: premium budget: {ov.cost_held():,.0f} held of "
-                                    f"{hp.max_premium_fraction:.1%} x NAV, one contract costs {per:,.2f}"))
-            return
-        cash = -(q.ask * n * hp.multiplier + hp.commission_per_contract * n)
-        h = ov.add(sym, n, q, spot, self.ts)
-        self.portfolio.cash += cash
-        ov.premium_paid -= cash
-        ov.commissions += hp.commission_per_contract * n
-        self.portfolio.option_value = ov.value()
-        part = "" if n == want else f" ({want:g} wanted; premium budget)"
-        self.emit(ProtectivePut(self.ts, sym, "buy", h.option_id, n, q.strike, q.expiry_ms, q.ask, q.fair,
-                                q.quote_vol, q.fair_vol, cash,
-                                f"{flag}: ask {q.ask:.4f} <= {hp.max_premium_multiple:g} x fair "
-                                f"{q.fair:.4f} ({vols}){part}"))
-
-    def sell_puts(self, sym: str, contracts: float, reason: str) -> None:
-        """Sell ``contracts`` puts on ``sym`` back to the desk at its bid
-        (mid x (1 - half_spread), at the last mark), oldest first. Not while
-        HALTED: a halted book trades nothing, and keeps its protection."""
-        ov = self.overlay
-        if ov is None or self.state.state == HALTED:
-            return
-        hp = self.p.hedge
-        left = contracts
-        for h in sorted(ov.holdings.values(), key=holding_id):
-            if left <= 0.0:
-                break
-            if h.symbol != sym:
-                continue
-            k = min(h.contracts, left)
-            bid = h.mark * (1.0 - hp.half_spread)
-            cash = bid * k * h.multiplier - hp.commission_per_contract * k
-            self.portfolio.cash += cash
-            ov.proceeds += cash
-            ov.commissions += hp.commission_per_contract * k
-            h.contracts -= k
-            left -= k
-            if h.contracts <= 0.0:
-                del ov.holdings[h.option_id]
-            self.emit(ProtectivePut(self.ts, sym, "sell", h.option_id, k, h.strike, h.expiry_ms, bid, h.mark,
-                                    h.vol, 0.0, cash, reason))
-        self.portfolio.option_value = ov.value()
-
     # ------------------------------------------------------------ books (several strategies)
-
-    def book_view(self, i: int, sym: str) -> float:
-        """Book ``i``'s signed strength on ``sym``: its signal value in [-1, 1]
-        times its risk scale; 0 while warming up or disabled by its breaker."""
-        name = self.books[i]
-        if name == "momentum":
-            st = self.strategy.states.get(sym)
-            if st is None or st.confidence < 1.0:
-                return 0.0
-            return max(-1.0, min(1.0, st.value))
-        values = self.model_values.get(name)
-        if values is None:
-            return 0.0
-        b = self.model_breakers.get(name)
-        if b is not None and b.state == TRIPPED:
-            return 0.0
-        scales = self.model_scales.get(name)
-        scale = 1.0 if scales is None else scales.get(sym, 1.0)
-        return max(-1.0, min(1.0, values.get(sym, 0.0))) * scale
-
-    def book_rebalance(self, sym: str, nav: float, why: str) -> None:
-        """Each book's target (its weight x view x full size, in lots). Books
-        asking on opposite sides first trade with each other (``cross_books``);
-        then one order for the net difference, split between the books by what
-        each still asks. In REDUCING a book's ask only moves it toward flat,
-        so a cross there never grows or flips a book (the real book, which a
-        cross does not touch, stays reduce-only through the gate)."""
-        if self.state.state == HALTED:
-            return  # no order, and no cross either
-        price = self.portfolio.last.get(sym, 0.0)
-        if not good_price(price) or nav <= 0.0:
-            return
-        if self.broker.parent_of(sym) != 0 or self.p.participation > 0.0 and self.broker.has_open_orders(sym):
-            return  # an order is working this symbol: it runs first
-        lot = self.lot_of(sym)
-        full = self.p.target_fraction * nav / price
-        vs = 1.0
-        if self.p.vol_target > 0.0:
-            vs = self.vol_scaling(sym)
-            full *= vs
-        n = len(self.books)
-        ks: list[float] = []  # each book's Kelly scale (empty: Kelly is off)
-        kelly = ""
-        if self.kelly_sources:
-            kelly = " kelly"
-            for name in self.books:
-                ks.append(self.kelly_scaling(name, sym))
-                kelly += f" {name} {ks[-1]:.2f}"
-        reducing = self.state.state == REDUCING
-        asks: list[float] = []
-        target = 0.0
-        for i in range(n):
-            want = self.book_weights[i] * self.book_view(i, sym) * full
-            if ks:
-                want *= ks[i]
-            t = math.floor(abs(want) / lot) * lot * (1.0 if want >= 0.0 else -1.0)
-            q = self.book_pf[i].qty(sym)
-            held = q + self.book_pending(i, sym)
-            # REDUCING: toward the target without passing flat, counting what
-            # is pending, and shrinking what the book holds now (a cross fills now)
-            asks.append(shrink(q, toward_zero(held, t) - held) if reducing else t - held)
-            target += t
-        self.cross_books(sym, price, asks, max(lot, self.p.rebalance_band * full / n), why)
-        ask_total = 0.0
-        for a in asks:
-            ask_total += a
-        have = self.portfolio.qty(sym) + self.broker.pending_qty(sym)
-        if reducing:
-            target = toward_zero(have, target)
-        diff = target - have
-        if abs(diff) < lot:
-            return
-        if target != 0.0 and abs(diff) < self.p.rebalance_band * full:
-            return
-        shares: list[float] = []
-        if not reducing and abs(ask_total) > 0.0:
-            shares = [a / ask_total for a in asks]
-        self.next_shares = shares  # reducing: split by the books' positions at the fill
-        self.submit(sym, diff, price, "strategy", "books: " + why + self.sizing_note(vs, kelly),
-                    self.limit_for(diff, price))
-        self.next_shares = []
-
-    def cross_books(self, sym: str, price: float, asks: list[float], least: float, why: str) -> None:
-        """Books asking to buy ``sym`` take units from books asking to sell, at
-        ``price`` (the last price), with no commission and no order: the real
-        position does not move, each book gets nearer its target, and only the
-        net rest goes to the broker. The smaller side fills its asks in full,
-        the larger side pro rata (its largest ask takes the rounding rest, so
-        the units add up). A cross smaller than ``least`` (a lot, or the
-        rebalance band of an equal-weight book's full position) is left to the
-        net order's split, as before. Measured once by hand (a script not
-        kept in the repo) on simulator seeds 7-9 (four books): a one-lot floor logged 1.4 crosses per symbol bar; the band
-        of the whole book's full position 0.06, leaving the books' mean lag
-        behind their targets near what it was without crosses (0.066 vs 0.071
-        of a full position); this floor 0.63 (about one per order sent) for a
-        lag of 0.042, near the one-lot floor's 0.040. ``asks`` is reduced by
-        what crossed. Logged as one ``BookCross``."""
-        buy = 0.0
-        sell = 0.0
-        for a in asks:
-            if a > 0.0:
-                buy += a
-            else:
-                sell -= a
-        crossed = min(buy, sell)
-        if crossed <= 0.0 or crossed < least:
-            return
-        n = len(asks)
-        moves = [0.0 for _ in range(n)]
-        # the larger side (its asks scaled by crossed / total) takes the rest
-        big_side = 1.0 if buy > sell else -1.0
-        big = -1
-        rest = crossed * big_side
-        for i in range(n):
-            a = asks[i]
-            if a == 0.0:
-                continue
-            if (a > 0.0) != (big_side > 0.0):
-                moves[i] = a  # the smaller side moves in full
-                continue
-            moves[i] = a * (crossed / (buy if a > 0.0 else sell))
-            if big < 0 or abs(a) > abs(asks[big]):
-                big = i
-        for i in range(n):
-            if i != big and moves[i] != 0.0 and (moves[i] > 0.0) == (big_side > 0.0):
-                rest -= moves[i]
-        if big >= 0:
-            moves[big] = rest
-        buyers: list[str] = []
-        sellers: list[str] = []
-        for i in range(n):
-            q = moves[i]
-            if q == 0.0:
-                continue
-            self.book_pf[i].apply_fill(sym, q, price, 0.0)
-            asks[i] -= q
-            if q > 0.0:
-                buyers.append(f"{self.books[i]}:{q:+.10g}")
-            else:
-                sellers.append(f"{self.books[i]}:{q:+.10g}")
-        self.emit(BookCross(self.ts, sym, crossed, price, ",".join(buyers), ",".join(sellers),
-                            "books: " + why))
-
-    def shares_of(self, order_id: int, sym: str, qty: float) -> list[float]:
-        """An order's split between the books: as recorded when a book order was
-        sent, else (operator, risk, reducing) in proportion to the books'
-        positions in ``sym`` (which sum to ``qty``), else equal."""
-        shares = self.order_shares.get(order_id)
-        if shares is not None:
-            return shares
-        n = len(self.books)
-        if qty != 0.0:
-            return [self.book_pf[i].qty(sym) / qty for i in range(n)]
-        return [1.0 / n for _ in range(n)]
-
-    def book_pending(self, i: int, sym: str) -> float:
-        """Book ``i``'s part of the units still pending on ``sym``."""
-        total = 0.0
-        broker = self.broker
-        q = self.portfolio.qty(sym)
-        if broker.has_open_orders(sym):
-            for o in broker.open.values():
-                if o.symbol == sym and o.parent_id == 0:
-                    total += (o.qty - o.filled) * self.shares_of(o.order_id, sym, q)[i]
-        pid = broker.parent_of(sym)
-        if pid != 0:
-            parent = broker.parents[pid]
-            total += (parent.qty - parent.filled) * self.shares_of(pid, sym, q)[i]
-        return total
-
-    def attribute(self, o: OpenOrder, f: BrokerFill, before: float) -> None:
-        """Split a fill between the books: units by each book's share of the
-        order (a share may be negative: books crossing each other), the
-        commission by each book's gross share; the largest share takes the
-        rounding rest, so the books' units and cash add up to the real ones."""
-        sym = o.symbol
-        key = o.parent_id if o.parent_id != 0 else o.order_id
-        shares = self.shares_of(key, sym, before)
-        n = len(shares)
-        gross = 0.0
-        big = 0
-        for i in range(n):
-            gross += abs(shares[i])
-            if abs(shares[i]) > abs(shares[big]):
-                big = i
-        qs: list[float] = []
-        cs: list[float] = []
-        q_rest = f.qty
-        c_rest = f.commission
-        for i in range(n):
-            q = f.qty * shares[i]
-            c = f.commission * abs(shares[i]) / gross if gross > 0.0 else f.commission / n
-            qs.append(q)
-            cs.append(c)
-            if i != big:
-                q_rest -= q
-                c_rest -= c
-        qs[big] = q_rest
-        cs[big] = c_rest
-        for i in range(n):
-            if qs[i] != 0.0 or cs[i] != 0.0:
-                self.book_pf[i].apply_fill(sym, qs[i], f.price, cs[i])
-        if o.parent_id == 0 and f.remaining == 0.0:
-            self.order_shares.pop(o.order_id, None)
-
-    def book_value(self, i: int) -> float:
-        """Book ``i``'s P&L to date: its cash (from 0) plus its positions marked
-        at the book's last prices; the books' values add up to NAV - initial cash."""
-        bp = self.book_pf[i]
-        total = bp.cash
-        last = self.portfolio.last
-        for sym, pos in bp.positions.items():
-            if pos.qty != 0.0:
-                total += pos.qty * last.get(sym, pos.avg_price)
-        return total
-
-    def track_books(self) -> None:
-        """Each book's P&L this bar per unit of its capital (weight x NAV).
-        Every book pushes a return every bar, 0.0 while it has no capital (a
-        zero weight, or NAV <= 0), so the windows stay aligned bar for bar:
-        mean-variance reads them as one sample of joint returns."""
-        nav0 = self.book_last_nav
-        for i in range(len(self.books)):
-            v = self.book_value(i)
-            cap = self.book_weights[i] * nav0
-            self.book_returns[i].push((v - self.book_last_value[i]) / cap if cap > 0.0 else 0.0)
-            self.book_last_value[i] = v
-        self.book_last_nav = self.portfolio.nav()
-
-    def reallocate(self) -> bool:
-        """New capital weights (on the rebalance schedule): equal, inverse to
-        each book's return volatility (``inverse_vol_weights``), or
-        mean-variance (``mean_variance_weights``). Each change is logged with
-        the method actually used (and why, for a fallback); True if any."""
-        n = len(self.books)
-        new = [1.0 / n for _ in range(n)]
-        vols = [0.0 for _ in range(n)]
-        method = self.p.allocation
-        note = ""
-        if method == "inverse_vol":
-            new = self.inverse_vol_weights(vols)
-        elif method == "mean_variance":
-            new, method, note = self.mean_variance_weights(vols)
-        why = f"{method} at bar {self.bar_count}" + (": " + note if note != "" else "")
-        changed = False
-        for i in range(n):
-            old = self.book_weights[i]
-            if abs(new[i] - old) > 1e-9:
-                changed = True
-                self.emit(AllocationChanged(self.ts, "", self.books[i], new[i], old, vols[i], why))
-                self.book_weights[i] = new[i]
-        return changed
-
-    def inverse_vol_weights(self, vols: list[float]) -> list[float]:
-        """Weights inverse to each book's bar-return sd (ddof=1; a book with no
-        estimate yet counts as the mean of the others), fitted to
-        [allocation_min_w, allocation_max_w] when those are not 0 and 1 (so
-        the default stays exactly 1/sd over the sum). Equal weights while no
-        book has an estimate. Fills ``vols`` with the sds."""
-        n = len(self.books)
-        inv: list[float] = []
-        known = 0.0
-        k = 0
-        for i in range(n):
-            w = self.book_returns[i]
-            sd = w.std() if w.count >= 2 else 0.0
-            vols[i] = sd
-            x = 1.0 / sd if sd > 0.0 and math.isfinite(sd) else 0.0
-            inv.append(x)
-            if x > 0.0:
-                known += x
-                k += 1
-        if k == 0:
-            return [1.0 / n for _ in range(n)]
-        fill = known / k
-        total = 0.0
-        for i in range(n):
-            if inv[i] <= 0.0:
-                inv[i] = fill
-            total += inv[i]
-        lo, hi = self.p.allocation_min_w, self.p.allocation_max_w
-        if lo > 0.0 or hi < 1.0:
-            from core.allocation import fit_to_bounds_floats  # numpy/scipy: loaded only when used
-
-            fitted: list[float] = fit_to_bounds_floats(inv, lo, hi)
-            return fitted
-        return [x / total for x in inv]
-
-    def mean_variance_weights(self, vols: list[float]) -> tuple[list[float], str, str]:
-        """Mean-variance weights (core.allocation.mean_variance, within
-        [allocation_min_w, allocation_max_w], ``risk_aversion``) from the
-        books' bar-return windows, which ``track_books`` keeps aligned: mu the
-        sample mean, cov the sample covariance (ddof=1), both annualised
-        (x 252 x bars a day: the same factor, so the optimum is that of the
-        per-bar figures, but SLSQP's absolute tolerance of 1e-12 meets
-        numbers of a sensible size), plus a ridge of 1e-9 x the mean variance
-        so that cov is positive definite (a book that never traded has a zero
-        row) and the optimum unique. Equal weights until the windows hold
-        max(2, allocation_window // 2) bars. Fills ``vols`` with each book's
-        per-bar sd. Returns (weights, method, note): "mean_variance", or
-        "inverse_vol_fallback" / "equal_fallback" with why in ``note``."""
-        n = len(self.books)
-        k = self.book_returns[0].count if n > 0 else 0
-        for w in self.book_returns:
-            k = min(k, w.count)
-        if n < 2 or k < max(2, self.p.allocation_window // 2):
-            return [1.0 / n for _ in range(n)], "equal", ""
-        rets: list[list[float]] = []
-        for i in range(n):
-            w = self.book_returns[i]
-            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(k)])
-        mus, cov = sample_moments(rets)
-        trace = 0.0
-        for i in range(n):
-            vols[i] = math.sqrt(cov[i][i]) if cov[i][i] > 0.0 else 0.0
-            trace += cov[i][i]
-        a = 252.0 * self.p.bars_per_day
-        ridge = 1e-9 * trace / n if trace > 0.0 else 1e-18
-        mu_a = [m * a for m in mus]
-        cov_a: list[list[float]] = []
-        for i in range(n):
-            row = [c * a for c in cov[i]]
-            row[i] += ridge * a
-            cov_a.append(row)
-        from core.allocation import mean_variance_floats  # numpy/scipy: loaded only when used
-
-        got: tuple[list[float], str, str] = mean_variance_floats(
-            mu_a, cov_a, self.p.allocation_min_w, self.p.allocation_max_w, self.p.risk_aversion)
-        return got
-
-    def limit_for(self, qty: float, price: float) -> float:
-        """A strategy order's limit: ``limit_offset_bps`` past ``price`` against
-        us (the worst price we accept), or 0 (a market order)."""
-        off = self.p.limit_offset_bps / 10_000.0
-        if off <= 0.0:
-            return 0.0
-        return price * (1.0 + off) if qty > 0.0 else price * (1.0 - off)
-
-    def vol_scaling(self, sym: str) -> float:
-        """Volatility targeting: vol_target / the symbol's annual vol, capped
-        at 3x; no estimate yet (or a flat series) means no position. The vol
-        is realised (bar returns, ddof=1, x sqrt(252 x bars a day)), or with
-        vol_estimator "atr" the ATR over atr_bars bars / the last bar's close,
-        x sqrt(252 x bars a day) (a range reads higher than a close-to-close
-        sd, so ATR sizes somewhat smaller)."""
-        if self.atr_on:
-            vol = self.atr_vol(sym)
-            return min(3.0, self.p.vol_target / vol) if vol > 0.0 else 0.0
-        st = self.strategy.states.get(sym)
-        if st is None or st.returns.count < 2:
-            return 0.0
-        vol = st.returns.std() * math.sqrt(252.0 * self.p.bars_per_day)
-        return min(3.0, self.p.vol_target / vol) if vol > 0.0 else 0.0
-
-    def atr_vol(self, sym: str) -> float:
-        """ATR / close, annualised (a fraction); 0 until atr_bars ranges are in."""
-        tr = self.true_ranges.get(sym)
-        if tr is None or tr.close <= 0.0:
-            return 0.0
-        return tr.atr() / tr.close * math.sqrt(252.0 * self.p.bars_per_day)
-
-    def true_range(self, sym: str) -> TrueRange:
-        tr = self.true_ranges.get(sym)
-        if tr is None:
-            tr = TrueRange(self.p.atr_bars)
-            self.true_ranges[sym] = tr
-        return tr
-
-    def momentum_view(self, sym: str) -> float:
-        st = self.strategy.states.get(sym)
-        return 0.0 if st is None else st.value  # 0 while warming up
-
-    def track_kelly(self, sym: str, momentum_prev: float, ret: float) -> None:
-        """At bar close: each Kelly source's return on ``sym`` this bar from
-        holding the sign of its view before the bar closed (no look-ahead: a
-        view set after bar t's close earns bar t+1's return). A bar with no
-        view (0: flat, warming up, no signal yet) adds nothing: the window
-        holds only bars the signal bet on."""
-        for src in self.kelly_sources:
-            v = momentum_prev
-            if src != "momentum":
-                values = self.model_values.get(src)
-                v = 0.0 if values is None else values.get(sym, 0.0)
-            if v == 0.0:
-                continue
-            by_sym = self.kelly_returns[src]
-            w = by_sym.get(sym)
-            if w is None:
-                w = RollingWindow(self.p.kelly_bars)
-                by_sym[sym] = w
-            w.push(ret if v > 0.0 else -ret)
-
-    def kelly_scaling(self, src: str, sym: str) -> float:
-        """min(kelly_cap, kelly_fraction x f*), f* = mean / variance (ddof=1)
-        of ``src``'s last kelly_bars per-bar returns on ``sym`` (see
-        track_kelly; the bar units cancel, so this is the annualised mu /
-        sigma^2 too). 0 -- no exposure, exits still go -- while fewer than
-        kelly_bars returns are in (an edge not yet measured is not an edge),
-        when the returns are flat, or when f* <= 0 (no edge)."""
-        by_sym = self.kelly_returns.get(src)
-        w = None if by_sym is None else by_sym.get(sym)
-        if w is None or not w.full():
-            return 0.0
-        sd = w.std()
-        if sd <= 0.0:
-            return 0.0
-        f = w.mean_last(w.count) / (sd * sd)
-        return min(self.p.kelly_cap, self.p.kelly_fraction * f) if f > 0.0 else 0.0
-
-    def sizing_note(self, vs: float, kelly: str) -> str:
-        """How a strategy order was sized, for its reason: only what is not
-        the default (ATR vol, Kelly), so default reasons read as they always did."""
-        if self.atr_on:
-            return f" vol(atr) {vs:.2f}x" + kelly
-        return kelly
 
     def submit(self, sym: str, qty: float, ref_price: float, origin: str, reason: str,
                limit: float = 0.0) -> bool:
-        """Intent -> gate -> broker. Every intent is logged, and so is its fate.
-        ``limit`` > 0 makes a limit order (the worst fill price). A strategy
-        order above ``algo_above_notional`` becomes a parent order whose
-        children are sent over market time (each through the gate again)."""
-        return self.submit_order(sym, qty, ref_price, origin, reason, limit, 0)
+        return self.router.submit(sym, qty, ref_price, origin, reason, limit)
 
-    def submit_order(self, sym: str, qty: float, ref_price: float, origin: str, reason: str,
-                     limit: float, parent_id: int) -> bool:
-        self.emit(OrderIntent(self.ts, sym, qty, ref_price, origin, reason))
-        intent_seq = self.seq
-        pf = self.portfolio
-        broker = self.broker
-        pending = broker.pending_qty(sym)
-        has_pending = broker.has_pending(sym)
-        if parent_id != 0:
-            # a child: its parent's unfilled rest, this child included, is in
-            # pending already; and the parent itself is no duplicate of it
-            pending -= qty
-            has_pending = broker.has_open_orders(sym)
-        ctx = OrderContext(self.state.state, sym, qty, ref_price, pf.last.get(sym, 0.0),
-                           pf.qty(sym), pending, has_pending,
-                           origin, pf.nav(), pf.gross(), self.ts, self.sector_gross_other(sym),
-                           self.var_other(sym), self.symbol_unit_var(sym))
-        rej = self.gate.check(ctx)
-        if rej is not None:
-            self.emit(OrderRejected(self.ts, sym, intent_seq, qty, rej.rule, rej.value, rej.limit, rej.reason))
-            self.last_reject = rej.rule + ": " + rej.reason
-            self.rejects_this_bar += 1
-            self.check_breaker(self.b_rejects, float(self.rejects_this_bar))
-            return False
-        p = self.p
-        if parent_id == 0 and origin == "strategy" and p.algo_above_notional > 0.0 and p.slices >= 2 \
-                and abs(qty * ref_price) > p.algo_above_notional:
-            self.start_parent(sym, qty, ref_price, origin, intent_seq)
-            return True
-        expire = self.ts + p.order_ttl_ms if p.order_ttl_ms > 0 else 0
-        self.emit(OrderAccepted(self.ts, sym, intent_seq, qty, ref_price, origin,
-                                LIMIT if limit > 0.0 else MARKET, limit, expire, parent_id))
-        if parent_id == 0 and self.next_shares:
-            self.order_shares[self.seq] = self.next_shares
-        part = 0.0
-        if parent_id != 0:
-            parent = broker.parents.get(parent_id)
-            if parent is not None and parent.algo == POV:
-                part = parent.pov_rate
-        broker.submit(OpenOrder(self.seq, sym, qty, ref_price, origin, self.ts, limit, expire,
-                                parent_id, self.lot_of(sym), part))
-        self.gate.record_accepted(self.ts)
-        self.orders_accepted += 1
-        return True
-
-    def lot_of(self, sym: str) -> float:
-        inst = self.instruments.get(sym)
-        return 1.0 if inst is None else inst.lot
-
-    # ------------------------------------------------------------ execution algorithms
-
-    def start_parent(self, sym: str, qty: float, ref_price: float, origin: str, intent_seq: int) -> None:
-        p = self.p
-        self.emit(ParentOrderEvent(self.ts, sym, intent_seq, qty, ref_price, p.algo, p.slices,
-                                   p.slice_ms, origin))
-        if self.next_shares:
-            self.order_shares[self.seq] = self.next_shares
-        parent = ParentOrder(self.seq, sym, qty, ref_price, origin, p.algo, p.slices, p.slice_ms,
-                             self.ts, self.lot_of(sym), p.pov_rate, p.limit_offset_bps / 10_000.0)
-        self.broker.add_parent(parent)
-        self.step_parent(parent)  # the first slice goes now
-        self.algo_due = self.broker.next_slice_ts()
-
-    def run_algos(self) -> None:
-        """Every parent with a slice due by now takes it (after this input's
-        fills, so a child fills at a later print, as any order does)."""
-        due = [p for p in self.broker.parents.values() if p.next_ts <= self.ts]
-        for parent in due:
-            if parent.parent_id in self.broker.parents:
-                self.step_parent(parent)
-        self.algo_due = self.broker.next_slice_ts()
-
-    def step_parent(self, parent: ParentOrder) -> None:
-        """The slice due now. After a gap in the market, slices missed are not
-        caught up one by one: the slice for the current time is sent."""
-        k = (self.ts - parent.start_ts) // parent.slice_ms
-        pid = parent.parent_id
-        if k >= parent.slices:
-            self.cancel_child(parent, f"{parent.algo} #{pid}: horizon ended")
-            self.finish_parent(parent, "filled" if parent.done() else "expired",
-                               f"horizon of {parent.slices} slices ended")
-            return
-        parent.sent = k + 1
-        parent.next_ts = parent.start_ts + (k + 1) * parent.slice_ms
-        if parent.algo == POV and parent.child_id in self.broker.open:
-            return  # a POV child works the whole rest until the horizon
-        self.cancel_child(parent, f"{parent.algo} #{pid}: rest carried to slice {k + 1}/{parent.slices}")
-        qty = parent.child_qty(int(k))
-        if abs(qty) <= 1e-9 * abs(parent.qty):
-            return  # nothing due this slice (lot rounding)
-        sym = parent.symbol
-        price = self.portfolio.last.get(sym, 0.0)
-        if not good_price(price):
-            return
-        limit = 0.0
-        if parent.limit_offset > 0.0:
-            limit = price * (1.0 + parent.limit_offset) if qty > 0.0 else price * (1.0 - parent.limit_offset)
-        why = f"{parent.algo} slice {k + 1}/{parent.slices} of parent #{pid}"
-        if self.submit_order(sym, qty, price, parent.origin, why, limit, pid):
-            parent.child_id = self.seq
-        else:
-            self.finish_parent(parent, "rejected", "child refused by the gate: " + self.last_reject)
-
-    def cancel_child(self, parent: ParentOrder, reason: str) -> None:
-        if parent.child_id == 0:
-            return
-        o = self.broker.cancel(parent.child_id)
-        parent.child_id = 0
-        if o is not None:
-            self.emit(OrderCancelled(self.ts, o.symbol, o.order_id, o.qty - o.filled, reason))
-
-    def child_filled(self, o: OpenOrder, f: BrokerFill) -> None:
-        parent = self.broker.parents.get(o.parent_id)
-        if parent is None:
-            return
-        parent.filled += f.qty
-        if f.remaining == 0.0 and parent.child_id == o.order_id:
-            parent.child_id = 0
-        if parent.done():
-            parent.filled = parent.qty
-            self.finish_parent(parent, "filled", "")
-
-    def finish_parent(self, parent: ParentOrder, status: str, reason: str) -> None:
-        if self.broker.end_parent(parent.parent_id) is None:
-            return  # already ended (a breaker the child's refusal tripped cancelled it)
-        if self.order_shares:
-            self.order_shares.pop(parent.parent_id, None)
-        rest = 0.0 if parent.done() else parent.qty - parent.filled
-        self.emit(ParentDone(self.ts, parent.symbol, parent.parent_id, parent.filled, rest, status, reason))
-        self.algo_due = self.broker.next_slice_ts()
-
-    def expire_orders(self) -> None:
-        ttl = self.p.order_ttl_ms / 1000.0
-        for o in self.broker.expire(self.ts):
-            if self.order_shares and o.parent_id == 0:
-                self.order_shares.pop(o.order_id, None)
-            self.emit(OrderExpired(self.ts, o.symbol, o.order_id, o.qty - o.filled,
-                                   f"time in force of {ttl:g}s ended"))
-            parent = self.broker.parents.get(o.parent_id) if o.parent_id != 0 else None
-            if parent is not None and parent.child_id == o.order_id:
-                parent.child_id = 0
-                if parent.sent >= parent.slices:
-                    self.finish_parent(parent, "expired", "its last child expired")
+    @property
+    def orders_accepted(self) -> int:
+        return self.router.orders_accepted
 
     def sector_of(self, sym: str) -> str:
-        inst = self.instruments.get(sym)
-        return "unknown" if inst is None else inst.sector
-
-    def sector_gross_other(self, sym: str) -> float:
-        """Gross exposure of ``sym``'s sector held in other symbols (currency)."""
-        sector = self.sector_of(sym)
-        total = 0.0
-        for other in self.portfolio.open_symbols():
-            if other != sym and self.sector_of(other) == sector:
-                total += abs(self.portfolio.market_value(other))
-        return total
-
-    def var_other(self, sym: str) -> float:
-        """Sum of the other positions' stand-alone one-day 95% VaR (currency)."""
-        total = 0.0
-        for other in self.portfolio.open_symbols():
-            if other != sym:
-                total += abs(self.portfolio.qty(other)) * self.symbol_unit_var(other)
-        return total
-
-    def cancel_all(self, reason: str) -> None:
-        """Cancel every open order, children included, and end every parent."""
-        for o in self.broker.cancel_all():
-            if self.order_shares and o.parent_id == 0:
-                self.order_shares.pop(o.order_id, None)
-            self.emit(OrderCancelled(self.ts, o.symbol, o.order_id, o.qty - o.filled, reason))
-        for parent in list(self.broker.parents.values()):
-            parent.child_id = 0
-            self.finish_parent(parent, "cancelled", reason)
+        return self.router.sector_of(sym)
 
     # ------------------------------------------------------------ operator
 
@@ -1932,248 +585,66 @@ class Engine:
         if a == "halt":
             self.move_state(HALTED, why)
         elif a == "resume":
-            tripped = [b.name for b in self.breakers if b.state == TRIPPED and b.action != DISABLE]
+            tripped = self.brk.tripped_book()
             if tripped:
-                self.emit(CommandRejected(self.ts, "", a, "breaker(s) tripped, reset first: " + ", ".join(tripped)))
+                self.emit(CommandRejected(self.bus.ts, "", a, "breaker(s) tripped, reset first: " + ", ".join(tripped)))
             else:
                 self.move_state(ACTIVE, why)
         elif a == "reduce":
             self.move_state(REDUCING, why)
         elif a == "cancel_all":
-            self.cancel_all(why)
+            self.router.cancel_all(why)
         elif a == "flatten":
             self.flatten(why)
         elif a == "reset_breaker":
             self.reset_breaker(c.arg, why)
         else:
-            self.emit(CommandRejected(self.ts, "", a, f"unknown action {a!r}"))
+            self.emit(CommandRejected(self.bus.ts, "", a, f"unknown action {a!r}"))
 
     def move_state(self, new: str, reason: str) -> None:
         prev = self.state.state
         if not self.state.move(new):
             return
-        self.emit(StateChanged(self.ts, "", prev, new, reason, self.input_seq))
+        self.emit(StateChanged(self.bus.ts, "", prev, new, reason, self.bus.input_seq))
         if new == HALTED:
             self.halts += 1
-            self.cancel_all("halt: " + reason)
+            self.router.cancel_all("halt: " + reason)
 
     def flatten(self, reason: str, origin: str = "operator") -> None:
         """Exits for every position. From HALTED this first moves to REDUCING,
         since a halted book accepts no order at all."""
         if self.state.state == HALTED:
             self.move_state(REDUCING, "flatten: " + reason)
-        self.cancel_all("flatten: " + reason)
+        self.router.cancel_all("flatten: " + reason)
+        hg = self.hedger
         ov = self.overlay
-        if ov is not None:
+        if hg is not None and ov is not None:
             for sym in ov.symbols():
-                self.sell_puts(sym, ov.contracts_on(sym), "flatten: " + reason)
+                hg.sell_puts(sym, ov.contracts_on(sym), "flatten: " + reason)
         for sym in self.portfolio.open_symbols():
             price = self.portfolio.last.get(sym, 0.0)
             self.submit(sym, -self.portfolio.qty(sym), price, origin, "flatten: " + reason)
 
     def reset_breaker(self, name: str, reason: str) -> None:
-        for b in self.breakers:
-            if b.name == name:
-                if b.state != ARMED:
-                    prev = b.state
-                    b.reset(reason)
-                    self.rebaseline(b)
-                    self.emit(BreakerChanged(self.ts, "", b.name, prev, b.state, b.value, b.limit,
-                                             "reset: " + reason))
-                return
-        self.emit(CommandRejected(self.ts, "", "reset_breaker", f"unknown breaker {name!r}"))
+        b = self.brk.get(name)
+        if b is None:
+            self.emit(CommandRejected(self.bus.ts, "", "reset_breaker", f"unknown breaker {name!r}"))
+            return
+        if b.state != ARMED:
+            prev = b.state
+            b.reset(reason)
+            self.rebaseline(b)
+            self.emit(BreakerChanged(self.bus.ts, "", b.name, prev, b.state, b.value, b.limit, "reset: " + reason))
 
     def rebaseline(self, b: Breaker) -> None:
         """A reset measures from now: the drawdown breaker from today's NAV, the
         streak and storm counters from zero. The daily loss does not re-base."""
-        if b is self.b_drawdown:
-            self.breaker_peak_nav = self.portfolio.nav()
-        elif b is self.b_trailing:
-            self.day_pnl_peak = self.portfolio.nav() - self.day_open_nav
-        elif b is self.b_losses:
+        name = b.name
+        if name == "max_drawdown":
+            self.risk.breaker_peak_nav = self.portfolio.nav()
+        elif name == "trailing_loss":
+            self.risk.day_pnl_peak = self.portfolio.nav() - self.risk.day_open_nav
+        elif name == "consecutive_losses":
             self.losing_streak = 0
-        elif b is self.b_rejects:
-            self.rejects_this_bar = 0
-
-
-class DetRandom:
-    """A small seeded generator (xorshift64* and Box-Muller) that gives the same
-    draws compiled and interpreted, on every machine: replay depends on it."""
-
-    def __init__(self, seed: int) -> None:
-        self.state: int = (seed * 0x9E3779B97F4A7C15 + 1) & 0xFFFFFFFFFFFFFFFF or 1
-
-    def uniform(self) -> float:
-        x = self.state
-        x ^= (x >> 12)
-        x ^= (x << 25) & 0xFFFFFFFFFFFFFFFF
-        x ^= (x >> 27)
-        self.state = x
-        return (((x * 0x2545F4914F6CDD1D) & 0xFFFFFFFFFFFFFFFF) >> 11) * (1.0 / 9007199254740992.0)
-
-    def gauss(self) -> float:
-        u1 = self.uniform()
-        while u1 <= 0.0:
-            u1 = self.uniform()
-        return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * self.uniform())
-
-
-def sample_moments(rets: list[list[float]]) -> tuple[list[float], list[list[float]]]:
-    """Means and sample covariance (ddof=1) of equally long series (>= 2 values).
-    Plain loops, not ``sum()``: Python 3.12's float sum compensates rounding,
-    and compiled and interpreted runs must add alike for replay."""
-    k = len(rets)
-    m = len(rets[0]) if k > 0 else 0
-    mus: list[float] = []
-    for xs in rets:
-        total = 0.0
-        for x in xs:
-            total += x
-        mus.append(total / m)
-    cov = [[0.0] * k for _ in range(k)]
-    for i in range(k):
-        for j in range(i + 1):
-            acc = 0.0
-            for t in range(m):
-                acc += (rets[i][t] - mus[i]) * (rets[j][t] - mus[j])
-            cov[i][j] = acc / (m - 1)
-            cov[j][i] = cov[i][j]
-    return mus, cov
-
-
-def cholesky(a: list[list[float]]) -> list[list[float]]:
-    """Lower-triangular L with L L^T = a for a symmetric positive semi-definite
-    ``a``; a pivot that is not positive (a singular or numerically negative
-    direction) gets a zero column, so a degenerate covariance still simulates."""
-    k = len(a)
-    low = [[0.0] * k for _ in range(k)]
-    for i in range(k):
-        for j in range(i + 1):
-            acc = a[i][j]
-            for c in range(j):
-                acc -= low[i][c] * low[j][c]
-            if i == j:
-                low[i][j] = math.sqrt(acc) if acc > 0.0 else 0.0
-            else:
-                low[i][j] = acc / low[j][j] if low[j][j] > 0.0 else 0.0
-    return low
-
-
-def tail_loss(pnl: list[float], q: float, nav: float) -> float:
-    """Expected shortfall of sorted scenario P&L: minus the mean of the
-    scenarios at or below the q-quantile, as a positive fraction of NAV."""
-    cut = quantile(pnl, q)
-    total = 0.0
-    n = 0
-    for x in pnl:
-        if x > cut:
-            break
-        total += x
-        n += 1
-    v = -(total / n) / nav if n > 0 else 0.0
-    return v if v > 0.0 else 0.0
-
-
-def sorted_returns(r: RollingWindow) -> list[float]:
-    return sorted(r.values[:r.count]) if r.count < r.capacity else sorted(r.values)
-
-
-def quantile(xs: list[float], q: float) -> float:
-    """Linear-interpolation quantile of sorted ``xs`` (numpy's default)."""
-    pos = q * (len(xs) - 1)
-    lo = int(math.floor(pos))
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-
-def hist_var(xs: list[float], confidence: float, h: float) -> float:
-    """Historical VaR of bar returns, scaled to one day by sqrt(h) (positive fraction)."""
-    if len(xs) < 2:
-        return 0.0
-    v = -quantile(xs, 1.0 - confidence) * math.sqrt(h)
-    return v if v > 0.0 else 0.0
-
-
-def hist_cvar(xs: list[float], confidence: float, h: float) -> float:
-    """Mean of the bar returns at or below the VaR quantile, scaled by sqrt(h)."""
-    if len(xs) < 2:
-        return 0.0
-    q = quantile(xs, 1.0 - confidence)
-    tail = [x for x in xs if x <= q]
-    total = 0.0
-    for x in tail:
-        total += x
-    v = -(total / len(tail)) * math.sqrt(h)
-    return v if v > 0.0 else 0.0
-
-
-def cov_times(cov: list[list[float]], expo: list[float]) -> tuple[list[float], float]:
-    """(C e, e'C e) for a covariance C and exposures e, in plain loops (never
-    sum(): compiled and interpreted 3.12+ must add floats alike)."""
-    ce: list[float] = []
-    var_p = 0.0
-    for i in range(len(expo)):
-        acc = 0.0
-        for j in range(len(expo)):
-            acc += cov[i][j] * expo[j]
-        ce.append(acc)
-        var_p += expo[i] * acc
-    return ce, var_p
-
-
-def smallest(xs: list[float], m: int) -> list[float]:
-    """The ``m`` smallest of ``xs``, ascending: one pass with a small sorted
-    buffer (a compiled loop; heapq.nsmallest is Python code, sorted() sorts all)."""
-    out: list[float] = []
-    for x in xs:
-        if len(out) < m:
-            j = len(out)
-            out.append(x)
-        elif x < out[m - 1]:
-            j = m - 1
-            out[j] = x
-        else:
-            continue
-        while j > 0 and out[j - 1] > out[j]:
-            out[j - 1], out[j] = out[j], out[j - 1]
-            j -= 1
-    return out
-
-
-def contrib_text(contrib: dict[str, float]) -> str:
-    """``var_contrib`` as logged: "SYM=value" by symbol, ``repr`` floats (exact)."""
-    return ";".join(f"{sym}={contrib[sym]!r}" for sym in sorted(contrib))
-
-
-def contrib_of(text: str) -> dict[str, float]:
-    """The logged ``var_contrib`` text back as a dict."""
-    out: dict[str, float] = {}
-    for part in text.split(";"):
-        if "=" in part:
-            sym, _, v = part.rpartition("=")
-            out[sym] = float(v)
-    return out
-
-
-def holding_id(h: PutHolding) -> int:
-    return h.option_id
-
-
-def toward_zero(have: float, target: float) -> float:
-    """The nearest target to ``target`` that does not add exposure to ``have``."""
-    if have == 0.0 or (target != 0.0 and (target > 0.0) != (have > 0.0)):
-        return 0.0
-    return target if abs(target) <= abs(have) else have
-
-
-def shrink(have: float, move: float) -> float:
-    """The part of ``move`` that takes ``have`` toward zero, and no further."""
-    if have > 0.0:
-        return max(-have, min(0.0, move))
-    if have < 0.0:
-        return min(-have, max(0.0, move))
-    return 0.0
-
-
-def good_price(x: float) -> bool:
-    return x > 0.0 and not math.isinf(x)  # NaN fails ``x > 0``
+        elif name == "reject_storm":
+            self.router.rejects_this_bar = 0

@@ -56,46 +56,100 @@ def _show(kind: str, ts: int, symbol: str, payload: str) -> str:
     return f"{kind} ts={ts} symbol={symbol or '-'} {payload}"
 
 
+class Verifier:
+    """A session's rows checked one at a time, in seq order: an input is fed
+    to the engine, each decision row is compared with the next decision the
+    engine made. The one verifier behind ``verify`` (``console replay``) and
+    the stepped playback of ``console watch`` / ``--tui``.
+
+    ``row`` returns False at the first difference (``divergence``, with the
+    fields that differ in ``detail`` when it is a decision); ``end`` runs the
+    checks that need the whole log; ``truncated`` is True when the log ends
+    part-way through its last input's decisions (a crash before the batch
+    committed: verified up to its last row)."""
+
+    def __init__(self, engine: Engine, fills_table: Mapping[int, Mapping[str, Any]] | None = None) -> None:
+        self.engine = engine
+        self.fills_table = fills_table
+        self.pending: list[tuple[int, Any]] = []  # decisions made now, not yet matched
+        self.checked = self.inputs = self.trades = self.trips = 0
+        self.last_seq = 0
+        self.last_nav: float | None = None  # the last verified risk snapshot's NAV
+        self.divergence: Divergence | None = None
+        self.detail = ""
+        self.made: list[object] = []  # the last input fed, then the decisions it led to
+        self.recent: deque[str] = deque(maxlen=5)
+
+    @property
+    def truncated(self) -> bool:
+        return bool(self.pending) and self.divergence is None
+
+    def row(self, seq: int, kind: str, ts: int, symbol: str, payload: str, is_input: bool) -> bool:
+        div = _check_order(seq, kind, ts, symbol, payload, is_input, self.engine, self.pending)
+        if div is None and is_input:
+            div, self.made = _feed(seq, kind, ts, symbol, payload, self.engine)
+            self.pending = [(seq + i, e) for i, e in enumerate(self.made[1:], 1)]
+            self.inputs += 1
+            self.recent.append(f"seq {seq}: " + _show(kind, ts, symbol, payload))
+        elif div is None:
+            _, ev = self.pending.pop(0)
+            div = _compare(seq, kind, ts, symbol, payload, ev, self.fills_table)
+            if div is not None and div.reason == "decision differs":
+                self.detail = differences((kind, ts, symbol, payload), ev)
+            self.trades += isinstance(ev, Fill)
+            self.trips += isinstance(ev, BreakerChanged) and ev.new == TRIPPED
+            if div is None and isinstance(ev, RiskSnapshot):
+                self.last_nav = ev.nav
+        if div is not None:
+            self.divergence = Divergence(div.seq, div.reason, div.expected, div.actual, tuple(self.recent),
+                                         state_of(self.engine))
+            return False
+        self.checked += 1
+        self.last_seq = seq
+        return True
+
+    def end(self) -> bool:
+        """At the end of the log: its fills table must hold exactly the fills matched."""
+        ft = self.fills_table
+        if self.divergence is None and ft is not None and len(ft) != self.trades and not self.pending:
+            extra = sorted(set(ft) - set(range(0, self.last_seq + 1)))[:1] or [self.last_seq]
+            self.divergence = Divergence(extra[0], "fills table has rows the event log does not",
+                                         f"{len(ft)} fills", f"{self.trades} fills")
+        return self.divergence is None
+
+    def report(self) -> ReplayReport:
+        div = self.divergence
+        return ReplayReport(div is None, self.checked, self.inputs, self.last_seq, self.trades,
+                            session_pnl(self.last_nav, self.engine.p.initial_cash), self.engine.risk.max_drawdown,
+                            self.engine.halts, self.trips, self.truncated, div,
+                            tuple(self.pending) if div is None else ())
+
+
 def verify(engine: Engine, rows: Iterable[Row],
            fills_table: Mapping[int, Mapping[str, Any]] | None = None,
            progress: Callable[[int], None] | None = None) -> ReplayReport:
     """Replay ``rows`` (in seq order) through ``engine``; see the module doc.
     ``progress(seq)`` is called every 65,536 rows."""
-    pending: list[tuple[int, Any]] = []  # decisions made now, not yet matched
-    checked = inputs = trades = trips = 0
-    last_seq = 0
-    last_nav: float | None = None  # the last verified risk snapshot's NAV
-    div: Divergence | None = None
-    recent: deque[str] = deque(maxlen=5)
+    v = Verifier(engine, fills_table)
     for seq, kind, ts, symbol, payload, is_input in rows:
         if progress is not None and seq & 0xFFFF == 0:
             progress(seq)
-        div = _check_order(seq, kind, ts, symbol, payload, is_input, engine, pending)
-        if div is None and is_input:
-            div, made = _feed(seq, kind, ts, symbol, payload, engine)
-            pending = made
-            inputs += 1
-            recent.append(f"seq {seq}: " + _show(kind, ts, symbol, payload))
-        elif div is None:
-            want_seq, ev = pending.pop(0)
-            div = _compare(seq, kind, ts, symbol, payload, ev, fills_table)
-            trades += isinstance(ev, Fill)
-            trips += isinstance(ev, BreakerChanged) and ev.new == TRIPPED
-            if div is None and isinstance(ev, RiskSnapshot):
-                last_nav = ev.nav
-        if div is not None:
-            div = Divergence(div.seq, div.reason, div.expected, div.actual, tuple(recent), state_of(engine))
+        if not v.row(seq, kind, ts, symbol, payload, is_input):
             break
-        checked += 1
-        last_seq = seq
-    if div is None and fills_table is not None and len(fills_table) != trades and not pending:
-        extra = sorted(set(fills_table) - set(range(0, last_seq + 1)))[:1] or [last_seq]
-        div = Divergence(extra[0], "fills table has rows the event log does not",
-                         f"{len(fills_table)} fills", f"{trades} fills")
-    return ReplayReport(div is None, checked, inputs, last_seq, trades,
-                        session_pnl(last_nav, engine.p.initial_cash), engine.max_drawdown, engine.halts,
-                        trips, bool(pending) and div is None, div,
-                        tuple(pending) if div is None else ())
+    else:
+        v.end()
+    return v.report()
+
+
+def differences(logged: tuple[str, int, str, str], made: Any) -> str:
+    """``field: log X, now Y`` for each field of a decision that differs."""
+    try:
+        have = {"kind": logged[0], "ts": logged[1], "symbol": logged[2], **json.loads(logged[3])}
+    except (ValueError, TypeError):
+        return ""
+    got = {"kind": kind_of(made), "ts": made.ts, "symbol": made.symbol, **json.loads(encode_payload(made))}
+    return "; ".join(f"{k}: log {have.get(k)!r}, now {got.get(k)!r}"
+                     for k in dict.fromkeys([*have, *got]) if have.get(k) != got.get(k))
 
 
 def state_of(engine: Engine) -> tuple[tuple[str, str], ...]:
@@ -131,13 +185,13 @@ def _check_order(seq: int, kind: str, ts: int, symbol: str, payload: str, is_inp
 
 
 def _feed(seq: int, kind: str, ts: int, symbol: str, payload: str,
-          engine: Engine) -> tuple[Divergence | None, list[tuple[int, Any]]]:
+          engine: Engine) -> tuple[Divergence | None, list[object]]:
+    """Decode the logged input and feed it: (None, [input, *decisions])."""
     try:
         ev = from_row(kind, ts, symbol, payload)
     except DecodeError as exc:
         return Divergence(seq, f"logged input cannot be read: {exc}", payload, ""), []
-    out = engine.process(ev)
-    return None, [(seq + i, e) for i, e in enumerate(out[1:], 1)]
+    return None, engine.process(ev)
 
 
 def _compare(seq: int, kind: str, ts: int, symbol: str, payload: str, ev: Any,

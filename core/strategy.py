@@ -28,13 +28,20 @@ class RollingWindow:
 
     def mean_last(self, n: int) -> float:
         """Mean of the newest ``n`` values (n <= count). Summed afresh each
-        call: windows are short and this keeps float results independent of
-        history (no running-sum drift), which replay relies on."""
+        call, newest first: windows are short and this keeps float results
+        independent of history (no running-sum drift), which replay relies
+        on. The ring is walked as two plain descending ranges (no modulo per
+        value): the same values in the same order as stepping back one by one."""
         total = 0.0
-        i = self.pos
-        for _ in range(n):
-            i = (i - 1) % self.capacity
-            total += self.values[i]
+        vals = self.values
+        pos = self.pos
+        first = n if n <= pos else pos  # newest values: pos - 1 down to pos - first
+        for i in range(pos - 1, pos - 1 - first, -1):
+            total += vals[i]
+        rest = n - first  # then from the end of the ring backwards
+        cap = self.capacity
+        for i in range(cap - 1, cap - 1 - rest, -1):
+            total += vals[i]
         return total / n
 
     def std(self) -> float:
@@ -42,12 +49,25 @@ class RollingWindow:
         n = self.count
         if n < 2:
             return 0.0
-        m = self.mean_last(n)
+        return self.std_about(self.mean_last(n))
+
+    def std_about(self, m: float) -> float:
+        """``std()`` given the window's mean ``m`` (= mean_last(count)), when
+        the caller has it already: the same figure, one pass fewer."""
+        n = self.count
+        if n < 2:
+            return 0.0
         acc = 0.0
-        i = self.pos
-        for _ in range(n):
-            i = (i - 1) % self.capacity
-            d = self.values[i] - m
+        vals = self.values
+        pos = self.pos
+        first = n if n <= pos else pos
+        for i in range(pos - 1, pos - 1 - first, -1):
+            d = vals[i] - m
+            acc += d * d
+        rest = n - first
+        cap = self.capacity
+        for i in range(cap - 1, cap - 1 - rest, -1):
+            d = vals[i] - m
             acc += d * d
         return math.sqrt(acc / (n - 1))
 
@@ -58,6 +78,7 @@ class SymbolState:
         self.returns = RollingWindow(slow)
         self.value: float = 0.0
         self.confidence: float = 0.0
+        self.vol: float = 0.0  # sd of ``returns`` (ddof=1) as of the last bar close; 0 below 2 returns
 
 
 class Momentum:
@@ -75,13 +96,14 @@ class Momentum:
         if st.closes.count > 0:
             prev = st.closes.values[(st.closes.pos - 1) % st.closes.capacity]
             st.returns.push(close / prev - 1.0)
+            st.vol = st.returns.std()  # read again by sizing and risk until the next close
         st.closes.push(close)
         st.confidence = st.closes.count / self.slow
         if not st.closes.full():
             st.value = 0.0
             return st
         trend = st.closes.mean_last(self.fast) / st.closes.mean_last(self.slow) - 1.0
-        vol = st.returns.std()
+        vol = st.vol
         raw = 0.0 if vol <= 0.0 else trend / (self.vol_scale * vol)
         st.value = max(-1.0, min(1.0, raw))
         return st

@@ -51,12 +51,12 @@ def of(kind, out):  # type: ignore[no-untyped-def]
 
 def check_invariants(eng) -> None:  # type: ignore[no-untyped-def]
     pf = eng.portfolio
-    syms = set(pf.positions) | {s for b in eng.book_pf for s in b.positions}
+    syms = set(pf.positions) | {s for b in eng.book_set.pf for s in b.positions}
     for s in syms:
-        assert sum(b.qty(s) for b in eng.book_pf) == pytest.approx(pf.qty(s), abs=1e-6)
+        assert sum(b.qty(s) for b in eng.book_set.pf) == pytest.approx(pf.qty(s), abs=1e-6)
     pnl = pf.nav() - eng.p.initial_cash
-    assert sum(eng.book_value(i) for i in range(len(eng.books))) == pytest.approx(pnl, abs=1e-6)
-    assert sum(b.commissions for b in eng.book_pf) == pytest.approx(pf.commissions, abs=1e-9)
+    assert sum(eng.book_set.value(i) for i in range(len(eng.books))) == pytest.approx(pnl, abs=1e-6)
+    assert sum(b.commissions for b in eng.book_set.pf) == pytest.approx(pf.commissions, abs=1e-9)
 
 
 # ------------------------------------------------------------ config
@@ -95,7 +95,7 @@ def test_each_book_sizes_its_own_target_and_one_net_order_goes_out() -> None:
     assert len(orders) == 1 and orders[0].qty == math.floor(0.5 * full)  # half the capital, full signal
     out = feed(eng, [Tick(MIN + 2, "AAA", 100.0, 1e6)])
     assert len(of(Fill, out)) == 1
-    assert eng.book_pf[0].qty("AAA") == math.floor(0.5 * full) and eng.book_pf[1].qty("AAA") == 0.0
+    assert eng.book_set.pf[0].qty("AAA") == math.floor(0.5 * full) and eng.book_set.pf[1].qty("AAA") == 0.0
     # forest goes half short; pairs' target moved a little with NAV (the fees):
     # one net order, each book getting what it asked for
     full = 0.10 * eng.portfolio.nav() / 100.0
@@ -104,8 +104,8 @@ def test_each_book_sizes_its_own_target_and_one_net_order_goes_out() -> None:
     assert [o.qty for o in of(OrderAccepted, out)] == [pairs + forest - eng.portfolio.qty("AAA")]
     assert "books: forest" in of(OrderIntent, out)[0].reason
     feed(eng, [Tick(MIN + 4, "AAA", 101.0, 1e6)])
-    assert eng.book_pf[1].qty("AAA") == pytest.approx(forest)
-    assert eng.book_pf[0].qty("AAA") == pytest.approx(pairs)
+    assert eng.book_set.pf[1].qty("AAA") == pytest.approx(forest)
+    assert eng.book_set.pf[0].qty("AAA") == pytest.approx(pairs)
     check_invariants(eng)
 
 
@@ -123,7 +123,7 @@ def test_a_book_exiting_while_another_enters_crosses_inside_and_only_the_rest_is
     eng = make_engine(books_cfg(("pairs", "forest")))
     warm(eng)
     feed(eng, [ModelSignal(MIN + 1, "AAA", "pairs", 1.0, 1.0, 1.0, 1), Tick(MIN + 2, "AAA", 100.0, 1e6)])
-    a = eng.book_pf[0].qty("AAA")
+    a = eng.book_set.pf[0].qty("AAA")
     # pairs exits while forest goes long 60%: forest takes its part from pairs
     # at the last price (no order, no fee); one order sells pairs' rest
     out = feed(eng, [Timer(2 * MIN, "", "bar")])
@@ -133,13 +133,13 @@ def test_a_book_exiting_while_another_enters_crosses_inside_and_only_the_rest_is
     forest = math.floor(0.5 * 0.6 * 0.10 * eng.portfolio.nav() / 100.0)
     assert [(c.qty, c.price) for c in of(BookCross, out)] == [(forest, 100.0)]
     assert [o.qty for o in of(OrderAccepted, out)] == [forest - a]
-    fees = eng.book_pf[1].commissions
+    fees = eng.book_set.pf[1].commissions
     out += feed(eng, [Tick(2 * MIN + 2, "AAA", 102.0, 1e6)])
     assert of(Fill, out)
     check_invariants(eng)
-    assert eng.book_pf[0].qty("AAA") == 0.0 and eng.book_pf[1].qty("AAA") == forest
-    assert eng.book_pf[1].commissions == fees  # the sale's fee is pairs' alone
-    assert eng.book_pf[0].realized != 0.0  # pairs realised its P&L, at the cross and the fill
+    assert eng.book_set.pf[0].qty("AAA") == 0.0 and eng.book_set.pf[1].qty("AAA") == forest
+    assert eng.book_set.pf[1].commissions == fees  # the sale's fee is pairs' alone
+    assert eng.book_set.pf[0].realized != 0.0  # pairs realised its P&L, at the cross and the fill
 
 
 def test_operator_flatten_is_attributed_by_the_books_positions() -> None:
@@ -147,11 +147,11 @@ def test_operator_flatten_is_attributed_by_the_books_positions() -> None:
     warm(eng)
     feed(eng, [ModelSignal(MIN + 1, "AAA", "pairs", 1.0, 1.0, 1.0, 1), Tick(MIN + 2, "AAA", 100.0, 1e6),
                ModelSignal(MIN + 3, "AAA", "forest", 0.5, 1.0, 1.0, 1), Tick(MIN + 4, "AAA", 100.0, 1e6)])
-    assert eng.book_pf[0].qty("AAA") > eng.book_pf[1].qty("AAA") > 0
+    assert eng.book_set.pf[0].qty("AAA") > eng.book_set.pf[1].qty("AAA") > 0
     feed(eng, [Command(MIN + 5, "", "flatten", "", "test"), Tick(MIN + 6, "AAA", 99.0, 1e6)])
     assert eng.portfolio.qty("AAA") == 0.0
-    assert eng.book_pf[0].qty("AAA") == pytest.approx(0.0, abs=1e-9)
-    assert eng.book_pf[1].qty("AAA") == pytest.approx(0.0, abs=1e-9)
+    assert eng.book_set.pf[0].qty("AAA") == pytest.approx(0.0, abs=1e-9)
+    assert eng.book_set.pf[1].qty("AAA") == pytest.approx(0.0, abs=1e-9)
     check_invariants(eng)
 
 
@@ -172,7 +172,7 @@ def test_the_momentum_book_trades_at_bar_close() -> None:
         price *= 1.002 + (0.001 if i % 2 else -0.001)
         out += feed(eng, [Tick(i * MIN + 1, "AAA", price, 1e6), Timer((i + 1) * MIN, "", "bar")])
     assert of(OrderAccepted, out) and all("momentum" in o.reason for o in of(OrderIntent, out))
-    assert eng.book_pf[0].qty("AAA") > 0 and eng.book_pf[1].qty("AAA") == 0.0
+    assert eng.book_set.pf[0].qty("AAA") > 0 and eng.book_set.pf[1].qty("AAA") == 0.0
     check_invariants(eng)
 
 
@@ -200,7 +200,7 @@ def run_bars(eng, bars: int, seed: int = 1, vols: dict[str, float] | None = None
 def test_equal_weights_never_change() -> None:
     eng = make_engine(books_cfg(("pairs", "forest"), rebalance_every=5))
     out = run_bars(eng, 30)
-    assert of(AllocationChanged, out) == [] and eng.book_weights == [0.5, 0.5]
+    assert of(AllocationChanged, out) == [] and eng.book_set.weights == [0.5, 0.5]
 
 
 def test_inverse_vol_weights_the_calmer_book_up_on_the_schedule_only() -> None:
@@ -210,7 +210,7 @@ def test_inverse_vol_weights_the_calmer_book_up_on_the_schedule_only() -> None:
     assert changes and {c.ts // MIN for c in changes} <= {10, 20, 30, 40}
     assert all(abs(sum(c.weight for c in changes if c.ts == t) - 1.0) < 1e-9
                for t in {c.ts for c in changes} if len([c for c in changes if c.ts == t]) == 2)
-    w = dict(zip(eng.books, eng.book_weights))
+    w = dict(zip(eng.books, eng.book_set.weights))
     assert w["forest"] > w["pairs"] and sum(w.values()) == pytest.approx(1.0)
     last = {c.book: c for c in changes}
     assert last["pairs"].vol > last["forest"].vol > 0.0
@@ -261,15 +261,15 @@ def test_books_always_add_up_to_the_portfolio(variant: int, allocation: str, bou
         else:
             ev = Command(ts, "", st_[1], "", "test")
         state = eng.state.state
-        before = {s: [b.qty(s) for b in eng.book_pf] for s in px}
+        before = {s: [b.qty(s) for b in eng.book_set.pf] for s in px}
         crosses = [e for e in eng.process(ev) if isinstance(e, BookCross)]
         check_invariants(eng)
         assert not (crosses and state == "HALTED")
         if state == "REDUCING" and eng.state.state == "REDUCING":
             for c in crosses:  # no fill in the same input: a sig or bar step
-                for q0, q1 in zip(before[c.symbol], (b.qty(c.symbol) for b in eng.book_pf)):
+                for q0, q1 in zip(before[c.symbol], (b.qty(c.symbol) for b in eng.book_set.pf)):
                     assert abs(q1) <= abs(q0) + 1e-9 and q0 * q1 >= 0.0
-        weights = eng.book_weights
+        weights = eng.book_set.weights
         assert sum(weights) == pytest.approx(1.0, abs=1e-6)
         assert all(bounds[0] - 1e-6 <= w <= bounds[1] + 1e-6 for w in weights), weights
 

@@ -17,7 +17,8 @@ from core.errors import ConfigError
 from core.events import AllocationChanged, BookCross, Command, Fill, ModelSignal, OrderIntent, Tick, Timer
 from core.market.sim import Simulator
 from core.replay import verify
-from core.session import MemorySink, Session, describe
+from core.session import MemorySink, Session
+from core.view import describe
 from tests.conftest import make_engine
 from tests.test_books import BOOKS, MIN, books_cfg, check_invariants, feed, hand_fed, of, warm
 
@@ -86,10 +87,10 @@ def test_mean_variance_weights_sum_to_one_within_bounds_and_favour_the_better_bo
     for bar, weights in by_bar(changes).items():
         assert len(weights) == 2 and sum(weights.values()) == pytest.approx(1.0, abs=1e-9), bar
         assert all(0.2 - 1e-9 <= w <= 0.7 + 1e-9 for w in weights.values()), (bar, weights)
-    w = dict(zip(eng.books, eng.book_weights))
+    w = dict(zip(eng.books, eng.book_set.weights))
     # pairs earns 5e-5 a bar per unit of capital at half forest's volatility
     assert w["pairs"] == pytest.approx(0.7) and w["forest"] == pytest.approx(0.3)
-    assert sum(eng.book_weights) == pytest.approx(1.0)
+    assert sum(eng.book_set.weights) == pytest.approx(1.0)
     last = {c.book: c for c in changes}
     assert last["forest"].vol > last["pairs"].vol > 0.0  # per-bar sd of each book's returns
 
@@ -100,14 +101,14 @@ def test_mean_variance_keeps_equal_weights_until_half_the_window_is_in() -> None
     out = drifting_bars(eng, 20, *BETTER_AAA)
     changes = of(AllocationChanged, out)
     assert {c.ts // MIN for c in changes} == {20}  # bar 10: 10 returns < 40 // 2
-    assert eng.book_weights[0] > 0.5 > eng.book_weights[1]
+    assert eng.book_set.weights[0] > 0.5 > eng.book_set.weights[1]
 
 
 def test_every_book_records_a_return_every_bar_even_without_capital() -> None:
     eng = make_engine(books_cfg(("pairs", "forest"), rebalance_every=1000))
-    eng.book_weights = [1.0, 0.0]
+    eng.book_set.weights = [1.0, 0.0]
     drifting_bars(eng, 12, *BETTER_AAA)
-    pairs, forest = eng.book_returns
+    pairs, forest = eng.book_set.returns
     assert pairs.count == forest.count == 12 and pairs.pos == forest.pos
     assert forest.values[:12] == [0.0] * 12 and any(v != 0.0 for v in pairs.values[:12])
 
@@ -136,11 +137,11 @@ def test_inverse_vol_respects_the_weight_bounds_and_is_unchanged_without_them() 
                                     allocation_max_w=0.6))
     drifting_bars(plain, 10, *BETTER_AAA)
     drifting_bars(bounded, 10, *BETTER_AAA)
-    vols = [w.std() for w in plain.book_returns]
-    assert plain.book_weights == [(1.0 / vols[0]) / (1.0 / vols[0] + 1.0 / vols[1]),
+    vols = [w.std() for w in plain.book_set.returns]
+    assert plain.book_set.weights == [(1.0 / vols[0]) / (1.0 / vols[0] + 1.0 / vols[1]),
                                   (1.0 / vols[1]) / (1.0 / vols[0] + 1.0 / vols[1])]  # exactly, as before
-    assert plain.book_weights[0] > 0.6
-    assert bounded.book_weights == pytest.approx([0.6, 0.4])
+    assert plain.book_set.weights[0] > 0.6
+    assert bounded.book_set.weights == pytest.approx([0.6, 0.4])
 
 
 def session_rows(sink: MemorySink) -> list[tuple[int, str, int, str, str, bool]]:
@@ -163,7 +164,7 @@ def test_a_mean_variance_session_replays_decision_for_decision() -> None:
     assert s.error == ""
     changes = [e for _, e in sink.rows if isinstance(e, AllocationChanged)]
     assert any(c.reason.startswith("mean_variance at bar") for c in changes)
-    assert sum(s.engine.book_weights) == pytest.approx(1.0)
+    assert sum(s.engine.book_set.weights) == pytest.approx(1.0)
     rows = session_rows(sink)
     report = verify(engine_from_setup(setup), rows, None)
     assert report.verified, report.divergence
@@ -196,12 +197,12 @@ def test_books_wanting_opposite_positions_cross_inside_and_send_no_order() -> No
     half = math.floor(0.5 * full)
     assert crosses == [BookCross(MIN + 1, "AAA", half, 100.0, f"pairs:+{half}", f"forest:-{half}",
                                  "books: forest v1 -1.00")]
-    assert eng.book_pf[0].qty("AAA") == half and eng.book_pf[1].qty("AAA") == -half
+    assert eng.book_set.pf[0].qty("AAA") == half and eng.book_set.pf[1].qty("AAA") == -half
     assert eng.portfolio.qty("AAA") == 0.0 and eng.broker.pending_qty("AAA") == 0.0
-    assert eng.book_pf[0].commissions == eng.book_pf[1].commissions == 0.0
+    assert eng.book_set.pf[0].commissions == eng.book_set.pf[1].commissions == 0.0
     check_invariants(eng)
     feed(eng, [Tick(MIN + 2, "AAA", 103.0, 1e6)])  # the books' P&L is equal and opposite
-    assert eng.book_value(0) == pytest.approx(3.0 * half) and eng.book_value(1) == pytest.approx(-3.0 * half)
+    assert eng.book_set.value(0) == pytest.approx(3.0 * half) and eng.book_set.value(1) == pytest.approx(-3.0 * half)
     check_invariants(eng)
     assert describe(crosses[0])[1].startswith(f"CROSS AAA {half} @ 100.0000 between books")  # type: ignore[index]
 
@@ -215,11 +216,11 @@ def test_a_partial_offset_crosses_and_only_the_net_rest_is_ordered_with_its_fee(
     long_, short = math.floor(0.5 * full), -math.floor(0.3 * full)
     assert [c.qty for c in of(BookCross, out)] == [-short]
     assert [o.qty for o in of(OrderIntent, out)] == [long_ + short]
-    assert eng.order_shares[max(eng.order_shares)] == [1.0, 0.0]  # the rest is pairs' alone
+    assert eng.router.order_shares[max(eng.router.order_shares)] == [1.0, 0.0]  # the rest is pairs' alone
     out = feed(eng, [Tick(MIN + 2, "AAA", 100.0, 1e6)])
     assert len(of(Fill, out)) == 1
-    assert eng.book_pf[0].qty("AAA") == long_ and eng.book_pf[1].qty("AAA") == short
-    assert eng.book_pf[1].commissions == 0.0 and eng.book_pf[0].commissions == eng.portfolio.commissions > 0.0
+    assert eng.book_set.pf[0].qty("AAA") == long_ and eng.book_set.pf[1].qty("AAA") == short
+    assert eng.book_set.pf[1].commissions == 0.0 and eng.book_set.pf[0].commissions == eng.portfolio.commissions > 0.0
     check_invariants(eng)
 
 
@@ -229,7 +230,7 @@ def test_three_books_split_the_larger_side_pro_rata() -> None:
     full = 0.10 * eng.portfolio.nav() / 100.0
     views = {"pairs": 1.0, "forest": 0.5, "sentiment": -0.9}
     want = [math.copysign(math.floor(abs(w * views[b] * full)), views[b])
-            for b, w in zip(eng.books, eng.book_weights)]
+            for b, w in zip(eng.books, eng.book_set.weights)]
     set_views(eng, pairs=1.0, forest=0.5)
     out = feed(eng, [ModelSignal(MIN + 1, "AAA", "sentiment", -0.9, 1.0, 1.0, 1)])
     (cross,) = of(BookCross, out)
@@ -237,11 +238,11 @@ def test_three_books_split_the_larger_side_pro_rata() -> None:
     # proportion to their asks, and the rest goes out as one order
     assert cross.qty == -want[2] and cross.sellers == f"sentiment:{want[2]:+.10g}"
     assert cross.buyers.startswith("pairs:+") and ",forest:+" in cross.buyers
-    pairs, forest, sentiment = (b.qty("AAA") for b in eng.book_pf)
+    pairs, forest, sentiment = (b.qty("AAA") for b in eng.book_set.pf)
     assert sentiment == want[2] and pairs + forest == pytest.approx(-want[2], abs=1e-9)
     assert pairs / forest == pytest.approx(want[0] / want[1])
     assert [o.qty for o in of(OrderIntent, out)] == [sum(want)]
-    assert eng.order_shares[max(eng.order_shares)] == pytest.approx(
+    assert eng.router.order_shares[max(eng.router.order_shares)] == pytest.approx(
         [want[0] / (want[0] + want[1]), want[1] / (want[0] + want[1]), 0.0])
     check_invariants(eng)
 
@@ -250,15 +251,15 @@ def test_a_cross_below_the_band_is_left_to_the_orders_split_at_the_fill_price() 
     eng = make_engine(books_cfg(("pairs", "forest"), rebalance_band=0.25))
     warm(eng)
     feed(eng, [ModelSignal(MIN + 1, "AAA", "pairs", 1.0, 1.0, 1.0, 1), Tick(MIN + 2, "AAA", 100.0, 1e6)])
-    held = eng.book_pf[0].qty("AAA")
+    held = eng.book_set.pf[0].qty("AAA")
     # pairs gives back a little (under the band of a book's full position), forest goes long
     set_views(eng, pairs=0.8)
     out = feed(eng, [ModelSignal(MIN + 3, "AAA", "forest", 1.0, 1.0, 1.0, 1)])
     assert of(BookCross, out) == [] and len(of(OrderIntent, out)) == 1
-    assert min(eng.order_shares[max(eng.order_shares)]) < 0.0  # pairs' part is a sale
+    assert min(eng.router.order_shares[max(eng.router.order_shares)]) < 0.0  # pairs' part is a sale
     feed(eng, [Tick(MIN + 4, "AAA", 101.0, 1e6)])
-    assert eng.book_pf[0].qty("AAA") < held
-    assert eng.book_pf[0].realized != 0.0  # pairs sold at the fill price
+    assert eng.book_set.pf[0].qty("AAA") < held
+    assert eng.book_set.pf[0].realized != 0.0  # pairs sold at the fill price
     check_invariants(eng)
 
 
@@ -268,7 +269,7 @@ def crossed_pair(eng) -> float:  # type: ignore[no-untyped-def]
     set_views(eng, pairs=1.0)
     feed(eng, [ModelSignal(MIN + 1, "AAA", "forest", -1.0, 1.0, 1.0, 1)])
     assert eng.portfolio.qty("AAA") == 0.0
-    return float(eng.book_pf[0].qty("AAA"))
+    return float(eng.book_set.pf[0].qty("AAA"))
 
 
 def test_no_cross_while_halted_and_after_resume_the_books_cross() -> None:
@@ -277,9 +278,9 @@ def test_no_cross_while_halted_and_after_resume_the_books_cross() -> None:
     out = feed(eng, [Command(MIN, "", "halt", "", "t"),
                      ModelSignal(MIN + 1, "AAA", "pairs", 1.0, 1.0, 1.0, 1),
                      ModelSignal(MIN + 1, "AAA", "forest", -1.0, 1.0, 1.0, 1)])
-    eng.book_rebalance("AAA", eng.portfolio.nav(), "direct")  # even called directly
+    eng.book_set.rebalance("AAA", eng.portfolio.nav(), "direct")  # even called directly
     out += feed(eng, [Timer(2 * MIN, "", "bar")])
-    assert of(BookCross, out) == [] and [b.qty("AAA") for b in eng.book_pf] == [0.0, 0.0]
+    assert of(BookCross, out) == [] and [b.qty("AAA") for b in eng.book_set.pf] == [0.0, 0.0]
     out = feed(eng, [Command(2 * MIN + 1, "", "resume", "", "t"),
                      ModelSignal(2 * MIN + 2, "AAA", "pairs", 1.0, 1.0, 1.0, 1)])
     assert len(of(BookCross, out)) == 1 and of(OrderIntent, out) == []
@@ -294,7 +295,7 @@ def test_reducing_lets_books_cross_toward_flat_only() -> None:
     set_views(eng, pairs=-1.0)
     out = feed(eng, [ModelSignal(MIN + 3, "AAA", "forest", 1.0, 1.0, 1.0, 1)])
     assert [c.qty for c in of(BookCross, out)] == [held] and of(OrderIntent, out) == []
-    assert [b.qty("AAA") for b in eng.book_pf] == [0.0, 0.0]
+    assert [b.qty("AAA") for b in eng.book_set.pf] == [0.0, 0.0]
     check_invariants(eng)
 
 
@@ -303,15 +304,15 @@ def test_reducing_refuses_a_cross_that_would_grow_a_book() -> None:
     warm(eng)
     feed(eng, [ModelSignal(MIN + 1, "AAA", "pairs", 1.0, 1.0, 1.0, 1), Tick(MIN + 2, "AAA", 100.0, 1e6),
                Command(MIN + 3, "", "reduce", "", "t")])
-    held = eng.book_pf[0].qty("AAA")
+    held = eng.book_set.pf[0].qty("AAA")
     # pairs exits, forest wants the same long: outside REDUCING that is one cross
     set_views(eng, pairs=0.0)
     out = feed(eng, [ModelSignal(MIN + 4, "AAA", "forest", 1.0, 1.0, 1.0, 1)])
     assert of(BookCross, out) == [] and of(OrderIntent, out) == []
-    assert [b.qty("AAA") for b in eng.book_pf] == [held, 0.0]
+    assert [b.qty("AAA") for b in eng.book_set.pf] == [held, 0.0]
     feed(eng, [Command(MIN + 5, "", "resume", "", "t")])
     out = feed(eng, [ModelSignal(MIN + 6, "AAA", "forest", 1.0, 1.0, 1.0, 1)])
     forest = math.floor(0.5 * 0.10 * eng.portfolio.nav() / 100.0)  # a lot less than held: the fees
     assert [c.qty for c in of(BookCross, out)] == [forest] and of(OrderIntent, out) == []
-    assert [b.qty("AAA") for b in eng.book_pf] == [held - forest, forest]
+    assert [b.qty("AAA") for b in eng.book_set.pf] == [held - forest, forest]
     check_invariants(eng)

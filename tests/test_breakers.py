@@ -130,10 +130,10 @@ def test_the_loss_values_match_a_hand_computation() -> None:
     by = {b.name: b.value for b in eng.breakers}
     day_open = 1_000_000.0
     assert by["daily_loss"] == pytest.approx((day_open - nav) / day_open, rel=1e-12)
-    peak_nav = max(eng.peak_nav, day_open)
+    peak_nav = max(eng.risk.peak_nav, day_open)
     assert by["max_drawdown"] == pytest.approx(1 - nav / peak_nav, rel=1e-12)
     # trailing: give-back from the day's P&L peak (the 104 close), as a fraction of the day's open
-    assert by["trailing_loss"] == pytest.approx((eng.day_pnl_peak - (nav - day_open)) / day_open, rel=1e-12)
+    assert by["trailing_loss"] == pytest.approx((eng.risk.day_pnl_peak - (nav - day_open)) / day_open, rel=1e-12)
     assert by["trailing_loss"] > by["daily_loss"]  # measured from the peak, not the start
 
 
@@ -187,4 +187,4 @@ def test_reset_needs_a_reason_in_the_log_and_measures_from_now() -> None:
     out = feed(eng, [Command(10 * MIN, "", "reset_breaker", "max_drawdown", "checked the book")])
     ch = [e for e in out if isinstance(e, BreakerChanged)]
     assert ch and ch[0].new == "ARMED" and "checked the book" in ch[0].reason
-    assert eng.breaker_peak_nav == pytest.approx(eng.portfolio.nav())
+    assert eng.risk.breaker_peak_nav == pytest.approx(eng.portfolio.nav())

@@ -66,7 +66,7 @@ def test_a_steady_uptrend_makes_a_long_signal_and_a_filled_buy():
 def test_fill_pays_slippage_and_commission_and_cash_is_net_of_both():
     eng = make_engine()  # slippage 2 bps, commission 1 bp with a floor of 1.0
     feed(eng, [Tick(1, "AAA", 199.0, 1.0)])
-    eng.out = []
+    eng.bus.out = []
     assert eng.submit("AAA", 50.0, 199.0, "operator", "buy")
     fill = of(Fill, feed(eng, [Tick(2, "AAA", 200.0, 1.0)]))[0]
     assert fill.price == 200.0 * 1.0002
@@ -79,7 +79,7 @@ def test_fill_pays_slippage_and_commission_and_cash_is_net_of_both():
 def test_a_sell_receives_the_price_less_slippage():
     eng = make_engine()
     feed(eng, [Tick(1, "AAA", 100.0, 1.0)])
-    eng.out = []
+    eng.bus.out = []
     eng.submit("AAA", -10.0, 100.0, "operator", "sell")
     fill = of(Fill, feed(eng, [Tick(2, "AAA", 100.0, 1.0)]))[0]
     assert fill.price == 100.0 * (1 - 0.0002) and fill.qty == -10.0
@@ -128,8 +128,8 @@ def test_reducing_accepts_exits_and_refuses_new_exposure():
     assert held > 0
     feed(eng, [Command(26 * MIN, "", "reduce", "", "x")])
     ctx_out = []
-    eng.ts = 26 * MIN
-    eng.out = ctx_out
+    eng.bus.ts = 26 * MIN
+    eng.bus.out = ctx_out
     assert eng.submit("AAA", 10.0, eng.portfolio.last["AAA"], "operator", "more") is False
     assert of(OrderRejected, ctx_out)[0].rule == "reduce_only"
     assert eng.submit("AAA", -1.0, eng.portfolio.last["AAA"], "operator", "less") is True
@@ -229,7 +229,7 @@ def test_unknown_command_is_rejected_and_logged():
 def test_file_bars_fill_pending_orders_at_the_next_bar_open():
     eng = make_engine()
     feed(eng, [Bar(MIN, "AAA", 100.0, 101.0, 99.0, 100.5, 10.0), Timer(MIN, "", "bar")])
-    eng.out = []
+    eng.bus.out = []
     eng.submit("AAA", 5.0, 100.5, "operator", "buy")
     out = feed(eng, [Bar(2 * MIN, "AAA", 102.0, 103.0, 101.0, 102.5, 10.0)])
     assert of(Fill, out)[0].price == 102.0 * 1.0002
@@ -239,7 +239,7 @@ def test_file_bars_fill_pending_orders_at_the_next_bar_open():
 def test_position_limit_rejects_an_order_above_its_share_of_nav():
     eng = make_engine(EngineConfig(limits=LimitsConfig(max_position_fraction=0.01)))
     feed(eng, [Tick(1, "AAA", 100.0, 1.0)])
-    eng.out = out = []
+    eng.bus.out = out = []
     assert eng.submit("AAA", 200.0, 100.0, "operator", "big") is False
     rej = of(OrderRejected, out)[0]
     assert rej.rule == "max_position" and math.isclose(rej.value, 0.02) and rej.limit == 0.01
@@ -249,7 +249,7 @@ def test_position_limit_rejects_an_order_above_its_share_of_nav():
 def test_fat_finger_band_rejects_an_order_priced_far_from_the_last_trade():
     eng = make_engine()
     feed(eng, [Tick(1, "AAA", 100.0, 1.0)])
-    eng.out = out = []
+    eng.bus.out = out = []
     assert eng.submit("AAA", 1.0, 111.0, "operator", "typo") is False
     assert of(OrderRejected, out)[0].rule == "fat_finger"
     assert of(OrderIntent, out)[0].qty == 1.0
@@ -259,11 +259,11 @@ def test_round_trip_losses_trip_the_losing_streak_breaker():
     eng = make_engine(EngineConfig(breakers=BreakersConfig(consecutive_losses=2)))
     feed(eng, [Tick(1, "AAA", 100.0, 1.0)])
     for i in range(2):
-        eng.out = []
+        eng.bus.out = []
         eng.submit("AAA", 10.0, 100.0, "operator", "in")
         feed(eng, [Tick(2 + 2 * i, "AAA", 100.0, 1.0)])
-        eng.out = []
+        eng.bus.out = []
         eng.submit("AAA", -10.0, 100.0, "operator", "out")
         out = feed(eng, [Tick(3 + 2 * i, "AAA", 100.0, 1.0)])
-    assert eng.b_losses.state == "TRIPPED" and eng.state.state == "HALTED"
+    assert eng.brk.losses.state == "TRIPPED" and eng.state.state == "HALTED"
     assert of(StateChanged, out)[0].new == "HALTED"

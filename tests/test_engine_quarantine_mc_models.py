@@ -138,7 +138,7 @@ def test_monte_carlo_var_of_the_book_matches_the_gaussian_figure_within_sampling
     feed(eng, [Timer(41 * MIN, "", "bar")])
     mean, sd, _ = numpy_book_var(eng)
     nav = eng.portfolio.nav()
-    for got, z in ((eng.mc95, 1.6448536269514722), (eng.mc99, 2.3263478740408408)):
+    for got, z in ((eng.risk.mc95, 1.6448536269514722), (eng.risk.mc99, 2.3263478740408408)):
         want = (z * sd - mean) / nav
         assert got > 0
         assert got == pytest.approx(want, rel=0.05), (got, want)  # 20k draws: ~1-2% error
@@ -148,28 +148,28 @@ def test_monte_carlo_var_is_seeded_and_the_same_every_run() -> None:
     a, b = two_asset_book(2000), two_asset_book(2000)
     feed(a, [Timer(41 * MIN, "", "bar")])
     feed(b, [Timer(41 * MIN, "", "bar")])
-    assert (a.mc95, a.mc99) == (b.mc95, b.mc99) and a.mc99 > a.mc95 > 0
+    assert (a.risk.mc95, a.risk.mc99) == (b.risk.mc95, b.risk.mc99) and a.risk.mc99 > a.risk.mc95 > 0
 
 
 def test_euler_contributions_sum_to_the_parametric_var_of_the_book() -> None:
     eng = two_asset_book(var_measure="parametric")
     feed(eng, [Timer(41 * MIN, "", "bar")])
     syms = ["AAA", "BBB"]
-    n = min(eng.risk_rets[s].count for s in syms)
+    n = min(eng.risk.risk_rets[s].count for s in syms)
     r = np.array([[w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)]
-                  for w in (eng.risk_rets[s] for s in syms)])
+                  for w in (eng.risk.risk_rets[s] for s in syms)])
     e = np.array([eng.portfolio.qty(s) * eng.portfolio.last[s] for s in syms])
     sd = float(np.sqrt(e @ np.cov(r, ddof=1) @ e * eng.p.bars_per_day))
-    contrib = eng.var_contrib
+    contrib = eng.risk.var_contrib
     assert set(contrib) == {"AAA", "BBB"}
     assert sum(contrib.values()) == pytest.approx(1.6448536269514722 * sd, rel=1e-9)
-    assert eng.var_book * eng.portfolio.nav() == pytest.approx(1.6448536269514722 * sd, rel=1e-9)
+    assert eng.risk.var_book * eng.portfolio.nav() == pytest.approx(1.6448536269514722 * sd, rel=1e-9)
 
 
 def test_a_flat_book_has_no_monte_carlo_var() -> None:
     eng = make_engine(EngineConfig(risk=RiskConfig(mc_every=1)))
     feed(eng, [Tick(1, "AAA", 100.0, 1.0), Timer(MIN, "", "bar")])
-    assert eng.mc95 == 0.0 and eng.last_risk is not None and eng.last_risk.var_mc95 == 0.0
+    assert eng.risk.mc95 == 0.0 and eng.risk.last_risk is not None and eng.risk.last_risk.var_mc95 == 0.0
 
 
 # ------------------------------------------------------------ signal-layer models
@@ -244,7 +244,7 @@ def test_a_disabled_driving_model_exits_and_resume_is_not_blocked_by_it() -> Non
     eng = driven(model="forest", live_sharpe_min_bars=20, consecutive_losses=1000)
     feed(eng, [ModelActivated(MIN, "", "forest", 1, "sha", 2.0, "fit")])
     run_live(eng, False, 30)
-    assert eng.model_breakers["forest"].state == "TRIPPED"
+    assert eng.brk.models["forest"].state == "TRIPPED"
     out = feed(eng, [ModelSignal(40 * MIN, "AAA", "forest", 1.0, 1.0, 1.0, 1)])
     have = eng.portfolio.qty("AAA") + eng.broker.pending_qty("AAA")
     assert have == 0.0 or all(o.qty * have < 0 for o in of(OrderAccepted, out))
@@ -266,7 +266,7 @@ def test_a_model_without_a_validation_sharpe_gets_no_live_sharpe_breaker() -> No
     feed(eng, [ModelActivated(MIN, "", "hmm", 1, "sha", math.nan, "fit")])
     out = feed(eng, [ModelSignal(MIN + 1, "AAA", "hmm", -1.0, 1.0, 1.0, 1)])
     out += run_live(eng, False, 25)
-    assert "hmm" not in eng.model_breakers
+    assert "hmm" not in eng.brk.models
     assert not any(b.name.startswith("live_sharpe") for b in of(BreakerChanged, out))
     assert eng.model_versions["hmm"] == 1
 
@@ -338,8 +338,8 @@ def test_monte_carlo_cvar_matches_the_gaussian_expected_shortfall() -> None:
     feed(eng, [Timer(41 * MIN, "", "bar")])
     mean, sd, _ = numpy_book_var(eng)
     nav = eng.portfolio.nav()
-    for got, var, z, c in ((eng.mc_cvar95, eng.mc95, 1.6448536269514722, 0.95),
-                           (eng.mc_cvar99, eng.mc99, 2.3263478740408408, 0.99)):
+    for got, var, z, c in ((eng.risk.mc_cvar95, eng.risk.mc95, 1.6448536269514722, 0.95),
+                           (eng.risk.mc_cvar99, eng.risk.mc99, 2.3263478740408408, 0.99)):
         pdf = math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
         want = (sd * pdf / (1 - c) - mean) / nav
         assert got > var > 0  # the tail's mean lies beyond its edge

@@ -53,7 +53,7 @@ def engine(broker: BrokerConfig | None = None, execution: ExecutionConfig | None
 
 def place(eng, qty, price=100.0, origin="operator", limit=0.0):  # type: ignore[no-untyped-def]
     """Submit outside any input (as a test seam) and return the decisions it made."""
-    eng.out = out = []
+    eng.bus.out = out = []
     eng.submit("AAA", qty, price, origin, "test", limit)
     return out
 
@@ -211,8 +211,8 @@ def test_fills_never_exceed_an_order_and_the_book_reconciles_with_the_fills(  # 
     for kind, a, b in steps:
         ts += 5 * S
         if kind == "order":
-            eng.ts = ts
-            eng.out = out = []
+            eng.bus.ts = ts
+            eng.bus.out = out = []
             last = eng.portfolio.last["AAA"]
             eng.submit("AAA", float(a), last, "strategy" if abs(a) > 30 else "operator", "p",
                        last * (1 + 0.001 * b) if b else 0.0)
@@ -262,8 +262,8 @@ def twap_engine(slices=4, lot=1.0, participation=0.0, ttl=0.0, algo="twap"):  # 
 
 def run_twap(eng, qty, minutes=12, size=1e6):  # type: ignore[no-untyped-def]
     feed(eng, [Tick(1 * S, "AAA", 100.0, 1.0)])
-    eng.ts = 1 * S
-    eng.out = out = []
+    eng.bus.ts = 1 * S
+    eng.bus.out = out = []
     assert eng.submit("AAA", qty, 100.0, "strategy", "big")
     for m in range(1, minutes + 1):
         out += feed(eng, [Tick(m * 30 * S, "AAA", 100.0, size), Tick(m * 30 * S + 1, "BBB", 50.0, 1.0)])
@@ -392,9 +392,9 @@ def test_a_parent_blocks_new_strategy_orders_on_its_symbol_until_it_ends():
     eng = twap_engine(slices=4, participation=0.1)
     run_twap(eng, 1000.0, minutes=1, size=100.0)
     assert eng.broker.has_pending("AAA") and eng.broker.pending_qty("AAA") > 0
-    eng.out = []
+    eng.bus.out = []
     eng.rebalance("AAA", -1.0, 1.0, 1.0, eng.portfolio.nav(), "flip")
-    assert of(OrderIntent, eng.out) == []
+    assert of(OrderIntent, eng.bus.out) == []
 
 
 # ------------------------------------------------------------ log, codec, config, replay

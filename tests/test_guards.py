@@ -18,7 +18,8 @@ from core.build import build_engine
 from core.config import (
     BreakersConfig, BrokerConfig, EngineConfig, LimitsConfig, RiskConfig, SignalsConfig, StrategyConfig,
 )
-from core.engine import EngineParams, contrib_of
+from core.engine import EngineParams
+from core.kernels import contrib_of
 from core.events import (
     Bar, BreakerChanged, Fill, ModelActivated, ModelSignal, OrderIntent, RiskSnapshot, StateChanged, Tick,
     Timer,
@@ -97,7 +98,7 @@ def test_historical_book_var_is_the_5pct_quantile_of_the_book_under_past_returns
     pnl = math.sqrt(390.0) * sum(expo[s] * r[s] for s in r)
     want = -np.quantile(pnl, 0.05) / snap.nav
     assert snap.var_book95 == pytest.approx(want, rel=1e-9)
-    assert eng.b_var.value == snap.var_book95  # the breaker reads the logged headline figure
+    assert eng.brk.var.value == snap.var_book95  # the breaker reads the logged headline figure
 
 
 @pytest.mark.parametrize("measure", ["historical", "parametric", "monte_carlo"])
@@ -105,8 +106,8 @@ def test_contributions_add_up_to_the_measure(measure: str) -> None:
     eng, out, _ = two_symbol_book(measure)
     snap = of(RiskSnapshot, out)[-1]
     assert snap.var_book95 > 0
-    assert sum(eng.var_contrib.values()) == pytest.approx(snap.var_book95 * snap.nav, rel=1e-9)
-    assert contrib_of(snap.var_contrib) == eng.var_contrib  # logged, so replay proves the pane's figures
+    assert sum(eng.risk.var_contrib.values()) == pytest.approx(snap.var_book95 * snap.nav, rel=1e-9)
+    assert contrib_of(snap.var_contrib) == eng.risk.var_contrib  # logged, so replay proves the pane's figures
 
 
 @pytest.mark.parametrize("measure", ["historical", "parametric", "monte_carlo"])
@@ -137,10 +138,10 @@ def test_a_losing_streak_does_not_inflate_the_var() -> None:
 
 def test_a_var_trip_cuts_until_under_the_limit_then_resumes() -> None:
     eng, out, closes = two_symbol_book("parametric", 6000.0, -6000.0, n=40)
-    v = eng.var_book
+    v = eng.risk.var_book
     assert v > 0
     # a limit under today's VaR: trips, cuts the largest contributor each bar, then re-arms and resumes
-    eng.b_var.limit = v * 0.6
+    eng.brk.var.limit = v * 0.6
     pa, pb = closes["AAA"][-1], closes["BBB"][-1]
     more: list[object] = []
     for i in range(41, 61):
@@ -152,7 +153,7 @@ def test_a_var_trip_cuts_until_under_the_limit_then_resumes() -> None:
     assert cuts and all("var_limit" in o.reason for o in cuts)
     rearm = [b for b in of(BreakerChanged, more) if b.name == "var_limit" and b.new == "ARMED"]
     assert rearm and "auto resume" in rearm[0].reason
-    assert eng.var_book < eng.b_var.limit * 0.7
+    assert eng.risk.var_book < eng.brk.var.limit * 0.7
     assert eng.state.state == "ACTIVE"
 
 
@@ -168,7 +169,7 @@ def crash_run(on_trip: dict[str, str]) -> tuple[float, float, list[object], obje
     px = eng.portfolio.last["SP500"]
     eng.submit("SP500", math.floor(0.95 * 1_000_000 / px), px, "operator", "long")
     out += feed(eng, events[3:])
-    return eng.max_drawdown, eng.portfolio.nav(), out, eng
+    return eng.risk.max_drawdown, eng.portfolio.nav(), out, eng
 
 
 def test_a_drawdown_trip_flattens_and_the_loss_stops_near_its_limit() -> None:

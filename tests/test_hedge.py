@@ -20,7 +20,8 @@ from core.market.sim import Simulator
 from core.options import bsm_price
 from core.overlay import MS_PER_YEAR
 from core.replay import verify
-from core.session import MemorySink, Session, describe
+from core.session import MemorySink, Session
+from core.view import describe
 from tests.conftest import SPEC, make_engine
 
 BAR_MS = 60_000
@@ -272,14 +273,14 @@ def test_puts_lower_the_monte_carlo_var_and_the_stress_loss() -> None:
     feed.bar(eng.portfolio.last["AAA"])
     assert eng.overlay.holdings
     nav = eng.portfolio.nav()
-    eng.run_monte_carlo(nav)
-    eng.book_var(nav)  # contributions to the breaker's measure (historical by default)
-    with_puts = (eng.mc95, eng.mc99, eng.var_contrib["AAA"])
+    eng.risk.run_monte_carlo(nav)
+    eng.risk.book_var(nav)  # contributions to the breaker's measure (historical by default)
+    with_puts = (eng.risk.mc95, eng.risk.mc99, eng.risk.var_contrib["AAA"])
     held = dict(eng.overlay.holdings)
     eng.overlay.holdings.clear()
-    eng.run_monte_carlo(nav)
-    eng.book_var(nav)
-    without = (eng.mc95, eng.mc99, eng.var_contrib["AAA"])
+    eng.risk.run_monte_carlo(nav)
+    eng.risk.book_var(nav)
+    without = (eng.risk.mc95, eng.risk.mc99, eng.risk.var_contrib["AAA"])
     assert with_puts[0] < without[0] and with_puts[1] < without[1] and with_puts[2] < without[2]
     eng.overlay.holdings.update(held)
 
@@ -434,7 +435,7 @@ def test_under_a_model_signal_puts_follow_its_view_and_a_long_it_sells_is_not_in
     cfg = config_from_dict({"strategy": {"signal": "ensemble"}, "breakers": {"stale_data_s": 1e9},
                             "hedge": {"protect": True, "flag_models": ["sentiment"], "min_bars": 5}})
     eng = make_engine(cfg)
-    assert eng.hedge_on_views
+    assert eng.hedger is not None and eng.hedger.hedge_on_views
     feed = Feed(eng)
     px = 100.0
     for i in range(10):

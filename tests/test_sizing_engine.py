@@ -154,12 +154,12 @@ def test_engine_atr_equals_core_sizing_atr_on_the_same_bars() -> None:
         ls.append(lo)
         cs.append(c)
         want = atr(hs, ls, cs, 14)
-        got = eng.true_ranges["AAA"].atr()
+        got = eng.sizer.true_ranges["AAA"].atr()
         if i <= 14:  # 14 ranges need 15 bars
-            assert math.isnan(want) and got == 0.0 and eng.vol_scaling("AAA") == 0.0
+            assert math.isnan(want) and got == 0.0 and eng.sizer.vol_scaling("AAA") == 0.0
             continue
         assert got == pytest.approx(want, rel=0, abs=1e-12)
-        assert eng.atr_vol("AAA") == pytest.approx(atr_vol(hs, ls, cs, 14) * math.sqrt(390.0), rel=1e-12)
+        assert eng.sizer.atr_vol("AAA") == pytest.approx(atr_vol(hs, ls, cs, 14) * math.sqrt(390.0), rel=1e-12)
 
 
 def test_engine_atr_from_ticks_uses_each_bars_high_low_and_the_previous_close() -> None:
@@ -179,7 +179,7 @@ def test_engine_atr_from_ticks_uses_each_bars_high_low_and_the_previous_close() 
         ls.append(min(prints))
         cs.append(prints[-1])
         px = prints[-1]
-    assert eng.true_ranges["AAA"].atr() == pytest.approx(atr(hs, ls, cs, 3), rel=0, abs=1e-12)
+    assert eng.sizer.true_ranges["AAA"].atr() == pytest.approx(atr(hs, ls, cs, 3), rel=0, abs=1e-12)
 
 
 @pytest.mark.parametrize("sd", [0.001, 0.004])
@@ -192,8 +192,8 @@ def test_with_the_atr_estimator_a_position_is_target_over_atr_vol(sd: float) -> 
     out = feed(eng, [ModelSignal(26 * MIN, "AAA", "ensemble", 1.0, 1.0, 1.0, 1)])
     price = cs[-1]
     scale = min(3.0, 0.10 / vol)
-    assert eng.vol_scaling("AAA") == pytest.approx(scale, rel=1e-12)
-    assert of(OrderAccepted, out)[0].qty == math.floor(0.10 * 1_000_000.0 / price * eng.vol_scaling("AAA"))
+    assert eng.sizer.vol_scaling("AAA") == pytest.approx(scale, rel=1e-12)
+    assert of(OrderAccepted, out)[0].qty == math.floor(0.10 * 1_000_000.0 / price * eng.sizer.vol_scaling("AAA"))
     st = eng.strategy.states["AAA"]
     realised = st.returns.std() * ANNUAL
     assert abs(0.10 / realised - scale) > 0.01  # the other estimator would size differently
@@ -211,7 +211,7 @@ def test_the_atr_estimator_takes_no_position_until_atr_bars_ranges_are_in() -> N
 def test_the_realised_estimator_reads_as_before_with_no_sizing_note() -> None:
     eng = make_engine(EngineConfig(strategy=StrategyConfig(signal="ensemble", vol_target=0.10), limits=WIDE))
     bar_series(eng, "AAA", random_bars(3, 25, 0.002))
-    assert eng.true_ranges == {}  # no ATR kept when it is not used
+    assert eng.sizer.true_ranges == {}  # no ATR kept when it is not used
     out = feed(eng, [ModelSignal(26 * MIN, "AAA", "ensemble", 1.0, 1.0, 0.5, 1)])
     assert of(OrderIntent, out)[0].reason == "ensemble v1 +1.00 x0.50"
 
@@ -258,7 +258,7 @@ def test_a_signal_with_an_edge_gets_kelly_fraction_times_f_star_capped(cap: floa
     out = drive(eng, rets)
     k = kelly_of(rets[1:], 0.5, cap)
     assert (k == cap) is capped and 0.0 < k <= cap
-    got = eng.kelly_scaling("ensemble", "AAA")
+    got = eng.sizer.kelly_scaling("ensemble", "AAA")
     assert got == pytest.approx(k, rel=1e-9)
     intents = of(OrderIntent, out)
     assert len(intents) == 1  # only once the 30th return is in
@@ -271,7 +271,7 @@ def test_kelly_warm_up_takes_no_exposure_until_kelly_bars_returns_are_in() -> No
     eng = make_engine(kelly_cfg())
     rets = edge(40, 0.0001)
     out = drive(eng, rets[:30])  # 29 returns
-    assert of(OrderIntent, out) == [] and eng.kelly_scaling("ensemble", "AAA") == 0.0
+    assert of(OrderIntent, out) == [] and eng.sizer.kelly_scaling("ensemble", "AAA") == 0.0
     out = drive(eng, rets[30:31], t0=30 * MIN, px=eng.portfolio.last["AAA"])
     assert len(of(OrderAccepted, out)) == 1
 
@@ -288,7 +288,7 @@ def test_a_signal_with_no_edge_gets_no_exposure_and_its_exits_go_through() -> No
     exits = [i for i, x in enumerate(intents) if x.reason.endswith("kelly 0.00")]
     assert exits and intents[exits[0]].qty < 0
     assert all(x.qty < 0 for x in intents[exits[0]:]) and eng.portfolio.qty("AAA") == 0.0
-    assert eng.kelly_scaling("ensemble", "AAA") == 0.0
+    assert eng.sizer.kelly_scaling("ensemble", "AAA") == 0.0
 
 
 def test_a_short_view_on_a_falling_market_has_an_edge() -> None:
@@ -297,7 +297,7 @@ def test_a_short_view_on_a_falling_market_has_an_edge() -> None:
     eng = make_engine(kelly_cfg())
     rets = edge(31, -0.0001)
     out = drive(eng, rets, view=-0.5)
-    k = eng.kelly_scaling("ensemble", "AAA")
+    k = eng.sizer.kelly_scaling("ensemble", "AAA")
     assert k == pytest.approx(kelly_of([-r for r in rets[1:]], 0.5, 1.0), rel=1e-9) and k > 0.0
     full = 0.10 * 1_000_000.0 / eng.portfolio.last["AAA"]
     assert of(OrderIntent, out)[0].qty == -math.floor(0.5 * 1.0 * (full * k))
@@ -320,7 +320,7 @@ def test_momentum_kelly_returns_hold_last_bars_view_over_this_bars_return() -> N
             elif type(e).__name__ == "Signal":
                 views[e.symbol] = e.value
     for sym, rets in want.items():
-        w = eng.kelly_returns["momentum"][sym]
+        w = eng.sizer.kelly_returns["momentum"][sym]
         assert len(rets) > 30 and w.values[:w.count] == pytest.approx(rets, rel=0, abs=1e-15)
 
 
@@ -339,8 +339,8 @@ def test_kelly_sizes_each_book_by_its_own_edge() -> None:
                           ModelSignal(i * MIN, "AAA", "forest", 1.0, 1.0, 1.0, 1),
                           ModelSignal(i * MIN, "AAA", "pairs", -1.0, 1.0, 1.0, 1)])
         px = c
-    k = eng.kelly_scaling("forest", "AAA")
-    assert k == pytest.approx(kelly_of(rets[1:], 0.5, 1.0), rel=1e-9) and eng.kelly_scaling("pairs", "AAA") == 0.0
+    k = eng.sizer.kelly_scaling("forest", "AAA")
+    assert k == pytest.approx(kelly_of(rets[1:], 0.5, 1.0), rel=1e-9) and eng.sizer.kelly_scaling("pairs", "AAA") == 0.0
     intents = of(OrderIntent, out)
     assert len(intents) == 1 and intents[0].qty == math.floor(0.5 * 1.0 * (0.10 * 1_000_000.0 / px) * k)
     assert intents[0].reason.endswith(f"kelly forest {k:.2f} pairs 0.00")
@@ -420,7 +420,7 @@ def test_the_atr_estimator_without_a_vol_target_is_refused() -> None:
 
 def test_defaults_leave_sizing_off() -> None:
     eng = make_engine(EngineConfig(), SPEC)
-    assert not eng.atr_on and eng.kelly_sources == [] and eng.p.atr_bars == 14 and eng.p.kelly_cap == 1.0
+    assert not eng.sizer.atr_on and eng.sizer.kelly_sources == [] and eng.p.atr_bars == 14 and eng.p.kelly_cap == 1.0
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def test_stress_with_a_nav_at_or_below_zero_says_so_without_error_text():
     s = Session(build_engine(EngineConfig(), sim.spec), sim, MemorySink(), "stress", max_events=8000)
     s.run()
     assert s.engine.portfolio.open_symbols(), "the test needs a book"
-    lines = s._stress(-900_718.0)
+    lines = s.view._stress(-900_718.0)
     assert [line.name for line in lines] == ["n/a while NAV ≤ 0"]
 
 

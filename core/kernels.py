@@ -1,0 +1,245 @@
+"""Small numeric kernels shared by the engine's components (compiled by
+mypyc as part of the engine's unit): moments, Cholesky, quantiles and tails,
+the seeded generator behind Monte Carlo VaR, and little helpers on prices and
+quantities. Plain loops, no numpy, no sum() over floats (see DESIGN.md: the
+compiled and interpreted results must agree to the bit).
+"""
+
+import math
+
+Z95 = 1.6448536269514722  # standard normal 95% quantile
+Z99 = 2.3263478740408408  # standard normal 99% quantile
+
+from core.overlay import PutHolding
+from core.strategy import RollingWindow
+
+
+class DetRandom:
+    """A small seeded generator (xorshift64* and Box-Muller) that gives the same
+    draws compiled and interpreted, on every machine: replay depends on it."""
+
+    def __init__(self, seed: int) -> None:
+        self.state: int = (seed * 0x9E3779B97F4A7C15 + 1) & 0xFFFFFFFFFFFFFFFF or 1
+
+    def uniform(self) -> float:
+        x = self.state
+        x ^= (x >> 12)
+        x ^= (x << 25) & 0xFFFFFFFFFFFFFFFF
+        x ^= (x >> 27)
+        self.state = x
+        return (((x * 0x2545F4914F6CDD1D) & 0xFFFFFFFFFFFFFFFF) >> 11) * (1.0 / 9007199254740992.0)
+
+    def gauss(self) -> float:
+        u1 = self.uniform()
+        while u1 <= 0.0:
+            u1 = self.uniform()
+        return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * self.uniform())
+
+
+def sample_moments(rets: list[list[float]]) -> tuple[list[float], list[list[float]]]:
+    """Means and sample covariance (ddof=1) of equally long series (>= 2 values).
+    Plain loops, not ``sum()``: Python 3.12's float sum compensates rounding,
+    and compiled and interpreted runs must add alike for replay."""
+    k = len(rets)
+    m = len(rets[0]) if k > 0 else 0
+    mus: list[float] = []
+    for xs in rets:
+        total = 0.0
+        for x in xs:
+            total += x
+        mus.append(total / m)
+    cov = [[0.0] * k for _ in range(k)]
+    for i in range(k):
+        for j in range(i + 1):
+            acc = 0.0
+            for t in range(m):
+                acc += (rets[i][t] - mus[i]) * (rets[j][t] - mus[j])
+            cov[i][j] = acc / (m - 1)
+            cov[j][i] = cov[i][j]
+    return mus, cov
+
+
+def cholesky(a: list[list[float]]) -> list[list[float]]:
+    """Lower-triangular L with L L^T = a for a symmetric positive semi-definite
+    ``a``; a pivot that is not positive (a singular or numerically negative
+    direction) gets a zero column, so a degenerate covariance still simulates."""
+    k = len(a)
+    low = [[0.0] * k for _ in range(k)]
+    for i in range(k):
+        for j in range(i + 1):
+            acc = a[i][j]
+            for c in range(j):
+                acc -= low[i][c] * low[j][c]
+            if i == j:
+                low[i][j] = math.sqrt(acc) if acc > 0.0 else 0.0
+            else:
+                low[i][j] = acc / low[j][j] if low[j][j] > 0.0 else 0.0
+    return low
+
+
+def tail_loss(pnl: list[float], q: float, nav: float) -> float:
+    """Expected shortfall of sorted scenario P&L: minus the mean of the
+    scenarios at or below the q-quantile, as a positive fraction of NAV."""
+    cut = quantile(pnl, q)
+    total = 0.0
+    n = 0
+    for x in pnl:
+        if x > cut:
+            break
+        total += x
+        n += 1
+    v = -(total / n) / nav if n > 0 else 0.0
+    return v if v > 0.0 else 0.0
+
+
+def quantile_of(low: list[float], n: int, q: float) -> float:
+    """``quantile`` of ``n`` values given only their smallest ones in ascending
+    order (``low``, at least up to the quantile's upper neighbour)."""
+    pos = q * (n - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, n - 1)
+    return low[lo] + (low[hi] - low[lo]) * (pos - lo)
+
+
+def tail_loss_of(low: list[float], n: int, q: float, nav: float) -> float:
+    """``tail_loss`` of ``n`` scenario P&Ls given their smallest ones ascending."""
+    cut = quantile_of(low, n, q)
+    total = 0.0
+    k = 0
+    for x in low:
+        if x > cut:
+            break
+        total += x
+        k += 1
+    v = -(total / k) / nav if k > 0 else 0.0
+    return v if v > 0.0 else 0.0
+
+
+def sorted_returns(r: RollingWindow) -> list[float]:
+    return sorted(r.values[:r.count]) if r.count < r.capacity else sorted(r.values)
+
+
+def quantile(xs: list[float], q: float) -> float:
+    """Linear-interpolation quantile of sorted ``xs`` (numpy's default)."""
+    pos = q * (len(xs) - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def hist_var(xs: list[float], confidence: float, h: float) -> float:
+    """Historical VaR of bar returns, scaled to one day by sqrt(h) (positive fraction)."""
+    if len(xs) < 2:
+        return 0.0
+    v = -quantile(xs, 1.0 - confidence) * math.sqrt(h)
+    return v if v > 0.0 else 0.0
+
+
+def hist_cvar(xs: list[float], confidence: float, h: float) -> float:
+    """Mean of the bar returns at or below the VaR quantile, scaled by sqrt(h)."""
+    if len(xs) < 2:
+        return 0.0
+    q = quantile(xs, 1.0 - confidence)
+    total = 0.0
+    n = 0
+    for x in xs:  # ascending: the tail is a prefix
+        if x > q:
+            break
+        total += x
+        n += 1
+    v = -(total / n) * math.sqrt(h)
+    return v if v > 0.0 else 0.0
+
+
+def cov_times(cov: list[list[float]], expo: list[float]) -> tuple[list[float], float]:
+    """(C e, e'C e) for a covariance C and exposures e, in plain loops (never
+    sum(): compiled and interpreted 3.12+ must add floats alike)."""
+    ce: list[float] = []
+    var_p = 0.0
+    for i in range(len(expo)):
+        acc = 0.0
+        for j in range(len(expo)):
+            acc += cov[i][j] * expo[j]
+        ce.append(acc)
+        var_p += expo[i] * acc
+    return ce, var_p
+
+
+def smallest(xs: list[float], m: int) -> list[float]:
+    """The ``m`` smallest of ``xs``, ascending: a quickselect (Hoare partition,
+    middle pivot: deterministic) moves them to the front of a copy in linear
+    time, then only those ``m`` are sorted. The same list a full sort's first
+    ``m`` would give; both insertion into a sorted buffer (O(n m)) and a full
+    sort cost several times more for the Monte Carlo's 100 of 2,000."""
+    n = len(xs)
+    if m >= n:
+        return sorted(xs)
+    if m <= 0:
+        return []
+    a = list(xs)
+    k = m - 1
+    lo = 0
+    hi = n - 1
+    while lo < hi:
+        pivot = a[(lo + hi) // 2]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                t = a[i]
+                a[i] = a[j]
+                a[j] = t
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            break
+    out = a[:m]
+    out.sort()
+    return out
+
+
+def contrib_text(contrib: dict[str, float]) -> str:
+    """``var_contrib`` as logged: "SYM=value" by symbol, ``repr`` floats (exact)."""
+    return ";".join(f"{sym}={contrib[sym]!r}" for sym in sorted(contrib))
+
+
+def contrib_of(text: str) -> dict[str, float]:
+    """The logged ``var_contrib`` text back as a dict."""
+    out: dict[str, float] = {}
+    for part in text.split(";"):
+        if "=" in part:
+            sym, _, v = part.rpartition("=")
+            out[sym] = float(v)
+    return out
+
+
+def holding_id(h: PutHolding) -> int:
+    return h.option_id
+
+
+def toward_zero(have: float, target: float) -> float:
+    """The nearest target to ``target`` that does not add exposure to ``have``."""
+    if have == 0.0 or (target != 0.0 and (target > 0.0) != (have > 0.0)):
+        return 0.0
+    return target if abs(target) <= abs(have) else have
+
+
+def shrink(have: float, move: float) -> float:
+    """The part of ``move`` that takes ``have`` toward zero, and no further."""
+    if have > 0.0:
+        return max(-have, min(0.0, move))
+    if have < 0.0:
+        return min(-have, max(0.0, move))
+    return 0.0
+
+
+def good_price(x: float) -> bool:
+    return x > 0.0 and not math.isinf(x)  # NaN fails ``x > 0``

@@ -1,0 +1,424 @@
+"""The risk monitor (compiled by mypyc, in the engine's unit): NAV and its
+bar returns, peaks and drawdown, the day's opening NAV, and the book's
+one-day VaR three ways (historical, parametric, Monte Carlo) with each
+position's contribution to it (Euler / the quantile scenario's P&L).
+
+It reads the portfolio, the momentum windows and the options overlay, and
+decides nothing: the engine turns its figures into breaker values, trips
+and risk snapshots.
+"""
+
+import math
+from bisect import bisect_left, insort
+
+from core.engine_params import EngineParams
+from core.events import RiskSnapshot
+from core.kernels import (
+    Z95, Z99, DetRandom, cholesky, contrib_text, cov_times, hist_cvar, hist_var, quantile, sample_moments,
+    quantile_of, smallest, sorted_returns, tail_loss, tail_loss_of,
+)
+from core.overlay import OptionsOverlay
+from core.portfolio import Portfolio
+from core.strategy import Momentum, RollingWindow
+
+
+class RiskMonitor:
+    def __init__(self, p: EngineParams, portfolio: Portfolio, strategy: Momentum,
+                 overlay: OptionsOverlay | None, n_instruments: int) -> None:
+        self.p = p
+        self.portfolio = portfolio
+        self.strategy = strategy
+        self.overlay = overlay
+        self.n_instruments = n_instruments
+        self.new_rules: bool = p.breaker_version >= 2
+        self.day_pnl_peak: float = 0.0
+        self.day_open_nav: float = p.initial_cash
+        self.peak_nav: float = p.initial_cash
+        self.breaker_peak_nav: float = p.initial_cash
+        self.drawdown: float = 0.0
+        self.max_drawdown: float = 0.0
+        self.last_nav: float = p.initial_cash
+        self.nav_returns = RollingWindow(500)
+        self.nav_mean: float = 0.0  # of nav_returns, refreshed when it changes
+        self.nav_sd: float = 0.0
+        self.last_risk: RiskSnapshot | None = None
+        # nav_returns in ascending order, kept as the window moves (one insertion
+        # and one removal a bar instead of a sort): historical VaR/CVaR read it.
+        # A NaN return has no place in an order: from then on it is sorted afresh.
+        self.nav_sorted: list[float] = []
+        self.sorted_ok: bool = True
+        # the book's VaR (var_measure): each symbol's bar returns, and the figure
+        self.risk_rets: dict[str, RollingWindow] = {}
+        self.risk_close: dict[str, float] = {}
+        self.var_book: float = 0.0  # 95% one-day VaR of the book now / NAV, by var_measure
+        self.unit_var: dict[str, float] = {}  # one unit's stand-alone one-day 95% VaR, per symbol
+        self.var_contrib: dict[str, float] = {}  # each position's share of the VaR (currency)
+        self.mc95: float = 0.0
+        self.mc_cvar95: float = 0.0  # mean loss beyond the MC VaR (positive fraction of NAV)
+        self.mc_cvar99: float = 0.0
+        self.mc99: float = 0.0
+        self.z: list[float] = []  # standard normal draws, mc_draws x z_cols, drawn once
+        self.z_cols: int = 0
+
+    def risk_symbols(self) -> list[str]:
+        """Symbols whose moves change the book's value: positions, and the
+        underlyings of the options overlay's puts."""
+        held = self.portfolio.open_symbols()
+        ov = self.overlay
+        if ov is not None:
+            for sym in ov.symbols():
+                if sym not in held:
+                    held.append(sym)
+        return held
+
+
+    def update_nav(self) -> float:
+        nav = self.portfolio.nav()
+        if self.last_nav > 0.0:
+            r = self.nav_returns
+            x = nav / self.last_nav - 1.0
+            evicts = r.full()
+            old = r.values[r.pos] if evicts else 0.0  # the return the push evicts
+            r.push(x)
+            self.keep_sorted(x, old, evicts)
+            # the window changes only here: its mean and sd serve every VaR figure until the next bar
+            self.nav_mean = r.mean_last(r.count)
+            self.nav_sd = r.std_about(self.nav_mean) if r.count >= 2 else 0.0
+        self.last_nav = nav
+        if nav > self.peak_nav:
+            self.peak_nav = nav
+        if nav > self.breaker_peak_nav:
+            self.breaker_peak_nav = nav
+        self.drawdown = 1.0 - nav / self.peak_nav if self.peak_nav > 0.0 else 1.0
+        if self.drawdown > self.max_drawdown:
+            self.max_drawdown = self.drawdown
+        return nav
+
+    def keep_sorted(self, x: float, old: float, evicted: bool) -> None:
+        """Move ``nav_sorted`` with the window: ``x`` in, ``old`` out (if ``evicted``)."""
+        if not self.sorted_ok:
+            return
+        if x != x or old != old:
+            self.sorted_ok = False
+            return
+        srt = self.nav_sorted
+        if evicted:
+            del srt[bisect_left(srt, old)]
+        insort(srt, x)
+
+    def sorted_nav_returns(self) -> list[float]:
+        if self.sorted_ok:
+            return self.nav_sorted
+        return sorted_returns(self.nav_returns)
+
+    def snapshot(self, ts: int, nav: float, var: float) -> RiskSnapshot:
+        pf = self.portfolio
+        gross = pf.gross()
+        h = self.p.bars_per_day
+        r = self.nav_returns
+        tail = self.sorted_nav_returns()
+        snap = RiskSnapshot(ts, "", nav, pf.cash, gross, pf.net(),
+                            gross / nav if nav > 0.0 else math.inf,
+                            nav - self.day_open_nav, self.drawdown, self.max_drawdown, var,
+                            self.var_parametric(Z99), hist_var(tail, 0.95, h), hist_var(tail, 0.99, h),
+                            hist_cvar(tail, 0.95, h), hist_cvar(tail, 0.99, h),
+                            self.mc95, self.mc99, self.var_book,
+                            contrib_text(self.var_contrib) if self.new_rules else "")
+        self.last_risk = snap
+        return snap
+
+    def var95(self) -> float:
+        return self.var_parametric(Z95)
+
+    def var_parametric(self, z: float) -> float:
+        """One-day parametric VaR of NAV from bar returns (positive fraction):
+        z * sd * sqrt(h) - min(mean, 0) * h, with h bars a day. A drift may add
+        to the loss but never offsets it: scaled by h (390 one-minute bars a
+        day) the sample mean of a short window is mostly noise and, taken at
+        face value, would read a lucky streak as "no risk" (it did, in tests).
+        Under the breaker rules of version 2 there is no drift term at all: h x
+        the mean of a short losing streak read as a 6% "VaR" at 0.4x leverage
+        (issue 13); sessions logged before keep it so that they replay."""
+        r = self.nav_returns
+        if r.count < 2:
+            return 0.0
+        h = self.p.bars_per_day
+        v = z * self.nav_sd * math.sqrt(h)
+        if not self.new_rules:
+            v -= min(self.nav_mean, 0.0) * h  # the old loss drift: h x a short window's mean
+        return v if v > 0.0 else 0.0
+
+    def run_monte_carlo(self, nav: float) -> None:
+        """One-day 95%/99% VaR of the current book (positive fractions of NAV) by
+        a seeded correlated simulation: bar returns of the open positions give a
+        mean vector and a sample covariance (ddof=1, over their common newest
+        bars); each scenario draws correlated returns through the Cholesky factor,
+        scales them to a day (mean x h, sd x sqrt(h)) and reprices the book. As
+        in ``var_parametric`` the book's drift counts only when it is a loss.
+        The standard normal draws are made once from the session seed (common
+        random numbers), so replay draws the same. Also refreshes each position's
+        Euler contribution to the 95% parametric VaR, which sums to it."""
+        syms: list[str] = []
+        n = 0
+        held = self.risk_symbols()
+        ov = self.overlay
+        for sym in held:
+            st = self.strategy.states.get(sym)
+            if st is None or st.returns.count < 2:
+                continue
+            syms.append(sym)
+            n = st.returns.count if n == 0 else min(n, st.returns.count)
+        mc_contrib = self.new_rules and self.p.var_measure == "monte_carlo"
+        if not self.new_rules or mc_contrib:
+            self.var_contrib = {}
+        k = len(syms)
+        if k == 0 or nav <= 0.0:
+            self.mc95 = 0.0
+            self.mc99 = 0.0
+            self.mc_cvar95 = 0.0
+            self.mc_cvar99 = 0.0
+            return
+        rets: list[list[float]] = []
+        expo: list[float] = []
+        for sym in syms:
+            w = self.strategy.states[sym].returns
+            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)])
+            # options count by their delta (units of underlying) and, below, their gamma
+            units = self.portfolio.qty(sym) + (ov.delta_units(sym) if ov is not None else 0.0)
+            expo.append(units * self.portfolio.last.get(sym, 0.0))
+        mus, cov = sample_moments(rets)
+        h = self.p.bars_per_day
+        sq = math.sqrt(h)
+        # Euler contributions: e_i (C e)_i / sigma_p, times z95 sqrt(h)
+        ce, var_p = cov_times(cov, expo)
+        sig = math.sqrt(var_p) if var_p > 0.0 else 0.0
+        if not self.new_rules:
+            for i in range(k):
+                self.var_contrib[syms[i]] = Z95 * sq * expo[i] * ce[i] / sig if sig > 0.0 else 0.0
+        chol = cholesky(cov)
+        # scenario P&L = m + sqrt(h) * sum_c wv[c] z_c, wv[c] = sum_{i>=c} e_i L[i][c]
+        wv: list[float] = []
+        for c in range(k):
+            acc = 0.0
+            for i in range(c, k):
+                acc += expo[i] * chol[i][c]
+            wv.append(acc)
+        m = 0.0
+        if not self.new_rules:  # drift: losses only, as var_parametric
+            drift = 0.0
+            for i in range(k):
+                drift += expo[i] * mus[i]
+            m = min(drift * h, 0.0)
+        self.ensure_draws(k)
+        z = self.z
+        cols = self.z_cols
+        # options' convexity: 0.5 x gamma x (S r)^2 per symbol, r its scenario return
+        gam: list[float] = []
+        gam_i: list[int] = []
+        if ov is not None:
+            for i in range(k):
+                g = ov.gamma_units(syms[i])
+                if g != 0.0:
+                    px = self.portfolio.last.get(syms[i], 0.0)
+                    gam.append(0.5 * g * px * px)
+                    gam_i.append(i)
+        pnl: list[float] = []
+        for d in range(self.p.mc_draws):
+            base = d * cols
+            acc = 0.0
+            for c in range(k):
+                acc += wv[c] * z[base + c]
+            x = m + sq * acc
+            for j in range(len(gam_i)):
+                i = gam_i[j]
+                r = 0.0
+                for c in range(i + 1):
+                    r += chol[i][c] * z[base + c]
+                r *= sq
+                x += gam[j] * r * r
+            pnl.append(x)
+        if mc_contrib:
+            self.mc_contributions(pnl, syms, chol, expo, gam, gam_i, nav)
+        # the quantiles and tails below read only the lowest 5% of the draws:
+        # select them (ascending, kernels.smallest) instead of sorting all; the figures are the same
+        nd = len(pnl)
+        lo = int(math.floor(0.05 * (nd - 1)))
+        srt = smallest(pnl, min(lo + 2, nd))
+        if len(srt) < nd and srt[len(srt) - 1] <= quantile_of(srt, nd, 0.05):
+            srt = sorted(pnl)  # ties at the quantile reach past the selection: take them all
+        v95 = -quantile_of(srt, nd, 0.05) / nav
+        v99 = -quantile_of(srt, nd, 0.01) / nav
+        self.mc95 = v95 if v95 > 0.0 else 0.0
+        self.mc99 = v99 if v99 > 0.0 else 0.0
+        self.mc_cvar95 = tail_loss_of(srt, nd, 0.05, nav)
+        self.mc_cvar99 = tail_loss_of(srt, nd, 0.01, nav)
+
+    def mc_contributions(self, pnl: list[float], syms: list[str], chol: list[list[float]],
+                         expo: list[float], gam: list[float], gam_i: list[int], nav: float) -> None:
+        """Each position's share of the Monte Carlo 95% VaR: its P&L in the
+        scenario(s) at the 5% quantile, interpolated as the quantile is, so the
+        shares add up to the VaR (currency)."""
+        srt = sorted(pnl)
+        pos = 0.05 * (len(srt) - 1)
+        lo = int(math.floor(pos))
+        hi = min(lo + 1, len(srt) - 1)
+        w = pos - lo
+        if -(srt[lo] + (srt[hi] - srt[lo]) * w) <= 0.0:
+            return  # no loss at the quantile: nothing to share
+        d_lo = pnl.index(srt[lo])
+        d_hi = pnl.index(srt[hi])
+        a = self.mc_parts(d_lo, chol, expo, gam, gam_i)
+        b = self.mc_parts(d_hi, chol, expo, gam, gam_i)
+        for i in range(len(syms)):
+            self.var_contrib[syms[i]] = -(a[i] * (1.0 - w) + b[i] * w)
+
+    def mc_parts(self, d: int, chol: list[list[float]], expo: list[float], gam: list[float],
+                 gam_i: list[int]) -> list[float]:
+        """Scenario ``d``'s P&L per position (currency), as run_monte_carlo sums it."""
+        k = len(expo)
+        sq = math.sqrt(self.p.bars_per_day)
+        base = d * self.z_cols
+        out: list[float] = []
+        for i in range(k):
+            r = 0.0
+            for c in range(i + 1):
+                r += chol[i][c] * self.z[base + c]
+            out.append(expo[i] * sq * r)
+        for j in range(len(gam_i)):
+            i = gam_i[j]
+            r = 0.0
+            for c in range(i + 1):
+                r += chol[i][c] * self.z[base + c]
+            r *= sq
+            out[i] += gam[j] * r * r
+        return out
+
+    def track_risk_return(self, sym: str, close: float) -> None:
+        """The symbol's bar return into its VaR window (risk.var_window bars)."""
+        prev = self.risk_close.get(sym, 0.0)
+        self.risk_close[sym] = close
+        if prev <= 0.0:
+            return
+        w = self.risk_rets.get(sym)
+        if w is None:
+            w = RollingWindow(max(2, self.p.var_window))
+            self.risk_rets[sym] = w
+        w.push(close / prev - 1.0)
+
+    def book_var(self, nav: float) -> float:
+        """One-day 95% VaR of the book as it stands (positive fraction of NAV)
+        by ``var_measure``, and each position's contribution to it in
+        ``var_contrib`` (currency; they add up to VaR x NAV):
+
+        - historical: the book's P&L under each of the last n bars' returns of
+          its symbols (n = the shortest of their windows, up to var_window),
+          scaled to a day by sqrt(bars a day); the 5% quantile (interpolated).
+          A position's contribution is its P&L in the quantile's scenarios.
+          Below 20 common bars it is the parametric figure.
+        - parametric: z95 x sqrt(bars a day) x sqrt(e'Ce), C the sample
+          covariance of those returns; Euler contributions e_i (Ce)_i / sigma.
+        - monte_carlo: the seeded simulation (run_monte_carlo, every mc_every
+          bars; the last figure stands in between).
+        No drift term in any: the book's mean return over a short window is
+        noise, and a losing streak is not a forecast.
+        Options count by their delta, and under historical by their gamma too."""
+        if self.p.var_measure == "monte_carlo":
+            return self.mc95
+        self.var_contrib = {}
+        if nav <= 0.0:
+            return 0.0
+        syms: list[str] = []
+        n = 0
+        held = self.risk_symbols()
+        ov = self.overlay
+        for sym in held:
+            w = self.risk_rets.get(sym)
+            if w is None or w.count < 2:
+                continue
+            syms.append(sym)
+            n = w.count if n == 0 else min(n, w.count)
+        k = len(syms)
+        if k == 0:
+            return 0.0
+        expo: list[float] = []
+        for sym in syms:
+            units = self.portfolio.qty(sym) + (ov.delta_units(sym) if ov is not None else 0.0)
+            expo.append(units * self.portfolio.last.get(sym, 0.0))
+        sq = math.sqrt(self.p.bars_per_day)
+        if self.p.var_measure == "historical" and n >= 20:
+            return self.hist_book_var(syms, expo, n, sq, nav)
+        rets: list[list[float]] = []
+        for sym in syms:
+            w = self.risk_rets[sym]
+            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)])
+        _, cov = sample_moments(rets)
+        ce, var_p = cov_times(cov, expo)
+        sig = math.sqrt(var_p) if var_p > 0.0 else 0.0
+        if sig <= 0.0:
+            return 0.0
+        for i in range(k):
+            self.var_contrib[syms[i]] = Z95 * sq * expo[i] * ce[i] / sig
+        return Z95 * sq * sig / nav
+
+    def hist_book_var(self, syms: list[str], expo: list[float], n: int, sq: float, nav: float) -> float:
+        """book_var's historical figure: scenario t is every symbol's t-th
+        newest bar return, read in place from its window (no copies)."""
+        k = len(syms)
+        ov = self.overlay
+        wins: list[RollingWindow] = [self.risk_rets[sym] for sym in syms]
+        gam: list[float] = []
+        for i in range(k):
+            g = ov.gamma_units(syms[i]) if ov is not None else 0.0
+            px = self.portfolio.last.get(syms[i], 0.0)
+            gam.append(0.5 * g * px * px)
+        convex = ov is not None
+        pnl: list[float] = []
+        for t in range(n):
+            x = 0.0
+            for i in range(k):
+                wi = wins[i]
+                r = sq * wi.values[(wi.pos - 1 - t) % wi.capacity]
+                x += expo[i] * r
+                if convex:
+                    x += gam[i] * r * r
+            pnl.append(x)
+        pos = 0.05 * (n - 1)
+        lo = int(math.floor(pos))
+        hi = min(lo + 1, n - 1)
+        srt = smallest(pnl, hi + 1)  # the tail only
+        w = pos - lo
+        v = -(srt[lo] + (srt[hi] - srt[lo]) * w)
+        if v <= 0.0:
+            return 0.0
+        t_lo = pnl.index(srt[lo])
+        t_hi = pnl.index(srt[hi])
+        for i in range(k):
+            win = wins[i]
+            r_lo = sq * win.values[(win.pos - 1 - t_lo) % win.capacity]
+            r_hi = sq * win.values[(win.pos - 1 - t_hi) % win.capacity]
+            a = expo[i] * r_lo + gam[i] * r_lo * r_lo
+            b = expo[i] * r_hi + gam[i] * r_hi * r_hi
+            self.var_contrib[syms[i]] = -(a * (1.0 - w) + b * w)
+        return v / nav
+
+    def ensure_draws(self, k: int) -> None:
+        if self.z_cols >= k and len(self.z) > 0:
+            return
+        cols = max(k, self.n_instruments)
+        rng = DetRandom(self.p.seed * 1_000_003 + 17)
+        self.z = [rng.gauss() for _ in range(self.p.mc_draws * cols)]
+        self.z_cols = cols
+
+    def symbol_unit_var(self, sym: str) -> float:
+        """One-day 95% VaR of one unit of ``sym`` (currency), from its bar
+        returns and price at the last bar close (cached there)."""
+        return self.unit_var.get(sym, 0.0)
+
+    def var_other(self, sym: str) -> float:
+        """Sum of the other positions' stand-alone one-day 95% VaR (currency)."""
+        total = 0.0
+        for other in self.portfolio.open_symbols():
+            if other != sym:
+                total += abs(self.portfolio.qty(other)) * self.symbol_unit_var(other)
+        return total
+
