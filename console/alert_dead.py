@@ -54,10 +54,13 @@ def report_dead(entry: Any, wait: bool = False) -> int | None:
     if s is None or not s.wants("engine_dead") or _closed_clean(entry.db, entry.session):
         return None
     from console.control import resume_hint
+    from storage.lock import lock_path
 
+    lock = lock_path(entry.db, entry.session)
+    stale = f"; its lock {lock} is stale" if lock.exists() else ""
     alert = {"session": entry.session, "seq": None, "market_ts": 0, "kind": "engine_dead",
              "key": f"engine_dead:{entry.pid}", "severity": s.severity_of("engine_dead"),
-             "text": f"ENGINE of session {entry.session} (pid {entry.pid}) is dead with its session open; "
+             "text": f"ENGINE of session {entry.session} (pid {entry.pid}) is dead with its session open{stale}; "
                      f"resume it: {resume_hint(entry)}",
              "at": alert_store.utc_now()}
     try:
