@@ -46,7 +46,7 @@ class _Open:
 
 
 def _span(seconds: float) -> str:
-    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+    return f"{round(seconds / 60, 1):g} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 class Escalator:
