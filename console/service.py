@@ -145,7 +145,7 @@ def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
         server.on_ack = escalator.ack
         session.sink = AlertingSink(session.sink, alerter)
         alerter.start()
-        watch = Watch(escalator.tick, FeedWatch(session, alerter).tick)
+        watch = Watch(escalator.tick, FeedWatch(session, alerter).tick, alerter.flush_folded)
     desc = rdir / f"{sid}.json"
     tmp = desc.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -169,11 +169,7 @@ def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
         if watch is not None:
             watch.stop()
         if alerter is not None:
-            if session.error:  # the log is closed unclean; in a venue mode, the venue is why, mostly
-                venue = mode in ("venue", "paper-live")
-                alerter.put("venue" if venue else "unclean",
-                            f"{'VENUE connection lost or refused; ' if venue else ''}engine stopped unclean: "
-                            f"{session.error}", session.latest.seq, session.latest.market_ts)
+            alert_unclean(alerter, mode, session.error, session.latest.seq, session.latest.market_ts)
             alerter.close()
         server.close()
         try:
@@ -184,6 +180,17 @@ def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
         print(f"session {sid} stopped at seq {snap.seq}, state {snap.trading_state}"
               f"{', error: ' + session.error if session.error else ''}", flush=True)
     return 1 if session.error else 0
+
+
+def alert_unclean(alerter: Any, mode: str, error: str, seq: int, ts: int) -> bool:
+    """The session ended on an error (its log is closed unclean): ``unclean``, or ``venue`` in a venue
+    mode, where the venue (a lost connection, refused keys) is mostly why. Whether one was raised."""
+    if not error:
+        return False
+    venue = mode in ("venue", "paper-live")
+    return bool(alerter.put("venue" if venue else "unclean",
+                            f"{'VENUE connection lost or refused; ' if venue else ''}engine stopped unclean: {error}",
+                            seq, ts, key="venue:stopped" if venue else "unclean"))
 
 
 def _inherited_alerts(rdir: Path, sid: str) -> Any:

@@ -73,7 +73,8 @@ class Alerter:
         self.notify_send = alert_sinks.notify_send_path() if settings.desktop else None
         self._lock = threading.Lock()
         self._last_sent: dict[str, float] = {}  # key -> when its last alert went out (wall clock)
-        self._folded: dict[str, tuple[int, str]] = {}  # key -> (repeats not sent, since when)
+        # key -> (repeats not sent, since when, the last of them: kind, text, seq, market ts)
+        self._folded: dict[str, tuple[int, str, tuple[str, str, int | None, int]]] = {}
         self._rejects: collections.deque[int] = collections.deque()  # market ms of recent venue rejects
         self._local_id = 0
         self._thread = threading.Thread(target=self._deliver_all, name="alerts", daemon=True)
@@ -117,16 +118,31 @@ class Alerter:
         with self._lock:
             last = self._last_sent.get(key)
             if last is not None and now - last < s.repeat_after_s:
-                n, since = self._folded.get(key, (0, _utc(now)))
-                self._folded[key] = (n + 1, since)
+                n, since, _ = self._folded.get(key, (0, _utc(now), ("", "", None, 0)))
+                self._folded[key] = (n + 1, since, (kind, text, seq, ts))
                 return False
             self._last_sent[key] = now
             folded = self._folded.pop(key, None)
         alert: dict[str, Any] = {"session": self.session_id, "seq": seq, "market_ts": ts, "kind": kind, "key": key,
                                  "severity": severity or s.severity_of(kind), "text": text, "at": _utc(now)}
         if folded is not None:
-            alert["suppressed"], alert["suppressed_since"] = folded
+            alert["suppressed"], alert["suppressed_since"] = folded[:2]
         return self._enqueue(alert)
+
+    def flush_folded(self) -> None:
+        """About once a second (console.escalation.Watch): a key whose window has passed with repeats
+        folded and no new alert since sends the last repeat now (``delayed``; ``suppressed`` counts the
+        ones before it), so a condition that flapped and went quiet is still told, once per window."""
+        now = self.clock()
+        with self._lock:
+            due = [k for k in self._folded if now - self._last_sent.get(k, 0.0) >= self.settings.repeat_after_s]
+            items = [(k, self._folded.pop(k)) for k in due]
+            for k in due:
+                self._last_sent[k] = now
+        for key, (n, since, (kind, text, seq, ts)) in items:
+            self._enqueue({"session": self.session_id, "seq": seq, "market_ts": ts, "kind": kind, "key": key,
+                           "severity": self.settings.severity_of(kind), "text": text, "at": _utc(now),
+                           "suppressed": n - 1, "suppressed_since": since, "delayed": True})
 
     def resend(self, alert: dict[str, Any], n: int) -> bool:
         """The escalation: send an unacknowledged alert again (its ``escalation`` is ``n``)."""
@@ -178,7 +194,7 @@ class Alerter:
                 self.on_issued(alert)
         with self._lock:
             folded, self._folded = self._folded, {}
-        for key, (n, since) in folded.items():
+        for key, (n, since, _) in folded.items():
             self._record(con, {"session": self.session_id, "seq": None, "kind": key.split(":")[0], "at": _utc(self.clock()),
                                "text": f"{n} repeat(s) of {key} since {since} not sent"},
                          "rate-limit", key, False, 0, f"within repeat_after ({self.settings.repeat_after_s:g} s)")

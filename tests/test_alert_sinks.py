@@ -186,13 +186,21 @@ def test_repeats_of_a_key_are_folded_within_repeat_after_and_counted_in_the_next
     assert a.put("trip", "other breaker", 4, key="trip:y")  # another key is not folded
     clock.t += 281  # 301 s after the first one sent
     assert a.put("trip", "again", 5, key="trip:x")
-    assert not a.put("trip", "flap", 6, key="trip:x")  # the window restarts at each one sent
+    assert not a.put("trip", "flap 6", 6, key="trip:x")  # the window restarts at each one sent
+    clock.t += 299
+    assert not a.put("trip", "flap 7", 7, key="trip:x")
+    a.flush_folded()  # the window is not over
+    clock.t += 1
+    a.flush_folded()  # it is, and nothing came since: the last repeat goes out now
+    a.flush_folded()
+    assert not a.put("trip", "flap 8", 8, key="trip:x")  # a new window began with it
     a.start()
     a.close()
     got = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [g["text"] for g in got] == ["first", "other breaker", "again"]
+    assert [g["text"] for g in got] == ["first", "other breaker", "again", "flap 7"]
     assert got[2]["suppressed"] == 2 and got[2]["suppressed_since"] == time.strftime(
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_000_010))
+    assert (got[3]["seq"], got[3]["suppressed"], got[3]["delayed"]) == (7, 1, True)
     last = sqlite3.connect(db).execute("select channel, target, text, error from alerts order by id desc").fetchone()
     assert last[:2] == ("rate-limit", "trip:x") and last[2].startswith("1 repeat(s) of trip:x") and "300 s" in last[3]
 
@@ -240,3 +248,16 @@ def test_alerts_config_keys_severities_durations_and_their_errors(tmp_path: Path
         p.write_text(body + "\n")
         with pytest.raises(InputError, match=why.replace("(", r"\(").replace(")", r"\)")):
             load_alerts(p)
+
+
+def test_a_session_that_ends_on_an_error_raises_unclean_or_venue_in_a_venue_mode(tmp_path: Path) -> None:
+    from console.service import alert_unclean
+
+    a = Alerter(AlertSettings(desktop=False), tmp_path / "u.db", "s-9")
+    assert not alert_unclean(a, "sim", "", 5, 1)  # a clean end: nothing
+    assert alert_unclean(a, "sim", "session stopped: disk full", 5, 1)
+    assert alert_unclean(a, "paper-live", "session stopped: cannot reach binance (timed out)", 9, 2)
+    got = [a.queue.get_nowait() for _ in range(2)]
+    assert [(g["kind"], g["severity"], g["seq"]) for g in got] == [("unclean", "critical", 5), ("venue", "critical", 9)]
+    assert got[1]["text"] == ("VENUE connection lost or refused; engine stopped unclean: "
+                              "session stopped: cannot reach binance (timed out)")
