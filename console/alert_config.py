@@ -83,7 +83,7 @@ class AlertSettings:
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> AlertSettings:
         names = set(cls.__dataclass_fields__)
-        kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items() if k in names}
+        kw: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.items() if k in names}
         return cls(**kw)
 
 
@@ -174,7 +174,7 @@ def load_alerts(config_path: str | Path | None) -> AlertSettings | None:
     retries = _number(raw, "retries", 3, 0, 10, where, whole=True)
     backoff = _number(raw, "backoff_s", 0.5, 0, 60, where)
     on = raw.get("on", list(KINDS))
-    if not isinstance(on, list) or any(ALIASES.get(k, k) not in KINDS for k in on):
+    if not isinstance(on, list) or any(not isinstance(k, str) or ALIASES.get(k, k) not in KINDS for k in on):
         raise InputError(f"{where}.on must list some of {', '.join(KINDS)}, got {on!r}")
     for key in ("desktop", "bell"):
         if not isinstance(raw.get(key, True), bool):
@@ -184,6 +184,7 @@ def load_alerts(config_path: str | Path | None) -> AlertSettings | None:
     if not isinstance(sev_raw, dict):
         raise InputError(f"{where}.severity must be a table of kind = \"info\" | \"warning\" | \"critical\"")
     for kind, sev in sev_raw.items():
+        kind = str(kind)
         if ALIASES.get(kind, kind) not in KINDS:
             raise InputError(f"{where}.severity: unknown kind {kind!r} (one of {', '.join(KINDS)})")
         if sev not in SEVERITIES:
@@ -195,7 +196,7 @@ def load_alerts(config_path: str | Path | None) -> AlertSettings | None:
     base = Path(config_path).resolve().parent
     return AlertSettings(
         webhook=hook, timeout_s=timeout, retries=retries, backoff_s=backoff,
-        on=tuple(dict.fromkeys(ALIASES.get(k, k) for k in on)),
+        on=tuple(dict.fromkeys(ALIASES.get(str(k), str(k)) for k in on)),
         desktop=raw.get("desktop", True), bell=raw.get("bell", True),
         command=_command(raw.get("command", ""), where, base),
         command_timeout_s=_number(raw, "command_timeout_s", 10.0, 0.001, 600, where),

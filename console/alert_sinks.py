@@ -69,7 +69,7 @@ def summary(alert: dict[str, Any]) -> str:
 
 
 def body(alert: dict[str, Any]) -> str:
-    text = ("(held back by the rate limit) " if alert.get("delayed") else "") + alert["text"]
+    text = ("(held back by the rate limit) " if alert.get("delayed") else "") + str(alert["text"])
     if alert.get("suppressed"):
         text += f" (+{alert['suppressed']} like it since {alert.get('suppressed_since', '?')})"
     if alert.get("id"):

@@ -142,7 +142,8 @@ def listing(db: Path | str, session: str | None = None, open_only: bool = False,
     con = connect(db, create=False)
     try:
         con.row_factory = sqlite3.Row
-        where, args = [], []  # type: ignore[var-annotated]
+        where: list[str] = []
+        args: list[Any] = []
         if session is not None:
             where.append("session = ?")
             args.append(session)

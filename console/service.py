@@ -89,7 +89,8 @@ def start_detached(kind: str, options: dict[str, Any], timeout: float = READY_TI
 
 def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
     """The engine process: returns its exit code."""
-    from console.webhooks import Alerter, AlertingSink, load_alerts
+    from console.alert_config import load_alerts
+    from console.webhooks import Alerter, AlertingSink
     from console.escalation import Escalator, FeedWatch, Watch, socket_halt
     from console.control import ControlServer, run_dir
     from console.setup_run import prepare, resume

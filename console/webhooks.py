@@ -33,6 +33,8 @@ from console import alert_sinks, alert_store
 from console.alert_config import KINDS, AlertSettings, duration, load_alerts  # noqa: F401 (re-exported)
 from core.events import BreakerChanged, OrderRejected, StateChanged
 
+__all__ = ["KINDS", "QUEUE_MAX", "SCHEMA", "AlertSettings", "Alerter", "AlertingSink", "alert_of", "duration",
+           "load_alerts"]
 QUEUE_MAX = 1000
 SCHEMA = alert_store.DELIVERIES
 

@@ -243,6 +243,7 @@ def test_alerts_config_keys_severities_durations_and_their_errors(tmp_path: Path
                      ('command = "./missing.sh"', "no such program './missing.sh'"),
                      ('command = "\'unclosed"', "command: No closing quotation"),
                      ("desktop = 1", "desktop must be true or false"),
+                     ('on = [["trip"]]', "on must list some of"),
                      ("venue_rejects = 0", "venue_rejects must be a whole number")):
         body = bad if bad.startswith("[") else f"[alerts]\n{bad}"
         p.write_text(body + "\n")
