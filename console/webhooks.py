@@ -36,6 +36,7 @@ from core.events import BreakerChanged, OrderRejected, StateChanged
 __all__ = ["KINDS", "QUEUE_MAX", "SCHEMA", "AlertSettings", "Alerter", "AlertingSink", "alert_of", "duration",
            "load_alerts"]
 QUEUE_MAX = 1000
+_WATCHED = frozenset({BreakerChanged, StateChanged, OrderRejected})
 SCHEMA = alert_store.DELIVERIES
 
 
@@ -91,6 +92,8 @@ class Alerter:
     def notice(self, seq_start: int, events: list[object]) -> None:
         """The engine's thread: cheap, never blocks."""
         for i, e in enumerate(events):
+            if type(e) not in _WATCHED:  # most events: one set lookup
+                continue
             found = alert_of(e)
             if found is not None:
                 self.put(found[0], found[2], seq_start + i, int(getattr(e, "ts", 0)), key=found[1])
@@ -120,7 +123,8 @@ class Alerter:
         with self._lock:
             last = self._last_sent.get(key)
             if last is not None and now - last < s.repeat_after_s:
-                n, since, _ = self._folded.get(key, (0, _utc(now), ("", "", None, 0)))
+                held = self._folded.get(key)
+                n, since = (held[0], held[1]) if held is not None else (0, _utc(now))
                 self._folded[key] = (n + 1, since, (kind, text, seq, ts))
                 return False
             self._last_sent[key] = now
