@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.test_control import cli, detach, pid_gone, rundir, wait_for  # noqa: F401  (a fixture)
 
 from console.control import find
@@ -98,3 +100,45 @@ def test_a_killed_engine_is_reported_dead_once_by_ps_and_its_resume_keeps_its_al
     assert cli("stop", sid).returncode == 0
     con = sqlite3.connect(db)
     assert con.execute("select via from alert_acks").fetchall() == [("cli (engine not running)",)]
+
+
+@pytest.mark.asyncio
+async def test_an_attached_console_rings_on_a_re_sent_alert_and_k_acknowledges_it(
+        rundir: Path, tmp_path: Path) -> None:  # noqa: F811
+    from console.app import build_app
+    from console.attach_alerts import wire
+    from console.control import AttachedSession
+
+    cfg, out = hook_config(tmp_path, 'on = ["halt"]\nescalate_after = "1s"\nescalate_max = 100\n')
+    db = tmp_path / "pk.db"
+    sid = detach(db, "--seed", "8", "--speed", "20", "--config", str(cfg))
+    remote = AttachedSession(find(sid), via="console attach")
+    app = build_app(remote)
+    feed = wire(app, remote)
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("h")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if any(a.get("escalation") for a in feed.shown):
+                break
+        first = feed.shown[0]
+        assert first["kind"] == "halt" and first["session"] == sid
+        assert any(a.get("escalation") == 1 and a["id"] == first["id"] for a in feed.shown)
+        assert bells  # the re-sent halt rang here (the first one rang from the snapshot)
+        assert any(n.title == f"Alert {first['id']}: halt" for n in app._notifications)
+        await pilot.press("k")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if any("acknowledged alert(s)" in n.message for n in app._notifications):
+                break
+        assert any(f"acknowledged alert(s) {first['id']}" in n.message for n in app._notifications)
+        await pilot.pause(1.5)  # a re-send queued just before the ack lands meanwhile
+        sent = len(received(out))
+        await pilot.pause(2.5)
+        assert len(received(out)) == sent  # acknowledged: no more re-sends
+    remote.stop()
+    assert cli("stop", sid).returncode == 0
+    who = sqlite3.connect(db).execute("select who from alert_acks").fetchall()
+    assert len(who) == 1 and " via console attach (peer uid " in who[0][0]
