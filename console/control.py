@@ -25,7 +25,12 @@ every reply has ``ok`` (true/false) and, when false, ``error``.
 ``{"op": "subscribe", "read_only": true}``
     -> ``{"ok": true, ...hello...}`` then ``{"snapshot": {...}}`` lines at the publish rate (about
     10 Hz) until the client closes; the snapshot is core.snapshot.Snapshot as JSON (tuples as
-    arrays). Send commands on another connection.
+    arrays). An alert raised meanwhile comes as an ``{"alert": {...}}`` line (the same object the
+    webhook gets); a console rings its bell on it. Send commands on another connection.
+``{"op": "ack", "alerts": [17, 18] | "all", "who": ...}``
+    -> acknowledges alerts of this session (stops their escalation and the dead-man switch);
+    ``{"ok": true, "acked": [17, 18]}`` (the ids that were open). Refused when the engine has no
+    ``[alerts]``.
 
 The engine records who sent each command: the sender's ``who`` plus what the
 kernel says of the peer (uid and pid, SO_PEERCRED), in the logged Command's
@@ -60,6 +65,7 @@ ACTION_NAMES = {"halt": "halt", "resume": "resume", "reduce": "reduce", "flatten
                 "cancel_all": "cancel_all", "cancel-all": "cancel_all",
                 "reset_breaker": "reset_breaker", "reset-breaker": "reset_breaker"}
 APP_NAME = "trading-console"
+ALERT_BACKLOG = 64  # alert lines kept for a subscriber that is behind
 SUN_PATH_MAX = 107  # bytes of a Unix socket path on Linux, less the NUL
 
 
@@ -256,6 +262,12 @@ def send_command(ident: str, action: str, reason: str, arg: str = "", db: Path |
     msg: dict[str, Any] = {"op": "stop", "reason": reason, "who": who_am_i(via)} if action == "stop" else \
         {"op": "command", "action": action, "arg": arg, "reason": reason, "who": who_am_i(via)}
     if not e.pid_alive():
+        from console.alert_dead import report_dead
+
+        try:
+            report_dead(e)
+        except Exception:  # the command's answer (no such engine) matters more
+            pass
         raise NoEngine(f"the engine of session {e.session} is dead (pid {e.pid}); "
                        f"resume it: {resume_hint(e)}")
     try:
@@ -286,6 +298,8 @@ class AttachedSession:
         self.engine_stopped = False
         self.want_stop = False  # the operator chose "stop the engine" on quit
         self.notes: list[str] = []
+        self.alerts: list[dict[str, Any]] = []  # alerts the engine broadcast while attached
+        self.on_alert: Callable[[dict[str, Any]], None] | None = None  # the console's bell
         self._closing = False
         try:
             self._sock = _connect(Path(entry.socket), timeout)
@@ -336,9 +350,31 @@ class AttachedSession:
                 return
             try:
                 msg = json.loads(line)
+                if isinstance(msg, dict) and isinstance(msg.get("alert"), dict):
+                    self._alert(msg["alert"])
+                    continue
                 self.latest = snapshot_from_dict(msg["snapshot"])
             except (ValueError, KeyError, TypeError):
                 continue
+
+    def _alert(self, alert: dict[str, Any]) -> None:
+        self.alerts.append(alert)
+        del self.alerts[:-100]
+        if self.on_alert is not None:
+            try:
+                self.on_alert(alert)
+            except Exception as exc:  # the view's trouble, never the reader's
+                self.notes.append(f"alert not shown: {exc!r}")
+
+    def ack(self, ids: list[int] | None = None) -> dict[str, Any]:
+        """Acknowledge alerts (None: all open ones) of this engine. The engine's reply."""
+        if self.read_only:
+            return {"ok": False, "error": "read-only console: acknowledge with console ack"}
+        try:
+            return request(Path(self.entry.socket), {"op": "ack", "alerts": "all" if ids is None else ids,
+                                                     "who": who_am_i(self.via)}, 10.0)
+        except (OSError, ValueError) as exc:
+            return {"ok": False, "error": f"not delivered: {exc}"}
 
     def stop(self) -> None:
         """Detach: close our connection; the engine runs on."""
@@ -391,6 +427,10 @@ class ControlServer:
         self._encoded: tuple[int, bytes] = (-1, b"")
         self._subscribers: dict[int, bool] = {}  # id -> read_only
         self._pending: list[Callable[[int, str], None]] = []
+        self._alerts: list[tuple[int, bytes]] = []  # (number, line) of the latest alerts, for subscribers
+        self._alert_n = 0
+        # ``ack`` requests: (ids or None for all, who) -> the ids acknowledged (console.escalation)
+        self.on_ack: Callable[[list[int] | None, str], list[int]] | None = None
         self._ended = threading.Event()
         self._closed = False
         self._inflight = 0
@@ -415,6 +455,16 @@ class ControlServer:
         with self._cond:
             self._snap = (self._snap[0] + 1, snap)
             self._cond.notify_all()
+
+    def broadcast_alert(self, alert: dict[str, Any]) -> int:
+        """An alert to every attached console (each rings its bell); how many are attached."""
+        line = json.dumps({"alert": alert}).encode() + b"\n"
+        with self._cond:
+            self._alert_n += 1
+            self._alerts.append((self._alert_n, line))
+            del self._alerts[:-ALERT_BACKLOG]
+            self._cond.notify_all()
+            return len(self._subscribers)
 
     def start(self) -> None:
         threading.Thread(target=self._accept, name="control-accept", daemon=True).start()
@@ -516,10 +566,13 @@ class ControlServer:
             return self.hello()
         if op == "status":
             return self.status()
+        if op == "ack":
+            return self._ack(msg, peer)
         if op not in ("command", "stop"):
             self.refused += 1
             self.note(f"control: refused unknown op from {peer}: {line[:200]!r}")
-            return {"ok": False, "error": f"unknown op {op!r}; expected hello, status, command, stop or subscribe"}
+            return {"ok": False, "error": f"unknown op {op!r}; expected hello, status, command, stop, ack "
+                                          "or subscribe"}
         reason, who = msg.get("reason"), msg.get("who", "")
         if not isinstance(reason, str) or not reason.strip():
             return {"ok": False, "error": "a reason is required (\"reason\": \"why\")"}
@@ -559,25 +612,45 @@ class ControlServer:
             return {"ok": False, "seq": seq, "error": refusal}
         return {"ok": True, "seq": seq, "state": self.session.latest.trading_state}
 
+    def _ack(self, msg: dict[str, Any], peer: str) -> dict[str, Any]:
+        which, who = msg.get("alerts", "all"), msg.get("who", "")
+        if which != "all" and not (isinstance(which, list) and all(
+                isinstance(i, int) and not isinstance(i, bool) for i in which)):
+            return {"ok": False, "error": "\"alerts\" must be \"all\" or a list of alert ids"}
+        if not isinstance(who, str):
+            return {"ok": False, "error": "\"who\" must be a string"}
+        if self.on_ack is None:
+            return {"ok": False, "error": "this engine raises no alerts (no [alerts] in its config)"}
+        who = f"{who[:200]} ({peer})" if who else peer
+        acked = self.on_ack(None if which == "all" else list(which), who)
+        self.note(f"control: ack by {who}: alerts {acked or 'none open'}")
+        return {"ok": True, "acked": acked}
+
     def _stream(self, conn: socket.socket, read_only: bool) -> None:
         key = id(conn)
         with self._cond:
             self._subscribers[key] = read_only
+            alert_seen = self._alert_n  # alerts raised from now on
         try:
             _send(conn, self.hello())
             seen = -1
             while True:
                 with self._cond:
-                    while self._snap[0] == seen and not self._closed:
+                    while self._snap[0] == seen and self._alert_n == alert_seen and not self._closed:
                         self._cond.wait(1.0)
                     version, snap = self._snap
-                    if version == seen:  # closed, nothing new
+                    alerts = [line for n, line in self._alerts if n > alert_seen]
+                    alert_seen = self._alert_n
+                    if version == seen and not alerts:  # closed, nothing new
                         return
                     if self._encoded[0] != version:
                         self._encoded = (version, b"")
-                encoded = self._encode(version, snap)
-                seen = version
-                conn.sendall(encoded)
+                for line in alerts:
+                    conn.sendall(line)
+                if version != seen:
+                    encoded = self._encode(version, snap)
+                    seen = version
+                    conn.sendall(encoded)
                 if self._closed:
                     return
         finally:

@@ -108,6 +108,8 @@ def engine_rows(db: Path | None) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"session": e.session, "pid": e.pid, "db": e.db, "mode": e.mode}
         if st is None:
             alive = e.pid_alive()
+            if not alive:
+                _report_dead(e)
             row.update(status="not answering" if alive else "dead", state=None, nav=None, day_pnl=None,
                        uptime_s=None, attached=None,
                        resume=None if alive else resume_hint(e))
@@ -158,6 +160,7 @@ def attach(session_id: str, read_only: bool, db: str | None, theme: str | None) 
     if not entry.pid_alive():
         from console.control import NoEngine, resume_hint
 
+        _report_dead(entry)
         raise NoEngine(f"the engine of session {entry.session} is dead; resume it: {resume_hint(entry)}")
     code = run_attached(AttachedSession(entry, read_only=read_only), theme)
     sys.exit(code)
@@ -168,6 +171,10 @@ def run_attached(remote: Any, theme: str | None) -> int:
     from console.app import build_app
 
     app = build_app(remote, **({"theme": theme} if theme else {}))  # type: ignore[arg-type]
+    if hasattr(remote, "on_alert"):
+        from console.attach_alerts import wire
+
+        wire(app, remote)
     try:
         app.run()
     finally:
@@ -188,6 +195,16 @@ def run_attached(remote: Any, theme: str | None) -> int:
     click.echo(f"detached from session {remote.session_id}; the engine runs on "
                f"(console attach {remote.session_id}, console stop {remote.session_id})")
     return 0
+
+
+def _report_dead(entry: Any) -> None:
+    """An engine found dead says so through its alerts, once (console/alert_dead.py)."""
+    from console.alert_dead import report_dead
+
+    try:
+        report_dead(entry)
+    except Exception as exc:  # ps and attach work on whatever the alert does
+        click.echo(f"alerts: could not raise the engine_dead alert: {exc!r}", err=True)
 
 
 def wait_gone(entry: Any, timeout: float = 30.0) -> bool:

@@ -60,6 +60,10 @@ def print_doctor(db_path: Path) -> None:
 
     mode = "compiled by mypyc" if is_compiled() else "interpreted (pure Python)"
     t.add_row("hot path", f"{mode}: {core.engine.__file__}")
+    from console.alert_sinks import notify_send_path
+
+    send = notify_send_path()
+    t.add_row("notify-send", send or "not on PATH: alerts skip desktop notifications (webhook, command, bell still go)")
     t.add_row("database", str(db_path))
     t.add_row("db health", _db_health(db_path))
     out.print(t)

@@ -89,7 +89,9 @@ def start_detached(kind: str, options: dict[str, Any], timeout: float = READY_TI
 
 def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
     """The engine process: returns its exit code."""
-    from console.webhooks import Alerter, AlertingSink, load_alerts
+    from console.alert_config import load_alerts
+    from console.webhooks import Alerter, AlertingSink
+    from console.escalation import Escalator, FeedWatch, Watch, socket_halt
     from console.control import ControlServer, run_dir
     from console.setup_run import prepare, resume
 
@@ -116,19 +118,15 @@ def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
     sid = session.session_id
     db = Path(prep.db_path).resolve()
     alerter = None
+    mode = _mode(options, prep.source_name)
     try:
-        settings = load_alerts(options.get("config_path"))
+        rdir = run_dir(db)
+        settings = load_alerts(options.get("config_path")) if kind != "resume" else _inherited_alerts(rdir, sid)
     except InputError as exc:
         prep.writer.close(clean=True)
         ready({"ok": False, "error": str(exc)})
         return 2
-    if settings is not None:
-        alerter = Alerter(settings, db, sid)
-        session.sink = AlertingSink(session.sink, alerter)
-        alerter.start()
-    mode = _mode(options, prep.source_name)
     try:
-        rdir = run_dir(db)
         sock = rdir / f"{sid}.sock"
         info = {"session": sid, "pid": os.getpid(), "db": str(db), "mode": mode, "socket": str(sock),
                 "started": time.time(), "source": prep.source_name, "log": str(log_path(db))}
@@ -137,6 +135,18 @@ def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
         prep.writer.close(clean=True)
         ready({"ok": False, "error": f"cannot open the control socket: {exc}"})
         return 2
+    watch = None
+    if settings is not None:
+        # the description is 0600: ps alerts with these when it finds this engine dead, a resume takes them over
+        info = {**info, "alerts": settings.to_json()}
+        alerter = Alerter(settings, db, sid)
+        alerter.bell = server.broadcast_alert
+        escalator = Escalator(alerter, db, sid, socket_halt(sock))
+        alerter.on_issued = escalator.track
+        server.on_ack = escalator.ack
+        session.sink = AlertingSink(session.sink, alerter)
+        alerter.start()
+        watch = Watch(escalator.tick, FeedWatch(session, alerter).tick, alerter.flush_folded)
     desc = rdir / f"{sid}.json"
     tmp = desc.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -145,6 +155,8 @@ def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
     os.replace(tmp, desc)
     session.on_publish = server.publish
     server.start()
+    if watch is not None:
+        watch.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: session.stop())
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -155,9 +167,10 @@ def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
         session.run()
     finally:
         prep.writer.close(clean=not session.error)
+        if watch is not None:
+            watch.stop()
         if alerter is not None:
-            if session.error and "stopped" in alerter.settings.on:
-                alerter.put("stopped", f"engine stopped: {session.error}", session.latest.seq)
+            alert_unclean(alerter, mode, session.error, session.latest.seq, session.latest.market_ts)
             alerter.close()
         server.close()
         try:
@@ -168,6 +181,26 @@ def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
         print(f"session {sid} stopped at seq {snap.seq}, state {snap.trading_state}"
               f"{', error: ' + session.error if session.error else ''}", flush=True)
     return 1 if session.error else 0
+
+
+def alert_unclean(alerter: Any, mode: str, error: str, seq: int, ts: int) -> bool:
+    """The session ended on an error (its log is closed unclean): ``unclean``, or ``venue`` in a venue
+    mode, where the venue (a lost connection, refused keys) is mostly why. Whether one was raised."""
+    if not error:
+        return False
+    venue = mode in ("venue", "paper-live")
+    return bool(alerter.put("venue" if venue else "unclean",
+                            f"{'VENUE connection lost or refused; ' if venue else ''}engine stopped unclean: {error}",
+                            seq, ts, key="venue:stopped" if venue else "unclean"))
+
+
+def _inherited_alerts(rdir: Path, sid: str) -> Any:
+    """A resumed engine's alerts: those of the engine it resumes, from the description that engine left
+    when it died (a resume after a clean stop has none: its config comes from the log)."""
+    from console.alert_dead import settings_of
+
+    desc = rdir / f"{sid}.json"
+    return settings_of(desc) if desc.exists() else None
 
 
 def _mode(options: dict[str, Any], source_name: str) -> str:

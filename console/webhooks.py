@@ -1,145 +1,168 @@
-"""Alerts while nobody watches: a webhook on a breaker warning or trip, a
-trading-state change, or an engine that stopped on an error.
+"""Alerts while nobody watches: what raises one, how repeats are folded, and
+delivery to every sink (webhook, desktop notification, command hook, the
+bell in attached consoles), each delivery recorded.
 
 Configured in the run's TOML (``--config``), beside the engine's sections
-(the engine ignores the table; it is the session edge's)::
+(the engine ignores the table; it is the session edge's); console/alert_config.py
+reads it. The engine never waits on an alert: ``AlertingSink`` sees the events
+as the log writer does and ``Alerter.notice`` puts an alert on a bounded queue
+(a full queue drops it, and says so in the table); one thread delivers them.
+A sink that fails is recorded (and noted in the engine's log file) and the
+next sink is tried; nothing here can stop the engine.
 
-    [alerts]
-    webhook = "https://hooks.example.com/T000/B000"   # JSON POST
-    timeout_s = 5.0        # per attempt
-    retries = 3            # attempts after the first, backing off 0.5 s, 1 s, 2 s ...
-    on = ["trip", "warning", "state", "stopped"]
-
-The engine never waits on an alert: ``AlertingSink`` sees the events as the
-log writer does and puts an alert on a bounded queue (a full queue drops it,
-and says so in the table); one thread delivers them. Every delivery is
-recorded in the database's ``alerts`` table: when, what, where, delivered or
-why not.
+Rate limit: alerts are folded by key (a breaker's trip, a breaker's warning,
+a halt, a state, a stale feed, a venue burst ...). The first alert of a key
+goes out; another of the same key within ``repeat_after`` (default 5 min) of
+the last one sent is not sent but counted, and the next one sent after the
+window says how many were folded and since when. Re-sends by the escalation
+are not folded.
 """
 
 from __future__ import annotations
 
-import json
+import collections
 import queue
 import sqlite3
 import threading
 import time
-import tomllib
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError
-from core.events import BreakerChanged, StateChanged
+from console import alert_sinks, alert_store
+from console.alert_config import KINDS, AlertSettings, duration, load_alerts  # noqa: F401 (re-exported)
+from core.events import BreakerChanged, OrderRejected, StateChanged
 
-KINDS = ("trip", "warning", "state", "stopped")
+__all__ = ["KINDS", "QUEUE_MAX", "SCHEMA", "AlertSettings", "Alerter", "AlertingSink", "alert_of", "duration",
+           "load_alerts"]
 QUEUE_MAX = 1000
-
-SCHEMA = """create table if not exists alerts (
-    id integer primary key,
-    session text not null,
-    seq integer,
-    kind text not null,
-    text text not null,
-    channel text not null,
-    target text not null,
-    at text not null,
-    delivered integer not null,
-    attempts integer not null,
-    error text not null default ''
-)"""
+_WATCHED = frozenset({BreakerChanged, StateChanged, OrderRejected})
+SCHEMA = alert_store.DELIVERIES
 
 
-@dataclass(frozen=True)
-class AlertSettings:
-    webhook: str = ""
-    timeout_s: float = 5.0
-    retries: int = 3
-    backoff_s: float = 0.5
-    on: tuple[str, ...] = KINDS
-
-
-def load_alerts(config_path: str | Path | None) -> AlertSettings | None:
-    """The ``[alerts]`` table of the run's config, or None if there is none."""
-    if config_path is None:
-        return None
-    try:
-        data = tomllib.loads(Path(config_path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return None  # the engine's own loader has said what is wrong with the file
-    raw = data.get("alerts")
-    if raw is None:
-        return None
-    where = f"{config_path}: [alerts]"
-    if not isinstance(raw, dict):
-        raise InputError(f"{where} must be a table")
-    known = {"webhook", "timeout_s", "retries", "backoff_s", "on"}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise InputError(f"{where}: unknown key {unknown[0]}")
-    hook = raw.get("webhook", "")
-    if not isinstance(hook, str) or (hook and not hook.startswith(("http://", "https://"))):
-        raise InputError(f"{where}.webhook must be an http(s) URL, got {hook!r}")
-    timeout, retries, backoff = raw.get("timeout_s", 5.0), raw.get("retries", 3), raw.get("backoff_s", 0.5)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 60:
-        raise InputError(f"{where}.timeout_s must be a number of seconds in (0, 60], got {timeout!r}")
-    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
-        raise InputError(f"{where}.retries must be a whole number 0..10, got {retries!r}")
-    if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 0 <= backoff <= 60:
-        raise InputError(f"{where}.backoff_s must be a number of seconds in [0, 60], got {backoff!r}")
-    on = raw.get("on", list(KINDS))
-    if not isinstance(on, list) or any(k not in KINDS for k in on):
-        raise InputError(f"{where}.on must list some of {', '.join(KINDS)}, got {on!r}")
-    return AlertSettings(hook, float(timeout), retries, float(backoff), tuple(on))
-
-
-def alert_of(seq: int, e: object) -> tuple[str, str] | None:
-    """(kind, text) if ``e`` is worth an alert."""
+def alert_of(e: object) -> tuple[str, str, str] | None:
+    """(kind, key, text) if the engine event ``e`` is worth an alert."""
     if isinstance(e, BreakerChanged):
         if e.new == "TRIPPED":
-            return "trip", f"BREAKER {e.name} tripped: {e.reason}"
+            return "trip", f"trip:{e.name}", f"BREAKER {e.name} tripped: {e.reason}"
         if e.new == "WARNING":
-            return "warning", f"BREAKER {e.name} warning: {e.reason}"
+            return "warning", f"warning:{e.name}", f"BREAKER {e.name} warning: {e.reason}"
         return None
     if isinstance(e, StateChanged):
-        return "state", f"STATE {e.prev} -> {e.new}: {e.reason}"
+        kind = "halt" if e.new == "HALTED" else "state"
+        return kind, f"state:{e.new}", f"STATE {e.prev} -> {e.new}: {e.reason}"
     return None
 
 
 class Alerter:
-    """Delivers alerts on its own thread and records each delivery."""
+    """Raises alerts (any thread, never blocking) and delivers them on its own thread."""
 
     def __init__(self, settings: AlertSettings, db: Path, session_id: str,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
+                 note: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self.db = db
         self.session_id = session_id
         self.sleep = sleep
+        self.clock = clock
+        self.note = note or (lambda text: print(text, flush=True))
         self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue(QUEUE_MAX)
         self.dropped = 0
         self.delivered = 0
+        # the bell in attached consoles: control.ControlServer.broadcast_alert (how many got it)
+        self.bell: Callable[[dict[str, Any]], int] | None = None
+        # each alert once issued (it has its id): the escalation tracks it
+        self.on_issued: Callable[[dict[str, Any]], None] | None = None
+        self.notify_send = alert_sinks.notify_send_path() if settings.desktop else None
+        self._lock = threading.Lock()
+        self._last_sent: dict[str, float] = {}  # key -> when its last alert went out (wall clock)
+        # key -> (repeats not sent, since when, the last of them: kind, text, seq, market ts)
+        self._folded: dict[str, tuple[int, str, tuple[str, str, int | None, int]]] = {}
+        self._rejects: collections.deque[int] = collections.deque()  # market ms of recent venue rejects
+        self._local_id = 0
         self._thread = threading.Thread(target=self._deliver_all, name="alerts", daemon=True)
 
     def start(self) -> None:
+        if self.settings.desktop and self.notify_send is None:
+            self.note("alerts: notify-send is not on PATH; no desktop notifications")
         self._thread.start()
+
+    # ------------------------------------------------------------ raising
 
     def notice(self, seq_start: int, events: list[object]) -> None:
         """The engine's thread: cheap, never blocks."""
         for i, e in enumerate(events):
-            found = alert_of(seq_start + i, e)
-            if found is not None and found[0] in self.settings.on:
-                self.put(found[0], found[1], seq_start + i, int(getattr(e, "ts", 0)))
+            if type(e) not in _WATCHED:  # most events: one set lookup
+                continue
+            found = alert_of(e)
+            if found is not None:
+                self.put(found[0], found[2], seq_start + i, int(getattr(e, "ts", 0)), key=found[1])
+            elif isinstance(e, OrderRejected) and e.rule == "venue":
+                self._venue_reject(seq_start + i, e)
 
-    def put(self, kind: str, text: str, seq: int | None, ts: int = 0) -> None:
-        alert = {"session": self.session_id, "seq": seq, "market_ts": ts, "kind": kind, "text": text,
-                 "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    def _venue_reject(self, seq: int, e: OrderRejected) -> None:
+        s = self.settings
+        window_ms = int(s.venue_reject_window_s * 1000)
+        self._rejects.append(e.ts)
+        while self._rejects and self._rejects[0] < e.ts - window_ms:
+            self._rejects.popleft()
+        if len(self._rejects) >= s.venue_rejects:
+            self._rejects.clear()
+            self.put("venue", f"VENUE {s.venue_rejects} rejects within {s.venue_reject_window_s:g} s "
+                              f"(market time); the last: {e.symbol} {e.reason}", seq, e.ts, key="venue:rejects")
+
+    def put(self, kind: str, text: str, seq: int | None, ts: int = 0, key: str | None = None,
+            severity: str | None = None) -> bool:
+        """Raise an alert unless its kind is not wanted or it is folded into an earlier one of its key.
+        Returns whether it was queued."""
+        s = self.settings
+        if not s.wants(kind):
+            return False
+        key = key or kind
+        now = self.clock()
+        with self._lock:
+            last = self._last_sent.get(key)
+            if last is not None and now - last < s.repeat_after_s:
+                held = self._folded.get(key)
+                n, since = (held[0], held[1]) if held is not None else (0, _utc(now))
+                self._folded[key] = (n + 1, since, (kind, text, seq, ts))
+                return False
+            self._last_sent[key] = now
+            folded = self._folded.pop(key, None)
+        alert: dict[str, Any] = {"session": self.session_id, "seq": seq, "market_ts": ts, "kind": kind, "key": key,
+                                 "severity": severity or s.severity_of(kind), "text": text, "at": _utc(now)}
+        if folded is not None:
+            alert["suppressed"], alert["suppressed_since"] = folded[:2]
+        return self._enqueue(alert)
+
+    def flush_folded(self) -> None:
+        """About once a second (console.escalation.Watch): a key whose window has passed with repeats
+        folded and no new alert since sends the last repeat now (``delayed``; ``suppressed`` counts the
+        ones before it), so a condition that flapped and went quiet is still told, once per window."""
+        now = self.clock()
+        with self._lock:
+            due = [k for k in self._folded if now - self._last_sent.get(k, 0.0) >= self.settings.repeat_after_s]
+            items = [(k, self._folded.pop(k)) for k in due]
+            for k in due:
+                self._last_sent[k] = now
+        for key, (n, since, (kind, text, seq, ts)) in items:
+            self._enqueue({"session": self.session_id, "seq": seq, "market_ts": ts, "kind": kind, "key": key,
+                           "severity": self.settings.severity_of(kind), "text": text, "at": _utc(now),
+                           "suppressed": n - 1, "suppressed_since": since, "delayed": True})
+
+    def resend(self, alert: dict[str, Any], n: int) -> bool:
+        """The escalation: send an unacknowledged alert again (its ``escalation`` is ``n``)."""
+        again = {k: v for k, v in alert.items() if k not in ("suppressed", "suppressed_since")}
+        again.update(escalation=n, at=_utc(self.clock()))
+        return self._enqueue(again)
+
+    def _enqueue(self, alert: dict[str, Any]) -> bool:
         try:
             self.queue.put_nowait(alert)
+            return True
         except queue.Full:
             self.dropped += 1
+            return False
 
     def close(self, timeout: float = 10.0) -> None:
         """Deliver what is queued (up to ``timeout`` seconds), then stop."""
@@ -151,14 +174,14 @@ class Alerter:
             return
         self._thread.join(timeout)
 
+    # ------------------------------------------------------------ delivering
+
     def _deliver_all(self) -> None:
         con: sqlite3.Connection | None = None
         try:
-            con = sqlite3.connect(self.db, timeout=10.0, isolation_level=None)
-            con.execute(SCHEMA)
+            con = alert_store.connect(self.db)
         except sqlite3.Error as exc:
-            print(f"alerts: cannot record deliveries in {self.db}: {exc}", flush=True)
-            con = None
+            self.note(f"alerts: cannot record deliveries in {self.db}: {exc}")
         while True:
             alert = self.queue.get()
             if alert is None:
@@ -167,46 +190,75 @@ class Alerter:
                 n, self.dropped = self.dropped, 0
                 self._record(con, {**alert, "kind": "dropped", "text": f"{n} alert(s) dropped: queue full"},
                              "queue", "", False, 0, "queue full")
-            ok, attempts, error = self._post(alert)
-            self.delivered += ok
-            self._record(con, alert, "webhook", self.settings.webhook, ok, attempts, error)
+            new = "id" not in alert
+            if new:
+                alert["id"] = self._issue(con, alert)
+            elif con is not None and alert.get("escalation"):
+                self._db(lambda c: alert_store.escalated(c, alert["id"], alert["escalation"]), con)
+            self._deliver(con, alert)
+            if new and self.on_issued is not None:
+                self.on_issued(alert)
+        with self._lock:
+            folded, self._folded = self._folded, {}
+        for key, (n, since, _) in folded.items():
+            self._record(con, {"session": self.session_id, "seq": None, "kind": key.split(":")[0], "at": _utc(self.clock()),
+                               "text": f"{n} repeat(s) of {key} since {since} not sent"},
+                         "rate-limit", key, False, 0, f"within repeat_after ({self.settings.repeat_after_s:g} s)")
         if con is not None:
             con.close()
 
-    def _post(self, alert: dict[str, Any]) -> tuple[bool, int, str]:
+    def _issue(self, con: sqlite3.Connection | None, alert: dict[str, Any]) -> int:
+        got = self._db(lambda c: alert_store.issue(c, alert), con) if con is not None else None
+        if isinstance(got, int) and got > 0:
+            return got
+        self._local_id -= 1  # not recorded: a negative id, acknowledged over the socket only
+        return self._local_id
+
+    def _deliver(self, con: sqlite3.Connection | None, alert: dict[str, Any]) -> None:
         s = self.settings
-        if not s.webhook:
-            return False, 0, "no webhook configured"
-        body = json.dumps(alert).encode()
-        error = ""
-        for attempt in range(1, s.retries + 2):
-            req = urllib.request.Request(s.webhook, data=body, method="POST",
-                                         headers={"Content-Type": "application/json",
-                                                  "User-Agent": "trading-console-alerts"})
+        sinks: list[tuple[str, str, Callable[[], tuple[bool, int, str]]]] = []
+        if s.bell and self.bell is not None:
+            bell = self.bell
+            sinks.append(("bell", "attached consoles", lambda: _bell(bell, alert)))
+        if self.notify_send is not None:
+            path = self.notify_send
+            sinks.append(("desktop", path, lambda: alert_sinks.notify_desktop(path, alert)))
+        if s.command:
+            sinks.append(("command", s.command[0], lambda: alert_sinks.run_hook(s, alert)))
+        if s.webhook or not sinks:
+            sinks.append(("webhook", s.webhook, lambda: alert_sinks.post_webhook(s, alert, self.sleep)))
+        any_ok = False
+        for channel, target, send in sinks:
             try:
-                with urllib.request.urlopen(req, timeout=s.timeout_s) as resp:  # noqa: S310 (http(s) only)
-                    if 200 <= resp.status < 300:
-                        return True, attempt, ""
-                    error = f"HTTP {resp.status}"
-            except urllib.error.HTTPError as exc:
-                error = f"HTTP {exc.code}"
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                error = str(getattr(exc, "reason", exc)) or type(exc).__name__
-            if attempt <= s.retries:
-                self.sleep(s.backoff_s * 2 ** (attempt - 1))
-        return False, s.retries + 1, error
+                ok, attempts, error = send()
+            except Exception as exc:  # a sink's bug is recorded, never the engine's problem
+                ok, attempts, error = False, 1, f"{type(exc).__name__}: {exc}"
+            any_ok |= ok
+            if not ok and channel != "bell" and target:  # "" : nothing configured, nothing failed
+                self.note(f"alerts: {channel} failed for alert {alert.get('id')} ({alert['kind']}): {error}")
+            self._record(con, alert, channel, target, ok, attempts, error)
+        self.delivered += any_ok
 
     def _record(self, con: sqlite3.Connection | None, alert: dict[str, Any], channel: str, target: str,
                 ok: bool, attempts: int, error: str) -> None:
-        if con is None:
-            return
+        if con is not None:
+            self._db(lambda c: alert_store.record(c, alert, channel, target, ok, attempts, error), con)
+
+    def _db(self, write: Callable[[sqlite3.Connection], Any], con: sqlite3.Connection) -> Any:
         try:
-            con.execute("insert into alerts (session, seq, kind, text, channel, target, at, delivered, attempts,"
-                        " error) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (alert["session"], alert["seq"], alert["kind"], alert["text"], channel, target,
-                         alert["at"], int(ok), attempts, error))
+            return write(con)
         except sqlite3.Error as exc:
-            print(f"alerts: not recorded ({exc}): {alert['text']}", flush=True)
+            self.note(f"alerts: not recorded ({exc})")
+            return None
+
+
+def _bell(bell: Callable[[dict[str, Any]], int], alert: dict[str, Any]) -> tuple[bool, int, str]:
+    n = bell(alert)
+    return n > 0, 1, "" if n else "no console attached"
+
+
+def _utc(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 class AlertingSink:

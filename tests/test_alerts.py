@@ -65,7 +65,7 @@ def test_a_halt_and_a_trip_reach_the_webhook_after_a_retry_and_are_recorded(tmp_
     db = tmp_path / "a.db"
     sim = Simulator(seed=3)
     sink = MemorySink()
-    alerter = Alerter(AlertSettings(hook.url, timeout_s=2.0, retries=2, backoff_s=0.01), db, "s-1")
+    alerter = Alerter(AlertSettings(hook.url, timeout_s=2.0, retries=2, backoff_s=0.01, desktop=False), db, "s-1")
     s = Session(build_engine(EngineConfig(), sim.spec), sim, AlertingSink(sink, alerter), "s-1",
                 speed=None, max_events=3_000)
     alerter.start()
@@ -77,7 +77,7 @@ def test_a_halt_and_a_trip_reach_the_webhook_after_a_retry_and_are_recorded(tmp_
     finally:
         hook.close()
     assert sink.rows  # the inner sink got every event
-    assert [b["kind"] for b in hook.bodies] == ["state", "state", "trip"]
+    assert [b["kind"] for b in hook.bodies] == ["halt", "halt", "trip"]  # the halt's first attempt got a 500
     assert [b["status"] for b in hook.bodies] == [500, 200, 200]
     first = hook.bodies[1]
     assert first["type"] == "application/json" and first["session"] == "s-1"
@@ -86,7 +86,7 @@ def test_a_halt_and_a_trip_reach_the_webhook_after_a_retry_and_are_recorded(tmp_
     assert first["seq"] == logged[0]
     got = rows(db)
     assert [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in got] == [
-        ("state", "webhook", hook.url, 1, 2, ""), ("trip", "webhook", hook.url, 1, 1, "")]
+        ("halt", "webhook", hook.url, 1, 2, ""), ("trip", "webhook", hook.url, 1, 1, "")]
     assert got[1][6] == 9_999 and "drawdown tripped" in got[1][7]
 
 
@@ -94,8 +94,9 @@ def test_an_unreachable_or_slow_webhook_is_recorded_as_not_delivered_and_never_b
         tmp_path: Path) -> None:
     hook = Hook(delay=1.0)  # slower than the timeout
     db = tmp_path / "b.db"
-    slow = Alerter(AlertSettings(hook.url, timeout_s=0.2, retries=1, backoff_s=0.0), db, "s-2")
-    dead = Alerter(AlertSettings("http://127.0.0.1:9/", timeout_s=0.5, retries=2, backoff_s=0.0), db, "s-3")
+    slow = Alerter(AlertSettings(hook.url, timeout_s=0.2, retries=1, backoff_s=0.0, desktop=False), db, "s-2")
+    dead = Alerter(AlertSettings("http://127.0.0.1:9/", timeout_s=0.5, retries=2, backoff_s=0.0,
+                                 desktop=False, repeat_after_s=0.0), db, "s-3")
     for a in (slow, dead):
         a.start()
     ev = [StateChanged(1, "", "ACTIVE", "HALTED", "test", 1)]
@@ -115,7 +116,7 @@ def test_an_unreachable_or_slow_webhook_is_recorded_as_not_delivered_and_never_b
 
 
 def test_a_full_queue_drops_and_says_so(tmp_path: Path) -> None:
-    a = Alerter(AlertSettings("", on=("state",)), tmp_path / "c.db", "s-4")
+    a = Alerter(AlertSettings("", on=("state",), desktop=False, repeat_after_s=0.0), tmp_path / "c.db", "s-4")
     for _ in range(1_005):
         a.notice(1, [StateChanged(1, "", "ACTIVE", "HALTED", "x", 1)])
     assert a.dropped == 5
@@ -154,5 +155,5 @@ def test_a_detached_engine_alerts_on_a_halt_from_the_cli(rundir: Path, tmp_path:
         assert cli("stop", sid).returncode == 0
     finally:
         hook.close()
-    assert [(b["kind"], b["seq"], b["session"]) for b in hook.bodies] == [("state", seq + 1, sid)]
-    assert [(r[0], r[3], r[6]) for r in rows(db)] == [("state", 1, seq + 1)]
+    assert [(b["kind"], b["seq"], b["session"]) for b in hook.bodies] == [("halt", seq + 1, sid)]
+    assert [(r[0], r[3], r[6]) for r in rows(db) if r[1] == "webhook"] == [("halt", 1, seq + 1)]

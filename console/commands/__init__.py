@@ -29,6 +29,8 @@ LAZY: dict[str, str] = {
     "ps": "console.ctl_cmd:ps",
     "attach": "console.ctl_cmd:attach",
     "sweep": "console.sweep:sweep",
+    "alerts": "console.alert_cmd:alerts",
+    "ack": "console.alert_cmd:ack",
 }
 
 
@@ -50,6 +52,8 @@ SHORT_HELP: dict[str, str] = {
     "stop": "Stop a running engine: the session ends and its log is closed cleanly.",
     "ps": "Engines running in the background: state, NAV, day P&L, uptime, consoles attached.",
     "attach": "The full console on a running engine (several consoles may attach).",
+    "alerts": "Alerts raised by engines (newest first): id, when, severity, kind, text, acknowledged by whom.",
+    "ack": "Acknowledge alerts: their escalation and the dead-man switch stop (logged: who, when).",
     "sweep": "Parameter sweep: what-if runs of a session's market (or a price file) over a grid, on Ray.",
 }
 

@@ -1,0 +1,219 @@
+"""In the engine's process, beside the session (never inside the engine): the
+escalation of unacknowledged alerts, the dead-man switch, and the wall-clock
+watch on the feed.
+
+Escalation (``escalate_after``, off by default): an alert of severity
+``escalate_severity`` (default critical) or above that nobody acknowledged
+(``console ack ID``, or ``k`` in an attached console) is sent again every
+``escalate_after``, at most ``escalate_max`` times.
+
+Dead-man switch (``dead_man_halt_after``, off by default): when such an alert
+stays unacknowledged that long, the book is halted. The halt is a command
+sent over the engine's control socket like any other client's
+(console.control), so it enters the engine as a logged ``command`` input with
+its who ("dead-man switch") and reason; the wall clock decides when it is
+sent, never anything inside the engine. If the book is already HALTED, no
+command is sent.
+
+Stale feed (``stale_feed_after``, default 5 min): no input has reached the
+engine for that long of wall time while the session is not finished (a venue
+that stopped sending bars, a stalled poll); the engine's own stale_data
+breaker runs on market time and cannot see a feed that sends nothing. An
+alert when it goes quiet, and one (info) when inputs come back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from console import alert_store
+from console.webhooks import Alerter
+
+
+@dataclass
+class _Open:
+    alert: dict[str, Any]
+    first: float
+    last: float
+    sent_again: int = 0
+    halted: bool = False
+
+
+def _span(seconds: float) -> str:
+    return f"{round(seconds / 60, 1):g} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+class Escalator:
+    """Tracks the alerts that escalate until they are acknowledged. ``tick`` is called about once a
+    second (``Watch``); tests call it with a clock they advance."""
+
+    def __init__(self, alerter: Alerter, db: Path, session_id: str,
+                 halt: Callable[[str, str], dict[str, Any]] | None,
+                 clock: Callable[[], float] = time.time, note: Callable[[str], None] | None = None) -> None:
+        self.alerter = alerter
+        self.settings = alerter.settings
+        self.db = db
+        self.session_id = session_id
+        self.halt = halt  # (reason, who) -> the engine's reply; control.request over the socket
+        self.clock = clock
+        self.note = note or (lambda text: print(text, flush=True))
+        self.open: dict[int, _Open] = {}
+        self.halts: list[dict[str, Any]] = []  # the dead-man halts sent, with the engine's replies
+        self._lock = threading.Lock()
+
+    def track(self, alert: dict[str, Any]) -> None:
+        """Alerter.on_issued: an alert that escalates is watched until acknowledged."""
+        if self.settings.escalates(str(alert.get("severity", ""))):
+            now = self.clock()
+            with self._lock:
+                self.open[int(alert["id"])] = _Open(alert, now, now)
+
+    def ack(self, ids: list[int] | None, who: str, via: str = "control socket") -> list[int]:
+        """Acknowledge alerts of this session (None: every open one). Logged in ``alert_acks``
+        (who, when); returns the ids that were open."""
+        acked: list[int] = []
+        try:
+            acked = alert_store.acknowledge(self.db, self.session_id,
+                                            None if ids is None else [i for i in ids if i > 0], who, via)
+        except sqlite3.Error as exc:
+            self.note(f"alerts: acknowledgement not recorded ({exc}); applied in memory")
+        with self._lock:
+            local = list(self.open) if ids is None else [i for i in ids if i in self.open]
+            for i in local:
+                self.open.pop(i, None)
+        return sorted(set(acked) | set(local))
+
+    def tick(self) -> None:
+        s = self.settings
+        self._sync_acks()
+        now = self.clock()
+        with self._lock:
+            due = list(self.open.items())
+        for alert_id, o in due:
+            if s.escalate_after_s > 0 and o.sent_again < s.escalate_max and now - o.last >= s.escalate_after_s:
+                o.sent_again += 1
+                o.last = now
+                self.note(f"alerts: alert {alert_id} not acknowledged after {_span(now - o.first)}; "
+                          f"sent again ({o.sent_again}/{s.escalate_max})")
+                self.alerter.resend(o.alert, o.sent_again)
+            if s.dead_man_halt_after_s > 0 and not o.halted and now - o.first >= s.dead_man_halt_after_s:
+                o.halted = True
+                self._dead_man(alert_id, o)
+
+    def _sync_acks(self) -> None:
+        """Alerts acknowledged in the database (``console ack`` when the socket did not answer)."""
+        with self._lock:
+            ids = [i for i in self.open if i > 0]
+        if not ids:
+            return
+        try:
+            con = alert_store.connect(self.db, create=False)
+            try:
+                marks = ",".join("?" * len(ids))
+                done = [r[0] for r in con.execute(
+                    f"select id from alert_issued where id in ({marks}) and acked_at is not null", ids)]
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return
+        with self._lock:
+            for i in done:
+                self.open.pop(i, None)
+
+    def _dead_man(self, alert_id: int, o: _Open) -> None:
+        if self.halt is None:
+            return
+        reason = (f"dead-man switch: alert {alert_id} ({o.alert['kind']}: {o.alert['text'][:200]}) "
+                  f"not acknowledged in {_span(self.settings.dead_man_halt_after_s)}")
+        try:
+            reply = self.halt(reason, "dead-man switch")
+        except Exception as exc:  # the socket, the engine stopping: noted, never fatal
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        self.halts.append(reply)
+        if reply.get("skipped"):
+            self.note(f"alerts: dead-man switch for alert {alert_id}: the book is already halted")
+        elif reply.get("ok"):
+            self.note(f"alerts: dead-man switch halted the book at seq {reply.get('seq')} (alert {alert_id})")
+        else:
+            self.note(f"alerts: dead-man switch could not halt (alert {alert_id}): {reply.get('error')}")
+
+
+class FeedWatch:
+    """No input for ``stale_feed_after`` of wall time while the session runs: an alert."""
+
+    def __init__(self, session: Any, alerter: Alerter, clock: Callable[[], float] = time.monotonic) -> None:
+        self.session = session
+        self.alerter = alerter
+        self.after_s = alerter.settings.stale_feed_after_s
+        self.clock = clock
+        self._inputs = -1
+        self._since = clock()
+        self.stale = False
+
+    def tick(self) -> None:
+        if self.after_s <= 0:
+            return
+        now = self.clock()
+        s = self.session
+        inputs = int(s.inputs)
+        if inputs != self._inputs or s.finished or s.stopping or s.error:
+            if self.stale and inputs != self._inputs:
+                self.alerter.put("stale_feed", f"FEED inputs again after {_span(now - self._since)} without any",
+                                 s.latest.seq, s.latest.market_ts, key="stale_feed:back", severity="info")
+            self.stale = False
+            self._inputs, self._since = inputs, now
+            return
+        if not self.stale and now - self._since >= self.after_s:
+            self.stale = True
+            snap = s.latest
+            self.alerter.put("stale_feed", f"FEED no input for {_span(now - self._since)} "
+                                           f"(last at seq {snap.seq}, source {getattr(s, 'source_name', '')})",
+                             snap.seq, snap.market_ts, key="stale_feed")
+
+
+def socket_halt(sock: Path) -> Callable[[str, str], dict[str, Any]]:
+    """The dead-man switch's halt: a client of the control socket. Skipped (``skipped``) when the
+    book is already HALTED."""
+    from console.control import request, who_am_i
+
+    def halt(reason: str, via: str) -> dict[str, Any]:
+        status = request(sock, {"op": "status"}, 10.0)
+        if status.get("state") == "HALTED":
+            return {"ok": True, "skipped": True, "state": "HALTED"}
+        return request(sock, {"op": "command", "action": "halt", "reason": reason, "who": who_am_i(via)}, 60.0)
+
+    return halt
+
+
+class Watch:
+    """One thread: the escalation and the feed watch, about once a second."""
+
+    def __init__(self, *ticks: Callable[[], None], every_s: float = 1.0,
+                 note: Callable[[str], None] | None = None) -> None:
+        self.ticks = ticks
+        self.every_s = every_s
+        self.note = note or (lambda text: print(text, flush=True))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alert-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5.0)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            for tick in self.ticks:
+                try:
+                    tick()
+                except Exception as exc:  # never the engine's problem
+                    self.note(f"alerts: watch error {exc!r}")
