@@ -99,6 +99,9 @@ def make_hub(cfg: EngineConfig, spec: MarketSpec, seed: int, writer: Any, *, in_
         return None
     from core.signals.hub import SignalHub
 
+    if "drl" in cfg.signals.models:  # a missing or damaged policy: one line now, not a failed fit later
+        from core.signals.drl import read_policy
+        read_policy(cfg.signals.drl.get("policy", ""))
     return SignalHub(cfg.signals, [i.symbol for i in spec.instruments], seed=seed,
                      bars_per_day=spec.bars_per_day, background=True,
                      artifact_sink=writer.write_artifact, market_time=in_market_time)

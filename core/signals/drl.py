@@ -270,7 +270,8 @@ class DRLModel(SignalModel):
         hist = self._hist.get(symbol)
         if hist is None:
             hist = self._hist[symbol] = deque(maxlen=WINDOW + 1)
-        hist.append((open_, high, low, close, volume if math.isfinite(volume) else 0.0))
+        hist.append((float(open_), float(high), float(low), float(close),
+                     float(volume) if math.isfinite(volume) else 0.0))  # plain floats: the artifact is weights_only
         if len(hist) < WINDOW + 1:
             return []
         a = np.array(hist, dtype=np.float64)
@@ -302,7 +303,7 @@ class DRLModel(SignalModel):
             "hist": {s: [list(b) for b in h] for s, h in self._hist.items()},
             "position": dict(self._position),
             "obs": {s: o.tolist() for s, o in self._obs.items()},
-            "latest": [[o.ts, o.symbol, o.value, o.confidence] for o in self._latest.values()],
+            "latest": [[int(o.ts), o.symbol, float(o.value), float(o.confidence)] for o in self._latest.values()],
         }  # fmt: skip
         buf = io.BytesIO()
         torch.save(blob, buf)
