@@ -239,27 +239,61 @@ def write_csv(path: Path, b: Bars) -> None:
                   "Volume": b.volume}).to_csv(path, index=False)
 
 
-def test_train_rl_then_a_session_with_it_then_replay(tmp_path: Path) -> None:
+def train_cli(tmp_path: Path) -> Path:
+    """``console models train-rl`` in this process (click's runner): a policy file, and an existing one kept."""
+    from click.testing import CliRunner
+
+    from console.cli import cli as console_cli
+    from core.errors import InputError
+
     prices = tmp_path / "prices.csv"
     write_csv(prices, synthetic(300))
     out = tmp_path / "agent.drl.pt"
-    res = cli("models", "train-rl", str(prices), "--steps", "300", "--seed", "2", "--out", str(out), db=tmp_path / "c.db")
-    assert res.returncode == 0, res.stderr
+    runner = CliRunner()
+    res = runner.invoke(console_cli, ["models", "train-rl", str(prices), "--steps", "300", "--seed", "2",
+                                      "--out", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
     assert out.exists() and "held-out last 20%" in res.stdout and f'policy = "{out}"' in res.stdout
-    again = cli("models", "train-rl", str(prices), "--steps", "300", "--out", str(out), db=tmp_path / "c.db")
-    assert again.returncode == 2 and "exists; use --force" in again.stderr and len(again.stderr.splitlines()) == 1
+    read_policy(out)
+    again = runner.invoke(console_cli, ["models", "train-rl", str(prices), "--steps", "300", "--out", str(out)])
+    assert isinstance(again.exception, InputError) and "exists; use --force" in str(again.exception)
+    return out
+
+
+def drl_config(tmp_path: Path, policy: Path) -> Path:
     cfg = tmp_path / "drl.toml"
     cfg.write_text(f'[strategy]\nsignal = "drl"\n[signals]\nmodels = ["drl"]\nfit_bars = 40\n'
-                   f'[signals.drl]\npolicy = "{out}"\n')
+                   f'[signals.drl]\npolicy = "{policy}"\n')
+    return cfg
+
+
+def test_train_rl_writes_a_policy_and_keeps_an_existing_one(tmp_path: Path) -> None:
+    train_cli(tmp_path)
+
+
+def test_a_run_with_a_missing_or_damaged_policy_is_one_line(policy: tuple[Path, bytes, str], tmp_path: Path) -> None:
+    from console.setup_run import make_hub
+    from core.market.sim import Simulator
+
+    bad = tmp_path / "bad.drl.pt"
+    bad.write_bytes(policy[1][:-10])
+    res = cli("run", "--headless", "--events", "100", "--config", str(drl_config(tmp_path, bad)), db=tmp_path / "c.db")
+    err = res.stderr.strip()
+    assert res.returncode == 2 and "corrupt" in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    cfg = EngineConfig(signals=SignalsConfig(models=("drl",), drl={"policy": str(tmp_path / "none.pt")}))
+    with pytest.raises(DataError, match="none.pt: policy file not found"):
+        make_hub(cfg, Simulator(1).spec, 1, None)
+
+
+@pytest.mark.slow
+def test_train_rl_then_a_session_with_it_then_replay(tmp_path: Path) -> None:
+    out = train_cli(tmp_path)
+    cfg = drl_config(tmp_path, out)
     run = cli("run", "--headless", "--events", "15000", "--seed", "3", "--config", str(cfg), db=tmp_path / "c.db")
     assert run.returncode == 0, run.stderr
     rep = cli("replay", "last", db=tmp_path / "c.db")
     assert rep.returncode == 0, rep.stdout + rep.stderr
     assert "models reproduce" in rep.stdout
-    out.write_bytes(out.read_bytes()[:-10])  # damaged: a session refuses to start, in one line
-    bad = cli("run", "--headless", "--events", "100", "--config", str(cfg), db=tmp_path / "c.db")
-    err = bad.stderr.strip()
-    assert bad.returncode == 2 and "corrupt" in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
 def test_train_rl_on_a_bad_file_is_one_line(tmp_path: Path) -> None:
