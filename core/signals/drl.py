@@ -39,7 +39,7 @@ import os
 import stat
 from collections import deque
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -59,7 +59,18 @@ FEATURES = ("ret_z", "mom_5_z", "mom_20_z", "vol_ratio", "rsi", "range_z", "body
 N_MARKET = len(FEATURES) - 1  # features from the bars; the last one is the position
 
 
-def bar_features(o: Array, h: Array, low: Array, c: Array, v: Array) -> Array:
+def _sd(x: list[float]) -> float:
+    """Sample sd (ddof=1) of at least two numbers."""
+    m = sum(x) / len(x)
+    return math.sqrt(sum((v - m) * (v - m) for v in x) / (len(x) - 1))
+
+
+def _compound(x: list[float]) -> float:
+    return math.expm1(sum(math.log1p(v) for v in x))
+
+
+def bar_features(o: Sequence[float], h: Sequence[float], low: Sequence[float], c: Sequence[float],
+                 v: Sequence[float]) -> Array:
     """The market part of the state from the last ``WINDOW`` + 1 bars (oldest first).
 
     With r the WINDOW simple close-to-close returns and s their sample sd
@@ -73,26 +84,29 @@ def bar_features(o: Array, h: Array, low: Array, c: Array, v: Array) -> Array:
       body_z    (close - open) / open of the last bar, / s
       volume_z  log(1 + volume) of the last bar against the mean and sd of the
                 WINDOW before it (0 when they do not vary: no volume)
-    Each clipped to [-CLIP, CLIP]; a non-finite value is 0."""
-    r = c[1:] / c[:-1] - 1.0
-    sd = float(np.std(r, ddof=1))
+    Each clipped to [-CLIP, CLIP]; a non-finite value is 0. Plain Python on
+    21 numbers (numpy's per-call overhead was most of a bar close); the
+    environment and the live model call this same function."""
+    cs = [float(x) for x in c]
+    r = [cs[i + 1] / cs[i] - 1.0 for i in range(len(cs) - 1)]
+    sd = _sd(r)
     s = sd if sd > 0 else 1e-12
     last14 = r[-14:]
-    gain, loss = float(np.clip(last14, 0.0, None).sum()), float(np.clip(-last14, 0.0, None).sum())
-    lv = np.log1p(np.clip(v, 0.0, None))
-    base_sd = float(np.std(lv[:-1], ddof=1))
-    out = np.array([
+    gain, loss = sum(x for x in last14 if x > 0), -sum(x for x in last14 if x < 0)
+    lv = [math.log1p(max(float(x), 0.0)) for x in v]
+    base = lv[:-1]
+    base_sd = _sd(base)
+    vals = [
         r[-1] / s,
-        np.expm1(np.log1p(r[-5:]).sum()) / (s * math.sqrt(5)),
-        np.expm1(np.log1p(r[-20:]).sum()) / (s * math.sqrt(20)),
-        float(np.std(r[-5:], ddof=1)) / s - 1.0 if sd > 0 else 0.0,
+        _compound(r[-5:]) / (s * math.sqrt(5)),
+        _compound(r[-20:]) / (s * math.sqrt(20)),
+        _sd(r[-5:]) / s - 1.0 if sd > 0 else 0.0,
         (gain - loss) / (gain + loss) if gain + loss > 0 else 0.0,
-        (h[-1] - low[-1]) / c[-1] / s,
-        (c[-1] - o[-1]) / o[-1] / s,
-        (lv[-1] - float(np.mean(lv[:-1]))) / base_sd if base_sd > 0 else 0.0,
-    ], dtype=np.float64)
-    out[~np.isfinite(out)] = 0.0
-    return np.clip(out, -CLIP, CLIP)
+        (float(h[-1]) - float(low[-1])) / cs[-1] / s,
+        (cs[-1] - float(o[-1])) / float(o[-1]) / s,
+        (lv[-1] - sum(base) / len(base)) / base_sd if base_sd > 0 else 0.0,
+    ]
+    return np.array([min(CLIP, max(-CLIP, x)) if math.isfinite(x) else 0.0 for x in vals], dtype=np.float64)
 
 
 def observation(market: Array, position: float) -> npt.NDArray[np.float32]:
@@ -199,6 +213,15 @@ def parse_policy(data: bytes, where: str) -> tuple[dict[str, Any], dict[str, Any
     return meta, state, sha
 
 
+def mean_action(net: Any, obs: npt.NDArray[np.float32]) -> float:
+    """The policy's mean action for one observation, clipped to [-1, 1] (what
+    SB3's deterministic ``predict`` gives, without its distribution object)."""
+    with torch.no_grad():
+        x = torch.from_numpy(obs[None, :])
+        mean = net.action_net(net.mlp_extractor.forward_actor(net.extract_features(x, net.pi_features_extractor)))
+    return min(1.0, max(-1.0, float(mean[0, 0])))
+
+
 class Policy:
     """A loaded policy: the mean action of an observation, and its gradient."""
 
@@ -210,9 +233,10 @@ class Policy:
             self.net.set_training_mode(False)
 
     def act(self, obs: npt.NDArray[np.float32]) -> float:
-        with torch_env(), torch.no_grad():
-            mean = self.net._predict(torch.from_numpy(obs[None, :]), deterministic=True)
-        return float(np.clip(float(mean[0, 0]), -1.0, 1.0))
+        """The mean action, clipped to [-1, 1]: SB3's deterministic ``predict``
+        without its distribution object (a third of the time)."""
+        with torch_env():
+            return mean_action(self.net, obs)
 
     def attribution(self, obs: npt.NDArray[np.float32]) -> list[tuple[str, float]]:
         """Gradient x input of the mean action: each feature's share of the view."""
@@ -274,9 +298,8 @@ class DRLModel(SignalModel):
                      float(volume) if math.isfinite(volume) else 0.0))  # plain floats: the artifact is weights_only
         if len(hist) < WINDOW + 1:
             return []
-        a = np.array(hist, dtype=np.float64)
-        obs = observation(bar_features(a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4]),
-                          self._position.get(symbol, 0.0))
+        o, h, low, c, v = zip(*hist)
+        obs = observation(bar_features(o, h, low, c, v), self._position.get(symbol, 0.0))
         value = self.policy.act(obs)
         self._position[symbol] = value
         self._obs[symbol] = obs
@@ -321,7 +344,7 @@ class DRLModel(SignalModel):
         m = cls(d["params"])
         m.version, m.fitted_at = int(d["version"]), d["fitted_at"]
         m.policy = Policy(d["meta"], d["state_dict"], str(d["sha"]))
-        m._hist = {s: deque((tuple(b) for b in h), maxlen=WINDOW + 1) for s, h in d["hist"].items()}  # type: ignore[misc]
+        m._hist = {s: deque((tuple(b) for b in h), maxlen=WINDOW + 1) for s, h in d["hist"].items()}
         m._position = {s: float(v) for s, v in d["position"].items()}
         m._obs = {s: np.asarray(o, dtype=np.float32) for s, o in d["obs"].items()}
         m._latest = {s: SignalOut(int(t), s, m.name, float(v), float(c), {"version": m.version,

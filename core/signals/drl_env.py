@@ -49,7 +49,7 @@ from gymnasium import spaces
 from core.broker import OpenOrder, PaperBroker
 from core.config import BrokerConfig
 from core.errors import DataError
-from core.signals.drl import (CLIP, FEATURES, FORMAT, N_MARKET, WINDOW, bar_features, observation,
+from core.signals.drl import (CLIP, FEATURES, FORMAT, N_MARKET, WINDOW, bar_features, mean_action, observation,
                               policy_bytes, policy_kwargs, torch_env)
 
 Array = npt.NDArray[np.float64]
@@ -259,7 +259,7 @@ def train(data: list[Bars], broker: BrokerConfig | None = None, params: dict[str
                      "torch": str(__import__("torch").__version__)},
     }  # fmt: skip
 
-    class Progress(BaseCallback):  # type: ignore[misc]
+    class Progress(BaseCallback):
         def _on_step(self) -> bool:
             if progress is not None:
                 progress(int(self.num_timesteps), int(p["steps"]))
@@ -280,11 +280,7 @@ def train(data: list[Bars], broker: BrokerConfig | None = None, params: dict[str
             state = {k: v.detach().clone() for k, v in policy.state_dict().items()}
 
             def act(obs: npt.NDArray[np.float32]) -> float:
-                import torch
-
-                with torch.no_grad():
-                    mean = policy._predict(torch.from_numpy(obs[None, :]), deterministic=True)
-                return float(np.clip(float(mean[0, 0]), -1.0, 1.0))
+                return mean_action(policy, obs)
 
             seconds = time.perf_counter() - started  # reported, not stored: the file is the same every run
             metrics: dict[str, float] = {"train_steps": float(model.num_timesteps)}
