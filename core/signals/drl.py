@@ -298,8 +298,8 @@ class DRLModel(SignalModel):
                      float(volume) if math.isfinite(volume) else 0.0))  # plain floats: the artifact is weights_only
         if len(hist) < WINDOW + 1:
             return []
-        o, h, low, c, v = zip(*hist)
-        obs = observation(bar_features(o, h, low, c, v), self._position.get(symbol, 0.0))
+        cols = list(zip(*hist))
+        obs = observation(bar_features(*cols), self._position.get(symbol, 0.0))
         value = self.policy.act(obs)
         self._position[symbol] = value
         self._obs[symbol] = obs

@@ -85,7 +85,8 @@ class Bars:
         out = np.zeros((len(self), N_MARKET))
         for t in range(WINDOW, len(self)):
             s = slice(t - WINDOW, t + 1)
-            out[t] = bar_features(self.open[s], self.high[s], self.low[s], self.close[s], self.volume[s])
+            out[t] = bar_features(self.open[s].tolist(), self.high[s].tolist(), self.low[s].tolist(),
+                                  self.close[s].tolist(), self.volume[s].tolist())
         return out
 
 
