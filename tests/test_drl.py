@@ -140,6 +140,22 @@ def test_a_policy_file_reads_back_and_a_damaged_one_is_one_line(policy: tuple[Pa
         assert words in str(exc.value) and str(p) in str(exc.value) and "\n" not in str(exc.value), name
 
 
+def test_the_live_mean_action_is_sb3_s_deterministic_prediction(policy: tuple[Path, bytes, str]) -> None:
+    import torch
+
+    from core.signals.drl import Policy
+
+    meta, state, sha = read_policy(policy[0])
+    p = Policy(meta, state, sha)
+    p.layers[-1] = (p.layers[-1][0] * 300.0, p.layers[-1][1])  # views across [-1, 1], not only near 0
+    p.net.action_net.weight.data *= 300.0
+    rng = np.random.default_rng(0)
+    for obs in rng.normal(0.0, 2.0, (50, len(FEATURES))).astype(np.float32):
+        with torch.no_grad():
+            sb3, _ = p.net.predict(obs, deterministic=True)  # SB3 clips to the action space
+        assert p.act(obs) == pytest.approx(float(sb3[0]), abs=1e-6)
+
+
 def frame_of(b: Bars) -> pd.DataFrame:
     return pd.DataFrame({b.symbol: b.close}, index=pd.Index(b.ts * 1_000_000, dtype="int64"))
 

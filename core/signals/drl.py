@@ -213,13 +213,25 @@ def parse_policy(data: bytes, where: str) -> tuple[dict[str, Any], dict[str, Any
     return meta, state, sha
 
 
-def mean_action(net: Any, obs: npt.NDArray[np.float32]) -> float:
-    """The policy's mean action for one observation, clipped to [-1, 1] (what
-    SB3's deterministic ``predict`` gives, without its distribution object)."""
-    with torch.no_grad():
-        x = torch.from_numpy(obs[None, :])
-        mean = net.action_net(net.mlp_extractor.forward_actor(net.extract_features(x, net.pi_features_extractor)))
-    return min(1.0, max(-1.0, float(mean[0, 0])))
+def actor_weights(state_dict: dict[str, Any]) -> list[tuple[Array, Array]]:
+    """The actor's layers from a policy's state_dict, in order, as float64
+    arrays: the tanh layers of ``mlp_extractor.policy_net``, then ``action_net``."""
+    hidden = sorted({int(k.split(".")[2]) for k in state_dict if k.startswith("mlp_extractor.policy_net.")})
+    names = [f"mlp_extractor.policy_net.{i}" for i in hidden] + ["action_net"]
+    return [(state_dict[f"{n}.weight"].detach().double().numpy().copy(),
+             state_dict[f"{n}.bias"].detach().double().numpy().copy()) for n in names]
+
+
+def mean_action(layers: list[tuple[Array, Array]], obs: npt.NDArray[np.float32]) -> float:
+    """The policy's mean action (SB3's deterministic ``predict``: tanh layers,
+    then the linear head) for one observation, clipped to [-1, 1]. In float64
+    numpy: a tenth of the time of a torch call for one row, and the same
+    arithmetic wherever it runs (training's held-out run, a session, replay)."""
+    x = obs.astype(np.float64)
+    for w, b in layers[:-1]:
+        x = np.tanh(w @ x + b)
+    w, b = layers[-1]
+    return min(1.0, max(-1.0, float((w @ x + b)[0])))
 
 
 class Policy:
@@ -231,12 +243,10 @@ class Policy:
             self.net = build_policy(meta)
             self.net.load_state_dict(state_dict)
             self.net.set_training_mode(False)
+        self.layers = actor_weights(state_dict)
 
     def act(self, obs: npt.NDArray[np.float32]) -> float:
-        """The mean action, clipped to [-1, 1]: SB3's deterministic ``predict``
-        without its distribution object (a third of the time)."""
-        with torch_env():
-            return mean_action(self.net, obs)
+        return mean_action(self.layers, obs)
 
     def attribution(self, obs: npt.NDArray[np.float32]) -> list[tuple[str, float]]:
         """Gradient x input of the mean action: each feature's share of the view."""

@@ -49,8 +49,8 @@ from gymnasium import spaces
 from core.broker import OpenOrder, PaperBroker
 from core.config import BrokerConfig
 from core.errors import DataError
-from core.signals.drl import (CLIP, FEATURES, FORMAT, N_MARKET, WINDOW, bar_features, mean_action, observation,
-                              policy_bytes, policy_kwargs, torch_env)
+from core.signals.drl import (CLIP, FEATURES, FORMAT, N_MARKET, WINDOW, actor_weights, bar_features, mean_action,
+                              observation, policy_bytes, policy_kwargs, torch_env)
 
 Array = npt.NDArray[np.float64]
 DEFAULTS: dict[str, Any] = {
@@ -280,8 +280,10 @@ def train(data: list[Bars], broker: BrokerConfig | None = None, params: dict[str
             policy.set_training_mode(False)
             state = {k: v.detach().clone() for k, v in policy.state_dict().items()}
 
+            layers = actor_weights(state)
+
             def act(obs: npt.NDArray[np.float32]) -> float:
-                return mean_action(policy, obs)
+                return mean_action(layers, obs)
 
             seconds = time.perf_counter() - started  # reported, not stored: the file is the same every run
             metrics: dict[str, float] = {"train_steps": float(model.num_timesteps)}
