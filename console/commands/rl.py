@@ -72,13 +72,14 @@ def train_rl(file: Path, steps: int, seed: int, out: str | None, force: bool, co
     if as_json:
         click.echo(json.dumps(d, allow_nan=False))
         return
-    click.echo(f"policy {d['policy']} (sha256 {sha[:16]}...), {steps:,} steps in {seconds:.1f} s, "
+    click.echo(f"policy {d['policy']} (sha256 {sha[:16]}...), {int(m['train_steps']):,} steps in {seconds:.1f} s, "
                f"seed {seed}, {len(data)} symbol(s), {interval.name} bars")
     if "holdout_bars" in m:
         click.echo(f"held-out last 20%: {int(m['holdout_bars']):,} bars, return {m['holdout_return']:+.2%}, "
                    f"Sharpe {m['holdout_sharpe']:.2f} (net of commission and slippage), "
                    f"fees {m['holdout_fees']:,.2f}, turnover {m['holdout_turnover']:.1f}x the book")
-    click.echo("run it in a session with:\n[signals]\nmodels = [\"drl\"]\n[signals.drl]\n"
+    click.echo("run it in a session with (signal = \"drl\": its views set positions):\n"
+               "[strategy]\nsignal = \"drl\"\n[signals]\nmodels = [\"drl\"]\n[signals.drl]\n"
                f"policy = {json.dumps(d['policy'])}")
 
 
