@@ -143,17 +143,22 @@ def test_a_policy_file_reads_back_and_a_damaged_one_is_one_line(policy: tuple[Pa
 def test_the_live_mean_action_is_sb3_s_deterministic_prediction(policy: tuple[Path, bytes, str]) -> None:
     import torch
 
-    from core.signals.drl import Policy
+    from core.signals.drl import Policy, build_policy
 
     meta, state, sha = read_policy(policy[0])
+    state = {**state, "action_net.weight": state["action_net.weight"] * 300.0}  # views across [-1, 1]
     p = Policy(meta, state, sha)
-    p.layers[-1] = (p.layers[-1][0] * 300.0, p.layers[-1][1])  # views across [-1, 1], not only near 0
-    p.net.action_net.weight.data *= 300.0
+    net = build_policy(meta)
+    net.load_state_dict(state)
+    net.set_training_mode(False)
     rng = np.random.default_rng(0)
     for obs in rng.normal(0.0, 2.0, (50, len(FEATURES))).astype(np.float32):
-        with torch.no_grad():
-            sb3, _ = p.net.predict(obs, deterministic=True)  # SB3 clips to the action space
+        sb3, _ = net.predict(obs, deterministic=True)  # SB3 clips to the action space
         assert p.act(obs) == pytest.approx(float(sb3[0]), abs=1e-6)
+        x = torch.from_numpy(obs[None, :]).requires_grad_(True)
+        net.get_distribution(x).distribution.mean[0, 0].backward()
+        want = dict(zip(FEATURES, (x.grad[0] * x[0]).detach().double().numpy()))
+        assert all(c == pytest.approx(float(want[n]), abs=1e-5) for n, c in p.attribution(obs))
 
 
 def frame_of(b: Bars) -> pd.DataFrame:

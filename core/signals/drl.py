@@ -235,29 +235,27 @@ def mean_action(layers: list[tuple[Array, Array]], obs: npt.NDArray[np.float32])
 
 
 class Policy:
-    """A loaded policy: the mean action of an observation, and its gradient."""
+    """A loaded policy: the mean action of an observation, and its gradient,
+    in numpy (no torch on the engine thread: torch's global settings are
+    shared with a fit running on the fit thread)."""
 
     def __init__(self, meta: dict[str, Any], state_dict: dict[str, Any], sha: str) -> None:
         self.meta, self.state_dict, self.sha = meta, state_dict, sha
-        with torch_env():
-            self.net = build_policy(meta)
-            self.net.load_state_dict(state_dict)
-            self.net.set_training_mode(False)
         self.layers = actor_weights(state_dict)
 
     def act(self, obs: npt.NDArray[np.float32]) -> float:
         return mean_action(self.layers, obs)
 
     def attribution(self, obs: npt.NDArray[np.float32]) -> list[tuple[str, float]]:
-        """Gradient x input of the mean action: each feature's share of the view."""
-        with torch_env():
-            x = torch.from_numpy(obs[None, :]).requires_grad_(True)
-            mean = self.net.get_distribution(x).distribution.mean
-            mean[0, 0].backward()
-            grad = x.grad
-        assert grad is not None
-        contrib = (grad[0] * x[0]).detach().double().numpy()
-        return sorted(((n, float(c)) for n, c in zip(FEATURES, contrib)), key=lambda t: -abs(t[1]))
+        """Gradient x input of the (unclipped) mean action: each feature's share of the view."""
+        x = obs.astype(np.float64)
+        acts = [x]
+        for w, b in self.layers[:-1]:
+            acts.append(np.tanh(w @ acts[-1] + b))
+        g = self.layers[-1][0][0]
+        for (w, _), a in zip(reversed(self.layers[:-1]), reversed(acts[1:])):
+            g = (g * (1.0 - a * a)) @ w
+        return sorted(((n, float(c)) for n, c in zip(FEATURES, g * x)), key=lambda t: -abs(t[1]))
 
 
 # ------------------------------------------------------------------ the model
