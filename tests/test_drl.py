@@ -281,7 +281,7 @@ def train_cli(tmp_path: Path) -> Path:
     return out
 
 
-def drl_config(tmp_path: Path, policy: Path) -> Path:
+def drl_config(tmp_path: Path, policy: Path | str) -> Path:
     cfg = tmp_path / "drl.toml"
     cfg.write_text(f'[strategy]\nsignal = "drl"\n[signals]\nmodels = ["drl"]\nfit_bars = 40\n'
                    f'[signals.drl]\npolicy = "{policy}"\n')
@@ -298,9 +298,12 @@ def test_a_run_with_a_missing_or_damaged_policy_is_one_line(policy: tuple[Path, 
 
     bad = tmp_path / "bad.drl.pt"
     bad.write_bytes(policy[1][:-10])
-    res = cli("run", "--headless", "--events", "100", "--config", str(drl_config(tmp_path, bad)), db=tmp_path / "c.db")
+    # a relative policy path is the config file's (the test runs from the repository root)
+    res = cli("run", "--headless", "--events", "100", "--config", str(drl_config(tmp_path, "bad.drl.pt")),
+              db=tmp_path / "c.db")
     err = res.stderr.strip()
     assert res.returncode == 2 and "corrupt" in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert str(bad) in err
     cfg = EngineConfig(signals=SignalsConfig(models=("drl",), drl={"policy": str(tmp_path / "none.pt")}))
     with pytest.raises(DataError, match="none.pt: policy file not found"):
         make_hub(cfg, Simulator(1).spec, 1, None)
