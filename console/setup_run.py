@@ -99,6 +99,9 @@ def make_hub(cfg: EngineConfig, spec: MarketSpec, seed: int, writer: Any, *, in_
         return None
     from core.signals.hub import SignalHub
 
+    if "drl" in cfg.signals.models:  # a missing or damaged policy: one line now, not a failed fit later
+        from core.signals.drl import read_policy
+        read_policy(cfg.signals.drl.get("policy", ""))
     return SignalHub(cfg.signals, [i.symbol for i in spec.instruments], seed=seed,
                      bars_per_day=spec.bars_per_day, background=True,
                      artifact_sink=writer.write_artifact, market_time=in_market_time)
@@ -315,6 +318,10 @@ def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None
             seed = int.from_bytes(os.urandom(4), "big") >> 1  # chosen now, logged and printed
         source_desc = ({"kind": "sim", "seed": seed} if data is None
                        else {"kind": "file", "path": _resolved(data), "symbol": symbol})
+    if config_path is not None and cfg.signals.drl.get("policy"):  # a policy path is the config file's
+        from dataclasses import replace
+        cfg = replace(cfg, signals=replace(cfg.signals, drl={**cfg.signals.drl, "policy": str(
+            Path(config_path).resolve().parent / Path(cfg.signals.drl["policy"]).expanduser())}))
     source, spec, name, fixups = open_source(source_desc)
     signals = bool([m for m in cfg.signals.models if m])
     cfg = resolve_signal(cfg, signals)  # logged definite: replay needs no guessing

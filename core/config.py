@@ -180,6 +180,7 @@ class SignalsConfig:
     # Lopez de Prado); min_psr = 0 switches the significance test off
     min_val_bars: int = 60
     min_psr: float = 0.95
+    drl: dict[str, str] = field(default_factory=dict)  # [signals.drl] policy = "PATH" (console models train-rl)
 
 
 @dataclass(frozen=True)
@@ -509,7 +510,10 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
         out.append(f"signals.min_psr must be in [0, 1) (a probability; 0 = no significance test), got {sig.min_psr}")
     if not 0 < sig.drift_alpha < 1:
         out.append(f"signals.drift_alpha must be in (0, 1), got {sig.drift_alpha}")
-    known = ("hmm", "forest", "lstm", "sentiment", "pairs", "ensemble")
+    known = ("hmm", "forest", "lstm", "sentiment", "pairs", "ensemble", "drl")
+    if set(sig.drl) - {"policy"} or ("drl" in sig.models and not sig.drl.get("policy")):
+        out.append(f"signals.drl takes one key, policy (a file from `console models train-rl`), and needs it "
+                   f"when signals.models has drl; got {sig.drl}")
     odd = [m for m in sig.models if m and m not in known]
     if odd:
         out.append(f"signals.models names unknown model(s) {odd}; known: {', '.join(known)}")

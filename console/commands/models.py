@@ -72,6 +72,8 @@ def model_plan(name: str, closes: pd.DataFrame, train: int, seed: int) -> dict[s
     params: dict[str, Any] = {"seed": seed}
     if name == "sentiment":
         return "needs headlines; the file has prices only"
+    if name == "drl":
+        return "a trained policy, not fitted here: console models train-rl FILE"
     if name == "pairs":
         if closes.shape[1] < 2:
             return "needs two or more price columns"
@@ -262,3 +264,8 @@ def evaluate_cmd(file: Path, column: str | None, names: str | None, train: int, 
         console.print(render_table(d))
         for line in notes(d):
             console.print(line, markup=False, highlight=False)
+
+
+from console.commands.rl import train_rl  # noqa: E402  (the drl agent's training, issue 21)
+
+models.add_command(train_rl)

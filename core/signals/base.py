@@ -101,6 +101,7 @@ MODULES = (
     "core.signals.forest",
     "core.signals.lstm",
     "core.signals.ensemble",
+    "core.signals.drl",
 )
 
 

@@ -60,7 +60,7 @@ from core.events import BarClosed, BreakerChanged, Headline, ModelActivated, Mod
 
 NS = 1_000_000  # engine ms -> model ns
 logging.getLogger("hmmlearn").setLevel(logging.ERROR)  # "Model is not converging" is a status, not a shout
-FITTED = ("hmm", "forest", "lstm", "pairs")  # models trained on a window
+FITTED = ("hmm", "forest", "lstm", "pairs", "drl")  # models trained on a window (drl: loads its policy)
 ONLINE = ("sentiment", "ensemble")  # models that learn as they go (no fit needed)
 
 ArtifactSink = Callable[[str, str, int, bytes], None]  # (sha256, model, version, blob)
@@ -131,6 +131,7 @@ class SignalHub:
         self.latest: dict[tuple[str, str], Any] = {}  # (model, symbol) -> SignalOut
         self.momentum: dict[str, tuple[float, float]] = {}  # symbol -> (value, confidence)
         self.closes: dict[str, deque[tuple[int, float]]] = {}
+        self.full: dict[str, deque[BarClosed]] = {}  # the same bars whole, for models that read OHLCV (drl)
         self.bars = 0
         self.last_fit_bar = -1  # bar of the last scheduled (not retry) round of fits
         self.last_retry_bar = -1  # bar of the last round of any fits
@@ -201,13 +202,14 @@ class SignalHub:
             if dq is None:
                 dq = self.closes[b.symbol] = deque(maxlen=self.cfg.history_bars)
             dq.append((b.ts, b.close))
+            self.full.setdefault(b.symbol, deque(maxlen=self.cfg.history_bars)).append(b)
         for b in closed:  # every model sees every bar first (a pair emits both legs on its second)
             for name in self.names:
                 model = self.active.get(name)
                 if model is None or name == "ensemble" or self.status[name].state == "error":
                     continue
                 try:
-                    got = model.on_bar(b.ts * NS, b.symbol, b.close)
+                    got = _feed(model, b)
                 except Exception as exc:  # a broken model is switched off, never the engine
                     self._fail(name, f"on_bar: {exc}")
                     continue
@@ -495,10 +497,10 @@ class SignalHub:
         """Bring a freshly fitted model's per-bar state up to now: feed it the
         bars that closed after its training window ended (while it trained)."""
         end = (model.fitted_at or 0) // NS
-        rows = sorted((t, s, c) for s, dq in self.closes.items() for t, c in dq if t > end)
-        for t, s, c in rows:
+        rows = sorted((b.ts, b.symbol, b) for dq in self.full.values() for b in dq if b.ts > end)
+        for _, _, b in rows:
             try:
-                model.on_bar(t * NS, s, c)
+                _feed(model, b)
             except Exception:
                 break
 
@@ -524,6 +526,8 @@ class SignalHub:
         params: dict[str, Any] = {"seed": self.seed}
         if name == "ensemble":
             params["auto_update"] = True
+        if name == "drl":
+            params.update(self.cfg.drl)
         return self.registry[name](params)
 
     def _fail(self, name: str, why: str) -> None:
@@ -531,6 +535,13 @@ class SignalHub:
         if st is not None:
             st.state = "error"
             st.note = why[:200]
+
+
+def _feed(model: Any, b: BarClosed) -> list[Any]:
+    """One closed bar to a model: the whole bar to one that reads OHLCV, else its close."""
+    if hasattr(model, "on_bar_ohlcv"):
+        return list(model.on_bar_ohlcv(b.ts * NS, b.symbol, b.open, b.high, b.low, b.close, b.volume))
+    return list(model.on_bar(b.ts * NS, b.symbol, b.close))
 
 
 def _one_thread(name: str) -> None:
