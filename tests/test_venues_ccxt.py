@@ -5,7 +5,6 @@ and every failure as one line without a secret."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,17 +13,9 @@ from core.venues.base import (
     Credentials, OrderRequest, VenueError, VenueSpec, client_order_id, load_credentials, scrub,
 )
 from core.venues.ccxt_client import CcxtDataClient, CcxtExecutionClient, make_exchange, override_urls
-from tests.venue_fakes import API_KEY, SECRET, FakeBinance
+from tests.venue_fakes import API_KEY, SECRET, FakeBinance, fake  # noqa: F401  (a fixture)
 
 KEYS = Credentials(API_KEY, SECRET)
-
-
-@pytest.fixture
-def fake() -> Iterator[tuple[FakeBinance, str]]:
-    f = FakeBinance()
-    url = f.start()
-    yield f, url
-    f.stop()
 
 
 def spec(url: str, *symbols: str) -> VenueSpec:

@@ -3,7 +3,6 @@ engine's input stream, on a test clock; then a whole session, replayed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from itertools import islice
 
 import pytest
@@ -17,7 +16,7 @@ from core.session import MemorySink, Session
 from core.venues.base import VenueError, VenueSpec
 from core.venues.ccxt_client import CcxtDataClient
 from core.venues.feed import VenueFeed
-from tests.venue_fakes import FakeBinance
+from tests.venue_fakes import FakeBinance, fake  # noqa: F401  (a fixture)
 
 DAY_MS = 86_400_000
 
@@ -38,14 +37,6 @@ class Clock:
         self.slept += s
         self.ms += int(s * 1000)
         self.fake.now_ms = self.ms + self.skew_ms
-
-
-@pytest.fixture
-def fake() -> Iterator[tuple[FakeBinance, str]]:
-    f = FakeBinance()
-    url = f.start()
-    yield f, url
-    f.stop()
 
 
 def make_feed(url: str, clock: Clock, history: int = 30, **kw: object) -> VenueFeed:
