@@ -4,7 +4,9 @@ reconciliation at start and at resume, and a clean end.
 Reconciliation (``reconcile_now``) runs before the feed's first event, on
 the engine's thread (nothing trades yet, so the wait is harmless). At a
 resume it first asks the venue what became of every order the log holds
-open (fills while we were away are booked). Then it fetches the venue's
+open (fills while we were away are booked), and cancels any order of this
+session the log has ended but the venue still holds open (a cancel a crash
+kept from being sent). Then it fetches the venue's
 positions, open orders and balances and compares them with the log
 (``core.venues.reconcile``). Everything it learns enters as logged
 ``venue_report`` inputs, so ``console replay`` sees it:
@@ -111,6 +113,13 @@ def reconcile_now(session: Any, ex: VenueExecution, spec: VenueSpec, lots: dict[
         for oid, (cid, sym) in sorted(ex.open.items()):
             for r in client.order_status(cid, sym):
                 ex.results.put(("report", r))
+        # an order the log ended (a halt's cancel, an expiry) that a crash kept from the venue: cancel it now
+        for o in client.open_orders(spec.symbols):
+            oid = ex.order_id(o.client_id)
+            if oid and oid not in eng.broker.open:
+                ex.by_client.setdefault(o.client_id, oid)
+                for r in client.cancel(o.client_id, o.symbol):
+                    ex.results.put(("report", r))
         for r in ex.take_inputs(eng.ts):
             session.step(r)
         ex.adopt(eng.broker.open)  # the ones still open: polled from here on, never re-sent

@@ -139,8 +139,14 @@ def test_resume_after_a_manual_trade_halts_until_the_operator_accepts(
     assert reports(tmp_path, sid, "fill"), "the strategy traded nothing"
     held = prep.session.engine.portfolio.qty("BTC/USDT")
     f.balances["BTC"] += 0.5  # while the console was down, someone bought in the venue's app
+    # and an order the log has ended is still open there (as if a crash kept its cancel from the venue)
+    ended = min(s for s, k, _p in rows(tmp_path, sid) if k == "order_accepted")
+    f.add_open_order("ETHUSDT", "buy", 0.1, 1_000.0, client_order_id(sid, ended))
     again = resume(tmp_path, sid, max_events=3)
     assert again.session.engine.state.state == "HALTED"
+    assert not open_at(f)  # cancelled at the resume, as the log says, and not called foreign
+    assert ("cancel", ended) in [(p["kind"], p["order_id"]) for _s, k, p in rows(tmp_path, sid)
+                                 if k == "venue_report"]
     diffs = [d["reason"] for d in reports(tmp_path, sid, "mismatch")]
     assert diffs[0] == f"BTC/USDT: the log holds {held:+.10g}, binance holds {held + 0.5:+.10g}"
     assert len(diffs) == 2 and diffs[1].startswith("BTC balance: the log implies")

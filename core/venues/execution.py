@@ -199,13 +199,16 @@ class VenueExecution:
 
     def drain(self, timeout_s: float) -> bool:
         """Wait (at most ``timeout_s``) until the venue thread has done every
-        job put so far. True when it has."""
+        job put so far. True when it has; False at once while the venue is
+        unreachable (a stop must not wait out an outage: the jobs left are
+        an order's send, never logged as sent, or a cancel that a resume
+        sends again)."""
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             with self.lock:
                 if self.pending == 0:
                     return True
-            if self.thread is None or not self.thread.is_alive():
+            if self.thread is None or not self.thread.is_alive() or self.down_since:
                 return False
             time.sleep(0.01)
         return False
@@ -248,8 +251,10 @@ class VenueExecution:
         except VenueError as exc:  # not a passing fault: the session stops with this line
             self.results.put(("fatal", str(exc)))
         except Exception as exc:  # a bug here must still stop the session in one line
+            creds = getattr(self.client, "creds", None)
+            secrets = creds.values() if creds else ()
             self.results.put(("fatal", f"{self.client.name}: {type(exc).__name__} in the venue thread: "
-                                       f"{scrub(str(exc))}"))
+                                       f"{scrub(str(exc), secrets)}"))
         finally:
             with self.lock:
                 self.pending = 0
