@@ -197,18 +197,18 @@ class VenueExecution:
             self.thread = threading.Thread(target=self._work, name="venue-exec", daemon=True)
             self.thread.start()
 
-    def drain(self, timeout_s: float) -> bool:
+    def drain(self, timeout_s: float, through_outage: bool = False) -> bool:
         """Wait (at most ``timeout_s``) until the venue thread has done every
         job put so far. True when it has; False at once while the venue is
-        unreachable (a stop must not wait out an outage: the jobs left are
-        an order's send, never logged as sent, or a cancel that a resume
-        sends again)."""
+        unreachable unless ``through_outage`` (a stop must not wait out an
+        outage: the jobs left are an order's send, looked up at the resume,
+        or a cancel that the resume's reconciliation sends)."""
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             with self.lock:
                 if self.pending == 0:
                     return True
-            if self.thread is None or not self.thread.is_alive() or self.down_since:
+            if self.thread is None or not self.thread.is_alive() or self.down_since and not through_outage:
                 return False
             time.sleep(0.01)
         return False
@@ -264,10 +264,10 @@ class VenueExecution:
         if kind == "submit":
             req: OrderRequest = job[1]
             self.live[req.client_id] = req.symbol
-            self._reports(self._io(lambda again: self.client.submit(req, look_up_first=again)))
+            self._reports(self._io(self.client.submit, req, look_up=True))
         elif kind == "cancel":
             cid, sym = job[1], job[2]
-            self._reports(self._io(lambda _again: self.client.cancel(cid, sym)))
+            self._reports(self._io(self.client.cancel, cid, sym))
         elif kind == "watch":
             self.live[job[1]] = job[2]
         elif kind == "sweep":
@@ -275,21 +275,21 @@ class VenueExecution:
 
     def _sweep(self, done: frozenset[str]) -> None:
         """Cancel every order of this session still open at the venue."""
-        rows = self._io(lambda _again: self.client.open_orders(self.symbols))
+        rows = self._io(self.client.open_orders, self.symbols)
         for o in rows:
             if o.client_id.startswith(self.prefix) and o.client_id not in done:
                 self.live.setdefault(o.client_id, o.symbol)
-                self._reports(self._io(lambda _again, o=o: self.client.cancel(o.client_id, o.symbol)))
+                self._reports(self._io(self.client.cancel, o.client_id, o.symbol))
 
     def _periodic(self) -> None:
         now = self.clock()
         if now >= self.next_poll:
             self.next_poll = now + self.poll_s
             for cid, sym in list(self.live.items()):
-                self._reports(self._io(lambda _again, cid=cid, sym=sym: self.client.order_status(cid, sym)))
+                self._reports(self._io(self.client.order_status, cid, sym))
         if now >= self.next_balance:
             self.next_balance = now + self.balance_s
-            self.results.put(("balances", self._io(lambda _again: self.client.balances())))
+            self.results.put(("balances", self._io(self.client.balances)))
 
     def _reports(self, reports: list[ExecReport]) -> None:
         for r in reports:
@@ -297,14 +297,15 @@ class VenueExecution:
                 self.live.pop(r.client_id, None)
             self.results.put(("report", r))
 
-    def _io(self, call: Callable[[bool], Any]) -> Any:
-        """``call(again)`` until it answers; ``again`` is True after a passing
-        fault (a submit then looks its order up before sending)."""
+    def _io(self, fn: Callable[..., Any], *args: Any, look_up: bool = False) -> Any:
+        """``fn(*args)`` until it answers. With ``look_up`` (a submit), a
+        retry after a passing fault asks the venue for the order first
+        (``look_up_first=True``): the lost answer may have been an order taken."""
         again = False
         failures = 0
         while True:
             try:
-                got = call(again)
+                got = fn(*args, look_up_first=again) if look_up else fn(*args)
             except VenueUnreachable as exc:
                 failures += 1
                 again = True
