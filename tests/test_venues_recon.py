@@ -208,26 +208,36 @@ def test_a_halt_cancels_every_open_order_at_the_venue(live: tuple[FakeBinance, s
     replays(capsys, tmp_path, sid)
 
 
+@pytest.mark.parametrize("action", ["halt", "cancel_all", "flatten"])
 def test_the_sweep_cancels_this_sessions_orders_the_engine_no_longer_holds(
-        live: tuple[FakeBinance, str]) -> None:
+        live: tuple[FakeBinance, str], action: str) -> None:
+    from core.events import Command, StateChanged
+
     f, url = live
     sid = "20261204-180000-abcdef"
     client = CcxtExecutionClient(spec(url), Credentials(API_KEY, SECRET))
     client.connect()
     ex = VenueExecution(client, sid, 0.2, symbols=SYMS)
     ex.start()
+    step: list[object] = [Command(1, "", action, "", "x", "t")]
+    if action == "halt":
+        step.append(StateChanged(1, "", "ACTIVE", "HALTED", "x", 500))
+    if action == "flatten":  # its closing order comes after the sweep, and is not swept
+        step.append(OrderAccepted(1, "ETH/USDT", 400, -0.5, 3_000.0, "operator"))
     try:
         f.add_open_order("BTCUSDT", "buy", 0.01, 50_000.0, client_order_id(sid, 77))  # left by a crash
         f.add_open_order("BTCUSDT", "buy", 0.01, 50_000.0, "web-manual-2")  # not ours: left alone
-        from core.events import Command, StateChanged
-
-        ex.after_step(500, [Command(1, "", "halt", "", "x", "t"), StateChanged(1, "", "ACTIVE", "HALTED", "x", 500)])
+        ex.after_step(500, step)
         assert ex.drain(10)
         got = ex.take_inputs(5)
     finally:
         ex.close()
     assert open_at(f) == ["web-manual-2"]
-    assert [(r.kind, r.order_id) for r in got] == [("ack", 77), ("cancel", 77)]  # first seen by this client
+    want = [("ack", 77), ("cancel", 77)]  # an ack first: this client had not seen the order
+    if action == "flatten":
+        want += [("ack", 501), ("fill", 501)]
+        assert f.orders[client_order_id(sid, 501)]["status"] == "FILLED"
+    assert [(r.kind, r.order_id) for r in got] == want
 
 
 def test_a_slow_venue_never_holds_the_engine_thread(live: tuple[FakeBinance, str]) -> None:
