@@ -216,7 +216,8 @@ def _resume_locked(db: Path, rdb: Any, sid: str, lock: Any, speed: float | None,
         from console.venue_run import resume_execution
         from core.venues.base import VenueSpec
 
-        writer = resume_execution(VenueSpec.from_dict(setup["source"]), session, writer, _spec, rdb)
+        writer, halted = resume_execution(VenueSpec.from_dict(setup["source"]), session, writer, _spec, rdb)
+        fixups = (*fixups, *halted)
     return Prepared(session, writer, db, seed, name, fixups)
 
 

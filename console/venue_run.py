@@ -6,7 +6,9 @@ no credentials), so ``console replay`` knows what it was and ``--resume``
 can reopen it. Connecting (markets, symbols, clock) happens before the
 session is logged: a venue that cannot be reached, an unknown symbol, a
 missing or wrong key end the command with one line (``VenueError``, an
-``InputError``: exit 2).
+``InputError``: exit 2). In ``venue`` mode the account is read then too,
+and reconciled with the (empty) log before the first bar; a ``--resume``
+reconciles with the log it continues (console/venue_session.py).
 """
 
 from __future__ import annotations
@@ -149,25 +151,35 @@ def lots_of(mspec: MarketSpec) -> dict[str, float]:
 
 
 def start_execution(spec: VenueSpec, session: Any, writer: Any, client: Any, mspec: MarketSpec,
-                    state: Any) -> Any:
+                    state: Any) -> tuple[Any, tuple[str, ...]]:
     """Venue mode, a new session: reconcile with the account (before the
     first bar; a difference halts), then start the venue thread. Returns
-    the writer to close the session with (it finishes the venue first)."""
+    the writer to close the session with (it finishes the venue first) and
+    the notes to print."""
     from console.venue_session import Logged, execution, reconcile_now, wire
 
     ex = execution(spec, session, client)
-    reconcile_now(session, ex, spec, lots_of(mspec), Logged(), "start", state)
-    return wire(session, writer, ex, spec)
+    diffs = reconcile_now(session, ex, spec, lots_of(mspec), Logged(), "start", state)
+    return wire(session, writer, ex, spec), halted_note(spec, "start", diffs)
 
 
-def resume_execution(spec: VenueSpec, session: Any, writer: Any, mspec: MarketSpec, rdb: Any) -> Any:
+def resume_execution(spec: VenueSpec, session: Any, writer: Any, mspec: MarketSpec,
+                     rdb: Any) -> tuple[Any, tuple[str, ...]]:
     """Venue mode, ``--resume``: the orders the log holds open are looked up
     (never re-sent), then reconciled as at the start."""
     from console.venue_session import Logged, execution, reconcile_now, wire
 
     ex = execution(spec, session, check_venue_mode(spec))
-    reconcile_now(session, ex, spec, lots_of(mspec), Logged(rdb, session.session_id), "resume")
-    return wire(session, writer, ex, spec)
+    diffs = reconcile_now(session, ex, spec, lots_of(mspec), Logged(rdb, session.session_id), "resume")
+    return wire(session, writer, ex, spec), halted_note(spec, "resume", diffs)
+
+
+def halted_note(spec: VenueSpec, at: str, diffs: list[Any]) -> tuple[str, ...]:
+    """The line the command prints when reconciliation halted the session."""
+    if not diffs:
+        return ()
+    return (f"reconciliation with {spec.name} at {at}: {len(diffs)} difference(s), the first: {diffs[0].text}; "
+            f"trading is HALTED until the operator resumes (that accepts them)",)
 
 
 def attach(feed: Any, session: Any) -> None:
@@ -217,7 +229,8 @@ def prepare_venue(*, db: Path, spec: VenueSpec, config_path: str | None, max_eve
                       hub=make_hub(cfg, mspec, 0, writer, in_market_time=False) if signals else None)
     session.speed_label = "live"
     if spec.mode == "venue":
-        writer = start_execution(spec, session, writer, client, mspec, state)
+        writer, halted = start_execution(spec, session, writer, client, mspec, state)
+        notes = (*notes, *halted)
     session.publish()  # the header says "live" from the first frame
     attach(feed, session)
     return Prepared(session, writer, db, 0, name, notes)

@@ -131,6 +131,22 @@ def test_a_manual_position_and_a_foreign_order_halt_the_start(live: tuple[FakeBi
     replays(capsys, tmp_path, sid)
 
 
+def test_console_run_says_why_it_starts_halted(live: tuple[FakeBinance, str], keys: None, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    f, url = live
+    f.balances["BTC"] = 0.25
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG)
+    rc, out, err = console(capsys, "run", "--headless", "--venue", "binance", "--mode", "venue", "--symbols",
+                           "BTC/USDT", "--venue-url", url, "--events", "12", "--config", str(cfg),
+                           "--db", str(tmp_path / "v.db"))
+    assert rc == 0, err
+    assert ("data: reconciliation with binance at start: 1 difference(s), the first: BTC/USDT: the log holds +0, "
+            "binance holds +0.25 (opened outside the console?); trading is HALTED until the operator resumes "
+            "(that accepts them)") in err.splitlines()
+    assert "state HALTED" in err and "Traceback" not in err
+
+
 def test_resume_after_a_manual_trade_halts_until_the_operator_accepts(
         live: tuple[FakeBinance, str], keys: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f, url = live
