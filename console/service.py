@@ -126,6 +126,9 @@ def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
         alerter = Alerter(settings, db, sid)
         session.sink = AlertingSink(session.sink, alerter)
         alerter.start()
+        for note in prep.fixups:  # a venue reconciliation that halted the start happened before the alerter
+            if note.startswith("reconciliation with") and "venue" in settings.on:
+                alerter.put("venue", f"VENUE {note}", session.engine.seq)
     mode = _mode(options, prep.source_name)
     try:
         rdir = run_dir(db)

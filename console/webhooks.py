@@ -1,5 +1,6 @@
 """Alerts while nobody watches: a webhook on a breaker warning or trip, a
-trading-state change, or an engine that stopped on an error.
+trading-state change, an engine that stopped on an error, or a venue that
+went away, came back or disagrees with the log (``venue``).
 
 Configured in the run's TOML (``--config``), beside the engine's sections
 (the engine ignores the table; it is the session edge's)::
@@ -8,7 +9,7 @@ Configured in the run's TOML (``--config``), beside the engine's sections
     webhook = "https://hooks.example.com/T000/B000"   # JSON POST
     timeout_s = 5.0        # per attempt
     retries = 3            # attempts after the first, backing off 0.5 s, 1 s, 2 s ...
-    on = ["trip", "warning", "state", "stopped"]
+    on = ["trip", "warning", "state", "stopped", "venue"]
 
 The engine never waits on an alert: ``AlertingSink`` sees the events as the
 log writer does and puts an alert on a bounded queue (a full queue drops it,
@@ -33,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InputError
-from core.events import BreakerChanged, StateChanged
+from core.events import BreakerChanged, StateChanged, VenueReport
 
-KINDS = ("trip", "warning", "state", "stopped")
+KINDS = ("trip", "warning", "state", "stopped", "venue")
+VENUE_ALERTS = ("disconnect", "stale", "reconnect", "mismatch")  # VenueReport kinds worth a "venue" alert
 QUEUE_MAX = 1000
 
 SCHEMA = """create table if not exists alerts (
@@ -106,6 +108,8 @@ def alert_of(seq: int, e: object) -> tuple[str, str] | None:
         return None
     if isinstance(e, StateChanged):
         return "state", f"STATE {e.prev} -> {e.new}: {e.reason}"
+    if isinstance(e, VenueReport) and e.kind in VENUE_ALERTS:
+        return "venue", f"VENUE {e.kind}{' ' + e.symbol if e.symbol else ''}: {e.reason}"
     return None
 
 

@@ -342,3 +342,21 @@ def test_a_submit_cut_off_mid_order_is_looked_up_not_sent_twice(live: tuple[Fake
     assert got[0].reason.startswith("cannot reach binance") and "\n" not in got[0].reason
     assert [(r.order_id, r.qty) for r in got[2:]] == [(7, 0.0), (7, 0.01)]
     assert sum(1 for m, path, _p in f.requests if m == "POST" and path == "/api/v3/order") == 1
+
+
+def test_venue_faults_and_differences_are_webhook_alerts(tmp_path: Path) -> None:
+    from console.webhooks import alert_of, load_alerts
+    from core.events import VenueReport
+
+    def rep(kind: str, symbol: str = "", reason: str = "r") -> VenueReport:
+        return VenueReport(1, symbol, kind, 0, 0.0, 0.0, 0.0, 0.0, "", reason)
+
+    assert alert_of(5, rep("disconnect", reason="cannot reach binance")) == \
+        ("venue", "VENUE disconnect: cannot reach binance")
+    assert alert_of(5, rep("mismatch", "ETH/USDT", "ETH/USDT: the log holds +0, binance holds +1.25")) == \
+        ("venue", "VENUE mismatch ETH/USDT: ETH/USDT: the log holds +0, binance holds +1.25")
+    assert alert_of(5, rep("stale"))[0] == alert_of(5, rep("reconnect"))[0] == "venue"  # type: ignore[index]
+    assert alert_of(5, rep("balance", "USDT")) is None and alert_of(5, rep("fill", "BTC/USDT")) is None
+    cfg = tmp_path / "a.toml"
+    cfg.write_text('[alerts]\nwebhook = "http://127.0.0.1:1/x"\non = ["venue"]\n')
+    assert load_alerts(cfg).on == ("venue",)  # type: ignore[union-attr]
