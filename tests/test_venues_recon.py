@@ -360,3 +360,29 @@ def test_venue_faults_and_differences_are_webhook_alerts(tmp_path: Path) -> None
     cfg = tmp_path / "a.toml"
     cfg.write_text('[alerts]\nwebhook = "http://127.0.0.1:1/x"\non = ["venue"]\n')
     assert load_alerts(cfg).on == ("venue",)  # type: ignore[union-attr]
+
+
+def test_a_key_refused_mid_session_stops_it_in_one_line(live: tuple[FakeBinance, str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.venue_fakes as vf
+    from core.venues.base import VenueError
+
+    f, url = live
+    client = CcxtExecutionClient(spec(url), Credentials(API_KEY, SECRET))
+    client.connect()
+    ex = VenueExecution(client, "20261204-180000-cccccc", 5.0, symbols=SYMS)
+    ex.start()
+    try:
+        ex.after_step(3, [OrderAccepted(1, "BTC/USDT", 2, 0.01, 60_000.0, "test")])
+        assert ex.drain(10)
+        assert [r.kind for r in ex.take_inputs(4)] == ["ack", "fill"]
+        monkeypatch.setattr(vf, "SECRET", "rotated-at-the-venue")  # our signatures stop matching
+        ex.after_step(9, [OrderAccepted(1, "BTC/USDT", 8, 0.01, 60_000.0, "test")])
+        assert until(lambda: not ex.thread.is_alive())  # type: ignore[union-attr]
+        with pytest.raises(VenueError) as err:
+            ex.take_inputs(5)
+    finally:
+        ex.close()
+    msg = str(err.value)
+    assert msg.startswith("binance refused the API key while sending order") and "\n" not in msg
+    assert SECRET not in msg and API_KEY not in msg

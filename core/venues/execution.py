@@ -177,7 +177,9 @@ class VenueExecution:
                 if r.kind in ENDED or r.kind == "fill" and r.remaining == 0.0:
                     self.open.pop(oid, None)
             elif kind == "balances":
-                for b in item[1]:
+                now = {b.asset: b for b in item[1]}
+                gone = [BalanceReport(a, 0.0, 0.0) for a in self.balances if a not in now]  # venues omit zeros
+                for b in sorted([*now.values(), *gone]):
                     if self.balances.get(b.asset) != (b.total, b.free):
                         self.balances[b.asset] = (b.total, b.free)
                         out.append(balance_report(ts, b, "venue balance"))
@@ -186,6 +188,9 @@ class VenueExecution:
                 if item[1] == "stale" and self.halt is not None:
                     self.halt(f"venue: {item[2]}", WATCHDOG)
             elif kind == "fatal":
+                if out:  # what came before it is logged first; the next call stops the session
+                    self.results.put(item)
+                    return out
                 raise VenueError(item[1])
 
     # ------------------------------------------------------------ life
