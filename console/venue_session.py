@@ -65,6 +65,7 @@ class Logged:
 
     def __init__(self, rdb: Any = None, sid: str = "") -> None:
         self.outside: dict[str, float] = {}
+        self.checked: dict[str, int] = {}  # symbol -> seq of its last position row
         self.balances: dict[str, tuple[int, float]] = {}  # asset -> (seq, total)
         self.fills: list[tuple[int, str, float, float, float]] = []  # (seq, symbol, qty, price, fee)
         if rdb is None:
@@ -77,8 +78,17 @@ class Logged:
                 self.fills.append((seq, str(sym), float(p["qty"]), float(p["price"]), float(p["commission"])))
             elif p.get("kind") == "position":
                 self.outside[str(sym)] = float(p["remaining"])
+                self.checked[str(sym)] = seq
             elif p.get("kind") == "balance":
                 self.balances[str(sym)] = (seq, float(p["qty"]))
+
+    def traded(self) -> dict[str, float]:
+        """symbol -> units traded since its last reconciliation."""
+        out: dict[str, float] = {}
+        for n, s, q, _p, _f in self.fills:
+            if n > self.checked.get(s, 0):
+                out[s] = out.get(s, 0.0) + abs(q)
+        return out
 
     def expected(self, quote: str) -> dict[str, tuple[float, float]]:
         """asset -> (expected total, tolerance): each asset's last logged
@@ -129,7 +139,7 @@ def reconcile_now(session: Any, ex: VenueExecution, spec: VenueSpec, lots: dict[
     book = {s: eng.portfolio.qty(s) for s in spec.symbols if eng.portfolio.qty(s) != 0.0}
     ours = {client_order_id(sid, oid): (o.symbol, o.qty - o.filled) for oid, o in eng.broker.open.items()}
     diffs = reconcile(spec.name, book, ours, state.positions, state.open_orders, lots, spec.symbols,
-                      logged.outside)
+                      logged.outside, logged.traded())
     diffs += reconcile_balances(spec.name, logged.expected(_quote(spec)), state.balances)
     ts = eng.ts
     held = {p.symbol: p for p in state.positions}

@@ -48,7 +48,8 @@ def _fmt(x: float) -> str:
 def reconcile(venue: str, book: Mapping[str, float], orders: Mapping[str, tuple[str, float]],
               positions: Iterable[PositionReport], open_orders: Iterable[ExecReport],
               lots: Mapping[str, float] | None = None, symbols: Iterable[str] = (),
-              outside: Mapping[str, float] | None = None) -> list[Mismatch]:
+              outside: Mapping[str, float] | None = None,
+              traded: Mapping[str, float] | None = None) -> list[Mismatch]:
     """Differences between the logged book and the venue's.
 
     ``book``: symbol -> signed units the log holds; ``orders``: client order
@@ -57,9 +58,13 @@ def reconcile(venue: str, book: Mapping[str, float], orders: Mapping[str, tuple[
     lot is rounding, not a mismatch); ``symbols``: the session's symbols
     (positions elsewhere in the account are not the session's business);
     ``outside``: symbol -> signed units the venue holds beyond the log's book
-    that the operator has accepted (the venue should hold book + outside)."""
+    that the operator has accepted (the venue should hold book + outside);
+    ``traded``: symbol -> units traded since the last reconciliation (a
+    venue that takes its fee in the bought asset holds a little less than
+    the fills say: ``FEE_SLACK`` of it is allowed)."""
     lots = lots or {}
     outside = outside or {}
+    traded = traded or {}
     scope = set(symbols) or set(book)
     theirs_pos: dict[str, float] = {}
     for p in positions:
@@ -69,7 +74,7 @@ def reconcile(venue: str, book: Mapping[str, float], orders: Mapping[str, tuple[
     for sym in sorted(set(book) | set(theirs_pos) | {s for s, q in outside.items() if q}):
         held, extra, theirs = book.get(sym, 0.0), outside.get(sym, 0.0), theirs_pos.get(sym, 0.0)
         ours = held + extra
-        if abs(ours - theirs) > lots.get(sym, 0.0) / 2 + 1e-12:
+        if abs(ours - theirs) > lots.get(sym, 0.0) / 2 + FEE_SLACK * traded.get(sym, 0.0) + 1e-12:
             why = " (opened outside the console?)" if ours == 0.0 else ""
             plus = f" plus {_fmt(extra)} accepted from outside" if extra else ""
             out.append(Mismatch("position", sym, "", ours, theirs,
