@@ -105,6 +105,8 @@ def test_a_clean_start_is_reconciled_logged_and_trades(live: tuple[FakeBinance, 
     bal = {p["symbol"]: p["qty"] for p in reports(tmp_path, sid, "balance")}
     assert bal["USDT"] == 100_000.0 and bal["BTC"] == 0.0  # the session's assets, zero or not
     assert not reports(tmp_path, sid, "mismatch") and not commands(tmp_path, sid)
+    blob = b"".join(p.read_bytes() for p in tmp_path.glob("v.db*"))  # keys signed every request, logged none
+    assert API_KEY.encode() not in blob and SECRET.encode() not in blob
 
 
 def test_a_manual_position_and_a_foreign_order_halt_the_start(live: tuple[FakeBinance, str], keys: None,
