@@ -146,6 +146,9 @@ def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
         server.on_ack = escalator.ack
         session.sink = AlertingSink(session.sink, alerter)
         alerter.start()
+        for note in prep.fixups:  # a venue reconciliation that halted the start happened before the alerter
+            if note.startswith("reconciliation with") and "venue" in settings.on:
+                alerter.put("venue", f"VENUE {note}", session.engine.seq)
         watch = Watch(escalator.tick, FeedWatch(session, alerter).tick, alerter.flush_folded)
     desc = rdir / f"{sid}.json"
     tmp = desc.with_suffix(".tmp")

@@ -211,16 +211,16 @@ def _resume_locked(db: Path, rdb: Any, sid: str, lock: Any, speed: float | None,
 
         attach(source, session)
         session.speed_label = "live"
-        if setup["source"].get("mode") == "venue":  # orders the log left open: polled, never re-sent
-            from console.venue_run import execution
-            from core.venues.base import VenueSpec
-
-            execution(VenueSpec.from_dict(setup["source"]), session, resumed=True)
-            session.venue.adopt(engine.broker.open)
     for view in pending:  # the crash cut the last step's model views: they come first, in order
         session.step(view)
     if pending:
         writer.flush()
+    if setup["source"].get("mode") == "venue":  # open orders looked up, never re-sent; then reconciled
+        from console.venue_run import resume_execution
+        from core.venues.base import VenueSpec
+
+        writer, halted = resume_execution(VenueSpec.from_dict(setup["source"]), session, writer, _spec, rdb)
+        fixups = (*fixups, *halted)
     return Prepared(session, writer, db, seed, name, fixups)
 
 

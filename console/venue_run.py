@@ -6,7 +6,9 @@ no credentials), so ``console replay`` knows what it was and ``--resume``
 can reopen it. Connecting (markets, symbols, clock) happens before the
 session is logged: a venue that cannot be reached, an unknown symbol, a
 missing or wrong key end the command with one line (``VenueError``, an
-``InputError``: exit 2).
+``InputError``: exit 2). In ``venue`` mode the account is read then too,
+and reconciled with the (empty) log before the first bar; a ``--resume``
+reconciles with the log it continues (console/venue_session.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from core.market.spec import InstrumentSpec, MarketSpec
 from core.venues.base import MODES, TIMEFRAMES_MS, VenueError, VenueSpec, load_credentials
 
 VENUE_KEYS = {"name": str, "mode": str, "symbols": list, "url": str, "timeframe": str, "sandbox": bool,
-              "poll_s": (int, float), "history": int, "max_failures": int, "timeout_s": (int, float)}
+              "poll_s": (int, float), "history": int, "max_failures": int, "timeout_s": (int, float),
+              "stale_s": (int, float), "balance_s": (int, float)}
 DAY_MS = 86_400_000
 IDLE_SLICE_S = 0.05  # how often commands are served while the feed waits for the venue
 
@@ -78,7 +81,8 @@ def venue_spec(config_path: str | None, name: str | None, mode: str | None, symb
     spec = VenueSpec(str(name), mode, syms, url or table.get("url", ""),
                      timeframe or table.get("timeframe", "1m"), bool(table.get("sandbox", False)),
                      float(table.get("poll_s", 5.0)), int(table.get("history", 100)),
-                     int(table.get("max_failures", 5)), float(table.get("timeout_s", 10.0)))
+                     int(table.get("max_failures", 5)), float(table.get("timeout_s", 10.0)),
+                     float(table.get("stale_s", 60.0)), float(table.get("balance_s", 60.0)))
     spec.check()
     return spec
 
@@ -112,12 +116,13 @@ def describe(spec: VenueSpec) -> str:
     return f"{spec.mode} {spec.name} {','.join(spec.symbols)} {spec.timeframe}"
 
 
-def open_feed(spec: VenueSpec, start_after_ms: int = 0) -> tuple[Any, MarketSpec, str, tuple[str, ...]]:
+def open_feed(spec: VenueSpec, start_after_ms: int = 0,
+              check_keys: bool = True) -> tuple[Any, MarketSpec, str, tuple[str, ...]]:
     """(feed, market spec, display name, notes), connected: a venue that
     cannot be used raises ``VenueError`` here, before anything is logged."""
     from core.venues.feed import VenueFeed
 
-    if spec.mode == "venue":
+    if spec.mode == "venue" and check_keys:
         check_venue_mode(spec).close()  # the keys, before anything is logged
     client = data_client(spec)
     feed = VenueFeed(client, spec, start_after_ms=start_after_ms)
@@ -141,13 +146,40 @@ def check_venue_mode(spec: VenueSpec) -> Any:
     return client
 
 
-def execution(spec: VenueSpec, session: Any, resumed: bool = False) -> None:
-    """Venue mode: the session sends accepted orders to the venue and takes
-    its reports back as logged inputs (core.venues.execution)."""
-    from core.venues.execution import VenueExecution
+def lots_of(mspec: MarketSpec) -> dict[str, float]:
+    return {i.symbol: i.lot for i in mspec.instruments}
 
-    session.venue = VenueExecution(check_venue_mode(spec), session.session_id, poll_s=spec.poll_s,
-                                   resumed=resumed)
+
+def start_execution(spec: VenueSpec, session: Any, writer: Any, client: Any, mspec: MarketSpec,
+                    state: Any) -> tuple[Any, tuple[str, ...]]:
+    """Venue mode, a new session: reconcile with the account (before the
+    first bar; a difference halts), then start the venue thread. Returns
+    the writer to close the session with (it finishes the venue first) and
+    the notes to print."""
+    from console.venue_session import Logged, execution, reconcile_now, wire
+
+    ex = execution(spec, session, client)
+    diffs = reconcile_now(session, ex, spec, lots_of(mspec), Logged(), "start", state)
+    return wire(session, writer, ex, spec), halted_note(spec, "start", diffs)
+
+
+def resume_execution(spec: VenueSpec, session: Any, writer: Any, mspec: MarketSpec,
+                     rdb: Any) -> tuple[Any, tuple[str, ...]]:
+    """Venue mode, ``--resume``: the orders the log holds open are looked up
+    (never re-sent), then reconciled as at the start."""
+    from console.venue_session import Logged, execution, reconcile_now, wire
+
+    ex = execution(spec, session, check_venue_mode(spec))
+    diffs = reconcile_now(session, ex, spec, lots_of(mspec), Logged(rdb, session.session_id), "resume")
+    return wire(session, writer, ex, spec), halted_note(spec, "resume", diffs)
+
+
+def halted_note(spec: VenueSpec, at: str, diffs: list[Any]) -> tuple[str, ...]:
+    """The line the command prints when reconciliation halted the session."""
+    if not diffs:
+        return ()
+    return (f"reconciliation with {spec.name} at {at}: {len(diffs)} difference(s), the first: {diffs[0].text}; "
+            f"trading is HALTED until the operator resumes (that accepts them)",)
 
 
 def attach(feed: Any, session: Any) -> None:
@@ -174,7 +206,13 @@ def prepare_venue(*, db: Path, spec: VenueSpec, config_path: str | None, max_eve
     from storage import LogWriter
 
     cfg = load_config(config_path)
-    feed, mspec, name, notes = open_feed(spec)
+    client = state = None
+    if spec.mode == "venue":  # the keys and the account's state, before anything is logged
+        from console.venue_session import VenueState
+
+        client = check_venue_mode(spec)
+        state = VenueState(client, spec.symbols)
+    feed, mspec, name, notes = open_feed(spec, check_keys=False)
     signals = bool([m for m in cfg.signals.models if m])
     cfg = resolve_signal(cfg, signals)
     desc = spec.to_dict()
@@ -191,7 +229,8 @@ def prepare_venue(*, db: Path, spec: VenueSpec, config_path: str | None, max_eve
                       hub=make_hub(cfg, mspec, 0, writer, in_market_time=False) if signals else None)
     session.speed_label = "live"
     if spec.mode == "venue":
-        execution(spec, session)
+        writer, halted = start_execution(spec, session, writer, client, mspec, state)
+        notes = (*notes, *halted)
     session.publish()  # the header says "live" from the first frame
     attach(feed, session)
     return Prepared(session, writer, db, 0, name, notes)

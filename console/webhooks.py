@@ -31,12 +31,13 @@ from typing import Any
 
 from console import alert_sinks, alert_store
 from console.alert_config import KINDS, AlertSettings, duration, load_alerts  # noqa: F401 (re-exported)
-from core.events import BreakerChanged, OrderRejected, StateChanged
+from core.events import BreakerChanged, OrderRejected, StateChanged, VenueReport
 
 __all__ = ["KINDS", "QUEUE_MAX", "SCHEMA", "AlertSettings", "Alerter", "AlertingSink", "alert_of", "duration",
            "load_alerts"]
 QUEUE_MAX = 1000
-_WATCHED = frozenset({BreakerChanged, StateChanged, OrderRejected})
+_WATCHED = frozenset({BreakerChanged, StateChanged, OrderRejected, VenueReport})
+VENUE_ALERTS = ("disconnect", "stale", "reconnect", "mismatch")  # VenueReport kinds worth a "venue" alert
 SCHEMA = alert_store.DELIVERIES
 
 
@@ -51,6 +52,9 @@ def alert_of(e: object) -> tuple[str, str, str] | None:
     if isinstance(e, StateChanged):
         kind = "halt" if e.new == "HALTED" else "state"
         return kind, f"state:{e.new}", f"STATE {e.prev} -> {e.new}: {e.reason}"
+    if isinstance(e, VenueReport) and e.kind in VENUE_ALERTS:
+        # the venue went away, went stale, came back, or disagrees with the log at a reconciliation
+        return "venue", f"venue:{e.kind}", f"VENUE {e.kind}{' ' + e.symbol if e.symbol else ''}: {e.reason}"
     return None
 
 

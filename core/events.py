@@ -412,7 +412,14 @@ class VenueReport(NamedTuple):
     expire, reject; ``order_id`` the engine's id (its OrderAccepted seq);
     ``qty`` signed units of this fill, ``price`` and ``commission`` its price
     and fee; ``remaining`` signed units the venue still holds open;
-    ``venue_id`` the venue's order id; ``reason`` its status or refusal."""
+    ``venue_id`` the venue's order id; ``reason`` its status or refusal.
+
+    Kinds the engine does not act on (logged for the operator,
+    reconciliation and replay; core/venues/execution.py and
+    console/venue_session.py): ``balance`` (``symbol`` the asset, ``qty``
+    total, ``remaining`` free), ``disconnect`` / ``reconnect`` / ``stale``
+    (``reason`` the venue's one-line error), and reconciliation's
+    ``position``, ``open_order``, ``mismatch`` and ``reconciled``."""
 
     ts: int
     symbol: str

@@ -122,3 +122,35 @@ def test_console_run_on_alpaca_paper_live(tmp_path, capsys, monkeypatch) -> None
     assert ALPACA_SECRET.encode() not in blob and ALPACA_KEY.encode() not in blob
     rc, out, err = console(capsys, "replay", sid, "--db", db)
     assert rc == 0 and "verified" in out, out + err
+
+
+def test_alpaca_venue_mode_reconciles_a_manual_position_at_start(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import sqlite3
+
+    from tests.conftest import console
+
+    f = FakeAlpaca({"AAPL": [(T0 + i * 60_000, 190.0 + i / 10) for i in range(30)],
+                    "MSFT": [(T0 + i * 60_000, 410.0 - i / 10) for i in range(30)]}, 0)
+    f.rebase()
+    f.positions["MSFT"] = 3.0  # bought in Alpaca's app before the session
+    url = f.start()
+    monkeypatch.setenv("CONSOLE_VENUE_ALPACA_API_KEY", ALPACA_KEY)
+    monkeypatch.setenv("CONSOLE_VENUE_ALPACA_SECRET", ALPACA_SECRET)
+    db = tmp_path / "a.db"
+    try:
+        rc, out, err = console(capsys, "run", "--headless", "--venue", "alpaca", "--mode", "venue", "--symbols",
+                               "AAPL,MSFT", "--venue-url", url, "--events", "10", "--db", str(db))
+    finally:
+        f.stop()
+    assert rc == 0, err
+    assert "MSFT: the log holds +0, alpaca holds +3 (opened outside the console?)" in err and "state HALTED" in err
+    sid = out.strip().splitlines()[-1]
+    con = sqlite3.connect(db)
+    got = [(sym, json.loads(p)) for sym, p in con.execute(
+        "select symbol, payload from events where session = ? and kind = 'venue_report' order by seq", [sid])]
+    con.close()
+    assert [(s, p["qty"]) for s, p in got if p["kind"] == "position"] == [("AAPL", 0.0), ("MSFT", 3.0)]
+    assert [(s, p["qty"]) for s, p in got if p["kind"] == "balance"] == [("USD", 100_000.0)]
+    assert [s for s, p in got if p["kind"] == "mismatch"] == ["MSFT"]
+    assert not any(m == "POST" and p == "/v2/orders" for m, p in f.requests)  # halted: nothing sent

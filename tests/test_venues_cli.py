@@ -8,32 +8,12 @@ import json
 import re
 import socket
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import console, run_cli
-from tests.venue_fakes import API_KEY, SECRET, FakeBinance
-
-KEY_ENV = {"CONSOLE_VENUE_BINANCE_API_KEY": API_KEY, "CONSOLE_VENUE_BINANCE_SECRET": SECRET}
-
-
-@pytest.fixture
-def live() -> Iterator[tuple[FakeBinance, str]]:
-    """The fake server on the wall clock: its last bar is forming now."""
-    f = FakeBinance()
-    f.rebase()
-    url = f.start()
-    yield f, url
-    f.stop()
-
-
-@pytest.fixture
-def no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
-    for name in ("CONSOLE_VENUE_BINANCE_API_KEY", "CONSOLE_VENUE_BINANCE_SECRET"):
-        monkeypatch.delenv(name, raising=False)
+from tests.venue_fakes import API_KEY, KEY_ENV, SECRET, FakeBinance, live, no_keyring  # noqa: F401  (fixtures)
 
 
 def free_port() -> int:

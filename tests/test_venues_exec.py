@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,7 @@ from core.build import build_engine
 from core.config import EngineConfig, LimitsConfig, StrategyConfig
 from core.events import Fill, OrderCancelled, OrderRejected, Tick, VenueReport
 from tests.conftest import SPEC, console
-from tests.venue_fakes import API_KEY, SECRET, FakeBinance
-
-KEY_ENV = {"CONSOLE_VENUE_BINANCE_API_KEY": API_KEY, "CONSOLE_VENUE_BINANCE_SECRET": SECRET}
+from tests.venue_fakes import KEY_ENV, FakeBinance, live  # noqa: F401  (live: a fixture)
 QUIET = EngineConfig(strategy=StrategyConfig(signal="ensemble"),
                      limits=LimitsConfig(max_order_notional=1e9, fat_finger_band=0.5))
 
@@ -64,15 +61,6 @@ def test_a_venue_reject_ends_the_order_and_a_late_fill_is_still_booked() -> None
     eng2.process(VenueReport(3, "AAA", "cancel", oid2, 0.0, 0.0, 0.0, 0.0, "v", "CANCELED"))
     out = eng2.process(VenueReport(4, "AAA", "fill", oid2, 10.0, 99.0, 0.1, 0.0, "v", "FILLED"))
     assert of(Fill, out) and eng2.portfolio.qty("AAA") == 10.0  # the position is real: booked
-
-
-@pytest.fixture
-def live() -> Iterator[tuple[FakeBinance, str]]:
-    f = FakeBinance()
-    f.rebase()
-    url = f.start()
-    yield f, url
-    f.stop()
 
 
 def test_a_venue_session_sends_durable_orders_logs_the_venue_fills_and_replays(

@@ -3,21 +3,20 @@ engine's input stream, on a test clock; then a whole session, replayed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from itertools import islice
 
 import pytest
 
 from core.build import engine_from_setup, engine_setup
 from core.config import EngineConfig
-from core.events import Bar, Timer
+from core.events import Bar, Timer, VenueReport
 from core.market.spec import InstrumentSpec, MarketSpec
 from core.replay import verify
 from core.session import MemorySink, Session
 from core.venues.base import VenueError, VenueSpec
 from core.venues.ccxt_client import CcxtDataClient
 from core.venues.feed import VenueFeed
-from tests.venue_fakes import FakeBinance
+from tests.venue_fakes import FakeBinance, fake  # noqa: F401  (a fixture)
 
 DAY_MS = 86_400_000
 
@@ -38,14 +37,6 @@ class Clock:
         self.slept += s
         self.ms += int(s * 1000)
         self.fake.now_ms = self.ms + self.skew_ms
-
-
-@pytest.fixture
-def fake() -> Iterator[tuple[FakeBinance, str]]:
-    f = FakeBinance()
-    url = f.start()
-    yield f, url
-    f.stop()
 
 
 def make_feed(url: str, clock: Clock, history: int = 30, **kw: object) -> VenueFeed:
@@ -94,7 +85,11 @@ def test_outage_timers_then_one_line_after_max_failures(fake: tuple[FakeBinance,
         for e in it:
             rest.append(e)
     assert "\n" not in str(err.value) and "binance" in str(err.value)
-    # while the venue was away, the bar closes that passed came as timers only (the stale breaker sees them)
+    # the disconnect is a logged input, once; then the bar closes that passed came as timers only (the
+    # stale breaker sees them)
+    gone, rest = rest[0], rest[1:]
+    assert isinstance(gone, VenueReport) and gone.kind == "disconnect" and gone.ts == last
+    assert gone.reason.startswith("feed: binance") and "\n" not in gone.reason
     assert rest and all(isinstance(e, Timer) and e.name == "bar" for e in rest)
     assert [e.ts for e in rest] == [last + 60_000 * (i + 1) for i in range(len(rest))]
     assert feed.failures == 4
@@ -108,12 +103,16 @@ def test_recovery_resets_failures_and_skips_the_missed_closes(fake: tuple[FakeBi
     it = iter(feed)
     list(islice(it, 1 + 2 * 3))
     f.down = True
-    outage = list(islice(it, 2))  # bar timers while away
+    gone, *outage = list(islice(it, 3))  # the disconnect, then bar timers while away
+    assert isinstance(gone, VenueReport) and gone.kind == "disconnect"
     assert all(isinstance(e, Timer) for e in outage)
     f.down = False
     for _ in range(3):
         f.add_bar("BTCUSDT", 70_000.0)
         f.add_bar("ETHUSDT", 3_500.0)
+    back = next(it)
+    assert isinstance(back, VenueReport) and back.kind == "reconnect" and back.ts == outage[-1].ts
+    assert back.reason.startswith("feed: binance back after")
     nxt = next(e for e in it if isinstance(e, Bar))
     assert nxt.ts == outage[-1].ts + 60_000 and feed.failures == 0 and feed.missed == len(outage) == 2
 
@@ -242,7 +241,8 @@ def test_outage_before_any_bar_makes_no_timers_and_across_midnight_a_day_timer(
         head = list(islice(it, 1 + 3 * 3))
         assert head[-1] == Timer(midnight - 60_000, "", "bar")
         g.down = True
-        gap = list(islice(it, 3))
+        gone, *gap = list(islice(it, 4))
+        assert isinstance(gone, VenueReport) and gone.kind == "disconnect" and gone.ts == midnight - 60_000
         assert gap == [Timer(midnight, "", "day"), Timer(midnight, "", "bar"), Timer(midnight + 60_000, "", "bar")]
     finally:
         g.stop()

@@ -12,6 +12,10 @@ Payload shapes follow the recorded Binance responses in ccxt's repository
 (ts/src/test/static/response/binance.json, MIT licence, (c) Igor Kroitor and
 the ccxt contributors); the market data (tests/fixtures/venues/) is made up.
 
+The pytest fixtures the venue tests share are here too (``fake`` on a fixed
+clock, ``live`` on the wall clock, ``no_keyring``; ``KEY_ENV``): a test module imports the
+ones it uses.
+
 Order behaviour is scripted per order by ``FakeBinance.script``: a list of
 plans consumed one per new order: ``fill`` (filled at once at the last close),
 ``partial`` (half now, the rest when next asked), ``rest`` (stays NEW: a
@@ -27,14 +31,18 @@ import hmac
 import json
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import pytest
+
 FIXTURES = Path(__file__).parent / "fixtures" / "venues"
 API_KEY = "test-key-7f3a9c"
 SECRET = "test-secret-b81e44d2"
+KEY_ENV = {"CONSOLE_VENUE_BINANCE_API_KEY": API_KEY, "CONSOLE_VENUE_BINANCE_SECRET": SECRET}
 
 
 def _symbol_info(symbol: str, base: str, quote: str, status: str = "TRADING") -> dict[str, Any]:
@@ -79,6 +87,7 @@ class FakeBinance:
         self.raw: list[str] = []  # every request line, headers and body as received
         self.down = False  # every request answered 503
         self.down_after: int | None = None  # go down after this many requests
+        self.order_delay_s = 0.0  # a slow venue: each new order is answered this late
         self.next_id = 28457
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
@@ -102,6 +111,17 @@ class FakeBinance:
                 r[0] += shift
                 r[6] += shift
         self.live = True
+
+    def add_open_order(self, symbol: str, side: str, qty: float, price: float, client_id: str) -> None:
+        """A resting limit order placed by someone else (the venue's app, or
+        this session before a crash) with ``client_id``."""
+        self.next_id += 1
+        self.orders[client_id] = {
+            "symbol": symbol, "orderId": self.next_id, "orderListId": -1, "clientOrderId": client_id,
+            "transactTime": self.now_ms, "price": f"{price:.8f}", "origQty": f"{qty:.8f}",
+            "executedQty": "0.00000000", "cummulativeQuoteQty": "0.00000000", "status": "NEW",
+            "timeInForce": "GTC", "type": "LIMIT", "side": side.upper(), "workingTime": self.now_ms,
+            "fills": [], "selfTradePreventionMode": "EXPIRE_MAKER"}
 
     def add_bar(self, symbol: str, close: float) -> None:
         """A new one-minute bar after the last, at ``close`` (opened at the last close)."""
@@ -146,6 +166,8 @@ class FakeBinance:
         body = h.rfile.read(n).decode() if n else ""
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         params.update(parse_qsl(body, keep_blank_values=True))
+        if self.order_delay_s and h.command == "POST" and url.path == "/api/v3/order":
+            time.sleep(self.order_delay_s)
         with self.lock:
             self.requests.append((h.command, url.path, params))
             self.raw.append(f"{h.command} {h.path}\n{h.headers}\n{body}")
@@ -315,6 +337,7 @@ class FakeAlpaca:
         self.fixed_ms = now_ms
         self.orders: dict[str, dict[str, Any]] = {}
         self.positions: dict[str, float] = {}
+        self.cash = 100_000.0
         self.script: list[str] = []
         self.requests: list[tuple[str, str]] = []
         self.raw: list[str] = []
@@ -384,7 +407,8 @@ class FakeAlpaca:
             return 200, {"bars": out, "next_page_token": None}
         if path == "/v2/account":
             return 200, {"id": "acct-1", "account_number": "PA3TEST", "status": "ACTIVE", "currency": "USD",
-                         "cash": "100000", "equity": "100000", "trading_blocked": False, "account_blocked": False}
+                         "cash": f"{self.cash:.2f}", "equity": f"{self.cash:.2f}", "trading_blocked": False,
+                         "account_blocked": False}
         if path == "/v2/positions":
             return 200, [{"symbol": s, "qty": str(q), "avg_entry_price": "190.0", "side": "long" if q > 0 else "short"}
                          for s, q in self.positions.items() if q]
@@ -427,7 +451,9 @@ class FakeAlpaca:
         o["filled_qty"], o["filled_avg_price"] = f"{done:g}", f"{avg:.4f}"
         o["status"] = "filled" if done >= float(o["qty"]) else "partially_filled"
         o["filled_at"] = self._iso(self.now_ms)
-        self.positions[o["symbol"]] = self.positions.get(o["symbol"], 0.0) + (qty if o["side"] == "buy" else -qty)
+        signed = qty if o["side"] == "buy" else -qty
+        self.positions[o["symbol"]] = self.positions.get(o["symbol"], 0.0) + signed
+        self.cash -= signed * px
 
     _public = staticmethod(FakeBinance._public)
 
@@ -436,3 +462,34 @@ def datetime_ms(stamp: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakeBinance, str]]:
+    """The fake Binance server on its fixed clock (tests move it). (fake, url)."""
+    f = FakeBinance()
+    url = f.start()
+    yield f, url
+    f.stop()
+
+
+@pytest.fixture
+def live() -> Iterator[tuple[FakeBinance, str]]:
+    """The fake Binance server on the wall clock (its last bar is forming
+    now): for ``console run`` and sessions in real time. (fake, url)."""
+    f = FakeBinance()
+    f.rebase()
+    url = f.start()
+    yield f, url
+    f.stop()
+
+
+@pytest.fixture
+def no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No keys from the environment or the OS keyring."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    for name in KEY_ENV:
+        monkeypatch.delenv(name, raising=False)

@@ -19,7 +19,7 @@ from typing import Any
 from core.events import Bar, Tick
 from core.venues.base import (
     BalanceReport, Credentials, ExecReport, OrderRequest, PositionReport, VenueError, VenueSpec,
-    env_names, scrub,
+    VenueUnreachable, env_names, scrub,
 )
 
 TIMEFRAMES = {"1m": (1, "Minute"), "5m": (5, "Minute"), "15m": (15, "Minute"), "30m": (30, "Minute"),
@@ -59,10 +59,12 @@ def alpaca_error(exc: BaseException, spec: VenueSpec, creds: Credentials | None,
         if status == 404:
             return VenueError(f"alpaca: not found while {doing}: {detail}")
         if status == 429:
-            return VenueError(f"alpaca rate limit exceeded while {doing}: {detail}")
+            return VenueUnreachable(f"alpaca rate limit exceeded while {doing}: {detail}")
+        if status >= 500:  # the venue down or busy: it may pass
+            return VenueUnreachable(f"alpaca error while {doing} (HTTP {status}): {detail}")
         return VenueError(f"alpaca error while {doing} (HTTP {status}): {detail}")
     if isinstance(exc, RequestException):
-        return VenueError(f"cannot reach alpaca at {spec.url or 'its endpoint'} while {doing} "
+        return VenueUnreachable(f"cannot reach alpaca at {spec.url or 'its endpoint'} while {doing} "
                           f"({type(exc).__name__})")
     return VenueError(f"alpaca: {type(exc).__name__} while {doing}: {scrub(str(exc), secrets)}")
 
@@ -263,8 +265,8 @@ class AlpacaExecutionClient:
 
     def balances(self) -> list[BalanceReport]:
         acct = self._call("fetching the account", self.client.get_account)
-        return [BalanceReport(str(acct.get("currency") or "USD"), float(acct.get("cash") or 0.0),
-                              float(acct.get("equity") or acct.get("cash") or 0.0))]
+        cash = float(acct.get("cash") or 0.0)  # the balance; equity moves with the marks, it is no balance
+        return [BalanceReport(str(acct.get("currency") or "USD"), cash, cash)]
 
     def close(self) -> None:
         pass

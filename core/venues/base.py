@@ -32,6 +32,12 @@ class VenueError(InputError):
     missing or wrong key. The message is one line and never holds a secret."""
 
 
+class VenueUnreachable(VenueError):
+    """A fault that may pass: the network, a timeout, the venue down or busy,
+    a rate limit. A session retries these with backoff; every other
+    ``VenueError`` (a refused key, an unknown symbol) stops it."""
+
+
 @dataclass(frozen=True)
 class VenueSpec:
     """Where market data (and in ``venue`` mode, orders) come from.
@@ -48,19 +54,22 @@ class VenueSpec:
     history: int = 100  # closed bars to fetch at start (warm-up), per symbol
     max_failures: int = 5  # consecutive failed polls before the session stops
     timeout_s: float = 10.0
+    stale_s: float = 60.0  # venue mode: execution unreachable this long -> the session halts (and alerts)
+    balance_s: float = 60.0  # venue mode: seconds between balance polls (each change a logged input)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "venue", "venue": self.name, "mode": self.mode, "symbols": list(self.symbols),
                 "url": self.url, "timeframe": self.timeframe, "sandbox": self.sandbox,
                 "poll_s": self.poll_s, "history": self.history, "max_failures": self.max_failures,
-                "timeout_s": self.timeout_s}
+                "timeout_s": self.timeout_s, "stale_s": self.stale_s, "balance_s": self.balance_s}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> VenueSpec:
         return cls(str(d["venue"]), str(d.get("mode", "paper-live")), tuple(d.get("symbols", ())),
                    str(d.get("url", "")), str(d.get("timeframe", "1m")), bool(d.get("sandbox", False)),
                    float(d.get("poll_s", 5.0)), int(d.get("history", 100)), int(d.get("max_failures", 5)),
-                   float(d.get("timeout_s", 10.0)))
+                   float(d.get("timeout_s", 10.0)), float(d.get("stale_s", 60.0)),
+                   float(d.get("balance_s", 60.0)))
 
     @property
     def bar_ms(self) -> int:
@@ -80,6 +89,8 @@ class VenueSpec:
             problems.append(f"venue url must start with http:// or https://, got {self.url!r}")
         if not self.poll_s > 0 or not self.timeout_s > 0 or self.max_failures < 1 or self.history < 0:
             problems.append("venue.poll_s and timeout_s must be > 0, max_failures >= 1, history >= 0")
+        if not self.stale_s > 0 or not self.balance_s > 0:
+            problems.append("venue.stale_s and balance_s must be > 0")
         if problems:
             raise VenueError("; ".join(problems))
 

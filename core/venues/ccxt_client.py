@@ -16,7 +16,7 @@ from typing import Any
 from core.events import Bar, Tick
 from core.venues.base import (
     BalanceReport, Credentials, ExecReport, OrderRequest, PositionReport, VenueError, VenueSpec,
-    env_names, scrub,
+    VenueUnreachable, env_names, scrub,
 )
 
 # we trade spot: skip the derivatives market lists some exchanges load by default
@@ -82,12 +82,14 @@ def venue_error(exc: BaseException, spec: VenueSpec, creds: Credentials | None, 
     if isinstance(exc, ccxt.BadSymbol):
         return VenueError(f"{name}: unknown symbol while {doing}: {detail}")
     if isinstance(exc, ccxt.RateLimitExceeded):
-        return VenueError(f"{name} rate limit exceeded while {doing}: {detail}")
+        return VenueUnreachable(f"{name} rate limit exceeded while {doing}: {detail}")
     if isinstance(exc, ccxt.DDoSProtection):  # ccxt's reading of a ban, or a key refused after it worked
-        return VenueError(f"{name} is refusing our requests for now (rate limit, temporary ban or a key "
+        return VenueUnreachable(f"{name} is refusing our requests for now (rate limit, temporary ban or a key "
                           f"revoked) while {doing}: {detail}")
     if isinstance(exc, ccxt.NetworkError):  # includes RequestTimeout, ExchangeNotAvailable, DDoSProtection
-        return VenueError(f"cannot reach {name} at {where} while {doing} ({type(exc).__name__}): {detail}")
+        return VenueUnreachable(f"cannot reach {name} at {where} while {doing} ({type(exc).__name__}): {detail}")
+    if isinstance(exc, ccxt.OperationFailed):  # ccxt's "try again" family: an internal error at the venue
+        return VenueUnreachable(f"{name} error while {doing} ({type(exc).__name__}): {detail}")
     if isinstance(exc, ccxt.BaseError):
         return VenueError(f"{name} error while {doing} ({type(exc).__name__}): {detail}")
     return VenueError(f"{name}: {type(exc).__name__} while {doing}: {scrub(str(exc), secrets)}")

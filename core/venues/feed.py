@@ -14,8 +14,11 @@ Faults: a failed poll is retried with doubling waits (``poll_s`` up to 60 s);
 while the venue is away, each bar close that passes still yields its bar
 timer (so the stale-data breaker sees the outage grow), and those bars are not
 fetched later (the engine's time has passed them; ``missed`` counts them).
-After ``max_failures`` failures in a row the feed raises the last
-``VenueError`` (the session stops with that line). The venue's clock is
+The first failure and the recovery are logged inputs: a ``VenueReport``
+of kind ``disconnect`` (``reason`` the venue's one-line error) and
+``reconnect`` (how long it was away), timestamped at the last close, which
+the engine ignores. After ``max_failures`` failures in a row the feed
+raises the last ``VenueError`` (the session stops with that line). The venue's clock is
 compared with ours at the start: a skew is added to our clock when deciding
 which bars have closed, and reported in ``notes``.
 """
@@ -25,7 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from core.events import Bar, InputEvent, Timer
+from core.events import Bar, InputEvent, Timer, VenueReport
 from core.venues.base import DataClient, VenueError, VenueSpec
 
 DAY_MS = 86_400_000
@@ -49,6 +52,7 @@ class VenueFeed:
         self.notes: list[str] = []
         self.missed = 0  # bar closes passed while the venue was away (a timer each, their bars never come)
         self.failures = 0
+        self.down_since = 0.0  # our clock when the venue went away
         self.connected = False
         self.started = False  # a bar (or its day timer) has been yielded
         self.day = 0  # UTC day number of the last close yielded
@@ -94,13 +98,20 @@ class VenueFeed:
             now = self.now_ms()  # before the poll: a bar fetched while still forming never counts as closed
             try:
                 bars = self.client.poll_bars(self.last)
-            except VenueError:
+            except VenueError as exc:
                 self.failures += 1
                 if self.failures >= self.spec.max_failures:
                     raise
+                if self.failures == 1:
+                    self.down_since = self.clock()
+                    yield VenueReport(self.last, "", "disconnect", 0, 0.0, 0.0, 0.0, 0.0, "", f"feed: {exc}")
                 yield from self._outage()
                 self._wait(min(self.spec.poll_s * 2 ** (self.failures - 1), MAX_BACKOFF_S))
                 continue
+            if self.failures:
+                yield VenueReport(self.last, "", "reconnect", 0, 0.0, 0.0, 0.0, 0.0, "",
+                                  f"feed: {self.spec.name} back after {self.clock() - self.down_since:.0f}s, "
+                                  f"{self.failures} failed poll(s)")
             self.failures = 0
             closed: dict[int, list[Bar]] = {}
             for b in bars:
