@@ -41,8 +41,12 @@ def start_detached(kind: str, options: dict[str, Any], timeout: float = READY_TI
     """Start an engine in the background; return its ready message
     (session, pid, db, socket, fixups). Raises InputError with the engine's
     one-line reason if it could not start."""
-    db = Path(options["db"])
-    options = {**options, "keep_alive": True}
+    db = Path(os.path.abspath(options["db"]))
+    options = {**options, "keep_alive": True, "db": str(db)}
+    for key in ("data", "config_path"):  # the engine runs in "/": paths the caller gave are from its cwd
+        v = options.get(key)
+        if isinstance(v, str) and v and not os.path.isabs(v) and os.path.exists(v):
+            options[key] = os.path.abspath(v)
     spec_r, spec_w = os.pipe()
     ready_r, ready_w = os.pipe()
     try:

@@ -307,8 +307,8 @@ def _clock(ts: int) -> str:
 
 def describe(e: object) -> tuple[str, str] | None:
     """A log-pane line for the events an operator cares about, else None."""
-    if isinstance(e, VenueReport) and e.kind in ("reject", "cancel", "expire"):
-        return "warn", f"VENUE {e.kind} {e.symbol} order {e.order_id}: {e.reason}"
+    if isinstance(e, VenueReport):
+        return _describe_venue(e)
     if isinstance(e, Fill):
         part = f", {e.remaining:+g} left" if e.remaining != 0.0 else ""
         return "trade", (f"FILL {e.symbol} {e.qty:+g} @ {e.price:,.4f} "
@@ -374,3 +374,23 @@ def _describe_put(e: ProtectivePut) -> tuple[str, str]:
     if e.action == "expire":
         return "trade", f"HEDGE EXPIRED {put} paid {e.price:,.4f} a unit, {e.cash:+,.2f}: {e.reason}"
     return "info", f"HEDGE DECLINED {e.symbol}: {e.reason}"
+
+
+def _describe_venue(e: VenueReport) -> tuple[str, str] | None:
+    k = e.kind
+    if k in ("reject", "cancel", "expire"):
+        return "warn", f"VENUE {k} {e.symbol} order {e.order_id}: {e.reason}"
+    if k in ("disconnect", "stale"):
+        return "alert", f"VENUE {k}: {e.reason}"
+    if k == "reconnect":
+        return "info", f"VENUE reconnect: {e.reason}"
+    if k == "mismatch":
+        return "alert", f"RECONCILE {e.symbol or '-'}: {e.reason}"
+    if k == "reconciled":
+        n = int(e.qty) if math.isfinite(e.qty) else -1
+        return ("warn" if n else "info"), (f"RECONCILED with the venue: {n} difference(s)" if n
+                                           else "RECONCILED with the venue: no difference")
+    if k == "balance":
+        return "info", f"BALANCE {e.symbol} {e.qty:,.8g} (free {e.remaining:,.8g})"
+    return None  # acks, fills (the engine's Fill line says it), positions and orders found at a reconciliation
+

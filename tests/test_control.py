@@ -356,3 +356,22 @@ async def test_two_consoles_attach_a_read_only_one_cannot_halt_and_quit_detaches
     assert again.engine_stopped
     wait_for(lambda: pid_gone(e.pid))
     assert con.execute("select clean_close from sessions").fetchone() == (1,)
+
+
+def test_relative_db_and_config_paths_are_the_callers_not_the_background_engines(
+        rundir: Path, tmp_path: Path) -> None:
+    """The engine runs in "/": --db and --config given relative to the shell's
+    directory must still mean files there (they were read from "/", so a
+    relative --config was "not found" and a relative --db landed in "/")."""
+    (tmp_path / "rel.toml").write_text("[breakers]\ndaily_loss = 0.05\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CONSOLE_PURE_PYTHON": "1"}
+    r = subprocess.run([sys.executable, "-m", "console.cli", "run", "--detach", "--db", "rel.db", "--config",
+                        "rel.toml", "--seed", "2", "--speed", "200"],
+                       capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    sid = r.stdout.strip().splitlines()[-1]
+    assert (tmp_path / "rel.db").exists() and f"db {tmp_path / 'rel.db'}" in r.stderr
+    assert cli("stop", sid, "--db", str(tmp_path / "rel.db")).returncode == 0
+    con = sqlite3.connect(tmp_path / "rel.db")
+    cfg = json.loads(con.execute("select config from sessions").fetchone()[0])
+    assert cfg["engine"]["breakers"]["daily_loss"] == 0.05
