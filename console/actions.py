@@ -91,18 +91,28 @@ class OperatorApp(App[None]):
     def on_input_thread_key(self, key: str) -> None:
         """Called on the terminal's input thread for every key, before Textual
         queues it. Sends the halt at once when ``key`` is the halt key and no
-        text field (the command palette) is taking typing."""
-        if key != self.halt_key() or self._typing():
+        text field (the command palette, the log filter, a reason) is taking
+        typing, or when it is the halt-anywhere key (ctrl+g), which no field
+        takes as text."""
+        if key == self.halt_key("anywhere"):
+            pass  # halts whatever has the focus
+        elif key != self.halt_key() or self._typing():
             return
         self._fast_halt_sent = True
         self._submit("halt", f"key {key}")
 
-    def halt_key(self) -> str:
-        for binding in self._bindings.key_to_bindings.values():  # honours set_keymap
+    def halt_key(self, which: str = "plain") -> str:
+        """The key bound to the halt (``plain``: ``h``) or to the halt that
+        works while typing (``anywhere``: ctrl+g); honours set_keymap."""
+        from console.palette import HALT_ANYWHERE_KEY
+
+        for binding in self._bindings.key_to_bindings.values():
             for b in binding:
-                if b.action == "halt":
+                if which == "plain" and b.action == "halt":
                     return b.key
-        return "h"
+                if which == "anywhere" and b.action.startswith("halt("):
+                    return b.key
+        return "h" if which == "plain" else HALT_ANYWHERE_KEY
 
     def _typing(self) -> bool:
         """Whether keys are text now (the palette, the log filter, a reason)."""
@@ -190,8 +200,11 @@ class OperatorApp(App[None]):
 
     def action_help(self, via: str = "key ?") -> None:
         keys = [(a.key_display, a.help) for a in OPERATOR_ACTIONS]
+        from console.palette import HALT_ANYWHERE_HELP
+
         story = ("Enter", "On a position: its story (why, orders, fills, VaR share)")
-        self.push_screen(HelpScreen([*keys, story, ("ctrl+p", "Command palette")]))
+        anywhere = (self.halt_key("anywhere"), HALT_ANYWHERE_HELP)
+        self.push_screen(HelpScreen([keys[0], anywhere, *keys[1:], story, ("ctrl+p", "Command palette")]))
 
     async def action_quit(self, via: str = "key q") -> None:
         if getattr(self.session, "detachable", False):  # the engine runs on its own (issue 17)

@@ -45,12 +45,24 @@ OPERATOR_ACTIONS: tuple[OperatorAction, ...] = (
 )
 
 
+# The kill switch while typing. ``h`` is a letter in a text box (the log
+# filter, a breaker reason, the palette), so a halt key that works from
+# anywhere must be one that no box takes as text: ctrl+g (emacs "abort"; no
+# terminal or Textual widget gives it a meaning, unlike ctrl+h = backspace in
+# some terminals or ctrl+k = Input's delete-to-end). It is a priority
+# binding: it fires before the focused box and over every dialog.
+HALT_ANYWHERE_KEY = "ctrl+g"
+HALT_ANYWHERE_HELP = "Halt from anywhere, even while typing in a box (h is a letter there)"
+
+
 def operator_bindings() -> list[BindingType]:
     """Bindings with ids (``console.<action>``) so a keymap can remap them."""
     return [
-        Binding(a.key, a.action, a.footer or a.title, key_display=a.key_display, tooltip=a.help,
-                id=f"console.{a.action}", show=a.footer != "-")
-        for a in OPERATOR_ACTIONS
+        *(Binding(a.key, a.action, a.footer or a.title, key_display=a.key_display, tooltip=a.help,
+                  id=f"console.{a.action}", show=a.footer != "-")
+          for a in OPERATOR_ACTIONS),
+        Binding(HALT_ANYWHERE_KEY, f"halt('key {HALT_ANYWHERE_KEY}')", "Halt", key_display="^g",
+                tooltip=HALT_ANYWHERE_HELP, id="console.halt_anywhere", show=False, priority=True),
     ]
 
 

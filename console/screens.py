@@ -163,8 +163,8 @@ class ResetBreakerScreen(ModalScreen["tuple[str, str] | None"]):
             yield Select([(f"{name}: {why}"[:70], name) for name, why in self._tripped],
                          value=self._chosen, allow_blank=False, id="reset-breaker")
             yield Input(placeholder="why (logged with the command)", id="reset-reason")
-            yield Static("Enter resets it (trading stays as it is: r resumes) · Esc cancels",
-                         classes="help-hint")
+            yield Static("Enter resets it (trading stays as it is: r resumes) · Esc cancels · "
+                         "ctrl+g halts (h is a letter here)", classes="help-hint")
 
     def on_mount(self) -> None:
         self.query_one("#reset-reason", Input).focus()
