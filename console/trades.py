@@ -1,0 +1,151 @@
+"""A session's closed trades and P&L by symbol, read from its log.
+
+The figures are the engine's logged ones (``Fill``, ``PositionChanged``:
+realised P&L and commission per fill), grouped into round trips by
+``core.pnl.RoundTrips`` (the rule the losing-streak breaker counts). The
+console reads them from the session database on demand (the Trades and
+Attribution screens, ``console report``), a few hundred rows at a time,
+never from the engine's thread. No textual here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.codec import DecodeError, from_row
+from core.errors import InputError
+from core.pnl import RoundTrip, RoundTrips, TradeStats
+
+TRADE_KINDS = ("fill", "position")
+CHUNK = 5000  # rows per read: the UI thread never waits on a whole long log
+
+
+@dataclass
+class TradeLog:
+    """Reads ``sid``'s fills from ``db`` forward from where it stopped
+    (``update``); ``trips`` holds the closed and open round trips,
+    ``realized`` / ``fees`` the realised P&L (gross) and commission per symbol."""
+
+    db: Any
+    sid: str
+    last_seq: int = 0
+    realized: dict[str, float] = field(default_factory=dict)
+    fees: dict[str, float] = field(default_factory=dict)
+    fills: int = 0
+
+    def __post_init__(self) -> None:
+        self.trips = RoundTrips(self._reason)
+
+    @property
+    def closed(self) -> list[RoundTrip]:
+        return self.trips.closed
+
+    def stats(self) -> TradeStats:
+        return self.trips.stats()
+
+    def update(self, upto_seq: int | None = None) -> bool:
+        """Read the fills logged after ``last_seq`` (up to ``upto_seq``: a
+        replay shows the trades up to where it is); True when any were new."""
+        fresh = False
+        while True:
+            sql = ("SELECT seq, kind, ts, symbol, payload FROM events WHERE session = ? AND seq > ? "
+                   "AND kind IN ('fill', 'position')")
+            args: list[object] = [self.sid, self.last_seq]
+            if upto_seq is not None:
+                sql += " AND seq <= ?"
+                args.append(upto_seq)
+            rows = self.db.execute(sql + f" ORDER BY seq LIMIT {CHUNK}", args).fetchall()
+            for seq, kind, ts, symbol, payload in rows:
+                try:
+                    ev = from_row(kind, ts, symbol, payload)
+                except DecodeError as exc:
+                    raise InputError(f"session {self.sid}: seq {seq}: {exc}") from None
+                self._take(ev)
+                self.last_seq = seq
+            fresh = fresh or bool(rows)
+            if len(rows) < CHUNK:
+                return fresh
+
+    def _take(self, ev: Any) -> None:
+        self.trips.add(ev)
+        if kind_is(ev, "Fill"):
+            self.fills += 1
+            self.fees[ev.symbol] = self.fees.get(ev.symbol, 0.0) + float(ev.commission)
+        elif kind_is(ev, "PositionChanged"):
+            self.realized[ev.symbol] = self.realized.get(ev.symbol, 0.0) + float(ev.realized)
+
+    def _payload(self, seq: int, kind: str) -> dict[str, Any]:
+        row = self.db.execute("SELECT payload FROM events WHERE session = ? AND seq = ? AND kind = ?",
+                              [self.sid, seq, kind]).fetchone()
+        if row is None:
+            return {}
+        try:
+            got = json.loads(row[0])
+        except ValueError:
+            return {}
+        return got if isinstance(got, dict) else {}
+
+    def _reason(self, fill: Any) -> str:
+        """Why the order behind ``fill`` was sent: its intent's reason (a
+        slice's: its parent's intent); "" when the log does not say."""
+        accepted = self._payload(int(fill.order_id), "order_accepted")
+        intent_seq = accepted.get("intent_seq")
+        parent = accepted.get("parent_id")
+        if isinstance(parent, int) and parent > 0:
+            intent_seq = self._payload(parent, "parent_order").get("intent_seq", intent_seq)
+        if not isinstance(intent_seq, int):
+            return ""
+        reason = self._payload(intent_seq, "order_intent").get("reason", "")
+        return str(reason)
+
+
+def kind_is(ev: object, name: str) -> bool:
+    return type(ev).__name__ == name
+
+
+def session_trade_log(session: Any) -> TradeLog | None:
+    """A trade log over the database of the console's session, or None when
+    it has none (a test's fake session): ``db_path`` (a run or an attached
+    engine), or a replay's open database."""
+    playback = getattr(session, "playback", None)
+    if playback is not None and getattr(playback, "db", None) is not None:
+        return TradeLog(playback.db, playback.sid)
+    db_path = getattr(session, "db_path", None)
+    if not db_path or not Path(str(db_path)).exists():
+        return None
+    from storage import open_db
+
+    return TradeLog(open_db(db_path, create=False, readonly=True), session.session_id)
+
+
+def held(ms: int) -> str:
+    """A holding time in market time: ``45s``, ``12m``, ``3h05m``, ``4d02h``."""
+    s = max(0, ms) // 1000
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86_400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86_400}d{s % 86_400 // 3600:02d}h"
+
+
+def ratio(x: float) -> str:
+    """A profit factor: ``1.85``, ``inf`` (wins, no loss), ``n/a`` (neither)."""
+    if x != x:  # NaN
+        return "n/a"
+    return "inf" if x == float("inf") else f"{x:.2f}"
+
+
+def stats_line(st: TradeStats) -> str:
+    """The one-line summary the Trades screen and the report share."""
+    if st.trades == 0:
+        return "no closed trades yet"
+    rate = f"{st.win_rate:.0%} ({st.wins}/{st.trades})"
+    avg_win = "n/a" if st.avg_win != st.avg_win else f"{st.avg_win:+,.2f}"
+    avg_loss = "n/a" if st.avg_loss != st.avg_loss else f"{st.avg_loss:+,.2f}"
+    return (f"{st.trades:,} closed · win rate {rate} · avg win {avg_win} · avg loss {avg_loss} · "
+            f"profit factor {ratio(st.profit_factor)} · net {st.net:+,.2f} (fees {st.fees:,.2f})")

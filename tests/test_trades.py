@@ -1,0 +1,125 @@
+"""Closed trades (round trips) and their win rate, from logged fills
+(core.pnl.RoundTrips, console.trades)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from core.events import Fill, PositionChanged
+from core.pnl import RoundTrips, session_pnl, trade_stats
+from core.portfolio import Portfolio
+from tests.conftest import run_cli
+
+
+def feed(trips: RoundTrips, fills: list[tuple[int, str, float, float, float]]) -> Portfolio:
+    """Book each (ts, symbol, qty, price, commission) in a real Portfolio and
+    hand RoundTrips the Fill and PositionChanged the engine would log."""
+    pf = Portfolio(1_000_000.0)
+    for i, (ts, sym, qty, price, fee) in enumerate(fills):
+        realized = pf.apply_fill(sym, qty, price, fee)
+        pos = pf.positions[sym]
+        trips.add(Fill(ts, sym, i + 1, qty, price, fee))
+        trips.add(PositionChanged(ts, sym, pos.qty, pos.avg_price, realized))
+    return pf
+
+
+def test_a_round_trip_in_two_entries_and_two_exits():
+    trips = RoundTrips()
+    feed(trips, [(1000, "AAA", 100, 10.0, 1.0), (2000, "AAA", 100, 12.0, 1.0),
+                 (3000, "AAA", -50, 13.0, 1.0), (9000, "AAA", -150, 9.0, 1.0)])
+    (t,) = trips.closed
+    assert (t.symbol, t.side, t.entry_ts, t.exit_ts, t.held_ms, t.qty, t.fills) == \
+        ("AAA", "long", 1000, 9000, 8000, 200, 4)
+    assert t.entry == pytest.approx(11.0) and t.exit == pytest.approx((50 * 13 + 150 * 9) / 200)
+    # average cost 11: +2 x 50, -2 x 150 = -200 gross, 4 commissions
+    assert t.pnl == pytest.approx(-204.0) and t.fees == pytest.approx(4.0)
+    assert not trips.open
+
+
+def test_through_zero_closes_one_trip_and_opens_the_next_at_the_fill_price():
+    trips = RoundTrips()
+    feed(trips, [(1000, "AAA", -100, 20.0, 2.0), (5000, "AAA", 150, 18.0, 3.0),
+                 (7000, "AAA", -50, 19.0, 1.0)])
+    short, long_ = trips.closed
+    assert (short.side, short.qty, short.exit) == ("short", 100, 18.0)
+    assert short.pnl == pytest.approx(200.0 - 2.0 - 3.0)  # the flipping fill's whole fee, as the engine
+    assert (long_.side, long_.entry_ts, long_.entry, long_.qty) == ("long", 5000, 18.0, 50)
+    assert long_.pnl == pytest.approx(50.0 - 1.0)
+
+
+def test_open_trips_stay_open_and_symbols_are_apart():
+    trips = RoundTrips()
+    feed(trips, [(1, "AAA", 10, 5.0, 0.0), (2, "BBB", -10, 5.0, 0.0), (3, "AAA", -10, 6.0, 0.0)])
+    assert [t.symbol for t in trips.closed] == ["AAA"]
+    assert set(trips.open) == {"BBB"}
+
+
+def test_win_rate_average_win_and_loss_and_profit_factor():
+    trips = RoundTrips()
+    feed(trips, [(1, "A", 1, 10.0, 0.0), (2, "A", -1, 14.0, 0.0),   # +4
+                 (3, "A", 1, 10.0, 0.0), (4, "A", -1, 12.0, 0.0),   # +2
+                 (5, "A", 1, 10.0, 0.0), (6, "A", -1, 7.0, 0.0),    # -3
+                 (7, "A", 1, 10.0, 0.0), (8, "A", -1, 10.0, 0.0)])  # 0: neither
+    st = trips.stats()
+    assert (st.trades, st.wins, st.losses) == (4, 2, 1)
+    assert st.win_rate == pytest.approx(0.5)
+    assert st.avg_win == pytest.approx(3.0) and st.avg_loss == pytest.approx(-3.0)
+    assert st.profit_factor == pytest.approx(2.0) and st.net == pytest.approx(3.0)
+    assert math.isinf(trade_stats(trips.closed[:2]).profit_factor)
+    none = trade_stats([])
+    assert none.trades == 0 and math.isnan(none.win_rate) and math.isnan(none.profit_factor)
+
+
+FLATTENED = "[breakers]\nmax_drawdown = 0.0006\n"  # a tight drawdown limit: the default on_trip flattens
+
+
+@pytest.fixture(scope="module")
+def flat_session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    d = tmp_path_factory.mktemp("trades")
+    (d / "flat.toml").write_text(FLATTENED)
+    res = run_cli("run", "--headless", "--events", "15000", "--seed", "5", "--config", str(d / "flat.toml"),
+                  db=d / "t.db")
+    assert res.returncode == 0, res.stderr
+    return d / "t.db", res.stdout.strip().splitlines()[-1]
+
+
+def test_a_session_that_ends_flat_has_trades_that_add_up_to_its_pnl(flat_session):  # type: ignore[no-untyped-def]
+    from console.trades import TradeLog
+    from storage import open_db, session_summary
+
+    db_path, sid = flat_session
+    db = open_db(db_path, create=False, readonly=True)
+    log = TradeLog(db, sid)
+    assert log.update()
+    assert not log.trips.open, "the breaker's flatten should leave the book flat"
+    assert len(log.closed) >= 2
+    # the log's own P&L (last NAV - initial cash) is the closed trades' sum, to the cent
+    assert sum(t.pnl for t in log.closed) == pytest.approx(session_summary(db, sid).pnl, abs=0.01)
+    assert all(t.reason for t in log.closed), [t for t in log.closed if not t.reason][:3]
+    assert log.update() is False  # nothing new: nothing read
+
+
+def test_reading_in_steps_gives_the_same_trades(flat_session):  # type: ignore[no-untyped-def]
+    from console.trades import TradeLog
+    from storage import open_db
+
+    db_path, sid = flat_session
+    db = open_db(db_path, create=False, readonly=True)
+    whole = TradeLog(db, sid)
+    whole.update()
+    stepped = TradeLog(db, sid)
+    last = db.execute("select max(seq) from events where session = ?", [sid]).fetchone()[0]
+    for upto in range(0, last + 2000, 1500):
+        stepped.update(upto)
+    assert stepped.closed == whole.closed and stepped.fees == whole.fees
+
+
+def test_holding_times_and_ratios_read_plainly():
+    from console.trades import held, ratio
+
+    assert [held(x) for x in (45_000, 12 * 60_000, 3 * 3_600_000 + 5 * 60_000, 4 * 86_400_000 + 7_200_000)] == \
+        ["45s", "12m", "3h05m", "4d02h"]
+    assert (ratio(1.849), ratio(math.inf), ratio(math.nan)) == ("1.85", "inf", "n/a")
