@@ -19,7 +19,7 @@ from console.palette import OPERATOR_ACTIONS
 from console.panes.breakers import in_unit
 from console.panes.common import money, open_positions
 from console.panes.log import LogPane
-from console.screens import AlertsScreen, ConfirmScreen, HelpScreen, ResetBreakerScreen
+from console.screens import AlertsScreen, ConfirmScreen, HelpScreen, ResetBreakerScreen, Table, TableScreen
 from core.snapshot import Snapshot
 
 TRADING_ACTIONS = {"halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker"}
@@ -197,6 +197,40 @@ class OperatorApp(App[None]):
 
     def action_alerts(self, via: str = "key a") -> None:
         self.push_screen(AlertsScreen(self.alerts.history))
+
+    _trade_log: object = None  # console.trades.TradeLog, opened on first use; False: none to open
+
+    def trade_log(self):  # type: ignore[no-untyped-def]
+        """The session's trade log (read from its database), or None."""
+        if self._trade_log is None:
+            from console.trades import session_trade_log
+
+            try:
+                self._trade_log = session_trade_log(self.session) or False
+            except Exception as exc:  # a database that cannot be opened: say so on the screen
+                self.notify(f"cannot open the session log: {exc}", severity="warning", timeout=6)
+                self._trade_log = False
+        return self._trade_log or None
+
+    def _figures(self, title: str, view: Callable[..., tuple[list[str], list[Table]]],
+                 key: str) -> None:
+        def build() -> tuple[list[str], list[Table]]:
+            try:
+                return view(self.trade_log(), self.session.latest)
+            except Exception as exc:  # noqa: BLE001 - a damaged log must not kill the console
+                return [f"cannot read the session log: {str(exc)[:200]}"], []
+
+        self.push_screen(TableScreen(title, build, close_key=key))
+
+    def action_trades(self, via: str = "key d") -> None:
+        from console.ledger import trades_view
+
+        self._figures("Trades (closed round trips)", trades_view, "d")
+
+    def action_attribution(self, via: str = "key m") -> None:
+        from console.ledger import attribution_view
+
+        self._figures("P&L attribution", attribution_view, "m")
 
     def action_help(self, via: str = "key ?") -> None:
         keys = [(a.key_display, a.help) for a in OPERATOR_ACTIONS]

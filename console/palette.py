@@ -34,6 +34,8 @@ OPERATOR_ACTIONS: tuple[OperatorAction, ...] = (
     OperatorAction("reset_breaker", "b", "b", "Reset breaker",
                    "Reset one tripped breaker, with a typed reason", "-"),
     OperatorAction("alerts", "a", "a", "Alerts", "Alert history: each trip and halt, when, why and who"),
+    OperatorAction("trades", "d", "d", "Trades", "Closed trades (entry, exit, P&L, held) and the win rate", "-"),
+    OperatorAction("attribution", "m", "m", "P&L attribution", "P&L by symbol and by strategy book (model)", "-"),
     OperatorAction("toggle_pause", "p", "p", "Pause view", "Freeze/unfreeze the view; the engine keeps running",
                    "Pause"),
     OperatorAction("help", "question_mark", "?", "Help", "Show the keys"),

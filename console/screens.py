@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -178,3 +178,79 @@ class ResetBreakerScreen(ModalScreen["tuple[str, str] | None"]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+Table = tuple[str, tuple[str, ...], list[tuple[str, ...]]]  # (title, columns, rows)
+
+
+class TableScreen(ModalScreen[None]):
+    """Figures as text lines and tables (the trades, the P&L attribution), built
+    by ``build`` and rebuilt every ``refresh_s`` while open: the engine keeps
+    trading behind it. ``keys`` close it (its own key toggles it)."""
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="table.close"),
+        Binding("h", "halt_now", "Halt", id="table.halt"),
+    ]
+
+    def __init__(self, title: str, build: Callable[[], tuple[list[str], list[Table]]],
+                 close_key: str = "", refresh_s: float = 1.0, dialog_id: str = "table-dialog") -> None:
+        super().__init__()
+        self._title = title
+        self._build = build
+        self._refresh_s = refresh_s
+        self._dialog_id = dialog_id
+        self._shown: tuple[list[str], list[Table]] | None = None
+        if close_key:
+            self._bindings.bind(close_key, "close", "Close", show=False)
+
+    def compose(self) -> ComposeResult:
+        lines, tables = self._shown = self._build()
+        with Vertical(id=self._dialog_id, classes="table-dialog") as dialog:
+            dialog.border_title = self._title
+            yield Static("\n".join(lines), id="table-lines", markup=False)
+            with VerticalScroll(id="table-body"):
+                for i, (title, columns, rows) in enumerate(tables):
+                    yield Static(title, classes="subtitle", id=f"table-title-{i}")
+                    table: DataTable[str] = DataTable(cursor_type="row", id=f"table-{i}", classes="figures")
+                    table.add_columns(*columns)
+                    table.add_rows(rows)
+                    yield table
+            yield Static("↑↓ PgUp PgDn scroll · Esc closes · h halts", classes="help-hint")
+
+    def on_mount(self) -> None:
+        if self._refresh_s > 0:
+            self.set_interval(self._refresh_s, self._rebuild)
+
+    def _rebuild(self) -> None:
+        got = self._build()
+        if got == self._shown:
+            return
+        old_tables = self._shown[1] if self._shown else []
+        self._shown = got
+        lines, tables = got
+        self.query_one("#table-lines", Static).update("\n".join(lines))
+        if [t[1] for t in tables] != [t[1] for t in old_tables]:
+            return  # the shape changed (rare): the next open shows it
+        for i, (title, _columns, rows) in enumerate(tables):
+            self.query_one(f"#table-title-{i}", Static).update(title)
+            table = self.query_one(f"#table-{i}", DataTable)
+            at = table.cursor_row
+            table.clear()
+            table.add_rows(rows)
+            if rows:
+                table.move_cursor(row=min(at, len(rows) - 1))
+
+    def table_rows(self, i: int = 0) -> list[tuple[str, ...]]:
+        """What table ``i`` shows now (tests)."""
+        return list(self._shown[1][i][2]) if self._shown else []
+
+    def lines(self) -> list[str]:
+        return list(self._shown[0]) if self._shown else []
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    async def action_halt_now(self) -> None:
+        self.dismiss(None)
+        await self.app.run_action("halt")

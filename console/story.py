@@ -46,3 +46,18 @@ def position_story(snap: Snapshot, symbol: str, log: Iterable[LogLine]) -> str:
                  if events else "Orders and fills: none in the console's log (see the session log)")
     lines += [f"  {when(e.ts)} #{e.seq} {e.text}" for e in events[-MAX_EVENTS:]]
     return "\n".join(lines)
+
+
+ENSEMBLE = "ensemble"
+
+
+def driving_models(snap: Snapshot) -> dict[str, tuple[str, float]]:
+    """symbol -> (model, contribution): the ensemble's largest contributor
+    (weight x value) to its latest view of the symbol, the model that drives
+    the position; symbols without an ensemble view are absent."""
+    found: dict[str, tuple[str, float]] = {}
+    for s in snap.signals:
+        if s.model == ENSEMBLE and s.explain:
+            model, part = max(s.explain, key=lambda kv: abs(kv[1]))
+            found[s.symbol] = (model, part)
+    return found

@@ -123,3 +123,92 @@ def test_holding_times_and_ratios_read_plainly():
     assert [held(x) for x in (45_000, 12 * 60_000, 3 * 3_600_000 + 5 * 60_000, 4 * 86_400_000 + 7_200_000)] == \
         ["45s", "12m", "3h05m", "4d02h"]
     assert (ratio(1.849), ratio(math.inf), ratio(math.nan)) == ("1.85", "inf", "n/a")
+
+
+# ------------------------------------------------------------ the screens (Pilot)
+
+
+def logged_fake(db_path: Path, sid: str):  # type: ignore[no-untyped-def]
+    """A fake console session over a real logged session's database."""
+    from tests.test_ui_fakes import FakeSession, snapshot
+
+    session = FakeSession(snapshot(session_id=sid, seq=10**9))
+    session.db_path = str(db_path)  # type: ignore[attr-defined]
+    session.session_id = sid
+    return session
+
+
+@pytest.mark.asyncio
+async def test_d_shows_the_closed_trades_and_the_win_rate(flat_session):  # type: ignore[no-untyped-def]
+    from console.app import build_app
+    from console.screens import TableScreen
+    from console.trades import TradeLog
+    from storage import open_db
+
+    db_path, sid = flat_session
+    log = TradeLog(open_db(db_path, create=False, readonly=True), sid)
+    log.update()
+    session = logged_fake(db_path, sid)
+    async with build_app(session, start_engine=False).run_test(size=(160, 48)) as pilot:
+        await pilot.press("d")
+        await pilot.pause()
+        screen = pilot.app.screen
+        assert isinstance(screen, TableScreen)
+        rows = screen.table_rows()
+        assert len(rows) == len(log.closed)
+        newest = log.closed[-1]
+        assert rows[0][0] == newest.symbol and rows[0][8] == f"{newest.pnl:+,.2f}"
+        st = log.stats()
+        assert f"win rate {st.win_rate:.0%} ({st.wins}/{st.trades})" in screen.lines()[0]
+        assert "profit factor" in screen.lines()[0]
+        await pilot.press("d")  # its own key closes it
+        await pilot.pause()
+        assert not isinstance(pilot.app.screen, TableScreen)
+        assert session.submits == []
+
+
+@pytest.mark.asyncio
+async def test_m_shows_pnl_by_symbol_from_the_log_and_h_still_halts(flat_session):  # type: ignore[no-untyped-def]
+    from console.app import build_app
+    from console.screens import TableScreen
+    from console.trades import TradeLog
+    from storage import open_db
+
+    db_path, sid = flat_session
+    log = TradeLog(open_db(db_path, create=False, readonly=True), sid)
+    log.update()
+    session = logged_fake(db_path, sid)
+    session.latest = session.latest.__class__(**{**{f: getattr(session.latest, f) for f in
+                                                   session.latest.__dataclass_fields__}, "positions": ()})
+    async with build_app(session, start_engine=False).run_test(size=(160, 48)) as pilot:
+        await pilot.press("m")
+        await pilot.pause()
+        screen = pilot.app.screen
+        assert isinstance(screen, TableScreen)
+        by_symbol = {r[0]: r for r in screen.table_rows(0)}
+        assert set(by_symbol) == set(log.realized)
+        for sym, row in by_symbol.items():
+            assert row[5] == f"{log.realized[sym] - log.fees[sym]:+,.2f}"  # flat: realised - fees
+        assert "not split by model" in " ".join(screen.lines())  # no books in this session
+        await pilot.press("h")
+        await pilot.pause()
+        assert session.actions() == ["halt"]
+
+
+@pytest.mark.asyncio
+async def test_without_a_database_the_screens_say_so():
+    from console.app import build_app
+    from console.screens import TableScreen
+    from tests.test_ui_fakes import FakeSession, snapshot
+
+    session = FakeSession(snapshot())
+    async with build_app(session, start_engine=False).run_test(size=(100, 30)) as pilot:
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, TableScreen)
+        assert "no session log" in pilot.app.screen.lines()[0]
+        await pilot.press("escape", "m")
+        await pilot.pause()
+        rows = pilot.app.screen.table_rows(0)
+        assert {r[0] for r in rows} == {"AAPL", "MSFT", "NVDA"}
+        assert next(r for r in rows if r[0] == "AAPL")[7] == ""  # no ensemble explain in the fake
