@@ -23,6 +23,11 @@ TRADE_COLUMNS = ("Symbol", "Side", "Entry", "Exit", "Held", "Qty", "Entry px", "
 NO_LOG = "no session log to read here (this console has no database)"
 
 
+def price(x: float) -> str:
+    """A price with the places it needs: 1.0834 (FX), 42.29, 33,488.75."""
+    return money(x) if not math.isfinite(x) or abs(x) >= 10 else f"{x:,.4f}"
+
+
 def _qty(q: float) -> str:
     return f"{q:,.0f}" if float(q).is_integer() else f"{q:,.4f}"
 
@@ -42,7 +47,7 @@ def trades_view(log: TradeLog | None, snap: Snapshot) -> tuple[list[str], list[T
                  f"{log.fills:,} fills read, to seq {log.last_seq:,}.")
     newest = log.closed[::-1][:MAX_TRADE_ROWS]
     rows = [(t.symbol, t.side, when(t.entry_ts), when(t.exit_ts), held(t.held_ms), _qty(t.qty),
-             money(t.entry), money(t.exit), signed_money(t.pnl), money(t.fees), t.reason[:48])
+             price(t.entry), price(t.exit), signed_money(t.pnl), money(t.fees), t.reason[:48])
             for t in newest]
     more = f" (newest {MAX_TRADE_ROWS} of {len(log.closed):,})" if len(log.closed) > MAX_TRADE_ROWS else ""
     return lines, [(f"Closed trades{more}", TRADE_COLUMNS, rows)]
@@ -54,6 +59,14 @@ BOOK_COLUMNS = ("Book (model)", "Weight", "Realised", "Fees", "Unrealised", "P&L
 
 def _share(part: float, whole: float) -> str:
     return f"{part / whole:.0%}" if whole else "—"
+
+
+def _versus(total: float, session: float) -> str:
+    if math.isnan(session):
+        return ""
+    if abs(total - session) < 0.005:
+        return " = the session's P&L"
+    return f"; the session's P&L is {session:+,.2f} (the difference: the puts, or a snapshot between two reads)"
 
 
 def attribution_view(log: TradeLog | None, snap: Snapshot) -> tuple[list[str], list[Table]]:
@@ -79,8 +92,7 @@ def attribution_view(log: TradeLog | None, snap: Snapshot) -> tuple[list[str], l
     session = snap.risk.nav - start if start > 0 else math.nan
     lines = [f"By symbol: {total:+,.2f} (realised {math.fsum(realised.values()):+,.2f}, fees "
              f"{math.fsum(fees.values()):,.2f}, unrealised {math.fsum(unreal.values()):+,.2f})"
-             + (f"; the session's P&L is {session:+,.2f} (the rest: puts, or fills not yet marked)"
-                if not math.isnan(session) else "")]
+             + _versus(total, session)]
     if log is None:
         lines.append(NO_LOG + ": realised from the book, fees unknown")
     tables: list[Table] = [("P&L by symbol (Share: of the sum of |P&L|; Driver now: the ensemble's "

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
+
+from rich.text import Text
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -181,6 +184,12 @@ class ResetBreakerScreen(ModalScreen["tuple[str, str] | None"]):
 
 
 Table = tuple[str, tuple[str, ...], list[tuple[str, ...]]]  # (title, columns, rows)
+NUMBER = re.compile(r"^[+\-]?[\d,]*\.?\d+%?$")
+
+
+def _aligned(row: tuple[str, ...]) -> tuple[str | Text, ...]:
+    """Figures right-aligned, words left."""
+    return tuple(Text(c, justify="right") if NUMBER.match(c) else c for c in row)
 
 
 class TableScreen(ModalScreen[None]):
@@ -214,7 +223,7 @@ class TableScreen(ModalScreen[None]):
                     yield Static(title, classes="subtitle", id=f"table-title-{i}")
                     table: DataTable[str] = DataTable(cursor_type="row", id=f"table-{i}", classes="figures")
                     table.add_columns(*columns)
-                    table.add_rows(rows)
+                    table.add_rows([_aligned(r) for r in rows])
                     yield table
             yield Static("↑↓ PgUp PgDn scroll · Esc closes · h halts", classes="help-hint")
 
@@ -237,7 +246,7 @@ class TableScreen(ModalScreen[None]):
             table = self.query_one(f"#table-{i}", DataTable)
             at = table.cursor_row
             table.clear()
-            table.add_rows(rows)
+            table.add_rows([_aligned(r) for r in rows])
             if rows:
                 table.move_cursor(row=min(at, len(rows) - 1))
 
