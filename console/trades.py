@@ -11,6 +11,7 @@ never from the engine's thread. No textual here.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,100 @@ def stats_line(st: TradeStats) -> str:
     avg_loss = "n/a" if st.avg_loss != st.avg_loss else f"{st.avg_loss:+,.2f}"
     return (f"{st.trades:,} closed · win rate {rate} · avg win {avg_win} · avg loss {avg_loss} · "
             f"profit factor {ratio(st.profit_factor)} · net {st.net:+,.2f} (fees {st.fees:,.2f})")
+
+
+# ------------------------------------------------------------ one symbol's log
+
+STORY_KINDS = ("order_intent", "order_rejected", "order_cancelled", "fill", "position")
+RISK_ROWS = 5000  # the newest risk snapshots read for a symbol's VaR share
+
+
+@dataclass(frozen=True)
+class VarShare:
+    """A symbol's share of the book's VaR over the logged risk snapshots
+    (``var_contrib``: each position's part, adding up to the book's VaR)."""
+
+    snapshots: int  # risk snapshots read that carry contributions
+    held: int  # of them, how many list the symbol
+    now: float  # its share in the newest one (NaN: not in it)
+    mean: float  # over the snapshots that list it
+    peak: float
+    peak_ts: int
+
+
+def var_share(db: Any, sid: str, symbol: str, upto_seq: int | None = None) -> VarShare:
+    from core.engine import contrib_of  # the engine's own reading of the logged text
+
+    sql = "SELECT ts, payload FROM events WHERE session = ? AND kind = 'risk'"
+    args: list[object] = [sid]
+    if upto_seq is not None:
+        sql += " AND seq <= ?"
+        args.append(upto_seq)
+    rows = db.execute(sql + f" ORDER BY seq DESC LIMIT {RISK_ROWS}", args).fetchall()
+    shares: list[tuple[int, float]] = []
+    snapshots = 0
+    now = math.nan
+    for i, (ts, payload) in enumerate(rows):
+        try:
+            text = json.loads(payload).get("var_contrib", "")
+        except (ValueError, AttributeError):
+            continue
+        if not isinstance(text, str) or not text:
+            continue
+        parts = contrib_of(text)
+        snapshots += 1
+        total = math.fsum(parts.values())
+        if symbol in parts and total > 0:
+            share = parts[symbol] / total
+            shares.append((int(ts), share))
+            if snapshots == 1:
+                now = share
+    if not shares:
+        return VarShare(snapshots, 0, now, math.nan, math.nan, 0)
+    peak_ts, peak = max(shares, key=lambda s: s[1])
+    return VarShare(snapshots, len(shares), now, math.fsum(s for _, s in shares) / len(shares), peak, peak_ts)
+
+
+def symbol_events(db: Any, sid: str, symbol: str, upto_seq: int | None = None,
+                  limit: int = 30) -> tuple[int, list[tuple[int, int, str]]]:
+    """(how many, the newest ``limit`` as (seq, ts, line)) of the symbol's
+    orders (with why), rejections, cancels and fills (with fee and the
+    realised P&L the engine booked), oldest first."""
+    marks = ",".join("?" * len(STORY_KINDS))
+    where = f"session = ? AND kind IN ({marks}) AND symbol = ?"
+    args: list[object] = [sid, *STORY_KINDS, symbol]
+    if upto_seq is not None:
+        where += " AND seq <= ?"
+        args.append(upto_seq)
+    count = int(db.execute(f"SELECT count(*) FROM events WHERE {where} AND kind != 'position'",
+                           args).fetchone()[0])
+    rows = db.execute(f"SELECT seq, kind, ts, payload FROM events WHERE {where} ORDER BY seq DESC "
+                      f"LIMIT {limit * 2 + 1}", args).fetchall()[::-1]
+    out: list[tuple[int, int, str]] = []
+    realised: dict[int, float] = {}
+    for seq, kind, _ts, payload in rows:
+        if kind == "position":
+            try:
+                realised[seq - 1] = float(json.loads(payload).get("realized", 0.0))
+            except (ValueError, AttributeError, TypeError):
+                pass
+    for seq, kind, ts, payload in rows:
+        try:
+            p = json.loads(payload)
+        except ValueError:
+            continue
+        if not isinstance(p, dict) or kind == "position":
+            continue
+        if kind == "order_intent":
+            text = f"ORDER {p.get('qty', 0):+,g} ~{p.get('ref_price', 0):,.4g} [{p.get('origin', '')}] " \
+                   f"why: {p.get('reason', '')}"
+        elif kind == "order_rejected":
+            text = f"REJECT {p.get('qty', 0):+,g} by {p.get('rule', '')}: {p.get('reason', '')}"
+        elif kind == "order_cancelled":
+            text = f"CANCEL order {p.get('order_id', '')} ({p.get('remaining', 0):+,g} left): {p.get('reason', '')}"
+        else:
+            r = realised.get(seq)
+            text = (f"FILL {p.get('qty', 0):+,g} @ {p.get('price', 0):,.4f} fee {p.get('commission', 0):,.2f}"
+                    + (f" realised {r:+,.2f}" if r else ""))
+        out.append((int(seq), int(ts), text))
+    return count, out[-limit:]

@@ -212,3 +212,70 @@ async def test_without_a_database_the_screens_say_so():
         rows = pilot.app.screen.table_rows(0)
         assert {r[0] for r in rows} == {"AAPL", "MSFT", "NVDA"}
         assert next(r for r in rows if r[0] == "AAPL")[7] == ""  # no ensemble explain in the fake
+
+
+# ------------------------------------------------------------ the driving model and the story
+
+
+def test_the_driving_model_is_the_ensembles_largest_part():
+    from console.story import driving_models
+    from core.snapshot import SignalRow
+    from tests.test_ui_fakes import T0, snapshot
+
+    ens = SignalRow("AAPL", "ensemble", 0.4, 0.8, 1.0, T0, explain=(("momentum", 0.12), ("hmm", -0.31)))
+    snap = snapshot(signals=(ens, SignalRow("AAPL", "hmm", -0.9, 0.7, 1.0, T0),
+                             SignalRow("MSFT", "hmm", 0.2, 0.5, 1.0, T0)))
+    assert driving_models(snap) == {"AAPL": ("hmm", -0.31)}  # by size, whatever the sign; no ensemble: none
+
+
+@pytest.mark.asyncio
+async def test_the_signals_pane_marks_the_driving_model():
+    from console.app import build_app
+    from core.snapshot import SignalRow
+    from tests.test_ui_fakes import T0, FakeSession, snapshot
+
+    ens = SignalRow("AAPL", "ensemble", 0.4, 0.8, 1.0, T0, explain=(("momentum", 0.32), ("hmm", 0.08)))
+    snap = snapshot(signals=(ens, SignalRow("AAPL", "momentum", 0.9, 1.0, 1.0, T0),
+                             SignalRow("AAPL", "hmm", 0.3, 0.6, 1.0, T0)))
+    async with build_app(FakeSession(snap), start_engine=False).run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        table = pilot.app.query_one("#signals-table")
+        models = {str(table.get_row(key)[1]) for key in table.rows}
+        assert models == {"ensemble", "▶momentum", "hmm"}
+        assert "drives" in str(pilot.app.query_one("#signals").border_subtitle)
+
+
+@pytest.mark.asyncio
+async def test_enter_tells_the_story_from_the_session_log(flat_session):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from console.app import build_app
+    from console.trades import TradeLog, var_share
+    from core.snapshot import PositionRow, SignalRow
+    from storage import open_db
+
+    db_path, sid = flat_session
+    db = open_db(db_path, create=False, readonly=True)
+    log = TradeLog(db, sid)
+    log.update()
+    sym = max(log.realized, key=lambda s: sum(1 for t in log.closed if t.symbol == s))
+    share = var_share(db, sid, sym)
+    assert share.held > 0 and 0 < share.peak <= 1.5  # the symbol was in the logged contributions
+    session = logged_fake(db_path, sid)
+    ens = SignalRow(sym, "ensemble", 0.4, 0.8, 1.0, 0, explain=(("hmm", 0.3),))
+    session.latest = replace(session.latest, positions=(PositionRow(sym, 10, 100.0, 101.0, 1010.0, 10.0, 0.0, 0.001),),
+                             signals=(ens, SignalRow(sym, "hmm", 0.5, 0.9, 1.0, 0)), open_orders=())
+    async with build_app(session, start_engine=False).run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        table = pilot.app.query_one("#positions-table")
+        table.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        story = pilot.app.screen.text
+    realised, fees = log.realized[sym], log.fees[sym]
+    assert f"realised {realised:+,.2f} - fees {fees:,.2f} (log) + unrealised +10.00" in story
+    mine = [t for t in log.closed if t.symbol == sym]
+    assert f"Trades: {len(mine)} closed" in story
+    assert f"peak {share.peak:.1%}" in story and "logged risk snapshots" in story
+    assert "drives it: hmm" in story and "▶hmm" in story
+    assert "why: " in story and "FILL " in story and " fee " in story  # from the log, with reasons

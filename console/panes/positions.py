@@ -78,7 +78,8 @@ class PositionsPane(Vertical):
 
         symbol = str(event.row_key.value)
         log = self.app.query_one(LogPane).kept
-        self.app.push_screen(InfoScreen(f"{symbol}: its story", position_story(self._snap, symbol, log)))
+        trades = getattr(self.app, "trade_log", lambda: None)()  # the session's database, when there is one
+        self.app.push_screen(InfoScreen(f"{symbol}: its story", position_story(self._snap, symbol, log, trades)))
 
     def apply(self, snap: Snapshot) -> None:
         self._snap = snap
