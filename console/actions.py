@@ -19,10 +19,17 @@ from console.palette import OPERATOR_ACTIONS
 from console.panes.breakers import in_unit
 from console.panes.common import money, open_positions
 from console.panes.log import LogPane
-from console.screens import AlertsScreen, ConfirmScreen, HelpScreen, ResetBreakerScreen, Table, TableScreen
+from console.screens import (AlertsScreen, ConfirmScreen, HelpScreen, ReasonScreen, ResetBreakerScreen, Table,
+                             TableScreen)
 from core.snapshot import Snapshot
 
-TRADING_ACTIONS = {"halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker"}
+TRADING_ACTIONS = {"halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker",
+                   "flatten_symbol", "block_symbol"}
+# Commands on one symbol: the symbol travels in ``Command.symbol`` (core/events.py),
+# sent as ``session.submit(action, "", reason=..., symbol=SYM)``. Their own action
+# names, never "flatten" with a symbol: an engine that ignores the symbol would
+# flatten the whole book; one that does not know the name refuses it.
+SYMBOL_ACTIONS = ("flatten_symbol", "block_symbol", "unblock_symbol")
 
 
 class Session(Protocol):
@@ -169,6 +176,102 @@ class OperatorApp(App[None]):
                   f"{money(p.market_value):>16}" for p in held]
         self._confirm("Flatten the book?", lines, "Flatten", lambda: self._submit("flatten", via))
 
+    # ------------------------------------------------------------ one symbol
+
+    def takes_symbol(self) -> bool:
+        """Whether the session can carry a symbol with a command (its
+        ``submit`` takes ``symbol=``); the engine still has to know the action."""
+        import inspect
+
+        try:
+            return "symbol" in inspect.signature(self.session.submit).parameters
+        except (TypeError, ValueError):
+            return False
+
+    def cursor_symbol(self) -> str:
+        """The position under the Positions pane's cursor ("" when none)."""
+        from console.panes.common import KeyedTable
+
+        table = self.query_one("#positions-table", KeyedTable)
+        if table.row_count == 0:
+            return ""
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or "")
+
+    def submit_symbol(self, action: str, symbol: str, reason: str) -> None:
+        if getattr(self.session, "read_only", False):
+            self.notify(f"Read-only console: {action} {symbol} not sent", severity="warning", timeout=5)
+            return
+        self.session.submit(action, "", reason=reason, symbol=symbol)  # type: ignore[call-arg]
+
+    def _symbol_for(self, action: str, symbol: str) -> str:
+        """The symbol to act on (given, else the Positions cursor's), or ""
+        after saying why nothing can be sent."""
+        if not self.takes_symbol():
+            self.notify(f"{action}: this engine has no per-symbol commands yet; nothing sent "
+                        "(f flattens the whole book)", severity="warning", timeout=8)
+            return ""
+        symbol = symbol or self.cursor_symbol()
+        if not symbol:
+            self.notify("no position under the Positions cursor", timeout=4)
+        return symbol
+
+    def action_flatten_symbol(self, via: str = "key z", symbol: str = "") -> None:
+        """Close one position at market (confirm); the others stay."""
+        symbol = self._symbol_for("flatten_symbol", symbol)
+        if not symbol:
+            return
+        pos = next((p for p in open_positions(self.session.latest) if p.symbol == symbol), None)
+        if pos is None:
+            self.notify(f"no open position in {symbol}", timeout=4)
+            return
+        lines = [f"Close {symbol} at market: {pos.qty:+,g} units, {money(pos.market_value)}.",
+                 "Its open orders are cancelled; every other position stays.",
+                 "From HALTED the book first moves to REDUCING (exits only), as f does."]
+        self._confirm(f"Flatten {symbol}?", lines, "Flatten",
+                      lambda: self.submit_symbol("flatten_symbol", symbol, f"operator {via}"))
+
+    def action_block_symbol(self, via: str = "key k", symbol: str = "") -> None:
+        """Block one symbol (a typed reason): the gate refuses any order that
+        would grow it; exits pass. Unblock from the palette."""
+        self._ask_symbol("block_symbol", via, symbol,
+                         ["The gate refuses every order that would grow the position",
+                          "(strategy, hedge, operator); orders that shrink it pass.",
+                          "Unblock from the palette (ctrl+p: Unblock SYMBOL)."])
+
+    def action_unblock_symbol(self, via: str = "palette", symbol: str = "") -> None:
+        self._ask_symbol("unblock_symbol", via, symbol, ["New orders in it are allowed again."])
+
+    def _ask_symbol(self, action: str, via: str, symbol: str, lines: list[str]) -> None:
+        symbol = self._symbol_for(action, symbol)
+        if not symbol:
+            return
+        verb = "Block" if action == "block_symbol" else "Unblock"
+
+        def answered(reason: str | None) -> None:
+            if reason:
+                self.submit_symbol(action, symbol, f"operator {via}: {reason}")
+
+        self.push_screen(ReasonScreen(f"{verb} {symbol}", lines, f"{verb} {symbol}"), answered)
+
+    def symbol_commands(self) -> list[tuple[str, str, str, str]]:
+        """(title, action, symbol, help) for the palette: Flatten SYM per open
+        position, Block SYM per symbol the book knows, Unblock SYM per blocked one."""
+        snap = self.session.latest
+        if snap.finished or not self.takes_symbol():
+            return []
+        blocked = set(snap.blocked)
+        known = sorted({p.symbol for p in snap.positions} | {s.symbol for s in snap.signals if s.symbol != "*"})
+        out = [(f"Flatten {p.symbol}", "flatten_symbol", p.symbol, "Close this one position at market (confirm)")
+               for p in open_positions(snap)]
+        out += [(f"Block {s}", "block_symbol", s, "No order may grow it; exits pass (typed reason)")
+                for s in known if s not in blocked]
+        out += [(f"Unblock {s}", "unblock_symbol", s, "Allow orders in it again (typed reason)")
+                for s in sorted(blocked)]
+        return out
+
+    def on_symbol(self, action: str, symbol: str) -> None:
+        self.call_later(getattr(self, f"action_{action}"), "palette", symbol)
+
     def action_cancel_all(self, via: str = "key c") -> None:
         self._submit("cancel_all", via)
 
@@ -279,4 +382,8 @@ def _sensible(action: str, snap: Snapshot) -> bool:
         return bool(open_positions(snap))
     if action == "reset_breaker":
         return any(b.state == "TRIPPED" for b in snap.breakers)
+    if action == "flatten_symbol":
+        return bool(open_positions(snap))
+    if action == "block_symbol":
+        return True
     return bool(snap.open_orders)  # cancel_all

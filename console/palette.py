@@ -31,6 +31,10 @@ OPERATOR_ACTIONS: tuple[OperatorAction, ...] = (
     OperatorAction("reduce", "x", "x", "Reduce only", "Allow only orders that reduce positions", "Reduce"),
     OperatorAction("flatten", "f", "f", "Flatten", "Close every position at market (confirm)"),
     OperatorAction("cancel_all", "c", "c", "Cancel all", "Cancel every open order", "Cancel"),
+    OperatorAction("flatten_symbol", "z", "z", "Flatten one symbol",
+                   "Close the position under the Positions cursor (confirm)", "-"),
+    OperatorAction("block_symbol", "k", "k", "Block one symbol",
+                   "No order may grow the cursor's position; exits pass (typed reason)", "-"),
     OperatorAction("reset_breaker", "b", "b", "Reset breaker",
                    "Reset one tripped breaker, with a typed reason", "-"),
     OperatorAction("alerts", "a", "a", "Alerts", "Alert history: each trip and halt, when, why and who"),
@@ -73,6 +77,8 @@ class _Operable(Protocol):
     def operate(self, action: str, via: str) -> None: ...
     def tripped_breakers(self) -> list[str]: ...
     def reset_one(self, name: str, via: str) -> None: ...
+    def symbol_commands(self) -> list[tuple[str, str, str, str]]: ...
+    def on_symbol(self, action: str, symbol: str) -> None: ...
 
 
 class OperatorCommands(Provider):
@@ -90,10 +96,13 @@ class OperatorCommands(Provider):
         """(title, run, help) for each action on offer, then one "Reset breaker
         NAME" per tripped breaker."""
         app: _Operable = self.app  # type: ignore[assignment]
-        found = [(a.title, self._run(a.action), a.help) for a in self._available() if a.action != "reset_breaker"]
+        one_symbol = ("reset_breaker", "flatten_symbol", "block_symbol")
+        found = [(a.title, self._run(a.action), a.help) for a in self._available() if a.action not in one_symbol]
         found += [(f"Reset breaker {name}", partial(app.reset_one, name, "palette"),
                    f"Reset {name} with a typed reason (trading stays as it is)")
                   for name in app.tripped_breakers()]
+        found += [(title, partial(app.on_symbol, action, symbol), help_text)
+                  for title, action, symbol, help_text in app.symbol_commands()]
         return found
 
     async def discover(self) -> Hits:

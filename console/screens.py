@@ -148,6 +148,42 @@ class InfoScreen(ModalScreen[None]):
         await self.app.run_action("halt")
 
 
+class ReasonScreen(ModalScreen["str | None"]):
+    """Ask for the operator's reason before a command (block a symbol);
+    dismisses with the reason, or None. Enter with no reason does nothing:
+    the log must say why."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="reason.cancel")]
+
+    def __init__(self, title: str, lines: Iterable[str], label: str) -> None:
+        super().__init__()
+        self._title = title
+        self._lines = list(lines)
+        self._label = label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="reason-dialog") as dialog:
+            dialog.border_title = self._title
+            for line in self._lines:
+                yield Static(line, classes="confirm-line", markup=False)
+            yield Input(placeholder="why (logged with the command)", id="reason-input")
+            yield Static(f"Enter: {self._label} · Esc cancels · ctrl+g halts (h is a letter here)",
+                         classes="help-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#reason-input", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        reason = event.value.strip()
+        if not reason:
+            self.notify("type a reason first: the log keeps it", severity="warning", timeout=4)
+            return
+        self.dismiss(reason)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class ResetBreakerScreen(ModalScreen["tuple[str, str] | None"]):
     """Reset one tripped breaker, with the operator's reason typed in; dismisses
     with (breaker, reason), or None. Enter with an empty reason does nothing:
