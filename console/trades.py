@@ -36,6 +36,7 @@ class TradeLog:
     realized: dict[str, float] = field(default_factory=dict)
     fees: dict[str, float] = field(default_factory=dict)
     fills: int = 0
+    positions: dict[str, tuple[float, float]] = field(default_factory=dict)  # symbol -> (qty, avg price)
 
     def __post_init__(self) -> None:
         self.trips = RoundTrips(self._reason)
@@ -77,6 +78,7 @@ class TradeLog:
             self.fees[ev.symbol] = self.fees.get(ev.symbol, 0.0) + float(ev.commission)
         elif kind_is(ev, "PositionChanged"):
             self.realized[ev.symbol] = self.realized.get(ev.symbol, 0.0) + float(ev.realized)
+            self.positions[ev.symbol] = (float(ev.qty), float(ev.avg_price))
 
     def _payload(self, seq: int, kind: str) -> dict[str, Any]:
         row = self.db.execute("SELECT payload FROM events WHERE session = ? AND seq = ? AND kind = ?",
@@ -247,3 +249,19 @@ def symbol_events(db: Any, sid: str, symbol: str, upto_seq: int | None = None,
                     + (f" realised {r:+,.2f}" if r else ""))
         out.append((int(seq), int(ts), text))
     return count, out[-limit:]
+
+
+def last_closes(db: Any, sid: str, symbols: list[str]) -> dict[str, tuple[int, float]]:
+    """symbol -> (ts, close) of its last logged bar close."""
+    out: dict[str, tuple[int, float]] = {}
+    for sym in symbols:
+        row = db.execute("SELECT ts, payload FROM events WHERE session = ? AND kind = 'bar_closed' AND symbol = ? "
+                         "ORDER BY seq DESC LIMIT 1", [sid, sym]).fetchone()
+        if row is None:
+            continue
+        try:
+            close = float(json.loads(row[1])["close"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        out[sym] = (int(row[0]), close)
+    return out
