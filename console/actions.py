@@ -339,7 +339,7 @@ class OperatorApp(App[None]):
         keys = [(a.key_display, a.help) for a in OPERATOR_ACTIONS]
         from console.palette import HALT_ANYWHERE_HELP
 
-        story = ("Enter", "On a position: its story (why, orders, fills, VaR share)")
+        story = ("Enter", "On a position: its story (why, orders, fills, VaR)")
         anywhere = (self.halt_key("anywhere"), HALT_ANYWHERE_HELP)
         self.push_screen(HelpScreen([keys[0], anywhere, *keys[1:], story, ("ctrl+p", "Command palette")]))
 

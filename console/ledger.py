@@ -13,7 +13,7 @@ import math
 
 from console.panes.common import money, signed_money, when
 from console.story import driving_models
-from console.trades import TradeLog, held, stats_line
+from console.trades import TradeLog, held, price, stats_line
 from core.snapshot import Snapshot
 
 Table = tuple[str, tuple[str, ...], list[tuple[str, ...]]]
@@ -21,11 +21,6 @@ MAX_TRADE_ROWS = 500  # the newest; the report and the session log have them all
 TRADE_COLUMNS = ("Symbol", "Side", "Entry", "Exit", "Held", "Qty", "Entry px", "Exit px", "P&L", "Fees",
                  "Why (entry)")
 NO_LOG = "no session log to read here (this console has no database)"
-
-
-def price(x: float) -> str:
-    """A price with the places it needs: 1.0834 (FX), 42.29, 33,488.75."""
-    return money(x) if not math.isfinite(x) or abs(x) >= 10 else f"{x:,.4f}"
 
 
 def _qty(q: float) -> str:

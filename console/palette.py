@@ -34,7 +34,7 @@ OPERATOR_ACTIONS: tuple[OperatorAction, ...] = (
     OperatorAction("flatten_symbol", "z", "z", "Flatten one symbol",
                    "Close the position under the Positions cursor (confirm)", "-"),
     OperatorAction("block_symbol", "k", "k", "Block one symbol",
-                   "No order may grow the cursor's position; exits pass (typed reason)", "-"),
+                   "Block the cursor's symbol: exits only (typed reason)", "-"),
     OperatorAction("reset_breaker", "b", "b", "Reset breaker",
                    "Reset one tripped breaker, with a typed reason", "-"),
     OperatorAction("alerts", "a", "a", "Alerts", "Alert history: each trip and halt, when, why and who"),
@@ -58,7 +58,7 @@ OPERATOR_ACTIONS: tuple[OperatorAction, ...] = (
 # some terminals or ctrl+k = Input's delete-to-end). It is a priority
 # binding: it fires before the focused box and over every dialog.
 HALT_ANYWHERE_KEY = "ctrl+g"
-HALT_ANYWHERE_HELP = "Halt from anywhere, even while typing in a box (h is a letter there)"
+HALT_ANYWHERE_HELP = "Halt from anywhere, even typing in a box (h types)"
 
 
 def operator_bindings() -> list[BindingType]:

@@ -40,7 +40,7 @@ def position_story(snap: Snapshot, symbol: str, log: Iterable[LogLine], trades: 
         if v.held:
             lines.append(f"VaR share in the logged risk snapshots: now {_share(v.now)}, mean {_share(v.mean)}, "
                          f"peak {_share(v.peak)} at {when(v.peak_ts)} (held in {v.held:,} of the last "
-                         f"{v.snapshots:,})")
+                         f"{v.snapshots:,})" + ("; over 100%: other positions offset it" if v.peak > 1 else ""))
         elif v.snapshots:
             lines.append(f"VaR share: not in any of the last {v.snapshots:,} logged risk snapshots")
     views = [s for s in snap.signals if s.symbol == symbol]
@@ -62,7 +62,7 @@ def position_story(snap: Snapshot, symbol: str, log: Iterable[LogLine], trades: 
     lines.append("")
     if history is not None and history[1] is not None:
         count, events = history[1]
-        lines.append(f"Orders and fills (session log; newest {len(events)} of {count:,}):" if events
+        lines.append(f"Orders and fills (session log, newest first; {len(events)} of {count:,}):" if events
                      else "Orders and fills: none in the session log yet")
         lines += [f"  {when(ts)} #{seq} {text}" for seq, ts, text in events]
         return "\n".join(lines)

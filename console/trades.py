@@ -136,6 +136,13 @@ def held(ms: int) -> str:
     return f"{s // 86_400}d{s % 86_400 // 3600:02d}h"
 
 
+def price(x: float) -> str:
+    """A price with the places it needs: 1.0834 (FX), 42.29, 33,488.75."""
+    if not math.isfinite(x):
+        return "n/a"
+    return f"{x:,.2f}" if abs(x) >= 10 else f"{x:,.4f}"
+
+
 def ratio(x: float) -> str:
     """A profit factor: ``1.85``, ``inf`` (wins, no loss), ``n/a`` (neither)."""
     if x != x:  # NaN
@@ -210,7 +217,7 @@ def symbol_events(db: Any, sid: str, symbol: str, upto_seq: int | None = None,
                   limit: int = 30) -> tuple[int, list[tuple[int, int, str]]]:
     """(how many, the newest ``limit`` as (seq, ts, line)) of the symbol's
     orders (with why), rejections, cancels and fills (with fee and the
-    realised P&L the engine booked), oldest first."""
+    realised P&L the engine booked), newest first."""
     marks = ",".join("?" * len(STORY_KINDS))
     where = f"session = ? AND kind IN ({marks}) AND symbol = ?"
     args: list[object] = [sid, *STORY_KINDS, symbol]
@@ -237,7 +244,7 @@ def symbol_events(db: Any, sid: str, symbol: str, upto_seq: int | None = None,
         if not isinstance(p, dict) or kind == "position":
             continue
         if kind == "order_intent":
-            text = f"ORDER {p.get('qty', 0):+,g} ~{p.get('ref_price', 0):,.4g} [{p.get('origin', '')}] " \
+            text = f"ORDER {p.get('qty', 0):+,g} ~{price(float(p.get('ref_price', 0)))} [{p.get('origin', '')}] " \
                    f"why: {p.get('reason', '')}"
         elif kind == "order_rejected":
             text = f"REJECT {p.get('qty', 0):+,g} by {p.get('rule', '')}: {p.get('reason', '')}"
@@ -245,10 +252,10 @@ def symbol_events(db: Any, sid: str, symbol: str, upto_seq: int | None = None,
             text = f"CANCEL order {p.get('order_id', '')} ({p.get('remaining', 0):+,g} left): {p.get('reason', '')}"
         else:
             r = realised.get(seq)
-            text = (f"FILL {p.get('qty', 0):+,g} @ {p.get('price', 0):,.4f} fee {p.get('commission', 0):,.2f}"
+            text = (f"FILL {p.get('qty', 0):+,g} @ {price(float(p.get('price', 0)))} fee {p.get('commission', 0):,.2f}"
                     + (f" realised {r:+,.2f}" if r else ""))
         out.append((int(seq), int(ts), text))
-    return count, out[-limit:]
+    return count, out[-limit:][::-1]
 
 
 def last_closes(db: Any, sid: str, symbols: list[str]) -> dict[str, tuple[int, float]]:

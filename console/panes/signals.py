@@ -40,7 +40,7 @@ class SignalsPane(Vertical):
 
     def apply(self, snap: Snapshot) -> None:
         self._drivers = {sym: model for sym, (model, _) in driving_models(snap).items()}
-        self.border_subtitle = f"{DRIVER_MARK} drives the position (the ensemble's largest part)" \
+        self.border_subtitle = f"{DRIVER_MARK} drives its position" \
             if self._drivers else ""
         self._rows = {f"{s.symbol}/{s.model}": s for s in snap.signals}
         rows = {key: self._cells(s) for key, s in self._rows.items()}
