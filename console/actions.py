@@ -10,7 +10,7 @@ frozen view never greys out a key the real state allows.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from textual.app import App
 
@@ -303,7 +303,7 @@ class OperatorApp(App[None]):
 
     _trade_log: object = None  # console.trades.TradeLog, opened on first use; False: none to open
 
-    def trade_log(self):  # type: ignore[no-untyped-def]
+    def trade_log(self) -> Any:
         """The session's trade log (read from its database), or None."""
         if self._trade_log is None:
             from console.trades import session_trade_log

@@ -18,7 +18,7 @@ from core.snapshot import Snapshot
 
 Table = tuple[str, tuple[str, ...], list[tuple[str, ...]]]
 MAX_TRADE_ROWS = 500  # the newest; the report and the session log have them all
-TRADE_COLUMNS = ("Symbol", "Side", "Entry", "Exit", "Held", "Qty", "Entry px", "Exit px", "P&L", "Fees",
+TRADE_COLUMNS: tuple[str, ...] = ("Symbol", "Side", "Entry", "Exit", "Held", "Qty", "Entry px", "Exit px", "P&L", "Fees",
                  "Why (entry)")
 NO_LOG = "no session log to read here (this console has no database)"
 
@@ -41,15 +41,15 @@ def trades_view(log: TradeLog | None, snap: Snapshot) -> tuple[list[str], list[T
     lines.append(f"A trade: from flat back to flat (or through zero), net of every fee on the way; "
                  f"{log.fills:,} fills read, to seq {log.last_seq:,}.")
     newest = log.closed[::-1][:MAX_TRADE_ROWS]
-    rows = [(t.symbol, t.side, when(t.entry_ts), when(t.exit_ts), held(t.held_ms), _qty(t.qty),
+    rows: list[tuple[str, ...]] = [(t.symbol, t.side, when(t.entry_ts), when(t.exit_ts), held(t.held_ms), _qty(t.qty),
              price(t.entry), price(t.exit), signed_money(t.pnl), money(t.fees), t.reason[:48])
             for t in newest]
     more = f" (newest {MAX_TRADE_ROWS} of {len(log.closed):,})" if len(log.closed) > MAX_TRADE_ROWS else ""
     return lines, [(f"Closed trades{more}", TRADE_COLUMNS, rows)]
 
 
-SYMBOL_COLUMNS = ("Symbol", "Qty", "Realised", "Fees", "Unrealised", "P&L", "Share", "Driver now")
-BOOK_COLUMNS = ("Book (model)", "Weight", "Realised", "Fees", "Unrealised", "P&L", "Share")
+SYMBOL_COLUMNS: tuple[str, ...] = ("Symbol", "Qty", "Realised", "Fees", "Unrealised", "P&L", "Share", "Driver now")
+BOOK_COLUMNS: tuple[str, ...] = ("Book (model)", "Weight", "Realised", "Fees", "Unrealised", "P&L", "Share")
 
 
 def _share(part: float, whole: float) -> str:
@@ -78,7 +78,7 @@ def attribution_view(log: TradeLog | None, snap: Snapshot) -> tuple[list[str], l
     pnl = {s: realised.get(s, 0.0) - fees.get(s, 0.0) + unreal.get(s, 0.0) for s in symbols}
     total = math.fsum(pnl.values())
     gross = math.fsum(abs(v) for v in pnl.values())
-    rows = [(s, _qty(qty.get(s, 0.0)), signed_money(realised.get(s, 0.0)),
+    rows: list[tuple[str, ...]] = [(s, _qty(qty.get(s, 0.0)), signed_money(realised.get(s, 0.0)),
              money(fees[s]) if s in fees else ("—" if log is None else money(0.0)),
              signed_money(unreal.get(s, 0.0)), signed_money(pnl[s]), _share(abs(pnl[s]), gross),
              f"{drivers[s][0]} {drivers[s][1]:+.2f}" if s in drivers else "")
@@ -94,7 +94,7 @@ def attribution_view(log: TradeLog | None, snap: Snapshot) -> tuple[list[str], l
                             "largest contributor)", SYMBOL_COLUMNS, rows)]
     if snap.books:
         bgross = math.fsum(abs(b.pnl) for b in snap.books)
-        brows = [(b.book, f"{b.weight:.0%}", signed_money(b.realized), money(b.commissions),
+        brows: list[tuple[str, ...]] = [(b.book, f"{b.weight:.0%}", signed_money(b.realized), money(b.commissions),
                   signed_money(b.unrealized), signed_money(b.pnl), _share(abs(b.pnl), bgross))
                  for b in sorted(snap.books, key=lambda b: -abs(b.pnl))]
         lines.append(f"By book: {math.fsum(b.pnl for b in snap.books):+,.2f} over {len(snap.books)} books "

@@ -257,7 +257,8 @@ class TableScreen(ModalScreen[None]):
             with VerticalScroll(id="table-body"):
                 for i, (title, columns, rows) in enumerate(tables):
                     yield Static(title, classes="subtitle", id=f"table-title-{i}")
-                    table: DataTable[str] = DataTable(cursor_type="row", id=f"table-{i}", classes="figures")
+                    table: DataTable[str | Text] = DataTable(cursor_type="row", id=f"table-{i}",
+                                                             classes="figures")
                     table.add_columns(*columns)
                     table.add_rows([_aligned(r) for r in rows])
                     yield table
