@@ -279,3 +279,29 @@ async def test_enter_tells_the_story_from_the_session_log(flat_session):  # type
     assert f"peak {share.peak:.1%}" in story and "logged risk snapshots" in story
     assert "drives it: hmm" in story and "▶hmm" in story
     assert "why: " in story and "FILL " in story and " fee " in story  # from the log, with reasons
+
+
+@pytest.mark.asyncio
+async def test_the_trades_screen_follows_the_session_while_open(flat_session):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from console.app import build_app
+    from console.trades import TradeLog
+    from storage import open_db
+
+    db_path, sid = flat_session
+    log = TradeLog(open_db(db_path, create=False, readonly=True), sid)
+    log.update()
+    last_exit = log.closed[-1].exit_ts  # the breaker's flatten closes several at once
+    mid_seq = open_db(db_path, create=False, readonly=True).execute(
+        "select max(seq) from events where session = ? and ts < ?", [sid, last_exit]).fetchone()[0]
+    session = logged_fake(db_path, sid)
+    session.latest = replace(session.latest, seq=mid_seq)  # the engine is part-way through the log
+    async with build_app(session, start_engine=False).run_test(size=(160, 48)) as pilot:
+        await pilot.press("d")
+        await pilot.pause()
+        early = len(pilot.app.screen.table_rows())
+        assert 0 < early < len(log.closed)
+        session.latest = replace(session.latest, seq=10**9)  # it trades on
+        await pilot.pause(1.3)  # the screen re-reads each second
+        assert len(pilot.app.screen.table_rows()) == len(log.closed)
