@@ -85,9 +85,13 @@ def attribution_view(log: TradeLog | None, snap: Snapshot) -> tuple[list[str], l
             for s in sorted(symbols, key=lambda s: -abs(pnl[s]))]
     start = snap.risk.start_nav
     session = snap.risk.nav - start if start > 0 else math.nan
-    lines = [f"By symbol: {total:+,.2f} (realised {math.fsum(realised.values()):+,.2f}, fees "
-             f"{math.fsum(fees.values()):,.2f}, unrealised {math.fsum(unreal.values()):+,.2f})"
-             + _versus(total, session)]
+    if log is None:  # no fees known: no sum to hold against the session's P&L
+        lines = [f"By symbol: {total:+,.2f} before fees (realised {math.fsum(realised.values()):+,.2f}, "
+                 f"unrealised {math.fsum(unreal.values()):+,.2f})"]
+    else:
+        lines = [f"By symbol: {total:+,.2f} (realised {math.fsum(realised.values()):+,.2f}, fees "
+                 f"{math.fsum(fees.values()):,.2f}, unrealised {math.fsum(unreal.values()):+,.2f})"
+                 + _versus(total, session)]
     if log is None:
         lines.append(NO_LOG + ": realised from the book, fees unknown")
     tables: list[Table] = [("P&L by symbol (Share: of the sum of |P&L|; Driver now: the ensemble's "
