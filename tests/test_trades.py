@@ -305,3 +305,37 @@ async def test_the_trades_screen_follows_the_session_while_open(flat_session):  
         session.latest = replace(session.latest, seq=10**9)  # it trades on
         await pilot.pause(1.3)  # the screen re-reads each second
         assert len(pilot.app.screen.table_rows()) == len(log.closed)
+
+
+@pytest.mark.asyncio
+async def test_the_replay_shows_the_trades_up_to_where_it_is(flat_session, monkeypatch):  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from console.trades import TradeLog
+    from console.watch import open_watch
+    from console.watch_app import WatchApp
+    from storage import open_db
+
+    monkeypatch.setenv("CONSOLE_CONFIG_DIR", str(flat_session[0].parent))
+    db_path, sid = flat_session
+    whole = TradeLog(open_db(db_path, create=False, readonly=True), sid)
+    whole.update()
+    first_exit = whole.closed[0].exit_ts
+    seq = open_db(db_path, create=False, readonly=True).execute(
+        "select max(seq) from events where session = ? and ts <= ?", [sid, first_exit]).fetchone()[0]
+    watch = open_watch(db_path, sid, speed=None, paused=True)
+    app = WatchApp(watch)
+    async with app.run_test(size=(160, 48)) as pilot:
+        watch.request("seek", seq)
+        for _ in range(300):
+            if watch.playback.input_seq >= seq - 50 and watch.latest.seq >= watch.playback.input_seq:
+                break
+            await asyncio.sleep(0.05)
+        await pilot.pause(0.3)
+        await pilot.press("d")
+        await pilot.pause()
+        upto = TradeLog(open_db(db_path, create=False, readonly=True), sid)
+        upto.update(watch.latest.seq)
+        rows = app.screen.table_rows()
+        assert 0 < len(rows) == len(upto.closed) < len(whole.closed)
+        await pilot.press("escape", "q")
