@@ -25,11 +25,11 @@ from core.snapshot import Snapshot
 
 TRADING_ACTIONS = {"halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker",
                    "flatten_symbol", "block_symbol"}
-# Commands on one symbol: the symbol travels in ``Command.symbol`` (core/events.py),
-# sent as ``session.submit(action, "", reason=..., symbol=SYM)``. Their own action
-# names, never "flatten" with a symbol: an engine that ignores the symbol would
-# flatten the whole book; one that does not know the name refuses it.
-SYMBOL_ACTIONS = ("flatten_symbol", "block_symbol", "unblock_symbol")
+# Commands on one symbol (flatten_symbol, block_symbol, unblock_symbol): the
+# symbol travels in ``Command.symbol`` (core/events.py), sent as
+# ``session.submit(action, "", reason=..., symbol=SYM)``. Their own action names,
+# never "flatten" with a symbol: an engine that ignored the symbol would flatten
+# the whole book; one that does not know the name refuses it.
 
 
 class Session(Protocol):
