@@ -315,6 +315,19 @@ class OperatorApp(App[None]):
                 self._trade_log = False
         return self._trade_log or None
 
+    def driver(self) -> tuple[str, tuple[str, ...]]:
+        """What sets positions (strategy.signal, strategy.books), from the
+        session's logged config; the ensemble when there is no log to read."""
+        from console.story import DEFAULT_DRIVER
+
+        log = self.trade_log()
+        if log is None:
+            return DEFAULT_DRIVER
+        try:
+            return tuple(log.driver)
+        except Exception:  # noqa: BLE001 - an unreadable config: the default, not a crash
+            return DEFAULT_DRIVER
+
     def _figures(self, title: str, view: Callable[..., tuple[list[str], list[Table]]],
                  key: str) -> None:
         def build() -> tuple[list[str], list[Table]]:

@@ -73,7 +73,7 @@ def attribution_view(log: TradeLog | None, snap: Snapshot) -> tuple[list[str], l
     qty = {p.symbol: p.qty for p in snap.positions}
     realised = log.realized if log is not None else {p.symbol: p.realized for p in snap.positions}
     fees = log.fees if log is not None else {}
-    drivers = driving_models(snap)
+    drivers = driving_models(snap, log.driver) if log is not None else driving_models(snap)
     symbols = sorted(set(unreal) | set(realised) | set(fees))
     pnl = {s: realised.get(s, 0.0) - fees.get(s, 0.0) + unreal.get(s, 0.0) for s in symbols}
     total = math.fsum(pnl.values())
@@ -94,8 +94,8 @@ def attribution_view(log: TradeLog | None, snap: Snapshot) -> tuple[list[str], l
                  + _versus(total, session)]
     if log is None:
         lines.append(NO_LOG + ": realised from the book, fees unknown")
-    tables: list[Table] = [("P&L by symbol (Share: of the sum of |P&L|; Driver now: the ensemble's "
-                            "largest contributor)", SYMBOL_COLUMNS, rows)]
+    tables: list[Table] = [("P&L by symbol (Share: of the sum of |P&L|; Driver now: the model that sets "
+                            "the position, the ensemble's largest part)", SYMBOL_COLUMNS, rows)]
     if snap.books:
         bgross = math.fsum(abs(b.pnl) for b in snap.books)
         brows: list[tuple[str, ...]] = [(b.book, f"{b.weight:.0%}", signed_money(b.realized), money(b.commissions),

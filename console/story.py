@@ -44,11 +44,13 @@ def position_story(snap: Snapshot, symbol: str, log: Iterable[LogLine], trades: 
         elif v.snapshots:
             lines.append(f"VaR share: not in any of the last {v.snapshots:,} logged risk snapshots")
     views = [s for s in snap.signals if s.symbol == symbol]
-    driver = driving_models(snap).get(symbol)
+    strategy = trades.driver if trades is not None else DEFAULT_DRIVER
+    driver = driving_models(snap, strategy).get(symbol)
     lines.append("")
     lines.append("Why (each model's latest view):" if views else "Why: no model view of this symbol")
     if driver is not None:
-        lines.append(f"  drives it: {driver[0]} ({driver[1]:+.2f} of the ensemble's view, its largest part)")
+        part = "the strategy's signal" if driver[0] == strategy[0] else "of the ensemble's view, its largest part"
+        lines.append(f"  drives it: {driver[0]} ({driver[1]:+.2f}, {part})")
     for s in views:
         extra = f" {s.regime}" if s.regime else ""
         status = f" [{s.status}]" if s.status else ""
@@ -114,15 +116,28 @@ def _pnl_lines(pos: Any, trades: Any, symbol: str, upto: int) -> list[str]:
 
 
 ENSEMBLE = "ensemble"
+Driver = tuple[str, tuple[str, ...]]  # the strategy's signal and its books (the logged config)
+DEFAULT_DRIVER: Driver = (ENSEMBLE, ())  # what a session without a readable config is taken to run
 
 
-def driving_models(snap: Snapshot) -> dict[str, tuple[str, float]]:
-    """symbol -> (model, contribution): the ensemble's largest contributor
-    (weight x value) to its latest view of the symbol, the model that drives
-    the position; symbols without an ensemble view are absent."""
+def driving_models(snap: Snapshot, driver: Driver = DEFAULT_DRIVER) -> dict[str, tuple[str, float]]:
+    """symbol -> (model, contribution) of the model that drives its position.
+
+    With the ensemble as the strategy's signal: its largest contributor
+    (weight x value) to its latest view of the symbol. With one model as the
+    signal: that model, with its value. With strategy books there is no one
+    driver (each book holds its own part): none. Symbols without a view are
+    absent."""
+    signal, books = driver
     found: dict[str, tuple[str, float]] = {}
+    if books:
+        return found
     for s in snap.signals:
-        if s.model == ENSEMBLE and s.explain:
+        if s.model != signal:
+            continue
+        if signal != ENSEMBLE:
+            found[s.symbol] = (s.model, s.value)
+        elif s.explain:
             model, part = max(s.explain, key=lambda kv: abs(kv[1]))
             found[s.symbol] = (model, part)
     return found

@@ -40,6 +40,23 @@ class TradeLog:
 
     def __post_init__(self) -> None:
         self.trips = RoundTrips(self._reason)
+        self._driver: tuple[str, tuple[str, ...]] | None = None
+
+    @property
+    def driver(self) -> tuple[str, tuple[str, ...]]:
+        """(strategy.signal, strategy.books) from the session's logged config:
+        what sets positions; ("ensemble", ()) when the config does not say."""
+        if self._driver is None:
+            self._driver = ("ensemble", ())
+            row = self.db.execute("SELECT config FROM sessions WHERE id = ?", [self.sid]).fetchone()
+            try:
+                strategy = json.loads(row[0])["engine"]["strategy"]
+                signal, books = strategy["signal"], strategy.get("books") or []
+                if isinstance(signal, str) and signal and isinstance(books, list):
+                    self._driver = (signal, tuple(str(b) for b in books))
+            except (TypeError, ValueError, KeyError):
+                pass
+        return self._driver
 
     @property
     def closed(self) -> list[RoundTrip]:

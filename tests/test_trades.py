@@ -342,3 +342,23 @@ async def test_the_replay_shows_the_trades_up_to_where_it_is(flat_session, monke
         rows = app.screen.table_rows()
         assert 0 < len(rows) == len(upto.closed) < len(whole.closed)
         await pilot.press("escape", "q")
+
+
+def test_the_driver_follows_the_strategys_signal_and_books():
+    from console.story import driving_models
+    from core.snapshot import SignalRow
+    from tests.test_ui_fakes import T0, snapshot
+
+    ens = SignalRow("AAPL", "ensemble", 0.4, 0.8, 1.0, T0, explain=(("momentum", 0.12), ("hmm", -0.31)))
+    snap = snapshot(signals=(ens, SignalRow("AAPL", "momentum", 0.7, 1.0, 1.0, T0)))
+    assert driving_models(snap, ("momentum", ())) == {"AAPL": ("momentum", 0.7)}  # one model sets positions
+    assert driving_models(snap, ("ensemble", ("momentum", "pairs"))) == {}  # books: no one driver
+    assert driving_models(snap, ("ensemble", ())) == {"AAPL": ("hmm", -0.31)}
+
+
+def test_the_logged_config_names_the_driver(flat_session):  # type: ignore[no-untyped-def]
+    from console.trades import TradeLog
+    from storage import open_db
+
+    db_path, sid = flat_session
+    assert TradeLog(open_db(db_path, create=False, readonly=True), sid).driver == ("ensemble", ())

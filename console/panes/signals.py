@@ -9,7 +9,7 @@ from textual.containers import Vertical
 
 from console.panes.common import Cell, KeyedTable, centred_bar, money, num, signed, when
 from console.screens import InfoScreen
-from console.story import driving_models
+from console.story import DEFAULT_DRIVER, driving_models
 from core.snapshot import SignalRow, Snapshot
 
 SIGNAL_COLUMNS = (
@@ -39,7 +39,8 @@ class SignalsPane(Vertical):
         yield self._table
 
     def apply(self, snap: Snapshot) -> None:
-        self._drivers = {sym: model for sym, (model, _) in driving_models(snap).items()}
+        driver = getattr(self.app, "driver", lambda: DEFAULT_DRIVER)()
+        self._drivers = {sym: model for sym, (model, _) in driving_models(snap, driver).items()}
         self.border_subtitle = f"{DRIVER_MARK} drives its position" \
             if self._drivers else ""
         self._rows = {f"{s.symbol}/{s.model}": s for s in snap.signals}
