@@ -20,6 +20,7 @@ Table = tuple[str, tuple[str, ...], list[tuple[str, ...]]]
 MAX_TRADE_ROWS = 500  # the newest; the report and the session log have them all
 TRADE_COLUMNS: tuple[str, ...] = ("Symbol", "Side", "Entry", "Exit", "Held", "Qty", "Entry px", "Exit px", "P&L", "Fees",
                  "Why (entry)")
+FILL_COLUMNS: tuple[str, ...] = ("Time", "Symbol", "Qty", "Price", "Fee", "Realised", "Order", "Why")
 NO_LOG = "no session log to read here (this console has no database)"
 
 
@@ -30,7 +31,7 @@ def _qty(q: float) -> str:
 def trades_view(log: TradeLog | None, snap: Snapshot) -> tuple[list[str], list[Table]]:
     """The closed trades (newest first) with the win rate and friends."""
     if log is None:
-        return [NO_LOG], [("Closed trades", TRADE_COLUMNS, [])]
+        return [NO_LOG], [("Closed trades", TRADE_COLUMNS, []), ("Fills", FILL_COLUMNS, [])]
     log.update(snap.seq)
     st = log.stats()
     lines = [stats_line(st)]
@@ -45,7 +46,12 @@ def trades_view(log: TradeLog | None, snap: Snapshot) -> tuple[list[str], list[T
              price(t.entry), price(t.exit), signed_money(t.pnl), money(t.fees), t.reason[:48])
             for t in newest]
     more = f" (newest {MAX_TRADE_ROWS} of {len(log.closed):,})" if len(log.closed) > MAX_TRADE_ROWS else ""
-    return lines, [(f"Closed trades{more}", TRADE_COLUMNS, rows)]
+    fills: list[tuple[str, ...]] = [
+        (when(f.ts), f.symbol, f"{f.qty:+,g}", price(f.price), money(f.commission),
+         signed_money(realised) if realised else "", f"#{f.order_id}", log.why(f)[:48])
+        for f, realised in reversed(log.recent)]
+    return lines, [(f"Closed trades{more}", TRADE_COLUMNS, rows),
+                   (f"Fills (newest {len(fills)} of {log.fills:,})", FILL_COLUMNS, fills)]
 
 
 SYMBOL_COLUMNS: tuple[str, ...] = ("Symbol", "Qty", "Realised", "Fees", "Unrealised", "P&L", "Share", "Driver now")

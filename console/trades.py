@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from core.errors import InputError
 from core.pnl import RoundTrip, RoundTrips, TradeStats
 
 TRADE_KINDS = ("fill", "position")
+RECENT_FILLS = 50  # the newest fills the Trades screen lists, with their reasons
 CHUNK = 5000  # rows per read: the UI thread never waits on a whole long log
 
 
@@ -41,6 +43,9 @@ class TradeLog:
     def __post_init__(self) -> None:
         self.trips = RoundTrips(self._reason)
         self._driver: tuple[str, tuple[str, ...]] | None = None
+        self.recent: deque[tuple[Any, float]] = deque(maxlen=RECENT_FILLS)  # (Fill, realised P&L)
+        self._pending: Any = None
+        self._reasons: dict[int, str] = {}  # order id -> why (cached: the screen re-reads each second)
 
     @property
     def driver(self) -> tuple[str, tuple[str, ...]]:
@@ -93,9 +98,20 @@ class TradeLog:
         if kind_is(ev, "Fill"):
             self.fills += 1
             self.fees[ev.symbol] = self.fees.get(ev.symbol, 0.0) + float(ev.commission)
+            self._pending = ev
         elif kind_is(ev, "PositionChanged"):
             self.realized[ev.symbol] = self.realized.get(ev.symbol, 0.0) + float(ev.realized)
             self.positions[ev.symbol] = (float(ev.qty), float(ev.avg_price))
+            if self._pending is not None and self._pending.symbol == ev.symbol:
+                self.recent.append((self._pending, float(ev.realized)))
+            self._pending = None
+
+    def why(self, fill: Any) -> str:
+        """Why the order behind ``fill`` was sent (cached by order id)."""
+        oid = int(fill.order_id)
+        if oid not in self._reasons:
+            self._reasons[oid] = self._reason(fill)
+        return self._reasons[oid]
 
     def _payload(self, seq: int, kind: str) -> dict[str, Any]:
         row = self.db.execute("SELECT payload FROM events WHERE session = ? AND seq = ? AND kind = ?",

@@ -362,3 +362,20 @@ def test_the_logged_config_names_the_driver(flat_session):  # type: ignore[no-un
 
     db_path, sid = flat_session
     assert TradeLog(open_db(db_path, create=False, readonly=True), sid).driver == ("ensemble", ())
+
+
+def test_the_trades_screen_lists_the_newest_fills_with_fee_realised_and_why(flat_session):  # type: ignore[no-untyped-def]
+    from console.ledger import trades_view
+    from console.trades import RECENT_FILLS, TradeLog
+    from storage import open_db
+    from tests.test_ui_fakes import snapshot
+
+    db_path, sid = flat_session
+    db = open_db(db_path, create=False, readonly=True)
+    _, tables = trades_view(TradeLog(db, sid), snapshot(session_id=sid, seq=10**9))
+    title, _, fills = tables[1]
+    rows = db.execute("select seq, symbol, qty, commission from fills where session = ? order by seq desc limit ?",
+                      [sid, RECENT_FILLS]).fetchall()
+    assert title.startswith(f"Fills (newest {len(rows)} of") and len(fills) == len(rows)
+    assert [(f[1], f[2], f[4]) for f in fills] == [(sym, f"{qty:+,g}", f"{fee:,.2f}") for _, sym, qty, fee in rows]
+    assert all(f[7] for f in fills)  # each with its order's reason
