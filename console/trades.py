@@ -53,13 +53,13 @@ class TradeLog:
         what sets positions; ("ensemble", ()) when the config does not say."""
         if self._driver is None:
             self._driver = ("ensemble", ())
-            row = self.db.execute("SELECT config FROM sessions WHERE id = ?", [self.sid]).fetchone()
             try:
+                row = self.db.execute("SELECT config FROM sessions WHERE id = ?", [self.sid]).fetchone()
                 strategy = json.loads(row[0])["engine"]["strategy"]
                 signal, books = strategy["signal"], strategy.get("books") or []
                 if isinstance(signal, str) and signal and isinstance(books, list):
                     self._driver = (signal, tuple(str(b) for b in books))
-            except (TypeError, ValueError, KeyError):
+            except Exception:  # noqa: BLE001 - unreadable (a damaged file, an old log): the default
                 pass
         return self._driver
 
