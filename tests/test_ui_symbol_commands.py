@@ -125,3 +125,17 @@ def test_the_control_socket_refuses_a_symbol_command_the_engine_cannot_take(tmp_
     finally:
         s.stop()
         t.join(10)
+
+
+@pytest.mark.asyncio
+async def test_an_attached_engines_refusal_shows_as_a_toast_once():
+    session = SymbolSession(snapshot())
+    session.notes = []  # type: ignore[attr-defined]  # as console.control.AttachedSession keeps them
+    async with build_app(session, start_engine=False).run_test(size=SIZE) as pilot:
+        session.notes.append("flatten_symbol AAPL refused: no position in AAPL")  # type: ignore[attr-defined]
+        session.notes.append("read-only: halt not sent")  # type: ignore[attr-defined]  # said at the key already
+        await pilot.pause(0.3)
+        messages = [n.message for n in pilot.app._notifications]
+        assert messages == ["flatten_symbol AAPL refused: no position in AAPL"]
+        await pilot.pause(0.3)
+        assert [n.message for n in pilot.app._notifications] == messages  # once
