@@ -10,7 +10,7 @@ frozen view never greys out a key the real state allows.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from textual.app import App
 
@@ -19,10 +19,17 @@ from console.palette import OPERATOR_ACTIONS
 from console.panes.breakers import in_unit
 from console.panes.common import money, open_positions
 from console.panes.log import LogPane
-from console.screens import AlertsScreen, ConfirmScreen, HelpScreen, ResetBreakerScreen
+from console.screens import (AlertsScreen, ConfirmScreen, HelpScreen, ReasonScreen, ResetBreakerScreen, Table,
+                             TableScreen)
 from core.snapshot import Snapshot
 
-TRADING_ACTIONS = {"halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker"}
+TRADING_ACTIONS = {"halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker",
+                   "flatten_symbol", "block_symbol"}
+# Commands on one symbol (flatten_symbol, block_symbol, unblock_symbol): the
+# symbol travels in ``Command.symbol`` (core/events.py), sent as
+# ``session.submit(action, "", reason=..., symbol=SYM)``. Their own action names,
+# never "flatten" with a symbol: an engine that ignored the symbol would flatten
+# the whole book; one that does not know the name refuses it.
 
 
 class Session(Protocol):
@@ -91,18 +98,28 @@ class OperatorApp(App[None]):
     def on_input_thread_key(self, key: str) -> None:
         """Called on the terminal's input thread for every key, before Textual
         queues it. Sends the halt at once when ``key`` is the halt key and no
-        text field (the command palette) is taking typing."""
-        if key != self.halt_key() or self._typing():
+        text field (the command palette, the log filter, a reason) is taking
+        typing, or when it is the halt-anywhere key (ctrl+g), which no field
+        takes as text."""
+        if key == self.halt_key("anywhere"):
+            pass  # halts whatever has the focus
+        elif key != self.halt_key() or self._typing():
             return
         self._fast_halt_sent = True
         self._submit("halt", f"key {key}")
 
-    def halt_key(self) -> str:
-        for binding in self._bindings.key_to_bindings.values():  # honours set_keymap
+    def halt_key(self, which: str = "plain") -> str:
+        """The key bound to the halt (``plain``: ``h``) or to the halt that
+        works while typing (``anywhere``: ctrl+g); honours set_keymap."""
+        from console.palette import HALT_ANYWHERE_KEY
+
+        for binding in self._bindings.key_to_bindings.values():
             for b in binding:
-                if b.action == "halt":
+                if which == "plain" and b.action == "halt":
                     return b.key
-        return "h"
+                if which == "anywhere" and b.action.startswith("halt("):
+                    return b.key
+        return "h" if which == "plain" else HALT_ANYWHERE_KEY
 
     def _typing(self) -> bool:
         """Whether keys are text now (the palette, the log filter, a reason)."""
@@ -159,6 +176,102 @@ class OperatorApp(App[None]):
                   f"{money(p.market_value):>16}" for p in held]
         self._confirm("Flatten the book?", lines, "Flatten", lambda: self._submit("flatten", via))
 
+    # ------------------------------------------------------------ one symbol
+
+    def takes_symbol(self) -> bool:
+        """Whether the session can carry a symbol with a command (its
+        ``submit`` takes ``symbol=``); the engine still has to know the action."""
+        import inspect
+
+        try:
+            return "symbol" in inspect.signature(self.session.submit).parameters
+        except (TypeError, ValueError):
+            return False
+
+    def cursor_symbol(self) -> str:
+        """The position under the Positions pane's cursor ("" when none)."""
+        from console.panes.common import KeyedTable
+
+        table = self.query_one("#positions-table", KeyedTable)
+        if table.row_count == 0:
+            return ""
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or "")
+
+    def submit_symbol(self, action: str, symbol: str, reason: str) -> None:
+        if getattr(self.session, "read_only", False):
+            self.notify(f"Read-only console: {action} {symbol} not sent", severity="warning", timeout=5)
+            return
+        self.session.submit(action, "", reason=reason, symbol=symbol)  # type: ignore[call-arg]
+
+    def _symbol_for(self, action: str, symbol: str) -> str:
+        """The symbol to act on (given, else the Positions cursor's), or ""
+        after saying why nothing can be sent."""
+        if not self.takes_symbol():
+            self.notify(f"{action}: this engine has no per-symbol commands yet; nothing sent "
+                        "(f flattens the whole book)", severity="warning", timeout=8)
+            return ""
+        symbol = symbol or self.cursor_symbol()
+        if not symbol:
+            self.notify("no position under the Positions cursor", timeout=4)
+        return symbol
+
+    def action_flatten_symbol(self, via: str = "key z", symbol: str = "") -> None:
+        """Close one position at market (confirm); the others stay."""
+        symbol = self._symbol_for("flatten_symbol", symbol)
+        if not symbol:
+            return
+        pos = next((p for p in open_positions(self.session.latest) if p.symbol == symbol), None)
+        if pos is None:
+            self.notify(f"no open position in {symbol}", timeout=4)
+            return
+        lines = [f"Close {symbol} at market: {pos.qty:+,g} units, {money(pos.market_value)}.",
+                 "Its open orders are cancelled; every other position stays.",
+                 "From HALTED the book first moves to REDUCING (exits only), as f does."]
+        self._confirm(f"Flatten {symbol}?", lines, "Flatten",
+                      lambda: self.submit_symbol("flatten_symbol", symbol, f"operator {via}"))
+
+    def action_block_symbol(self, via: str = "key k", symbol: str = "") -> None:
+        """Block one symbol (a typed reason): the gate refuses any order that
+        would grow it; exits pass. Unblock from the palette."""
+        self._ask_symbol("block_symbol", via, symbol,
+                         ["The gate refuses every order that would grow the position",
+                          "(strategy, hedge, operator); orders that shrink it pass.",
+                          "Unblock from the palette (ctrl+p: Unblock SYMBOL)."])
+
+    def action_unblock_symbol(self, via: str = "palette", symbol: str = "") -> None:
+        self._ask_symbol("unblock_symbol", via, symbol, ["New orders in it are allowed again."])
+
+    def _ask_symbol(self, action: str, via: str, symbol: str, lines: list[str]) -> None:
+        symbol = self._symbol_for(action, symbol)
+        if not symbol:
+            return
+        verb = "Block" if action == "block_symbol" else "Unblock"
+
+        def answered(reason: str | None) -> None:
+            if reason:
+                self.submit_symbol(action, symbol, f"operator {via}: {reason}")
+
+        self.push_screen(ReasonScreen(f"{verb} {symbol}", lines, f"{verb} {symbol}"), answered)
+
+    def symbol_commands(self) -> list[tuple[str, str, str, str]]:
+        """(title, action, symbol, help) for the palette: Flatten SYM per open
+        position, Block SYM per symbol the book knows, Unblock SYM per blocked one."""
+        snap = self.session.latest
+        if snap.finished or not self.takes_symbol():
+            return []
+        blocked = set(snap.blocked)
+        known = sorted({p.symbol for p in snap.positions} | {s.symbol for s in snap.signals if s.symbol != "*"})
+        out = [(f"Flatten {p.symbol}", "flatten_symbol", p.symbol, "Close this one position at market (confirm)")
+               for p in open_positions(snap)]
+        out += [(f"Block {s}", "block_symbol", s, "No order may grow it; exits pass (typed reason)")
+                for s in known if s not in blocked]
+        out += [(f"Unblock {s}", "unblock_symbol", s, "Allow orders in it again (typed reason)")
+                for s in sorted(blocked)]
+        return out
+
+    def on_symbol(self, action: str, symbol: str) -> None:
+        self.call_later(getattr(self, f"action_{action}"), "palette", symbol)
+
     def action_cancel_all(self, via: str = "key c") -> None:
         self._submit("cancel_all", via)
 
@@ -188,10 +301,60 @@ class OperatorApp(App[None]):
     def action_alerts(self, via: str = "key a") -> None:
         self.push_screen(AlertsScreen(self.alerts.history))
 
+    _trade_log: object = None  # console.trades.TradeLog, opened on first use; False: none to open
+
+    def trade_log(self) -> Any:
+        """The session's trade log (read from its database), or None."""
+        if self._trade_log is None:
+            from console.trades import session_trade_log
+
+            try:
+                self._trade_log = session_trade_log(self.session) or False
+            except Exception as exc:  # a database that cannot be opened: say so on the screen
+                self.notify(f"cannot open the session log: {exc}", severity="warning", timeout=6)
+                self._trade_log = False
+        return self._trade_log or None
+
+    def driver(self) -> tuple[str, tuple[str, ...]]:
+        """What sets positions (strategy.signal, strategy.books), from the
+        session's logged config; the ensemble when there is no log to read."""
+        from console.story import DEFAULT_DRIVER
+
+        log = self.trade_log()
+        if log is None:
+            return DEFAULT_DRIVER
+        try:
+            return tuple(log.driver)
+        except Exception:  # noqa: BLE001 - an unreadable config: the default, not a crash
+            return DEFAULT_DRIVER
+
+    def _figures(self, title: str, view: Callable[..., tuple[list[str], list[Table]]],
+                 key: str) -> None:
+        def build() -> tuple[list[str], list[Table]]:
+            try:
+                return view(self.trade_log(), self.session.latest)
+            except Exception as exc:  # noqa: BLE001 - a damaged log must not kill the console
+                return [f"cannot read the session log: {str(exc)[:200]}"], []
+
+        self.push_screen(TableScreen(title, build, close_key=key))
+
+    def action_trades(self, via: str = "key d") -> None:
+        from console.ledger import trades_view
+
+        self._figures("Trades (closed round trips)", trades_view, "d")
+
+    def action_attribution(self, via: str = "key m") -> None:
+        from console.ledger import attribution_view
+
+        self._figures("P&L attribution", attribution_view, "m")
+
     def action_help(self, via: str = "key ?") -> None:
         keys = [(a.key_display, a.help) for a in OPERATOR_ACTIONS]
-        story = ("Enter", "On a position: its story (why, orders, fills, VaR share)")
-        self.push_screen(HelpScreen([*keys, story, ("ctrl+p", "Command palette")]))
+        from console.palette import HALT_ANYWHERE_HELP
+
+        story = ("Enter", "On a position: its story (why, orders, fills, VaR)")
+        anywhere = (self.halt_key("anywhere"), HALT_ANYWHERE_HELP)
+        self.push_screen(HelpScreen([keys[0], anywhere, *keys[1:], story, ("ctrl+p", "Command palette")]))
 
     async def action_quit(self, via: str = "key q") -> None:
         if getattr(self.session, "detachable", False):  # the engine runs on its own (issue 17)
@@ -232,4 +395,8 @@ def _sensible(action: str, snap: Snapshot) -> bool:
         return bool(open_positions(snap))
     if action == "reset_breaker":
         return any(b.state == "TRIPPED" for b in snap.breakers)
+    if action == "flatten_symbol":
+        return bool(open_positions(snap))
+    if action == "block_symbol":
+        return True
     return bool(snap.open_orders)  # cancel_all

@@ -213,6 +213,7 @@ class ConsoleApp(OperatorApp):
         snap = self.session.latest
         self.track_state(snap)
         self._report_error(snap)
+        self._report_notes()
         if snap is not self._live:
             self._live = snap
             self._header.apply(snap, self.paused_at())
@@ -251,6 +252,20 @@ class ConsoleApp(OperatorApp):
             self._banner.update(text)
         self._banner.display = bool(text)
         self._banner.set_class(snap.trading_state == "HALTED", "-halted")
+
+    _notes_seen = 0
+
+    def _report_notes(self) -> None:
+        """An attached engine's answers to commands it refused or never got
+        (``AttachedSession.notes``): a toast each, once."""
+        notes = getattr(self.session, "notes", None)
+        if not isinstance(notes, list) or len(notes) <= self._notes_seen:
+            return
+        for note in notes[self._notes_seen:]:
+            if str(note).startswith("read-only:"):
+                continue  # said already, as the key was pressed
+            self.notify(str(note)[:300], title="Engine", severity="warning", timeout=10)
+        self._notes_seen = len(notes)
 
     def _report_error(self, snap: Snapshot) -> None:
         # notify once per distinct error, even while the view is paused

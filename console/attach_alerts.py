@@ -1,5 +1,5 @@
 """Alerts in a console attached to an engine: the bell and a notice for each
-alert the engine broadcasts, and ``k`` to acknowledge them.
+alert the engine broadcasts, and ``A`` (shift+a) to acknowledge them.
 
 The engine sends every alert it raises to each attached console (an
 ``{"alert": ...}`` line on the subscription, console.control). The reader
@@ -8,7 +8,7 @@ nothing here blocks the reader or reaches into the UI from another thread.
 Trips, halts and state changes already ring from the snapshot's alert lines
 (console/alerts.py), so for those the bell is not rung twice; the rest (a
 stale feed, a venue burst, an unclean stop, a re-sent unacknowledged alert)
-ring here. ``k`` acknowledges every open alert of the engine (logged with who
+ring here. ``A`` acknowledges every open alert of the engine (logged with who
 and when; a read-only console cannot, ``console ack`` can).
 """
 
@@ -18,7 +18,7 @@ import collections
 import threading
 from typing import Any
 
-ACK_KEY = "k"
+ACK_KEY = "A"  # shift+a: `a` shows the alert history, `A` acknowledges (k blocks a symbol)
 RUNG_BY_SNAPSHOT = ("trip", "warning", "halt", "state")
 SEVERITY = {"info": "information", "warning": "warning", "critical": "error"}
 
@@ -56,7 +56,7 @@ class AlertFeed:
 
 def wire(app: Any, remote: Any) -> AlertFeed:
     """Before ``app.run()``: alerts from ``remote`` (console.control.AttachedSession) show in ``app``,
-    and ``k`` acknowledges them."""
+    and ``A`` acknowledges them."""
     feed = AlertFeed()
     remote.on_alert = feed.arrived
     tick = app.refresh_view  # the app's refresh timer is set on mount from this attribute

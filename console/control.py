@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import inspect
 import json
 import os
 import socket
@@ -63,7 +64,12 @@ PROTOCOL = 1
 MAX_LINE = 65536
 ACTION_NAMES = {"halt": "halt", "resume": "resume", "reduce": "reduce", "flatten": "flatten",
                 "cancel_all": "cancel_all", "cancel-all": "cancel_all",
-                "reset_breaker": "reset_breaker", "reset-breaker": "reset_breaker"}
+                "reset_breaker": "reset_breaker", "reset-breaker": "reset_breaker",
+                "flatten_symbol": "flatten_symbol", "flatten-symbol": "flatten_symbol",
+                "block_symbol": "block_symbol", "block-symbol": "block_symbol",
+                "unblock_symbol": "unblock_symbol", "unblock-symbol": "unblock_symbol"}
+# commands on one symbol: need "symbol"; the engine session must take it (Session.submit(symbol=))
+SYMBOL_ACTIONS = frozenset({"flatten_symbol", "block_symbol", "unblock_symbol"})
 APP_NAME = "trading-console"
 ALERT_BACKLOG = 64  # alert lines kept for a subscriber that is behind
 SUN_PATH_MAX = 107  # bytes of a Unix socket path on Linux, less the NUL
@@ -318,19 +324,21 @@ class AttachedSession:
         self.db_path = str(hello.get("db", entry.db))
         self.latest: Snapshot = snapshot_from_dict(first["snapshot"])
 
-    def submit(self, action: str, arg: str = "", reason: str = "") -> None:
+    def submit(self, action: str, arg: str = "", reason: str = "", symbol: str = "") -> None:
         if self.read_only:
             self.notes.append(f"read-only: {action} not sent")
             return
-        threading.Thread(target=self._send, args=(action, arg, reason), daemon=True).start()
+        threading.Thread(target=self._send, args=(action, arg, reason, symbol), daemon=True).start()
 
-    def _send(self, action: str, arg: str, reason: str) -> None:
+    def _send(self, action: str, arg: str, reason: str, symbol: str = "") -> None:
+        message = {"op": "command", "action": action, "arg": arg, "reason": reason or "operator",
+                   "who": who_am_i(self.via)}
+        if symbol:
+            message["symbol"] = symbol  # the command's Command.symbol (flatten_symbol, block_symbol)
         try:
-            reply = request(Path(self.entry.socket), {"op": "command", "action": action, "arg": arg,
-                                                      "reason": reason or "operator",
-                                                      "who": who_am_i(self.via)}, 30.0)
+            reply = request(Path(self.entry.socket), message, 30.0)
             if not reply.get("ok"):
-                self.notes.append(f"{action} refused: {reply.get('error')}")
+                self.notes.append(f"{action}{' ' + symbol if symbol else ''} refused: {reply.get('error')}")
         except (OSError, ValueError) as exc:
             self.notes.append(f"{action} not delivered: {exc}")
 
@@ -586,11 +594,20 @@ class ControlServer:
             return {"ok": True, "seq": self.session.latest.seq, "state": self.session.latest.trading_state}
         action = ACTION_NAMES.get(str(msg.get("action")))
         arg = msg.get("arg", "")
+        symbol = msg.get("symbol", "")
         if action is None:
             return {"ok": False, "error": f"unknown action {msg.get('action')!r}; expected one of "
-                                          "halt, resume, reduce, flatten, cancel_all, reset_breaker"}
+                                          "halt, resume, reduce, flatten, cancel_all, reset_breaker, "
+                                          "flatten_symbol, block_symbol, unblock_symbol"}
         if not isinstance(arg, str) or (action == "reset_breaker" and not arg):
             return {"ok": False, "error": "reset_breaker needs the breaker's name in \"arg\""}
+        if action in SYMBOL_ACTIONS:
+            if not isinstance(symbol, str) or not symbol.strip() or len(symbol) > 64:
+                return {"ok": False, "error": f"{action} needs the symbol in \"symbol\""}
+            if "symbol" not in inspect.signature(self.session.submit).parameters:
+                return {"ok": False, "error": f"{action}: this engine has no per-symbol commands yet"}
+        elif symbol:
+            return {"ok": False, "error": f"{action} takes no \"symbol\" (flatten_symbol does)"}
         result: list[tuple[int, str]] = []
         got = threading.Event()
 
@@ -602,7 +619,10 @@ class ControlServer:
             if self._closed:
                 return {"ok": False, "error": "the engine is stopping"}
             self._pending.append(done)
-        self.session.submit(action, arg, reason[:500], who=who, done=done)
+        if action in SYMBOL_ACTIONS:
+            self.session.submit(action, arg, reason[:500], who=who, done=done, symbol=symbol.strip())
+        else:
+            self.session.submit(action, arg, reason[:500], who=who, done=done)
         got.wait()
         with self._cond:
             if done in self._pending:

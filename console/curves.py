@@ -94,6 +94,9 @@ class RunSummary:
     commands: int
     realized_by_symbol: dict[str, float]  # realised P&L before commission
     commission_by_symbol: dict[str, float]
+    # market ms spent in each trading state (ACTIVE / REDUCING / HALTED), from
+    # the first to the last event summarised
+    time_in_state: dict[str, int] = field(default_factory=dict)
 
     @property
     def rejected(self) -> int:
@@ -118,9 +121,21 @@ class Tally:
     commands: int = 0
     realized: dict[str, float] = field(default_factory=dict)
     fees: dict[str, float] = field(default_factory=dict)
+    state: str = "ACTIVE"
+    state_since: int | None = None  # market ms the current state began (None: no event yet)
+    last_ts: int = 0
+    time_in: dict[str, int] = field(default_factory=dict)
 
     def add(self, ev: Any) -> None:
         """Take one decoded event; kinds a summary does not use are ignored."""
+        ts = getattr(ev, "ts", None)
+        if isinstance(ts, int) and ts > 0:
+            if self.state_since is None:
+                self.state_since = ts
+            self.last_ts = max(self.last_ts, ts)
+        if isinstance(ev, StateChanged) and self.state_since is not None:
+            self.time_in[self.state] = self.time_in.get(self.state, 0) + max(0, ev.ts - self.state_since)
+            self.state, self.state_since = ev.new, ev.ts
         if isinstance(ev, RiskSnapshot):
             self.ts.append(ev.ts)
             self.nav.append(ev.nav)
@@ -155,7 +170,14 @@ class Tally:
             rejections=dict(sorted(self.rejections.items())), commands=self.commands,
             realized_by_symbol=dict(sorted(self.realized.items())),
             commission_by_symbol=dict(sorted(self.fees.items())),
+            time_in_state=self._time_in(),
         )
+
+    def _time_in(self) -> dict[str, int]:
+        out = dict(self.time_in)
+        if self.state_since is not None:
+            out[self.state] = out.get(self.state, 0) + max(0, self.last_ts - self.state_since)
+        return out
 
 
 def summarize(events: Iterable[Any], initial_cash: float, bars_per_day: float) -> RunSummary:

@@ -4,7 +4,7 @@ watch on the feed.
 
 Escalation (``escalate_after``, off by default): an alert of severity
 ``escalate_severity`` (default critical) or above that nobody acknowledged
-(``console ack ID``, or ``k`` in an attached console) is sent again every
+(``console ack ID``, or ``A`` in an attached console) is sent again every
 ``escalate_after``, at most ``escalate_max`` times.
 
 Dead-man switch (``dead_man_halt_after``, off by default): when such an alert

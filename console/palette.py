@@ -31,9 +31,15 @@ OPERATOR_ACTIONS: tuple[OperatorAction, ...] = (
     OperatorAction("reduce", "x", "x", "Reduce only", "Allow only orders that reduce positions", "Reduce"),
     OperatorAction("flatten", "f", "f", "Flatten", "Close every position at market (confirm)"),
     OperatorAction("cancel_all", "c", "c", "Cancel all", "Cancel every open order", "Cancel"),
+    OperatorAction("flatten_symbol", "z", "z", "Flatten one symbol",
+                   "Close the position under the Positions cursor (confirm)", "-"),
+    OperatorAction("block_symbol", "k", "k", "Block one symbol",
+                   "Block the cursor's symbol: exits only (typed reason)", "-"),
     OperatorAction("reset_breaker", "b", "b", "Reset breaker",
                    "Reset one tripped breaker, with a typed reason", "-"),
     OperatorAction("alerts", "a", "a", "Alerts", "Alert history: each trip and halt, when, why and who"),
+    OperatorAction("trades", "d", "d", "Trades", "Closed trades (entry, exit, P&L, held) and the win rate", "-"),
+    OperatorAction("attribution", "m", "m", "P&L attribution", "P&L by symbol and by strategy book (model)", "-"),
     OperatorAction("toggle_pause", "p", "p", "Pause view", "Freeze/unfreeze the view; the engine keeps running",
                    "Pause"),
     OperatorAction("help", "question_mark", "?", "Help", "Show the keys"),
@@ -45,12 +51,24 @@ OPERATOR_ACTIONS: tuple[OperatorAction, ...] = (
 )
 
 
+# The kill switch while typing. ``h`` is a letter in a text box (the log
+# filter, a breaker reason, the palette), so a halt key that works from
+# anywhere must be one that no box takes as text: ctrl+g (emacs "abort"; no
+# terminal or Textual widget gives it a meaning, unlike ctrl+h = backspace in
+# some terminals or ctrl+k = Input's delete-to-end). It is a priority
+# binding: it fires before the focused box and over every dialog.
+HALT_ANYWHERE_KEY = "ctrl+g"
+HALT_ANYWHERE_HELP = "Halt from anywhere, even typing in a box (h types)"
+
+
 def operator_bindings() -> list[BindingType]:
     """Bindings with ids (``console.<action>``) so a keymap can remap them."""
     return [
-        Binding(a.key, a.action, a.footer or a.title, key_display=a.key_display, tooltip=a.help,
-                id=f"console.{a.action}", show=a.footer != "-")
-        for a in OPERATOR_ACTIONS
+        *(Binding(a.key, a.action, a.footer or a.title, key_display=a.key_display, tooltip=a.help,
+                  id=f"console.{a.action}", show=a.footer != "-")
+          for a in OPERATOR_ACTIONS),
+        Binding(HALT_ANYWHERE_KEY, f"halt('key {HALT_ANYWHERE_KEY}')", "Halt", key_display="^g",
+                tooltip=HALT_ANYWHERE_HELP, id="console.halt_anywhere", show=False, priority=True),
     ]
 
 
@@ -59,6 +77,8 @@ class _Operable(Protocol):
     def operate(self, action: str, via: str) -> None: ...
     def tripped_breakers(self) -> list[str]: ...
     def reset_one(self, name: str, via: str) -> None: ...
+    def symbol_commands(self) -> list[tuple[str, str, str, str]]: ...
+    def on_symbol(self, action: str, symbol: str) -> None: ...
 
 
 class OperatorCommands(Provider):
@@ -76,10 +96,13 @@ class OperatorCommands(Provider):
         """(title, run, help) for each action on offer, then one "Reset breaker
         NAME" per tripped breaker."""
         app: _Operable = self.app  # type: ignore[assignment]
-        found = [(a.title, self._run(a.action), a.help) for a in self._available() if a.action != "reset_breaker"]
+        one_symbol = ("reset_breaker", "flatten_symbol", "block_symbol")
+        found = [(a.title, self._run(a.action), a.help) for a in self._available() if a.action not in one_symbol]
         found += [(f"Reset breaker {name}", partial(app.reset_one, name, "palette"),
                    f"Reset {name} with a typed reason (trading stays as it is)")
                   for name in app.tripped_breakers()]
+        found += [(title, partial(app.on_symbol, action, symbol), help_text)
+                  for title, action, symbol, help_text in app.symbol_commands()]
         return found
 
     async def discover(self) -> Hits:

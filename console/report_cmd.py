@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from console.curves import SUMMARY_KINDS, RunSummary, Tally
+from console.trades import TradeLog, held, last_closes, ratio
 from core.codec import DecodeError, from_row
 from core.errors import InputError
 from core.pnl import PNL_LABEL, logged_initial_cash
@@ -36,10 +37,22 @@ SVG_POINTS: Final = 2000  # a longer curve is bucketed to this many points
 
 
 @dataclass(frozen=True)
+class EndPosition:
+    symbol: str
+    qty: float
+    avg_price: float
+    close: float  # the last logged bar close (NaN: none)
+    value: float
+    unrealized: float
+
+
+@dataclass(frozen=True)
 class Report:
     session: str
     meta: dict[str, Any]
     summary: RunSummary
+    trades: TradeLog | None = None  # closed trades and per-symbol realised P&L and fees
+    end: tuple[EndPosition, ...] = ()  # positions held at the end of the log
 
 
 # ------------------------------------------------------------ loading
@@ -67,7 +80,16 @@ def load_report(db_path: Path, session_id: str) -> Report:
                 tally.add(from_row(kind, ts, symbol, payload))
             except DecodeError as exc:
                 raise InputError(f"session {sid}: seq {seq}: {exc}") from None
-    return Report(sid, meta, tally.summary())
+    log = TradeLog(db, sid)
+    log.update()
+    held = sorted(s for s, (q, _) in log.positions.items() if q != 0.0)
+    closes = last_closes(db, sid, held)
+    end = []
+    for sym in held:
+        qty, avg = log.positions[sym]
+        close = closes.get(sym, (0, math.nan))[1]
+        end.append(EndPosition(sym, qty, avg, close, qty * close, qty * (close - avg)))
+    return Report(sid, meta, tally.summary(), log, tuple(end))
 
 
 # ------------------------------------------------------------ figures
@@ -80,15 +102,39 @@ def when(ts: int | None) -> str:
     return datetime.fromtimestamp(ts / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def figures(s: RunSummary) -> list[tuple[str, str]]:
+MIN_DAILY_RETURNS: Final = 60  # fewer daily returns than this: a Sharpe is mostly noise
+
+
+def caveat(s: RunSummary) -> str:
+    """A warning when the figures rest on too little data ("" when not)."""
+    r = s.returns
+    span_ms = int(s.ts[-1] - s.ts[0]) if s.ts.size > 1 else 0
+    if r.period == "bar":
+        return (f"{r.values.size:,} bar returns over {held(span_ms)} of market time: far too little data; "
+                "an annualised Sharpe (or return) from under two days means nothing")
+    if r.values.size < MIN_DAILY_RETURNS:
+        return (f"only {r.values.size} daily returns (under {MIN_DAILY_RETURNS}): Sharpe and drawdown "
+                "are noisy; treat them as anecdotes")
+    return ""
+
+
+def _span(ms: int, whole: int) -> str:
+    share = f" ({ms / whole:.0%} of the session)" if whole > 0 else ""
+    return f"{held(ms)}{share}" if ms else "0"
+
+
+def figures(s: RunSummary, trades: TradeLog | None = None) -> list[tuple[str, str]]:
     """The summary lines, formatted once for the terminal and the HTML."""
     dd = s.max_drawdown
     r = s.returns
     per = "daily" if r.period == "day" else "per-bar"
+    warn = caveat(s)
+    whole = sum(s.time_in_state.values())
     rows = [
         (PNL_LABEL, f"{s.pnl:,.2f}"),
         ("NAV at last bar close", f"{s.nav[-1]:,.2f}" if s.nav.size else "-"),
         (f"Sharpe ({per}, {r.values.size} returns)", _num(s.sharpe, "{:.3f}")),
+        *([("  caveat", warn)] if warn else []),
         ("max drawdown", f"{dd.depth:.2%}"),
         ("  peak", when(dd.peak_ts)),
         ("  trough", when(dd.trough_ts)),
@@ -97,10 +143,22 @@ def figures(s: RunSummary) -> list[tuple[str, str]]:
         ("traded notional", f"{s.traded_notional:,.2f}"),
         ("commission", f"{s.commission:,.2f}"),
         ("halts", f"{len(s.halts):,}"),
+        ("time halted (market)", _span(s.time_in_state.get("HALTED", 0), whole)),
+        ("time reduce-only (market)", _span(s.time_in_state.get("REDUCING", 0), whole)),
         ("breaker trips", f"{len(s.trips):,}"),
         ("rejections", f"{s.rejected:,}"),
         ("operator commands", f"{s.commands:,}"),
     ]
+    if trades is not None:
+        st = trades.stats()
+        rows += [
+            ("closed trades (round trips)", f"{st.trades:,}" + (f" ({len(trades.trips.open)} open at the end)"
+                                                               if trades.trips.open else "")),
+            ("win rate", f"{st.win_rate:.1%} ({st.wins}/{st.trades})" if st.trades else "n/a"),
+            ("average win / loss", f"{_num(st.avg_win, '{:+,.2f}')} / {_num(st.avg_loss, '{:+,.2f}')}"),
+            ("profit factor", ratio(st.profit_factor)),
+            ("closed trades' P&L (net of fees)", f"{st.net:+,.2f}"),
+        ]
     return rows
 
 
@@ -121,6 +179,25 @@ def machine_summary(rep: Report) -> dict[str, Any]:
         "commission": s.commission, "halts": [[h.ts, h.reason] for h in s.halts],
         "breaker_trips": [[t.ts, t.name, t.reason] for t in s.trips],
         "rejections": s.rejections, "commands": s.commands,
+        "time_in_state_ms": s.time_in_state, "caveat": caveat(s) or None,
+        **_trade_summary(rep),
+    }
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _trade_summary(rep: Report) -> dict[str, Any]:
+    if rep.trades is None:
+        return {}
+    st = rep.trades.stats()
+    return {
+        "closed_trades": st.trades, "wins": st.wins, "losses": st.losses, "win_rate": _finite(st.win_rate),
+        "avg_win": _finite(st.avg_win), "avg_loss": _finite(st.avg_loss),
+        "profit_factor": _finite(st.profit_factor) if not math.isinf(st.profit_factor) else "inf",
+        "closed_net": st.net,
+        "end_positions": [[e.symbol, e.qty, e.avg_price, _finite(e.close)] for e in rep.end],
     }
 
 
@@ -171,17 +248,26 @@ def print_report(out: Console, rep: Report) -> None:
     t = Table(show_header=False, box=None)
     t.add_column("figure")
     t.add_column("value", justify="right")
-    for k, v in figures(s):
+    for k, v in figures(s, rep.trades):
         t.add_row(k, v)
     out.print(t)
-    for title, cols, rows in _detail_tables(s):
+    for title, cols, rows in _detail_tables(rep, terminal=True):
         if rows:
             d = Table(title=title, title_justify="left", box=None, header_style="bold underline")
-            for c in cols:
-                d.add_column(c)
+            *fixed, last = cols  # the last column is the words (a reason): it takes what is left
+            for i, c in enumerate(fixed):
+                width = max([len(c), *(len(r[i]) for r in rows)])
+                d.add_column(c, no_wrap=True, min_width=min(width, 24))
+            d.add_column(last, no_wrap=True, overflow="ellipsis", ratio=1)
             for r in rows:
                 d.add_row(*r)
             out.print(d)
+    rows = config_rows(m.get("config"))
+    out.print("[bold]config[/] (as logged; the HTML file lists every key):", highlight=False)
+    for section in CONFIG_SECTIONS:
+        keys = [f"{k[len(section) + 1:]}={v}" for k, v in rows if k.startswith(section + ".")]
+        if keys:
+            out.print(f"  {section}: " + "  ".join(keys), highlight=False, markup=False)
 
 
 def _chart(out: Console, title: str, values: npt.NDArray[np.float64], width: int, height: int,
@@ -195,17 +281,54 @@ def _chart(out: Console, title: str, values: npt.NDArray[np.float64], width: int
         out.print(f"{label:>12} [cyan]{line}[/]", highlight=False)
 
 
-def _detail_tables(s: RunSummary) -> list[tuple[str, Sequence[str], list[list[str]]]]:
-    symbols = sorted(set(s.realized_by_symbol) | set(s.commission_by_symbol))
-    return [
+TERMINAL_TRADES: Final = 20  # the newest closed trades printed; the HTML has up to HTML_TRADES
+HTML_TRADES: Final = 2000
+
+
+def _detail_tables(rep: Report, terminal: bool = False) -> list[tuple[str, Sequence[str], list[list[str]]]]:
+    s = rep.summary
+    unreal = {e.symbol: e.unrealized for e in rep.end}
+    tables: list[tuple[str, Sequence[str], list[list[str]]]] = [
         ("halts", ("time UTC", "from", "reason"), [[when(h.ts), h.name, h.reason] for h in s.halts]),
         ("breaker trips", ("time UTC", "breaker", "reason"), [[when(t.ts), t.name, t.reason] for t in s.trips]),
         ("rejections by rule", ("rule", "count"), [[k, f"{v:,}"] for k, v in s.rejections.items()]),
-        ("realised P&L by symbol", ("symbol", "realised", "commission", "net"),
-         [[sym, f"{s.realized_by_symbol.get(sym, 0.0):,.2f}", f"{s.commission_by_symbol.get(sym, 0.0):,.2f}",
-           f"{s.realized_by_symbol.get(sym, 0.0) - s.commission_by_symbol.get(sym, 0.0):,.2f}"]
-          for sym in symbols]),
+        ("P&L attribution by symbol (realised - fees + unrealised at the last bar close)",
+         ("symbol", "realised", "fees", "unrealised", "P&L", "share"), _attribution(s, unreal)),
+        ("end positions (at the last logged bar close)",
+         ("symbol", "qty", "avg price", "last close", "value", "unrealised"),
+         [[e.symbol, f"{e.qty:+,g}", f"{e.avg_price:,.4f}", _num(e.close, "{:,.4f}"), _num(e.value, "{:,.2f}"),
+           _num(e.unrealized, "{:+,.2f}")] for e in rep.end]),
     ]
+    if rep.trades is not None and rep.trades.closed:
+        limit = TERMINAL_TRADES if terminal else HTML_TRADES
+        newest = rep.trades.closed[::-1][:limit]
+        title = f"closed trades (newest {len(newest)} of {len(rep.trades.closed):,})"
+        if terminal:  # one line a trade at 80 columns: the times without the year, the reason last and cut
+            tables.append((title, ("symbol", "side", "exit UTC", "held", "qty", "entry", "exit", "P&L", "why"),
+                           [[t.symbol, t.side, when(t.exit_ts)[5:16], held(t.held_ms), f"{t.qty:,g}",
+                             f"{t.entry:,.4g}", f"{t.exit:,.4g}", f"{t.pnl:+,.2f}", t.reason]
+                            for t in newest]))
+            return tables
+        tables.append((title, ("symbol", "side", "entry UTC", "exit UTC", "held", "qty", "entry", "exit",
+                               "P&L", "fees", "why (entry)"),
+                       [[t.symbol, t.side, when(t.entry_ts), when(t.exit_ts), held(t.held_ms), f"{t.qty:,g}",
+                         f"{t.entry:,.4f}", f"{t.exit:,.4f}", f"{t.pnl:+,.2f}", f"{t.fees:,.2f}", t.reason[:60]]
+                        for t in newest]))
+    return tables
+
+
+def _attribution(s: RunSummary, unreal: dict[str, float]) -> list[list[str]]:
+    symbols = sorted(set(s.realized_by_symbol) | set(s.commission_by_symbol) | set(unreal))
+    pnl = {sym: s.realized_by_symbol.get(sym, 0.0) - s.commission_by_symbol.get(sym, 0.0)
+           + (unreal.get(sym, 0.0) if math.isfinite(unreal.get(sym, 0.0)) else 0.0) for sym in symbols}
+    gross = math.fsum(abs(v) for v in pnl.values())
+    rows = [[sym, f"{s.realized_by_symbol.get(sym, 0.0):+,.2f}", f"{s.commission_by_symbol.get(sym, 0.0):,.2f}",
+             _num(unreal.get(sym, 0.0), "{:+,.2f}"), f"{pnl[sym]:+,.2f}",
+             f"{abs(pnl[sym]) / gross:.0%}" if gross else "-"]
+            for sym in sorted(symbols, key=lambda k: -abs(pnl[k]))]
+    if rows:
+        rows.append(["total", "", "", "", f"{math.fsum(pnl.values()):+,.2f}", ""])
+    return rows
 
 
 # ------------------------------------------------------------ HTML
@@ -272,17 +395,39 @@ def render_html(rep: Report) -> str:
                   marks=[(h.ts, "halt: " + h.reason) for h in s.halts]),
         "<p>Dashed lines: halts (hover for the reason).</p>" if s.halts else "",
         "<h2>Drawdown</h2>", svg_curve(s.ts, s.drawdown * 100, "max", "{:.2f}%", "#d1242f", invert=True),
-        "<h2>Summary</h2>", _html_table(figures(s)),
+        "<h2>Summary</h2>", _html_table(figures(s, rep.trades)),
     ]
-    for title, cols, rows in _detail_tables(s):
+    for title, cols, rows in _detail_tables(rep):
         if rows:
             parts += [f"<h2>{html.escape(title[:1].upper() + title[1:])}</h2>", _html_table(rows, cols)]
+    parts += ["<h2>Config (as logged)</h2>",
+              "<p>The engine config the session ran under; <code>console run --like ID</code> runs it again.</p>",
+              _html_table(config_rows(m.get("config")))]
     blob = json.dumps(machine_summary(rep), allow_nan=False).replace("</", "<\\/")
     parts += [f'<script type="application/json" id="summary">{blob}</script>',
               "<footer>Written by <code>console report</code>. Returns are simple fractions; "
               "Sharpe annualised, risk-free 0; drawdown below the running NAV peak.</footer>",
               "</body></html>"]
     return "\n".join(parts)
+
+
+def config_rows(config: Any, prefix: str = "") -> list[list[str]]:
+    """The logged config flattened to ``section.key = value`` rows."""
+    if not isinstance(config, dict):
+        return [[prefix or "config", json.dumps(config)]] if config is not None else []
+    rows: list[list[str]] = []
+    for k in sorted(config):
+        v = config[k]
+        name = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict) and v:
+            rows += config_rows(v, name)
+        else:
+            text = json.dumps(v, sort_keys=True)
+            rows.append([name, text if len(text) <= 200 else text[:200] + f"... ({len(text):,} chars)"])
+    return rows
+
+
+CONFIG_SECTIONS: Final = ("engine.strategy", "engine.limits", "engine.breakers")
 
 
 CSS: Final = (

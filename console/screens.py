@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
+
+from rich.text import Text
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -145,6 +148,42 @@ class InfoScreen(ModalScreen[None]):
         await self.app.run_action("halt")
 
 
+class ReasonScreen(ModalScreen["str | None"]):
+    """Ask for the operator's reason before a command (block a symbol);
+    dismisses with the reason, or None. Enter with no reason does nothing:
+    the log must say why."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="reason.cancel")]
+
+    def __init__(self, title: str, lines: Iterable[str], label: str) -> None:
+        super().__init__()
+        self._title = title
+        self._lines = list(lines)
+        self._label = label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="reason-dialog") as dialog:
+            dialog.border_title = self._title
+            for line in self._lines:
+                yield Static(line, classes="confirm-line", markup=False)
+            yield Input(placeholder="why (logged with the command)", id="reason-input")
+            yield Static(f"Enter: {self._label} · Esc cancels · ctrl+g halts (h is a letter here)",
+                         classes="help-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#reason-input", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        reason = event.value.strip()
+        if not reason:
+            self.notify("type a reason first: the log keeps it", severity="warning", timeout=4)
+            return
+        self.dismiss(reason)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class ResetBreakerScreen(ModalScreen["tuple[str, str] | None"]):
     """Reset one tripped breaker, with the operator's reason typed in; dismisses
     with (breaker, reason), or None. Enter with an empty reason does nothing:
@@ -163,8 +202,8 @@ class ResetBreakerScreen(ModalScreen["tuple[str, str] | None"]):
             yield Select([(f"{name}: {why}"[:70], name) for name, why in self._tripped],
                          value=self._chosen, allow_blank=False, id="reset-breaker")
             yield Input(placeholder="why (logged with the command)", id="reset-reason")
-            yield Static("Enter resets it (trading stays as it is: r resumes) · Esc cancels",
-                         classes="help-hint")
+            yield Static("Enter resets it (trading stays as it is: r resumes) · Esc cancels · "
+                         "ctrl+g halts (h is a letter here)", classes="help-hint")
 
     def on_mount(self) -> None:
         self.query_one("#reset-reason", Input).focus()
@@ -178,3 +217,86 @@ class ResetBreakerScreen(ModalScreen["tuple[str, str] | None"]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+Table = tuple[str, tuple[str, ...], list[tuple[str, ...]]]  # (title, columns, rows)
+NUMBER = re.compile(r"^[+\-]?[\d,]*\.?\d+%?$")
+
+
+def _aligned(row: tuple[str, ...]) -> tuple[str | Text, ...]:
+    """Figures right-aligned, words left."""
+    return tuple(Text(c, justify="right") if NUMBER.match(c) else c for c in row)
+
+
+class TableScreen(ModalScreen[None]):
+    """Figures as text lines and tables (the trades, the P&L attribution), built
+    by ``build`` and rebuilt every ``refresh_s`` while open: the engine keeps
+    trading behind it. ``keys`` close it (its own key toggles it)."""
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="table.close"),
+        Binding("h", "halt_now", "Halt", id="table.halt"),
+    ]
+
+    def __init__(self, title: str, build: Callable[[], tuple[list[str], list[Table]]],
+                 close_key: str = "", refresh_s: float = 1.0, dialog_id: str = "table-dialog") -> None:
+        super().__init__()
+        self._title = title
+        self._build = build
+        self._refresh_s = refresh_s
+        self._dialog_id = dialog_id
+        self._shown: tuple[list[str], list[Table]] | None = None
+        if close_key:
+            self._bindings.bind(close_key, "close", "Close", show=False)
+
+    def compose(self) -> ComposeResult:
+        lines, tables = self._shown = self._build()
+        with Vertical(id=self._dialog_id, classes="table-dialog") as dialog:
+            dialog.border_title = self._title
+            yield Static("\n".join(lines), id="table-lines", markup=False)
+            with VerticalScroll(id="table-body"):
+                for i, (title, columns, rows) in enumerate(tables):
+                    yield Static(title, classes="subtitle", id=f"table-title-{i}")
+                    table: DataTable[str | Text] = DataTable(cursor_type="row", id=f"table-{i}",
+                                                             classes="figures")
+                    table.add_columns(*columns)
+                    table.add_rows([_aligned(r) for r in rows])
+                    yield table
+            yield Static("↑↓ PgUp PgDn scroll · Esc closes · h halts", classes="help-hint")
+
+    def on_mount(self) -> None:
+        if self._refresh_s > 0:
+            self.set_interval(self._refresh_s, self._rebuild)
+
+    def _rebuild(self) -> None:
+        got = self._build()
+        if got == self._shown:
+            return
+        old_tables = self._shown[1] if self._shown else []
+        self._shown = got
+        lines, tables = got
+        self.query_one("#table-lines", Static).update("\n".join(lines))
+        if [t[1] for t in tables] != [t[1] for t in old_tables]:
+            return  # the shape changed (rare): the next open shows it
+        for i, (title, _columns, rows) in enumerate(tables):
+            self.query_one(f"#table-title-{i}", Static).update(title)
+            table = self.query_one(f"#table-{i}", DataTable)
+            at = table.cursor_row
+            table.clear()
+            table.add_rows([_aligned(r) for r in rows])
+            if rows:
+                table.move_cursor(row=min(at, len(rows) - 1))
+
+    def table_rows(self, i: int = 0) -> list[tuple[str, ...]]:
+        """What table ``i`` shows now (tests)."""
+        return list(self._shown[1][i][2]) if self._shown else []
+
+    def lines(self) -> list[str]:
+        return list(self._shown[0]) if self._shown else []
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    async def action_halt_now(self) -> None:
+        self.dismiss(None)
+        await self.app.run_action("halt")

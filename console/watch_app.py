@@ -179,6 +179,12 @@ class WatchApp(ConsoleApp):
     def reset_one(self, name: str, via: str) -> None:
         self._read_only()
 
+    def action_flatten_symbol(self, via: str = "key z", symbol: str = "") -> None:
+        self._read_only()
+
+    def action_block_symbol(self, via: str = "key k", symbol: str = "") -> None:
+        self._read_only()
+
     # ------------------------------------------------------------ playback
 
     def action_play_pause(self) -> None:

@@ -158,3 +158,4 @@ class Snapshot:
     extra: dict[str, str] = field(default_factory=dict)
     books: tuple[BookRow, ...] = ()  # P&L attribution by strategy book (empty: one driving signal)
     options: tuple[OptionRow, ...] = ()  # protective puts held (empty: none, or the overlay is off)
+    blocked: tuple[str, ...] = ()  # symbols the operator blocked (block_symbol): no order may grow them

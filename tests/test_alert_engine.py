@@ -128,7 +128,7 @@ async def test_an_attached_console_rings_on_a_re_sent_alert_and_k_acknowledges_i
         assert any(a.get("escalation") == 1 and a["id"] == first["id"] for a in feed.shown)
         assert bells  # the re-sent halt rang here (the first one rang from the snapshot)
         assert any(n.title == f"Alert {first['id']}: halt" for n in app._notifications)
-        await pilot.press("k")
+        await pilot.press("A")
         for _ in range(100):
             await pilot.pause(0.05)
             if any("acknowledged alert(s)" in n.message for n in app._notifications):

@@ -237,7 +237,7 @@ async def test_k_acknowledges_in_the_console_and_an_alert_rings_and_shows(tmp_pa
         assert len(bells) == 1  # the trip rings from the snapshot already; the stale feed rings here
         titles = [n.title for n in app._notifications]
         assert "Alert 4: stale_feed" in titles and "Alert 5: trip" in titles
-        await pilot.press("k")
+        await pilot.press("A")
         for _ in range(40):
             await pilot.pause(0.05)
             if any("acknowledged alert(s) 4, 5" in n.message for n in app._notifications):

@@ -136,3 +136,40 @@ def test_block_chart_scales_columns_in_eighths():
     lines = block_chart(np.array([0.0, 1.0, 2.0, 4.0]), width=4, height=2)
     assert lines == ["   █", " ▄██"]
     assert block_chart(np.arange(100.0), width=10, height=1, how="max")[0][-1] == "█"
+
+
+def test_the_report_has_trades_win_rate_attribution_end_positions_config_and_time_halted(session, tmp_path):  # type: ignore[no-untyped-def]
+    from console.trades import TradeLog
+    from storage import open_db
+
+    db, sid = session
+    out = tmp_path / "more.html"
+    res = console("report", sid, "--out", str(out), db=db)
+    assert res.returncode == 0, res.stderr
+    page = out.read_text()
+    blob = json.loads(re.search(r'id="summary">(.*?)</script>', page, re.S).group(1))  # type: ignore[union-attr]
+    log = TradeLog(open_db(db, create=False, readonly=True), sid)
+    log.update()
+    st = log.stats()
+    assert st.trades > 0 and blob["closed_trades"] == st.trades and blob["wins"] == st.wins
+    assert blob["win_rate"] == pytest.approx(st.win_rate)
+    assert f"{st.win_rate:.1%} ({st.wins}/{st.trades})" in page and "Closed trades (newest" in page
+    assert page.count("<tr><td>") >= st.trades  # every closed trade is a row
+    # time halted, by hand: the first halt to the next state change (or the last event)
+    con = sqlite3.connect(db)
+    states = [(ts, json.loads(p)["new"]) for ts, p in con.execute(
+        "select ts, payload from events where session=? and kind='state' order by seq", (sid,))]
+    last_ts = con.execute("select max(ts) from events where session=?", (sid,)).fetchone()[0]
+    halted = sum((states[i + 1][0] if i + 1 < len(states) else last_ts) - ts
+                 for i, (ts, new) in enumerate(states) if new == "HALTED")
+    assert halted > 0 and blob["time_in_state_ms"]["HALTED"] == halted
+    assert "Time halted (market)" in page or "time halted (market)" in page
+    # the config as logged, flattened
+    assert "<td>engine.limits.max_position_fraction</td><td>0.08</td>" in page
+    # a few hours of bars: the Sharpe carries a caveat
+    assert blob["caveat"] and "too little data" in blob["caveat"] and "caveat" in page
+    assert "P&amp;L attribution by symbol" in page
+    assert ("End positions" in page) == bool(blob["end_positions"])
+    # the terminal shows the same
+    assert "win rate" in res.stdout and "closed trades (newest" in res.stdout and "caveat" in res.stdout
+    assert "engine.breakers:" in res.stdout and "time halted" in res.stdout

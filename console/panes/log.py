@@ -77,6 +77,8 @@ class LogPane(Vertical):
         self._refilter: Timer | None = None
         self._view = LogView(max_lines=max_lines, wrap=True, min_width=20, markup=False, id="log-lines")
         self._filter = Input(placeholder="filter the log (Enter keeps it, Esc clears)", id="log-filter")
+        # while the box has focus `h` is a letter: say how to halt and leave
+        self._filter.border_title = "typing · Esc leaves · ctrl+g halts"
         self._filter.display = False
 
     def compose(self) -> ComposeResult:

@@ -78,7 +78,8 @@ class PositionsPane(Vertical):
 
         symbol = str(event.row_key.value)
         log = self.app.query_one(LogPane).kept
-        self.app.push_screen(InfoScreen(f"{symbol}: its story", position_story(self._snap, symbol, log)))
+        trades = getattr(self.app, "trade_log", lambda: None)()  # the session's database, when there is one
+        self.app.push_screen(InfoScreen(f"{symbol}: its story", position_story(self._snap, symbol, log, trades)))
 
     def apply(self, snap: Snapshot) -> None:
         self._snap = snap
@@ -87,6 +88,8 @@ class PositionsPane(Vertical):
         self._positions.sync({p.symbol: self._position_cells(p) for p in held})
         self._orders.sync({str(o.order_id): self._order_cells(o) for o in snap.open_orders})
         self.border_subtitle = f"{len(held)} pos · {len(snap.open_orders)} orders"
+        if snap.blocked:
+            self.border_subtitle += " · blocked: " + ", ".join(snap.blocked)
         if snap.books or self._books.display:
             self._books_title.display = self._books.display = bool(snap.books)
             self._books.sync({b.book: self._book_cells(b) for b in snap.books})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 
 from console.panes.common import Cell, KeyedTable, centred_bar, money, num, signed, when
 from console.screens import InfoScreen
+from console.story import DEFAULT_DRIVER, driving_models
 from core.snapshot import SignalRow, Snapshot
 
 SIGNAL_COLUMNS = (
@@ -16,6 +18,7 @@ SIGNAL_COLUMNS = (
     ("Last", "last"), ("At", "ts"),
 )
 REGIME_MARK = {"bullish": "▲", "neutral": "■", "bearish": "▼"}
+DRIVER_MARK = "▶"  # before the model whose part of the ensemble's view is the largest
 
 
 class SignalsPane(Vertical):
@@ -29,12 +32,17 @@ class SignalsPane(Vertical):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.border_title = "Signals"
         self._rows: dict[str, SignalRow] = {}
+        self._drivers: dict[str, str] = {}  # symbol -> the model that drives its position
 
     def compose(self) -> ComposeResult:
         self._table = KeyedTable(SIGNAL_COLUMNS, sort_by=2, id="signals-table")
         yield self._table
 
     def apply(self, snap: Snapshot) -> None:
+        driver = getattr(self.app, "driver", lambda: DEFAULT_DRIVER)()
+        self._drivers = {sym: model for sym, (model, _) in driving_models(snap, driver).items()}
+        self.border_subtitle = f"{DRIVER_MARK} drives its position" \
+            if self._drivers else ""
         self._rows = {f"{s.symbol}/{s.model}": s for s in snap.signals}
         rows = {key: self._cells(s) for key, s in self._rows.items()}
         self._table.sync(rows)
@@ -69,8 +77,11 @@ class SignalsPane(Vertical):
         if s.regime:  # the label and its posterior; all posteriors under `e`
             p = dict(s.posterior).get(s.regime)
             regime = f"{REGIME_MARK.get(s.regime, '')}{s.regime}" + (f" {p:.0%}" if p is not None else "")
+        model: Cell = s.model
+        if self._drivers.get(s.symbol) == s.model:
+            model = Text(f"{DRIVER_MARK}{s.model}", style="bold")
         return (
-            s.symbol, s.model, signed(app, s.value, f"{s.value:+.2f}"),
+            s.symbol, model, signed(app, s.value, f"{s.value:+.2f}"),
             signed(app, s.value, centred_bar(s.value)), num(f"{s.confidence:.0%}"),
             regime, num(str(s.version) if s.version else ""), s.status,
             num(money(s.last)), when(s.ts),
