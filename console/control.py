@@ -261,12 +261,15 @@ def find(ident: str, db: Path | None = None) -> EngineEntry:
 
 
 def send_command(ident: str, action: str, reason: str, arg: str = "", db: Path | None = None,
-                 via: str = "cli", timeout: float = 30.0) -> dict[str, Any]:
+                 via: str = "cli", timeout: float = 30.0, symbol: str = "") -> dict[str, Any]:
     """Send a command and wait for the engine to apply it. Raises NoEngine when
-    there is no engine to take it; returns the engine's reply otherwise."""
+    there is no engine to take it; returns the engine's reply otherwise.
+    ``symbol``: for the one-symbol commands (flatten_symbol, block_symbol, unblock_symbol)."""
     e = find(ident, db)
     msg: dict[str, Any] = {"op": "stop", "reason": reason, "who": who_am_i(via)} if action == "stop" else \
         {"op": "command", "action": action, "arg": arg, "reason": reason, "who": who_am_i(via)}
+    if symbol:
+        msg["symbol"] = symbol
     if not e.pid_alive():
         from console.alert_dead import report_dead
 

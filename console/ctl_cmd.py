@@ -28,12 +28,13 @@ def _db(db: str | None) -> Path | None:
     return Path(db) if db else None
 
 
-def _send(ident: str, action: str, reason: str, arg: str, db: str | None, as_json: bool) -> None:
+def _send(ident: str, action: str, reason: str, arg: str, db: str | None, as_json: bool,
+          symbol: str = "") -> None:
     from console.control import NoEngine, send_command
 
-    label = action.replace("_", "-")
+    label = action.replace("_", "-") + (f" {symbol}" if symbol else "")
     try:
-        reply = send_command(ident, action, reason, arg, _db(db))
+        reply = send_command(ident, action, reason, arg, _db(db), symbol=symbol)
     except NoEngine as exc:
         if as_json:
             click.echo(json.dumps({"ok": False, "session": ident, "action": label, "error": str(exc),
@@ -68,6 +69,27 @@ resume = _trading("resume", "Resume trading on a running engine (refused while a
 reduce = _trading("reduce", "Reduce-only on a running engine: orders may only shrink positions.")
 flatten = _trading("flatten", "Close every position of a running engine.")
 cancel_all = _trading("cancel_all", "Cancel the working orders of a running engine.")
+
+
+def _one_symbol(action: str, doc: str) -> click.Command:
+    @click.command(action.replace("_", "-"), help=doc)
+    @click.argument("session_id", metavar="ID")
+    @click.argument("symbol")
+    @click.option("--reason", required=True, help="Why (logged with the command).")
+    @click.option("--db", default=None, help=DB_HELP)
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+    def cmd(session_id: str, symbol: str, reason: str, db: str | None, as_json: bool) -> None:
+        _send(session_id, action, reason, "", db, as_json, symbol=symbol)
+
+    return cmd
+
+
+flatten_symbol = _one_symbol("flatten_symbol", "Close one symbol's position of a running engine (its orders "
+                                               "cancelled, its puts sold); the strategy may enter it again "
+                                               "unless it is blocked too.")
+block_symbol = _one_symbol("block_symbol", "Block one symbol of a running engine: no order may grow its "
+                                           "position (exits pass) until unblocked.")
+unblock_symbol = _one_symbol("unblock_symbol", "Lift an operator's block on one symbol of a running engine.")
 
 
 @click.command("reset-breaker")

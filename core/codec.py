@@ -187,6 +187,10 @@ def _coerce(cls: type, name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise DecodeError(f"{cls.__name__}.{name}: expected an integer, got {_short(value)}")
         return value
+    if want in (bool, "bool"):
+        if not isinstance(value, bool):
+            raise DecodeError(f"{cls.__name__}.{name}: expected true or false, got {_short(value)}")
+        return value
     if not isinstance(value, str):
         raise DecodeError(f"{cls.__name__}.{name}: expected text, got {_short(value)}")
     return value

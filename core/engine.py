@@ -17,7 +17,7 @@ from core.events import (
     AllocationChanged, Bar, BarClosed, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline,
     ModelActivated, ModelSignal, OrderAccepted, OrderCancelled, OrderExpired, OrderIntent,
     OrderRejected, ParentDone, PositionChanged, ProtectivePut, Quarantined, RiskSnapshot, Signal,
-    StateChanged, Tick, Timer, VenueReport,
+    StateChanged, SymbolBlocked, Tick, Timer, VenueReport,
 )
 from core.events import ModelFit
 from core.events import ParentOrder as ParentOrderEvent
@@ -598,6 +598,12 @@ class Engine(BreakerHost):
             self.flatten(why)
         elif a == "reset_breaker":
             self.reset_breaker(c.arg, why)
+        elif a == "flatten_symbol":
+            self.flatten_symbol(c.symbol, why)
+        elif a == "block_symbol":
+            self.block_symbol(c.symbol, why)
+        elif a == "unblock_symbol":
+            self.unblock_symbol(c.symbol, why)
         else:
             self.emit(CommandRejected(self.bus.ts, "", a, f"unknown action {a!r}"))
 
@@ -624,6 +630,58 @@ class Engine(BreakerHost):
         for sym in self.portfolio.open_symbols():
             price = self.portfolio.last.get(sym, 0.0)
             self.submit(sym, -self.portfolio.qty(sym), price, origin, "flatten: " + reason)
+
+    def flatten_symbol(self, sym: str, reason: str) -> None:
+        """Exits for one symbol: its orders and parents cancelled, its puts
+        sold back, its position closed. From HALTED this first moves to
+        REDUCING (as ``flatten``). The strategy may enter it again later
+        unless the symbol is also blocked."""
+        why = f"flatten {sym}: {reason}"
+        qty = self.portfolio.qty(sym)
+        ov = self.overlay
+        puts = ov.contracts_on(sym) if ov is not None else 0.0
+        working = self.broker.has_open_orders(sym) or self.broker.parent_of(sym) != 0
+        if sym not in self.instruments:
+            self.emit(CommandRejected(self.bus.ts, sym, "flatten_symbol", f"unknown symbol {sym!r}"))
+            return
+        if qty == 0.0 and puts <= 0.0 and not working:
+            self.emit(CommandRejected(self.bus.ts, sym, "flatten_symbol",
+                                      f"nothing to flatten in {sym}: no position, order or put"))
+            return
+        if self.state.state == HALTED:
+            self.move_state(REDUCING, why)
+        self.router.cancel_symbol(sym, why, False)
+        hg = self.hedger
+        if hg is not None and puts > 0.0:
+            hg.sell_puts(sym, puts, why)
+        if qty != 0.0:
+            self.submit(sym, -qty, self.portfolio.last.get(sym, 0.0), "operator", why)
+
+    def block_symbol(self, sym: str, reason: str) -> None:
+        """No order may grow ``sym``'s position until it is unblocked (exits
+        pass); its working orders that would grow it are cancelled."""
+        gate = self.router.gate
+        if sym not in self.instruments:
+            self.emit(CommandRejected(self.bus.ts, sym, "block_symbol", f"unknown symbol {sym!r}"))
+            return
+        if sym in gate.blocked or sym in gate.do_not_trade:
+            self.emit(CommandRejected(self.bus.ts, sym, "block_symbol", f"{sym} is blocked already"))
+            return
+        gate.blocked.add(sym)
+        self.emit(SymbolBlocked(self.bus.ts, sym, True, reason))
+        self.router.cancel_symbol(sym, f"block {sym}: {reason}", True)
+
+    def unblock_symbol(self, sym: str, reason: str) -> None:
+        gate = self.router.gate
+        if sym in gate.do_not_trade:
+            self.emit(CommandRejected(self.bus.ts, sym, "unblock_symbol",
+                                      f"{sym} is on the configured do-not-trade list (limits.do_not_trade)"))
+            return
+        if sym not in gate.blocked:
+            self.emit(CommandRejected(self.bus.ts, sym, "unblock_symbol", f"{sym} is not blocked"))
+            return
+        gate.blocked.discard(sym)
+        self.emit(SymbolBlocked(self.bus.ts, sym, False, reason))
 
     def reset_breaker(self, name: str, reason: str) -> None:
         b = self.brk.get(name)

@@ -347,6 +347,17 @@ class CommandRejected(NamedTuple):
     reason: str
 
 
+class SymbolBlocked(NamedTuple):
+    """The operator blocked (``blocked`` True) or unblocked one symbol: while
+    blocked, no order may grow its position (exits pass), as for a symbol on
+    the configured do-not-trade list."""
+
+    ts: int
+    symbol: str
+    blocked: bool
+    reason: str
+
+
 class ProtectivePut(NamedTuple):
     """The options overlay (``[hedge]``, core/overlay.py) on one symbol.
     ``action``: "buy" (puts bought at the desk's ask), "sell" (sold back at its
@@ -438,7 +449,7 @@ Event = Union[
     Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated, ModelFit, VenueReport, BarClosed, Signal, OrderIntent,
     OrderRejected, OrderAccepted, OrderCancelled, OrderExpired, ParentOrder, ParentDone, Fill,
     PositionChanged, RiskSnapshot, StateChanged, BreakerChanged, CommandRejected, Quarantined,
-    AllocationChanged, ProtectivePut, BookCross,
+    AllocationChanged, ProtectivePut, BookCross, SymbolBlocked,
 ]
 
 # kind names as logged; the storage schema and replay key on these
@@ -453,5 +464,5 @@ DECISION_KINDS: Final = {
     "parent_done": ParentDone, "fill": Fill, "position": PositionChanged,
     "risk": RiskSnapshot, "state": StateChanged, "breaker": BreakerChanged,
     "command_rejected": CommandRejected, "quarantined": Quarantined, "allocation": AllocationChanged,
-    "protective_put": ProtectivePut, "book_cross": BookCross,
+    "protective_put": ProtectivePut, "book_cross": BookCross, "symbol_blocked": SymbolBlocked,
 }

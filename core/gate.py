@@ -69,6 +69,7 @@ class Gate:
         self.var_budget = var_budget
         self.max_orders_per_minute = max_orders_per_minute
         self.do_not_trade: set[str] = set(do_not_trade)
+        self.blocked: set[str] = set()  # blocked by the operator (block_symbol): a logged command
         self.open_minute = open_minute  # -1: no calendar, always open
         self.close_minute = close_minute
         self.accepted_ts: list[int] = []  # market ms of recent accepted orders
@@ -155,6 +156,8 @@ class Gate:
     def restricted(self, o: OrderContext) -> Rejection | None:
         if o.symbol in self.do_not_trade and o.increases():
             return Rejection("do_not_trade", 1.0, 0.0, f"{o.symbol} is on the do-not-trade list")
+        if o.symbol in self.blocked and o.increases():
+            return Rejection("blocked", 1.0, 0.0, f"{o.symbol} is blocked by the operator")
         return None
 
     def order_rate(self, o: OrderContext) -> Rejection | None:

@@ -226,3 +226,32 @@ class Router:
             return 0.0
         return price * (1.0 + off) if qty > 0.0 else price * (1.0 - off)
 
+    def cancel_symbol(self, sym: str, reason: str, growing_only: bool) -> None:
+        """Cancel ``sym``'s open orders and parents (only those that would grow
+        its position when ``growing_only``: a block keeps its exits working)."""
+        held = self.portfolio.qty(sym)
+        for o in list(self.broker.open.values()):
+            if o.symbol != sym or o.parent_id != 0:
+                continue  # a parent's child goes with its parent below
+            if growing_only and not grows(held, o.qty - o.filled):
+                continue
+            if self.broker.cancel(o.order_id) is not None:
+                if self.order_shares:
+                    self.order_shares.pop(o.order_id, None)
+                self.bus.emit(OrderCancelled(self.bus.ts, o.symbol, o.order_id, o.qty - o.filled, reason))
+        for parent in list(self.broker.parents.values()):
+            if parent.symbol != sym:
+                continue
+            if growing_only and not grows(held, parent.qty - parent.filled):
+                continue
+            self.cancel_child(parent, reason)
+            self.finish_parent(parent, "cancelled", reason)
+
+
+def grows(held: float, qty: float) -> bool:
+    """Whether trading ``qty`` more would grow a position of ``held`` (or flip it)."""
+    after = held + qty
+    if held != 0.0 and after != 0.0 and (held > 0.0) != (after > 0.0):
+        return True
+    return abs(after) > abs(held)
+

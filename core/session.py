@@ -32,7 +32,9 @@ from core.events import Command, CommandRejected, Headline, ModelActivated, Mode
 from core.snapshot import LogLine, Snapshot
 from core.view import View
 
-ACTIONS = ("halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker")
+ACTIONS = ("halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker",
+           "flatten_symbol", "block_symbol", "unblock_symbol")
+SYMBOL_ACTIONS = ("flatten_symbol", "block_symbol", "unblock_symbol")  # these need a symbol
 PUBLISH_S = 0.1  # snapshot rate: the UI reads at about 10 Hz
 MAX_GAP_MS = 2_000  # idle market time (nights, weekends) is not waited out
 
@@ -80,8 +82,8 @@ class Session:
         self.keep_alive = keep_alive
         self.clock = clock
         self.sleep = sleep
-        # (action, arg, reason, who, done): ``done(seq, refusal)`` is called once applied
-        self.commands: queue.SimpleQueue[tuple[str, str, str, str, Any]] = queue.SimpleQueue()
+        # (action, arg, reason, who, done, symbol): ``done(seq, refusal)`` is called once applied
+        self.commands: queue.SimpleQueue[tuple[str, str, str, str, Any, str]] = queue.SimpleQueue()
         self.stopping = False
         self.finished = False
         self.error = ""
@@ -103,14 +105,19 @@ class Session:
     # ------------------------------------------------------------ control
 
     def submit(self, action: str, arg: str = "", reason: str = "", who: str = "",
-               done: Callable[[int, str], None] | None = None) -> None:
+               done: Callable[[int, str], None] | None = None, symbol: str = "") -> None:
         """Queue an operator command (any thread). It takes effect, and is
         logged, at the engine's next event boundary; then ``done(seq, refusal)``
         is called (on the engine's thread) with the command's seq and the
-        engine's reason for refusing it ("" when it was not refused)."""
+        engine's reason for refusing it ("" when it was not refused).
+        ``symbol``: the symbol of a one-symbol command (flatten_symbol,
+        block_symbol, unblock_symbol), which needs one; "" for the others."""
         if action not in ACTIONS:
             raise ValueError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
-        self.commands.put((action, arg, reason, who, done))
+        if (action in SYMBOL_ACTIONS) != bool(symbol):
+            raise ValueError(f"{action} needs a symbol" if action in SYMBOL_ACTIONS
+                             else f"{action} is for the whole book; it takes no symbol")
+        self.commands.put((action, arg, reason, who, done, symbol))
 
     def stop(self) -> None:
         self.stopping = True
@@ -198,9 +205,9 @@ class Session:
             return
         confirm: list[tuple[Callable[[int, str], None], int, str]] = []
         while not self.commands.empty():
-            action, arg, reason, who, done = self.commands.get()
+            action, arg, reason, who, done, symbol = self.commands.get()
             seq = self.engine.seq + 1
-            out = self.step(Command(self.engine.ts, "", action, arg, reason, who))
+            out = self.step(Command(self.engine.ts, symbol, action, arg, reason, who))
             if done is not None:
                 refused = [e.reason for e in out if isinstance(e, CommandRejected)]
                 confirm.append((done, seq, "; ".join(refused)))

@@ -19,7 +19,7 @@ from core.engine import Engine
 from core.events import (
     AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, ModelFit,
     OrderAccepted, OrderCancelled, OrderExpired, OrderIntent, OrderRejected, ParentDone, ParentOrder,
-    ProtectivePut, Quarantined, RiskSnapshot, StateChanged, VenueReport,
+    ProtectivePut, Quarantined, RiskSnapshot, StateChanged, SymbolBlocked, VenueReport,
 )
 from core.kernels import contrib_of
 from core.snapshot import (
@@ -88,6 +88,7 @@ class View:
             breakers=breakers, rejections=tuple(sorted(eng.gate.counts.items())),
             log=tuple(self.log), finished=finished, error=error,
             compiled=compiled, books=self._book_rows(), options=self._option_rows(),
+            blocked=tuple(sorted(eng.router.gate.blocked)),
         )
 
 
@@ -330,6 +331,8 @@ def describe(e: object) -> tuple[str, str] | None:
         return "warn", f"REJECT {e.symbol} {e.qty:+g}: {e.rule} ({e.value:.4g} vs {e.limit:.4g}) {e.reason}"
     if isinstance(e, OrderCancelled):
         return "warn", f"CANCEL order {e.order_id} {e.symbol} {e.remaining:+g}: {e.reason}"
+    if isinstance(e, SymbolBlocked):
+        return "warn", f"{'BLOCKED' if e.blocked else 'UNBLOCKED'} {e.symbol}: {e.reason}"
     if isinstance(e, StateChanged):
         return "alert", f"STATE {e.prev} -> {e.new}: {e.reason}"
     if isinstance(e, BreakerChanged):

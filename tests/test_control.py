@@ -375,3 +375,24 @@ def test_relative_db_and_config_paths_are_the_callers_not_the_background_engines
     con = sqlite3.connect(tmp_path / "rel.db")
     cfg = json.loads(con.execute("select config from sessions").fetchone()[0])
     assert cfg["engine"]["breakers"]["daily_loss"] == 0.05
+
+
+def test_one_symbol_commands_from_a_shell(rundir: Path, tmp_path: Path) -> None:
+    from core.market.sim import Simulator
+
+    db = tmp_path / "s.db"
+    sid = detach(db, "--seed", "3", "--speed", "200")
+    sym = Simulator(3).spec.instruments[0].symbol
+    r = cli("block-symbol", sid, sym, "--reason", "news pending")
+    assert r.returncode == 0 and r.stdout.startswith(f"block-symbol {sym} took effect at seq "), r.stderr
+    r = cli("block-symbol", sid, sym, "--reason", "again", "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["error"] == f"{sym} is blocked already"
+    assert cli("unblock-symbol", sid, sym, "--reason", "cleared").returncode == 0
+    r = cli("flatten-symbol", sid, "NOPE", "--reason", "x")
+    assert r.returncode == 1 and "unknown symbol 'NOPE'" in r.stderr
+    assert cli("stop", sid).returncode == 0
+    con = sqlite3.connect(db)
+    got = con.execute("select symbol, json_extract(payload, '$.blocked') from events "
+                      "where kind = 'symbol_blocked' order by seq").fetchall()
+    assert got == [(sym, 1), (sym, 0)]
+    assert cli("replay", sid, "--db", str(db)).returncode == 0
