@@ -353,12 +353,12 @@ def test_venue_faults_and_differences_are_webhook_alerts(tmp_path: Path) -> None
     def rep(kind: str, symbol: str = "", reason: str = "r") -> VenueReport:
         return VenueReport(1, symbol, kind, 0, 0.0, 0.0, 0.0, 0.0, "", reason)
 
-    assert alert_of(5, rep("disconnect", reason="cannot reach binance")) == \
-        ("venue", "VENUE disconnect: cannot reach binance")
-    assert alert_of(5, rep("mismatch", "ETH/USDT", "ETH/USDT: the log holds +0, binance holds +1.25")) == \
-        ("venue", "VENUE mismatch ETH/USDT: ETH/USDT: the log holds +0, binance holds +1.25")
-    assert alert_of(5, rep("stale"))[0] == alert_of(5, rep("reconnect"))[0] == "venue"  # type: ignore[index]
-    assert alert_of(5, rep("balance", "USDT")) is None and alert_of(5, rep("fill", "BTC/USDT")) is None
+    assert alert_of(rep("disconnect", reason="cannot reach binance")) == \
+        ("venue", "venue:disconnect", "VENUE disconnect: cannot reach binance")
+    assert alert_of(rep("mismatch", "ETH/USDT", "ETH/USDT: the log holds +0, binance holds +1.25")) == \
+        ("venue", "venue:mismatch", "VENUE mismatch ETH/USDT: ETH/USDT: the log holds +0, binance holds +1.25")
+    assert alert_of(rep("stale"))[0] == alert_of(rep("reconnect"))[0] == "venue"  # type: ignore[index]
+    assert alert_of(rep("balance", "USDT")) is None and alert_of(rep("fill", "BTC/USDT")) is None
     cfg = tmp_path / "a.toml"
     cfg.write_text('[alerts]\nwebhook = "http://127.0.0.1:1/x"\non = ["venue"]\n')
     assert load_alerts(cfg).on == ("venue",)  # type: ignore[union-attr]
