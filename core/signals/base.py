@@ -100,6 +100,7 @@ MODULES = (
     "core.signals.sentiment",
     "core.signals.forest",
     "core.signals.lstm",
+    "core.signals.nets",  # cnn, transformer
     "core.signals.ensemble",
 )
 
