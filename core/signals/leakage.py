@@ -38,7 +38,10 @@ def find_lookahead(make: Maker, closes: pd.DataFrame, cuts: Sequence[int], what:
         if not 0 < cut < len(closes) - 1:
             continue
         t_cut = int(closes.index[cut])
-        ts_part, _, part = make(closes.iloc[: cut + 1])
+        try:
+            ts_part, _, part = make(closes.iloc[: cut + 1])
+        except DataError:
+            continue  # too few bars before this cut to build any row
         ts_part = np.asarray(ts_part, dtype=np.int64)
         part = np.asarray(part, dtype=np.float64).reshape(len(ts_part), -1)
         a = full[ts_full <= t_cut]

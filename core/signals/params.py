@@ -136,7 +136,17 @@ def config_problems(tables: dict[str, Any]) -> list[str]:
             why = check_value(f"signals.{model}.{key}", table[key], spec[key])
             if why:
                 out.append(why)
+        out += _cross(model, table)
     return out
+
+
+def _cross(model: str, p: dict[str, Any]) -> list[str]:
+    """Checks across keys of one model's table (given keys over the defaults)."""
+    if model == "transformer":
+        d, h = p.get("d_model", 16), p.get("heads", 2)
+        if isinstance(d, int) and isinstance(h, int) and h > 0 and d % h:
+            return [f"signals.transformer.d_model ({d}) must be a multiple of signals.transformer.heads ({h})"]
+    return []
 
 
 def checked(model: str, params: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
