@@ -101,6 +101,7 @@ MODULES = (
     "core.signals.forest",
     "core.signals.lstm",
     "core.signals.nets",  # cnn, transformer
+    "core.signals.online",  # sgd
     "core.signals.ensemble",
 )
 
