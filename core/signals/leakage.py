@@ -56,8 +56,8 @@ def find_lookahead(make: Maker, closes: pd.DataFrame, cuts: Sequence[int], what:
             n = len(names)
             name = names[c % n] if n else str(c)
             lag = f" (input step {c // n})" if n and a.shape[1] > n else ""
-            return (f"{what}: leakage: feature {name}{lag} at ts {row_ts} is {a[r, c]!r} from the whole window "
-                    f"but {b[r, c]!r} without the bars after ts {t_cut}: it uses data after its bar")
+            return (f"{what}: leakage: feature {name}{lag} at ts {row_ts} is {float(a[r, c])!r} from the whole window "
+                    f"but {float(b[r, c])!r} without the bars after ts {t_cut}: it uses data after its bar")
     return ""
 
 
