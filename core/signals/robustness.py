@@ -10,9 +10,11 @@ length. Two perturbations per size s:
 - ``gaussian``: every fed close is multiplied by exp(s * sigma * z), z
   standard normal, independent per bar and symbol, drawn from
   ``numpy.random.default_rng([seed, size index])`` (seeded, logged in the output).
-- ``adversarial``: every fed close is multiplied by exp(+-s * sigma * sign(r_next)),
+- ``adversarial``: every fed bar return is moved by +-s * sigma * sign(r_next),
   r_next the symbol's true next-bar return: the bar is made to look as if it
-  moved s sigma with (+) or against (-) what is about to happen. The
+  moved s sigma more with (+) or against (-) what is about to happen (the fed
+  close is the clean one x exp(the sum of those moves since the test block
+  began), so each fed return carries exactly one move). The
   adversary knows the future and picks, per model, whichever of the two
   directions lowers that model's Sharpe more (a black-box, one-parameter
   attack: no gradients, so it applies to every model alike).
@@ -46,11 +48,20 @@ def gaussian(closes: pd.DataFrame, size: float, sigma: float, seed: int, index: 
     return closes * np.exp(size * sigma * z)
 
 
-def adversarial(closes: pd.DataFrame, size: float, sigma: float, direction: float) -> pd.DataFrame:
+def adversarial(closes: pd.DataFrame, size: float, sigma: float, direction: float,
+                starts: list[int]) -> pd.DataFrame:
+    """The fed closes: log moves of direction * size * sigma * sign(next return)
+    summed from each test block's first row (``starts``; rows before the
+    first are left clean), so the fed return into bar t is the clean one
+    moved once."""
     c = closes.to_numpy(dtype=np.float64)
-    nxt = np.zeros_like(c)
-    nxt[:-1] = np.sign(c[1:] / c[:-1] - 1.0)
-    return pd.DataFrame(c * np.exp(direction * size * sigma * nxt), index=closes.index, columns=closes.columns)
+    move = np.zeros_like(c)
+    move[:-1] = direction * size * sigma * np.sign(c[1:] / c[:-1] - 1.0)
+    shift = np.zeros_like(c)
+    bounds = sorted(starts) + [len(c)]
+    for b0, b1 in zip(bounds[:-1], bounds[1:]):
+        shift[b0:b1] = np.cumsum(move[b0:b1], axis=0)
+    return pd.DataFrame(c * np.exp(shift), index=closes.index, columns=closes.columns)
 
 
 def robustness(factory: Callable[[], SignalModel], closes: pd.DataFrame, train: int, test: int,
@@ -73,7 +84,8 @@ def robustness(factory: Callable[[], SignalModel], closes: pd.DataFrame, train: 
         rows.append(row("gaussian", size, m, rng=[seed, i]))
         worst: tuple[float, int, dict[str, float]] | None = None
         for direction in (1, -1):
-            m = evaluate(factory, closes, train, test, costs, feed=adversarial(closes, size, sigma, direction)).metrics
+            fed = adversarial(closes, size, sigma, direction, list(range(train, len(closes), test)))
+            m = evaluate(factory, closes, train, test, costs, feed=fed).metrics
             sh = float(m["sharpe"])
             key = sh if math.isfinite(sh) else math.inf
             if worst is None or key < worst[0]:
