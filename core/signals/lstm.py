@@ -69,6 +69,7 @@ FORMAT = 2  # 1: before cnn/transformer (no "model", "fd", SHAP keys); still loa
 MIN_VAL_BARS = 5
 BG_WINDOWS = 32  # SHAP background windows kept with the weights
 SHAP_KEEP = 12  # contributions kept per explanation
+GLOBAL_WINDOWS = 16  # validation windows behind shap_global (the latest)
 _SHAP_LOCK = threading.Lock()  # shap draws from numpy's global RNG: one explainer at a time
 # shared by every window net (lstm, cnn, transformer); each adds its own sizes
 NET_DEFAULTS: dict[str, Any] = {
@@ -285,7 +286,7 @@ class WindowNetModel(SignalModel):
         self.shap_bg = x[tr][np.sort(rng.choice(int(tr.sum()), size=n_bg, replace=False))]
         self._explainer, self._explained = None, {}
         self.report_progress(0.99, "SHAP values on validation windows")
-        xs = x[va][-min(BG_WINDOWS, int(va.sum())):]
+        xs = x[va][-min(GLOBAL_WINDOWS, int(va.sum())):]
         vals = self.shap_values(xs)
         self.shap_global = sorted(zip(self.input_names(), np.abs(vals).mean(axis=0).ravel().tolist()),
                                   key=lambda nv: -nv[1])[:SHAP_KEEP]
@@ -429,7 +430,7 @@ class WindowNetModel(SignalModel):
         if self.fracdiff:
             fd = frac_diff(np.log(c), self.d)
             self._fd.extend(fd[-w:])
-            self._logp.extend(np.log(c[-self._logp.maxlen:]))  # type: ignore[misc]
+            self._logp.extend(np.log(c[-len(ffd_weights(self.d)):]))
         self.assembler.last, self.assembler.last_ts = tail[-1].copy(), int(closes.index[-1])
 
     def on_bar(self, ts: int, symbol: str, close: float) -> list[SignalOut]:

@@ -249,7 +249,7 @@ class SGDModel(SignalModel):
         if not self.barrier:
             return c.ravel() * self.y_sd / self.scale
         cls = [float(v) for v in self.model.classes_]
-        return c[cls.index(1.0)] - c[cls.index(-1.0)]
+        return np.asarray(c[cls.index(1.0)] - c[cls.index(-1.0)], dtype=np.float64)
 
     def explain(self, symbol: str) -> list[tuple[str, float]]:
         """SHAP values of the linear score (standardised features; background mean 0)."""
