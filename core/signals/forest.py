@@ -279,7 +279,6 @@ class ForestModel(SignalModel):
         self.features.warm(closes)
         self._latest, self._contrib = {}, {}
         self._explainer, self._explained = None, {}
-        self.report_progress(0.99, "SHAP values")
         vals = self.shap_values(x_live.to_numpy()[-SHAP_ROWS:])
         self.shap_global = sorted(zip(self.names, np.abs(vals).mean(axis=0).tolist()),
                                   key=lambda nv: -nv[1])[:SHAP_KEEP]
