@@ -30,6 +30,9 @@ Params (defaults in ``DEFAULTS``):
            barriers, h bars); value = p(up) - p(down), confidence = share of
            trees on the forest's side of 0; training rows within h bars before
            each validation block are purged.
+  features "fracdiff" adds a column: the fixed-width fractional difference of
+           the symbol's log close, d chosen by an ADF test on the fit window
+           (``core.signals.fracdiff``; d in the metrics as fracdiff_d).
   leak_check  (on) fit rebuilds the features without the bars after two
            seeded cut points and fails loudly if any row at or before a cut
            changes (``core.signals.leakage``).
@@ -54,6 +57,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from core.errors import DataError
 from core.signals.base import FitReport, SignalModel, SignalOut, register
 from core.signals.features import WINDOW, FeatureState, check_closes, make_features
+from core.signals.fracdiff import FracDiffState, choose_d, fracdiff_column
 from core.signals.labels import triple_barrier_labels
 from core.signals.leakage import check_no_lookahead
 from core.signals.params import checked
@@ -67,7 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0, "target": "return", "n_estimators": 100, "max_depth": 6,
     "min_samples_leaf": 20, "max_features": 0.33, "max_samples": 2000,
     "train_bars": 500, "val_bars": 100, "folds": 3, "k": 2.0, "scale": None,
-    "labels": "return", "h": 5, "vol_window": 20, "leak_check": True,
+    "labels": "return", "h": 5, "vol_window": 20, "leak_check": True, "features": "returns",
 }  # fmt: skip
 SHAP_ROWS = 200  # training rows behind shap_global
 SHAP_KEEP = 12
@@ -148,6 +152,8 @@ class ForestModel(SignalModel):
         self._latest: dict[str, SignalOut] = {}
         self._contrib: dict[str, Array] = {}
         self.shap_global: list[tuple[str, float]] = []
+        self.d = float("nan")  # fracdiff order (features = "fracdiff")
+        self.fd: FracDiffState | None = None
         self._explained: dict[str, tuple[int, list[tuple[str, float]]]] = {}
         self._explainer: Any = None
 
@@ -210,11 +216,13 @@ class ForestModel(SignalModel):
 
     def fit(self, closes: pd.DataFrame) -> FitReport:
         check_closes(closes, "forest fit", min_rows=WINDOW + 2)
+        if self.p["features"] == "fracdiff":
+            self.d = choose_d(np.log(closes.to_numpy(dtype=np.float64)))[0]
         if self.p["leak_check"]:
-            check_no_lookahead(_feature_rows, closes, int(self.p["seed"]), "forest fit")
-        x, y = make_features(closes)
+            check_no_lookahead(self.feature_rows, closes, int(self.p["seed"]), "forest fit")
+        x, y = self._features(closes)
         target = self._target(x, y, closes)
-        ok = target.notna().to_numpy()
+        ok = (target.notna() & x.notna().all(axis=1)).to_numpy()
         x, y, target = x[ok], y[ok], target[ok]
         ts = x.index.get_level_values("ts").to_numpy()
         bars = np.unique(ts)
@@ -239,9 +247,22 @@ class ForestModel(SignalModel):
         self.forest = self._new_forest(int(live.sum())).fit(x[live].to_numpy(), target[live].to_numpy())
         self._finish(closes, x[live])
         metrics["train_rows"] = float(live.sum())
+        if self.p["features"] == "fracdiff":
+            metrics["fracdiff_d"] = self.d
         self.version += 1
         self.fitted_at = int(closes.index[-1])
         return FitReport(self.name, self.version, int(closes.index[0]), int(closes.index[-1]), metrics)
+
+    def _features(self, closes: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        """``make_features`` plus, with features "fracdiff", its column (NaN until its width is in)."""
+        x, y = make_features(closes)
+        if self.p["features"] == "fracdiff":
+            x = x.assign(fracdiff=fracdiff_column(closes, self.d, x.index))
+        return x, y
+
+    def feature_rows(self, closes: pd.DataFrame) -> tuple[Any, list[str], Array]:
+        """(bar ts per row, names, rows) of the features: what the leakage check compares."""
+        return _feature_rows_of(self._features(closes)[0])
 
     def _metrics(self, pred: pd.Series, y: pd.Series, target: pd.Series) -> dict[str, float]:
         if self.barrier:
@@ -277,6 +298,9 @@ class ForestModel(SignalModel):
             self.scale = 2.0 * sd if sd > 0 else 1.0
         self.features = FeatureState(self.symbols)
         self.features.warm(closes)
+        if self.p["features"] == "fracdiff":
+            self.fd = FracDiffState(self.d, len(self.symbols))
+            self.fd.warm(closes.to_numpy(dtype=np.float64))
         self._latest, self._contrib = {}, {}
         self._explainer, self._explained = None, {}
         vals = self.shap_values(x_live.to_numpy()[-SHAP_ROWS:])
@@ -317,7 +341,13 @@ class ForestModel(SignalModel):
             raise RuntimeError("forest: fit (or from_bytes) before on_bar")
         out: list[SignalOut] = []
         for bar_ts, block in self.features.push(ts, symbol, close):
-            if block is not None:
+            if self.fd is not None:
+                assert self.features._last is not None
+                fd = self.fd.update(self.features._last)
+                if block is not None:
+                    block = np.concatenate([block, fd[:, None]], axis=1)
+                    self.features.block = block
+            if block is not None and np.isfinite(block).all():
                 out.extend(self._signals(bar_ts, block))
         return out
 
@@ -385,6 +415,7 @@ class ForestModel(SignalModel):
             "fitted_at": self.fitted_at, "forest": self.forest, "symbols": self.symbols,
             "names": self.names, "scale": self.scale, "features": self.features,
             "latest": self._latest, "contrib": self._contrib, "shap_global": self.shap_global,
+            "d": self.d, "fd": self.fd,
         }  # fmt: skip
         return pickle.dumps(blob, protocol=5)
 
@@ -399,8 +430,13 @@ class ForestModel(SignalModel):
         m.symbols, m.names, m.scale = d["symbols"], d["names"], d["scale"]
         m.features, m._latest, m._contrib = d["features"], d["latest"], d["contrib"]
         m.shap_global = list(d.get("shap_global", []))
+        m.d, m.fd = float(d.get("d", float("nan"))), d.get("fd")
         m._pack()
         return m
+
+
+def _feature_rows_of(x: pd.DataFrame) -> tuple[Any, list[str], Array]:
+    return x.index.get_level_values("ts").to_numpy(), list(x.columns), x.to_numpy(dtype=np.float64)
 
 
 def _feature_rows(closes: pd.DataFrame) -> tuple[Any, list[str], Array]:

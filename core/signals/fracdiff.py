@@ -14,8 +14,13 @@ Conventions (Lopez de Prado, AFML ch. 5):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 Array = npt.NDArray[np.float64]
 GRID = tuple(round(0.1 * i, 1) for i in range(11))
@@ -74,3 +79,40 @@ def choose_d(logp: Array, alpha: float = 0.05, maxlag: int = 1) -> tuple[float, 
         if worst < alpha:
             return float(d), worst
     return 1.0, worst
+
+
+class FracDiffState:
+    """The incremental path of ``frac_diff``: one bar of closes in, one row of
+    fractionally differentiated log closes out (NaN until width bars are in)."""
+
+    def __init__(self, d: float, n: int) -> None:
+        self.d = float(d)
+        self.w = ffd_weights(self.d)[::-1].copy()  # oldest price first
+        self.logp: list[Array] = []
+        self.n = n
+
+    def update(self, closes: Array) -> Array:
+        self.logp.append(np.log(np.asarray(closes, dtype=np.float64)))
+        if len(self.logp) > len(self.w):
+            self.logp.pop(0)
+        if len(self.logp) < len(self.w):
+            return np.full(self.n, np.nan)
+        return np.asarray(self.w @ np.stack(self.logp), dtype=np.float64)
+
+    def warm(self, closes: Array) -> Array:
+        """Feed the last width rows of a (T, N) closes array; the last row's value."""
+        out = np.full(self.n, np.nan)
+        for row in np.asarray(closes, dtype=np.float64)[-len(self.w):]:
+            out = self.update(row)
+        return out
+
+
+def fracdiff_column(closes: "pd.DataFrame", d: float, index: "pd.MultiIndex") -> Array:
+    """``frac_diff`` of the log closes as one feature column for rows ``index`` ((ts, symbol))."""
+    import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+    fd = pd.DataFrame(frac_diff(np.log(closes.to_numpy(dtype=np.float64)), d), index=closes.index,
+                      columns=[str(c) for c in closes.columns])
+    stacked = fd.stack(future_stack=True)
+    stacked.index = stacked.index.set_names(["ts", "symbol"])
+    return np.asarray(stacked.reindex(index).to_numpy(dtype=np.float64), dtype=np.float64)

@@ -4,6 +4,9 @@ Conventions:
 - Features are ``features.make_features`` (returns only; the row at t uses
   closes up to t), standardised with the mean/sd of the first fit's training
   block (stored, never updated, so an update cannot move the inputs).
+- ``features = "fracdiff"`` adds a column: the fixed-width fractional
+  difference of the log close, d chosen by an ADF test on the first fit's
+  window (``core.signals.fracdiff``).
 - Labels: "return" (the next-bar return, divided by its training sd) with an
   ``SGDRegressor`` (loss squared_error or huber), or "triple_barrier"
   (``core.signals.labels``, k * vol_<vol_window> barriers, h bars) with an
@@ -41,6 +44,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from core.errors import DataError
 from core.signals.base import FitReport, SignalModel, SignalOut, register
 from core.signals.features import WINDOW, FeatureState, check_closes, make_features
+from core.signals.fracdiff import FracDiffState, choose_d, fracdiff_column
 from core.signals.labels import triple_barrier_labels
 from core.signals.leakage import check_no_lookahead
 from core.signals.params import checked
@@ -52,7 +56,7 @@ MIN_BARS = 40
 DEFAULTS: dict[str, Any] = {
     "seed": 0, "labels": "return", "loss": None, "alpha": 1e-4, "penalty": "l2",
     "eta0": 0.01, "learning_rate": "invscaling", "epochs": 3, "train_bars": 500, "val_frac": 0.3,
-    "k": 1.0, "h": 5, "vol_window": 20, "scale": None, "leak_check": True,
+    "k": 1.0, "h": 5, "vol_window": 20, "scale": None, "leak_check": True, "features": "returns",
 }  # fmt: skip
 CLASSES = np.array([-1.0, 0.0, 1.0])
 
@@ -85,10 +89,26 @@ class SGDModel(SignalModel):
         self._path: deque[Array] = deque(maxlen=int(self.p["h"]) + 1)
         self._latest: dict[str, SignalOut] = {}
         self._xlatest: Array | None = None
+        self.d = float("nan")
+        self.fd: FracDiffState | None = None
 
     @property
     def barrier(self) -> bool:
         return bool(self.p["labels"] == "triple_barrier")
+
+    @property
+    def fracdiff(self) -> bool:
+        return bool(self.p["features"] == "fracdiff")
+
+    def _features(self, closes: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        x, y = make_features(closes)
+        if self.fracdiff:
+            x = x.assign(fracdiff=fracdiff_column(closes, self.d, x.index))
+        return x, y
+
+    def feature_rows(self, closes: pd.DataFrame) -> tuple[Any, list[str], Array]:
+        x, _ = self._features(closes)
+        return x.index.get_level_values("ts").to_numpy(), list(x.columns), x.to_numpy(dtype=np.float64)
 
     def _new(self) -> Any:
         from sklearn.linear_model import SGDClassifier, SGDRegressor  # type: ignore[import-untyped, unused-ignore]
@@ -123,9 +143,11 @@ class SGDModel(SignalModel):
     def fit(self, closes: pd.DataFrame) -> FitReport:
         check_closes(closes, "sgd fit", min_rows=WINDOW + MIN_BARS)
         closes = closes.iloc[-(int(self.p["train_bars"]) + WINDOW + 1):]
+        if self.fracdiff:
+            self.d = choose_d(np.log(closes.to_numpy(dtype=np.float64)))[0]
         if self.p["leak_check"]:
-            check_no_lookahead(_feature_rows, closes, int(self.p["seed"]), "sgd fit")
-        x, y = make_features(closes)
+            check_no_lookahead(self.feature_rows, closes, int(self.p["seed"]), "sgd fit")
+        x, y = self._features(closes)
         self.symbols = [str(s) for s in closes.columns]
         self.names = list(x.columns)
         n = len(self.symbols)
@@ -143,8 +165,8 @@ class SGDModel(SignalModel):
         if n_tr < MIN_BARS // 2:
             raise DataError(f"sgd fit: {len(closes)} bars; too few for a training block and a validation block")
         tr = slice(0, n_tr * n)
-        self.x_mean = xa[tr].mean(axis=0)
-        sd = xa[tr].std(axis=0, ddof=1)
+        self.x_mean = np.nanmean(xa[tr], axis=0)
+        sd = np.nanstd(xa[tr], axis=0, ddof=1)
         self.x_sd = np.where(sd > 0, sd, 1.0)
         ys = target[tr][np.isfinite(target[tr])]
         self.y_sd = 1.0 if self.barrier or len(ys) < 2 or not ys.std(ddof=1) > 0 else float(ys.std(ddof=1))
@@ -153,7 +175,8 @@ class SGDModel(SignalModel):
         for e in range(int(self.p["epochs"])):
             self.report_progress(e / (int(self.p["epochs"]) + 1), f"pass {e + 1} over the training block")
             self._learn(xs[tr], target[tr])  # one chronological pass (shuffle=False)
-        train_pred = self._predict(xs[tr])[0]
+        fin = np.isfinite(xs[tr]).all(axis=1)  # fracdiff rows are NaN until its width is in
+        train_pred = self._predict(xs[tr][fin])[0]
         if not self.barrier:
             sd_pred = float(np.std(train_pred, ddof=1))
             self.scale = float(self.p["scale"] or (2.0 * sd_pred if sd_pred > 0 else 1.0))
@@ -170,9 +193,14 @@ class SGDModel(SignalModel):
         val_fwd = fwd[v0 * n:].reshape(-1, n)
         metrics = signal_metrics(preds[: len(val_fwd)], val_fwd, prefix="val_")
         metrics.update({"train_rows": float(n_tr * n), "updates": float(self.updates)})
+        if self.fracdiff:
+            metrics["fracdiff_d"] = self.d
         # the rows whose labels are not known yet at the window's end wait for live bars
         self.features = FeatureState(self.symbols)
         self.features.warm(closes)
+        if self.fracdiff:
+            self.fd = FracDiffState(self.d, n)
+            self.fd.warm(closes.to_numpy(dtype=np.float64))
         c = closes.to_numpy(dtype=np.float64)
         rets = c[1:] / c[:-1] - 1.0
         self._rets = deque(rets[-int(self.p["vol_window"]):], maxlen=int(self.p["vol_window"]))
@@ -201,7 +229,10 @@ class SGDModel(SignalModel):
                 self._rets.append(row / prev - 1.0)
             self._path.append(row)
             self._resolve(row)
-            if block is None:
+            if self.fd is not None:
+                fd = self.fd.update(row)
+                block = None if block is None else np.concatenate([block, fd[:, None]], axis=1)
+            if block is None or not np.isfinite(block).all():
                 continue
             xs = (block - self.x_mean) / self.x_sd
             self._pending.append((xs, row.copy(), _vol(np.stack(self._rets)) if len(self._rets) > 1
@@ -268,7 +299,8 @@ class SGDModel(SignalModel):
                 "model": self.model, "symbols": self.symbols, "names": self.names, "x_mean": self.x_mean,
                 "x_sd": self.x_sd, "y_sd": self.y_sd, "scale": self.scale, "features": self.features,
                 "updates": self.updates, "pending": list(self._pending), "rets": list(self._rets),
-                "path": list(self._path), "latest": self._latest, "xlatest": self._xlatest}
+                "path": list(self._path), "latest": self._latest, "xlatest": self._xlatest,
+                "d": self.d, "fd": self.fd}
         return pickle.dumps(blob, protocol=5)
 
     @classmethod
@@ -285,6 +317,7 @@ class SGDModel(SignalModel):
         m._rets = deque(d["rets"], maxlen=int(m.p["vol_window"]))
         m._path = deque(d["path"], maxlen=int(m.p["h"]) + 1)
         m._latest, m._xlatest = d["latest"], d["xlatest"]
+        m.d, m.fd = float(d.get("d", float("nan"))), d.get("fd")
         return m
 
 

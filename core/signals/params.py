@@ -55,6 +55,7 @@ SPECS: dict[str, dict[str, Spec]] = {
         "h": ("int", 1, 1_000, ()),
         "vol_window": ("int", 2, 1_000, ()),
         "scale": ("float", ("gt", 0.0), None, ()),
+        "features": ("choice", None, None, ("returns", "fracdiff")),
         "leak_check": ("bool", None, None, ()),
     },
     "lstm": {**_NET, "hidden": ("int", 1, 1_024, ())},
@@ -76,6 +77,7 @@ SPECS: dict[str, dict[str, Spec]] = {
         "h": ("int", 1, 1_000, ()),
         "vol_window": ("int", 2, 1_000, ()),
         "scale": ("float", ("gt", 0.0), None, ()),
+        "features": ("choice", None, None, ("returns", "fracdiff")),
         "leak_check": ("bool", None, None, ()),
     },
     "hmm": {
