@@ -219,3 +219,18 @@ def test_the_leakage_check_catches_a_feature_that_looks_ahead(monkeypatch: pytes
     monkeypatch.setattr(m, "_steps", lambda c: np.roll(real(c), -1, axis=0))  # step t sees bar t+1's return
     with pytest.raises(LeakageError, match="cnn fit: leakage: feature ret .* uses data after its bar"):
         m.fit(closes)
+
+
+def test_explanations_are_kept_for_explain_every_bars_and_say_how_old_they_are() -> None:
+    closes = lead_lag(280, seed=6)
+    m = make("cnn", explain_every=3)
+    m.fit(closes.iloc[:260])
+    feed(m, closes.iloc[260:261])
+    first = m.explain("B")
+    assert first and not first[0][0].startswith("(")
+    feed(m, closes.iloc[261:263])
+    aged = m.explain("B")
+    assert aged[0] == ("(SHAP of the view 2 bar(s) ago)", 0.0) and aged[1:] == first
+    feed(m, closes.iloc[263:264])
+    fresh = m.explain("B")
+    assert not fresh[0][0].startswith("(") and fresh != first

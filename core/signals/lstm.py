@@ -77,7 +77,7 @@ NET_DEFAULTS: dict[str, Any] = {
     "batch": 256, "max_epochs": 30, "patience": 3, "val_frac": 0.2,
     "train_bars": 500, "labels": "return", "k": 1.0, "h": 5, "vol_window": 20,
     "scale": None, "weight_decay": 0.0, "l1": 0.0, "features": "returns", "leak_check": True,
-    "shap_samples": 64,
+    "shap_samples": 64, "explain_every": 20,
 }  # fmt: skip
 DEFAULTS: dict[str, Any] = {**NET_DEFAULTS, "hidden": 16}
 
@@ -158,6 +158,7 @@ class WindowNetModel(SignalModel):
         self.shap_global: list[tuple[str, float]] = []  # mean |SHAP| on validation windows (stored)
         self._explained: dict[str, tuple[int, list[tuple[str, float]]]] = {}
         self._explainer: Any = None
+        self._bars = 0  # bars completed live (when an explanation was made; not stored)
 
     def make_net(self, n_in: int, n_out: int) -> nn.Module:
         raise NotImplementedError
@@ -396,13 +397,19 @@ class WindowNetModel(SignalModel):
         return vals.reshape(x.shape)
 
     def explain(self, symbol: str) -> list[tuple[str, float]]:
-        """SHAP values of ``symbol``'s current input window, largest first
-        (computed once per bar for all symbols, then cached)."""
+        """SHAP values of ``symbol``'s input window, largest first.
+
+        Computed for all symbols at once and kept for ``explain_every`` bars
+        (default 20; 1 = every bar): the session asks for every row's
+        explanation at each snapshot (10 a second), and one computation costs
+        about 0.1-0.3 s for 20 symbols on this machine. An explanation older
+        than the current bar starts with the entry ("(SHAP of the view N
+        bar(s) ago)", 0.0), so the pane says which view it explains."""
         sig = self._latest.get(symbol)
         if sig is None or self.net is None or self.shap_bg is None:
             return []
         got = self._explained.get(symbol)
-        if got is None or got[0] != sig.ts:
+        if got is None or self._bars - got[0] >= int(self.p["explain_every"]):
             x = self._current()
             if x is None:
                 return []
@@ -410,9 +417,10 @@ class WindowNetModel(SignalModel):
             names = self.input_names()
             for i, sym in enumerate(self.symbols):
                 pairs = [(n, float(v)) for n, v in zip(names, vals[i].ravel())]
-                self._explained[sym] = (sig.ts, sorted(pairs, key=lambda nv: -abs(nv[1]))[:SHAP_KEEP])
+                self._explained[sym] = (self._bars, sorted(pairs, key=lambda nv: -abs(nv[1]))[:SHAP_KEEP])
             got = self._explained[symbol]
-        return list(got[1])
+        age = self._bars - got[0]
+        return ([(f"(SHAP of the view {age} bar(s) ago)", 0.0)] if age else []) + list(got[1])
 
     # ------------------------------------------------------------ live
 
@@ -448,6 +456,7 @@ class WindowNetModel(SignalModel):
                 fd = (wts[::-1] @ np.stack(self._logp) if len(self._logp) == len(wts)
                       else np.full(len(self.symbols), np.nan))
                 self._fd.append(fd)
+            self._bars += 1
             if len(self._rets) == self._rets.maxlen:
                 out.extend(self._signals(bar_ts))
         return out

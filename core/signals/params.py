@@ -37,6 +37,7 @@ _NET: dict[str, Spec] = {
     "features": ("choice", None, None, ("returns", "fracdiff")),
     "leak_check": ("bool", None, None, ()),
     "shap_samples": ("int", 1, 10_000, ()),
+    "explain_every": ("int", 1, 1_000_000, ()),
 }
 
 SPECS: dict[str, dict[str, Spec]] = {
