@@ -10,7 +10,9 @@ partial_fit per bar) is fitted once, with its default params, on
 bar closes: one ``on_bar`` call per symbol per bar (the cross-sectional models
 answer for all 20 once the last symbol's bar arrives). Timed: the 20 calls of
 one bar close, median and worst over N bars (one thread: OMP/torch at 1).
-Target: each model <= 5 ms per bar close for 20 symbols.
+Target: each model <= 5 ms per bar close for 20 symbols. Also reported: the fit
+(imports warmed first: a session's first fit pays them once) and one
+``explain`` after the last bar (SHAP values for all 20 symbols).
 """
 
 from __future__ import annotations
@@ -44,11 +46,24 @@ def closes(n: int, seed: int = 11) -> Any:
     return pd.DataFrame(prices, index=pd.Index(ts, dtype="int64"), columns=[f"S{i:02d}" for i in range(SYMBOLS)])
 
 
+def warm_imports(name: str) -> None:
+    """Import what a fit imports lazily, so fit_s is a refit's cost: a session's
+    first fit pays these once (shap about 3-5 s, torch's deterministic mode,
+    which loads torch._inductor, about 4 s, on this machine)."""
+    if name in ("forest", "lstm", "cnn", "transformer"):
+        import shap  # noqa: F401
+    if name in ("lstm", "cnn", "transformer"):
+        import torch
+
+        torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled())
+
+
 def child_main(name: str, bars: int, fit_bars: int = FIT_BARS) -> None:
     from core.signals.base import load_all
 
     frame = closes(fit_bars + bars)
     model = load_all()[name]({"seed": 0})
+    warm_imports(name)
     t = time.perf_counter()
     model.fit(frame.iloc[:fit_bars])
     fit_s = time.perf_counter() - t
