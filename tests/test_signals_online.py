@@ -107,3 +107,17 @@ def test_bad_params_are_one_line_errors() -> None:
         SGDModel({"loss": "log_loss"})
     with pytest.raises(ValueError, match=r"signals\.sgd\.alpha must be a number >= 0"):
         SGDModel({"alpha": -1})
+
+
+def test_importing_the_new_signal_modules_loads_no_ui_or_console() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, core.signals.nets, core.signals.online, core.signals.robustness, core.signals.params,"
+            " core.signals.fracdiff, core.signals.leakage, core.signals.labels\nprint(' '.join(sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    loaded = {m.split(".")[0] for m in out.split()}
+    assert not loaded & {"rich", "click", "textual", "console", "storage"}
+    assert "shap" not in loaded  # imported when a fit or an explanation needs it (about 3 s)
