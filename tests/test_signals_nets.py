@@ -234,3 +234,20 @@ def test_explanations_are_kept_for_explain_every_bars_and_say_how_old_they_are()
     feed(m, closes.iloc[263:264])
     fresh = m.explain("B")
     assert not fresh[0][0].startswith("(") and fresh != first
+
+
+def test_an_lstm_artifact_of_the_first_format_still_loads_and_runs_alike() -> None:
+    import io
+
+    closes = lead_lag(260, seed=7)
+    m = make("lstm")
+    m.fit(closes.iloc[:240])
+    d = torch.load(io.BytesIO(m.to_bytes()), weights_only=True)
+    for key in ("model", "d", "fd", "logp", "shap_bg", "shap_global"):  # what format 1 did not have
+        del d[key]
+    d["format"] = 1
+    buf = io.BytesIO()
+    torch.save(d, buf)
+    old = LSTMModel.from_bytes(buf.getvalue())
+    assert feed(old, closes.iloc[240:]) == feed(m, closes.iloc[240:])
+    assert old.explain("A") == []  # no stored background: no SHAP values, not made-up ones
