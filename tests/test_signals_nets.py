@@ -251,3 +251,19 @@ def test_an_lstm_artifact_of_the_first_format_still_loads_and_runs_alike() -> No
     old = LSTMModel.from_bytes(buf.getvalue())
     assert feed(old, closes.iloc[240:]) == feed(m, closes.iloc[240:])
     assert old.explain("A") == []  # no stored background: no SHAP values, not made-up ones
+
+
+@pytest.mark.parametrize("name", ["cnn", "transformer"])
+def test_indicator_inputs_live_equal_batch_round_trip_and_do_not_look_ahead(name: str) -> None:
+    closes = lead_lag(300, seed=8)
+    m = make(name, indicators=True, features="fracdiff")
+    m.fit(closes.iloc[:270])
+    assert m.channels() == ["ret", "mkt", "mom_5", "mom_10", "mom_20", "vol_20", "zret", "rsi_14", "rel_ret",
+                            "mkt_mom_5", "fracdiff"]
+    restored = type(m).from_bytes(m.to_bytes())
+    a, b = feed(m, closes.iloc[270:]), feed(restored, closes.iloc[270:])
+    assert a == b and len(a) == 30 * 3
+    x_batch, _ = m._windows(closes, last=True)
+    np.testing.assert_allclose(m._current(), x_batch[-3:], rtol=1e-9, atol=1e-12)
+    assert_no_lookahead(m.feature_rows, closes)
+    assert m.explain("A")[0][0].split(" t-")[0] in m.channels()

@@ -22,7 +22,10 @@ Conventions:
 
 Regularisation: ``weight_decay`` (L2, Adam's) and ``l1`` (x sum of |weights|);
 both 0 by default for the LSTM (its fits are what they were), 1e-4 L2 for the
-CNN and the Transformer. ``features = "fracdiff"`` adds a third input per step:
+CNN and the Transformer. ``indicators = true`` adds, per step, the forest's
+own-symbol features (momentum 5/10/20, 20-bar vol, z-return, RSI 14, return
+relative to the market, market momentum; each from the 20 returns up to that
+step). ``features = "fracdiff"`` adds one more input per step:
 the fixed-width fractional difference of the log close with d chosen by an
 ADF test on the fit window (``core.signals.fracdiff``). ``leak_check`` (on)
 re-builds the inputs without the bars after two seeded cut points and fails
@@ -55,7 +58,7 @@ from torch import nn
 
 from core.errors import DataError
 from core.signals.base import FitReport, SignalModel, SignalOut, register
-from core.signals.features import BarAssembler, check_closes
+from core.signals.features import OWN, WINDOW, BarAssembler, _block, check_closes
 from core.signals.fracdiff import MAX_WIDTH, choose_d, ffd_weights, frac_diff
 from core.signals.labels import triple_barrier_labels
 from core.signals.leakage import check_no_lookahead
@@ -77,8 +80,12 @@ NET_DEFAULTS: dict[str, Any] = {
     "batch": 256, "max_epochs": 30, "patience": 3, "val_frac": 0.2,
     "train_bars": 500, "labels": "return", "k": 1.0, "h": 5, "vol_window": 20,
     "scale": None, "weight_decay": 0.0, "l1": 0.0, "features": "returns", "leak_check": True,
-    "shap_samples": 64, "explain_every": 20,
+    "shap_samples": 64, "explain_every": 20, "indicators": False,
 }  # fmt: skip
+# with indicators = true, each step also carries these of the forest's features
+# (core.signals.features; ret_1 and mkt_ret are the ret and mkt inputs already)
+INDICATORS = tuple(n for n in OWN if n not in ("ret_1", "mkt_ret"))
+_IND_COLS = [OWN.index(n) for n in INDICATORS]
 DEFAULTS: dict[str, Any] = {**NET_DEFAULTS, "hidden": 16}
 
 
@@ -122,6 +129,16 @@ class Net(nn.Module):
         return out
 
 
+def _indicator_rows(rets: Array) -> Array:
+    """The INDICATORS at every step of a (T, N) return matrix, (T, N, 8): each
+    from the WINDOW returns up to that step (NaN before WINDOW are in)."""
+    ind = np.full((len(rets), rets.shape[1], len(INDICATORS)), np.nan)
+    if len(rets) >= WINDOW:
+        win = np.lib.stride_tricks.sliding_window_view(rets, WINDOW, axis=0)  # (M, N, WINDOW)
+        ind[WINDOW - 1:] = _block(np.ascontiguousarray(win.transpose(0, 2, 1)))[:, :, _IND_COLS]
+    return ind
+
+
 def _inputs(rets: Array) -> Array:
     """Per-step inputs from a (bars, N) return matrix: (bars, N, 1 or 2) own and market return."""
     own = rets[:, :, None]
@@ -153,6 +170,8 @@ class WindowNetModel(SignalModel):
         self._rets: deque[Array] = deque(maxlen=int(self.p["window"]))
         self._fd: deque[Array] = deque(maxlen=int(self.p["window"]))
         self._logp: deque[Array] = deque(maxlen=MAX_WIDTH)
+        self._hist: deque[Array] = deque(maxlen=WINDOW)  # returns behind the indicators
+        self._ind: deque[Array] = deque(maxlen=int(self.p["window"]))  # indicator rows (N, 8)
         self._latest: dict[str, SignalOut] = {}
         self.shap_bg: Array | None = None  # background windows of the SHAP explainer (stored)
         self.shap_global: list[tuple[str, float]] = []  # mean |SHAP| on validation windows (stored)
@@ -171,8 +190,13 @@ class WindowNetModel(SignalModel):
     def fracdiff(self) -> bool:
         return bool(self.p["features"] == "fracdiff")
 
+    @property
+    def indicators(self) -> bool:
+        return bool(self.p["indicators"])
+
     def channels(self) -> list[str]:
         names = ["ret"] + (["mkt"] if len(self.symbols) > 1 else [])
+        names += list(INDICATORS) if self.indicators else []
         return names + (["fracdiff"] if self.fracdiff else [])
 
     def input_names(self) -> list[str]:
@@ -185,6 +209,8 @@ class WindowNetModel(SignalModel):
         """Per-step inputs (T-1, N, F) from closes (T, N): step i is bar i+1."""
         rets = c[1:] / c[:-1] - 1.0
         steps = _inputs(rets)
+        if self.indicators:
+            steps = np.concatenate([steps, _indicator_rows(rets)], axis=2)
         if self.fracdiff:
             fd = frac_diff(np.log(c), self.d)[1:]
             steps = np.concatenate([steps, fd[:, :, None]], axis=2)
@@ -241,6 +267,7 @@ class WindowNetModel(SignalModel):
         if self.fracdiff:
             self.d, _ = choose_d(np.log(closes.to_numpy(dtype=np.float64)))
             extra = len(ffd_weights(self.d)) - 1
+        extra = max(extra, WINDOW - 1) if self.indicators else extra
         closes = closes.iloc[-(int(self.p["train_bars"]) + w + 1 + extra):]
         if self.p["leak_check"]:
             check_no_lookahead(self.feature_rows, closes, int(self.p["seed"]), f"{self.name} fit")
@@ -430,11 +457,17 @@ class WindowNetModel(SignalModel):
         self._rets = deque(maxlen=w)
         self._fd = deque(maxlen=w)
         self._logp = deque(maxlen=len(ffd_weights(self.d)) if self.fracdiff else 1)
+        self._hist = deque(maxlen=WINDOW)
+        self._ind = deque(maxlen=w)
         self._latest = {}
         self._explained = {}
         c = closes.to_numpy(dtype=np.float64)
         tail = c[-(w + 1):]
         self._rets.extend(tail[1:] / tail[:-1] - 1.0)
+        if self.indicators:
+            rets = c[1:] / c[:-1] - 1.0
+            self._hist.extend(rets[-WINDOW:])
+            self._ind.extend(_indicator_rows(rets)[-w:])
         if self.fracdiff:
             fd = frac_diff(np.log(c), self.d)
             self._fd.extend(fd[-w:])
@@ -449,6 +482,10 @@ class WindowNetModel(SignalModel):
         for bar_ts, row in self.assembler.push(ts, symbol, close):
             if prev is not None:
                 self._rets.append(row / prev - 1.0)
+                if self.indicators:
+                    self._hist.append(self._rets[-1])
+                    self._ind.append(_block(np.stack(self._hist)[None])[0][:, _IND_COLS]
+                                     if len(self._hist) == WINDOW else np.full((len(row), len(INDICATORS)), np.nan))
             prev = row
             if self.fracdiff:
                 self._logp.append(np.log(row))
@@ -466,12 +503,18 @@ class WindowNetModel(SignalModel):
         if len(self._rets) < int(self.p["window"]):
             return None
         x = _inputs(np.stack(self._rets))  # (window, N, F)
+        if self.indicators:
+            if len(self._ind) < int(self.p["window"]):
+                return None
+            x = np.concatenate([x, np.stack(self._ind)], axis=2)
         if self.fracdiff:
             if len(self._fd) < int(self.p["window"]):
                 return None
             x = np.concatenate([x, np.stack(self._fd)[:, :, None]], axis=2)
             if not np.isfinite(x).all():
                 return None
+        if not np.isfinite(x).all():
+            return None
         return np.ascontiguousarray(x.transpose(1, 0, 2))
 
     def _signals(self, ts: int) -> list[SignalOut]:
@@ -508,6 +551,7 @@ class WindowNetModel(SignalModel):
             "state_dict": self.net.state_dict(),
             "rets": [r.tolist() for r in self._rets],
             "fd": [r.tolist() for r in self._fd], "logp": [r.tolist() for r in self._logp],
+            "hist": [r.tolist() for r in self._hist], "ind": [r.tolist() for r in self._ind],
             "last": None if a.last is None else a.last.tolist(), "last_ts": a.last_ts,
             "pending_ts": a._ts, "pending": {int(k): v for k, v in a._pending.items()},
             "latest": [[s.ts, s.symbol, s.value, s.confidence, s.detail] for s in self._latest.values()],
@@ -533,6 +577,8 @@ class WindowNetModel(SignalModel):
         m.net.eval()
         m._rets.extend(np.asarray(r, dtype=np.float64) for r in d["rets"])
         m._fd.extend(np.asarray(r, dtype=np.float64) for r in d.get("fd", []))
+        m._hist.extend(np.asarray(r, dtype=np.float64) for r in d.get("hist", []))
+        m._ind.extend(np.asarray(r, dtype=np.float64) for r in d.get("ind", []))
         if m.fracdiff:
             m._logp = deque((np.asarray(r, dtype=np.float64) for r in d["logp"]), maxlen=len(ffd_weights(m.d)))
         m.assembler = BarAssembler(m.symbols)

@@ -38,6 +38,7 @@ _NET: dict[str, Spec] = {
     "leak_check": ("bool", None, None, ()),
     "shap_samples": ("int", 1, 10_000, ()),
     "explain_every": ("int", 1, 1_000_000, ()),
+    "indicators": ("bool", None, None, ()),
 }
 
 SPECS: dict[str, dict[str, Spec]] = {
