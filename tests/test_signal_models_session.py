@@ -60,11 +60,11 @@ def session():  # type: ignore[no-untyped-def]
     s = Session(eng, sim, sink, "t", speed=None, max_events=40_000, hub=hub)
     s.run()
     assert s.error == ""
-    return cfg, sim, hub, sink, store
+    return cfg, sim, hub, sink, store, s.snapshot().signals
 
 
 def test_config_tables_reach_the_models(session) -> None:  # type: ignore[no-untyped-def]
-    cfg, sim, hub, sink, store = session
+    cfg, sim, hub, sink, store, pane = session
     assert cfg.signals.params["cnn"]["channels"] == 8
     assert hub.active["cnn"].p["channels"] == 8 and hub.active["cnn"].p["seed"] == 7
     assert hub.active["transformer"].p["d_model"] == 8
@@ -74,7 +74,7 @@ def test_config_tables_reach_the_models(session) -> None:  # type: ignore[no-unt
 
 
 def test_each_model_is_activated_and_its_views_logged(session) -> None:  # type: ignore[no-untyped-def]
-    cfg, sim, hub, sink, store = session
+    cfg, sim, hub, sink, store, pane = session
     acts = {e.model for _, e in sink.rows if isinstance(e, ModelActivated)}
     assert acts == {"cnn", "transformer", "sgd"}, [hub.status[m].note for m in hub.status]
     views = [e for _, e in sink.rows if isinstance(e, ModelSignal)]
@@ -84,10 +84,12 @@ def test_each_model_is_activated_and_its_views_logged(session) -> None:  # type:
         sym = next(v.symbol for v in views if v.model == name)
         ex = hub.active[name].explain(sym)
         assert ex and all(isinstance(n, str) for n, _ in ex)
+        rows = [r for r in pane if r.model == name and r.symbol == sym]
+        assert rows and rows[0].explain and len(rows[0].explain) <= 6  # what `e` shows for the row
 
 
 def test_the_session_replays_and_the_models_reproduce_every_view(session) -> None:  # type: ignore[no-untyped-def]
-    cfg, sim, hub, sink, store = session
+    cfg, sim, hub, sink, store, pane = session
     rows = ((seq, kind_of(ev), ev.ts, ev.symbol, encode_payload(ev), is_input_kind(kind_of(ev)))  # type: ignore[attr-defined]
             for seq, ev in sink.rows)
     rep = verify(build_engine(cfg, sim.spec, 7), rows)
