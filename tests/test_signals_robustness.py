@@ -118,3 +118,16 @@ def test_cli_reports_degradation_per_model_and_refuses_bad_sizes() -> None:
     res = CliRunner().invoke(cli, ["models", "evaluate", str(FIX / "two_symbols.csv"), "--noise", "0.5,x"])
     assert res.exit_code != 0 and isinstance(res.exception, InputError)
     assert str(res.exception) == "--noise '0.5,x': 'x' is not a number"
+
+
+def test_cli_takes_each_models_parameters_from_the_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "m.toml"
+    cfg.write_text("[signals.sgd]\nalpha = 0.5\nloss = 'huber'\n")
+    base = ["models", "evaluate", str(FIX / "two_symbols.csv"), "--models", "sgd", "--train", "100", "--test", "40",
+            "--json"]
+    plain = json.loads(CliRunner().invoke(cli, base).output)["models"]["sgd"]
+    tuned = json.loads(CliRunner().invoke(cli, [*base, "--config", str(cfg)]).output)["models"]["sgd"]
+    assert plain["n_bars"] == tuned["n_bars"] and plain["ic"] != tuned["ic"]
+    cfg.write_text("[signals.sgd]\nalpha = -1\n")
+    res = CliRunner().invoke(cli, [*base, "--config", str(cfg)])
+    assert res.exit_code != 0 and "signals.sgd.alpha must be a number >= 0" in str(res.exception)

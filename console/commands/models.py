@@ -67,9 +67,11 @@ def _top_pairs(closes: pd.DataFrame, train: int) -> list[str]:
     return [f"{cols[i]}/{cols[j]}" for _, i, j in ranked[:MAX_PAIRS]]
 
 
-def model_plan(name: str, closes: pd.DataFrame, train: int, seed: int) -> dict[str, Any] | str:
-    """The params to evaluate ``name`` with on ``closes``, or why it is skipped."""
-    params: dict[str, Any] = {"seed": seed}
+def model_plan(name: str, closes: pd.DataFrame, train: int, seed: int,
+               table: dict[str, Any] | None = None) -> dict[str, Any] | str:
+    """The params to evaluate ``name`` with on ``closes`` (``table``: its
+    ``[signals.<name>]`` table from ``--config``), or why it is skipped."""
+    params: dict[str, Any] = {**(table or {}), "seed": seed}
     if name == "sentiment":
         return "needs headlines; the file has prices only"
     if name == "pairs":
@@ -77,7 +79,7 @@ def model_plan(name: str, closes: pd.DataFrame, train: int, seed: int) -> dict[s
             return "needs two or more price columns"
         params["pairs"] = _top_pairs(closes, train)
     if name in ("forest", "lstm", "cnn", "transformer", "sgd"):
-        params["train_bars"] = train
+        params.setdefault("train_bars", train)
     return params
 
 
@@ -248,7 +250,8 @@ def models() -> None:
 @click.option("--test", default=250, show_default=True, type=int, help="Bars traded after each fit before refitting.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of every model's random choices.")
 @click.option("--config", "config_path", default=None, metavar="CONFIG.toml",
-              help="Take the paper broker's costs ([broker]) and the book size (initial_cash) from this config.")
+              help="Take the paper broker's costs ([broker]), the book size (initial_cash) and each model's "
+                   "[signals.<model>] parameters from this config.")
 @click.option("--noise", "noise", default=None, metavar="SIZES",
               help="Robustness test: re-run each model with Gaussian and adversarial perturbations of its "
                    "test inputs of these sizes (comma-separated, in sd of bar returns, e.g. 0.25,1).")
@@ -285,7 +288,7 @@ def evaluate_cmd(file: Path, column: str | None, names: str | None, train: int, 
     results: dict[str, Any] = {}
     plans: dict[str, dict[str, Any]] = {}
     for name in [n for n in wanted if n != ENSEMBLE]:
-        plan = model_plan(name, closes, train, seed)
+        plan = model_plan(name, closes, train, seed, cfg.signals.params.get(name))
         if isinstance(plan, str):
             results[name] = {"skipped": plan}
             continue
