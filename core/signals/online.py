@@ -180,7 +180,8 @@ class SGDModel(SignalModel):
         if not self.barrier:
             sd_pred = float(np.std(train_pred, ddof=1))
             self.scale = float(self.p["scale"] or (2.0 * sd_pred if sd_pred > 0 else 1.0))
-        # prequential validation: predict bar b, then learn the label known at b (b - purge + 1's)
+        # prequential validation, as live: at bar b learn the label that b makes known (bar b - purge's),
+        # then predict b
         self.report_progress(0.9, "prequential validation")
         v0 = n_tr + purge
         preds = np.full((n_val, n), np.nan)
