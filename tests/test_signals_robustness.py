@@ -106,7 +106,7 @@ def test_the_attack_hurts_a_model_that_leans_on_the_last_move() -> None:
 
 
 def test_cli_reports_degradation_per_model_and_refuses_bad_sizes() -> None:
-    res = CliRunner().invoke(cli, ["models", "evaluate", str(FIX / "two_symbols.csv"), "--models", "sgd",
+    res = CliRunner().invoke(cli, ["models", "evaluate", str(FIX / "two_symbols.csv"), "--models", "sgd,ensemble",
                                    "--train", "100", "--test", "40", "--noise", "1", "--json"])
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
@@ -115,6 +115,9 @@ def test_cli_reports_degradation_per_model_and_refuses_bad_sizes() -> None:
     assert rob["clean"]["hit_rate"] == d["models"]["sgd"]["hit_rate"]
     for r in rob["rows"]:
         assert r["d_hit"] == pytest.approx(r["hit_rate"] - rob["clean"]["hit_rate"])
+    ens = d["models"]["ensemble"]["robustness"]  # the ensemble over the same perturbed inputs
+    assert [r["kind"] for r in ens["rows"]] == ["gaussian", "adversarial"]
+    assert ens["clean"]["hit_rate"] == d["models"]["ensemble"]["hit_rate"]
     res = CliRunner().invoke(cli, ["models", "evaluate", str(FIX / "two_symbols.csv"), "--noise", "0.5,x"])
     assert res.exit_code != 0 and isinstance(res.exception, InputError)
     assert str(res.exception) == "--noise '0.5,x': 'x' is not a number"

@@ -132,8 +132,9 @@ def _evaluate_one(factory: Callable[[], SignalModel], closes: pd.DataFrame, trai
 
 def _evaluate_ensemble(registry: dict[str, Callable[[dict[str, Any]], SignalModel]],
                        plans: dict[str, dict[str, Any]], closes: pd.DataFrame, train: int, test: int,
-                       seed: int, costs: Any = None) -> dict[str, Any]:
-    """The ensemble over the models evaluated before it (its members must have run clean)."""
+                       seed: int, costs: Any = None, sizes: list[float] | None = None) -> dict[str, Any]:
+    """The ensemble over the models evaluated before it (its members must have run clean);
+    with ``sizes``, its robustness too (every member fed the same perturbed closes)."""
     if not plans:
         return {"skipped": "no member model was evaluated (choose some with --models)"}
 
@@ -144,6 +145,8 @@ def _evaluate_ensemble(registry: dict[str, Callable[[dict[str, Any]], SignalMode
     out = _evaluate_one(factory, closes, train, test, costs)
     if "failed" not in out:
         out["members"] = list(plans)
+        if sizes:
+            out["robustness"] = _robust(factory, closes, train, test, sizes, seed, costs, out)
     return out
 
 
@@ -202,14 +205,13 @@ def render_robustness(d: dict[str, Any]) -> Table | None:
     return table
 
 
-def _robust(registry: dict[str, Callable[[dict[str, Any]], SignalModel]], name: str, plan: dict[str, Any],
-            closes: pd.DataFrame, train: int, test: int, sizes: list[float], seed: int, costs: Any,
-            clean: dict[str, Any]) -> dict[str, Any]:
+def _robust(factory: Callable[[], SignalModel], closes: pd.DataFrame, train: int, test: int,
+            sizes: list[float], seed: int, costs: Any, clean: dict[str, Any]) -> dict[str, Any]:
     from core.signals.robustness import robustness
 
     base = {k: (math.nan if clean.get(k) is None else float(clean[k])) for k in ("hit_rate", "sharpe")}
     try:
-        r = robustness(lambda: registry[name](plan), closes, train, test, sizes, seed, costs, base)
+        r = robustness(factory, closes, train, test, sizes, seed, costs, base)
     except (InputError, ValueError) as exc:
         return {"failed": _line(exc)}
     clean_out = {k: _num(v) for k, v in r["clean"].items()}
@@ -298,10 +300,10 @@ def evaluate_cmd(file: Path, column: str | None, names: str | None, train: int, 
             if "pairs" in plan:
                 results[name]["pairs"] = list(plan["pairs"])
             if sizes:
-                results[name]["robustness"] = _robust(registry, name, plan, closes, train, test, sizes, seed,
-                                                      costs, results[name])
+                results[name]["robustness"] = _robust(lambda: registry[name](plan), closes, train, test, sizes,
+                                                      seed, costs, results[name])
     if ENSEMBLE in wanted:
-        results[ENSEMBLE] = _evaluate_ensemble(registry, plans, closes, train, test, seed, costs)
+        results[ENSEMBLE] = _evaluate_ensemble(registry, plans, closes, train, test, seed, costs, sizes)
     d = {"file": str(file), "columns": [str(c) for c in closes.columns], "bars": len(closes),
          "train": train, "test": test, "seed": seed, "noise": sizes,
          "costs": {"commission_bps": b.commission_bps, "min_commission": b.min_commission,
