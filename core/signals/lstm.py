@@ -1,5 +1,8 @@
 """``lstm``: a small LSTM over windows of returns, one network for all symbols.
 
+``WindowNetModel`` here is also the base of ``cnn`` and ``transformer``
+(``core.signals.nets``): everything below but the network applies to all three.
+
 Conventions:
 - Returns are simple fractions; sd is sample (ddof=1); Sharpe annualised by
   sqrt(252) (see ``walkforward``); ts are int ns of market time, never the
