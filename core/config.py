@@ -181,6 +181,9 @@ class SignalsConfig:
     min_val_bars: int = 60
     min_psr: float = 0.95
     drl: dict[str, str] = field(default_factory=dict)  # [signals.drl] policy = "PATH" (console models train-rl)
+    # per-model parameters: a [signals.<model>] table (e.g. [signals.forest] n_estimators = 200),
+    # checked against core.signals.params.SPECS; logged with the config, so replay refits alike
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -378,8 +381,16 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 def _section(cls: type, name: str, values: dict[str, Any], problems: list[str]) -> Any:
     known = {f.name: f for f in fields(cls)}
     kwargs: dict[str, Any] = {}
+    if cls is SignalsConfig:  # [signals.<model>] tables (and the logged form, signals.params) -> params
+        values = dict(values)
+        tables = _model_tables(values, problems)
+        if tables is not None:
+            values["params"] = tables
     for key, value in values.items():
         f = known.get(key)
+        if key == "params" and cls is SignalsConfig:
+            kwargs[key] = value
+            continue
         if f is None:
             problems.append(f"unknown key {name}.{key}")
             continue
@@ -389,6 +400,23 @@ def _section(cls: type, name: str, values: dict[str, Any], problems: list[str]) 
         if parsed is not None:
             kwargs[key] = parsed
     return cls(**kwargs)
+
+
+def _model_tables(values: dict[str, Any], problems: list[str]) -> dict[str, dict[str, Any]] | None:
+    """Pop the ``[signals.<model>]`` tables (and a logged ``params`` table of
+    them) out of ``values``; None when there are none. Their keys and values
+    are checked in ``_check_ranges`` (``core.signals.params``)."""
+    scalar_keys = {f.name for f in fields(SignalsConfig)} - {"params"}
+    out: dict[str, dict[str, Any]] = {}
+    logged = values.pop("params", None)
+    if logged is not None:
+        if not isinstance(logged, dict) or not all(isinstance(v, dict) for v in logged.values()):
+            problems.append(f"signals.params must be a table of model tables, got {logged!r}")
+        else:
+            out.update({str(k): dict(v) for k, v in logged.items()})
+    for key in [k for k, v in values.items() if isinstance(v, dict) and k not in scalar_keys]:
+        out[key] = {**out.get(key, {}), **values.pop(key)}
+    return out if out or logged is not None else None
 
 
 def _typed(name: str, value: Any, kind: str, problems: list[str]) -> Any:
@@ -510,7 +538,11 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
         out.append(f"signals.min_psr must be in [0, 1) (a probability; 0 = no significance test), got {sig.min_psr}")
     if not 0 < sig.drift_alpha < 1:
         out.append(f"signals.drift_alpha must be in (0, 1), got {sig.drift_alpha}")
-    known = ("hmm", "forest", "lstm", "sentiment", "pairs", "ensemble", "drl")
+    from core.signals.params import config_problems  # pure Python: no torch or sklearn
+
+    out += config_problems(sig.params)
+    known: tuple[str, ...] = ("hmm", "forest", "lstm", "sentiment", "pairs", "ensemble", "drl")
+    known += ("cnn", "transformer", "sgd")  # issue 21: window nets and the online model
     if set(sig.drl) - {"policy"} or ("drl" in sig.models and not sig.drl.get("policy")):
         out.append(f"signals.drl takes one key, policy (a file from `console models train-rl`), and needs it "
                    f"when signals.models has drl; got {sig.drl}")

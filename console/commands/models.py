@@ -67,9 +67,11 @@ def _top_pairs(closes: pd.DataFrame, train: int) -> list[str]:
     return [f"{cols[i]}/{cols[j]}" for _, i, j in ranked[:MAX_PAIRS]]
 
 
-def model_plan(name: str, closes: pd.DataFrame, train: int, seed: int) -> dict[str, Any] | str:
-    """The params to evaluate ``name`` with on ``closes``, or why it is skipped."""
-    params: dict[str, Any] = {"seed": seed}
+def model_plan(name: str, closes: pd.DataFrame, train: int, seed: int,
+               table: dict[str, Any] | None = None) -> dict[str, Any] | str:
+    """The params to evaluate ``name`` with on ``closes`` (``table``: its
+    ``[signals.<name>]`` table from ``--config``), or why it is skipped."""
+    params: dict[str, Any] = {**(table or {}), "seed": seed}
     if name == "sentiment":
         return "needs headlines; the file has prices only"
     if name == "drl":
@@ -78,8 +80,8 @@ def model_plan(name: str, closes: pd.DataFrame, train: int, seed: int) -> dict[s
         if closes.shape[1] < 2:
             return "needs two or more price columns"
         params["pairs"] = _top_pairs(closes, train)
-    if name in ("forest", "lstm"):
-        params["train_bars"] = train
+    if name in ("forest", "lstm", "cnn", "transformer", "sgd"):
+        params.setdefault("train_bars", train)
     return params
 
 
@@ -132,8 +134,9 @@ def _evaluate_one(factory: Callable[[], SignalModel], closes: pd.DataFrame, trai
 
 def _evaluate_ensemble(registry: dict[str, Callable[[dict[str, Any]], SignalModel]],
                        plans: dict[str, dict[str, Any]], closes: pd.DataFrame, train: int, test: int,
-                       seed: int, costs: Any = None) -> dict[str, Any]:
-    """The ensemble over the models evaluated before it (its members must have run clean)."""
+                       seed: int, costs: Any = None, sizes: list[float] | None = None) -> dict[str, Any]:
+    """The ensemble over the models evaluated before it (its members must have run clean);
+    with ``sizes``, its robustness too (every member fed the same perturbed closes)."""
     if not plans:
         return {"skipped": "no member model was evaluated (choose some with --models)"}
 
@@ -144,6 +147,8 @@ def _evaluate_ensemble(registry: dict[str, Callable[[dict[str, Any]], SignalMode
     out = _evaluate_one(factory, closes, train, test, costs)
     if "failed" not in out:
         out["members"] = list(plans)
+        if sizes:
+            out["robustness"] = _robust(factory, closes, train, test, sizes, seed, costs, out)
     return out
 
 
@@ -177,6 +182,45 @@ def render_table(d: dict[str, Any]) -> Table:
     return table
 
 
+def render_robustness(d: dict[str, Any]) -> Table | None:
+    """Each model's figures under noise and attack, and how far they moved."""
+    rob = [(n, m["robustness"]) for n, m in d["models"].items() if isinstance(m.get("robustness"), dict)]
+    if not rob:
+        return None
+    table = Table(title="Robustness: inputs perturbed on the test bars (sizes in sd of the first training window's "
+                        f"bar returns, sigma = {rob[0][1]['sigma']:.3g})",
+                  caption="gaussian: each fed close x exp(size sigma z), seeded; adversarial: each fed close moved "
+                          "size sigma with or against the true next move, whichever hurts the model more; "
+                          "scored on the clean next returns; d = perturbed - clean")
+    for col in ("model", "input", "size"):
+        table.add_column(col)
+    for col in ("hit", "d hit", "Sharpe", "d Sharpe"):
+        table.add_column(col, justify="right")
+    for name, r in rob:
+        table.add_row(name, "clean", "", _fmt(_num(r["clean"]["hit_rate"]), "pct"), "",
+                      _fmt(_num(r["clean"]["sharpe"]), "num"), "")
+        for row in r["rows"]:
+            table.add_row("", row["kind"], f"{row['size']:g}", _fmt(row["hit_rate"], "pct"),
+                          _fmt(row["d_hit"], "num") if row["d_hit"] is None else f"{row['d_hit']:+.1%}",
+                          _fmt(row["sharpe"], "num"),
+                          "n/a" if row["d_sharpe"] is None else f"{row['d_sharpe']:+.2f}")
+    return table
+
+
+def _robust(factory: Callable[[], SignalModel], closes: pd.DataFrame, train: int, test: int,
+            sizes: list[float], seed: int, costs: Any, clean: dict[str, Any]) -> dict[str, Any]:
+    from core.signals.robustness import robustness
+
+    base = {k: (math.nan if clean.get(k) is None else float(clean[k])) for k in ("hit_rate", "sharpe")}
+    try:
+        r = robustness(factory, closes, train, test, sizes, seed, costs, base)
+    except (InputError, ValueError) as exc:
+        return {"failed": _line(exc)}
+    clean_out = {k: _num(v) for k, v in r["clean"].items()}
+    rows = [{k: (_num(v) if isinstance(v, float) else v) for k, v in row.items()} for row in r["rows"]]
+    return {"sigma": r["sigma"], "clean": clean_out, "rows": rows}
+
+
 def notes(d: dict[str, Any]) -> list[str]:
     """One line per skipped, failed or annotated model."""
     out = []
@@ -191,6 +235,9 @@ def notes(d: dict[str, Any]) -> list[str]:
             out.append(f"{name}: combines {', '.join(m['members'])}")
         if m.get("coverage") == 0.0:
             out.append(f"{name}: gave no signal on the test bars")
+        rob = m.get("robustness")
+        if isinstance(rob, dict) and "failed" in rob:
+            out.append(f"{name}: robustness test failed: {rob['failed']}")
     return out
 
 
@@ -207,10 +254,14 @@ def models() -> None:
 @click.option("--test", default=250, show_default=True, type=int, help="Bars traded after each fit before refitting.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of every model's random choices.")
 @click.option("--config", "config_path", default=None, metavar="CONFIG.toml",
-              help="Take the paper broker's costs ([broker]) and the book size (initial_cash) from this config.")
+              help="Take the paper broker's costs ([broker]), the book size (initial_cash) and each model's "
+                   "[signals.<model>] parameters from this config.")
+@click.option("--noise", "noise", default=None, metavar="SIZES",
+              help="Robustness test: re-run each model with Gaussian and adversarial perturbations of its "
+                   "test inputs of these sizes (comma-separated, in sd of bar returns, e.g. 0.25,1).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def evaluate_cmd(file: Path, column: str | None, names: str | None, train: int, test: int,
-                 seed: int, config_path: str | None, as_json: bool) -> None:
+                 seed: int, config_path: str | None, noise: str | None, as_json: bool) -> None:
     """Walk-forward hit rate, Sharpe (before and after the paper broker's costs), turnover and
     buy-and-hold Sharpe of each model on FILE."""
     from core.config import load_config
@@ -229,6 +280,7 @@ def evaluate_cmd(file: Path, column: str | None, names: str | None, train: int, 
         raise InputError(f"--train {train}: need at least 50 bars")
     if test < 1:
         raise InputError(f"--test {test}: need at least 1 bar")
+    sizes = _sizes(noise)
     registry = load_all()
     wanted = sorted(registry) if names is None else [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in wanted if n not in registry]
@@ -240,7 +292,7 @@ def evaluate_cmd(file: Path, column: str | None, names: str | None, train: int, 
     results: dict[str, Any] = {}
     plans: dict[str, dict[str, Any]] = {}
     for name in [n for n in wanted if n != ENSEMBLE]:
-        plan = model_plan(name, closes, train, seed)
+        plan = model_plan(name, closes, train, seed, cfg.signals.params.get(name))
         if isinstance(plan, str):
             results[name] = {"skipped": plan}
             continue
@@ -249,10 +301,13 @@ def evaluate_cmd(file: Path, column: str | None, names: str | None, train: int, 
             plans[name] = plan
             if "pairs" in plan:
                 results[name]["pairs"] = list(plan["pairs"])
+            if sizes:
+                results[name]["robustness"] = _robust(lambda: registry[name](plan), closes, train, test, sizes,
+                                                      seed, costs, results[name])
     if ENSEMBLE in wanted:
-        results[ENSEMBLE] = _evaluate_ensemble(registry, plans, closes, train, test, seed, costs)
+        results[ENSEMBLE] = _evaluate_ensemble(registry, plans, closes, train, test, seed, costs, sizes)
     d = {"file": str(file), "columns": [str(c) for c in closes.columns], "bars": len(closes),
-         "train": train, "test": test, "seed": seed,
+         "train": train, "test": test, "seed": seed, "noise": sizes,
          "costs": {"commission_bps": b.commission_bps, "min_commission": b.min_commission,
                    "half_spread_bps": b.slippage_bps, "capital": cfg.initial_cash,
                    "impact_bps_not_charged": b.impact_bps, "text": cost_text},
@@ -262,8 +317,29 @@ def evaluate_cmd(file: Path, column: str | None, names: str | None, train: int, 
     else:
         console = Console()
         console.print(render_table(d))
+        rob = render_robustness(d)
+        if rob is not None:
+            console.print(rob)
         for line in notes(d):
             console.print(line, markup=False, highlight=False)
+
+
+def _sizes(text: str | None) -> list[float]:
+    """--noise's sizes: positive finite numbers, at most 5."""
+    if text is None:
+        return []
+    out: list[float] = []
+    for part in text.split(","):
+        try:
+            v = float(part)
+        except ValueError:
+            raise InputError(f"--noise {text!r}: {part.strip()!r} is not a number") from None
+        if not (math.isfinite(v) and 0 < v <= 100):
+            raise InputError(f"--noise {text!r}: each size must be > 0 and <= 100 (sd of bar returns), got {part.strip()}")
+        out.append(v)
+    if not out or len(out) > 5:
+        raise InputError(f"--noise {text!r}: give 1 to 5 sizes")
+    return out
 
 
 from console.commands.rl import train_rl  # noqa: E402  (the drl agent's training, issue 21)

@@ -100,6 +100,8 @@ MODULES = (
     "core.signals.sentiment",
     "core.signals.forest",
     "core.signals.lstm",
+    "core.signals.nets",  # cnn, transformer
+    "core.signals.online",  # sgd
     "core.signals.ensemble",
     "core.signals.drl",
 )

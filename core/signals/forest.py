@@ -25,11 +25,24 @@ Params (defaults in ``DEFAULTS``):
            stays at a few seconds on one core).
   train_bars, val_bars, folds: the walk-forward shape; k: the big-move threshold in sd.
 
-``explain`` gives per-feature contributions from the tree paths (the
-treeinterpreter decomposition computed from sklearn's ``tree_`` arrays): for
-each tree, the bias is the root value and each split on feature f adds
-value(child) - value(parent) to f; averaged over trees, bias + sum of the
-contributions equals the forest's prediction.
+  labels   "triple_barrier" (with target "return"): classify the triple-barrier
+           label in {-1, 0, +1} (``core.signals.labels``, k * vol_<vol_window>
+           barriers, h bars); value = p(up) - p(down), confidence = share of
+           trees on the forest's side of 0; training rows within h bars before
+           each validation block are purged.
+  features "fracdiff" adds a column: the fixed-width fractional difference of
+           the symbol's log close, d chosen by an ADF test on the fit window
+           (``core.signals.fracdiff``; d in the metrics as fracdiff_d).
+  leak_check  (on) fit rebuilds the features without the bars after two
+           seeded cut points and fails loudly if any row at or before a cut
+           changes (``core.signals.leakage``).
+
+``predict_block`` also gives per-feature contributions from the tree paths
+(the treeinterpreter decomposition from sklearn's ``tree_`` arrays).
+``explain`` gives exact SHAP values (``shap.TreeExplainer``, path-dependent,
+no background data, so deterministic) of the symbol's current feature row,
+computed once per bar for all symbols; ``shap_global`` (mean |SHAP| over the
+last 200 training rows) is computed at fit and kept in the artifact.
 """
 
 from __future__ import annotations
@@ -44,6 +57,10 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from core.errors import DataError
 from core.signals.base import FitReport, SignalModel, SignalOut, register
 from core.signals.features import WINDOW, FeatureState, check_closes, make_features
+from core.signals.fracdiff import FracDiffState, choose_d, fracdiff_column
+from core.signals.labels import triple_barrier_labels
+from core.signals.leakage import check_no_lookahead
+from core.signals.params import checked
 from core.signals.walkforward import hit_rate, signal_metrics
 
 Array = npt.NDArray[np.float64]
@@ -54,7 +71,10 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0, "target": "return", "n_estimators": 100, "max_depth": 6,
     "min_samples_leaf": 20, "max_features": 0.33, "max_samples": 2000,
     "train_bars": 500, "val_bars": 100, "folds": 3, "k": 2.0, "scale": None,
+    "labels": "return", "h": 5, "vol_window": 20, "leak_check": True, "features": "returns",
 }  # fmt: skip
+SHAP_ROWS = 200  # training rows behind shap_global
+SHAP_KEEP = 12
 
 
 class PackedForest:
@@ -63,7 +83,8 @@ class PackedForest:
     ``run(X)`` returns (per-tree predictions (T, n), contributions (n, F), bias);
     it matches sklearn's predict (X is cast to float32 as sklearn does)."""
 
-    def __init__(self, estimators: list[Any], class_index: int | None) -> None:
+    def __init__(self, estimators: list[Any], class_index: int | None,
+                 class_weights: Array | None = None) -> None:
         trees = [e.tree_ for e in estimators]
         size = max(t.node_count for t in trees)
         n = len(trees)
@@ -78,7 +99,9 @@ class PackedForest:
             self.feature[k, :c] = np.maximum(t.feature, 0)  # leaves carry -2; never read
             self.threshold[k, :c] = t.threshold
             v = np.asarray(t.value[:, 0, :], dtype=np.float64)
-            if class_index is None:
+            if class_weights is not None:  # e.g. p(up) - p(down): linear in the class proportions
+                self.value[k, :c] = (v / v.sum(axis=1, keepdims=True)) @ class_weights
+            elif class_index is None:
                 self.value[k, :c] = v[:, 0]
             else:  # class proportions (normalised again in case of weighted counts)
                 self.value[k, :c] = v[:, class_index] / v.sum(axis=1)
@@ -117,12 +140,9 @@ class ForestModel(SignalModel):
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         super().__init__(params)
-        unknown = set(self.params) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"forest: unknown params {', '.join(sorted(unknown))}")
-        self.p: dict[str, Any] = {**DEFAULTS, **self.params}
-        if self.p["target"] not in ("return", "big_move"):
-            raise ValueError(f"forest: params target must be 'return' or 'big_move', got {self.p['target']!r}")
+        self.p: dict[str, Any] = checked("forest", self.params, DEFAULTS)
+        if self.barrier and self.p["target"] != "return":
+            raise ValueError("signals.forest.labels = 'triple_barrier' needs target 'return' (not big_move)")
         self.forest: Any = None  # a fitted sklearn RandomForestRegressor/Classifier
         self.packed: PackedForest | None = None
         self.symbols: list[str] = []
@@ -131,12 +151,21 @@ class ForestModel(SignalModel):
         self.features: FeatureState | None = None
         self._latest: dict[str, SignalOut] = {}
         self._contrib: dict[str, Array] = {}
+        self.shap_global: list[tuple[str, float]] = []
+        self.d = float("nan")  # fracdiff order (features = "fracdiff")
+        self.fd: FracDiffState | None = None
+        self._explained: dict[str, tuple[int, list[tuple[str, float]]]] = {}
+        self._explainer: Any = None
 
     # ------------------------------------------------------------ training
 
     @property
     def classifier(self) -> bool:
-        return bool(self.p["target"] == "big_move")
+        return bool(self.p["target"] == "big_move") or self.barrier
+
+    @property
+    def barrier(self) -> bool:
+        return bool(self.p["labels"] == "triple_barrier")
 
     def _new_forest(self, rows: int) -> Any:
         # Imported here: scikit-learn 1.9 loads rich (sklearn.callback) on import, and
@@ -150,7 +179,12 @@ class ForestModel(SignalModel):
         cls = RandomForestClassifier if self.classifier else RandomForestRegressor
         return cls(**kw, n_jobs=1, random_state=int(self.p["seed"]))
 
-    def _target(self, x: pd.DataFrame, y: pd.Series) -> pd.Series:
+    def _target(self, x: pd.DataFrame, y: pd.Series, closes: pd.DataFrame) -> pd.Series:
+        if self.barrier:
+            lab = triple_barrier_labels(closes, float(self.p["k"]), int(self.p["h"]), int(self.p["vol_window"]))
+            stacked = lab.stack(future_stack=True)
+            stacked.index = stacked.index.set_names(["ts", "symbol"])
+            return stacked.reindex(x.index)
         if not self.classifier:
             return y
         big = (y.abs() > float(self.p["k"]) * x["vol_20"]).astype(np.float64)
@@ -160,6 +194,11 @@ class ForestModel(SignalModel):
         if not self.classifier:
             return np.asarray(forest.predict(x.to_numpy()), dtype=np.float64)
         classes = list(forest.classes_)
+        if self.barrier:
+            prob = forest.predict_proba(x.to_numpy())
+            up = prob[:, classes.index(1.0)] if 1.0 in classes else 0.0
+            down = prob[:, classes.index(-1.0)] if -1.0 in classes else 0.0
+            return np.asarray(up - down, dtype=np.float64) + np.zeros(len(x))
         if 1.0 not in classes:
             return np.zeros(len(x))
         return np.asarray(forest.predict_proba(x.to_numpy())[:, classes.index(1.0)], dtype=np.float64)
@@ -177,9 +216,13 @@ class ForestModel(SignalModel):
 
     def fit(self, closes: pd.DataFrame) -> FitReport:
         check_closes(closes, "forest fit", min_rows=WINDOW + 2)
-        x, y = make_features(closes)
-        target = self._target(x, y)
-        ok = target.notna().to_numpy()
+        if self.p["features"] == "fracdiff":
+            self.d = choose_d(np.log(closes.to_numpy(dtype=np.float64)))[0]
+        if self.p["leak_check"]:
+            check_no_lookahead(self.feature_rows, closes, int(self.p["seed"]), "forest fit")
+        x, y = self._features(closes)
+        target = self._target(x, y, closes)
+        ok = (target.notna() & x.notna().all(axis=1)).to_numpy()
         x, y, target = x[ok], y[ok], target[ok]
         ts = x.index.get_level_values("ts").to_numpy()
         bars = np.unique(ts)
@@ -191,7 +234,8 @@ class ForestModel(SignalModel):
             v_end = len(bars) - (folds - 1 - f) * val_bars
             v0, v1 = bars[v_end - val_bars], bars[v_end - 1]
             t0 = bars[max(0, v_end - val_bars - train_bars)]
-            tr = (ts >= t0) & (ts < v0)
+            purge = int(self.p["h"]) - 1 if self.barrier else 0  # labels that reach into the validation block
+            tr = (ts >= t0) & (ts < bars[max(0, v_end - val_bars - purge)])
             va = (ts >= v0) & (ts <= v1)
             forest = self._new_forest(int(tr.sum())).fit(x[tr].to_numpy(), target[tr].to_numpy())
             preds.append(pd.Series(self._predict(forest, x[va]), index=x.index[va]))
@@ -203,11 +247,31 @@ class ForestModel(SignalModel):
         self.forest = self._new_forest(int(live.sum())).fit(x[live].to_numpy(), target[live].to_numpy())
         self._finish(closes, x[live])
         metrics["train_rows"] = float(live.sum())
+        if self.p["features"] == "fracdiff":
+            metrics["fracdiff_d"] = self.d
         self.version += 1
         self.fitted_at = int(closes.index[-1])
         return FitReport(self.name, self.version, int(closes.index[0]), int(closes.index[-1]), metrics)
 
+    def _features(self, closes: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        """``make_features`` plus, with features "fracdiff", its column (NaN until its width is in)."""
+        x, y = make_features(closes)
+        if self.p["features"] == "fracdiff":
+            x = x.assign(fracdiff=fracdiff_column(closes, self.d, x.index))
+        return x, y
+
+    def feature_rows(self, closes: pd.DataFrame) -> tuple[Any, list[str], Array]:
+        """(bar ts per row, names, rows) of the features: what the leakage check compares."""
+        return _feature_rows_of(self._features(closes)[0])
+
     def _metrics(self, pred: pd.Series, y: pd.Series, target: pd.Series) -> dict[str, float]:
+        if self.barrier:
+            pm = pred.unstack("symbol")
+            out = signal_metrics(pm.to_numpy(), y.unstack("symbol").reindex_like(pm).to_numpy(), prefix="val_")
+            lab = target.to_numpy()
+            out["val_accuracy"] = float(np.mean(np.where(pred.to_numpy() > 1 / 3, 1.0,
+                                                         np.where(pred.to_numpy() < -1 / 3, -1.0, 0.0)) == lab))
+            return out
         if not self.classifier:
             pm = pred.unstack("symbol")
             ym = y.unstack("symbol").reindex_like(pm)
@@ -234,11 +298,23 @@ class ForestModel(SignalModel):
             self.scale = 2.0 * sd if sd > 0 else 1.0
         self.features = FeatureState(self.symbols)
         self.features.warm(closes)
+        if self.p["features"] == "fracdiff":
+            self.fd = FracDiffState(self.d, len(self.symbols))
+            self.fd.warm(closes.to_numpy(dtype=np.float64))
         self._latest, self._contrib = {}, {}
+        self._explainer, self._explained = None, {}
+        vals = self.shap_values(x_live.to_numpy()[-SHAP_ROWS:])
+        self.shap_global = sorted(zip(self.names, np.abs(vals).mean(axis=0).tolist()),
+                                  key=lambda nv: -nv[1])[:SHAP_KEEP]
 
     def _pack(self) -> None:
         assert self.forest is not None
         index: int | None = None
+        if self.barrier:
+            classes = [float(c) for c in self.forest.classes_]
+            weights = np.array([1.0 if c == 1.0 else -1.0 if c == -1.0 else 0.0 for c in classes])
+            self.packed = PackedForest(list(self.forest.estimators_), None, weights)
+            return
         if self.classifier:
             classes = list(self.forest.classes_)
             if 1.0 not in classes:
@@ -254,7 +330,7 @@ class ForestModel(SignalModel):
             raise RuntimeError("forest: fit (or from_bytes) before predicting")
         per_tree, contrib, bias = self.packed.run(block)
         pred = per_tree.mean(axis=0)
-        if self.classifier:
+        if self.classifier and not self.barrier:
             agree = (np.sign(per_tree - 0.5) == np.sign(pred - 0.5)).mean(axis=0)
         else:
             agree = np.where(pred != 0, (np.sign(per_tree) == np.sign(pred)).mean(axis=0), 0.0)
@@ -265,7 +341,13 @@ class ForestModel(SignalModel):
             raise RuntimeError("forest: fit (or from_bytes) before on_bar")
         out: list[SignalOut] = []
         for bar_ts, block in self.features.push(ts, symbol, close):
-            if block is not None:
+            if self.fd is not None:
+                assert self.features._last is not None
+                fd = self.fd.update(self.features._last)
+                if block is not None:
+                    block = np.concatenate([block, fd[:, None]], axis=1)
+                    self.features.block = block
+            if block is not None and np.isfinite(block).all():
                 out.extend(self._signals(bar_ts, block))
         return out
 
@@ -274,7 +356,9 @@ class ForestModel(SignalModel):
         out = []
         for i, sym in enumerate(self.symbols):
             p = float(pred[i])
-            if self.classifier:
+            if self.barrier:
+                value, detail = float(np.clip(p, -1.0, 1.0)), {"p_up_minus_down": p}
+            elif self.classifier:
                 value, detail = 0.0, {"p_big_move": p}
             else:
                 value, detail = float(np.clip(p / self.scale, -1.0, 1.0)), {"pred": p}
@@ -288,12 +372,38 @@ class ForestModel(SignalModel):
     def state(self) -> list[SignalOut]:
         return [self._latest[s] for s in self.symbols if s in self._latest]
 
+    def shap_values(self, rows: Array) -> Array:
+        """Exact SHAP values (rows, features) of the forest's output for feature
+        ``rows``: the prediction ("return"), p(big move) or p(up) - p(down)."""
+        import shap  # type: ignore[import-untyped, unused-ignore]
+
+        if self._explainer is None:
+            self._explainer = shap.TreeExplainer(self.forest)
+        raw = np.asarray(self._explainer.shap_values(np.asarray(rows, dtype=np.float64), check_additivity=False))
+        if raw.ndim == 2:
+            return np.asarray(raw, dtype=np.float64)
+        classes = [float(c) for c in self.forest.classes_]
+        if self.barrier:
+            w = np.array([1.0 if c == 1.0 else -1.0 if c == -1.0 else 0.0 for c in classes])
+        else:
+            w = np.array([1.0 if c == 1.0 else 0.0 for c in classes])
+        return np.asarray(raw @ w, dtype=np.float64)  # (rows, features, classes) -> (rows, features)
+
     def explain(self, symbol: str) -> list[tuple[str, float]]:
-        c = self._contrib.get(symbol)
-        if c is None:
+        """SHAP values of ``symbol``'s current feature row, largest first (one
+        TreeExplainer call per bar for all symbols, then cached)."""
+        sig = self._latest.get(symbol)
+        block = None if self.features is None else self.features.block
+        if sig is None or block is None or self.forest is None:
             return []
-        pairs = [(n, float(v)) for n, v in zip(self.names, c)]
-        return sorted(pairs, key=lambda nv: -abs(nv[1]))
+        got = self._explained.get(symbol)
+        if got is None or got[0] != sig.ts:
+            vals = self.shap_values(block)
+            for i, sym in enumerate(self.symbols):
+                pairs = sorted(((n, float(v)) for n, v in zip(self.names, vals[i])), key=lambda nv: -abs(nv[1]))
+                self._explained[sym] = (sig.ts, pairs[:SHAP_KEEP])
+            got = self._explained[symbol]
+        return list(got[1])
 
     # ------------------------------------------------------------ artifact
 
@@ -304,7 +414,8 @@ class ForestModel(SignalModel):
             "format": FORMAT, "params": self.params, "version": self.version,
             "fitted_at": self.fitted_at, "forest": self.forest, "symbols": self.symbols,
             "names": self.names, "scale": self.scale, "features": self.features,
-            "latest": self._latest, "contrib": self._contrib,
+            "latest": self._latest, "contrib": self._contrib, "shap_global": self.shap_global,
+            "d": self.d, "fd": self.fd,
         }  # fmt: skip
         return pickle.dumps(blob, protocol=5)
 
@@ -318,5 +429,17 @@ class ForestModel(SignalModel):
         m.version, m.fitted_at, m.forest = d["version"], d["fitted_at"], d["forest"]
         m.symbols, m.names, m.scale = d["symbols"], d["names"], d["scale"]
         m.features, m._latest, m._contrib = d["features"], d["latest"], d["contrib"]
+        m.shap_global = list(d.get("shap_global", []))
+        m.d, m.fd = float(d.get("d", float("nan"))), d.get("fd")
         m._pack()
         return m
+
+
+def _feature_rows_of(x: pd.DataFrame) -> tuple[Any, list[str], Array]:
+    return x.index.get_level_values("ts").to_numpy(), list(x.columns), x.to_numpy(dtype=np.float64)
+
+
+def _feature_rows(closes: pd.DataFrame) -> tuple[Any, list[str], Array]:
+    """(bar ts per row, names, rows) of ``make_features``: what the leakage check compares."""
+    x, _ = make_features(closes)
+    return x.index.get_level_values("ts").to_numpy(), list(x.columns), x.to_numpy(dtype=np.float64)

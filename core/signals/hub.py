@@ -60,7 +60,7 @@ from core.events import BarClosed, BreakerChanged, Headline, ModelActivated, Mod
 
 NS = 1_000_000  # engine ms -> model ns
 logging.getLogger("hmmlearn").setLevel(logging.ERROR)  # "Model is not converging" is a status, not a shout
-FITTED = ("hmm", "forest", "lstm", "pairs", "drl")  # models trained on a window (drl: loads its policy)
+FITTED = ("hmm", "forest", "lstm", "pairs", "drl", "cnn", "transformer", "sgd")  # models trained on a window (drl: loads its policy)
 ONLINE = ("sentiment", "ensemble")  # models that learn as they go (no fit needed)
 
 ArtifactSink = Callable[[str, str, int, bytes], None]  # (sha256, model, version, blob)
@@ -523,7 +523,7 @@ class SignalHub:
         return f"drift: returns changed ({label})" if drifted else ""
 
     def _new(self, name: str) -> Any:
-        params: dict[str, Any] = {"seed": self.seed}
+        params: dict[str, Any] = {**self.cfg.params.get(name, {}), "seed": self.seed}  # [signals.<name>]
         if name == "ensemble":
             params["auto_update"] = True
         if name == "drl":
@@ -548,7 +548,7 @@ def _one_thread(name: str) -> None:
     """Training inside the console: one thread for BLAS and torch (2 cores:
     oversubscription made an LSTM fit 100x slower)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if name != "lstm" and "torch" not in sys.modules:
+    if name not in ("lstm", "cnn", "transformer") and "torch" not in sys.modules:
         return
     try:
         import torch

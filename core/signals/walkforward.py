@@ -242,7 +242,8 @@ def _positions_from_signals(signals: list[Any], symbols: list[str]) -> dict[str,
 
 
 def evaluate(model_factory: Callable[[], SignalModel], closes: pd.DataFrame,
-             train_bars: int, test_bars: int, costs: Costs | None = None) -> WalkForwardResult:
+             train_bars: int, test_bars: int, costs: Costs | None = None,
+             feed: pd.DataFrame | None = None) -> WalkForwardResult:
     """Fit on ``train_bars`` bars, trade the next ``test_bars`` through ``on_bar``, roll forward.
 
     Metrics (fractions; Sharpe annualised by sqrt(252), ddof=1):
@@ -256,6 +257,10 @@ def evaluate(model_factory: Callable[[], SignalModel], closes: pd.DataFrame,
       n_bars, n_folds
     and with ``costs`` (the paper broker's), the same books after them:
       sharpe_net, sharpe_sign_net, cost_bps (mean cost per bar, bps of the book)
+
+    ``feed`` (same shape as ``closes``): the closes the model is fed on the
+    test bars instead of ``closes`` (perturbed inputs: ``robustness``); fits
+    and the forward returns that score the positions stay on ``closes``.
     """
     check_closes(closes, what="closes", min_rows=2)
     if train_bars < 2 or test_bars < 1:
@@ -265,6 +270,9 @@ def evaluate(model_factory: Callable[[], SignalModel], closes: pd.DataFrame,
     symbols = [str(c) for c in closes.columns]
     ts_all = closes.index.to_numpy()
     values = closes.to_numpy(dtype=np.float64)
+    fed = values if feed is None else feed.to_numpy(dtype=np.float64)
+    if fed.shape != values.shape:
+        raise ValueError(f"feed: shape {fed.shape} is not the closes' {values.shape}")
     pos = np.full(values.shape, np.nan)
     folds: list[dict[str, Any]] = []
     name = "model"
@@ -278,7 +286,7 @@ def evaluate(model_factory: Callable[[], SignalModel], closes: pd.DataFrame,
         for i in range(end, stop):
             out: list[Any] = []
             for j, sym in enumerate(symbols):
-                out.extend(model.on_bar(int(ts_all[i]), sym, float(values[i, j])))
+                out.extend(model.on_bar(int(ts_all[i]), sym, float(fed[i, j])))
             for sym, v in _positions_from_signals([s for s in out if s.ts == int(ts_all[i])], symbols).items():
                 pos[i, symbols.index(sym)] = v
         folds.append({"train_start": int(ts_all[start]), "train_end": int(ts_all[end - 1]),
