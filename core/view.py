@@ -36,6 +36,8 @@ class View:
         self.asset_classes = asset_classes or {}
         self.log: deque[LogLine] = deque(maxlen=log_lines)
         self._stress_cache: tuple[Any, tuple[StressLine, ...]] = (((), ()), ())
+        # (model, symbol) -> (what the explanation was of, the explanation)
+        self._explain_cache: dict[tuple[str, str], tuple[Any, tuple[tuple[str, float], ...]]] = {}
         # drawdown times, from the logged risk snapshots (market ms)
         self._peak = (0.0, 0)  # (NAV, ts) of the running peak
         self._max_dd = (0.0, 0, 0)  # (drawdown, peak ts, trough ts)
@@ -190,10 +192,18 @@ class View:
             explain: tuple[tuple[str, float], ...] = ()
             active = hub.active.get(model)
             if active is not None:
-                try:
-                    explain = tuple((str(k), float(v)) for k, v in active.explain(sym)[:6])
-                except Exception:
-                    explain = ()
+                # an explanation changes only with a new view or model version: computed
+                # once per view, not at every publish (a net's SHAP pass is 0.1-0.3 s)
+                key = (id(active), 0 if st is None else st.version, int(o.ts), float(o.value))
+                hit = self._explain_cache.get((model, sym))
+                if hit is not None and hit[0] == key:
+                    explain = hit[1]
+                else:
+                    try:
+                        explain = tuple((str(k), float(v)) for k, v in active.explain(sym)[:6])
+                    except Exception:
+                        explain = ()
+                    self._explain_cache[(model, sym)] = (key, explain)
             rows.append(SignalRow(sym, model, float(o.value), float(o.confidence), pf.last.get(sym, 0.0),
                                   int(o.ts) // 1_000_000, str(detail.get("regime", "")), posterior,
                                   0 if st is None else st.version, status, explain))
