@@ -6,29 +6,33 @@ paper broker -> portfolio -> risk -> breakers, and returns the input followed
 by every decision it made, each taking the next seq. No clock, no I/O, no
 unseeded randomness: the same inputs give the same decisions, which is what
 replay proves.
+
+The work is done by components, each with its own state (see the README's
+"How it is built"): the price screen, the market clock, the breaker set, the
+risk monitor, the views, the sizer, the router (gate, broker, algos), the
+books and the hedger, all emitting to one bus. This class dispatches the
+inputs, runs the bar-close pipeline in a fixed order, and does what crosses
+components: a trip's halt, cancels and flatten; the operator's commands.
 """
 
 import math
 
 from core.bars import BarBuilder
 from core.breakers import ARMED, FLATTEN, TRIPPED, Breaker
-from core.broker import LIMIT, MARKET, POV, BrokerFill, OpenOrder, PaperBroker, ParentOrder
+from core.broker import BrokerFill, OpenOrder, PaperBroker
 from core.events import (
-    AllocationChanged, Bar, BarClosed, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline,
-    ModelActivated, ModelSignal, OrderAccepted, OrderCancelled, OrderExpired, OrderIntent,
-    OrderRejected, ParentDone, PositionChanged, ProtectivePut, Quarantined, RiskSnapshot, Signal,
-    StateChanged, SymbolBlocked, Tick, Timer, VenueReport,
+    Bar, BarClosed, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, ModelSignal,
+    OrderCancelled, OrderRejected, PositionChanged, Quarantined, Signal, StateChanged, SymbolBlocked, Tick,
+    Timer, VenueReport,
 )
 from core.events import ModelFit
-from core.events import ParentOrder as ParentOrderEvent
 from core.books import Books
 from core.breaker_set import DISABLE, BreakerSet
 from core.bus import BreakerHost, Bus
 from core.engine_params import EngineParams, Instrument
 from core.market_clock import MarketClock
-from core.gate import Gate, OrderContext
 from core.hedger import Hedger
-from core.overlay import HedgeParams, OptionsOverlay, PutHolding
+from core.overlay import OptionsOverlay
 from core.portfolio import Portfolio
 from core.price_screen import PriceScreen
 from core.risk_monitor import RiskMonitor
@@ -36,11 +40,8 @@ from core.router import Router
 from core.sizer import Sizer
 from core.state import ACTIVE, HALTED, REDUCING, TradingState
 from core.views import Views
-from core.kernels import (
-    Z95, Z99, DetRandom, cholesky, contrib_of, contrib_text, cov_times, good_price, hist_cvar, hist_var,
-    holding_id, quantile, sample_moments, shrink, smallest, sorted_returns, tail_loss, toward_zero,
-)
-from core.strategy import Momentum, RollingWindow
+from core.kernels import Z95, good_price, toward_zero
+from core.strategy import Momentum
 
 
 

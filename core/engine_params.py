@@ -3,7 +3,7 @@
 
 from core.breakers import FLATTEN
 from core.overlay import HedgeParams
-from core.state import HALTED, REDUCING
+from core.state import REDUCING
 
 
 class Instrument:

@@ -15,7 +15,7 @@ from core.engine_params import EngineParams
 from core.events import RiskSnapshot
 from core.kernels import (
     Z95, Z99, DetRandom, cholesky, contrib_text, cov_times, hist_cvar, hist_var, quantile, sample_moments,
-    quantile_of, smallest, sorted_returns, tail_loss, tail_loss_of,
+    quantile_of, smallest, sorted_returns, tail_loss_of,
 )
 from core.overlay import OptionsOverlay
 from core.portfolio import Portfolio
