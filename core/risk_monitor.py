@@ -377,7 +377,10 @@ class RiskMonitor:
             x = 0.0
             for i in range(k):
                 wi = wins[i]
-                r = sq * wi.values[(wi.pos - 1 - t) % wi.capacity]
+                j = wi.pos - 1 - t  # t < n <= count: at most one wrap (no modulo per value)
+                if j < 0:
+                    j += wi.capacity
+                r = sq * wi.values[j]
                 x += expo[i] * r
                 if convex:
                     x += gam[i] * r * r
