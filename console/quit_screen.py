@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from console.panes.common import open_positions
+
 
 class StopOrDetachScreen(ModalScreen[str]):
     """Dismisses with "stop", "detach" or "" (cancel). "Detach" has the focus:
@@ -61,10 +63,10 @@ def ask_stop_or_detach(app: Any) -> None:
         app.shutdown()
         return
     snap = session.latest
+    held = len(open_positions(snap))  # rows of closed positions stay listed, for their realised P&L
     lines = ["Detach: the engine keeps trading; attach again with",
              f"  console attach {session.session_id}",
-             "Stop: the session ends" + (f" with {len(snap.positions)} position(s) open (not flattened)."
-                                         if snap.positions else ".")]
+             "Stop: the session ends" + (f" with {held} position(s) open (not flattened)." if held else ".")]
 
     def answered(choice: str | None) -> None:
         if choice == "stop":
