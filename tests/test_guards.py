@@ -18,7 +18,7 @@ from core.build import build_engine
 from core.config import (
     BreakersConfig, BrokerConfig, EngineConfig, LimitsConfig, RiskConfig, SignalsConfig, StrategyConfig,
 )
-from core.engine import EngineParams
+from core.engine_params import EngineParams
 from core.kernels import contrib_of
 from core.events import (
     Bar, BreakerChanged, Fill, ModelActivated, ModelSignal, OrderIntent, RiskSnapshot, StateChanged, Tick,
