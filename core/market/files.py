@@ -114,7 +114,6 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Callable, Iterable
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from pathlib import Path
@@ -874,7 +873,7 @@ def _parse_column(tb: _Table, col: int, present: np.ndarray,
 
 
 def _missing(column: _Column) -> tuple[np.ndarray, str]:
-    """Which cells are missing-value markers, and which markers (as ``_marker_note``)."""
+    """Which cells are missing-value markers, and which markers (``'.' or 'null'``)."""
     parts: list[np.ndarray] = []
     kinds: set[str] = set()
     for _start, cells in column.runs():
@@ -888,11 +887,6 @@ def _raise_first(tb: _Table, fails: list[_Fail]) -> None:
     if fails:
         first = min(fails, key=lambda f: f.row)
         raise tb.fail(first.message, first.row)
-
-
-def _marker_note(cells: list[str], missing: np.ndarray) -> str:
-    kinds = sorted({cells[i] for i in np.flatnonzero(missing)})
-    return " or ".join(repr(k) for k in kinds)
 
 
 def _is_number(text: str) -> bool:
