@@ -589,11 +589,25 @@ def to_frame(trials: list[dict[str, Any]], keys: list[str]) -> Any:
     return df
 
 
-def write_parquet(trials: list[dict[str, Any]], keys: list[str], out: Path) -> None:
+def write_parquet(trials: list[dict[str, Any]], keys: list[str], out: Path, replace: bool = True) -> None:
+    """Write atomically (``console.outpath``): to a path that is absent, or a
+    regular file and ``replace``; never through a symlink or onto a device."""
+    from console.outpath import check_target, commit_part, create_part, part_path
+
+    frame = to_frame(trials, keys)
+    check_target(out, replace)
+    f = create_part(out)
+    done = False
     try:
-        to_frame(trials, keys).to_parquet(out, index=False)
+        with f:
+            frame.to_parquet(f, index=False)
+        commit_part(out, replace)
+        done = True
     except OSError as exc:
         raise InputError(f"{out}: cannot write the Parquet file ({exc.strerror or exc})") from None
+    finally:
+        if not done:  # the .part is ours: created above, exclusively
+            part_path(out).unlink(missing_ok=True)
 
 
 def print_table(con: Any, trials: list[dict[str, Any]], keys: list[str], rows: int = TABLE_ROWS) -> None:
@@ -673,14 +687,23 @@ class SweepResult:
 def run_sweep(db_file: Path, source: str, grid_path: Path, *, trials: int | None = None,
               seed: int | None = None, address: str | None = None, cpus: int | None = None,
               serial: bool = False, out: Path | None = None, symbol: str | None = None,
-              config_path: str | None = None, con: Any = None, progress: bool = True) -> SweepResult:
-    """Parse, check, run the missing trials, store, compute the statistics."""
+              config_path: str | None = None, con: Any = None, progress: bool = True,
+              force: bool = False) -> SweepResult:
+    """Parse, check, run the missing trials, store, compute the statistics.
+
+    The results file: ``out`` (an existing file only with ``force``), or
+    ``sweep-ID.parquet`` here (the sweep's own file: a resume rewrites it);
+    either is refused before anything runs if it is not a regular file."""
+    from console.outpath import check_target
+
     from rich.console import Console
 
     from storage import open_db
 
     con = con or Console()
     grid = read_grid(grid_path, trials, seed)  # a bad grid fails before anything starts
+    if out is not None:
+        check_target(out, force)
     is_file = Path(source).is_file()
     if is_file:
         src = file_source_rows(source, symbol, config_path)
@@ -701,6 +724,9 @@ def run_sweep(db_file: Path, source: str, grid_path: Path, *, trials: int | None
     db = open_db(db_file)
     try:
         sid = sweep_id(src, grid)
+        path = out if out is not None else Path(f"sweep-{sid}.parquet")
+        replace = force or out is None
+        check_target(path, replace)
         ensure_sweep(db, sid, src, grid, len(all_params))
         have = finished(db, sid)
         todo = [(i, p) for i, p in enumerate(all_params) if i not in have]
@@ -727,8 +753,7 @@ def run_sweep(db_file: Path, source: str, grid_path: Path, *, trials: int | None
             raise KeyboardInterrupt
         add_stats(rows, grid.seed)
         set_status(db, sid, "done")
-        path = out if out is not None else Path(f"sweep-{sid}.parquet")
-        write_parquet(rows, keys, path)
+        write_parquet(rows, keys, path, replace)
         return SweepResult(sid, rows, keys, len(todo), len(have), wall, path, tuple(grid.fixed))
     finally:
         db.conn.close()
@@ -843,6 +868,7 @@ import click  # noqa: E402  (the command below; the module is imported only when
 @click.option("--cpus", type=click.IntRange(min=1), default=None, help="CPUs of the local Ray (default: all).")
 @click.option("--serial", is_flag=True, help="Run the trials one by one in this process, without Ray.")
 @click.option("--out", default=None, metavar="FILE.parquet", help="Results file (default: sweep-ID.parquet).")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 @click.option("--symbol", default=None, help="With a price file: the symbol name of a single-instrument file.")
 @click.option("--config", "config_path", default=None, help="With a price file: the base config (TOML).")
 @click.option("--list", "list_", is_flag=True, help="List the sweeps in the database.")
@@ -856,7 +882,7 @@ import click  # noqa: E402  (the command below; the module is imported only when
               help="How a heatmap cell aggregates its trials (the other keys): mean, median, max, min.")
 @click.option("--db", default=None, envvar="CONSOLE_DB", help="Session database (default: $CONSOLE_DB, else the user data directory).")
 def sweep(source: str | None, grid_path: str | None, trials: int | None, seed: int | None,
-          address: str | None, cpus: int | None, serial: bool, out: str | None, symbol: str | None,
+          address: str | None, cpus: int | None, serial: bool, out: str | None, force: bool, symbol: str | None,
           config_path: str | None, list_: bool, show_id: str | None, no_progress: bool,
           metric: str, x_key: str | None, y_key: str | None, agg: str, db: str | None) -> None:
     """Parameter sweep: what-if runs of a session's market (or a price file) over a grid, on Ray."""
@@ -893,5 +919,5 @@ def sweep(source: str | None, grid_path: str | None, trials: int | None, seed: i
                 _resolve_key(name, axes, flag)
     res = run_sweep(db_file, source, Path(grid_path), trials=trials, seed=seed, address=address,
                     cpus=cpus, serial=serial, out=Path(out) if out else None, symbol=symbol,
-                    config_path=config_path, con=con, progress=not no_progress)
+                    config_path=config_path, con=con, progress=not no_progress, force=force)
     print_result(con, res, metric, x_key, y_key, agg)

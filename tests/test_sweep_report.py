@@ -184,3 +184,54 @@ def test_a_sweep_id_that_also_begins_a_session_is_refused_unless_sweep(swept, tm
     assert code != 0 and "shape a sweep's heatmap; 'rep-1' is a session" in str(exc)
     code, _text, exc = run("report", "ffffff", "--sweep", "--db", str(db))
     assert code != 0 and "no sweep 'ffffff'" in str(exc)
+
+
+def test_the_results_file_is_never_written_through_a_link_or_over_a_kept_file(swept, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19 item 1 for sweeps: --out keeps an existing file unless --force, and
+    neither --out nor the default sweep-ID.parquet is written through a symlink; the
+    refusal comes before any trial runs."""
+    from storage import open_db
+
+    db, sid, d = swept
+    g = d / "g.toml"
+    quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115
+    kept = tmp_path / "kept.parquet"
+    kept.write_text("mine")
+    with pytest.raises(InputError, match="exists; use --force"):
+        sw.run_sweep(db, "rep-1", g, serial=True, out=kept, con=quiet, progress=False)
+    assert kept.read_text() == "mine"
+    res = sw.run_sweep(db, "rep-1", g, serial=True, out=kept, force=True, con=quiet, progress=False)
+    assert res.ran == 0 and len(pd_read(kept)) == 9  # resumed: nothing to run, the file rewritten
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("keep")
+    (tmp_path / "link.parquet").symlink_to(target)
+    with pytest.raises(InputError, match="is a symbolic link, not a regular file"):
+        sw.run_sweep(db, "rep-1", g, serial=True, out=tmp_path / "link.parquet", force=True, con=quiet,
+                     progress=False)
+    other = tmp_path / "other.toml"
+    other.write_text("[strategy]\nfast = [3, 4]\n")
+    monkeypatch.chdir(tmp_path)
+    new_id = sw.sweep_id(_source(db), sw.read_grid(other))
+    (tmp_path / f"sweep-{new_id}.parquet").symlink_to(target)
+    with pytest.raises(InputError, match="is a symbolic link"):
+        sw.run_sweep(db, "rep-1", other, serial=True, con=quiet, progress=False)
+    assert target.read_text() == "keep"
+    rdb = open_db(db, create=False, readonly=True)
+    assert rdb.execute("SELECT count(*) FROM trials WHERE sweep = ?", [new_id]).fetchone()[0] == 0
+    rdb.conn.close()
+
+
+def pd_read(path: Path):  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    return pd.read_parquet(path)
+
+
+def _source(db: Path):  # type: ignore[no-untyped-def]
+    from storage import open_db
+
+    rdb = open_db(db, create=False, readonly=True)
+    try:
+        return sw.session_source(rdb, "rep-1")
+    finally:
+        rdb.conn.close()
