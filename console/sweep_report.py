@@ -205,9 +205,11 @@ def print_heatmap(con: Any, grid: HeatGrid | str) -> None:
     con.print(f"\n{title(grid)}: {legend(grid)}", highlight=False)
     w = max(6, *(len(s) for s in grid.x.labels))
     con.print(" " * 10 + "".join(s.rjust(w) for s in grid.x.labels), highlight=False, markup=False)
+    from rich.markup import escape
+
     rows = grid.y.labels if grid.y else [""]
     for i, ylab in enumerate(rows):
-        line = ylab[:9].rjust(9) + " "
+        line = escape(ylab[:9].rjust(9)) + " "  # a swept value is text, never markup
         for j in range(len(grid.x.labels)):
             v = float(grid.values[i, j])
             if math.isnan(v):
