@@ -120,3 +120,27 @@ def test_the_command_line_checks_its_ray_options() -> None:
                          text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(FIX.parents[1])))
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert "cannot reach a Ray cluster at 127.0.0.1:9" in res.stderr
+
+
+def test_parallel_with_config_params_and_noise_gives_the_serial_json(tmp_path, ray_local):  # type: ignore[no-untyped-def]
+    """--config's [signals.forest] table travels in the ModelSpec: the Ray
+    workers build the forest the serial run builds (the same JSON, byte for
+    byte), and the table matters (without it the figures differ). --noise
+    after a parallel evaluation (its re-runs serial) gives the serial figures too."""
+    cfg = tmp_path / "forest.toml"
+    cfg.write_text("[signals.forest]\nn_estimators = 15\nmax_depth = 2\nmin_samples_leaf = 20\n")
+    base = ["models", "evaluate", str(FILE), "--column", "KO,PEP", "--models", "forest", "--train", "100",
+            "--test", "60", "--noise", "0.5", "--json"]
+
+    def out(*args: str) -> str:
+        res = CliRunner().invoke(cli, [*base, *args])
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    serial = out("--config", str(cfg))
+    parallel = out("--config", str(cfg), "--parallel")
+    assert parallel == serial
+    d = json.loads(serial)
+    assert d["noise"] == [0.5] and d["models"]["forest"]["n_folds"] == 4
+    assert [r["kind"] for r in d["models"]["forest"]["robustness"]["rows"]] == ["gaussian", "adversarial"]
+    assert json.loads(out())["models"]["forest"] != d["models"]["forest"]  # the table changed the forest
