@@ -214,7 +214,7 @@ class VarShare:
 
 
 def var_share(db: Any, sid: str, symbol: str, upto_seq: int | None = None) -> VarShare:
-    from core.engine import contrib_of  # the engine's own reading of the logged text
+    from core.kernels import contrib_of  # the engine's own reading of the logged text
 
     sql = "SELECT ts, payload FROM events WHERE session = ? AND kind = 'risk'"
     args: list[object] = [sid]
