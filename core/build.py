@@ -7,7 +7,8 @@ from typing import Any
 
 from core.config import EngineConfig, logged_config, parse_hours
 from core.breakers import FLATTEN
-from core.engine import Engine, EngineParams, Instrument
+from core.engine import Engine
+from core.engine_params import EngineParams, Instrument
 from core.state import HALTED, REDUCING
 from core.market.spec import MarketSpec
 
