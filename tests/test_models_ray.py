@@ -71,6 +71,24 @@ def test_folds_run_apart_and_assembled_in_any_order_equal_the_serial_evaluate(cl
         check_walk_forward(closes, 1, 5)
 
 
+
+def test_a_feed_reaches_every_fold_and_every_per_symbol_part(closes):  # type: ignore[no-untyped-def]
+    """evaluate(feed=...) (the robustness test's perturbed inputs) goes through
+    run_fold: per-symbol parts cut the whole-file feed to their column and,
+    assembled, give the serial run's perturbed figures exactly."""
+    from core.signals.robustness import gaussian, return_sd
+
+    spec = ModelSpec("hmm", {"seed": 0})
+    feed = gaussian(closes, 2.0, return_sd(closes, 100), 0, 0)
+    serial = evaluate(spec.build, closes, 100, 60, Costs(), feed=feed)
+    assert not serial.positions.equals(evaluate(spec.build, closes, 100, 60, Costs()).positions)
+    folds = plan_folds(len(closes), 100, 60)
+    parts = [run_fold(spec.build, closes[[s]], f, feed=feed) for f in folds for s in closes.columns]
+    split = assemble(closes, 100, parts, Costs())
+    assert split.positions.equals(serial.positions) and same(split.metrics, serial.metrics)
+    with pytest.raises(ValueError, match="feed: shape"):
+        evaluate(spec.build, closes, 100, 60, feed=feed.iloc[:-1])
+
 def test_parallel_gives_the_serial_numbers(closes, ray_local):  # type: ignore[no-untyped-def]
     from console.models_ray import parts_of, ray_runner
 
