@@ -459,22 +459,71 @@ def write_html(path: Path, text: str, force: bool = False) -> None:
             part_path(path).unlink(missing_ok=True)
 
 
+def is_sweep(db_path: Path, ident: str) -> bool:
+    """Whether ``ident`` names a sweep rather than a session: it matches a
+    sweep id (a prefix of one) and no session; both is one line asking for
+    more of it (or ``--sweep``)."""
+    from console.sweep_report import matching_sweeps
+    from storage import open_db
+    from storage.reader import LAST
+
+    if ident == LAST or not db_path.exists():
+        return False
+    db = open_db(db_path, create=False, readonly=True)
+    try:
+        sweeps = matching_sweeps(db, ident)
+        if not sweeps:
+            return False
+        sessions = [str(r[0]) for r in db.execute("SELECT id FROM sessions WHERE id LIKE ? ORDER BY id",
+                                                  [ident.replace("%", "").replace("_", "") + "%"]).fetchall()
+                    if str(r[0]).startswith(ident)]
+    finally:
+        db.conn.close()
+    if ident in sessions:
+        return False  # an exact session id wins, as everywhere
+    if sessions:
+        raise InputError(f"{ident!r} begins session {sessions[0]} and sweep {sweeps[0]}: give more of the id, "
+                         "or --sweep")
+    return True
+
+
 @click.command("report")
-@click.argument("session_id")
+@click.argument("session_id", metavar="ID")
 @click.option("--out", "out_path", default=None, metavar="FILE.html",
-              help="HTML file to write (default: <session id>.html here).")
+              help="HTML file to write (default: <session id>.html, sweep-<id>.html for a sweep, here).")
 @click.option("--force", is_flag=True, help="Overwrite an existing report file.")
+@click.option("--sweep", "as_sweep", is_flag=True, help="ID is a sweep (console sweep), not a session.")
+@click.option("--metric", default="sharpe", show_default=True,
+              help="A sweep's heatmap metric: sharpe, pnl, dsr, max_drawdown, p_holm, fees, halts, trips, trades.")
+@click.option("--x", "x_key", default=None, metavar="KEY", help="A sweep's heatmap key across (default: the first swept key).")
+@click.option("--y", "y_key", default=None, metavar="KEY", help="A sweep's heatmap key down (default: the second swept key).")
+@click.option("--agg", default="mean", show_default=True,
+              help="How a sweep's heatmap cell aggregates its trials (the other keys): mean, median, max, min.")
 @click.option("--db", default=None, envvar="CONSOLE_DB",
               help="Session database (default: $CONSOLE_DB, else the user data directory).")
-def report(session_id: str, out_path: str | None, force: bool, db: str | None) -> None:
-    """Equity and drawdown curves and a summary of a session; writes a shareable HTML file."""
+def report(session_id: str, out_path: str | None, force: bool, as_sweep: bool, metric: str,
+           x_key: str | None, y_key: str | None, agg: str, db: str | None) -> None:
+    """Equity and drawdown curves and a summary of a session, or a sweep's trials, statistics and
+    heatmap; writes a shareable HTML file."""
     from storage import default_db_path
 
     from console.outpath import check_target
 
     if out_path is not None:  # a bad path is refused before the work
         check_target(Path(out_path), force)
-    rep = load_report(Path(db) if db else default_db_path(), session_id)
+    db_path = Path(db) if db else default_db_path()
+    if as_sweep or is_sweep(db_path, session_id):
+        from console.sweep_report import report_sweep
+
+        if not db_path.exists():
+            raise InputError(f"no sweep {session_id!r}: no database {db_path}")
+        report_sweep(Console(), db_path, session_id, Path(out_path) if out_path else None, force,
+                     metric, x_key, y_key, agg)
+        return
+    if (metric, x_key, y_key, agg) != ("sharpe", None, None, "mean"):
+        raise InputError("--metric, --x, --y and --agg shape a sweep's heatmap; "
+                         f"{session_id!r} is a session")
+    rep = load_report(db_path, session_id)
     path = Path(out_path) if out_path else Path(f"{rep.session}.html")
     check_target(path, force)
     out = Console()

@@ -9,7 +9,6 @@ import json
 import os
 import secrets
 import statistics
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,7 +53,9 @@ def file_market(path: str, symbol: str | None, identity: dict[str, Any] | None =
     session was logged on; without one (a new session), the file's size and
     sha256 are recorded in it."""
     from core.errors import InputError
-    from core.market.files import file_source, load_bars
+    import numpy as np
+
+    from core.market.files import file_source, load_bars, symbol_closes
 
     mf = load_bars(path, symbol)
     if identity is not None:
@@ -65,8 +66,9 @@ def file_market(path: str, symbol: str | None, identity: dict[str, Any] | None =
                                  f"sha256 {str(identity['sha256'])[:12]}); refusing to resume on it")
         else:
             identity["bytes"], identity["sha256"] = mf.size, mf.sha256
-    per_day = Counter(b.ts // DAY_MS for b in mf.bars if b.symbol == mf.symbols[0])
-    bars_per_day = float(statistics.median(per_day.values())) if per_day else 1.0
+    ts, _closes = symbol_closes(mf, mf.symbols[0])  # arrays: no Bar made for this count
+    per_day = np.unique(ts // DAY_MS, return_counts=True)[1].tolist()
+    bars_per_day = float(statistics.median(per_day)) if per_day else 1.0
     spec = MarketSpec(tuple(InstrumentSpec(s, "unknown", 1.0) for s in mf.symbols),
                       int(mf.bar_ms), max(1.0, bars_per_day))
     return file_source(mf), spec, f"file:{Path(path).name}", tuple(mf.fixups)

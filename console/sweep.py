@@ -38,8 +38,6 @@ import itertools
 import json
 import math
 import os
-import sys
-import threading
 import time
 import tomllib
 from collections.abc import Callable
@@ -591,11 +589,25 @@ def to_frame(trials: list[dict[str, Any]], keys: list[str]) -> Any:
     return df
 
 
-def write_parquet(trials: list[dict[str, Any]], keys: list[str], out: Path) -> None:
+def write_parquet(trials: list[dict[str, Any]], keys: list[str], out: Path, replace: bool = True) -> None:
+    """Write atomically (``console.outpath``): to a path that is absent, or a
+    regular file and ``replace``; never through a symlink or onto a device."""
+    from console.outpath import check_target, commit_part, create_part, part_path
+
+    frame = to_frame(trials, keys)
+    check_target(out, replace)
+    f = create_part(out)
+    done = False
     try:
-        to_frame(trials, keys).to_parquet(out, index=False)
+        with f:
+            frame.to_parquet(f, index=False)
+        commit_part(out, replace)
+        done = True
     except OSError as exc:
         raise InputError(f"{out}: cannot write the Parquet file ({exc.strerror or exc})") from None
+    finally:
+        if not done:  # the .part is ours: created above, exclusively
+            part_path(out).unlink(missing_ok=True)
 
 
 def print_table(con: Any, trials: list[dict[str, Any]], keys: list[str], rows: int = TABLE_ROWS) -> None:
@@ -657,47 +669,6 @@ def print_stats(con: Any, trials: list[dict[str, Any]]) -> None:
         con.print(f"[red]{len(errs)} trial(s) failed[/] (recorded with their error)")
 
 
-def heatmap(con: Any, trials: list[dict[str, Any]], axes: list[str]) -> None:
-    """Mean Sharpe over the first two swept keys with more than one value, in
-    terminal blocks (red low, green high)."""
-    vals: dict[str, list[Any]] = {}
-    for t in trials:
-        if t["idx"] == 0:
-            continue
-        for k in axes:
-            v = t["params"].get(k)
-            if v not in vals.setdefault(k, []) and not isinstance(v, (list, dict)):
-                vals[k].append(v)
-    two = [k for k in axes if 1 < len(vals.get(k, [])) <= 40][:2]
-    if len(two) < 2:
-        return
-    kx, ky = two
-    xs, ys = sorted(vals[kx]), sorted(vals[ky])
-    cells: dict[tuple[Any, Any], list[float]] = {}
-    for t in trials:
-        if t["idx"] and t["status"] == "done" and not math.isnan(t["sharpe"]):
-            cells.setdefault((t["params"].get(kx), t["params"].get(ky)), []).append(t["sharpe"])
-    means = {c: float(np.mean(v)) for c, v in cells.items()}
-    if not means:
-        return
-    lo, hi = min(means.values()), max(means.values())
-    con.print(f"\nSharpe by {kx} (across) and {ky} (down): red low {lo:.3f}, green high {hi:.3f}",
-              highlight=False)
-    w = max(6, *(len(_fmt(x)) for x in xs))
-    con.print(" " * 10 + "".join(_fmt(x).rjust(w) for x in xs), highlight=False)
-    for y in ys:
-        line = _fmt(y).rjust(9) + " "
-        for x in xs:
-            m = means.get((x, y))
-            if m is None:
-                line += " " * (w - 2) + "··"
-                continue
-            f = 0.5 if hi == lo else (m - lo) / (hi - lo)
-            r, g = int(255 * (1 - f)), int(255 * f)
-            line += " " * (w - 4) + f"[rgb({r},{g},60)]████[/]"
-        con.print(line, highlight=False)
-
-
 # --------------------------------------------------------------- command
 
 
@@ -716,14 +687,23 @@ class SweepResult:
 def run_sweep(db_file: Path, source: str, grid_path: Path, *, trials: int | None = None,
               seed: int | None = None, address: str | None = None, cpus: int | None = None,
               serial: bool = False, out: Path | None = None, symbol: str | None = None,
-              config_path: str | None = None, con: Any = None, progress: bool = True) -> SweepResult:
-    """Parse, check, run the missing trials, store, compute the statistics."""
+              config_path: str | None = None, con: Any = None, progress: bool = True,
+              force: bool = False) -> SweepResult:
+    """Parse, check, run the missing trials, store, compute the statistics.
+
+    The results file: ``out`` (an existing file only with ``force``), or
+    ``sweep-ID.parquet`` here (the sweep's own file: a resume rewrites it);
+    either is refused before anything runs if it is not a regular file."""
+    from console.outpath import check_target
+
     from rich.console import Console
 
     from storage import open_db
 
     con = con or Console()
     grid = read_grid(grid_path, trials, seed)  # a bad grid fails before anything starts
+    if out is not None:
+        check_target(out, force)
     is_file = Path(source).is_file()
     if is_file:
         src = file_source_rows(source, symbol, config_path)
@@ -744,6 +724,9 @@ def run_sweep(db_file: Path, source: str, grid_path: Path, *, trials: int | None
     db = open_db(db_file)
     try:
         sid = sweep_id(src, grid)
+        path = out if out is not None else Path(f"sweep-{sid}.parquet")
+        replace = force or out is None
+        check_target(path, replace)
         ensure_sweep(db, sid, src, grid, len(all_params))
         have = finished(db, sid)
         todo = [(i, p) for i, p in enumerate(all_params) if i not in have]
@@ -762,18 +745,15 @@ def run_sweep(db_file: Path, source: str, grid_path: Path, *, trials: int | None
             set_status(db, sid, "stopped")
             con.print(f"stopped: {len(rows)} of {len(all_params)} trials stored; run the same "
                       f"command again to resume sweep {sid}", highlight=False)
-            if threading.current_thread() is threading.main_thread() and "pytest" not in sys.modules:
-                # everything is stored: leave now. Interpreter shutdown after a SIGINT sometimes
-                # aborted in Arrow's threads ("terminate called without an active exception",
-                # exit -6; issue 19 item 10), which would report a crash instead of the stop
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(130)
+            # exit 130 by the ordinary way out (the command line's KeyboardInterrupt). The
+            # abort at exit once seen here (issue 19 item 10) was Arrow freeing a Python
+            # buffer on its own thread during interpreter shutdown, after a Parquet read
+            # (fixed in core.market.files); a serial sweep of a session starts no C++
+            # thread at all (only OpenBLAS's and jemalloc's), so nothing here needs os._exit
             raise KeyboardInterrupt
         add_stats(rows, grid.seed)
         set_status(db, sid, "done")
-        path = out if out is not None else Path(f"sweep-{sid}.parquet")
-        write_parquet(rows, keys, path)
+        write_parquet(rows, keys, path, replace)
         return SweepResult(sid, rows, keys, len(todo), len(have), wall, path, tuple(grid.fixed))
     finally:
         db.conn.close()
@@ -815,7 +795,8 @@ def _execute(db: Any, sid: str, inputs: Any, todo: list[tuple[int, dict[str, Any
     return False
 
 
-def print_result(con: Any, res: SweepResult) -> None:
+def print_result(con: Any, res: SweepResult, metric: str = "sharpe", x: str | None = None,
+                 y: str | None = None, agg: str = "mean") -> None:
     con.print(f"{res.ran} trials run in {res.wall_s:.1f} s"
               + (f" ({res.ran / res.wall_s:.2f} trials/s)" if res.ran and res.wall_s > 0 else "")
               + (f"; {res.skipped} resumed from the database" if res.skipped else ""), highlight=False)
@@ -827,7 +808,9 @@ def print_result(con: Any, res: SweepResult) -> None:
                              for t in same):
         con.print("[yellow]note:[/] every trial made the same run: the swept keys do not change this "
                   "market's decisions (e.g. strategy.fast while strategy.signal is not momentum)")
-    heatmap(con, res.trials, swept)
+    from console.sweep_report import heat_grid, print_heatmap
+
+    print_heatmap(con, heat_grid(res.trials, swept, metric, x, y, agg))
     if res.parquet is not None:
         con.print(f"results: {res.parquet}  (sweep {res.id})", highlight=False)
 
@@ -856,28 +839,19 @@ def list_sweeps(con: Any, db_file: Path) -> None:
     con.print(t)
 
 
-def show_sweep(con: Any, db_file: Path, prefix: str) -> None:
-    """A stored sweep's table, statistics and heatmap (nothing re-run)."""
+def show_sweep(con: Any, db_file: Path, prefix: str, metric: str = "sharpe", x: str | None = None,
+               y: str | None = None, agg: str = "mean") -> None:
+    """A stored sweep's table, statistics and heatmap (nothing re-run; no file
+    written: ``console report ID`` also writes the HTML)."""
+    from console.sweep_report import heat_grid, load_sweep, print_sweep
     from storage import open_db
 
-    db = open_db(db_file, create=False)
+    db = open_db(db_file, create=False, readonly=True)
     try:
-        sid = resolve_sweep(db, prefix)
-        meta = db.execute("SELECT grid, seed, n_trials, status, source_kind, source FROM sweeps "
-                          "WHERE id = ?", [sid]).fetchone()
-        rows = load_trials(db, sid)
+        view = load_sweep(db, prefix)
     finally:
         db.conn.close()
-    grid = json.loads(meta[0])
-    keys = [a[0] for a in grid["axes"]]
-    add_stats(rows, int(meta[1]))
-    con.print(f"sweep {sid} ({meta[3]}): {len(rows)} of {meta[2]} trials over {meta[4]} {meta[5]}",
-              highlight=False)
-    print_table(con, rows, keys)
-    print_stats(con, rows)
-    heatmap(con, rows, keys)
-
-
+    print_sweep(con, view, heat_grid(view.trials, view.keys, metric, x, y, agg))
 
 
 # ----------------------------------------------------------------- click
@@ -894,28 +868,41 @@ import click  # noqa: E402  (the command below; the module is imported only when
 @click.option("--cpus", type=click.IntRange(min=1), default=None, help="CPUs of the local Ray (default: all).")
 @click.option("--serial", is_flag=True, help="Run the trials one by one in this process, without Ray.")
 @click.option("--out", default=None, metavar="FILE.parquet", help="Results file (default: sweep-ID.parquet).")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
 @click.option("--symbol", default=None, help="With a price file: the symbol name of a single-instrument file.")
 @click.option("--config", "config_path", default=None, help="With a price file: the base config (TOML).")
 @click.option("--list", "list_", is_flag=True, help="List the sweeps in the database.")
 @click.option("--show", "show_id", default=None, metavar="ID", help="Show a stored sweep (nothing is run).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--metric", default="sharpe", show_default=True,
+              help="Heatmap metric: sharpe, pnl, dsr, max_drawdown, p_holm, fees, halts, trips, trades.")
+@click.option("--x", "x_key", default=None, metavar="KEY", help="Heatmap key across (default: the first swept key).")
+@click.option("--y", "y_key", default=None, metavar="KEY", help="Heatmap key down (default: the second swept key).")
+@click.option("--agg", default="mean", show_default=True,
+              help="How a heatmap cell aggregates its trials (the other keys): mean, median, max, min.")
 @click.option("--db", default=None, envvar="CONSOLE_DB", help="Session database (default: $CONSOLE_DB, else the user data directory).")
 def sweep(source: str | None, grid_path: str | None, trials: int | None, seed: int | None,
-          address: str | None, cpus: int | None, serial: bool, out: str | None, symbol: str | None,
+          address: str | None, cpus: int | None, serial: bool, out: str | None, force: bool, symbol: str | None,
           config_path: str | None, list_: bool, show_id: str | None, no_progress: bool,
-          db: str | None) -> None:
+          metric: str, x_key: str | None, y_key: str | None, agg: str, db: str | None) -> None:
     """Parameter sweep: what-if runs of a session's market (or a price file) over a grid, on Ray."""
     from rich.console import Console
 
     from storage import default_db_path
 
+    from console.sweep_report import AGGS, METRICS
+
+    if metric not in METRICS:  # before anything runs
+        raise InputError(f"--metric {metric!r}: one of {', '.join(METRICS)}")
+    if agg not in AGGS:
+        raise InputError(f"--agg {agg!r}: one of {', '.join(AGGS)}")
     db_file = Path(db) if db else default_db_path()
     con = Console()
     if list_:
         list_sweeps(con, db_file)
         return
     if show_id is not None:
-        show_sweep(con, db_file, show_id)
+        show_sweep(con, db_file, show_id, metric, x_key, y_key, agg)
         return
     if source is None or grid_path is None:
         raise InputError("sweep needs SESSION|FILE and --grid GRID.toml (or --list, --show ID)")
@@ -923,7 +910,14 @@ def sweep(source: str | None, grid_path: str | None, trials: int | None, seed: i
         raise InputError("--serial runs without Ray; it cannot be combined with --address or --cpus")
     if address and cpus:
         raise InputError("--cpus sizes a local Ray; a cluster at --address has its own")
+    if x_key or y_key:
+        from console.sweep_report import _resolve_key
+
+        axes = [a.key for a in read_grid(Path(grid_path), trials, seed).axes]
+        for name, flag in ((x_key, "--x"), (y_key, "--y")):
+            if name:
+                _resolve_key(name, axes, flag)
     res = run_sweep(db_file, source, Path(grid_path), trials=trials, seed=seed, address=address,
                     cpus=cpus, serial=serial, out=Path(out) if out else None, symbol=symbol,
-                    config_path=config_path, con=con, progress=not no_progress)
-    print_result(con, res)
+                    config_path=config_path, con=con, progress=not no_progress, force=force)
+    print_result(con, res, metric, x_key, y_key, agg)

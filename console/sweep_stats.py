@@ -19,6 +19,12 @@ by chance.
 
 A trial *survives* when its Holm-adjusted p-value is below 5% with a higher
 Sharpe than the base, and its deflated Sharpe ratio is at least 0.95.
+
+The Sharpe is ``console.curves.sharpe`` (one period a year) and SR0 the fit
+gate's ``core.signals.walkforward.deflated_threshold``: one formula each. The
+skew and kurtosis here are scipy's bias-corrected sample estimators, where the
+fit gate uses population moments (``walkforward.moments``); they are kept
+apart so that stored sweeps report the numbers they reported.
 """
 
 from __future__ import annotations
@@ -30,27 +36,17 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-EULER_GAMMA: Final = 0.5772156649015329
 ALPHA: Final = 0.05
 DSR_LEVEL: Final = 0.95
 
 
 def per_period_sharpe(r: npt.NDArray[np.float64]) -> float:
-    """mean / sd (ddof=1) of the returns, not annualised, as ``console.curves.sharpe``:
-    0 for a flat book (every return 0), NaN for fewer than 2 returns or no variance."""
-    if r.size < 2:
-        return math.nan
-    sd = float(np.std(r, ddof=1))
-    mean = float(np.mean(r))
-    if sd == 0.0:
-        return 0.0 if mean == 0.0 else math.nan
-    return mean / sd
+    """mean / sd (ddof=1) of the returns, not annualised: ``console.curves.sharpe``
+    with one period a year (0 for a flat book, NaN for fewer than 2 returns or
+    no variance)."""
+    from console.curves import sharpe
 
-
-def _norm_ppf(p: float) -> float:
-    from scipy.stats import norm  # type: ignore[import-untyped, unused-ignore]
-
-    return float(norm.ppf(p))
+    return sharpe(r, 1.0)
 
 
 def _norm_cdf(x: float) -> float:
@@ -59,14 +55,14 @@ def _norm_cdf(x: float) -> float:
 
 def expected_max_sharpe(sharpes: Sequence[float]) -> float:
     """SR0: the largest per-period Sharpe expected among ``len`` noise trials
-    whose Sharpes vary as ``sharpes`` do (NaNs are not counted)."""
+    whose Sharpes vary as ``sharpes`` do (NaNs are not counted): the fit gate's
+    ``core.signals.walkforward.deflated_threshold`` with the Sharpes' sample sd."""
+    from core.signals.walkforward import deflated_threshold
+
     s = np.array([x for x in sharpes if not math.isnan(x)], dtype=float)
-    n = s.size
-    if n < 2:
+    if s.size < 2:
         return 0.0
-    sd = float(np.std(s, ddof=1))
-    return sd * ((1.0 - EULER_GAMMA) * _norm_ppf(1.0 - 1.0 / n)
-                 + EULER_GAMMA * _norm_ppf(1.0 - 1.0 / (n * math.e)))
+    return deflated_threshold(float(np.std(s, ddof=1)), int(s.size))
 
 
 def deflated_sharpe(r: npt.NDArray[np.float64], sr0: float) -> float:

@@ -85,3 +85,16 @@ def tight_session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
                   db=d / "t.db")
     assert res.returncode == 0, res.stderr
     return d / "t.db", res.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def ray_local():  # type: ignore[no-untyped-def]
+    """One local 2-CPU Ray for the whole test session (the sweep and the
+    walk-forward tests share it); shut down (its processes gone) after."""
+    ray = pytest.importorskip("ray")
+    from console.sweep import start_ray
+
+    started = start_ray(None, 2)
+    yield ray
+    if started:
+        ray.shutdown()

@@ -35,3 +35,14 @@ def test_smoke_run_of_engine_and_replay_prints_rows_and_json() -> None:
 def test_smoke_run_of_every_benchmark() -> None:
     doc = run_suite("--smoke", timeout=900)
     assert all(r["figure"] != "error" for r in doc["rows"]), [r["detail"] for r in doc["rows"]]
+
+
+def test_file_memory_benchmark_reads_a_generated_file() -> None:
+    """benchmarks/file_memory.py at 1 MB (the README's figures are at 200 MB)."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "file_memory.py"), "--mb", "1", "--json"],
+                          cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = json.loads(proc.stdout)
+    assert row["key"] == "19.6" and row["data"]["bars"] > 10_000 and row["data"]["events"] > 2 * row["data"]["bars"]
+    assert row["data"]["rss_mb"] >= row["data"]["import_rss_mb"]

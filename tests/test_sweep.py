@@ -1,7 +1,7 @@
 """``console sweep``: what-if trials over a grid, serial and on Ray; rows in the
 database, resume, statistics, Parquet, the file source and the command line.
 
-One local Ray (2 CPUs) is started for the whole test session (``ray_local``)."""
+One local Ray (2 CPUs) is started for the whole test session (``ray_local`` in conftest)."""
 
 from __future__ import annotations
 
@@ -44,16 +44,6 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     Session(engine_from_setup(setup), sim, writer, "sw-1", max_events=15000).run()
     writer.close(clean=True)
     return db, "sw-1"
-
-
-@pytest.fixture(scope="session")
-def ray_local():  # type: ignore[no-untyped-def]
-    """One local 2-CPU Ray for the test session; shut down (and its processes gone) after."""
-    ray = pytest.importorskip("ray")
-    started = sw.start_ray(None, 2)
-    yield ray
-    if started:
-        ray.shutdown()
 
 
 def quiet() -> Console:

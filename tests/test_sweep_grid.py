@@ -122,3 +122,21 @@ def test_a_trial_survives_only_with_holm_a_better_sharpe_and_a_high_dsr() -> Non
     assert survives(0.01, 0.5, 0.97)
     assert not survives(0.01, -0.5, 0.97) and not survives(0.2, 0.5, 0.97)
     assert not survives(0.01, 0.5, 0.9) and not survives(math.nan, 0.5, 0.99)
+
+
+def test_sweep_statistics_use_the_one_sharpe_and_the_one_deflated_threshold() -> None:
+    """The sweep's per-period Sharpe is console.curves.sharpe at one period a year and its SR0
+    the fit gate's deflated_threshold (one formula each), equal to the textbook expression."""
+    from scipy.stats import norm
+
+    from console.curves import sharpe
+    from core.signals.walkforward import EULER_GAMMA
+
+    r = np.random.default_rng(3).normal(0.001, 0.01, 300)
+    assert per_period_sharpe(r) == sharpe(r, 1.0) == pytest.approx(r.mean() / r.std(ddof=1), rel=1e-12)
+    assert per_period_sharpe(np.zeros(5)) == 0.0 and math.isnan(per_period_sharpe(np.ones(1)))
+    s = list(np.random.default_rng(4).normal(0.05, 0.02, 40))
+    n, sd = len(s), float(np.std(s, ddof=1))
+    textbook = sd * ((1 - EULER_GAMMA) * norm.ppf(1 - 1 / n) + EULER_GAMMA * norm.ppf(1 - 1 / (n * math.e)))
+    assert expected_max_sharpe(s) == pytest.approx(textbook, rel=1e-9)
+    assert expected_max_sharpe(s + [math.nan]) == expected_max_sharpe(s)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -121,35 +122,98 @@ class StackedEnsemble(SignalModel):
         raise NotImplementedError("StackedEnsemble is an evaluation harness; it has no artifact")
 
 
-def _evaluate_one(factory: Callable[[], SignalModel], closes: pd.DataFrame, train: int, test: int,
+@dataclass(frozen=True)
+class ModelSpec:
+    """What builds one evaluated model, picklable (a Ray task builds it from
+    this in its worker): a registered name and its params, and for the
+    ensemble its members' (name, params)."""
+
+    name: str
+    params: dict[str, Any]
+    members: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+    def build(self) -> SignalModel:
+        from core.signals.base import load_all
+
+        registry = load_all()
+        if self.name == ENSEMBLE:
+            return StackedEnsemble(registry[ENSEMBLE](self.params), [registry[n](p) for n, p in self.members])
+        return registry[self.name](self.params)
+
+
+def _evaluate_one(spec: ModelSpec, closes: pd.DataFrame, train: int, test: int,
                   costs: Any = None) -> dict[str, Any]:
     from core.signals.walkforward import evaluate
 
     try:
-        result = evaluate(factory, closes, train, test, costs)
+        result = evaluate(spec.build, closes, train, test, costs)
     except (InputError, ValueError) as exc:
         return {"failed": _line(exc)}
     return {k: _num(v) for k, v in result.metrics.items()}
 
 
-def _evaluate_ensemble(registry: dict[str, Callable[[dict[str, Any]], SignalModel]],
-                       plans: dict[str, dict[str, Any]], closes: pd.DataFrame, train: int, test: int,
-                       seed: int, costs: Any = None, sizes: list[float] | None = None) -> dict[str, Any]:
-    """The ensemble over the models evaluated before it (its members must have run clean);
-    with ``sizes``, its robustness too (every member fed the same perturbed closes)."""
-    if not plans:
-        return {"skipped": "no member model was evaluated (choose some with --models)"}
+def ensemble_spec(plans: dict[str, dict[str, Any]], seed: int) -> ModelSpec:
+    return ModelSpec(ENSEMBLE, {"seed": seed}, tuple(plans.items()))
 
-    def factory() -> SignalModel:
-        members = [registry[n](p) for n, p in plans.items()]
-        return StackedEnsemble(registry[ENSEMBLE]({"seed": seed}), members)
 
-    out = _evaluate_one(factory, closes, train, test, costs)
-    if "failed" not in out:
-        out["members"] = list(plans)
+Runner = Callable[[dict[str, ModelSpec]], dict[str, dict[str, Any]]]
+
+
+def evaluate_models(closes: pd.DataFrame, wanted: list[str], train: int, test: int, seed: int,
+                    costs: Any, run: Runner | None = None, eager: bool = False,
+                    tables: dict[str, dict[str, Any]] | None = None,
+                    sizes: list[float] | None = None) -> dict[str, Any]:
+    """Every wanted model's figures (or why it was skipped or failed), in
+    ``wanted`` order with the ensemble last. ``run`` evaluates a batch of
+    specs (default: one by one here; ``console.models_ray`` runs a batch as
+    Ray tasks). ``eager``: the ensemble goes in the first batch with every
+    planned member, and is run again only if a member failed (serially that
+    would waste its fits; in parallel it saves a wave).
+
+    ``tables``: each model's ``[signals.<model>]`` table from ``--config``;
+    its params go into the model's plan and so into its ``ModelSpec`` (a Ray
+    worker builds the same model). ``sizes`` (``--noise``): each model that
+    ran clean, the ensemble included (every member fed the same perturbed
+    closes), gets its ``robustness`` (``_robust``); those re-runs are serial,
+    here, whatever ``run`` is."""
+    run = run or (lambda batch: {n: _evaluate_one(s, closes, train, test, costs) for n, s in batch.items()})
+    tables = tables or {}
+    results: dict[str, Any] = {}
+    plans: dict[str, dict[str, Any]] = {}
+    batch: dict[str, ModelSpec] = {}
+    for name in [n for n in wanted if n != ENSEMBLE]:
+        plan = model_plan(name, closes, train, seed, tables.get(name))
+        if isinstance(plan, str):
+            results[name] = {"skipped": plan}
+        else:
+            results[name] = {}
+            plans[name] = plan
+            batch[name] = ModelSpec(name, plan)
+    if eager and ENSEMBLE in wanted and plans:
+        batch[ENSEMBLE] = ensemble_spec(plans, seed)
+    out = run(batch) if batch else {}
+    for name, plan in list(plans.items()):
+        results[name] = out[name]
+        if "failed" in out[name]:
+            del plans[name]
+            continue
+        if "pairs" in plan:
+            results[name]["pairs"] = list(plan["pairs"])
         if sizes:
-            out["robustness"] = _robust(factory, closes, train, test, sizes, seed, costs, out)
-    return out
+            results[name]["robustness"] = _robust(batch[name].build, closes, train, test, sizes, seed, costs,
+                                                  results[name])
+    if ENSEMBLE in wanted:
+        if not plans:
+            results[ENSEMBLE] = {"skipped": "no member model was evaluated (choose some with --models)"}
+        else:
+            spec = ensemble_spec(plans, seed)
+            ens = out[ENSEMBLE] if batch.get(ENSEMBLE) == spec else run({ENSEMBLE: spec})[ENSEMBLE]
+            if "failed" not in ens:
+                ens["members"] = list(plans)
+                if sizes:
+                    ens["robustness"] = _robust(spec.build, closes, train, test, sizes, seed, costs, ens)
+            results[ENSEMBLE] = ens
+    return results
 
 
 def _line(exc: BaseException) -> str:
@@ -260,8 +324,14 @@ def models() -> None:
               help="Robustness test: re-run each model with Gaussian and adversarial perturbations of its "
                    "test inputs of these sizes (comma-separated, in sd of bar returns, e.g. 0.25,1).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--parallel", is_flag=True,
+              help="Fit the folds (and the symbols of per-symbol models) as Ray tasks; the same numbers.")
+@click.option("--address", default=None, metavar="ADDR", help="With --parallel: an existing Ray cluster.")
+@click.option("--cpus", type=click.IntRange(min=1), default=None,
+              help="With --parallel: CPUs of the local Ray (default: all).")
 def evaluate_cmd(file: Path, column: str | None, names: str | None, train: int, test: int,
-                 seed: int, config_path: str | None, noise: str | None, as_json: bool) -> None:
+                 seed: int, config_path: str | None, noise: str | None, as_json: bool, parallel: bool,
+                 address: str | None, cpus: int | None) -> None:
     """Walk-forward hit rate, Sharpe (before and after the paper broker's costs), turnover and
     buy-and-hold Sharpe of each model on FILE."""
     from core.config import load_config
@@ -276,6 +346,10 @@ def evaluate_cmd(file: Path, column: str | None, names: str | None, train: int, 
     if b.impact_bps > 0:
         cost_text += "; impact not charged: evaluation reads prices, not volumes"
 
+    if (address or cpus) and not parallel:
+        raise InputError("--address and --cpus apply to --parallel")
+    if address and cpus:
+        raise InputError("--cpus sizes a local Ray; a cluster at --address has its own")
     if train < 50:
         raise InputError(f"--train {train}: need at least 50 bars")
     if test < 1:
@@ -289,23 +363,15 @@ def evaluate_cmd(file: Path, column: str | None, names: str | None, train: int, 
     closes = load_closes(file, column)
     if len(closes) < train + 2:
         raise InputError(f"{file}: {len(closes)} rows; --train {train} needs at least {train + 2}")
-    results: dict[str, Any] = {}
-    plans: dict[str, dict[str, Any]] = {}
-    for name in [n for n in wanted if n != ENSEMBLE]:
-        plan = model_plan(name, closes, train, seed, cfg.signals.params.get(name))
-        if isinstance(plan, str):
-            results[name] = {"skipped": plan}
-            continue
-        results[name] = _evaluate_one(lambda: registry[name](plan), closes, train, test, costs)
-        if "failed" not in results[name]:
-            plans[name] = plan
-            if "pairs" in plan:
-                results[name]["pairs"] = list(plan["pairs"])
-            if sizes:
-                results[name]["robustness"] = _robust(lambda: registry[name](plan), closes, train, test, sizes,
-                                                      seed, costs, results[name])
-    if ENSEMBLE in wanted:
-        results[ENSEMBLE] = _evaluate_ensemble(registry, plans, closes, train, test, seed, costs, sizes)
+    tables = cfg.signals.params  # [signals.<model>] tables: into each model's plan and ModelSpec
+    if parallel:
+        from console.models_ray import ray_runner
+
+        with ray_runner(closes, train, test, costs, address, cpus) as run:
+            results = evaluate_models(closes, wanted, train, test, seed, costs, run, eager=True,
+                                      tables=tables, sizes=sizes)
+    else:
+        results = evaluate_models(closes, wanted, train, test, seed, costs, tables=tables, sizes=sizes)
     d = {"file": str(file), "columns": [str(c) for c in closes.columns], "bars": len(closes),
          "train": train, "test": test, "seed": seed, "noise": sizes,
          "costs": {"commission_bps": b.commission_bps, "min_commission": b.min_commission,

@@ -88,6 +88,17 @@ one symbol (other than the trade prints above), a ``symbol`` argument that
 names no column of a wide file, a long-format file with
 several symbols in a Symbol column, and a file left with no usable rows.
 When a stage finds several problems, the earliest line is reported.
+
+Memory
+------
+A text file is streamed (``_read_table``): read, hashed and parsed
+``CHUNK_ROWS`` rows at a time into one compact string per column and run,
+and the bars are kept as arrays (``BarSeq``), made into ``Bar`` tuples as
+they are read; a 200 MB file takes about 4x its size, where reading it whole
+took 20x. The result, the fix-ups and the first error are those of reading
+the file whole: a stream that meets bytes that do not decode, a NUL or
+corrupt gzip data reads the file whole to word that error. Parquet and
+UTF-16 files are read whole.
 """
 
 from __future__ import annotations
@@ -97,14 +108,16 @@ import dataclasses
 import gzip
 import hashlib
 import io
+import itertools
 import math
 import os
 import re
 import stat
 import zlib
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence, overload
 
 import numpy as np
 import pandas as pd
@@ -112,8 +125,8 @@ import pandas as pd
 from core.errors import DataError
 from core.events import Bar, InputEvent, Timer
 
-__all__ = ["BarInterval", "Closes", "MarketFile", "bar_interval", "load_bars", "load_closes",
-           "file_source", "DAY_MS"]
+__all__ = ["BarInterval", "BarSeq", "Closes", "MarketFile", "bar_interval", "load_bars", "load_closes",
+           "file_source", "symbol_closes", "DAY_MS"]
 
 DAY_MS = 86_400_000
 # A price above this is corrupt data, not a market (the dearest listed share
@@ -123,6 +136,14 @@ MAX_PRICE = 1e12
 # columns of one file (a wide file: one per symbol); the engine's per-bar work
 # grows with the symbols, and 10,000 of them took ~15 minutes to fail or finish
 MAX_COLUMNS = 1_000
+
+# rows read (and kept as one joined string per column) at a time: memory
+# stays near the file's size however long the file is (issue 19)
+CHUNK_ROWS = 65_536
+# joins a chunk's cells: NUL never reaches a cell of a text file (refused)
+_SEP = "\x00"
+# bytes read from the file at a time
+READ_BYTES = 1 << 20
 
 #: cell values that mean "no value here" (see the fix-up policy)
 MISSING_MARKERS = frozenset({"", ".", "null"})
@@ -168,7 +189,7 @@ class MarketFile:
 
     path: str
     symbols: tuple[str, ...]
-    bars: list[Bar]
+    bars: Sequence[Bar]  # a BarSeq from load_bars (the bars made as they are read), or a list
     bar_ms: int
     fixups: tuple[str, ...]
     columns: tuple[str, ...] = ()  # the header as read (after the Time repair), for column choices
@@ -176,6 +197,101 @@ class MarketFile:
     # logged on this file can refuse to resume on a different one
     size: int = 0
     sha256: str = ""
+
+
+class BarSeq(SequenceABC[Bar]):
+    """The bars of a loaded file, kept as arrays and made into ``Bar`` tuples
+    as they are read: a row of timestamps, one column per symbol (sorted), and
+    which cells hold a bar. Iteration is by timestamp, then symbol, as the
+    list it replaces; equal to any sequence of the same bars (a list too)."""
+
+    __slots__ = ("ts", "names", "present", "o", "h", "l", "c", "v", "_n", "_cum")
+
+    def __init__(self, ts: np.ndarray, names: Sequence[str], o: np.ndarray, h: np.ndarray, l: np.ndarray,
+                 c: np.ndarray, v: np.ndarray | None, present: np.ndarray | None = None) -> None:
+        self.ts = ts  # (rows,) int64 epoch ms
+        self.names = tuple(names)  # one per column
+        self.present = present  # (rows, columns) bool, None: every cell
+        self.o, self.h, self.l, self.c = o, h, l, c  # (rows, columns) float64
+        self.v = v  # (rows, columns) float64, None: volume 0
+        self._n = int(present.sum()) if present is not None else ts.size * len(self.names)
+        self._cum: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _cells(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """(row, column) of the bars in rows a..b-1, in order."""
+        if self.present is None:
+            k = len(self.names)
+            return np.repeat(np.arange(a, b), k), np.tile(np.arange(k), b - a)
+        r, j = np.nonzero(self.present[a:b])
+        return r + a, j
+
+    def _make(self, r: np.ndarray, j: np.ndarray) -> Iterator[Bar]:
+        c = self.c[r, j].tolist()
+        same = self.o is self.c and self.h is self.c and self.l is self.c
+        o, h, l = (c, c, c) if same else (self.o[r, j].tolist(), self.h[r, j].tolist(), self.l[r, j].tolist())
+        v = self.v[r, j].tolist() if self.v is not None else [0.0] * len(c)
+        names = self.names
+        return map(Bar, self.ts[r].tolist(), [names[x] for x in j.tolist()], o, h, l, c, v)
+
+    def __iter__(self) -> Iterator[Bar]:
+        rows = self.ts.size
+        step = max(1, CHUNK_ROWS // max(1, len(self.names)))
+        for a in range(0, rows, step):
+            yield from self._make(*self._cells(a, min(rows, a + step)))
+
+    @overload
+    def __getitem__(self, i: int) -> Bar: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Bar]: ...
+
+    def __getitem__(self, i: int | slice) -> Bar | list[Bar]:
+        if isinstance(i, slice):
+            idx = range(*i.indices(self._n))
+            return [self[k] for k in idx]
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError("bar index out of range")
+        k = len(self.names)
+        if self.present is None:
+            r, j = divmod(i, k)
+        else:
+            if self._cum is None:
+                self._cum = np.cumsum(self.present.sum(axis=1))
+            r = int(np.searchsorted(self._cum, i, side="right"))
+            before = int(self._cum[r - 1]) if r else 0
+            j = int(np.flatnonzero(self.present[r])[i - before])
+        return next(self._make(np.array([r]), np.array([j])))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SequenceABC) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"BarSeq({self._n} bars of {', '.join(self.names)})"
+
+    def closes(self, symbol: str) -> tuple[np.ndarray, np.ndarray]:
+        """(ts, close) of one symbol's bars, as arrays."""
+        j = self.names.index(symbol)
+        if self.present is None:
+            return self.ts, self.c[:, j]
+        m = self.present[:, j]
+        return self.ts[m], self.c[m, j]
+
+
+def symbol_closes(mf: "MarketFile", symbol: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ts int64, close float64) of ``symbol``'s bars in ``mf``, in order."""
+    if isinstance(mf.bars, BarSeq):
+        return mf.bars.closes(symbol)
+    bars = [b for b in mf.bars if b.symbol == symbol]
+    return (np.array([b.ts for b in bars], dtype=np.int64), np.array([b.close for b in bars], dtype=np.float64))
 
 
 # ------------------------------------------------------------------ helpers
@@ -204,6 +320,82 @@ class _Fail(Exception):
         self.message = message
 
 
+class _Column:
+    """A column's stripped cells, kept compactly: each run of ``CHUNK_ROWS``
+    cells is one string joined by NUL (a string per cell would cost about 50
+    bytes each beside it; a 200 MB file took 4 GB)."""
+
+    __slots__ = ("chunks", "plain", "n", "_at")
+
+    def __init__(self) -> None:
+        self.chunks: list[str] = []
+        self.plain: list[str] | None = None  # cells that hold NUL themselves (Parquet)
+        self.n = 0
+        self._at: tuple[int, list[str]] = (-1, [])
+
+    @classmethod
+    def of(cls, cells: list[str]) -> "_Column":
+        col = cls()
+        if any(_SEP in v for v in cells):
+            col.plain, col.n = cells, len(cells)
+            return col
+        for a in range(0, len(cells), CHUNK_ROWS):
+            col.add(cells[a:a + CHUNK_ROWS])
+        return col
+
+    def add(self, cells: Sequence[str]) -> None:
+        """Append a run of (already stripped) cells; every run but the last has CHUNK_ROWS."""
+        self.chunks.append(_SEP.join(cells))
+        self.n += len(cells)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def runs(self) -> Iterator[tuple[int, list[str]]]:
+        """(first row, cells) of each run, in order."""
+        if self.plain is not None:
+            for a in range(0, self.n, CHUNK_ROWS):
+                yield a, self.plain[a:a + CHUNK_ROWS]
+            return
+        for k, text in enumerate(self.chunks):
+            yield k * CHUNK_ROWS, text.split(_SEP)
+
+    def __getitem__(self, i: int) -> str:
+        if self.plain is not None:
+            return self.plain[i]
+        if i < 0:
+            i += self.n
+        k = i // CHUNK_ROWS
+        if self._at[0] != k:
+            self._at = (k, self.chunks[k].split(_SEP))
+        return self._at[1][i - k * CHUNK_ROWS]
+
+
+class _Stamps:
+    """The date column's cells, or ``"date time"`` from a date and a time
+    column ("" when the time is empty), run by run or one at a time."""
+
+    def __init__(self, dates: _Column, times: _Column | None) -> None:
+        self.dates, self.times = dates, times
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+    def runs(self) -> Iterator[tuple[int, list[str]]]:
+        if self.times is None:
+            yield from self.dates.runs()
+            return
+        for (a, d), (_, t) in zip(self.dates.runs(), self.times.runs()):
+            yield a, [f"{x} {y}" if y else "" for x, y in zip(d, t)]
+
+    def __getitem__(self, i: int) -> str:
+        d = self.dates[i]
+        if self.times is None:
+            return d
+        t = self.times[i]
+        return f"{d} {t}" if t else ""
+
+
 @dataclass
 class _Table:
     """A file as strings: the header and column-major stripped cells."""
@@ -212,8 +404,8 @@ class _Table:
     unit: str                  # "line" (text) or "data row" (Parquet)
     header_at: str             # "line 1" / "header"
     header: list[str]
-    columns: list[list[str]]
-    locs: list[int]            # line / data-row number of each row
+    columns: list[_Column]
+    locs: np.ndarray           # line / data-row number of each row (int64)
     fixups: list[str]
 
     def fail(self, message: str, row: int | None = None) -> DataError:
@@ -230,7 +422,7 @@ class _Table:
 # ------------------------------------------------------------------ reading
 
 
-def _read_bytes(where: str, path: Path) -> bytes:
+def _open_regular(where: str, path: Path) -> io.BufferedReader:
     # O_NONBLOCK: opening a FIFO must not wait for a writer; the fstat below
     # then refuses it, and devices (/dev/zero would read forever), by what the
     # opened file is rather than by a check that could race a rename
@@ -248,11 +440,16 @@ def _read_bytes(where: str, path: Path) -> bytes:
             kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
                     else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
             raise DataError(_one_line(f"{where}: is {kind}, not a regular file; give a price file"))
-        f = os.fdopen(fd, "rb")
+        return os.fdopen(fd, "rb", buffering=READ_BYTES)
     except BaseException:
         os.close(fd)
         raise
-    with f:
+
+
+def _read_bytes(where: str, path: Path) -> bytes:
+    """The whole file (gunzipped): for Parquet, UTF-16 text, and to word an
+    error exactly as a whole-file read finds it."""
+    with _open_regular(where, path) as f:
         try:
             data = f.read()
         except OSError as exc:
@@ -263,6 +460,170 @@ def _read_bytes(where: str, path: Path) -> bytes:
         except (OSError, EOFError, zlib.error) as exc:
             raise DataError(_one_line(f"{where}: corrupt gzip data ({exc})")) from None
     return data
+
+
+class _Reread(Exception):
+    """The stream met something a whole-file read words differently (bytes
+    that do not decode, a NUL, corrupt gzip): read the whole file instead."""
+
+
+class _Source(io.RawIOBase):
+    """The file's bytes as read (gunzipped), counted and hashed on the way:
+    the identity a resume checks, without holding the bytes."""
+
+    def __init__(self, where: str, f: io.BufferedReader) -> None:
+        super().__init__()
+        self.where, self.file = where, f
+        self.gz = f.peek(2)[:2] == b"\x1f\x8b"
+        self.f: Any = gzip.GzipFile(fileobj=f, mode="rb") if self.gz else f
+        self.size = 0
+        self.hash = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        try:
+            n = self.f.readinto(b)
+        except (EOFError, zlib.error) as exc:
+            raise _Reread(str(exc)) from None
+        except OSError as exc:
+            if self.gz:  # gzip's own errors are OSErrors: worded as a whole-file read words them
+                raise _Reread(str(exc)) from None
+            raise DataError(_one_line(f"{self.where}: cannot read the file ({exc.strerror or exc})")) from None
+        n = n or 0
+        self.hash.update(memoryview(b)[:n])
+        self.size += n
+        return int(n)
+
+    def close(self) -> None:
+        if not self.closed:
+            if self.gz:
+                self.f.close()
+            self.file.close()
+        super().close()
+
+
+def _lines(text: io.TextIOWrapper) -> Iterator[str]:
+    """The text's physical lines (as ``StringIO(newline="")`` splits them);
+    a NUL, or bytes that do not decode, end the stream with ``_Reread``."""
+    try:
+        for line in text:
+            if "\x00" in line:
+                raise _Reread("NUL")
+            yield line
+    except UnicodeDecodeError as exc:
+        raise _Reread(str(exc)) from None
+
+
+def _read_text_stream(where: str, text: io.TextIOWrapper) -> _Table:
+    """``_read_text`` over a stream, CHUNK_ROWS rows at a time into compact
+    columns: the same table, the same fix-ups, the same first error, in memory
+    about the size of the file. Raises ``_Reread`` where a whole-file read
+    would report something else first (a decode error or NUL anywhere)."""
+    lines = _lines(text)
+    head: list[str] = []
+    first = None
+    for line in lines:
+        head.append(line)
+        if line.strip():
+            first = next(p for p in line.splitlines() if p.strip())
+            break
+    if first is None:
+        raise DataError(_one_line(f"{where}: file is empty"))
+    delimiter = ","
+    if "," not in first:
+        for cand in (";", "\t", "|"):
+            if cand in first:
+                delimiter = cand
+                break
+
+    reader = csv.reader(itertools.chain(head, lines), delimiter=delimiter, strict=True)
+    header: list[str] | None = None
+    header_line = 0
+    columns: list[_Column] = []
+    locs: list[np.ndarray] = []
+    rows: list[list[str]] = []
+    row_locs: list[int] = []
+    n_rows = 0
+    blank = 0
+    first_blank = 0
+    trailing = 0
+    first_trailing = 0
+    width = 0
+    repair: str | None = None
+    problem: DataError | None = None  # the first row of the wrong width: raised after every row is read
+    end = 0
+
+    def flush() -> None:
+        nonlocal rows, row_locs
+        if rows and problem is None:
+            for j, col in enumerate(zip(*rows)):
+                columns[j].add([v.strip() for v in col])
+            locs.append(np.asarray(row_locs, dtype=np.int64))
+        rows, row_locs = [], []
+
+    try:
+        for row in reader:
+            start, end = end + 1, reader.line_num
+            if not "".join(row).strip():
+                if header is not None:
+                    blank += 1
+                    first_blank = first_blank or start
+                continue
+            if header is None:
+                header = [name.strip() for name in row]
+                header_line = start
+                continue
+            if n_rows == 0:
+                # backtrader's 1-minute file: the header lacks Time but every row has it
+                lowered = [name.lower() for name in header]
+                if _TIME_NAME not in lowered and len(row) == len(header) + 1:
+                    date_at = next((lowered.index(n) for n in _DATE_NAMES if n in lowered), None)
+                    if date_at is not None and _TIME_RE.fullmatch(row[date_at + 1].strip()):
+                        header.insert(date_at + 1, "Time")
+                        repair = (f"the header (line {header_line}) has {len(header) - 1} names but the rows "
+                                  f"have {len(header)} fields: read field {date_at + 2} as the missing Time column")
+                width = len(header)
+                columns = [_Column() for _ in range(width)]
+            n_rows += 1
+            n = len(row)
+            if n != width:
+                if n > width and not "".join(row[width:]).strip():
+                    row = row[:width]
+                    trailing += 1
+                    first_trailing = first_trailing or start
+                elif problem is None:
+                    problem = DataError(_one_line(
+                        f"{where} line {start}: has {n} field{'s' if n != 1 else ''} but the header "
+                        f"(line {header_line}) has {width}"))
+            if problem is None:
+                rows.append(row)
+                row_locs.append(start)
+                if len(rows) == CHUNK_ROWS:
+                    flush()
+    except csv.Error as exc:
+        error = DataError(_one_line(f"{where} line {reader.line_num}: bad CSV ({exc})"))
+        for _ in lines:  # a decode error or NUL further on is what a whole-file read reports
+            pass
+        raise error from None
+    flush()
+
+    if header is None:  # e.g. a lone delimiter: not blank text, but no field
+        raise DataError(_one_line(f"{where}: file is empty (every row is blank)"))
+    if not n_rows:
+        raise DataError(_one_line(f"{where}: no data rows after the header (line {header_line})"))
+    if problem is not None:
+        raise problem
+    fixups: list[str] = []
+    if blank:
+        fixups.append(f"skipped {blank} empty line{'s' if blank > 1 else ''} (first: line {first_blank})")
+    if repair is not None:
+        fixups.append(repair)
+    if trailing:
+        fixups.append(f"dropped blank trailing fields on {trailing} line{'s' if trailing > 1 else ''} "
+                      f"(first: line {first_trailing})")
+    return _Table(where, "line", f"line {header_line}", header, columns, np.concatenate(locs), fixups)
 
 
 def _decode(where: str, data: bytes) -> str:
@@ -375,8 +736,8 @@ def _read_text(where: str, data: bytes) -> _Table:
         fixups.append(f"dropped blank trailing fields on {trailing} line{'s' if trailing > 1 else ''} "
                       f"(first: line {first_trailing})")
 
-    columns = [list(col) for col in zip(*rows)]
-    return _Table(where, "line", f"line {header_line}", header, columns, locs, fixups)
+    columns = [_Column.of([v.strip() for v in col]) for col in zip(*rows)]
+    return _Table(where, "line", f"line {header_line}", header, columns, np.asarray(locs, dtype=np.int64), fixups)
 
 
 def _cell(value: object) -> str:
@@ -393,8 +754,18 @@ def _read_parquet(where: str, data: bytes) -> _Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    # Arrow reads a copy in its own memory, on this thread. Handed the Python
+    # bytes, Arrow wraps them in a PyBuffer, and read_table's dataset fragment
+    # that held it was sometimes released on an Arrow CPU-pool worker as late as
+    # interpreter shutdown: ~PyBuffer asked for the GIL, CPython ends a thread
+    # that does so while finalizing with pthread_exit, and the forced unwind
+    # through a noexcept destructor is std::terminate ("terminate called without
+    # an active exception", exit 134: 2 of 60 runs on a bad Parquet file; issue
+    # 19 item 10). A buffer Arrow owns needs no GIL to be freed.
+    sink = pa.BufferOutputStream()
+    sink.write(data)
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        table = pq.read_table(pa.BufferReader(sink.getvalue()), use_threads=False)
     except Exception as exc:  # any parser failure on corrupt bytes
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(_one_line(f"{where}: not a readable Parquet file ({_clip(detail, 120)})")) from None
@@ -405,8 +776,8 @@ def _read_parquet(where: str, data: bytes) -> _Table:
     index_cols = [c for c in meta.get("index_columns", []) if isinstance(c, str) and c in names]
     order = index_cols + [n for n in names if n not in index_cols]
     header = ["" if re.fullmatch(r"__index_level_\d+__", n) else str(n).strip() for n in order]
-    columns = [[_cell(v).strip() for v in table.column(n).to_pylist()] for n in order]
-    locs = list(range(1, table.num_rows + 1))
+    columns = [_Column.of([_cell(v).strip() for v in table.column(n).to_pylist()]) for n in order]
+    locs = np.arange(1, table.num_rows + 1, dtype=np.int64)
     return _Table(where, "data row", "header", header, columns, locs, [])
 
 
@@ -420,26 +791,29 @@ def _date_format(value: str) -> tuple[re.Pattern[str], str, str, bool] | None:
     return None
 
 
-def _parse_times(tb: _Table, field: str, values: list[str]) -> tuple[np.ndarray, bool]:
-    """Timestamps (int64 ms UTC) of every row, and whether they carry a time of day."""
-    if not values[0]:
+def _parse_times(tb: _Table, field: str, values: _Stamps) -> tuple[np.ndarray, bool]:
+    """Timestamps (int64 ms UTC) of every row, and whether they carry a time of day.
+    The format is the first row's; the rows are parsed a run at a time."""
+    first = values[0]
+    if not first:
         raise _Fail(0, f"{field} is empty")
-    fmt = _date_format(values[0])
+    fmt = _date_format(first)
     if fmt is None:
-        raise _Fail(0, f"{field} {_show(values[0])} is not a recognisable date ({_EXPECTED_DATES})")
+        raise _Fail(0, f"{field} {_show(first)} is not a recognisable date ({_EXPECTED_DATES})")
     pattern, pd_format, human, has_time = fmt
-    series = pd.Series(values, dtype=object)
-    ok = np.fromiter((pattern.fullmatch(v) is not None for v in values), dtype=bool,
-                     count=len(values))
-    parsed = pd.to_datetime(series.where(ok, None), format=pd_format, utc=True, errors="coerce")
-    ok &= ~parsed.isna().to_numpy()
-    if not ok.all():
-        row = int(np.argmin(ok))
-        if not values[row]:
-            raise _Fail(row, f"{field} is empty")
-        raise _Fail(row, f"{field} {_show(values[row])} is not a valid date in this file's format ({human})")
-    ms = pd.DatetimeIndex(parsed).as_unit("ms").asi8.astype(np.int64)
-    return ms, has_time
+    parts: list[np.ndarray] = []
+    for start, run in values.runs():
+        series = pd.Series(run, dtype=object)
+        ok = np.fromiter((pattern.fullmatch(v) is not None for v in run), dtype=bool, count=len(run))
+        parsed = pd.to_datetime(series.where(ok, None), format=pd_format, utc=True, errors="coerce")
+        ok &= ~parsed.isna().to_numpy()
+        if not ok.all():
+            row = int(np.argmin(ok))
+            if not run[row]:
+                raise _Fail(start + row, f"{field} is empty")
+            raise _Fail(start + row, f"{field} {_show(run[row])} is not a valid date in this file's format ({human})")
+        parts.append(pd.DatetimeIndex(parsed).as_unit("ms").asi8.astype(np.int64))
+    return np.concatenate(parts), has_time
 
 
 def _floats(values: Sequence[str]) -> tuple[np.ndarray, int | None]:
@@ -484,15 +858,35 @@ def _price_column(field: str, cells: list[str], present: np.ndarray,
     return out, _Fail(row, f"{field} is negative ({_clip(raw)})")
 
 
+def _parse_column(tb: _Table, col: int, present: np.ndarray,
+                  is_volume: bool = False) -> tuple[np.ndarray, _Fail | None]:
+    """``_price_column`` over a whole column, a run at a time: the values
+    where ``present``, and the column's first problem in file order."""
+    out = np.zeros(len(tb.locs), dtype=np.float64)
+    for start, cells in tb.columns[col].runs():
+        end = start + len(cells)
+        vals, fail = _price_column(tb.header[col], cells, present[start:end], is_volume)
+        if fail is not None:
+            return out, _Fail(start + fail.row, fail.message)
+        out[start:end] = vals
+    return out, None
+
+
+def _missing(column: _Column) -> tuple[np.ndarray, str]:
+    """Which cells are missing-value markers, and which markers (``'.' or 'null'``)."""
+    parts: list[np.ndarray] = []
+    kinds: set[str] = set()
+    for _start, cells in column.runs():
+        miss = np.fromiter((c in MISSING_MARKERS for c in cells), dtype=bool, count=len(cells))
+        kinds.update(cells[i] for i in np.flatnonzero(miss))
+        parts.append(miss)
+    return (np.concatenate(parts) if parts else np.zeros(0, dtype=bool)), " or ".join(repr(k) for k in sorted(kinds))
+
+
 def _raise_first(tb: _Table, fails: list[_Fail]) -> None:
     if fails:
         first = min(fails, key=lambda f: f.row)
         raise tb.fail(first.message, first.row)
-
-
-def _marker_note(cells: list[str], missing: np.ndarray) -> str:
-    kinds = sorted({cells[i] for i in np.flatnonzero(missing)})
-    return " or ".join(repr(k) for k in kinds)
 
 
 def _is_number(text: str) -> bool:
@@ -509,7 +903,7 @@ def _plural(n: int, word: str) -> str:
 # ------------------------------------------------------------------ building
 
 
-def _check_order(tb: _Table, ts: np.ndarray, raw: list[str], allow_equal: bool) -> None:
+def _check_order(tb: _Table, ts: np.ndarray, raw: _Stamps, allow_equal: bool) -> None:
     if len(ts) < 2:
         return
     diff = np.diff(ts)
@@ -566,14 +960,10 @@ def _build(tb: _Table, symbol: str | None, stem: str, close: str | None = None) 
             shown = _clip(",".join(header), 80)
             raise tb.fail_header(f"no recognisable date column (want one named Date, "
                           f"Datetime or Timestamp, or a first column of dates; header is {shown!r})")
-    dates = [v.strip() for v in tb.columns[date_at]]
     field = header[date_at] or "date"
+    stamps = _Stamps(tb.columns[date_at], None if time_at is None else tb.columns[time_at])
     if time_at is not None:
-        times = [v.strip() for v in tb.columns[time_at]]
-        stamps = [f"{d} {t}" if t else "" for d, t in zip(dates, times)]
         field = f"{field}/{header[time_at]}"
-    else:
-        stamps = dates
 
     fixups = list(tb.fixups)
     used = {date_at} if time_at is None else {date_at, time_at}
@@ -585,7 +975,10 @@ def _build(tb: _Table, symbol: str | None, stem: str, close: str | None = None) 
     sym_col = next((seen[n] for n in _SYMBOL_NAMES if n in seen and seen[n] not in used), None)
     if sym_col is not None:
         used.add(sym_col)
-        names = sorted({v.strip() for v in tb.columns[sym_col] if v.strip()})
+        found: set[str] = set()
+        for _start, cells in tb.columns[sym_col].runs():
+            found.update(cells)
+        names = sorted(v for v in found if v)
         if len(names) > 1:
             raise tb.fail(f"column {_show(header[sym_col])} holds several symbols "
                           f"({_clip(', '.join(names), 60)}): a long-format file is not supported; "
@@ -655,7 +1048,7 @@ def _named(header: list[str], name: str, used: set[int]) -> int | None:
     return None
 
 
-def _build_wide(tb: _Table, ts: np.ndarray, stamps: list[str], price_cols: list[int],
+def _build_wide(tb: _Table, ts: np.ndarray, stamps: _Stamps, price_cols: list[int],
                 names: list[str], vol_at: int | None, fixups: list[str],
                 fails: list[_Fail]) -> MarketFile:
     n_rows = len(tb.locs)
@@ -665,9 +1058,8 @@ def _build_wide(tb: _Table, ts: np.ndarray, stamps: list[str], price_cols: list[
     notes: list[str] = []
     for j, k in enumerate(order):
         col = price_cols[k]
-        cells = [v.strip() for v in tb.columns[col]]
-        miss = np.fromiter((c in MISSING_MARKERS for c in cells), dtype=bool, count=n_rows)
-        vals, fail = _price_column(tb.header[col], cells, ~miss)
+        miss, markers = _missing(tb.columns[col])
+        vals, fail = _parse_column(tb, col, ~miss)
         if fail is not None:
             fails.append(fail)
         closes[:, j] = vals
@@ -677,12 +1069,13 @@ def _build_wide(tb: _Table, ts: np.ndarray, stamps: list[str], price_cols: list[
             count = int(miss.sum())
             if len(names) == 1:
                 notes.append(f"dropped {_plural(count, 'row')} with missing value "
-                             f"{_marker_note(cells, miss)} in {tb.header[col]} (first: {first})")
+                             f"{markers} in {tb.header[col]} (first: {first})")
             else:
                 notes.append(f"skipped {_plural(count, 'missing value')} "
-                             f"{_marker_note(cells, miss)} in {tb.header[col]}: no "
+                             f"{markers} in {tb.header[col]}: no "
                              f"{names[k]} bar on those dates (first: {first})")
-    volume = np.zeros(n_rows, dtype=np.float64)
+        del miss, vals
+    volume: np.ndarray | None = None
     if vol_at is not None:
         volume, vnote = _volume(tb, vol_at, present[:, 0], fails)
         notes.extend(vnote)
@@ -690,23 +1083,25 @@ def _build_wide(tb: _Table, ts: np.ndarray, stamps: list[str], price_cols: list[
     _check_order(tb, ts, stamps, allow_equal=False)
     fixups.extend(notes)
 
-    rows, cols = np.nonzero(present)  # row-major: by ts, then by sorted symbol
     sorted_names = [names[k] for k in order]
-    if len(rows) == 0:
+    any_bar = present.any(axis=1)
+    if not any_bar.any():
         raise tb.fail(f"no usable rows (all {_plural(n_rows, 'data row')} dropped: "
                       f"{'; '.join(fixups)})")
-    c = closes[rows, cols].tolist()
-    bars = list(map(Bar, ts[rows].tolist(), [sorted_names[j] for j in cols.tolist()],
-                    c, c, c, c, volume[rows].tolist()))
-    used_names = tuple(sorted({sorted_names[j] for j in set(cols.tolist())}))
-    return MarketFile(tb.where, used_names, bars, _bar_ms(ts[rows]), tuple(fixups))
+    # rows with no bar at all are dropped: the bars are row-major (by ts, then by sorted symbol)
+    if not any_bar.all():
+        ts, closes, present = ts[any_bar], closes[any_bar], present[any_bar]
+        volume = None if volume is None else volume[any_bar]
+    bars = BarSeq(ts, sorted_names, closes, closes, closes, closes,
+                  None if volume is None else volume[:, None], None if present.all() else present)
+    used_names = tuple(sorted(sorted_names[j] for j in np.flatnonzero(present.any(axis=0))))
+    return MarketFile(tb.where, used_names, bars, _bar_ms(ts), tuple(fixups))
 
 
 def _volume(tb: _Table, vol_at: int, rows_kept: np.ndarray,
             fails: list[_Fail]) -> tuple[np.ndarray, list[str]]:
-    cells = [v.strip() for v in tb.columns[vol_at]]
-    miss = np.fromiter((c in MISSING_MARKERS for c in cells), dtype=bool, count=len(cells))
-    vals, fail = _price_column(tb.header[vol_at], cells, ~miss & rows_kept, is_volume=True)
+    miss, _markers = _missing(tb.columns[vol_at])
+    vals, fail = _parse_column(tb, vol_at, ~miss & rows_kept, is_volume=True)
     if fail is not None:
         fails.append(fail)
     empty = miss & rows_kept
@@ -716,13 +1111,12 @@ def _volume(tb: _Table, vol_at: int, rows_kept: np.ndarray,
     return vals, []
 
 
-def _build_ohlc(tb: _Table, symbol: str, ts: np.ndarray, has_time: bool, stamps: list[str],
+def _build_ohlc(tb: _Table, symbol: str, ts: np.ndarray, has_time: bool, stamps: _Stamps,
                 cols: dict[str, int], vol_at: int | None, fixups: list[str],
                 fails: list[_Fail]) -> MarketFile:
     n_rows = len(tb.locs)
-    cells = {n: [v.strip() for v in tb.columns[cols[n]]] for n in _PRICE_NAMES}
-    miss = {n: np.fromiter((c in MISSING_MARKERS for c in cells[n]), dtype=bool, count=n_rows)
-            for n in _PRICE_NAMES}
+    cells = {n: tb.columns[cols[n]] for n in _PRICE_NAMES}  # read by row only for a message
+    miss = {n: _missing(cells[n])[0] for n in _PRICE_NAMES}
     all_missing = miss["open"] & miss["high"] & miss["low"] & miss["close"]
     some_missing = (miss["open"] | miss["high"] | miss["low"] | miss["close"]) & ~all_missing
     if some_missing.any():
@@ -734,7 +1128,7 @@ def _build_ohlc(tb: _Table, symbol: str, ts: np.ndarray, has_time: bool, stamps:
     keep = ~(all_missing | some_missing)
     vals: dict[str, np.ndarray] = {}
     for n in _PRICE_NAMES:
-        vals[n], fail = _price_column(tb.header[cols[n]], cells[n], keep)
+        vals[n], fail = _parse_column(tb, cols[n], keep)
         if fail is not None:
             fails.append(fail)
     notes: list[str] = []
@@ -747,7 +1141,7 @@ def _build_ohlc(tb: _Table, symbol: str, ts: np.ndarray, has_time: bool, stamps:
         notes.extend(vnote)
     _raise_first(tb, fails)
 
-    o, h, l, c = vals["open"], vals["high"], vals["low"], vals["close"]
+    o, h, l, c = vals.pop("open"), vals.pop("high"), vals.pop("low"), vals.pop("close")
     label = {k: tb.header[cols[k]] for k in _PRICE_NAMES}
     inverted = keep & (h < l)
     if inverted.any():
@@ -761,10 +1155,10 @@ def _build_ohlc(tb: _Table, symbol: str, ts: np.ndarray, has_time: bool, stamps:
         if far.any():
             r = int(np.argmax(far))
             for k in ("open", "close"):
-                if l[r] - vals[k][r] > RANGE_TOLERANCE * l[r]:
+                if l[r] - (o if k == "open" else c)[r] > RANGE_TOLERANCE * l[r]:
                     raise tb.fail(f"{label[k]} ({cells[k][r]}) is below {label['low']} "
                                   f"({cells['low'][r]}) by more than {RANGE_TOLERANCE:.0%}", r)
-                if vals[k][r] - h[r] > RANGE_TOLERANCE * h[r]:
+                if (o if k == "open" else c)[r] - h[r] > RANGE_TOLERANCE * h[r]:
                     raise tb.fail(f"{label[k]} ({cells[k][r]}) is above {label['high']} "
                                   f"({cells['high'][r]}) by more than {RANGE_TOLERANCE:.0%}", r)
         l = np.where(outside, np.minimum(l, lo), l)
@@ -773,16 +1167,22 @@ def _build_ohlc(tb: _Table, symbol: str, ts: np.ndarray, has_time: bool, stamps:
                      f"{label['close']} on {_plural(int(outside.sum()), 'row')} (first: "
                      f"{tb.at(int(np.argmax(outside)))})")
 
+    del lo, hi
     idx = np.flatnonzero(keep)
-    prints = bool(has_time and len(idx) and np.all((o[idx] == h[idx]) & (h[idx] == l[idx])
-                                                   & (l[idx] == c[idx])))
+    whole = len(idx) == n_rows  # every row kept: the arrays as they are, not copies
+
+    def take(a: np.ndarray) -> np.ndarray:
+        return a if whole else a[idx]
+
+    prints = bool(has_time and len(idx) and np.all((take(o) == take(h)) & (take(h) == take(l))
+                                                   & (take(l) == take(c))))
     _check_order(tb, ts, stamps, allow_equal=prints)
     fixups.extend(notes)
     if len(idx) == 0:
         raise tb.fail(f"no usable rows (all {_plural(n_rows, 'data row')} dropped: "
                       f"{'; '.join(fixups)})")
 
-    t, o, h, l, c, v = ts[idx], o[idx], h[idx], l[idx], c[idx], volume[idx]
+    t, o, h, l, c, v = take(ts), take(o), take(h), take(l), take(c), take(volume)
     if prints and len(t) > 1 and (np.diff(t) == 0).any():
         starts = np.flatnonzero(np.r_[True, np.diff(t) != 0])
         ends = np.r_[starts[1:], len(t)] - 1
@@ -794,8 +1194,7 @@ def _build_ohlc(tb: _Table, symbol: str, ts: np.ndarray, has_time: bool, stamps:
         fixups.append(f"merged {_plural(merged, 'trade print')} sharing a timestamp with the "
                       f"previous print into one bar (first: {tb.at(first_dup)})")
 
-    bars = list(map(Bar, t.tolist(), [symbol] * len(t), o.tolist(), h.tolist(), l.tolist(),
-                    c.tolist(), v.tolist()))
+    bars = BarSeq(t, (symbol,), o[:, None], h[:, None], l[:, None], c[:, None], v[:, None])
     return MarketFile(tb.where, (symbol,), bars, _bar_ms(t), tuple(fixups))
 
 
@@ -814,13 +1213,7 @@ def load_bars(path: str | os.PathLike[str], symbol: str | None = None,
     the field) for anything the module docstring does not list as a fix-up."""
     where = os.fspath(path)
     p = Path(where)
-    data = _read_bytes(where, p)
-    if not data.strip():
-        raise DataError(_one_line(f"{where}: file is empty"))
-    is_parquet = data[:4] == b"PAR1"
-    if p.suffix.lower() in (".parquet", ".pq") and not is_parquet:
-        raise DataError(_one_line(f"{where}: not a Parquet file (no PAR1 magic bytes)"))
-    table = _read_parquet(where, data) if is_parquet else _read_text(where, data)
+    table, size, sha256 = _read_table(where, p)
     if len(table.header) > MAX_COLUMNS:  # 10,000 symbols once ran for a quarter of an hour
         raise DataError(_one_line(f"{where}: {len(table.header):,} columns; a price file has at most "
                                   f"{MAX_COLUMNS:,} (one per symbol in a wide file)"))
@@ -829,8 +1222,37 @@ def load_bars(path: str | os.PathLike[str], symbol: str | None = None,
         mf = _build(table, symbol, stem, close)
     except _Fail as f:  # raised outside a collecting stage
         raise table.fail(f.message, f.row) from None
-    return dataclasses.replace(mf, columns=tuple(table.header), size=len(data),
-                               sha256=hashlib.sha256(data).hexdigest())
+    return dataclasses.replace(mf, columns=tuple(table.header), size=size, sha256=sha256)
+
+
+def _read_table(where: str, p: Path) -> tuple[_Table, int, str]:
+    """The file as a table, and the size and sha256 of what was read.
+
+    A UTF-8 text file (gzipped or not) is streamed: read, hashed and parsed
+    CHUNK_ROWS rows at a time into compact columns, so memory stays near the
+    file's size (``benchmarks/file_memory.py``). Parquet, UTF-16 text, and a
+    stream that meets bytes it cannot decode, a NUL or corrupt gzip data are
+    read whole, which words the error exactly as before."""
+    src = _Source(where, _open_regular(where, p))
+    with io.BufferedReader(src, buffer_size=READ_BYTES) as buf:
+        try:
+            head = buf.peek(4)[:4]
+            if not (p.suffix.lower() in (".parquet", ".pq") or head == b"PAR1"
+                    or head[:2] in (b"\xff\xfe", b"\xfe\xff")):
+                text = io.TextIOWrapper(buf, encoding="utf-8-sig", newline="")
+                table = _read_text_stream(where, text)
+                text.detach()
+                return table, src.size, src.hash.hexdigest()
+        except _Reread:
+            pass
+    data = _read_bytes(where, p)
+    if not data.strip():
+        raise DataError(_one_line(f"{where}: file is empty"))
+    is_parquet = data[:4] == b"PAR1"
+    if p.suffix.lower() in (".parquet", ".pq") and not is_parquet:
+        raise DataError(_one_line(f"{where}: not a Parquet file (no PAR1 magic bytes)"))
+    table = _read_parquet(where, data) if is_parquet else _read_text(where, data)
+    return table, len(data), hashlib.sha256(data).hexdigest()
 
 
 # ------------------------------------------------------------------ closes and their interval
@@ -927,9 +1349,9 @@ def load_closes(path: str | os.PathLike[str], columns: Sequence[str] | None = No
     for mf in files:
         fixups.extend(f for f in mf.fixups if f not in fixups)
         for sym in mf.symbols:
-            bars = [b for b in mf.bars if b.symbol == sym]
+            ts, close = symbol_closes(mf, sym)
             name = _close_column(mf) if len(mf.symbols) == 1 else sym
-            series[name] = pd.Series([b.close for b in bars], index=[b.ts for b in bars], dtype=np.float64)
+            series[name] = pd.Series(close, index=ts, dtype=np.float64)
     frame = pd.DataFrame(series)
     complete = frame.notna().all(axis=1).to_numpy()
     if not complete.all():
@@ -961,20 +1383,21 @@ def file_source(mf: MarketFile) -> Iterator[InputEvent]:
     For each timestamp, in order: ``Timer(ts, "", "day")`` when the UTC date
     differs from the previous timestamp's (and before the first bar), the
     bars of that timestamp (sorted by symbol), then ``Timer(ts, "", "bar")``; after the last, ``Timer(ts, "", "end")``: the
-    feed has ended (an alarm while the book holds anything)."""
-    bars = mf.bars
-    n = len(bars)
+    feed has ended (an alarm while the book holds anything). The bars are
+    read in order once (a ``BarSeq`` makes them as they go)."""
     day: int | None = None
-    i = 0
-    while i < n:
-        ts = bars[i].ts
-        today = ts // DAY_MS
-        if today != day:
-            day = today
-            yield Timer(ts, "", "day")
-        while i < n and bars[i].ts == ts:
-            yield bars[i]
-            i += 1
-        yield Timer(ts, "", "bar")
-    if n:
-        yield Timer(bars[n - 1].ts, "", "end")
+    prev: int | None = None
+    for bar in mf.bars:
+        ts = bar.ts
+        if ts != prev:
+            if prev is not None:
+                yield Timer(prev, "", "bar")
+            today = ts // DAY_MS
+            if today != day:
+                day = today
+                yield Timer(ts, "", "day")
+            prev = ts
+        yield bar
+    if prev is not None:
+        yield Timer(prev, "", "bar")
+        yield Timer(prev, "", "end")

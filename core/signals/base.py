@@ -49,6 +49,10 @@ class SignalModel(ABC):
     """fit on a window, update on new bars, report state."""
 
     name: str = "model"
+    # True when fit and on_bar treat every symbol on its own (a fit on several
+    # columns equals one fit per column): walk-forward may then run each
+    # symbol as a separate task (``console.models_ray``) with the same numbers
+    symbols_independent: bool = False
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         self.params: dict[str, Any] = dict(params or {})

@@ -166,6 +166,8 @@ def forward_step(prev: np.ndarray, transmat: np.ndarray, logb: np.ndarray) -> np
 class HMMRegime(SignalModel):
     """Per-symbol Gaussian HMM regimes; see the module docstring for the conventions."""
 
+    symbols_independent = True  # one HMM per symbol, fitted and filtered on its own column
+
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         super().__init__(params)
         self._p = _check_params(self.params)

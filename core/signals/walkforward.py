@@ -241,6 +241,149 @@ def _positions_from_signals(signals: list[Any], symbols: list[str]) -> dict[str,
     return {k: max(-1.0, min(1.0, v)) for k, v in pos.items()}
 
 
+@dataclass(frozen=True)
+class Fold:
+    """One walk-forward fold, as row positions in the closes: fit on
+    ``[start, end)``, trade bars ``[end, stop)``."""
+
+    start: int
+    end: int
+    stop: int
+
+
+@dataclass
+class FoldResult:
+    """What one fold produced: the model's name, the positions it took on
+    its test bars (rows ``end..stop-1``, one column per symbol fitted) and the
+    fold's record. A fold whose fit rejects the data carries ``error``
+    instead (the exception as it would have been raised)."""
+
+    fold: Fold
+    symbols: tuple[str, ...]
+    model: str = "model"
+    positions: Array = field(default_factory=lambda: np.zeros((0, 0)))
+    record: dict[str, Any] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+def check_walk_forward(closes: pd.DataFrame, train_bars: int, test_bars: int) -> None:
+    """The checks ``evaluate`` makes before any fit (the same errors)."""
+    check_closes(closes, what="closes", min_rows=2)
+    if train_bars < 2 or test_bars < 1:
+        raise ValueError(f"train_bars must be >= 2 and test_bars >= 1 (got {train_bars}, {test_bars})")
+    if len(closes) < train_bars + 2:
+        raise DataError(f"closes: {len(closes)} bars; walk-forward needs more than train_bars={train_bars} + 1")
+
+
+def plan_folds(n_bars: int, train_bars: int, test_bars: int) -> list[Fold]:
+    """The folds of a walk-forward over ``n_bars`` bars: fit on ``train_bars``,
+    trade the next ``test_bars`` (the last bar has no next return), roll by
+    ``test_bars``."""
+    folds: list[Fold] = []
+    start = 0
+    while start + train_bars < n_bars - 1:
+        end = start + train_bars
+        folds.append(Fold(start, end, min(end + test_bars, n_bars - 1)))
+        start += test_bars
+    return folds
+
+
+def check_feed(closes: pd.DataFrame, feed: pd.DataFrame | None) -> None:
+    """A ``feed`` must have the closes' shape (the same bars and symbols)."""
+    if feed is not None and feed.shape != closes.shape:
+        raise ValueError(f"feed: shape {feed.shape} is not the closes' {closes.shape}")
+
+
+def run_fold(model_factory: Callable[[], SignalModel], closes: pd.DataFrame, fold: Fold,
+             catch: tuple[type[BaseException], ...] = (), feed: pd.DataFrame | None = None) -> FoldResult:
+    """Fit a fresh model on the fold's training bars and feed it the fold's
+    test bars one by one (every column of ``closes``, in order). Independent
+    of every other fold, so folds can run anywhere in any order. An exception
+    of a ``catch`` type is returned in ``error`` rather than raised.
+
+    ``feed``: the closes fed on the test bars instead of ``closes`` (see
+    ``evaluate``); a frame over more symbols than ``closes`` (the whole file,
+    when a part covers some of its symbols) is cut to ``closes``' columns."""
+    symbols = [str(c) for c in closes.columns]
+    ts_all = closes.index.to_numpy()
+    values = closes.to_numpy(dtype=np.float64)
+    if feed is not None and feed.shape[1] != closes.shape[1] and set(closes.columns) <= set(feed.columns):
+        feed = feed[list(closes.columns)]
+    check_feed(closes, feed)
+    fed = values if feed is None else feed.to_numpy(dtype=np.float64)
+    pos = np.full((fold.stop - fold.end, len(symbols)), np.nan)
+    try:
+        model = model_factory()
+        report = model.fit(closes.iloc[fold.start:fold.end])
+        for i in range(fold.end, fold.stop):
+            out: list[Any] = []
+            for j, sym in enumerate(symbols):
+                out.extend(model.on_bar(int(ts_all[i]), sym, float(fed[i, j])))
+            for sym, v in _positions_from_signals([s for s in out if s.ts == int(ts_all[i])], symbols).items():
+                pos[i - fold.end, symbols.index(sym)] = v
+    except catch as exc:
+        return FoldResult(fold, tuple(symbols), error=exc)
+    record = {"train_start": int(ts_all[fold.start]), "train_end": int(ts_all[fold.end - 1]),
+              "test_start": int(ts_all[fold.end]), "test_end": int(ts_all[fold.stop - 1]),
+              "fit_metrics": dict(report.metrics)}
+    return FoldResult(fold, tuple(symbols), model.name, pos, record)
+
+
+def assemble(closes: pd.DataFrame, train_bars: int, parts: list[FoldResult],
+             costs: Costs | None = None) -> WalkForwardResult:
+    """The walk-forward result from its folds' parts (in any order; a fold
+    may come in several parts, each over some of the symbols, as a model
+    whose symbols are independent is split). The first error in fold order
+    (then column order) is raised, as the serial run would have raised it.
+    A fold split by symbol keeps each part's record under
+    ``record["by_symbol"]``."""
+    symbols = [str(c) for c in closes.columns]
+    col = {s: j for j, s in enumerate(symbols)}
+    ts_all = closes.index.to_numpy()
+    values = closes.to_numpy(dtype=np.float64)
+    parts = sorted(parts, key=lambda p: (p.fold.start, min(col[s] for s in p.symbols)))
+    failed = next((p for p in parts if p.error is not None), None)
+    if failed is not None and failed.error is not None:
+        raise failed.error
+    pos = np.full(values.shape, np.nan)
+    folds: list[dict[str, Any]] = []
+    name = "model"
+    for p in parts:
+        name = p.model
+        cols = [col[s] for s in p.symbols]
+        pos[p.fold.end:p.fold.stop, cols] = p.positions
+        if len(p.symbols) == len(symbols):
+            folds.append(p.record)
+        elif folds and folds[-1].get("test_start") == p.record["test_start"] and "by_symbol" in folds[-1]:
+            folds[-1]["by_symbol"].update({s: p.record["fit_metrics"] for s in p.symbols})
+        else:
+            folds.append({**{k: v for k, v in p.record.items() if k != "fit_metrics"},
+                          "by_symbol": {s: p.record["fit_metrics"] for s in p.symbols}})
+    fwd = np.full(values.shape, np.nan)
+    fwd[:-1] = values[1:] / values[:-1] - 1.0
+    test = slice(train_bars, len(closes) - 1)  # the folds' test blocks, back to back
+    p_, r = pos[test], fwd[test]
+    sign = np.sign(p_)
+    bh = np.nanmean(r, axis=1) if r.size else np.array([])
+    metrics = {
+        "hit_rate": hit_rate(p_, r),
+        "sharpe": sharpe(book_pnl(p_, r)),
+        "sharpe_sign": sharpe(book_pnl(sign, r)),
+        "turnover": turnover(p_),
+        "bh_sharpe": sharpe(bh),
+        "ic": rank_ic(p_.ravel(), r.ravel()),
+        "mean_abs_position": float(np.nanmean(np.abs(p_))) if np.isfinite(p_).any() else float("nan"),
+        "coverage": float(np.isfinite(p_).mean()) if p_.size else float("nan"),
+        "n_bars": float(p_.shape[0]),
+        "n_folds": float(len(folds)),
+    }
+    if costs is not None:
+        metrics.update(net_metrics(p_, r, costs))
+    idx = pd.Index(ts_all[test], name="ts")
+    return WalkForwardResult(name, metrics, pd.DataFrame(p_, index=idx, columns=symbols),
+                             pd.DataFrame(r, index=idx, columns=symbols), folds)
+
+
 def evaluate(model_factory: Callable[[], SignalModel], closes: pd.DataFrame,
              train_bars: int, test_bars: int, costs: Costs | None = None,
              feed: pd.DataFrame | None = None) -> WalkForwardResult:
@@ -261,58 +404,11 @@ def evaluate(model_factory: Callable[[], SignalModel], closes: pd.DataFrame,
     ``feed`` (same shape as ``closes``): the closes the model is fed on the
     test bars instead of ``closes`` (perturbed inputs: ``robustness``); fits
     and the forward returns that score the positions stay on ``closes``.
+
+    The folds are independent (``plan_folds``, ``run_fold``, ``assemble``):
+    ``console.models_ray`` runs the same three steps as Ray tasks.
     """
-    check_closes(closes, what="closes", min_rows=2)
-    if train_bars < 2 or test_bars < 1:
-        raise ValueError(f"train_bars must be >= 2 and test_bars >= 1 (got {train_bars}, {test_bars})")
-    if len(closes) < train_bars + 2:
-        raise DataError(f"closes: {len(closes)} bars; walk-forward needs more than train_bars={train_bars} + 1")
-    symbols = [str(c) for c in closes.columns]
-    ts_all = closes.index.to_numpy()
-    values = closes.to_numpy(dtype=np.float64)
-    fed = values if feed is None else feed.to_numpy(dtype=np.float64)
-    if fed.shape != values.shape:
-        raise ValueError(f"feed: shape {fed.shape} is not the closes' {values.shape}")
-    pos = np.full(values.shape, np.nan)
-    folds: list[dict[str, Any]] = []
-    name = "model"
-    start = 0
-    while start + train_bars < len(closes) - 1:
-        end = start + train_bars
-        stop = min(end + test_bars, len(closes) - 1)  # the last bar has no next return
-        model = model_factory()
-        name = model.name
-        report = model.fit(closes.iloc[start:end])
-        for i in range(end, stop):
-            out: list[Any] = []
-            for j, sym in enumerate(symbols):
-                out.extend(model.on_bar(int(ts_all[i]), sym, float(fed[i, j])))
-            for sym, v in _positions_from_signals([s for s in out if s.ts == int(ts_all[i])], symbols).items():
-                pos[i, symbols.index(sym)] = v
-        folds.append({"train_start": int(ts_all[start]), "train_end": int(ts_all[end - 1]),
-                      "test_start": int(ts_all[end]), "test_end": int(ts_all[stop - 1]),
-                      "fit_metrics": dict(report.metrics)})
-        start += test_bars
-    fwd = np.full(values.shape, np.nan)
-    fwd[:-1] = values[1:] / values[:-1] - 1.0
-    test = slice(train_bars, len(closes) - 1)  # the folds' test blocks, back to back
-    p, r = pos[test], fwd[test]
-    sign = np.sign(p)
-    bh = np.nanmean(r, axis=1) if r.size else np.array([])
-    metrics = {
-        "hit_rate": hit_rate(p, r),
-        "sharpe": sharpe(book_pnl(p, r)),
-        "sharpe_sign": sharpe(book_pnl(sign, r)),
-        "turnover": turnover(p),
-        "bh_sharpe": sharpe(bh),
-        "ic": rank_ic(p.ravel(), r.ravel()),
-        "mean_abs_position": float(np.nanmean(np.abs(p))) if np.isfinite(p).any() else float("nan"),
-        "coverage": float(np.isfinite(p).mean()) if p.size else float("nan"),
-        "n_bars": float(p.shape[0]),
-        "n_folds": float(len(folds)),
-    }
-    if costs is not None:
-        metrics.update(net_metrics(p, r, costs))
-    idx = pd.Index(ts_all[test], name="ts")
-    return WalkForwardResult(name, metrics, pd.DataFrame(p, index=idx, columns=symbols),
-                             pd.DataFrame(r, index=idx, columns=symbols), folds)
+    check_walk_forward(closes, train_bars, test_bars)
+    check_feed(closes, feed)
+    parts = [run_fold(model_factory, closes, f, feed=feed) for f in plan_folds(len(closes), train_bars, test_bars)]
+    return assemble(closes, train_bars, parts, costs)
