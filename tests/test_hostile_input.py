@@ -88,6 +88,8 @@ def _typed_value(cls: type, name: str) -> st.SearchStrategy[object]:
         return st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2**60, 2**60))
     if want in (int, "int"):
         return st.integers(-2**62, 2**62)
+    if want in (bool, "bool"):
+        return st.booleans()
     return st.text(max_size=20)
 
 
@@ -122,7 +124,7 @@ def check_decodes_or_refuses(row: tuple[object, object, object, object]) -> None
     for name in cls._fields[2:]:
         want = cls.__annotations__[name]
         value = getattr(ev, name)
-        assert type(value) is {"float": float, "int": int, "str": str}.get(want, want), (name, value)
+        assert type(value) is {"float": float, "int": int, "str": str, "bool": bool}.get(want, want), (name, value)
     again = from_row(*to_row(ev))  # the canonical encoding reads back to the same event
     assert encode_payload(again) == encode_payload(ev) and again[:2] == ev[:2]
 
