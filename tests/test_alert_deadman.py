@@ -333,3 +333,33 @@ def test_heartbeats_and_consoles_reach_the_watch_and_its_halt_is_a_logged_comman
     finally:
         s.stop()
         t.join(10)
+
+
+def test_a_book_left_halted_with_positions_is_flattened_through_the_socket(
+        rundir: Path, tmp_path: Path) -> None:  # noqa: F811
+    rundir.mkdir(parents=True)
+    sock = rundir / "ho.sock"
+    s, server, t = session_thread(sock)
+    try:
+        wait_for(lambda: bool(open_positions(s.latest)), timeout=60)
+        assert request(sock, {"op": "command", "action": "halt", "reason": "news", "who": "alice"})["ok"]
+        wait_for(lambda: s.latest.trading_state == "HALTED")
+        clock = Clock()
+        alerter = alerter_of(tmp_path, clock, halted_open_after_s=120, halted_open_action="flatten")
+        w = HaltedOpenWatch(s, alerter, socket_command(sock), clock=clock, note=lambda _t: None)
+        w.tick()
+        clock.t += 119
+        w.tick()
+        assert w.replies == []
+        clock.t += 1
+        w.tick()
+        assert w.replies[0]["ok"] and w.replies[0]["state"] == "REDUCING"
+        cmds = [e for _seq, e in s.sink.rows if isinstance(e, Command)]  # type: ignore[attr-defined]
+        assert [c.action for c in cmds] == ["halt", "flatten"]
+        assert " via dead-man switch (peer uid " in cmds[1].who
+        assert cmds[1].reason.startswith("dead-man switch (halted_open_after 2 min): the book stayed HALTED with ")
+        got = drain(alerter)
+        assert len(got) == 1 and got[0]["text"].endswith(f"flattened the book at seq {w.replies[0]['seq']}")
+    finally:
+        s.stop()
+        t.join(10)
