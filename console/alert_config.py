@@ -27,15 +27,21 @@ from core.errors import InputError
 #   venue       a burst of venue rejects, or the venue connection lost (the engine stopped on it)
 #   engine_dead an engine found dead with its session open (SIGKILL, OOM, a crash): by ps / attach
 #   unclean     the session ended on an error (its log is not closed clean)
-KINDS = ("trip", "warning", "halt", "state", "stale_feed", "venue", "engine_dead", "unclean")
+#   dead_man    a dead-man rule fired: halted_open_after (the book HALTED with open positions that long)
+#               or heartbeat_after (no console attached and no heartbeat that long); sent whenever such a
+#               rule is on, whatever ``on`` lists, since saying so is part of the rule
+KINDS = ("trip", "warning", "halt", "state", "stale_feed", "venue", "engine_dead", "unclean", "dead_man")
 ALIASES = {"stopped": "unclean"}  # the name issue 17's first webhook used
 SEVERITIES = ("info", "warning", "critical")
 DEFAULT_SEVERITY = {"trip": "critical", "warning": "warning", "halt": "critical", "state": "info",
                     "stale_feed": "warning", "venue": "critical", "engine_dead": "critical",
-                    "unclean": "critical"}
+                    "unclean": "critical", "dead_man": "critical"}
 KNOWN = {"webhook", "timeout_s", "retries", "backoff_s", "on", "desktop", "bell", "command",
          "command_timeout_s", "repeat_after", "stale_feed_after", "venue_rejects", "venue_reject_window",
-         "escalate_after", "escalate_severity", "escalate_max", "dead_man_halt_after", "severity"}
+         "escalate_after", "escalate_severity", "escalate_max", "dead_man_halt_after", "severity",
+         "halted_open_after", "halted_open_action", "heartbeat_after", "heartbeat_action"}
+HALTED_OPEN_ACTIONS = ("alert", "flatten")
+HEARTBEAT_ACTIONS = ("reduce", "halt")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -64,8 +70,14 @@ class AlertSettings:
     escalate_max: int = 3  # re-sends per alert at most
     dead_man_halt_after_s: float = 0.0  # 0: off; halt the book when an alert stays unacknowledged this long
     severity: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITY))
+    halted_open_after_s: float = 0.0  # 0: off; the book HALTED with open positions this long ...
+    halted_open_action: str = "alert"  # ... then "alert" (again) or "flatten"
+    heartbeat_after_s: float = 0.0  # 0: off; no console attached and no heartbeat this long ...
+    heartbeat_action: str = "halt"  # ... then "reduce" or "halt"
 
     def wants(self, kind: str) -> bool:
+        if kind == "dead_man":
+            return "dead_man" in self.on or self.halted_open_after_s > 0 or self.heartbeat_after_s > 0
         return kind in self.on or (kind == "halt" and "state" in self.on)
 
     def severity_of(self, kind: str) -> str:
@@ -193,6 +205,12 @@ def load_alerts(config_path: str | Path | None) -> AlertSettings | None:
     esc_sev = raw.get("escalate_severity", "critical")
     if esc_sev not in SEVERITIES:
         raise InputError(f"{where}.escalate_severity must be one of {', '.join(SEVERITIES)}, got {esc_sev!r}")
+    halted_action = raw.get("halted_open_action", "alert")
+    if halted_action not in HALTED_OPEN_ACTIONS:
+        raise InputError(f"{where}.halted_open_action must be \"alert\" or \"flatten\", got {halted_action!r}")
+    beat_action = raw.get("heartbeat_action", "halt")
+    if beat_action not in HEARTBEAT_ACTIONS:
+        raise InputError(f"{where}.heartbeat_action must be \"reduce\" or \"halt\", got {beat_action!r}")
     base = Path(config_path).resolve().parent
     return AlertSettings(
         webhook=hook, timeout_s=timeout, retries=retries, backoff_s=backoff,
@@ -208,4 +226,8 @@ def load_alerts(config_path: str | Path | None) -> AlertSettings | None:
         escalate_severity=esc_sev,
         escalate_max=_number(raw, "escalate_max", 3, 0, 1000, where, whole=True),
         dead_man_halt_after_s=duration(raw.get("dead_man_halt_after", 0), f"{where}.dead_man_halt_after"),
-        severity=severity)
+        severity=severity,
+        halted_open_after_s=duration(raw.get("halted_open_after", 0), f"{where}.halted_open_after"),
+        halted_open_action=halted_action,
+        heartbeat_after_s=duration(raw.get("heartbeat_after", 0), f"{where}.heartbeat_after"),
+        heartbeat_action=beat_action)

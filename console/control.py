@@ -31,6 +31,10 @@ every reply has ``ok`` (true/false) and, when false, ``error``.
     -> acknowledges alerts of this session (stops their escalation and the dead-man switch);
     ``{"ok": true, "acked": [17, 18]}`` (the ids that were open). Refused when the engine has no
     ``[alerts]``.
+``{"op": "heartbeat", "who": "cron on ops-1"}``
+    -> ``{"ok": true, "session": ..., "heartbeats": N, "attached": n, "heartbeat_after_s": S}``: a sign
+    of life for the dead-man rule ``[alerts] heartbeat_after`` (``S`` is 0 when it is off). Nothing
+    enters the engine; an attached console counts as a heartbeat for as long as it is attached.
 
 The engine records who sent each command: the sender's ``who`` plus what the
 kernel says of the peer (uid and pid, SO_PEERCRED), in the logged Command's
@@ -442,6 +446,10 @@ class ControlServer:
         self._alert_n = 0
         # ``ack`` requests: (ids or None for all, who) -> the ids acknowledged (console.escalation)
         self.on_ack: Callable[[list[int] | None, str], list[int]] | None = None
+        # ``heartbeat`` requests (console.escalation.HeartbeatWatch reads them with ``pulse``)
+        self.heartbeats = 0
+        self.heartbeat_who = ""
+        self.heartbeat_after_s = 0.0  # the rule's limit, told in the reply (0: off); set by console.service
         self._ended = threading.Event()
         self._closed = False
         self._inflight = 0
@@ -571,6 +579,23 @@ class ControlServer:
                 "finished": snap.finished, "error": snap.error, "uptime_s": time.time() - self.started,
                 "attached": n, "attached_read_only": ro}
 
+    def pulse(self) -> tuple[int, int, str]:
+        """(consoles attached now, heartbeats received so far, who sent the last one): the dead-man
+        heartbeat rule's signs of life (console.escalation.HeartbeatWatch)."""
+        with self._cond:
+            return len(self._subscribers), self.heartbeats, self.heartbeat_who
+
+    def _heartbeat(self, msg: dict[str, Any], peer: str) -> dict[str, Any]:
+        who = msg.get("who", "")
+        if not isinstance(who, str):
+            return {"ok": False, "error": "\"who\" must be a string"}
+        with self._cond:
+            self.heartbeats += 1
+            self.heartbeat_who = f"{who[:200]} ({peer})" if who else peer
+            n, attached = self.heartbeats, len(self._subscribers)
+        return {"ok": True, "session": self.info["session"], "heartbeats": n, "attached": attached,
+                "heartbeat_after_s": self.heartbeat_after_s}
+
     def _handle(self, msg: dict[str, Any], peer: str, line: bytes) -> dict[str, Any]:
         op = msg["op"]
         if op == "hello":
@@ -579,11 +604,13 @@ class ControlServer:
             return self.status()
         if op == "ack":
             return self._ack(msg, peer)
+        if op == "heartbeat":
+            return self._heartbeat(msg, peer)
         if op not in ("command", "stop"):
             self.refused += 1
             self.note(f"control: refused unknown op from {peer}: {line[:200]!r}")
-            return {"ok": False, "error": f"unknown op {op!r}; expected hello, status, command, stop, ack "
-                                          "or subscribe"}
+            return {"ok": False, "error": f"unknown op {op!r}; expected hello, status, command, stop, ack, "
+                                          "heartbeat or subscribe"}
         reason, who = msg.get("reason"), msg.get("who", "")
         if not isinstance(reason, str) or not reason.strip():
             return {"ok": False, "error": "a reason is required (\"reason\": \"why\")"}

@@ -1,7 +1,8 @@
 """Commands to a running engine from any shell, ``console ps`` and ``console attach``.
 
 ``console halt|resume|reduce|flatten|cancel-all ID --reason TEXT``,
-``console reset-breaker ID NAME --reason TEXT`` and ``console stop ID`` send
+``console reset-breaker ID NAME --reason TEXT``, ``console stop ID`` and
+``console heartbeat ID`` (a sign of life for the dead-man rule) send
 one request over the engine's control socket (console.control) and wait for
 the engine to apply it. Exit 0: done (the seq it took effect at is printed);
 1: the engine refused it (why is printed); 2: no such engine (or it is dead,
@@ -111,6 +112,43 @@ def reset_breaker(session_id: str, name: str, reason: str, db: str | None, as_js
 def stop(session_id: str, reason: str, db: str | None, as_json: bool) -> None:
     """Stop a running engine: the session ends and its log is closed cleanly."""
     _send(session_id, "stop", reason, "", db, as_json)
+
+
+@click.command("heartbeat")
+@click.argument("session_id", metavar="ID")
+@click.option("--db", default=None, help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def heartbeat(session_id: str, db: str | None, as_json: bool) -> None:
+    """Tell a running engine someone is watching ([alerts] heartbeat_after: the dead-man rule)."""
+    from console.control import NoEngine, find, request, who_am_i
+
+    try:
+        e = find(session_id, _db(db))
+        if not e.pid_alive():
+            _report_dead(e)
+            from console.control import resume_hint
+
+            raise NoEngine(f"the engine of session {e.session} is dead (pid {e.pid}); resume it: {resume_hint(e)}")
+        try:
+            reply = request(Path(e.socket), {"op": "heartbeat", "who": who_am_i("cli")}, 10.0)
+        except (OSError, ValueError) as exc:
+            raise NoEngine(f"the engine of session {e.session} does not answer on its socket ({exc})") from None
+    except NoEngine as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "session": session_id, "error": str(exc), "no_engine": True}))
+            sys.exit(2)
+        raise
+    if as_json:
+        click.echo(json.dumps(reply))
+    elif not reply.get("ok"):
+        click.echo(f"refused: heartbeat: {reply.get('error')}", err=True)
+    else:
+        after = float(reply.get("heartbeat_after_s") or 0.0)
+        span = f"{round(after / 60, 1):g} min" if after >= 60 else f"{after:.0f} s"
+        rule = (f"the dead-man rule acts after {span} without a heartbeat or a console" if after > 0
+                else "this engine has no heartbeat rule ([alerts] heartbeat_after)")
+        click.echo(f"heartbeat {reply.get('heartbeats')} to session {reply.get('session')}; {rule}")
+    sys.exit(0 if reply.get("ok") else 1)
 
 
 def _uptime(seconds: float) -> str:
@@ -238,5 +276,5 @@ def wait_gone(entry: Any, timeout: float = 30.0) -> bool:
     return False
 
 
-__all__ = ["attach", "cancel_all", "flatten", "halt", "ps", "reduce", "reset_breaker", "resume", "stop",
+__all__ = ["attach", "cancel_all", "flatten", "halt", "heartbeat", "ps", "reduce", "reset_breaker", "resume", "stop",
            "InputError"]

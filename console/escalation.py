@@ -15,6 +15,27 @@ its who ("dead-man switch") and reason; the wall clock decides when it is
 sent, never anything inside the engine. If the book is already HALTED, no
 command is sent.
 
+Dead-man rules on the book and on signs of life (both off by default; each
+fires once per stretch, says so in the engine's log and as a ``dead_man``
+alert, and acts through the control socket like the dead-man halt above, as a
+logged ``command`` whose who ends ``via dead-man switch`` and whose reason
+names the rule):
+
+- ``halted_open_after``: the book has stayed HALTED with open positions (or
+  puts) that long. ``halted_open_action = "alert"`` raises the alert again;
+  ``"flatten"`` sends ``flatten`` (the engine moves to REDUCING and closes
+  every position). Sent only while the book is still HALTED.
+- ``heartbeat_after``: no console has been attached and no ``heartbeat``
+  request has come (``console heartbeat ID``, or ``{"op": "heartbeat"}``
+  from a script) that long, counted from the engine's start.
+  ``heartbeat_action = "halt"`` (default) or ``"reduce"``; never sent when
+  the book is already in that state or tighter (a reduce never lifts a halt).
+  A console that attaches or a heartbeat starts a new silence.
+
+Neither fires once the session has finished, is stopping, or stopped on an
+error. The watches read the wall clock (tests pass one they advance); the
+engine only ever sees the command.
+
 Stale feed (``stale_feed_after``, default 5 min): no input has reached the
 engine for that long of wall time while the session is not finished (a venue
 that stopped sending bars, a stalled poll); the engine's own stale_data
@@ -177,6 +198,154 @@ class FeedWatch:
                              snap.seq, snap.market_ts, key="stale_feed")
 
 
+def open_positions(snap: Any) -> list[str]:
+    """The symbols with a position (or a put) open in a snapshot."""
+    held = [p.symbol for p in snap.positions if p.qty != 0]
+    held += [f"{o.symbol} put" for o in getattr(snap, "options", ()) if o.contracts != 0]
+    return held
+
+
+def _idle(session: Any) -> bool:
+    """No market to act in: the session finished, is stopping, or stopped on an error."""
+    return bool(session.finished or session.stopping or session.error)
+
+
+# (action, reason, who's via, the states it applies in) -> the engine's reply
+Send = Callable[[str, str, str, tuple[str, ...]], dict[str, Any]]
+
+
+def _said(action: str, reply: dict[str, Any]) -> str:
+    """What a dead-man rule's command came to, for the engine's log and the alert."""
+    past = {"halt": "halted the book", "reduce": "set the book reduce-only", "flatten": "flattened the book"}
+    if reply.get("skipped"):
+        return f"the book is {reply.get('state')}; no {action} sent"
+    if reply.get("ok"):
+        return f"{past.get(action, action)} at seq {reply.get('seq')}"
+    return f"could not {action}: {reply.get('error')}"
+
+
+class HaltedOpenWatch:
+    """``halted_open_after``: the book HALTED with open positions that long, once per stretch: an alert,
+    or a ``flatten`` sent over the socket (``send``)."""
+
+    RULE = "halted_open_after"
+
+    def __init__(self, session: Any, alerter: Alerter, send: Send | None,
+                 clock: Callable[[], float] = time.monotonic, note: Callable[[str], None] | None = None) -> None:
+        self.session = session
+        self.alerter = alerter
+        self.after_s = alerter.settings.halted_open_after_s
+        self.action = alerter.settings.halted_open_action
+        self.send = send
+        self.clock = clock
+        self.note = note or (lambda text: print(text, flush=True))
+        self._since: float | None = None  # when the current stretch began
+        self.fired = False
+        self.replies: list[dict[str, Any]] = []
+
+    def tick(self) -> None:
+        if self.after_s <= 0:
+            return
+        s = self.session
+        snap = s.latest
+        held = open_positions(snap) if snap.trading_state == "HALTED" and not _idle(s) else []
+        now = self.clock()
+        if not held:
+            self._since, self.fired = None, False
+            return
+        if self._since is None:
+            self._since = now
+        if self.fired or now - self._since < self.after_s:
+            return
+        self.fired = True
+        what = (f"the book stayed HALTED with {len(held)} open position(s) ({', '.join(held[:8])}"
+                f"{', ...' if len(held) > 8 else ''}) for {_span(now - self._since)}")
+        if self.action == "flatten":
+            reason = f"dead-man switch ({self.RULE} {_span(self.after_s)}): {what}"
+            reply = _call(self.send, "flatten", reason, ("HALTED",))
+            self.replies.append(reply)
+            done = _said("flatten", reply)
+        else:
+            done = "nobody has flattened or resumed it"
+        self.note(f"alerts: dead-man {self.RULE}: {what}; {done}")
+        self.alerter.put("dead_man", f"DEAD-MAN {what}; {done}", snap.seq, snap.market_ts,
+                         key="dead_man:halted_open")
+
+
+class HeartbeatWatch:
+    """``heartbeat_after``: no console attached and no heartbeat that long: ``reduce`` or ``halt`` sent
+    over the socket, once per silence. ``pulse`` is ControlServer.pulse: (consoles attached,
+    heartbeats received, who sent the last)."""
+
+    RULE = "heartbeat_after"
+    APPLIES = {"halt": ("ACTIVE", "REDUCING"), "reduce": ("ACTIVE",)}
+
+    def __init__(self, session: Any, alerter: Alerter, pulse: Callable[[], tuple[int, int, str]],
+                 send: Send | None, clock: Callable[[], float] = time.monotonic,
+                 note: Callable[[str], None] | None = None) -> None:
+        self.session = session
+        self.alerter = alerter
+        self.after_s = alerter.settings.heartbeat_after_s
+        self.action = alerter.settings.heartbeat_action
+        self.pulse = pulse
+        self.send = send
+        self.clock = clock
+        self.note = note or (lambda text: print(text, flush=True))
+        self._since = clock()  # the engine's start counts as a sign of life
+        self._beats = pulse()[1]
+        self.fired = False
+        self.replies: list[dict[str, Any]] = []
+
+    def tick(self) -> None:
+        if self.after_s <= 0:
+            return
+        now = self.clock()
+        attached, beats, who = self.pulse()
+        if attached or beats != self._beats:
+            if self.fired:
+                sign = f"{attached} console(s) attached" if attached else f"a heartbeat from {who}"
+                self.note(f"alerts: dead-man {self.RULE}: {sign} after {_span(now - self._since)} of silence; "
+                          "the rule is armed again")
+            self._since, self._beats, self.fired = now, beats, False
+            return
+        if self.fired or _idle(self.session) or now - self._since < self.after_s:
+            return
+        self.fired = True
+        silent = now - self._since
+        reason = (f"dead-man switch ({self.RULE} {_span(self.after_s)}): no console attached and no heartbeat "
+                  f"for {_span(silent)}")
+        reply = _call(self.send, self.action, reason, self.APPLIES[self.action])
+        self.replies.append(reply)
+        done = _said(self.action, reply)
+        snap = self.session.latest
+        self.note(f"alerts: dead-man {self.RULE}: no console attached and no heartbeat for {_span(silent)}; {done}")
+        self.alerter.put("dead_man", f"DEAD-MAN no console attached and no heartbeat for {_span(silent)}; {done}",
+                         snap.seq, snap.market_ts, key="dead_man:heartbeat")
+
+
+def _call(send: Send | None, action: str, reason: str, applies: tuple[str, ...]) -> dict[str, Any]:
+    if send is None:
+        return {"ok": False, "error": "no control socket"}
+    try:
+        return send(action, reason, "dead-man switch", applies)
+    except Exception as exc:  # the socket, the engine stopping: noted, never fatal
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def socket_command(sock: Path) -> Send:
+    """A dead-man rule's command: a client of the control socket, so the command is a logged input with
+    its who (``via``) and reason. Skipped (``skipped``) unless the book is in one of ``applies``."""
+    from console.control import request, who_am_i
+
+    def send(action: str, reason: str, via: str, applies: tuple[str, ...]) -> dict[str, Any]:
+        status = request(sock, {"op": "status"}, 10.0)
+        if status.get("state") not in applies:
+            return {"ok": True, "skipped": True, "state": status.get("state")}
+        return request(sock, {"op": "command", "action": action, "reason": reason, "who": who_am_i(via)}, 60.0)
+
+    return send
+
+
 def socket_halt(sock: Path) -> Callable[[str, str], dict[str, Any]]:
     """The dead-man switch's halt: a client of the control socket. Skipped (``skipped``) when the
     book is already HALTED."""
@@ -192,7 +361,7 @@ def socket_halt(sock: Path) -> Callable[[str, str], dict[str, Any]]:
 
 
 class Watch:
-    """One thread: the escalation and the feed watch, about once a second."""
+    """One thread: the escalation, the feed watch and the dead-man rules, about once a second."""
 
     def __init__(self, *ticks: Callable[[], None], every_s: float = 1.0,
                  note: Callable[[str], None] | None = None) -> None:

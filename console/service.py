@@ -95,7 +95,9 @@ def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
     """The engine process: returns its exit code."""
     from console.alert_config import load_alerts
     from console.webhooks import Alerter, AlertingSink
-    from console.escalation import Escalator, FeedWatch, Watch, socket_halt
+    from console.escalation import (
+        Escalator, FeedWatch, HaltedOpenWatch, HeartbeatWatch, Watch, socket_command, socket_halt,
+    )
     from console.control import ControlServer, run_dir
     from console.setup_run import prepare, resume
 
@@ -153,7 +155,11 @@ def serve(kind: str, options: dict[str, Any], ready_fd: int | None) -> int:
         for note in prep.fixups:  # a venue reconciliation that halted the start happened before the alerter
             if note.startswith("reconciliation with") and "venue" in settings.on:
                 alerter.put("venue", f"VENUE {note}", session.engine.seq)
-        watch = Watch(escalator.tick, FeedWatch(session, alerter).tick, alerter.flush_folded)
+        server.heartbeat_after_s = settings.heartbeat_after_s
+        send = socket_command(sock)  # the dead-man rules' commands: logged inputs, like any client's
+        watch = Watch(escalator.tick, FeedWatch(session, alerter).tick,
+                      HaltedOpenWatch(session, alerter, send).tick,
+                      HeartbeatWatch(session, alerter, server.pulse, send).tick, alerter.flush_folded)
     desc = rdir / f"{sid}.json"
     tmp = desc.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

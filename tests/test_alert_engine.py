@@ -142,3 +142,37 @@ async def test_an_attached_console_rings_on_a_re_sent_alert_and_k_acknowledges_i
     assert cli("stop", sid).returncode == 0
     who = sqlite3.connect(db).execute("select who from alert_acks").fetchall()
     assert len(who) == 1 and " via console attach (peer uid " in who[0][0]
+
+
+def test_the_heartbeat_rule_halts_a_detached_engine_nobody_watches_and_the_log_replays(
+        rundir: Path, tmp_path: Path) -> None:  # noqa: F811
+    cfg, out = hook_config(tmp_path, 'heartbeat_after = "3s"\nheartbeat_action = "halt"\non = ["halt"]\n')
+    db = tmp_path / "hb.db"
+    sid = detach(db, "--seed", "5", "--speed", "20", "--config", str(cfg))
+    r = cli("heartbeat", sid, "--json")
+    assert r.returncode == 0, r.stderr
+    beat = json.loads(r.stdout)
+    assert beat["ok"] and beat["session"] == sid and beat["heartbeats"] == 1 and beat["heartbeat_after_s"] == 3.0
+    wait_for(lambda: json.loads(cli("ps", "--json").stdout)[0]["state"] == "HALTED", timeout=60)
+    wait_for(lambda: any(a["kind"] == "dead_man" for a in received(out)))
+    time.sleep(2.0)  # silence goes on: still once
+    dead = [a for a in received(out) if a["kind"] == "dead_man"]
+    assert len(dead) == 1 and dead[0]["severity"] == "critical" and dead[0]["session"] == sid
+    assert dead[0]["text"].startswith("DEAD-MAN no console attached and no heartbeat for 3 s; halted the book at seq ")
+    r = cli("heartbeat", sid)
+    assert r.returncode == 0 and f"heartbeat 2 to session {sid}; the dead-man rule acts after 3 s" in r.stdout
+    assert cli("heartbeat", "nosuch").returncode == 2
+    log = Path(str(db) + ".engine.log")
+    wait_for(lambda: "the rule is armed again" in log.read_text())  # the watch's next tick sees the heartbeat
+    assert cli("stop", sid).returncode == 0
+    con = sqlite3.connect(db)
+    cmds = con.execute("select seq, json_extract(payload, '$.action'), json_extract(payload, '$.who'), "
+                       "json_extract(payload, '$.reason') from events where kind = 'command'").fetchall()
+    assert [c[1] for c in cmds] == ["halt"]
+    assert " via dead-man switch (peer uid " in cmds[0][2]
+    assert cmds[0][3].startswith("dead-man switch (heartbeat_after 3 s): no console attached and no heartbeat for ")
+    assert dead[0]["text"].endswith(f"halted the book at seq {cmds[0][0]}")
+    text = log.read_text()
+    assert text.count("alerts: dead-man heartbeat_after: no console attached and no heartbeat") == 1
+    assert " via cli (peer uid " in text.split("a heartbeat from ", 1)[1].split("\n", 1)[0]
+    assert cli("replay", sid, "--db", str(db)).returncode == 0  # the rule's halt is an input like any
