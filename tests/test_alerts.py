@@ -105,8 +105,8 @@ def test_an_unreachable_or_slow_webhook_is_recorded_as_not_delivered_and_never_b
     for _ in range(50):
         dead.notice(1, ev)
     assert time.perf_counter() - t0 < 0.05  # queued, not delivered, on the engine's thread
-    dead.close()
-    slow.close()
+    dead.close(timeout=120.0)  # returns when delivered: generous for a loaded machine
+    slow.close(timeout=120.0)
     hook.close()
     got = rows(db)
     by = {r[2]: r for r in got}
@@ -121,7 +121,7 @@ def test_a_full_queue_drops_and_says_so(tmp_path: Path) -> None:
         a.notice(1, [StateChanged(1, "", "ACTIVE", "HALTED", "x", 1)])
     assert a.dropped == 5
     a.start()
-    a.close()
+    a.close(timeout=120.0)  # 1,001 rows recorded: generous for a loaded machine (returns when done)
     got = rows(tmp_path / "c.db")
     assert got[0][:2] == ("dropped", "queue") and "5 alert(s) dropped" in got[0][7]
     assert len(got) == 1_001 and got[1][5] == "no webhook configured"
