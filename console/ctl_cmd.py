@@ -1,7 +1,8 @@
 """Commands to a running engine from any shell, ``console ps`` and ``console attach``.
 
 ``console halt|resume|reduce|flatten|cancel-all ID --reason TEXT``,
-``console reset-breaker ID NAME --reason TEXT`` and ``console stop ID`` send
+``console reset-breaker ID NAME --reason TEXT``, ``console set-limit ID NAME VALUE
+--reason TEXT`` and ``console stop ID`` send
 one request over the engine's control socket (console.control) and wait for
 the engine to apply it. Exit 0: done (the seq it took effect at is printed);
 1: the engine refused it (why is printed); 2: no such engine (or it is dead,
@@ -101,6 +102,24 @@ unblock_symbol = _one_symbol("unblock_symbol", "Lift an operator's block on one 
 def reset_breaker(session_id: str, name: str, reason: str, db: str | None, as_json: bool) -> None:
     """Re-arm a tripped circuit breaker of a running engine."""
     _send(session_id, "reset_breaker", reason, name, db, as_json)
+
+
+@click.command("set-limit")
+@click.argument("session_id", metavar="ID")
+@click.argument("name")
+@click.argument("value")
+@click.option("--reason", required=True, help="Why (logged with the command).")
+@click.option("--db", default=None, help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def set_limit(session_id: str, name: str, value: str, reason: str, db: str | None, as_json: bool) -> None:
+    """Change one limit of a running engine for this session: a gate limit
+    (max_order_notional, max_position_fraction, max_gross_leverage,
+    fat_finger_band, max_sector_fraction, var_budget, max_orders_per_minute)
+    or a breaker's (daily_loss, max_drawdown, trailing_loss, var_limit,
+    consecutive_losses, reject_storm, bad_data, stale_data_s). Fractions of
+    NAV as 0.05 or 5%. The engine checks it as the config is checked, and logs
+    old -> new with who and why, or refuses it with why."""
+    _send(session_id, "set_limit", reason, f"{name}={value}", db, as_json)
 
 
 @click.command("stop")

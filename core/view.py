@@ -17,9 +17,9 @@ from typing import Any
 from core.breakers import TRIPPED
 from core.engine import Engine
 from core.events import (
-    AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, ModelFit,
-    OrderAccepted, OrderCancelled, OrderExpired, OrderIntent, OrderRejected, ParentDone, ParentOrder,
-    ProtectivePut, Quarantined, RiskSnapshot, StateChanged, SymbolBlocked, VenueReport,
+    AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, LimitChanged,
+    ModelActivated, ModelFit, OrderAccepted, OrderCancelled, OrderExpired, OrderIntent, OrderRejected, ParentDone,
+    ParentOrder, ProtectivePut, Quarantined, RiskSnapshot, StateChanged, SymbolBlocked, VenueReport,
 )
 from core.kernels import contrib_of
 from core.snapshot import (
@@ -78,11 +78,11 @@ class View:
                          ("DD peak at", _clock(self._peak[1])),
                          ("max DD peak→trough", f"{_clock(self._max_dd[1])} → {_clock(self._max_dd[2])}"
                           if self._max_dd[0] > 0 else "-"))
-                        + self._greeks(),
+                        + self._limits_set() + self._greeks(),
                         self._contributions(),
                         self._sectors(nav), self._stress(nav),
                         eng.p.var_measure if eng.new_rules else "nav_parametric", eng.p.initial_cash,
-                        eng.p.max_sector_fraction)
+                        eng.router.gate.max_sector_fraction)
         return Snapshot(
             session_id=session_id, seq=eng.seq, market_ts=eng.ts,
             speed=speed, events_per_s=events_per_s, source=source, trading_state=eng.state.state,
@@ -118,6 +118,18 @@ class View:
             dd = 1.0 - nav / self._peak[0]
             if dd > self._max_dd[0]:
                 self._max_dd = (dd, self._peak[1], ts)
+
+    def _limits_set(self) -> tuple[tuple[str, str], ...]:
+        """The limits the operator changed this session (set_limit): now, and
+        what the config said. The breakers' limits show in their own rows too."""
+        eng = self.engine
+        gate = eng.router.gate
+        out = []
+        for name, configured in sorted(eng.limits_configured.items()):
+            b = eng.brk.get("stale_data" if name == "stale_data_s" else name)
+            now = b.limit if b is not None else float(getattr(gate, name))
+            out.append((f"limit {name}", f"{limit_text(name, now)} (config {limit_text(name, configured)})"))
+        return tuple(out)
 
     def _greeks(self) -> tuple[tuple[str, str], ...]:
         """The book's delta (currency per 1.00 move, stock plus puts) and the
@@ -316,6 +328,25 @@ def _clock(ts: int) -> str:
     return time.strftime("%m-%d %H:%M", time.gmtime(ts / 1000))
 
 
+COUNT_LIMITS = ("max_orders_per_minute", "consecutive_losses", "reject_storm", "bad_data")
+
+
+def limit_text(name: str, value: float) -> str:
+    """A limit as an operator reads it: fractions of NAV in percent, counts,
+    seconds, currency."""
+    if not math.isfinite(value):
+        return "n/a"
+    if name in COUNT_LIMITS:
+        return f"{value:,.0f}"
+    if name == "stale_data_s":
+        return f"{value:,.0f} s"
+    if name == "max_order_notional":
+        return f"{value:,.0f}"
+    if name == "max_gross_leverage":
+        return f"{value:.2f}x"
+    return f"{value * 100.0:.2f}%"
+
+
 def describe(e: object) -> tuple[str, str] | None:
     """A log-pane line for the events an operator cares about, else None."""
     if isinstance(e, VenueReport):
@@ -341,6 +372,9 @@ def describe(e: object) -> tuple[str, str] | None:
         return "warn", f"REJECT {e.symbol} {e.qty:+g}: {e.rule} ({e.value:.4g} vs {e.limit:.4g}) {e.reason}"
     if isinstance(e, OrderCancelled):
         return "warn", f"CANCEL order {e.order_id} {e.symbol} {e.remaining:+g}: {e.reason}"
+    if isinstance(e, LimitChanged):
+        by = f" (by {e.who})" if e.who else ""
+        return "warn", f"LIMIT {e.name} {limit_text(e.name, e.old)} -> {limit_text(e.name, e.new)}: {e.reason}{by}"
     if isinstance(e, SymbolBlocked):
         return "warn", f"{'BLOCKED' if e.blocked else 'UNBLOCKED'} {e.symbol}: {e.reason}"
     if isinstance(e, StateChanged):
