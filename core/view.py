@@ -15,7 +15,7 @@ from collections import deque
 from typing import Any
 
 from core.breakers import TRIPPED
-from core.engine import Engine
+from core.engine import SETTABLE_LIMITS, Engine
 from core.events import (
     AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, LimitChanged,
     ModelActivated, ModelFit, OrderAccepted, OrderCancelled, OrderExpired, OrderIntent, OrderRejected, ParentDone,
@@ -23,7 +23,7 @@ from core.events import (
 )
 from core.kernels import contrib_of
 from core.snapshot import (
-    BookRow, BreakerRow, LogLine, OptionRow, OrderRow, PositionRow, RiskView, SignalRow, Snapshot,
+    BookRow, BreakerRow, LogLine, ModelRow, OptionRow, OrderRow, PositionRow, RiskView, SignalRow, Snapshot,
     StressLine,
 )
 
@@ -91,6 +91,7 @@ class View:
             log=tuple(self.log), finished=finished, error=error,
             compiled=compiled, books=self._book_rows(), options=self._option_rows(),
             blocked=tuple(sorted(eng.router.gate.blocked)),
+            models=self._model_perf(), limits=self._limits(),
         )
 
 
@@ -119,17 +120,34 @@ class View:
             if dd > self._max_dd[0]:
                 self._max_dd = (dd, self._peak[1], ts)
 
+    def _model_perf(self) -> tuple[ModelRow, ...]:
+        """Each model with a live-Sharpe breaker: validation vs live Sharpe."""
+        eng = self.engine
+        vw = eng.views
+        out = []
+        for model, b in eng.brk.models.items():
+            window = vw.returns.get(model)
+            vs = vw.val_sharpe.get(model, math.nan)
+            out.append(ModelRow(model, vw.versions.get(model, 0), vs, vw.live_sharpe.get(model, math.nan),
+                                window.count if window is not None else 0,
+                                window.capacity if window is not None else 0, b.state,
+                                eng.p.live_sharpe_ratio * vs))
+        return tuple(out)
+
+    def _limits(self) -> tuple[tuple[str, float, float], ...]:
+        eng = self.engine
+        out = []
+        for name, spec in SETTABLE_LIMITS.items():
+            now = float(getattr(eng.router.gate, name)) if spec[0] == "gate" else eng.brk.by_name[spec[0]].limit
+            out.append((name, now, eng.limits_configured.get(name, now)))
+        return tuple(out)
+
     def _limits_set(self) -> tuple[tuple[str, str], ...]:
         """The limits the operator changed this session (set_limit): now, and
         what the config said. The breakers' limits show in their own rows too."""
-        eng = self.engine
-        gate = eng.router.gate
-        out = []
-        for name, configured in sorted(eng.limits_configured.items()):
-            b = eng.brk.get("stale_data" if name == "stale_data_s" else name)
-            now = b.limit if b is not None else float(getattr(gate, name))
-            out.append((f"limit {name}", f"{limit_text(name, now)} (config {limit_text(name, configured)})"))
-        return tuple(out)
+        changed = self.engine.limits_configured
+        return tuple((f"limit {name}", f"{limit_text(name, now)} (config {limit_text(name, was)})")
+                     for name, now, was in self._limits() if name in changed)
 
     def _greeks(self) -> tuple[tuple[str, str], ...]:
         """The book's delta (currency per 1.00 move, stock plus puts) and the

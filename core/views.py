@@ -30,6 +30,7 @@ class Views:
         self.versions: dict[str, int] = {}
         self.returns: dict[str, RollingWindow] = {}  # model -> live P&L per bar
         self.val_sharpe: dict[str, float] = {}
+        self.live_sharpe: dict[str, float] = {}  # model -> its last live Sharpe (annualised; shown, decides nothing)
 
     def record(self, m: ModelSignal, scaled: bool) -> bool:
         """Keep ``m``'s view (0 when it is not finite) and, if ``scaled`` (a
@@ -58,6 +59,7 @@ class Views:
             return  # no validation Sharpe (regimes, sentiment): no live-Sharpe check
         self.val_sharpe[a.model] = a.val_sharpe
         self.returns[a.model] = RollingWindow(max(2, self.p.live_sharpe_min_bars))
+        self.live_sharpe.pop(a.model, None)  # a new version is measured afresh
         if b is None:
             b = self.brk.add_model(a.model)
         elif b.state != ARMED:
@@ -93,6 +95,7 @@ class Views:
                 continue
             sd = window.std()
             live = window.mean_last(window.count) / sd * math.sqrt(252.0 * self.p.bars_per_day) if sd > 0.0 else 0.0
+            self.live_sharpe[model] = live
             b = self.brk.models[model]
             vs = self.val_sharpe.get(model, math.nan)
             if self.new_rules and vs - live >= b.limit:
