@@ -190,3 +190,40 @@ def test_resume_keeps_a_limit_set_before_the_stop(tmp_path) -> None:  # type: ig
         assert eng.brk.drawdown.limit == 0.2 and eng.limits_configured == {"max_drawdown": 0.1}
     finally:
         prepared.writer.close(True)
+
+
+def test_set_limit_from_a_shell(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import os
+    import signal
+    import sqlite3
+
+    from console.control import entries
+    from tests.test_control import cli, detach
+
+    mp = pytest.MonkeyPatch()
+    run = tmp_path / "run"
+    mp.setenv("CONSOLE_RUNTIME_DIR", str(run))
+    db = tmp_path / "s.db"
+    try:
+        sid = detach(db, "--seed", "3", "--speed", "200")
+        r = cli("set-limit", sid, "var_budget", "10%", "--reason", "earnings week")
+        assert r.returncode == 0 and r.stdout.startswith("set-limit took effect at seq "), r.stderr
+        r = cli("set-limit", sid, "var_budget", "2", "--reason", "typo", "--json")
+        assert r.returncode == 1 and json.loads(r.stdout)["error"] == "var_budget must be in (0, 1], got 2"
+        r = cli("set-limit", sid, "nope", "1", "--reason", "x")
+        assert r.returncode == 1 and "unknown limit 'nope'" in r.stderr
+        assert cli("stop", sid).returncode == 0
+    finally:
+        for e in entries():  # a test that failed half way leaves no engine behind
+            try:
+                os.kill(e.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        mp.undo()
+    con = sqlite3.connect(db)
+    got = con.execute("select json_extract(payload, '$.name'), json_extract(payload, '$.old'), "
+                      "json_extract(payload, '$.new'), json_extract(payload, '$.reason'), "
+                      "json_extract(payload, '$.who') from events where kind = 'limit_changed'").fetchall()
+    assert len(got) == 1 and got[0][:4] == ("var_budget", 0.08, 0.1, "earnings week") and "via cli" in got[0][4]
+    assert cli("replay", sid, "--db", str(db)).returncode == 0
