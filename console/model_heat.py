@@ -7,8 +7,10 @@ live-Sharpe breaker watches (core/views.py), annualised over the last
 diverging colour scale (red below zero, yellow near it, green above); the
 live/validation cell is coloured from the breaker's trip ratio (red: at or
 under it, the model is disabled) to 1 (green: live as good as the backtest).
-Per model only: the engine measures a model's live P&L over all its symbols
-together, and validation has no per-symbol Sharpe to set one against.
+Below it, each model's live Sharpe on each symbol alone (its view on that
+symbol times the symbol's next bar return, over the same window), on the same
+scale beside its validation Sharpe: validation is fitted across all symbols,
+so there is no per-symbol backtest figure to set against these.
 """
 
 from __future__ import annotations
@@ -84,6 +86,18 @@ def model_rows(models: tuple[ModelRow, ...]) -> list[tuple[str | Text, ...]]:
     return out
 
 
+def symbol_table(models: tuple[ModelRow, ...]) -> tuple[tuple[str, ...], list[tuple[str | Text, ...]]]:
+    """(columns, rows) of the per-symbol heatmap: a row per model, its
+    validation Sharpe, then its live Sharpe on each symbol."""
+    symbols = sorted({sym for m in models for sym, _ in m.symbols})
+    rows: list[tuple[str | Text, ...]] = []
+    for m in sorted(models, key=lambda m: m.model):
+        live = dict(m.symbols)
+        rows.append((m.model, sharpe_cell(m.val_sharpe),
+                     *(sharpe_cell(live.get(sym, math.nan)) for sym in symbols)))
+    return ("Model", "Validation", *symbols), rows
+
+
 def legend() -> Text:
     """The scale: Sharpe -3 .. +3, and what the ratio colours mean."""
     t = Text("Sharpe ")
@@ -91,7 +105,7 @@ def legend() -> Text:
     for i in range(13):
         t.append("  ", style=heat(-1.0 + i / 6.0))
     t.append(f" +{SHARPE_SPAN:g}")
-    t.append(" · Live/val: red at the breaker's trip ratio (model disabled), green at 100%")
+    t.append(" · live/val: red at the trip ratio, green at 100%")
     return t
 
 
@@ -102,8 +116,10 @@ class ModelHeatScreen(ModalScreen[None]):
     ModelHeatScreen { align: center middle; background: $background 60%; }
     #heat-dialog { width: 96%; height: 90%; padding: 0 1; background: $surface; border: thick $primary;
                    border-title-style: bold; }
-    #heat-table { height: 1fr; }
+    #heat-table { height: auto; max-height: 45%; }
+    #heat-symbols { height: 1fr; }
     #heat-legend, #heat-note { height: auto; }
+    #heat-subtitle { height: auto; margin-top: 1; text-style: bold; }
     """
     BINDINGS = [
         Binding("escape,q,v", "close", "Close", id="heat.close"),
@@ -123,6 +139,10 @@ class ModelHeatScreen(ModalScreen[None]):
             table.add_columns(*COLUMNS)
             yield table
             yield Static("", id="heat-note", markup=False)
+            yield Static("Live Sharpe by symbol (the model's view on it alone; validation is across all symbols)",
+                         id="heat-subtitle", markup=False)
+            per: DataTable[str | Text] = DataTable(cursor_type="row", id="heat-symbols")
+            yield per
             yield Static("Live: annualised, over the last Bars of each model's signal P&L · "
                          "Esc closes · h halts", classes="help-hint")
 
@@ -141,6 +161,14 @@ class ModelHeatScreen(ModalScreen[None]):
         table.add_rows(model_rows(models))
         if models:
             table.move_cursor(row=min(at, len(models) - 1))
+        columns, rows = symbol_table(models)
+        per = self.query_one("#heat-symbols", DataTable)
+        if tuple(str(c.label) for c in per.columns.values()) != columns:
+            per.clear(columns=True)
+            per.add_columns(*columns)
+        else:
+            per.clear()
+        per.add_rows(rows)
         note = "" if models else ("No model with a validation Sharpe yet: run with the signal layer "
                                   "(strategy.signal = ensemble or a model) and wait for its first fit.")
         self.query_one("#heat-note", Static).update(note)
@@ -148,6 +176,10 @@ class ModelHeatScreen(ModalScreen[None]):
     def rows(self) -> list[tuple[str, ...]]:
         """What the table shows, as text (tests)."""
         return [tuple(str(c) for c in r) for r in model_rows(self._shown or ())]
+
+    def symbol_rows(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+        columns, rows = symbol_table(self._shown or ())
+        return columns, [tuple(str(c) for c in r) for r in rows]
 
     def action_close(self) -> None:
         self.dismiss(None)

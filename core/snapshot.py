@@ -120,6 +120,8 @@ class ModelRow:
     window: int
     state: str  # its live-Sharpe breaker: ARMED / WARNING / TRIPPED (TRIPPED: its views are ignored)
     trip_below: float  # the live Sharpe under which the breaker trips (ratio x validation)
+    # (symbol, live Sharpe of the model's P&L on that symbol alone, NaN until its window is full)
+    symbols: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,10 +128,13 @@ class View:
         for model, b in eng.brk.models.items():
             window = vw.returns.get(model)
             vs = vw.val_sharpe.get(model, math.nan)
+            annual = math.sqrt(252.0 * eng.p.bars_per_day)
+            symbols = tuple((sym, _sharpe(w, annual))
+                            for sym, w in sorted(vw.symbol_returns.get(model, {}).items()))
             out.append(ModelRow(model, vw.versions.get(model, 0), vs, vw.live_sharpe.get(model, math.nan),
                                 window.count if window is not None else 0,
                                 window.capacity if window is not None else 0, b.state,
-                                eng.p.live_sharpe_ratio * vs))
+                                eng.p.live_sharpe_ratio * vs, symbols))
         return tuple(out)
 
     def _limits(self) -> tuple[tuple[str, float, float], ...]:
@@ -338,6 +341,15 @@ class View:
                 total += (bsm_price(spot, h.strike, years, hp.rate, h.vol, hp.div, put=True) - h.mark) * h.units()
         return total
 
+
+
+def _sharpe(w: Any, annual: float) -> float:
+    """Annualised Sharpe of a full window of per-bar P&L (as core/views.py
+    computes a model's); NaN until the window is full."""
+    if not w.full():
+        return math.nan
+    sd = w.std()
+    return w.mean_last(w.count) / sd * annual if sd > 0.0 else 0.0
 
 
 def _clock(ts: int) -> str:

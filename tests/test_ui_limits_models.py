@@ -23,7 +23,7 @@ from tests.test_ui_fakes import FakeSession, snapshot
 SIZE = (160, 48)
 LIMITS = (("max_order_notional", 250_000.0, 250_000.0), ("var_budget", 0.08, 0.08),
           ("daily_loss", 0.05, 0.03), ("consecutive_losses", 20.0, 20.0))
-MODELS = (ModelRow("forest", 3, 1.40, 1.55, 100, 100, "ARMED", 0.98),
+MODELS = (ModelRow("forest", 3, 1.40, 1.55, 100, 100, "ARMED", 0.98, (("AAPL", 2.5), ("MSFT", -0.8))),
           ModelRow("lstm", 2, 2.00, 0.40, 100, 100, "TRIPPED", 1.40),
           ModelRow("sgd", 1, 0.90, math.nan, 37, 100, "ARMED", 0.63))
 
@@ -122,6 +122,9 @@ async def test_v_opens_the_heatmap_and_it_follows_the_engine():
         screen = pilot.app.screen
         assert type(screen).__name__ == "ModelHeatScreen"
         assert [r[0] for r in screen.rows()] == ["lstm", "forest", "sgd"]
+        columns, rows = screen.symbol_rows()
+        assert columns == ("Model", "Validation", "AAPL", "MSFT")
+        assert rows[0] == ("forest", "+1.40", "+2.50", "-0.80") and rows[1] == ("lstm", "+2.00", "n/a", "n/a")
         session.latest = replace(session.latest, models=MODELS[:1])
         screen._rebuild()
         await pilot.pause()
@@ -177,3 +180,23 @@ def test_the_snapshot_carries_each_models_live_and_validation_sharpe() -> None:
     assert m.bars == 20 and math.isfinite(m.live_sharpe)
     assert m.val_sharpe - m.live_sharpe == pytest.approx(b.value) and m.state == b.state
     assert m.trip_below == pytest.approx(0.7 * 1.5)
+    per = dict(m.symbols)
+    assert sorted(per) == sorted(syms) and all(math.isfinite(x) for x in per.values())
+    # each symbol's figure is the Sharpe of its own part of the model's live P&L
+    w = eng.views.symbol_returns["m1"][syms[0]]
+    vals = [w.values[i] for i in range(w.count)]
+    mean = sum(vals) / len(vals)
+    sd = (sum((x - mean) ** 2 for x in vals) / (len(vals) - 1)) ** 0.5
+    assert per[syms[0]] == pytest.approx(mean / sd * math.sqrt(252.0 * eng.p.bars_per_day))
+
+
+def test_models_and_limits_cross_the_control_socket() -> None:
+    """An attached console gets the same figures (snapshot JSON both ways)."""
+    import json
+
+    from console.control import snapshot_from_dict, snapshot_to_dict
+
+    s = snap()
+    back = snapshot_from_dict(json.loads(json.dumps(snapshot_to_dict(s))))
+    assert back.limits == LIMITS and back.models[0] == MODELS[0]
+    assert math.isnan(back.models[2].live_sharpe)
