@@ -24,15 +24,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
-from console.panes.common import NA
+from console.panes.common import NA, KeyedTable
 from core.snapshot import ModelRow, Snapshot
 
 SHARPE_SPAN = 3.0  # the scale saturates at +-3 (annualised Sharpe)
 # RdYlGn end and middle points (ColorBrewer): readable on dark and light themes
 LOW, MID, HIGH = (215, 48, 39), (254, 224, 139), (26, 152, 80)
-COLUMNS = ("Model", "Ver", "Validation", "Live", "Live - val", "Live / val", "Bars", "Breaker")
+COLUMNS = (("Model", "model"), ("Ver", "ver"), ("Validation", "val"), ("Live", "live"), ("Live - val", "diff"),
+           ("Live / val", "ratio"), ("Bars", "bars"), ("Breaker", "state"))
 
 
 def heat(t: float) -> Style:
@@ -135,40 +136,36 @@ class ModelHeatScreen(ModalScreen[None]):
         with Vertical(id="heat-dialog") as dialog:
             dialog.border_title = "Models: live vs validation (backtest) Sharpe"
             yield Static(legend(), id="heat-legend")
-            table: DataTable[str | Text] = DataTable(cursor_type="row", id="heat-table")
-            table.add_columns(*COLUMNS)
-            yield table
+            yield KeyedTable(COLUMNS, sort_by=0, id="heat-table")
             yield Static("", id="heat-note", markup=False)
             yield Static("Live Sharpe by symbol (the model's view on it alone; validation is across all symbols)",
                          id="heat-subtitle", markup=False)
-            per: DataTable[str | Text] = DataTable(cursor_type="row", id="heat-symbols")
-            yield per
+            yield KeyedTable((("Model", "model"), ("Validation", "val")), sort_by=0, id="heat-symbols")
             yield Static("Live: annualised, over the last Bars of each model's signal P&L · "
                          "Esc closes · h halts", classes="help-hint")
 
-    def on_mount(self) -> None:
-        self._rebuild()
+    async def on_mount(self) -> None:
+        await self._rebuild()
         self.set_interval(1.0, self._rebuild)
 
-    def _rebuild(self) -> None:
+    async def _rebuild(self) -> None:
+        """Rows diffed by model (the cursor stays put); the per-symbol table is
+        made anew only when the symbols change."""
         models = self._latest().models
         if models == self._shown:
             return
         self._shown = models
-        table = self.query_one("#heat-table", DataTable)
-        at = table.cursor_row
-        table.clear()
-        table.add_rows(model_rows(models))
-        if models:
-            table.move_cursor(row=min(at, len(models) - 1))
-        columns, rows = symbol_table(models)
-        per = self.query_one("#heat-symbols", DataTable)
-        if tuple(str(c.label) for c in per.columns.values()) != columns:
-            per.clear(columns=True)
-            per.add_columns(*columns)
-        else:
-            per.clear()
-        per.add_rows(rows)
+        rows = model_rows(models)
+        table = self.query_one("#heat-table", KeyedTable)
+        table.sync({str(r[0]): r for r in rows})
+        table.arrange([str(r[0]) for r in rows])
+        columns, per_rows = symbol_table(models)
+        per = self.query_one("#heat-symbols", KeyedTable)
+        if tuple(label for label, _ in per._columns) != columns:
+            await per.remove()
+            per = KeyedTable(tuple((c, f"c{i}") for i, c in enumerate(columns)), sort_by=0, id="heat-symbols")
+            await self.query_one("#heat-dialog").mount(per, after="#heat-subtitle")
+        per.sync({str(r[0]): r for r in per_rows})
         note = "" if models else ("No model with a validation Sharpe yet: run with the signal layer "
                                   "(strategy.signal = ensemble or a model) and wait for its first fit.")
         self.query_one("#heat-note", Static).update(note)

@@ -125,14 +125,19 @@ async def test_v_opens_the_heatmap_and_it_follows_the_engine():
         columns, rows = screen.symbol_rows()
         assert columns == ("Model", "Validation", "AAPL", "MSFT")
         assert rows[0] == ("forest", "+1.40", "+2.50", "-0.80") and rows[1] == ("lstm", "+2.00", "n/a", "n/a")
+        per = screen.query_one("#heat-symbols")
+        assert per.row_count == 3 and len(per.columns) == 4
+        assert str(per.get_cell("forest", "c2")) == "+2.50"
         session.latest = replace(session.latest, models=MODELS[:1])
-        screen._rebuild()
+        await screen._rebuild()
         await pilot.pause()
         assert [r[0] for r in screen.rows()] == ["forest"]
         session.latest = replace(session.latest, models=())
-        screen._rebuild()
+        await screen._rebuild()
         await pilot.pause()
         assert "No model with a validation Sharpe" in str(screen.query_one("#heat-note").content)
+        per = screen.query("#heat-symbols")
+        assert len(per) == 1 and per.first().row_count == 0 and len(per.first().columns) == 2
         await pilot.press("v")
         await pilot.pause()
         assert type(pilot.app.screen).__name__ != "ModelHeatScreen"
