@@ -1,8 +1,7 @@
 """Commands to a running engine from any shell, ``console ps`` and ``console attach``.
 
 ``console halt|resume|reduce|flatten|cancel-all ID --reason TEXT``,
-``console reset-breaker ID NAME --reason TEXT``, ``console set-limit ID NAME VALUE
---reason TEXT`` and ``console stop ID`` send
+``console reset-breaker ID NAME --reason TEXT`` and ``console stop ID`` send
 one request over the engine's control socket (console.control) and wait for
 the engine to apply it. Exit 0: done (the seq it took effect at is printed);
 1: the engine refused it (why is printed); 2: no such engine (or it is dead,

@@ -31,7 +31,7 @@ def field_strategy(cls: type, name: str, loose: bool) -> st.SearchStrategy[Any]:
         return st.one_of(FLOATS, st.integers(-10**6, 10**6), st.booleans()) if loose else FLOATS
     if want in (int, "int"):
         return st.one_of(INTS, st.booleans()) if loose else INTS
-    if want in (bool, "bool"):  # SymbolBlocked.blocked
+    if want in (bool, "bool"):
         return st.booleans()
     return TEXT
 

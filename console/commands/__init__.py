@@ -28,13 +28,13 @@ LAZY: dict[str, str] = {
     "flatten-symbol": "console.ctl_cmd:flatten_symbol",
     "block-symbol": "console.ctl_cmd:block_symbol",
     "unblock-symbol": "console.ctl_cmd:unblock_symbol",
-    "set-limit": "console.ctl_cmd:set_limit",
     "stop": "console.ctl_cmd:stop",
     "ps": "console.ctl_cmd:ps",
     "attach": "console.ctl_cmd:attach",
     "sweep": "console.sweep:sweep",
     "alerts": "console.alert_cmd:alerts",
     "ack": "console.alert_cmd:ack",
+    "set-limit": "console.ctl_cmd:set_limit",  # issue 18
 }
 
 
@@ -53,16 +53,16 @@ SHORT_HELP: dict[str, str] = {
     "flatten": "Close every position of a running engine.",
     "cancel-all": "Cancel the working orders of a running engine.",
     "reset-breaker": "Re-arm a tripped circuit breaker of a running engine.",
-    "flatten-symbol": "Close one symbol's position of a running engine (its orders cancelled, its puts sold).",
-    "block-symbol": "Block one symbol of a running engine: no order may grow its position (exits pass).",
+    "flatten-symbol": "Close one symbol's position of a running engine.",
+    "block-symbol": "Block one symbol of a running engine: exits only.",
     "unblock-symbol": "Lift an operator's block on one symbol of a running engine.",
-    "set-limit": "Change one gate or breaker limit of a running engine for this session (logged: who, why).",
     "stop": "Stop a running engine: the session ends and its log is closed cleanly.",
     "ps": "Engines running in the background: state, NAV, day P&L, uptime, consoles attached.",
     "attach": "The full console on a running engine (several consoles may attach).",
     "alerts": "Alerts raised by engines (newest first): id, when, severity, kind, text, acknowledged by whom.",
     "ack": "Acknowledge alerts: their escalation and the dead-man switch stop (logged: who, when).",
     "sweep": "Parameter sweep: what-if runs of a session's market (or a price file) over a grid, on Ray.",
+    "set-limit": "Change one gate or breaker limit of a running engine for this session (logged: who, why).",
 }
 
 
