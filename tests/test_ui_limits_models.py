@@ -205,3 +205,10 @@ def test_models_and_limits_cross_the_control_socket() -> None:
     back = snapshot_from_dict(json.loads(json.dumps(snapshot_to_dict(s))))
     assert back.limits == LIMITS and back.models[0] == MODELS[0]
     assert math.isnan(back.models[2].live_sharpe)
+
+
+def test_heatmap_at_100x30(snap_compare, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """The heatmap's colours and layout, as an SVG (update with --snapshot-update)."""
+    monkeypatch.setenv("CONSOLE_CONFIG_DIR", str(tmp_path))
+    app = build_app(FakeSession(snap()), start_engine=False)
+    assert snap_compare(app, press=["v"], terminal_size=(100, 30))
