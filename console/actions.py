@@ -24,7 +24,7 @@ from console.screens import (AlertsScreen, ConfirmScreen, HelpScreen, ReasonScre
 from core.snapshot import Snapshot
 
 TRADING_ACTIONS = {"halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker",
-                   "flatten_symbol", "block_symbol"}
+                   "flatten_symbol", "block_symbol", "set_limit"}
 # Commands on one symbol (flatten_symbol, block_symbol, unblock_symbol): the
 # symbol travels in ``Command.symbol`` (core/events.py), sent as
 # ``session.submit(action, "", reason=..., symbol=SYM)``. Their own action names,
@@ -272,6 +272,63 @@ class OperatorApp(App[None]):
     def on_symbol(self, action: str, symbol: str) -> None:
         self.call_later(getattr(self, f"action_{action}"), "palette", symbol)
 
+    # ------------------------------------------------------------ limits
+
+    def action_set_limit(self, via: str = "key l") -> None:
+        self.set_limit_for("", via)
+
+    def set_limit_for(self, name: str, via: str) -> None:
+        """Ask which limit (``name`` preselected), its new value and why, then
+        send ``set_limit NAME=VALUE``; the engine logs old -> new, or refuses."""
+        from console.limit_screen import SetLimitScreen
+
+        snap = self.session.latest
+        if not snap.limits:
+            self.notify("this engine publishes no settable limits; nothing to set", severity="warning", timeout=5)
+            return
+
+        def answered(choice: tuple[str, str, str] | None) -> None:
+            if choice is not None:
+                name, value, reason = choice
+                self.send_limit(name, value, f"operator {via}: {reason}")
+
+        self.push_screen(SetLimitScreen(snap.limits, name), answered)
+
+    def send_limit(self, name: str, value: str, reason: str) -> None:
+        import inspect
+
+        if getattr(self.session, "read_only", False):
+            self.notify(f"Read-only console: set_limit {name} not sent", severity="warning", timeout=5)
+            return
+        try:  # who: this console's user and process (an attached console's socket names it itself)
+            takes_who = "who" in inspect.signature(self.session.submit).parameters
+        except (TypeError, ValueError):
+            takes_who = False
+        if takes_who:
+            from console.control import who_am_i
+
+            self.session.submit("set_limit", f"{name}={value}", reason=reason,  # type: ignore[call-arg]
+                                who=who_am_i("console"))
+        else:
+            self.session.submit("set_limit", f"{name}={value}", reason=reason)
+        self.notify(f"set_limit {name}={value} sent", timeout=3)
+
+    def limit_commands(self) -> list[tuple[str, str, str]]:
+        """(title, limit, help) for the palette: "Set limit NAME" per settable limit."""
+        from core.view import limit_text
+
+        snap = self.session.latest
+        if snap.finished:
+            return []
+        return [(f"Set limit {name}", name, f"now {limit_text(name, now)}"
+                 + (f" (config {limit_text(name, was)})" if was != now else "") + "; typed value and reason")
+                for name, now, was in snap.limits]
+
+    def action_model_heat(self, via: str = "key v") -> None:
+        from console.model_heat import ModelHeatScreen
+
+        self.push_screen(ModelHeatScreen(lambda: self.session.latest))
+
     def action_cancel_all(self, via: str = "key c") -> None:
         self._submit("cancel_all", via)
 
@@ -397,6 +454,6 @@ def _sensible(action: str, snap: Snapshot) -> bool:
         return any(b.state == "TRIPPED" for b in snap.breakers)
     if action == "flatten_symbol":
         return bool(open_positions(snap))
-    if action == "block_symbol":
+    if action in ("block_symbol", "set_limit"):
         return True
     return bool(snap.open_orders)  # cancel_all

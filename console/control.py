@@ -71,7 +71,8 @@ ACTION_NAMES = {"halt": "halt", "resume": "resume", "reduce": "reduce", "flatten
                 "reset_breaker": "reset_breaker", "reset-breaker": "reset_breaker",
                 "flatten_symbol": "flatten_symbol", "flatten-symbol": "flatten_symbol",
                 "block_symbol": "block_symbol", "block-symbol": "block_symbol",
-                "unblock_symbol": "unblock_symbol", "unblock-symbol": "unblock_symbol"}
+                "unblock_symbol": "unblock_symbol", "unblock-symbol": "unblock_symbol",
+                "set_limit": "set_limit", "set-limit": "set_limit"}
 # commands on one symbol: need "symbol"; the engine session must take it (Session.submit(symbol=))
 SYMBOL_ACTIONS = frozenset({"flatten_symbol", "block_symbol", "unblock_symbol"})
 APP_NAME = "trading-console"
@@ -628,9 +629,11 @@ class ControlServer:
         if action is None:
             return {"ok": False, "error": f"unknown action {msg.get('action')!r}; expected one of "
                                           "halt, resume, reduce, flatten, cancel_all, reset_breaker, "
-                                          "flatten_symbol, block_symbol, unblock_symbol"}
+                                          "flatten_symbol, block_symbol, unblock_symbol, set_limit"}
         if not isinstance(arg, str) or (action == "reset_breaker" and not arg):
             return {"ok": False, "error": "reset_breaker needs the breaker's name in \"arg\""}
+        if action == "set_limit" and ("=" not in arg or len(arg) > 200):
+            return {"ok": False, "error": "set_limit needs \"arg\": \"NAME=VALUE\""}
         if action in SYMBOL_ACTIONS:
             if not isinstance(symbol, str) or not symbol.strip() or len(symbol) > 64:
                 return {"ok": False, "error": f"{action} needs the symbol in \"symbol\""}

@@ -104,6 +104,24 @@ def reset_breaker(session_id: str, name: str, reason: str, db: str | None, as_js
     _send(session_id, "reset_breaker", reason, name, db, as_json)
 
 
+@click.command("set-limit")
+@click.argument("session_id", metavar="ID")
+@click.argument("name")
+@click.argument("value")
+@click.option("--reason", required=True, help="Why (logged with the command).")
+@click.option("--db", default=None, help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def set_limit(session_id: str, name: str, value: str, reason: str, db: str | None, as_json: bool) -> None:
+    """Change one limit of a running engine for this session: a gate limit
+    (max_order_notional, max_position_fraction, max_gross_leverage,
+    fat_finger_band, max_sector_fraction, var_budget, max_orders_per_minute)
+    or a breaker's (daily_loss, max_drawdown, trailing_loss, var_limit,
+    consecutive_losses, reject_storm, bad_data, stale_data_s). Fractions of
+    NAV as 0.05 or 5%. The engine checks it as the config is checked, and logs
+    old -> new with who and why, or refuses it with why."""
+    _send(session_id, "set_limit", reason, f"{name}={value}", db, as_json)
+
+
 @click.command("stop")
 @click.argument("session_id", metavar="ID")
 @click.option("--reason", default="console stop", show_default=True, help="Why (noted in the engine's log).")

@@ -37,9 +37,13 @@ OPERATOR_ACTIONS: tuple[OperatorAction, ...] = (
                    "Block the cursor's symbol: exits only (typed reason)", "-"),
     OperatorAction("reset_breaker", "b", "b", "Reset breaker",
                    "Reset one tripped breaker, with a typed reason", "-"),
+    OperatorAction("set_limit", "l", "l", "Set a limit",
+                   "Change one gate or breaker limit for this session (typed value and reason)", "-"),
     OperatorAction("alerts", "a", "a", "Alerts", "Alert history: each trip and halt, when, why and who"),
     OperatorAction("trades", "d", "d", "Trades", "Closed trades (entry, exit, P&L, held) and the win rate", "-"),
     OperatorAction("attribution", "m", "m", "P&L attribution", "P&L by symbol and by strategy book (model)", "-"),
+    OperatorAction("model_heat", "v", "v", "Live vs validation",
+                   "Each model's live Sharpe against its validation (backtest) Sharpe, a heatmap", "-"),
     OperatorAction("toggle_pause", "p", "p", "Pause view", "Freeze/unfreeze the view; the engine keeps running",
                    "Pause"),
     OperatorAction("help", "question_mark", "?", "Help", "Show the keys"),
@@ -79,6 +83,8 @@ class _Operable(Protocol):
     def reset_one(self, name: str, via: str) -> None: ...
     def symbol_commands(self) -> list[tuple[str, str, str, str]]: ...
     def on_symbol(self, action: str, symbol: str) -> None: ...
+    def limit_commands(self) -> list[tuple[str, str, str]]: ...
+    def set_limit_for(self, name: str, via: str) -> None: ...
 
 
 class OperatorCommands(Provider):
@@ -103,6 +109,8 @@ class OperatorCommands(Provider):
                   for name in app.tripped_breakers()]
         found += [(title, partial(app.on_symbol, action, symbol), help_text)
                   for title, action, symbol, help_text in app.symbol_commands()]
+        found += [(title, partial(app.set_limit_for, name, "palette"), help_text)
+                  for title, name, help_text in app.limit_commands()]
         return found
 
     async def discover(self) -> Hits:

@@ -185,6 +185,9 @@ class WatchApp(ConsoleApp):
     def action_block_symbol(self, via: str = "key k", symbol: str = "") -> None:
         self._read_only()
 
+    def set_limit_for(self, name: str, via: str) -> None:
+        self._read_only()
+
     # ------------------------------------------------------------ playback
 
     def action_play_pause(self) -> None:

@@ -38,6 +38,18 @@ class BreakerSet:
         action = REDUCING if name in p.reduce_on else p.trip_actions.get(name, HALTED)
         return Breaker(name, limit, p.warn_fraction, unit, p.confirm, action, p.warn_clear)
 
+    def set_limit(self, name: str, value: float) -> float:
+        """A book breaker's new limit for this session (the operator's
+        ``set_limit``, checked by the engine); returns the old one. The stale
+        limit keeps its floor of ``stale_bars`` bars, as at the start."""
+        b = self.by_name[name]
+        p = self.p
+        if name == "stale_data" and p.stale_bars > 0:
+            value = max(value, p.stale_bars * p.bar_ms / 1000.0)
+        old = b.limit
+        b.limit = value
+        return old
+
     def get(self, name: str) -> Breaker | None:
         return self.by_name.get(name)
 

@@ -21,7 +21,8 @@ from core.bars import BarBuilder
 from core.breakers import ARMED, FLATTEN, TRIPPED, Breaker
 from core.broker import BrokerFill, OpenOrder, PaperBroker
 from core.events import (
-    Bar, BarClosed, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, ModelSignal,
+    Bar, BarClosed, BreakerChanged, Command, CommandRejected, Fill, Headline, LimitChanged, ModelActivated,
+    ModelSignal,
     OrderCancelled, OrderRejected, PositionChanged, Quarantined, Signal, StateChanged, SymbolBlocked, Tick,
     Timer, VenueReport,
 )
@@ -43,6 +44,69 @@ from core.views import Views
 from core.kernels import Z95, good_price, toward_zero
 from core.strategy import Momentum
 
+
+# The limits ``set_limit`` may change for a session: name (as in the config,
+# [limits] or [breakers]) -> (where it lives: the gate or a breaker, whole
+# numbers only, lower bound, lower bound allowed, upper bound). The bounds are
+# core/config.py's (_check_ranges); tests/test_set_limit.py checks they agree.
+INF = math.inf
+SETTABLE_LIMITS: dict[str, tuple[str, bool, float, bool, float]] = {
+    "max_order_notional": ("gate", False, 0.0, False, INF),
+    "max_position_fraction": ("gate", False, 0.0, False, 1.0),
+    "max_gross_leverage": ("gate", False, 0.0, False, INF),
+    "fat_finger_band": ("gate", False, 0.0, False, 1.0),
+    "max_sector_fraction": ("gate", False, 0.0, False, 1.0),
+    "var_budget": ("gate", False, 0.0, False, 1.0),
+    "max_orders_per_minute": ("gate", True, 1.0, True, INF),
+    "daily_loss": ("daily_loss", False, 0.0, False, 1.0),
+    "max_drawdown": ("max_drawdown", False, 0.0, False, 1.0),
+    "trailing_loss": ("trailing_loss", False, 0.0, False, 1.0),
+    "var_limit": ("var_limit", False, 0.0, False, 1.0),
+    "consecutive_losses": ("consecutive_losses", True, 1.0, True, INF),
+    "reject_storm": ("reject_storm", True, 1.0, True, INF),
+    "bad_data": ("bad_data", True, 1.0, True, INF),
+    "stale_data_s": ("stale_data", False, 0.0, False, INF),
+}
+LIMIT_ALIASES: dict[str, str] = {"stale_data": "stale_data_s"}  # the breaker's name for its config key
+
+
+def parse_limit(arg: str) -> tuple[str, float, str]:
+    """``set_limit``'s "name=value" as (name, value, "") or ("", 0, why not).
+    ``name`` may carry its config table ("limits.var_budget"); a fraction may
+    be written in percent ("5%")."""
+    name, eq, text = arg.partition("=")
+    name = name.strip()
+    text = text.strip()
+    if name.startswith("limits.") or name.startswith("breakers."):
+        name = name.split(".", 1)[1]
+    name = LIMIT_ALIASES.get(name, name)
+    if eq == "" or name == "" or text == "":
+        return "", 0.0, f"expected NAME=VALUE, got {arg[:80]!r}"
+    spec = SETTABLE_LIMITS.get(name)
+    if spec is None:
+        return "", 0.0, f"unknown limit {name[:60]!r}; settable: {', '.join(SETTABLE_LIMITS)}"
+    integer = spec[1]
+    value = 0.0
+    try:
+        if integer:
+            value = float(int(text))
+        elif text.endswith("%"):
+            value = float(text[:-1]) / 100.0
+        else:
+            value = float(text)
+    except (ValueError, OverflowError):
+        kind = "a whole number" if integer else "a number"
+        return "", 0.0, f"{name} must be {kind}, got {text[:40]!r}"
+    if not math.isfinite(value):
+        return "", 0.0, f"{name} must be finite, got {text[:40]!r}"
+    lo, lo_ok, hi = spec[2], spec[3], spec[4]
+    if value < lo or (value == lo and not lo_ok) or value > hi:
+        if integer:
+            return "", 0.0, f"{name} must be >= {lo:g}, got {text[:40]}"
+        if hi == INF:
+            return "", 0.0, f"{name} must be > {lo:g}, got {text[:40]}"
+        return "", 0.0, f"{name} must be in (0, 1], got {text[:40]}"
+    return name, value, ""
 
 
 class Engine(BreakerHost):
@@ -90,6 +154,7 @@ class Engine(BreakerHost):
         self.gate = self.router.gate
         self.book_set = Books(p, self.bus, self.portfolio, self.broker, self.state, self.strategy,
                               self.model_values, self.views.scales, self.brk, self.sizer, self.router)
+        self.limits_configured: dict[str, float] = {}  # name -> its value before the first set_limit
         self.hedger: Hedger | None = None
         if self.overlay is not None:
             self.hedger = Hedger(p, self.bus, self.overlay, self.portfolio, self.broker, self.state,
@@ -605,6 +670,8 @@ class Engine(BreakerHost):
             self.block_symbol(c.symbol, why)
         elif a == "unblock_symbol":
             self.unblock_symbol(c.symbol, why)
+        elif a == "set_limit":
+            self.set_limit(c.arg, why, c.who)
         else:
             self.emit(CommandRejected(self.bus.ts, "", a, f"unknown action {a!r}"))
 
@@ -683,6 +750,26 @@ class Engine(BreakerHost):
             return
         gate.blocked.discard(sym)
         self.emit(SymbolBlocked(self.bus.ts, sym, False, reason))
+
+    def set_limit(self, arg: str, reason: str, who: str) -> None:
+        """The operator's ``set_limit NAME=VALUE`` for this session: a gate
+        limit or a book breaker's limit, checked as the config checks it,
+        then logged old -> new (LimitChanged), or refused with why. A breaker
+        is judged against its new limit at the next bar close; a tripped one
+        stays tripped until it is reset."""
+        name, value, why_not = parse_limit(arg)
+        if why_not != "":
+            self.emit(CommandRejected(self.bus.ts, "", "set_limit", why_not))
+            return
+        where = SETTABLE_LIMITS[name][0]
+        if where == "gate":
+            old = self.router.gate.set_limit(name, value)
+        else:
+            old = self.brk.set_limit(where, value)
+            value = self.brk.by_name[where].limit  # the stale limit keeps its floor of stale_bars bars
+        if name not in self.limits_configured:
+            self.limits_configured[name] = old
+        self.emit(LimitChanged(self.bus.ts, "", name, old, value, reason, who))
 
     def reset_breaker(self, name: str, reason: str) -> None:
         b = self.brk.get(name)

@@ -358,6 +358,21 @@ class SymbolBlocked(NamedTuple):
     reason: str
 
 
+class LimitChanged(NamedTuple):
+    """The operator changed one limit for this session (``set_limit``): a
+    pre-trade gate limit or a breaker's limit, from ``old`` to ``new`` (the
+    figure the engine now checks against, in its own unit). ``who`` and
+    ``reason`` are the command's."""
+
+    ts: int
+    symbol: str
+    name: str
+    old: float
+    new: float
+    reason: str
+    who: str
+
+
 class ProtectivePut(NamedTuple):
     """The options overlay (``[hedge]``, core/overlay.py) on one symbol.
     ``action``: "buy" (puts bought at the desk's ask), "sell" (sold back at its
@@ -449,7 +464,7 @@ Event = Union[
     Tick, Bar, Headline, Command, Timer, ModelSignal, ModelActivated, ModelFit, VenueReport, BarClosed, Signal, OrderIntent,
     OrderRejected, OrderAccepted, OrderCancelled, OrderExpired, ParentOrder, ParentDone, Fill,
     PositionChanged, RiskSnapshot, StateChanged, BreakerChanged, CommandRejected, Quarantined,
-    AllocationChanged, ProtectivePut, BookCross, SymbolBlocked,
+    AllocationChanged, ProtectivePut, BookCross, SymbolBlocked, LimitChanged,
 ]
 
 # kind names as logged; the storage schema and replay key on these
@@ -465,4 +480,5 @@ DECISION_KINDS: Final = {
     "risk": RiskSnapshot, "state": StateChanged, "breaker": BreakerChanged,
     "command_rejected": CommandRejected, "quarantined": Quarantined, "allocation": AllocationChanged,
     "protective_put": ProtectivePut, "book_cross": BookCross, "symbol_blocked": SymbolBlocked,
+    "limit_changed": LimitChanged,
 }

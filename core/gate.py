@@ -75,6 +75,27 @@ class Gate:
         self.accepted_ts: list[int] = []  # market ms of recent accepted orders
         self.counts: dict[str, int] = {}
 
+    def set_limit(self, name: str, value: float) -> float:
+        """Set one of the limits above for this session (the operator's
+        ``set_limit``, checked by the engine); returns the old value."""
+        if name == "max_order_notional":
+            old, self.max_order_notional = self.max_order_notional, value
+        elif name == "max_position_fraction":
+            old, self.max_position_fraction = self.max_position_fraction, value
+        elif name == "max_gross_leverage":
+            old, self.max_gross_leverage = self.max_gross_leverage, value
+        elif name == "fat_finger_band":
+            old, self.fat_finger_band = self.fat_finger_band, value
+        elif name == "max_sector_fraction":
+            old, self.max_sector_fraction = self.max_sector_fraction, value
+        elif name == "var_budget":
+            old, self.var_budget = self.var_budget, value
+        elif name == "max_orders_per_minute":
+            old, self.max_orders_per_minute = float(self.max_orders_per_minute), int(value)
+        else:
+            raise KeyError(name)
+        return old
+
     def check(self, o: OrderContext) -> Rejection | None:
         r = self.halted(o)
         if r is None:

@@ -33,7 +33,7 @@ from core.snapshot import LogLine, Snapshot
 from core.view import View
 
 ACTIONS = ("halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker",
-           "flatten_symbol", "block_symbol", "unblock_symbol")
+           "flatten_symbol", "block_symbol", "unblock_symbol", "set_limit")  # set_limit: arg "NAME=VALUE"
 SYMBOL_ACTIONS = ("flatten_symbol", "block_symbol", "unblock_symbol")  # these need a symbol
 PUBLISH_S = 0.1  # snapshot rate: the UI reads at about 10 Hz
 MAX_GAP_MS = 2_000  # idle market time (nights, weekends) is not waited out

@@ -106,6 +106,25 @@ class BreakerRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelRow:
+    """One signal model's live performance against its backtest: the
+    validation Sharpe it was activated with (ModelActivated.val_sharpe) and
+    the live Sharpe its breaker watches (annualised, over the last
+    ``window`` bars of its live signal P&L; NaN until ``bars`` reaches it)."""
+
+    model: str
+    version: int
+    val_sharpe: float
+    live_sharpe: float
+    bars: int  # bars of live signal P&L so far (capped at window)
+    window: int
+    state: str  # its live-Sharpe breaker: ARMED / WARNING / TRIPPED (TRIPPED: its views are ignored)
+    trip_below: float  # the live Sharpe under which the breaker trips (ratio x validation)
+    # (symbol, live Sharpe of the model's P&L on that symbol alone, NaN until its window is full)
+    symbols: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RiskView:
     nav: float
     cash: float
@@ -159,3 +178,6 @@ class Snapshot:
     books: tuple[BookRow, ...] = ()  # P&L attribution by strategy book (empty: one driving signal)
     options: tuple[OptionRow, ...] = ()  # protective puts held (empty: none, or the overlay is off)
     blocked: tuple[str, ...] = ()  # symbols the operator blocked (block_symbol): no order may grow them
+    models: tuple[ModelRow, ...] = ()  # live vs validation Sharpe per signal model (those with a breaker)
+    # the limits set_limit may change: (name, now, as configured), in core.engine.SETTABLE_LIMITS order
+    limits: tuple[tuple[str, float, float], ...] = ()

@@ -15,15 +15,15 @@ from collections import deque
 from typing import Any
 
 from core.breakers import TRIPPED
-from core.engine import Engine
+from core.engine import SETTABLE_LIMITS, Engine
 from core.events import (
-    AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, ModelActivated, ModelFit,
-    OrderAccepted, OrderCancelled, OrderExpired, OrderIntent, OrderRejected, ParentDone, ParentOrder,
-    ProtectivePut, Quarantined, RiskSnapshot, StateChanged, SymbolBlocked, VenueReport,
+    AllocationChanged, BookCross, BreakerChanged, Command, CommandRejected, Fill, Headline, LimitChanged,
+    ModelActivated, ModelFit, OrderAccepted, OrderCancelled, OrderExpired, OrderIntent, OrderRejected, ParentDone,
+    ParentOrder, ProtectivePut, Quarantined, RiskSnapshot, StateChanged, SymbolBlocked, VenueReport,
 )
 from core.kernels import contrib_of
 from core.snapshot import (
-    BookRow, BreakerRow, LogLine, OptionRow, OrderRow, PositionRow, RiskView, SignalRow, Snapshot,
+    BookRow, BreakerRow, LogLine, ModelRow, OptionRow, OrderRow, PositionRow, RiskView, SignalRow, Snapshot,
     StressLine,
 )
 
@@ -78,11 +78,11 @@ class View:
                          ("DD peak at", _clock(self._peak[1])),
                          ("max DD peak→trough", f"{_clock(self._max_dd[1])} → {_clock(self._max_dd[2])}"
                           if self._max_dd[0] > 0 else "-"))
-                        + self._greeks(),
+                        + self._limits_set() + self._greeks(),
                         self._contributions(),
                         self._sectors(nav), self._stress(nav),
                         eng.p.var_measure if eng.new_rules else "nav_parametric", eng.p.initial_cash,
-                        eng.p.max_sector_fraction)
+                        eng.router.gate.max_sector_fraction)
         return Snapshot(
             session_id=session_id, seq=eng.seq, market_ts=eng.ts,
             speed=speed, events_per_s=events_per_s, source=source, trading_state=eng.state.state,
@@ -91,6 +91,7 @@ class View:
             log=tuple(self.log), finished=finished, error=error,
             compiled=compiled, books=self._book_rows(), options=self._option_rows(),
             blocked=tuple(sorted(eng.router.gate.blocked)),
+            models=self._model_perf(), limits=self._limits(),
         )
 
 
@@ -118,6 +119,38 @@ class View:
             dd = 1.0 - nav / self._peak[0]
             if dd > self._max_dd[0]:
                 self._max_dd = (dd, self._peak[1], ts)
+
+    def _model_perf(self) -> tuple[ModelRow, ...]:
+        """Each model with a live-Sharpe breaker: validation vs live Sharpe."""
+        eng = self.engine
+        vw = eng.views
+        out = []
+        for model, b in eng.brk.models.items():
+            window = vw.returns.get(model)
+            vs = vw.val_sharpe.get(model, math.nan)
+            annual = math.sqrt(252.0 * eng.p.bars_per_day)
+            symbols = tuple((sym, _sharpe(w, annual))
+                            for sym, w in sorted(vw.symbol_returns.get(model, {}).items()))
+            out.append(ModelRow(model, vw.versions.get(model, 0), vs, vw.live_sharpe.get(model, math.nan),
+                                window.count if window is not None else 0,
+                                window.capacity if window is not None else 0, b.state,
+                                eng.p.live_sharpe_ratio * vs, symbols))
+        return tuple(out)
+
+    def _limits(self) -> tuple[tuple[str, float, float], ...]:
+        eng = self.engine
+        out = []
+        for name, spec in SETTABLE_LIMITS.items():
+            now = float(getattr(eng.router.gate, name)) if spec[0] == "gate" else eng.brk.by_name[spec[0]].limit
+            out.append((name, now, eng.limits_configured.get(name, now)))
+        return tuple(out)
+
+    def _limits_set(self) -> tuple[tuple[str, str], ...]:
+        """The limits the operator changed this session (set_limit): now, and
+        what the config said. The breakers' limits show in their own rows too."""
+        changed = self.engine.limits_configured
+        return tuple((f"limit {name}", f"{limit_text(name, now)} (config {limit_text(name, was)})")
+                     for name, now, was in self._limits() if name in changed)
 
     def _greeks(self) -> tuple[tuple[str, str], ...]:
         """The book's delta (currency per 1.00 move, stock plus puts) and the
@@ -310,10 +343,38 @@ class View:
 
 
 
+def _sharpe(w: Any, annual: float) -> float:
+    """Annualised Sharpe of a full window of per-bar P&L (as core/views.py
+    computes a model's); NaN until the window is full."""
+    if not w.full():
+        return math.nan
+    sd = w.std()
+    return w.mean_last(w.count) / sd * annual if sd > 0.0 else 0.0
+
+
 def _clock(ts: int) -> str:
     if ts <= 0:
         return "-"
     return time.strftime("%m-%d %H:%M", time.gmtime(ts / 1000))
+
+
+COUNT_LIMITS = ("max_orders_per_minute", "consecutive_losses", "reject_storm", "bad_data")
+
+
+def limit_text(name: str, value: float) -> str:
+    """A limit as an operator reads it: fractions of NAV in percent, counts,
+    seconds, currency."""
+    if not math.isfinite(value):
+        return "n/a"
+    if name in COUNT_LIMITS:
+        return f"{value:,.0f}"
+    if name == "stale_data_s":
+        return f"{value:,.0f} s"
+    if name == "max_order_notional":
+        return f"{value:,.0f}"
+    if name == "max_gross_leverage":
+        return f"{value:.2f}x"
+    return f"{value * 100.0:.2f}%"
 
 
 def describe(e: object) -> tuple[str, str] | None:
@@ -341,6 +402,9 @@ def describe(e: object) -> tuple[str, str] | None:
         return "warn", f"REJECT {e.symbol} {e.qty:+g}: {e.rule} ({e.value:.4g} vs {e.limit:.4g}) {e.reason}"
     if isinstance(e, OrderCancelled):
         return "warn", f"CANCEL order {e.order_id} {e.symbol} {e.remaining:+g}: {e.reason}"
+    if isinstance(e, LimitChanged):
+        by = f" (by {e.who})" if e.who else ""
+        return "warn", f"LIMIT {e.name} {limit_text(e.name, e.old)} -> {limit_text(e.name, e.new)}: {e.reason}{by}"
     if isinstance(e, SymbolBlocked):
         return "warn", f"{'BLOCKED' if e.blocked else 'UNBLOCKED'} {e.symbol}: {e.reason}"
     if isinstance(e, StateChanged):

@@ -30,6 +30,9 @@ class Views:
         self.versions: dict[str, int] = {}
         self.returns: dict[str, RollingWindow] = {}  # model -> live P&L per bar
         self.val_sharpe: dict[str, float] = {}
+        self.live_sharpe: dict[str, float] = {}  # model -> its last live Sharpe (annualised; shown, decides nothing)
+        # model -> symbol -> that symbol's part of the live P&L per bar (shown per symbol, decides nothing)
+        self.symbol_returns: dict[str, dict[str, RollingWindow]] = {}
 
     def record(self, m: ModelSignal, scaled: bool) -> bool:
         """Keep ``m``'s view (0 when it is not finite) and, if ``scaled`` (a
@@ -58,6 +61,8 @@ class Views:
             return  # no validation Sharpe (regimes, sentiment): no live-Sharpe check
         self.val_sharpe[a.model] = a.val_sharpe
         self.returns[a.model] = RollingWindow(max(2, self.p.live_sharpe_min_bars))
+        self.live_sharpe.pop(a.model, None)  # a new version is measured afresh
+        self.symbol_returns[a.model] = {}
         if b is None:
             b = self.brk.add_model(a.model)
         elif b.state != ARMED:
@@ -79,13 +84,21 @@ class Views:
                 continue
             total = 0.0
             n = 0
+            per_symbol = self.symbol_returns.get(model)
             for sym in closed:
                 st = self.strategy.states.get(sym)
                 v = values.get(sym)
                 if st is None or v is None or st.returns.count < 1:
                     continue
-                total += v * st.returns.values[(st.returns.pos - 1) % st.returns.capacity]
+                earned = v * st.returns.values[(st.returns.pos - 1) % st.returns.capacity]
+                total += earned
                 n += 1
+                if per_symbol is not None:
+                    w = per_symbol.get(sym)
+                    if w is None:
+                        w = RollingWindow(window.capacity)
+                        per_symbol[sym] = w
+                    w.push(earned)
             if n == 0:
                 continue
             window.push(total / n)
@@ -93,6 +106,7 @@ class Views:
                 continue
             sd = window.std()
             live = window.mean_last(window.count) / sd * math.sqrt(252.0 * self.p.bars_per_day) if sd > 0.0 else 0.0
+            self.live_sharpe[model] = live
             b = self.brk.models[model]
             vs = self.val_sharpe.get(model, math.nan)
             if self.new_rules and vs - live >= b.limit:

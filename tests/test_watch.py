@@ -215,10 +215,10 @@ async def test_the_console_plays_pauses_steps_seeks_and_never_writes(cli_logged,
         await _until(pilot, lambda: f"input {at + 1 + SEEK_INPUTS:,}/" in str(header.content))
         notes: list[str] = []
         app.notify = lambda message, **_: notes.append(message)  # type: ignore[method-assign]
-        await pilot.press("h", "f", "r", "x", "c")
+        await pilot.press("h", "f", "r", "x", "c", "l")
         await pilot.pause(0.2)
         assert not app.screen.is_modal and watch.playback.inputs == at + 1 + SEEK_INPUTS
-        assert notes == [READ_ONLY] * 5
+        assert notes == [READ_ONLY] * 6
         await pilot.press("g", *"500", "enter")
         await _until(pilot, lambda: watch.playback.input_seq <= 500 < watch.playback.next_input_seq())
         await pilot.press("q")

@@ -35,6 +35,7 @@ LAZY: dict[str, str] = {
     "sweep": "console.sweep:sweep",
     "alerts": "console.alert_cmd:alerts",
     "ack": "console.alert_cmd:ack",
+    "set-limit": "console.ctl_cmd:set_limit",  # issue 18
 }
 
 
@@ -63,6 +64,7 @@ SHORT_HELP: dict[str, str] = {
     "alerts": "Alerts raised by engines (newest first): id, when, severity, kind, text, acknowledged by whom.",
     "ack": "Acknowledge alerts: their escalation and the dead-man switch stop (logged: who, when).",
     "sweep": "Parameter sweep: what-if runs of a session's market (or a price file) over a grid, on Ray.",
+    "set-limit": "Change one gate or breaker limit of a running engine for this session (logged: who, why).",
 }
 
 
