@@ -94,6 +94,12 @@ class LimitsConfig:
     trading_hours: str = ""  # "HH:MM-HH:MM" UTC, Monday-Friday; "" = always open
     quarantine_band: float = 0.25  # |price / last good price - 1| past which a print is quarantined
     quarantine_confirm: int = 3  # consecutive prints at the new level that confirm a real gap
+    # US individual accounts (seed 002; core/gate.py UsAccountRules), off by default:
+    pdt: bool = False  # refuse (rule "pdt") a day trade past pdt_max_day_trades in 5 business days
+    pdt_min_equity: float = 25_000.0  # ... while equity (NAV) is under this
+    pdt_max_day_trades: int = 4  # day trades allowed in 5 business days (the next is refused)
+    wash_sale: bool = False  # flag a loss followed by a rebuy within wash_sale_days (a report line)
+    wash_sale_days: int = 30
 
 
 ON_TRIP = {"daily_loss": "flatten", "max_drawdown": "flatten", "trailing_loss": "flatten",
@@ -521,6 +527,13 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
             ("breakers.var_limit", cfg.breakers.var_limit),
             ("limits.quarantine_band", cfg.limits.quarantine_band)]
     out += [f"{n} must be in (0, 1], got {v}" for n, v in more if not 0 < v <= 1]
+    lim = cfg.limits
+    if not (lim.pdt_min_equity >= 0 and math.isfinite(lim.pdt_min_equity)):
+        out.append(f"limits.pdt_min_equity must be a finite number >= 0, got {lim.pdt_min_equity}")
+    if not 0 <= lim.pdt_max_day_trades <= 1000:
+        out.append(f"limits.pdt_max_day_trades must be in [0, 1000], got {lim.pdt_max_day_trades}")
+    if not 1 <= lim.wash_sale_days <= 366:
+        out.append(f"limits.wash_sale_days must be in [1, 366] (calendar days), got {lim.wash_sale_days}")
     if cfg.limits.trading_hours and parse_hours(cfg.limits.trading_hours) is None:
         out.append(f"limits.trading_hours must be 'HH:MM-HH:MM' (UTC), got {cfg.limits.trading_hours!r}")
     unknown = sorted(set(cfg.breakers.reduce_on) - set(BREAKER_NAMES))
