@@ -90,6 +90,8 @@ def build_engine(cfg: EngineConfig, spec: MarketSpec, seed: int = 0, venue_exec:
     us.pdt, us.pdt_min_equity = bool(lim.pdt), float(lim.pdt_min_equity)
     us.pdt_max_day_trades = int(lim.pdt_max_day_trades)
     us.wash_sale, us.wash_sale_days = bool(lim.wash_sale), int(lim.wash_sale_days)
+    if engine.hedger is not None:  # [hedge] flag_rule (core/hedger.py hedge_flag)
+        engine.hedger.flag_rule, engine.hedger.drop_above = str(hg.flag_rule), float(hg.drop_above)
     return engine
 
 

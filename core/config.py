@@ -201,6 +201,11 @@ class HedgeConfig:
     protect: bool = False
     flag_models: tuple[str, ...] = ("sentiment", "hmm")  # views that flag a name ("momentum" too)
     flag_below: float = -0.5  # a view at or below this flags a name held long
+    # "view": a flag model's view at or below flag_below flags a name; "drop_probability"
+    # (seed 000): the forest's p(fall past signals.forest.drop within drop_h bars) above
+    # drop_above flags it (needs [signals.forest] drop > 0)
+    flag_rule: str = "view"
+    drop_above: float = 0.6
     moneyness: float = 0.95  # strike / spot (0.95 = 5% out of the money)
     expiry_days: float = 30.0  # calendar days to expiry
     max_premium_multiple: float = 1.25  # buy when the ask <= this x BSM fair value
@@ -694,7 +699,16 @@ def _check_hedge(cfg: EngineConfig) -> list[str]:
         out.append(f"hedge.rate and hedge.div must be in [0, 1] (annual fractions), got {h.rate}, {h.div}")
     if h.min_bars < 2 or h.recheck_bars < 1:
         out.append(f"hedge.min_bars must be >= 2 and hedge.recheck_bars >= 1, got {h.min_bars}, {h.recheck_bars}")
-    if h.protect:
+    if h.flag_rule not in ("view", "drop_probability"):
+        out.append(f"hedge.flag_rule must be view or drop_probability, got {h.flag_rule!r}")
+    if not 0 < h.drop_above < 1:
+        out.append(f"hedge.drop_above must be in (0, 1) (a probability), got {h.drop_above}")
+    if h.protect and h.flag_rule == "drop_probability":
+        drop = cfg.signals.params.get("forest", {}).get("drop", 0.0)
+        if "forest" not in cfg.signals.models or not (isinstance(drop, (int, float)) and drop > 0):
+            out.append("hedge.flag_rule = 'drop_probability' needs 'forest' in signals.models and "
+                       f"[signals.forest] drop > 0 (e.g. 0.05), got drop = {drop!r}")
+    elif h.protect:
         odd = [m for m in h.flag_models if m != "momentum" and m not in cfg.signals.models]
         if odd:
             out.append(f"hedge.flag_models names {odd}, neither momentum nor in signals.models")

@@ -59,6 +59,8 @@ SPECS: dict[str, dict[str, Spec]] = {
         "scale": ("float", ("gt", 0.0), None, ()),
         "features": ("choice", None, None, ("returns", "fracdiff")),
         "leak_check": ("bool", None, None, ()),
+        "drop": ("float", 0.0, 0.99, ()),
+        "drop_h": ("int", 1, 1_000, ()),
     },
     "lstm": {**_NET, "hidden": ("int", 1, 1_024, ())},
     "cnn": {**_NET, "channels": ("int", 1, 512, ()), "kernel": ("int", 1, 64, ()),
