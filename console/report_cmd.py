@@ -28,6 +28,7 @@ from console.curves import SUMMARY_KINDS, RunSummary, Tally
 from console.trades import TradeLog, held, last_closes, ratio
 from core.codec import DecodeError, from_row
 from core.errors import InputError
+from core.events import Fill, PositionChanged
 from core.pnl import PNL_LABEL, logged_initial_cash
 
 BLOCKS: Final = " ▁▂▃▄▅▆▇█"
@@ -83,9 +84,10 @@ def load_report(db_path: Path, session_id: str) -> Report:
             except DecodeError as exc:
                 raise InputError(f"session {sid}: seq {seq}: {exc}") from None
             tally.add(ev)
-            if wash is not None and kind in ("fill", "position"):
-                wash.add(kind, ts, symbol, int(getattr(ev, "order_id", 0)), float(ev.qty),
-                         float(getattr(ev, "realized", 0.0)))
+            if wash is not None and isinstance(ev, Fill):
+                wash.add("fill", ts, symbol, ev.order_id, ev.qty, 0.0)
+            elif wash is not None and isinstance(ev, PositionChanged):
+                wash.add("position", ts, symbol, 0, ev.qty, ev.realized)
     log = TradeLog(db, sid)
     log.update()
     held = sorted(s for s, (q, _) in log.positions.items() if q != 0.0)

@@ -80,7 +80,8 @@ def open_source(desc: dict[str, Any]) -> tuple[Any, MarketSpec, str, tuple[str, 
         from core.market.sim import Simulator
 
         sim = Simulator(int(desc["seed"]))
-        source, spec, name, fixups = sim, sim.spec, sim.describe(), ()
+        fixups: tuple[str, ...] = ()
+        source, spec, name = sim, sim.spec, sim.describe()
     else:
         source, spec, name, fixups = file_market(str(desc["path"]), desc.get("symbol"), desc)
     if isinstance(desc.get("news"), dict):

@@ -217,9 +217,9 @@ class SignalHub:
                 for o in got:
                     if math.isfinite(o.value) and math.isfinite(o.confidence):
                         if o.model != name:  # a side view (the forest's forest_drop): logged, not ensembled
-                            side = self.side.setdefault(name, [])
-                            if o.model not in side:
-                                side.append(o.model)
+                            sides = self.side.setdefault(name, [])
+                            if o.model not in sides:
+                                sides.append(o.model)
                         self.latest[(o.model, o.symbol)] = o
         inputs: list[object] = []
         for b in closed:
