@@ -71,7 +71,9 @@ class ExecutionConfig:
     """Execution algorithms for large strategy orders: a parent order worked as
     child orders over market time, each child through the pre-trade gate."""
 
-    algo: str = "twap"  # "twap": equal slices (in lots), the rest on the last; "pov": a share of volume
+    # "twap": equal slices (in lots), the rest on the last; "vwap": slices in proportion to the
+    # volume seen so far in each slice's time of day; "pov": a share of volume
+    algo: str = "twap"
     twap_above_notional: float = 0.0  # strategy orders above this notional are sliced; 0 = never
     slices: int = 5  # slices per parent (the parent ends after slices x slice_s at the latest)
     slice_s: float = 60.0  # market seconds per slice
@@ -664,8 +666,8 @@ def _check_execution(cfg: EngineConfig) -> list[str]:
     out += [f"{n} must be >= 0, got {v}" for n, v in nonneg if v < 0]
     if not 0 <= b.participation <= 1:
         out.append(f"broker.participation must be in [0, 1] (0 = no cap), got {b.participation}")
-    if ex.algo not in ("twap", "pov"):
-        out.append(f"execution.algo must be twap or pov, got {ex.algo!r}")
+    if ex.algo not in ("twap", "vwap", "pov"):
+        out.append(f"execution.algo must be twap, vwap or pov, got {ex.algo!r}")
     if ex.slices < 1:
         out.append(f"execution.slices must be >= 1, got {ex.slices}")
     if not ex.slice_s >= 0.001:
