@@ -85,8 +85,10 @@ class UsAccountRules:
     (``on_fill``, from Engine.book_fill). Both off by default.
 
     Pattern day trader (``pdt``): a day trade is opening or adding to a
-    position in a symbol and closing or reducing it (one order, however many
-    fills) on the same market day (the UTC date of the market ts). The gate
+    position in a symbol and then closing or reducing it on the same market
+    day (the UTC date of the market ts); closes after it count again only
+    after another opening fill (FINRA's sequence rule: buy, sell, sell is one
+    day trade; buy, sell, buy, sell two). The gate
     refuses, rule "pdt", an order that would be a day trade when the account
     already made ``pdt_max_day_trades`` of them within the last five business
     days (today and the four before) and its equity (NAV) is under
@@ -121,11 +123,13 @@ class UsAccountRules:
         closes = before != 0.0 and (qty > 0.0) != (before > 0.0)
         day = ts // DAY_MS
         if closes and self.opened_day.get(symbol, -1) == day:
-            key = (business_day(ts), symbol, order_id)
-            if key not in self.day_trades:
-                self.day_trades.append(key)
-                if (key[0], symbol) in self.reserved:
-                    self.reserved.remove((key[0], symbol))
+            # one day trade per open-then-close today: later closes count again only
+            # after another opening fill (buy, sell 50, sell 50 is one; buy, sell, buy, sell two)
+            bd = business_day(ts)
+            self.day_trades.append((bd, symbol, order_id))
+            self.opened_day[symbol] = -1
+            if (bd, symbol) in self.reserved:
+                self.reserved.remove((bd, symbol))
         if closes and realized < 0.0:
             self.losses[symbol] = (ts, realized, 1.0 if before > 0.0 else -1.0)
         if opens:
@@ -155,7 +159,10 @@ class UsAccountRules:
         return n
 
     def reserve(self, symbol: str, ts: int) -> None:
-        self.reserved.append((business_day(ts), symbol))
+        """One pending day trade per symbol and day (a parent and its children are one)."""
+        key = (business_day(ts), symbol)
+        if key not in self.reserved:
+            self.reserved.append(key)
 
     def would_day_trade(self, symbol: str, exposure: float, qty: float, ts: int) -> bool:
         return exposure != 0.0 and (qty > 0.0) != (exposure > 0.0) \
@@ -269,6 +276,8 @@ class Gate:
         us = self.us
         if o.nav >= us.pdt_min_equity or not us.would_day_trade(o.symbol, o.exposure_before(), o.qty, o.ts):
             return None
+        if (business_day(o.ts), o.symbol) in us.reserved:
+            return None  # the day trade already let through (a parent's child, a retry): no new one
         n = us.day_trades_in_window(o.ts)
         if n >= us.pdt_max_day_trades:
             return Rejection("pdt", float(n + 1), float(us.pdt_max_day_trades),

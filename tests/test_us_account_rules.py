@@ -92,6 +92,26 @@ def test_a_position_held_overnight_is_not_a_day_trade_and_partial_fills_count_on
     assert rule(g, order(-10.0, 10.0, MON + DAY + 6)) == "pdt"  # limit 1: the second is refused
 
 
+def test_day_trades_follow_the_sequence_rule_and_a_parent_s_children_reserve_once() -> None:
+    g = gate()
+    us = g.us
+    us.on_fill(MON, "AAA", 1, 0.0, 100.0, 0.0)  # buy 100, sell 50, sell 50: one day trade
+    us.on_fill(MON + 1, "AAA", 2, 100.0, -50.0, 0.0)
+    us.on_fill(MON + 2, "AAA", 3, 50.0, -50.0, 0.0)
+    assert us.day_trades_in_window(MON) == 1
+    us.on_fill(MON + 3, "BBB", 4, 0.0, 10.0, 0.0)  # buy, sell, buy, sell: two
+    us.on_fill(MON + 4, "BBB", 5, 10.0, -10.0, 0.0)
+    us.on_fill(MON + 5, "BBB", 6, 0.0, 10.0, 0.0)
+    us.on_fill(MON + 6, "BBB", 7, 10.0, -10.0, 0.0)
+    assert us.day_trades_in_window(MON) == 3
+    us.on_fill(MON + 7, "CCC", 8, 0.0, 100.0, 0.0)
+    for _ in range(3):  # a closing parent, then its children, each through the gate
+        assert rule(g, order(-25.0, 100.0, MON + 8, symbol="CCC")) == ""
+    assert us.day_trades_in_window(MON) == 4 and len(us.reserved) == 1
+    us.on_fill(MON + 9, "CCC", 9, 100.0, -25.0, 0.0)
+    assert us.day_trades_in_window(MON) == 4 and us.reserved == []
+
+
 def test_pdt_off_refuses_nothing_and_records_nothing() -> None:
     g = Gate(BIG, BIG, BIG, BIG, BIG, BIG, 10**9, [], -1, -1)
     for k in range(6):
