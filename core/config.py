@@ -624,6 +624,11 @@ def _check_sizing(cfg: EngineConfig) -> list[str]:
         out.append(f"strategy.kelly_cap must be in (0, 10] (a multiple of the full size), got {st.kelly_cap}")
     if st.kelly_bars < 2:
         out.append(f"strategy.kelly_bars must be >= 2 (bars), got {st.kelly_bars}")
+    if cfg.signals.params.get("pairs", {}).get("sizing") == "hedge_ratio" and \
+            (st.vol_target > 0 or st.kelly_fraction > 0):
+        out.append("signals.pairs.sizing = 'hedge_ratio' needs strategy.vol_target = 0 and "
+                   "strategy.kelly_fraction = 0 (per-symbol scaling would undo the hedge ratio), got "
+                   f"{st.vol_target}, {st.kelly_fraction}")
     return out
 
 

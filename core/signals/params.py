@@ -62,6 +62,7 @@ SPECS: dict[str, dict[str, Spec]] = {
         "drop": ("float", 0.0, 0.99, ()),
         "drop_h": ("int", 1, 1_000, ()),
     },
+    "pairs": {"sizing": ("choice", None, None, ("equal", "hedge_ratio"))},
     "lstm": {**_NET, "hidden": ("int", 1, 1_024, ())},
     "cnn": {**_NET, "channels": ("int", 1, 512, ()), "kernel": ("int", 1, 64, ()),
             "layers": ("int", 1, 8, ())},
