@@ -4,6 +4,8 @@ outside their window; both off by default, turned on by [limits]."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.broker import BrokerFill, OpenOrder
@@ -185,7 +187,7 @@ def test_on_the_simulator_pdt_refuses_past_the_limit_and_the_report_s_wash_sales
     assert live and live == [(w.symbol, w.loss_ts, w.loss, w.rebuy_ts, w.rebuy_order) for w in log.rules.wash_sales]
 
 
-def test_console_report_lists_wash_sales_when_the_config_turns_them_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_console_report_lists_wash_sales_when_the_config_turns_them_on(tmp_path: Path) -> None:
     from tests.conftest import run_cli
 
     db, cfg = tmp_path / "c.db", tmp_path / "us.toml"
@@ -197,7 +199,7 @@ def test_console_report_lists_wash_sales_when_the_config_turns_them_on(tmp_path)
     assert out.returncode == 0, out.stderr
     line = next(ln for ln in out.stdout.splitlines() if "wash sales (flagged)" in ln)
     assert int(line.split()[-3].rstrip(",")) >= 1 and "bought back UTC" in out.stdout
-    plain, _ = tmp_path / "p.db", None
+    plain = tmp_path / "p.db"
     res = run_cli("run", "--headless", "--seed", "5", "--events", "2000", db=plain)
     out = run_cli("report", res.stdout.strip().splitlines()[-1], "--out", str(tmp_path / "p.html"), db=plain)
     assert out.returncode == 0 and "wash sales" not in out.stdout  # off: no line
