@@ -66,6 +66,8 @@ def cli() -> None:
 @click.option("--speed", default=None, help="Market-time multiple, or 'max' (default: 60 with UI, max headless).")
 @click.option("--data", type=str, default=None, help="Price file (CSV/Parquet) instead of the simulator.")
 @click.option("--symbol", default=None, help="Symbol name for a single-instrument file.")
+@click.option("--news", default=None, metavar="FILE",
+              help="Headlines (CSV/JSONL: ts, symbol, text) fed as logged inputs in time order with the prices.")
 @click.option("--config", "config_path", default=None, help="TOML config of limits and strategy.")
 @click.option("--theme", default=None, help="UI theme (console-dark, console-light, console-contrast, console-colorblind or a user theme).")
 @click.option("--resume", "resume_id", default=None, metavar="ID",
@@ -86,7 +88,8 @@ def cli() -> None:
 def run(headless: bool, events: int | None, seed: int | None, speed: str | None, data: str | None,
         symbol: str | None, config_path: str | None, theme: str | None, resume_id: str | None,
         like_id: str | None, db: str | None, venue_name: str | None = None, mode: str | None = None,
-        symbols: str | None = None, venue_url: str | None = None, detach: bool = False) -> None:
+        symbols: str | None = None, venue_url: str | None = None, detach: bool = False,
+        news: str | None = None) -> None:
     """Run a session on the simulated market (default), a price file or a venue's live data."""
     from console.venue_cli import venue_for_run
 
@@ -94,6 +97,10 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
     pace = None if venue is not None else _speed(speed) if speed is not None else (None if headless else 60.0)
     clash = [n for n, v in (("--seed", seed), ("--data", data), ("--symbol", symbol),
                             ("--config", config_path)) if v is not None]
+    if news is not None and venue is not None:
+        raise click.UsageError("--news feeds a file's headlines beside a simulated or file market; drop --venue")
+    if news is not None and resume_id is not None:
+        raise click.UsageError("--resume re-reads the news file the session was logged with; drop --news")
     if resume_id is not None and like_id is not None:
         raise click.UsageError("--resume continues a session and --like starts a new one; choose one")
     if like_id is not None and venue is not None:
@@ -113,6 +120,8 @@ def run(headless: bool, events: int | None, seed: int | None, speed: str | None,
                        config_path=config_path, max_events=events, keep_alive=not headless)
         if venue is not None:
             options["venue"] = venue
+        if news is not None:
+            options["news"] = str(Path(news).absolute())  # a detached engine runs in "/"
         if like_id is not None:
             options["like"] = like_id
     if detach:

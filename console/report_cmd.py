@@ -28,6 +28,7 @@ from console.curves import SUMMARY_KINDS, RunSummary, Tally
 from console.trades import TradeLog, held, last_closes, ratio
 from core.codec import DecodeError, from_row
 from core.errors import InputError
+from core.events import Fill, PositionChanged
 from core.pnl import PNL_LABEL, logged_initial_cash
 
 BLOCKS: Final = " ▁▂▃▄▅▆▇█"
@@ -53,6 +54,7 @@ class Report:
     summary: RunSummary
     trades: TradeLog | None = None  # closed trades and per-symbol realised P&L and fees
     end: tuple[EndPosition, ...] = ()  # positions held at the end of the log
+    wash_sales: tuple[Any, ...] | None = None  # core.gate.WashSale, when limits.wash_sale is on
 
 
 # ------------------------------------------------------------ loading
@@ -74,12 +76,18 @@ def load_report(db_path: Path, session_id: str) -> Report:
     if math.isnan(initial):
         raise InputError(f"session {sid}: logged config has no readable engine.initial_cash")
     tally = Tally(initial, bars_per_day)
+    wash = _wash_sale_log(setup["engine"])
     for seq, kind, ts, symbol, payload, _ in iter_events(db, sid):
         if kind in SUMMARY_KINDS:
             try:
-                tally.add(from_row(kind, ts, symbol, payload))
+                ev = from_row(kind, ts, symbol, payload)
             except DecodeError as exc:
                 raise InputError(f"session {sid}: seq {seq}: {exc}") from None
+            tally.add(ev)
+            if wash is not None and isinstance(ev, Fill):
+                wash.add("fill", ts, symbol, ev.order_id, ev.qty, 0.0)
+            elif wash is not None and isinstance(ev, PositionChanged):
+                wash.add("position", ts, symbol, 0, ev.qty, ev.realized)
     log = TradeLog(db, sid)
     log.update()
     held = sorted(s for s, (q, _) in log.positions.items() if q != 0.0)
@@ -89,7 +97,18 @@ def load_report(db_path: Path, session_id: str) -> Report:
         qty, avg = log.positions[sym]
         close = closes.get(sym, (0, math.nan))[1]
         end.append(EndPosition(sym, qty, avg, close, qty * close, qty * (close - avg)))
-    return Report(sid, meta, tally.summary(), log, tuple(end))
+    return Report(sid, meta, tally.summary(), log, tuple(end),
+                  None if wash is None else tuple(wash.rules.wash_sales))
+
+
+def _wash_sale_log(engine_cfg: Any) -> Any:
+    """A core.gate.WashSaleLog when the session's [limits] wash_sale is on."""
+    from core.gate import WashSaleLog
+
+    lim = engine_cfg.get("limits") if isinstance(engine_cfg, dict) else None
+    if not isinstance(lim, dict) or lim.get("wash_sale") is not True:
+        return None
+    return WashSaleLog(int(lim.get("wash_sale_days", 30)))
 
 
 # ------------------------------------------------------------ figures
@@ -123,7 +142,8 @@ def _span(ms: int, whole: int) -> str:
     return f"{held(ms)}{share}" if ms else "0"
 
 
-def figures(s: RunSummary, trades: TradeLog | None = None) -> list[tuple[str, str]]:
+def figures(s: RunSummary, trades: TradeLog | None = None,
+            wash_sales: tuple[Any, ...] | None = None) -> list[tuple[str, str]]:
     """The summary lines, formatted once for the terminal and the HTML."""
     dd = s.max_drawdown
     r = s.returns
@@ -159,6 +179,10 @@ def figures(s: RunSummary, trades: TradeLog | None = None) -> list[tuple[str, st
             ("profit factor", ratio(st.profit_factor)),
             ("closed trades' P&L (net of fees)", f"{st.net:+,.2f}"),
         ]
+    if wash_sales is not None:  # [limits] wash_sale: a loss bought back within the window
+        loss = sum(w.loss for w in wash_sales)
+        rows.append(("wash sales (flagged)",
+                     f"{len(wash_sales):,}" + (f", losses {loss:+,.2f}" if wash_sales else "")))
     return rows
 
 
@@ -248,7 +272,7 @@ def print_report(out: Console, rep: Report) -> None:
     t = Table(show_header=False, box=None)
     t.add_column("figure")
     t.add_column("value", justify="right")
-    for k, v in figures(s, rep.trades):
+    for k, v in figures(s, rep.trades, rep.wash_sales):
         t.add_row(k, v)
     out.print(t)
     for title, cols, rows in _detail_tables(rep, terminal=True):
@@ -299,6 +323,11 @@ def _detail_tables(rep: Report, terminal: bool = False) -> list[tuple[str, Seque
          [[e.symbol, f"{e.qty:+,g}", f"{e.avg_price:,.4f}", _num(e.close, "{:,.4f}"), _num(e.value, "{:,.2f}"),
            _num(e.unrealized, "{:+,.2f}")] for e in rep.end]),
     ]
+    if rep.wash_sales:
+        tables.append(("wash sales (a loss, then the symbol bought back within limits.wash_sale_days)",
+                       ("symbol", "loss UTC", "loss", "bought back UTC", "order"),
+                       [[w.symbol, when(w.loss_ts), f"{w.loss:+,.2f}", when(w.rebuy_ts), str(w.rebuy_order)]
+                        for w in rep.wash_sales]))
     if rep.trades is not None and rep.trades.closed:
         limit = TERMINAL_TRADES if terminal else HTML_TRADES
         newest = rep.trades.closed[::-1][:limit]
@@ -395,7 +424,7 @@ def render_html(rep: Report) -> str:
                   marks=[(h.ts, "halt: " + h.reason) for h in s.halts]),
         "<p>Dashed lines: halts (hover for the reason).</p>" if s.halts else "",
         "<h2>Drawdown</h2>", svg_curve(s.ts, s.drawdown * 100, "max", "{:.2f}%", "#d1242f", invert=True),
-        "<h2>Summary</h2>", _html_table(figures(s, rep.trades)),
+        "<h2>Summary</h2>", _html_table(figures(s, rep.trades, rep.wash_sales)),
     ]
     for title, cols, rows in _detail_tables(rep):
         if rows:

@@ -82,8 +82,34 @@ def open_source(desc: dict[str, Any]) -> tuple[Any, MarketSpec, str, tuple[str, 
         from core.market.sim import Simulator
 
         sim = Simulator(int(desc["seed"]))
-        return sim, sim.spec, sim.describe(), ()
-    return file_market(str(desc["path"]), desc.get("symbol"), desc)
+        fixups: tuple[str, ...] = ()
+        source, spec, name = sim, sim.spec, sim.describe()
+    else:
+        source, spec, name, fixups = file_market(str(desc["path"]), desc.get("symbol"), desc)
+    if isinstance(desc.get("news"), dict):
+        source, notes = with_news(source, spec, desc["news"])
+        fixups = (*fixups, *notes)
+    return source, spec, name, fixups
+
+
+def with_news(source: Any, spec: MarketSpec, identity: dict[str, Any]) -> tuple[Any, tuple[str, ...]]:
+    """``source`` with the headlines of a news file merged in (core/market/news.py).
+    ``identity`` is the logged description: with a ``sha256`` (a resume, a
+    --like run) the file must be the one the session was logged on; without
+    one its size and sha256 are recorded in it."""
+    from core.errors import InputError
+    from core.market.news import load_news_file, merge_news
+
+    path = str(identity["path"])
+    nf = load_news_file(path, [i.symbol for i in spec.instruments])
+    if identity.get("sha256"):
+        if (identity["sha256"], identity.get("bytes")) != (nf.sha256, nf.size):
+            raise InputError(f"{path}: not the news file this session was logged on (now {nf.size:,} bytes, "
+                             f"sha256 {nf.sha256[:12]}; logged {identity.get('bytes')} bytes, "
+                             f"sha256 {str(identity['sha256'])[:12]}); refusing to use it")
+    else:
+        identity["bytes"], identity["sha256"] = nf.size, nf.sha256
+    return merge_news(source, nf.headlines), nf.notes()
 
 
 def market_time(speed: float | None, source: dict[str, Any]) -> bool:
@@ -293,10 +319,11 @@ def _resolved(data: str) -> str:
 
 def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None,
             symbol: str | None, config_path: str | None, max_events: int | None,
-            keep_alive: bool, venue: Any = None, like: str | None = None) -> Prepared:
+            keep_alive: bool, venue: Any = None, like: str | None = None, news: str | None = None) -> Prepared:
     """A new session. ``like``: another logged session's id, whose config,
     seed and data source it takes (``config_path`` then names only changes,
-    laid over its config; seed, data and symbol must be None). ``venue``:
+    laid over its config; seed, data and symbol must be None). ``news``: a
+    headlines file (CSV/JSONL) merged into the source in time order. ``venue``:
     live market data from a venue (console/venue_run.py)."""
     from storage import LogWriter
 
@@ -320,6 +347,8 @@ def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None
             seed = int.from_bytes(os.urandom(4), "big") >> 1  # chosen now, logged and printed
         source_desc = ({"kind": "sim", "seed": seed} if data is None
                        else {"kind": "file", "path": _resolved(data), "symbol": symbol})
+    if news is not None:  # headlines from a file (a --like run may add them to the logged source)
+        source_desc = {**source_desc, "news": {"path": _resolved(news)}}
     if config_path is not None and cfg.signals.drl.get("policy"):  # a policy path is the config file's
         from dataclasses import replace
         cfg = replace(cfg, signals=replace(cfg.signals, drl={**cfg.signals.drl, "policy": str(

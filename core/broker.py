@@ -21,7 +21,8 @@ never reaches the broker, so it is never a fill price.
 - Time in force: an order with ``expire_ts`` > 0 expires at that market ms.
 
 A ``ParentOrder`` is a large order worked as child orders over market time
-(TWAP: equal slices in lots, the remainder on the last; POV: the whole
+(TWAP: equal slices in lots, the remainder on the last; VWAP: slices in
+proportion to the volume profile, the remainder on the last; POV: the whole
 remainder each slice, capped at ``pov_rate`` of each print). The engine
 sends the children through the pre-trade gate and logs everything; this
 module only keeps the books.
@@ -29,10 +30,14 @@ module only keeps the books.
 
 import math
 
+from core.bus import Bus
+
 MARKET = "market"
 LIMIT = "limit"
 TWAP = "twap"
 POV = "pov"
+VWAP = "vwap"
+DAY_MS = 86_400_000
 
 
 class OpenOrder:
@@ -98,6 +103,8 @@ class ParentOrder:
         self.pov_rate = pov_rate
         self.limit_offset = limit_offset  # fraction; 0 = market children
         self.filled: float = 0.0
+        # VWAP: cumulative share of the parent due by the end of each slice (set_profile)
+        self.cum_share: list[float] = []
         self.sent: int = 0  # slices done (a slice that rounds to nothing counts)
         self.child_id: int = 0  # the open child, 0 = none
         self.next_ts: int = start_ts
@@ -112,8 +119,27 @@ class ParentOrder:
             return self.qty
         lot = self.lot if self.lot > 0.0 else 1.0
         lots = math.floor(abs(self.qty) / lot + 1e-9)
-        due = float((lots * (k + 1)) // self.slices) * lot
+        if self.algo == VWAP and len(self.cum_share) == self.slices:
+            due = float(math.floor(lots * self.cum_share[k] + 1e-9)) * lot
+        else:
+            due = float((lots * (k + 1)) // self.slices) * lot
         return due if self.qty > 0.0 else -due
+
+    def set_profile(self, weights: list[float]) -> None:
+        """VWAP: each slice's expected volume (``PaperBroker.profile``); all
+        zero (no volume seen yet) leaves the equal TWAP schedule."""
+        total = 0.0
+        for w in weights:
+            total += w
+        if total <= 0.0 or len(weights) != self.slices:
+            self.cum_share = []
+            return
+        acc = 0.0
+        out: list[float] = []
+        for w in weights:
+            acc += w
+            out.append(acc / total)
+        self.cum_share = out
 
     def child_qty(self, k: int) -> float:
         """Signed size of slice ``k``'s child: what is due by then, less what
@@ -140,6 +166,15 @@ class PaperBroker:
         self.parents: dict[int, ParentOrder] = {}
         self.parent_by_symbol: dict[str, int] = {}
         self.next_expiry: int = 0  # earliest expire_ts of an open order (0 = none); may be stale-early
+        # VWAP's volume profile: volume of every print seen on the days before today (UTC
+        # dates), per symbol and time-of-day bucket of profile_ms; today's prints join at the
+        # next day's first print (a part-day would read as no volume later today).
+        # profile_ms 0 = not kept (no VWAP); ``clock`` gives the print's time
+        self.profile_ms: int = 0
+        self.clock: Bus | None = None
+        self.volume_by_bucket: dict[str, dict[int, float]] = {}
+        self.volume_today: dict[str, dict[int, float]] = {}
+        self.profile_day: int = -1
 
     # ------------------------------------------------------------ orders
 
@@ -179,6 +214,8 @@ class PaperBroker:
     def on_price(self, symbol: str, price: float, volume: float) -> list[BrokerFill]:
         """Fill the open orders of ``symbol`` against a print at ``price`` of
         ``volume`` units, oldest order first (see the module doc)."""
+        if self.profile_ms > 0 and volume > 0.0:
+            self.observe(symbol, volume)
         if self.pending_by_symbol.get(symbol, 0) == 0:
             return []
         fills: list[BrokerFill] = []
@@ -264,6 +301,40 @@ class PaperBroker:
         return cancelled
 
     # ------------------------------------------------------------ parents
+
+    def observe(self, symbol: str, volume: float) -> None:
+        clock = self.clock
+        if clock is None:
+            return
+        day = clock.ts // DAY_MS
+        if day != self.profile_day:
+            for sym, today in self.volume_today.items():
+                done = self.volume_by_bucket.get(sym)
+                if done is None:
+                    done = {}
+                    self.volume_by_bucket[sym] = done
+                for bucket_, v in today.items():
+                    done[bucket_] = done.get(bucket_, 0.0) + v
+            self.volume_today = {}
+            self.profile_day = day
+        bucket = (clock.ts % DAY_MS) // self.profile_ms
+        by = self.volume_today.get(symbol)
+        if by is None:
+            by = {}
+            self.volume_today[symbol] = by
+        by[bucket] = by.get(bucket, 0.0) + volume
+
+    def profile(self, symbol: str, start_ts: int, slices: int, slice_ms: int) -> list[float]:
+        """The volume seen on the days before today in the time-of-day bucket
+        of each slice of a parent starting at ``start_ts``: VWAP's weights
+        (all zero on the first day: the parent keeps TWAP's equal slices)."""
+        by = self.volume_by_bucket.get(symbol)
+        out: list[float] = []
+        for k in range(slices):
+            ts = start_ts + k * slice_ms
+            out.append(0.0 if by is None or self.profile_ms <= 0
+                       else by.get((ts % DAY_MS) // self.profile_ms, 0.0))
+        return out
 
     def add_parent(self, p: ParentOrder) -> None:
         self.parents[p.parent_id] = p

@@ -84,8 +84,15 @@ def build_engine(cfg: EngineConfig, spec: MarketSpec, seed: int = 0, venue_exec:
     hp.min_bars, hp.recheck_bars = int(hg.min_bars), int(hg.recheck_bars)
     hp.rate, hp.div = float(hg.rate), float(hg.div)
     hp.bars_per_year = 252.0 * float(spec.bars_per_day)
-    return Engine(p, [Instrument(i.symbol, i.asset_class, float(i.lot), i.sector)
-                           for i in spec.instruments])
+    engine = Engine(p, [Instrument(i.symbol, i.asset_class, float(i.lot), i.sector)
+                        for i in spec.instruments])
+    us = engine.router.gate.us  # US account rules (core/gate.py UsAccountRules): off by default
+    us.pdt, us.pdt_min_equity = bool(lim.pdt), float(lim.pdt_min_equity)
+    us.pdt_max_day_trades = int(lim.pdt_max_day_trades)
+    us.wash_sale, us.wash_sale_days = bool(lim.wash_sale), int(lim.wash_sale_days)
+    if engine.hedger is not None:  # [hedge] flag_rule (core/hedger.py hedge_flag)
+        engine.hedger.flag_rule, engine.hedger.drop_above = str(hg.flag_rule), float(hg.drop_above)
+    return engine
 
 
 ACTIONS = {"halt": HALTED, "reduce": REDUCING, "flatten": FLATTEN}  # breakers.on_trip -> the engine's

@@ -71,7 +71,9 @@ class ExecutionConfig:
     """Execution algorithms for large strategy orders: a parent order worked as
     child orders over market time, each child through the pre-trade gate."""
 
-    algo: str = "twap"  # "twap": equal slices (in lots), the rest on the last; "pov": a share of volume
+    # "twap": equal slices (in lots), the rest on the last; "vwap": slices in proportion to the
+    # volume seen so far in each slice's time of day; "pov": a share of volume
+    algo: str = "twap"
     twap_above_notional: float = 0.0  # strategy orders above this notional are sliced; 0 = never
     slices: int = 5  # slices per parent (the parent ends after slices x slice_s at the latest)
     slice_s: float = 60.0  # market seconds per slice
@@ -94,6 +96,12 @@ class LimitsConfig:
     trading_hours: str = ""  # "HH:MM-HH:MM" UTC, Monday-Friday; "" = always open
     quarantine_band: float = 0.25  # |price / last good price - 1| past which a print is quarantined
     quarantine_confirm: int = 3  # consecutive prints at the new level that confirm a real gap
+    # US individual accounts (seed 002; core/gate.py UsAccountRules), off by default:
+    pdt: bool = False  # refuse (rule "pdt") a day trade past pdt_max_day_trades in 5 business days
+    pdt_min_equity: float = 25_000.0  # ... while equity (NAV) is under this
+    pdt_max_day_trades: int = 4  # day trades allowed in 5 business days (the next is refused)
+    wash_sale: bool = False  # flag a loss followed by a rebuy within wash_sale_days (a report line)
+    wash_sale_days: int = 30
 
 
 ON_TRIP = {"daily_loss": "flatten", "max_drawdown": "flatten", "trailing_loss": "flatten",
@@ -195,6 +203,11 @@ class HedgeConfig:
     protect: bool = False
     flag_models: tuple[str, ...] = ("sentiment", "hmm")  # views that flag a name ("momentum" too)
     flag_below: float = -0.5  # a view at or below this flags a name held long
+    # "view": a flag model's view at or below flag_below flags a name; "drop_probability"
+    # (seed 000): the forest's p(fall past signals.forest.drop within drop_h bars) above
+    # drop_above flags it (needs [signals.forest] drop > 0)
+    flag_rule: str = "view"
+    drop_above: float = 0.6
     moneyness: float = 0.95  # strike / spot (0.95 = 5% out of the money)
     expiry_days: float = 30.0  # calendar days to expiry
     max_premium_multiple: float = 1.25  # buy when the ask <= this x BSM fair value
@@ -521,6 +534,13 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
             ("breakers.var_limit", cfg.breakers.var_limit),
             ("limits.quarantine_band", cfg.limits.quarantine_band)]
     out += [f"{n} must be in (0, 1], got {v}" for n, v in more if not 0 < v <= 1]
+    lim = cfg.limits
+    if not (lim.pdt_min_equity >= 0 and math.isfinite(lim.pdt_min_equity)):
+        out.append(f"limits.pdt_min_equity must be a finite number >= 0, got {lim.pdt_min_equity}")
+    if not 0 <= lim.pdt_max_day_trades <= 1000:
+        out.append(f"limits.pdt_max_day_trades must be in [0, 1000], got {lim.pdt_max_day_trades}")
+    if not 1 <= lim.wash_sale_days <= 366:
+        out.append(f"limits.wash_sale_days must be in [1, 366] (calendar days), got {lim.wash_sale_days}")
     if cfg.limits.trading_hours and parse_hours(cfg.limits.trading_hours) is None:
         out.append(f"limits.trading_hours must be 'HH:MM-HH:MM' (UTC), got {cfg.limits.trading_hours!r}")
     unknown = sorted(set(cfg.breakers.reduce_on) - set(BREAKER_NAMES))
@@ -604,6 +624,11 @@ def _check_sizing(cfg: EngineConfig) -> list[str]:
         out.append(f"strategy.kelly_cap must be in (0, 10] (a multiple of the full size), got {st.kelly_cap}")
     if st.kelly_bars < 2:
         out.append(f"strategy.kelly_bars must be >= 2 (bars), got {st.kelly_bars}")
+    if cfg.signals.params.get("pairs", {}).get("sizing") == "hedge_ratio" and \
+            (st.vol_target > 0 or st.kelly_fraction > 0):
+        out.append("signals.pairs.sizing = 'hedge_ratio' needs strategy.vol_target = 0 and "
+                   "strategy.kelly_fraction = 0 (per-symbol scaling would undo the hedge ratio), got "
+                   f"{st.vol_target}, {st.kelly_fraction}")
     return out
 
 
@@ -646,8 +671,8 @@ def _check_execution(cfg: EngineConfig) -> list[str]:
     out += [f"{n} must be >= 0, got {v}" for n, v in nonneg if v < 0]
     if not 0 <= b.participation <= 1:
         out.append(f"broker.participation must be in [0, 1] (0 = no cap), got {b.participation}")
-    if ex.algo not in ("twap", "pov"):
-        out.append(f"execution.algo must be twap or pov, got {ex.algo!r}")
+    if ex.algo not in ("twap", "vwap", "pov"):
+        out.append(f"execution.algo must be twap, vwap or pov, got {ex.algo!r}")
     if ex.slices < 1:
         out.append(f"execution.slices must be >= 1, got {ex.slices}")
     if not ex.slice_s >= 0.001:
@@ -681,7 +706,16 @@ def _check_hedge(cfg: EngineConfig) -> list[str]:
         out.append(f"hedge.rate and hedge.div must be in [0, 1] (annual fractions), got {h.rate}, {h.div}")
     if h.min_bars < 2 or h.recheck_bars < 1:
         out.append(f"hedge.min_bars must be >= 2 and hedge.recheck_bars >= 1, got {h.min_bars}, {h.recheck_bars}")
-    if h.protect:
+    if h.flag_rule not in ("view", "drop_probability"):
+        out.append(f"hedge.flag_rule must be view or drop_probability, got {h.flag_rule!r}")
+    if not 0 < h.drop_above < 1:
+        out.append(f"hedge.drop_above must be in (0, 1) (a probability), got {h.drop_above}")
+    if h.protect and h.flag_rule == "drop_probability":
+        drop = cfg.signals.params.get("forest", {}).get("drop", 0.0)
+        if "forest" not in cfg.signals.models or not (isinstance(drop, (int, float)) and drop > 0):
+            out.append("hedge.flag_rule = 'drop_probability' needs 'forest' in signals.models and "
+                       f"[signals.forest] drop > 0 (e.g. 0.05), got drop = {drop!r}")
+    elif h.protect:
         odd = [m for m in h.flag_models if m != "momentum" and m not in cfg.signals.models]
         if odd:
             out.append(f"hedge.flag_models names {odd}, neither momentum nor in signals.models")

@@ -283,6 +283,7 @@ class Engine(BreakerHost):
         symbol = o.symbol
         before = self.portfolio.qty(symbol)
         realized = self.portfolio.apply_fill(symbol, f.qty, f.price, f.commission)
+        self.gate.us.on_fill(self.bus.ts, symbol, o.order_id, before, f.qty, realized)  # US account rules
         if self.books:
             self.book_set.attribute(o, f, before)
         pos = self.portfolio.positions[symbol]

@@ -56,6 +56,142 @@ class OrderContext:
         return abs(after) > abs(before)
 
 
+DAY_MS = 86_400_000
+
+
+def business_day(ts: int) -> int:
+    """Monday-Friday days since the Monday before the epoch, of market ms ``ts``
+    (UTC dates; no holiday calendar). A Saturday or Sunday counts as the
+    Monday after it."""
+    d = ts // DAY_MS + 3  # 1970-01-01 was a Thursday: day 3 of its week
+    return (d // 7) * 5 + min(d % 7, 5)
+
+
+class WashSale:
+    """A loss realised on ``symbol`` (``loss_ts``, ``loss`` < 0 currency) and
+    the symbol bought back (a position reopened or added to in the same
+    direction, ``rebuy_ts``) within the window after it."""
+
+    def __init__(self, symbol: str, loss_ts: int, loss: float, rebuy_ts: int, rebuy_order: int) -> None:
+        self.symbol = symbol
+        self.loss_ts = loss_ts
+        self.loss = loss
+        self.rebuy_ts = rebuy_ts
+        self.rebuy_order = rebuy_order
+
+
+class UsAccountRules:
+    """Seed 002's rules for US individual accounts, fed by every fill
+    (``on_fill``, from Engine.book_fill). Both off by default.
+
+    Pattern day trader (``pdt``): a day trade is opening or adding to a
+    position in a symbol and then closing or reducing it on the same market
+    day (the UTC date of the market ts); closes after it count again only
+    after another opening fill (FINRA's sequence rule: buy, sell, sell is one
+    day trade; buy, sell, buy, sell two). The gate
+    refuses, rule "pdt", an order that would be a day trade when the account
+    already made ``pdt_max_day_trades`` of them within the last five business
+    days (today and the four before) and its equity (NAV) is under
+    ``pdt_min_equity``: the fifth of five is refused by default.
+
+    Wash sales (``wash_sale``): a fill that realises a loss, then a fill that
+    reopens or adds to the symbol in the same direction within
+    ``wash_sale_days`` calendar days after it, is recorded in ``wash_sales``
+    (a flag, never a refusal: the trade is legal, only the loss's tax
+    treatment changes). Only the 30 days after the loss are checked."""
+
+    def __init__(self) -> None:
+        self.pdt = False
+        self.pdt_min_equity = 25_000.0
+        self.pdt_max_day_trades = 4
+        self.wash_sale = False
+        self.wash_sale_days = 30
+        self.opened_day: dict[str, int] = {}  # symbol -> UTC day of its last opening fill
+        self.day_trades: list[tuple[int, str, int]] = []  # (business day, symbol, closing order id)
+        # orders the gate let through as day trades, not yet filled: they count at once, so two
+        # closing orders in flight cannot both pass as the last one allowed (one never filled
+        # keeps counting until it leaves the window: the rule errs on the safe side)
+        self.reserved: list[tuple[int, str]] = []  # (business day, symbol)
+        self.losses: dict[str, tuple[int, float, float]] = {}  # symbol -> (ts, loss, side of the closed position)
+        self.wash_sales: list[WashSale] = []
+
+    def on_fill(self, ts: int, symbol: str, order_id: int, before: float, qty: float, realized: float) -> None:
+        if not (self.pdt or self.wash_sale):
+            return
+        after = before + qty
+        opens = abs(after) > abs(before) or (before != 0.0 and after != 0.0 and (before > 0.0) != (after > 0.0))
+        closes = before != 0.0 and (qty > 0.0) != (before > 0.0)
+        day = ts // DAY_MS
+        if closes and self.opened_day.get(symbol, -1) == day:
+            # one day trade per open-then-close today: later closes count again only
+            # after another opening fill (buy, sell 50, sell 50 is one; buy, sell, buy, sell two)
+            bd = business_day(ts)
+            self.day_trades.append((bd, symbol, order_id))
+            self.opened_day[symbol] = -1
+            if (bd, symbol) in self.reserved:
+                self.reserved.remove((bd, symbol))
+        if closes and realized < 0.0:
+            self.losses[symbol] = (ts, realized, 1.0 if before > 0.0 else -1.0)
+        if opens:
+            self.opened_day[symbol] = day
+            loss = self.losses.get(symbol)
+            side = 1.0 if after > 0.0 else -1.0
+            if loss is not None and loss[2] == side and ts - loss[0] <= self.wash_sale_days * DAY_MS \
+                    and self.wash_sale:
+                self.wash_sales.append(WashSale(symbol, loss[0], loss[1], ts, order_id))
+                del self.losses[symbol]  # one flag per loss
+        horizon = business_day(ts) - 4
+        while self.day_trades and self.day_trades[0][0] < horizon:
+            self.day_trades.pop(0)
+        while self.reserved and self.reserved[0][0] < horizon:
+            self.reserved.pop(0)
+
+    def day_trades_in_window(self, ts: int) -> int:
+        """Day trades made, and let through but not yet filled, in the last five business days."""
+        horizon = business_day(ts) - 4
+        n = 0
+        for bd, _, _ in self.day_trades:
+            if bd >= horizon:
+                n += 1
+        for rd, _ in self.reserved:
+            if rd >= horizon:
+                n += 1
+        return n
+
+    def reserve(self, symbol: str, ts: int) -> None:
+        """One pending day trade per symbol and day (a parent and its children are one)."""
+        key = (business_day(ts), symbol)
+        if key not in self.reserved:
+            self.reserved.append(key)
+
+    def would_day_trade(self, symbol: str, exposure: float, qty: float, ts: int) -> bool:
+        return exposure != 0.0 and (qty > 0.0) != (exposure > 0.0) \
+            and self.opened_day.get(symbol, -1) == ts // DAY_MS
+
+
+class WashSaleLog:
+    """Wash sales from a logged session (``console report``): its Fill events,
+    each with the PositionChanged that follows it (the realised P&L), through
+    the same UsAccountRules the engine feeds live."""
+
+    def __init__(self, days: int) -> None:
+        self.rules = UsAccountRules()
+        self.rules.wash_sale, self.rules.wash_sale_days = True, days
+        self.qty: dict[str, float] = {}
+        self.fill: tuple[int, str, int, float] | None = None  # (ts, symbol, order id, qty) awaiting its position
+
+    def add(self, kind: str, ts: int, symbol: str, order_id: int, qty: float, realized: float) -> None:
+        """``kind`` "fill" (``qty`` the fill's) or "position" (``qty`` the new position)."""
+        if kind == "fill":
+            self.fill = (ts, symbol, order_id, qty)
+        elif kind == "position":
+            f = self.fill
+            if f is not None and f[1] == symbol:
+                self.rules.on_fill(f[0], symbol, f[2], qty - f[3], f[3], realized)
+            self.fill = None
+            self.qty[symbol] = qty
+
+
 class Gate:
     def __init__(self, max_order_notional: float, max_position_fraction: float,
                  max_gross_leverage: float, fat_finger_band: float,
@@ -74,6 +210,7 @@ class Gate:
         self.close_minute = close_minute
         self.accepted_ts: list[int] = []  # market ms of recent accepted orders
         self.counts: dict[str, int] = {}
+        self.us = UsAccountRules()  # pattern day trader, wash sales: off unless a config turns them on
 
     def set_limit(self, name: str, value: float) -> float:
         """Set one of the limits above for this session (the operator's
@@ -106,6 +243,8 @@ class Gate:
             r = self.market_hours(o)
         if r is None:
             r = self.restricted(o)
+        if r is None and self.us.pdt:
+            r = self.pattern_day_trader(o)
         if r is None:
             r = self.duplicate(o)
         if r is None:
@@ -124,6 +263,8 @@ class Gate:
             r = self.var_budget_after(o)
         if r is not None:
             self.counts[r.rule] = self.counts.get(r.rule, 0) + 1
+        elif self.us.pdt and self.us.would_day_trade(o.symbol, o.exposure_before(), o.qty, o.ts):
+            self.us.reserve(o.symbol, o.ts)  # passed every rule: it counts from now
         return r
 
     def halted(self, o: OrderContext) -> Rejection | None:
@@ -149,6 +290,20 @@ class Gate:
         if o.state == REDUCING and o.increases():
             return Rejection("reduce_only", abs(o.exposure_after()), abs(o.exposure_before()),
                              "REDUCING: only orders that shrink a position")
+        return None
+
+    def pattern_day_trader(self, o: OrderContext) -> Rejection | None:
+        """A day trade past the limit, equity under the minimum (UsAccountRules)."""
+        us = self.us
+        if o.nav >= us.pdt_min_equity or not us.would_day_trade(o.symbol, o.exposure_before(), o.qty, o.ts):
+            return None
+        if (business_day(o.ts), o.symbol) in us.reserved:
+            return None  # the day trade already let through (a parent's child, a retry): no new one
+        n = us.day_trades_in_window(o.ts)
+        if n >= us.pdt_max_day_trades:
+            return Rejection("pdt", float(n + 1), float(us.pdt_max_day_trades),
+                             f"pattern day trader: day trade {n + 1} in five business days with equity "
+                             f"{o.nav:,.0f} under {us.pdt_min_equity:,.0f}")
         return None
 
     def duplicate(self, o: OrderContext) -> Rejection | None:

@@ -34,6 +34,10 @@ class Hedger:
         self.brk = brk
         # puts are considered as the position-setting views arrive, or at bar close under momentum alone
         self.hedge_on_views: bool = p.signal != "momentum" or any(b != "momentum" for b in p.books)
+        # set by core/build.py from [hedge]: "view" (flag_models at or below flag_below) or
+        # "drop_probability" (the forest's forest_drop view above drop_above)
+        self.flag_rule: str = "view"
+        self.drop_above: float = 0.6
 
     def settle(self) -> None:
         """At bar close, before NAV: puts past expiry settle at intrinsic value
@@ -64,8 +68,15 @@ class Hedger:
     def hedge_flag(self, sym: str) -> str:
         """The first flag model whose view on ``sym`` is at or below
         ``flag_below``, as "model value", or "" when none is. A model disabled
-        by its live-Sharpe breaker flags nothing."""
+        by its live-Sharpe breaker flags nothing. Under flag_rule
+        "drop_probability": the forest's p(drop) above ``drop_above``."""
         hp = self.p.hedge
+        if self.flag_rule == "drop_probability":  # seed 000: p(drop) > drop_above
+            drops = self.model_values.get("forest_drop")
+            if drops is None or sym not in drops or self.brk.disabled("forest"):
+                return ""
+            pd_ = drops[sym]
+            return f"forest p(drop) {pd_:.2f}" if pd_ > self.drop_above else ""
         for name in hp.flag_models:
             v = 0.0
             if name == "momentum":

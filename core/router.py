@@ -1,6 +1,6 @@
 """The order router (compiled by mypyc, in the engine's unit): intent ->
 pre-trade gate -> paper broker (or the venue), order expiry and cancel-all,
-and the execution algorithms (TWAP and POV parents, whose children go
+and the execution algorithms (TWAP, VWAP and POV parents, whose children go
 through the gate again). Every intent is logged, and so is its fate.
 
 A gate refusal counts toward the reject-storm breaker, whose trip crosses
@@ -8,7 +8,7 @@ components (state, every order, maybe a flatten): the router hands it to its
 host, the engine, through the ``BreakerHost`` trait.
 """
 
-from core.broker import LIMIT, MARKET, POV, BrokerFill, OpenOrder, PaperBroker, ParentOrder
+from core.broker import LIMIT, MARKET, POV, VWAP, BrokerFill, OpenOrder, PaperBroker, ParentOrder
 from core.breaker_set import BreakerSet
 from core.bus import BreakerHost, Bus
 from core.engine_params import EngineParams, Instrument
@@ -39,6 +39,8 @@ class Router:
                          p.var_budget, p.max_orders_per_minute, p.do_not_trade,
                          p.open_minute, p.close_minute)
         self.algo_due: int = 0  # market ms of the next parent-order slice (0 = none)
+        if p.algo == VWAP:  # the broker keeps the volume profile by slice-wide time-of-day buckets
+            broker.profile_ms, broker.clock = p.slice_ms, bus
         self.last_reject: str = ""  # the last gate refusal, for a parent whose child it was
         self.rejects_this_bar: int = 0
         self.orders_accepted: int = 0
@@ -110,6 +112,8 @@ class Router:
             self.order_shares[self.bus.seq] = self.next_shares
         parent = ParentOrder(self.bus.seq, sym, qty, ref_price, origin, p.algo, p.slices, p.slice_ms,
                              self.bus.ts, self.lot_of(sym), p.pov_rate, p.limit_offset_bps / 10_000.0)
+        if parent.algo == VWAP:
+            parent.set_profile(self.broker.profile(sym, self.bus.ts, p.slices, p.slice_ms))
         self.broker.add_parent(parent)
         self.step_parent(parent)  # the first slice goes now
         self.algo_due = self.broker.next_slice_ts()

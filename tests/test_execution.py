@@ -415,7 +415,7 @@ def test_new_fields_round_trip_and_older_payloads_still_decode():
 def test_execution_config_lists_every_problem():
     with pytest.raises(ConfigError) as err:
         config_from_dict({"broker": {"participation": 1.5, "impact_bps": -1, "order_ttl_s": -2},
-                          "execution": {"algo": "vwap", "slices": 0, "slice_s": 0, "pov_rate": 0,
+                          "execution": {"algo": "vwop", "slices": 0, "slice_s": 0, "pov_rate": 0,
                                         "twap_above_notional": -5, "bogus": 1}})
     msg = str(err.value)
     for bit in ("broker.participation", "broker.impact_bps", "broker.order_ttl_s", "execution.algo",

@@ -33,6 +33,16 @@ Params (defaults in ``DEFAULTS``):
   features "fracdiff" adds a column: the fixed-width fractional difference of
            the symbol's log close, d chosen by an ADF test on the fit window
            (``core.signals.fracdiff``; d in the metrics as fracdiff_d).
+  drop     > 0 (e.g. 0.05; default 0, off): a second classifier, fitted on the
+           live window's rows, of a fall of more than ``drop`` over the next
+           ``drop_h`` bars (close at t + drop_h / close at t - 1 < -drop; rows
+           whose horizon runs past the window are left out). Each bar it adds a
+           side view, model "forest_drop": value = p(drop) in [0, 1],
+           confidence = share of trees on its side of 0.5, and detail["p_drop"]
+           on the forest's own view. The hub logs it as a ModelSignal, so the
+           options overlay's ``flag_rule = "drop_probability"`` reads it (seed
+           000: p > 60% flags a name for puts). No such drop in the window: p = 0
+           (metric drop_events = 0).
   leak_check  (on) fit rebuilds the features without the bars after two
            seeded cut points and fails loudly if any row at or before a cut
            changes (``core.signals.leakage``).
@@ -72,7 +82,9 @@ DEFAULTS: dict[str, Any] = {
     "min_samples_leaf": 20, "max_features": 0.33, "max_samples": 2000,
     "train_bars": 500, "val_bars": 100, "folds": 3, "k": 2.0, "scale": None,
     "labels": "return", "h": 5, "vol_window": 20, "leak_check": True, "features": "returns",
+    "drop": 0.0, "drop_h": 5,
 }  # fmt: skip
+DROP_MODEL = "forest_drop"  # the side view's model name (p of a fall past ``drop`` within ``drop_h`` bars)
 SHAP_ROWS = 200  # training rows behind shap_global
 SHAP_KEEP = 12
 
@@ -156,6 +168,8 @@ class ForestModel(SignalModel):
         self.fd: FracDiffState | None = None
         self._explained: dict[str, tuple[int, list[tuple[str, float]]]] = {}
         self._explainer: Any = None
+        self.drop_forest: Any = None  # RandomForestClassifier of a fall past ``drop`` (None: off or no such fall)
+        self.packed_drop: PackedForest | None = None
 
     # ------------------------------------------------------------ training
 
@@ -245,6 +259,8 @@ class ForestModel(SignalModel):
         self.report_progress(folds / (folds + 1), "live forest")
         live = ts >= bars[max(0, len(bars) - train_bars)]
         self.forest = self._new_forest(int(live.sum())).fit(x[live].to_numpy(), target[live].to_numpy())
+        if float(self.p["drop"]) > 0.0:
+            metrics["drop_events"] = self._fit_drop(closes, x[live])
         self._finish(closes, x[live])
         metrics["train_rows"] = float(live.sum())
         if self.p["features"] == "fracdiff":
@@ -252,6 +268,27 @@ class ForestModel(SignalModel):
         self.version += 1
         self.fitted_at = int(closes.index[-1])
         return FitReport(self.name, self.version, int(closes.index[0]), int(closes.index[-1]), metrics)
+
+    def _fit_drop(self, closes: pd.DataFrame, x: pd.DataFrame) -> float:
+        """The drop classifier on the live rows ``x``; returns how many rows were drops."""
+        from sklearn.ensemble import RandomForestClassifier  # type: ignore[import-untyped, unused-ignore]
+
+        h = int(self.p["drop_h"])
+        fwd = closes.shift(-h) / closes - 1.0
+        stacked = fwd.stack(future_stack=True)
+        stacked.index = stacked.index.set_names(["ts", "symbol"])
+        r = stacked.reindex(x.index)
+        ok = r.notna().to_numpy()
+        label = (r[ok] < -float(self.p["drop"])).astype(np.float64).to_numpy()
+        self.drop_forest = None
+        if label.sum() == 0 or label.sum() == len(label):
+            return float(label.sum())
+        kw = {k: self.p[k] for k in ("n_estimators", "max_depth", "min_samples_leaf", "max_features")}
+        cap = self.p["max_samples"]
+        kw["max_samples"] = None if isinstance(cap, int) and cap >= int(ok.sum()) else cap
+        self.drop_forest = RandomForestClassifier(**kw, n_jobs=1, random_state=int(self.p["seed"]))
+        self.drop_forest.fit(x[ok].to_numpy(), label)
+        return float(label.sum())
 
     def _features(self, closes: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
         """``make_features`` plus, with features "fracdiff", its column (NaN until its width is in)."""
@@ -314,6 +351,7 @@ class ForestModel(SignalModel):
             classes = [float(c) for c in self.forest.classes_]
             weights = np.array([1.0 if c == 1.0 else -1.0 if c == -1.0 else 0.0 for c in classes])
             self.packed = PackedForest(list(self.forest.estimators_), None, weights)
+            self._pack_drop()
             return
         if self.classifier:
             classes = list(self.forest.classes_)
@@ -321,6 +359,12 @@ class ForestModel(SignalModel):
                 raise DataError("forest fit: no big moves in the training window (target big_move); lower k")
             index = classes.index(1.0)
         self.packed = PackedForest(list(self.forest.estimators_), index)
+        self._pack_drop()
+
+    def _pack_drop(self) -> None:
+        df = self.drop_forest
+        self.packed_drop = None if df is None else \
+            PackedForest(list(df.estimators_), [float(c) for c in df.classes_].index(1.0))
 
     # ------------------------------------------------------------ live
 
@@ -354,6 +398,13 @@ class ForestModel(SignalModel):
     def _signals(self, ts: int, block: Array) -> list[SignalOut]:
         pred, agree, contrib, _ = self.predict_block(block)
         out = []
+        drop = float(self.p["drop"]) > 0.0
+        p_drop = np.zeros(len(self.symbols))
+        drop_agree = np.ones(len(self.symbols))
+        if self.packed_drop is not None:
+            per_tree = self.packed_drop.run(block)[0]
+            p_drop = per_tree.mean(axis=0)
+            drop_agree = (np.sign(per_tree - 0.5) == np.sign(p_drop - 0.5)).mean(axis=0)
         for i, sym in enumerate(self.symbols):
             p = float(pred[i])
             if self.barrier:
@@ -363,6 +414,11 @@ class ForestModel(SignalModel):
             else:
                 value, detail = float(np.clip(p / self.scale, -1.0, 1.0)), {"pred": p}
             detail["version"] = self.version
+            if drop:  # the side view first: the overlay reads it when the forest's own view arrives
+                detail["p_drop"] = float(p_drop[i])
+                out.append(SignalOut(ts, sym, DROP_MODEL, float(p_drop[i]), float(drop_agree[i]),
+                                     {"version": self.version, "drop": float(self.p["drop"]),
+                                      "drop_h": int(self.p["drop_h"])}))
             sig = SignalOut(ts, sym, self.name, value, float(agree[i]), detail)
             self._latest[sym] = sig
             self._contrib[sym] = contrib[i]
@@ -415,7 +471,7 @@ class ForestModel(SignalModel):
             "fitted_at": self.fitted_at, "forest": self.forest, "symbols": self.symbols,
             "names": self.names, "scale": self.scale, "features": self.features,
             "latest": self._latest, "contrib": self._contrib, "shap_global": self.shap_global,
-            "d": self.d, "fd": self.fd,
+            "d": self.d, "fd": self.fd, "drop_forest": self.drop_forest,
         }  # fmt: skip
         return pickle.dumps(blob, protocol=5)
 
@@ -431,6 +487,7 @@ class ForestModel(SignalModel):
         m.features, m._latest, m._contrib = d["features"], d["latest"], d["contrib"]
         m.shap_global = list(d.get("shap_global", []))
         m.d, m.fd = float(d.get("d", float("nan"))), d.get("fd")
+        m.drop_forest = d.get("drop_forest")
         m._pack()
         return m
 

@@ -129,6 +129,7 @@ class SignalHub:
                 self.active[m] = self._new(m)
                 self.status[m].state = "active"
         self.latest: dict[tuple[str, str], Any] = {}  # (model, symbol) -> SignalOut
+        self.side: dict[str, list[str]] = {}  # model -> the side views it makes (forest: forest_drop)
         self.momentum: dict[str, tuple[float, float]] = {}  # symbol -> (value, confidence)
         self.closes: dict[str, deque[tuple[int, float]]] = {}
         self.full: dict[str, deque[BarClosed]] = {}  # the same bars whole, for models that read OHLCV (drl)
@@ -215,13 +216,21 @@ class SignalHub:
                     continue
                 for o in got:
                     if math.isfinite(o.value) and math.isfinite(o.confidence):
-                        self.latest[(name, o.symbol)] = o
+                        if o.model != name:  # a side view (the forest's forest_drop): logged, not ensembled
+                            sides = self.side.setdefault(name, [])
+                            if o.model not in sides:
+                                sides.append(o.model)
+                        self.latest[(o.model, o.symbol)] = o
         inputs: list[object] = []
         for b in closed:
             outs = []
             for name in self.names:
                 o = self.latest.get((name, b.symbol))
                 if o is not None and name != "ensemble" and self.status[name].state == "active":
+                    for side in self.side.get(name, ()):  # before the model's own view
+                        so = self.latest.get((side, b.symbol))
+                        if so is not None:
+                            inputs.append(self._signal(b.ts, so, name))
                     outs.append(o)
                     inputs.append(self._signal(b.ts, o))
             inputs += self._ensemble(b, outs)
@@ -247,16 +256,18 @@ class SignalHub:
         self.latest[("ensemble", b.symbol)] = o
         return [self._signal(b.ts, o)]
 
-    def _signal(self, ts: int, o: Any) -> ModelSignal:
+    def _signal(self, ts: int, o: Any, parent: str = "") -> ModelSignal:
+        """``o`` as a logged view; a side view (``parent`` its model) carries its model's version."""
         detail = o.detail or {}
         scale = float(detail.get("risk_scale", 1.0)) if isinstance(detail, dict) else 1.0
         if o.model == "ensemble":  # the ensemble carries the regime's scale when one is known
             reg = self.latest.get(("hmm", o.symbol))
             if reg is not None and isinstance(reg.detail, dict):
                 scale = float(reg.detail.get("risk_scale", 1.0))
+        owner = parent or o.model
         return ModelSignal(ts, o.symbol, o.model, float(o.value), float(o.confidence),
-                           scale if math.isfinite(scale) else 0.0, self.status[o.model].version
-                           if o.model in self.status else 0)
+                           scale if math.isfinite(scale) else 0.0, self.status[owner].version
+                           if owner in self.status else 0)
 
     def _headline(self, h: Headline) -> list[object]:
         model = self.active.get("sentiment")

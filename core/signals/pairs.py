@@ -23,7 +23,10 @@ Conventions:
                     kept until its exit or stop, then the pair goes to BROKEN.
     BROKEN       -> FLAT when a later recheck finds p < max_p (no entries before).
 - Each advance emits one SignalOut per leg: LONG_SPREAD is A +1 and B
-  -sign(beta); SHORT_SPREAD the opposite; FLAT/BROKEN 0. ``detail`` carries the
+  -sign(beta); SHORT_SPREAD the opposite; FLAT/BROKEN 0. With ``sizing =
+  "hedge_ratio"`` (``[signals.pairs]``; default "equal") the legs' values are
+  ``leg_values``: B's notional |beta| x pB / pA times A's, so a sizer without
+  per-symbol vol scaling holds beta units of B per unit of A. ``detail`` carries the
   pair, z, hedge_ratio, intercept, state, coint_p, the transition event, and
   ``units`` (1 for A, -beta for B) for sizing.
 - ``pairs`` may be left out (None): ``fit`` then picks up to ``max_pairs``
@@ -53,7 +56,7 @@ FLAT, LONG, SHORT, BROKEN = "FLAT", "LONG_SPREAD", "SHORT_SPREAD", "BROKEN"
 DEFAULTS: dict[str, Any] = {
     "pairs": None, "window": 60, "entry_z": 2.0, "exit_z": 0.5, "stop_z": 4.0,
     "recheck_every": 20, "coint_window": 250, "max_p": 0.05, "log_prices": False, "seed": 0,
-    "min_corr": 0.7, "max_pairs": 3,
+    "min_corr": 0.7, "max_pairs": 3, "sizing": "equal",
 }
 MIN_COINT_OBS = 30
 
@@ -107,7 +110,26 @@ def _check_params(params: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"pairs: param max_p must be in (0, 1), got {p['max_p']}")
     if not isinstance(p["log_prices"], bool):
         raise ValueError(f"pairs: param log_prices must be true or false, got {p['log_prices']!r}")
+    if p["sizing"] not in ("equal", "hedge_ratio"):
+        raise ValueError(f"pairs: param sizing must be equal or hedge_ratio, got {p['sizing']!r}")
     return p
+
+
+def leg_values(direction: float, beta: float, price_a: float, price_b: float, log_prices: bool) -> tuple[float, float]:
+    """(A's value, B's value) for ``sizing = "hedge_ratio"``: B's notional is
+    ``r`` times A's, with r = |beta| x price_b / price_a (units of B per unit
+    of A is beta; with log prices beta is already the notional ratio, r =
+    |beta|), the larger leg at full strength. A sizer that takes a view's
+    value as the share of full size (no per-symbol vol scaling) then holds
+    beta units of B per unit of A."""
+    if not direction:
+        return 0.0, 0.0
+    r = abs(beta) if log_prices else abs(beta) * price_b / price_a
+    if not (math.isfinite(r) and r > 0.0):
+        return 0.0, 0.0
+    k = max(1.0, r)
+    sign_b = 1.0 if beta >= 0 else -1.0
+    return direction / k, -direction * sign_b * r / k
 
 
 def spread_z(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
@@ -278,10 +300,12 @@ class PairsModel(SignalModel):
         base = {"pair": name, "z": ps.z, "hedge_ratio": ps.beta, "intercept": ps.alpha, "state": ps.state,
                 "coint_p": ps.coint_p, "broken": ps.broken, "event": ps.event}
         sign_b = 1.0 if ps.beta >= 0 else -1.0
+        va, vb = direction, -direction * sign_b if direction else 0.0
+        if self._p["sizing"] == "hedge_ratio" and ps.pa and ps.pb:
+            va, vb = leg_values(direction, ps.beta, ps.pa[-1], ps.pb[-1], self._p["log_prices"])
         return [
-            SignalOut(ps.last_ts, ps.a, self.name, direction, conf, {**base, "leg": "A", "units": 1.0}),
-            SignalOut(ps.last_ts, ps.b, self.name, -direction * sign_b if direction else 0.0, conf,
-                      {**base, "leg": "B", "units": -ps.beta}),
+            SignalOut(ps.last_ts, ps.a, self.name, va, conf, {**base, "leg": "A", "units": 1.0}),
+            SignalOut(ps.last_ts, ps.b, self.name, vb, conf, {**base, "leg": "B", "units": -ps.beta}),
         ]
 
     def pair_state(self, pair: str) -> str:
