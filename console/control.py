@@ -641,11 +641,15 @@ class ControlServer:
                 return {"ok": False, "error": f"{action}: this engine has no per-symbol commands yet"}
         elif symbol:
             return {"ok": False, "error": f"{action} takes no \"symbol\" (flatten_symbol does)"}
-        result: list[tuple[int, str]] = []
+        result: list[tuple[int, str, str]] = []
         got = threading.Event()
 
         def done(seq: int, refusal: str) -> None:
-            result.append((seq, refusal))
+            # called on the engine's thread just after the command: the state it left
+            # (the published snapshot may be up to a publish interval older)
+            eng = getattr(self.session, "engine", None)
+            state = getattr(getattr(eng, "state", None), "state", "")
+            result.append((seq, refusal, state if isinstance(state, str) else ""))
             got.set()
 
         with self._cond:
@@ -660,10 +664,10 @@ class ControlServer:
         with self._cond:
             if done in self._pending:
                 self._pending.remove(done)
-        seq, refusal = result[0]
+        seq, refusal, state = result[0]
         if refusal:
             return {"ok": False, "seq": seq, "error": refusal}
-        return {"ok": True, "seq": seq, "state": self.session.latest.trading_state}
+        return {"ok": True, "seq": seq, "state": state or self.session.latest.trading_state}
 
     def _ack(self, msg: dict[str, Any], peer: str) -> dict[str, Any]:
         which, who = msg.get("alerts", "all"), msg.get("who", "")
