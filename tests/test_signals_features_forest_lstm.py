@@ -19,6 +19,7 @@ from core.signals.features import WINDOW, FeatureState, check_closes, feature_na
 from core.signals.forest import ForestModel
 from core.signals.lstm import LSTMModel, triple_barrier_labels
 from core.signals.walkforward import evaluate, sharpe, signal_metrics
+from tests.signal_data import feed, lead_lag
 
 FIX = Path(__file__).parent / "fixtures" / "signals_b"
 DAY = 86_400_000_000_000
@@ -30,26 +31,6 @@ def walk(n: int, symbols: list[str], seed: int = 0, sd: float = 0.01) -> pd.Data
     rng = np.random.default_rng(seed)
     c = 100 * np.exp(np.cumsum(rng.normal(0, sd, (n, len(symbols))), axis=0))
     return pd.DataFrame(c, index=np.arange(1, n + 1, dtype=np.int64) * DAY, columns=symbols)
-
-
-def lead_lag(n: int, seed: int = 1) -> pd.DataFrame:
-    """Every symbol's next return is 0.6 x B's return now plus noise: xret_B predicts."""
-    rng = np.random.default_rng(seed)
-    rb = rng.normal(0, 0.01, n)
-    r = np.zeros((n, 3))
-    r[:, 1] = rb
-    r[1:, 0] = 0.6 * rb[:-1] + rng.normal(0, 0.003, n - 1)
-    r[1:, 2] = 0.6 * rb[:-1] + rng.normal(0, 0.003, n - 1)
-    return pd.DataFrame(100 * np.cumprod(1 + r, axis=0), index=np.arange(1, n + 1, dtype=np.int64) * DAY,
-                        columns=["A", "B", "C"])
-
-
-def feed(model: SignalModel, closes: pd.DataFrame) -> list[SignalOut]:
-    out: list[SignalOut] = []
-    for ts, row in zip(closes.index, closes.to_numpy()):
-        for sym, c in zip(closes.columns, row):
-            out.extend(model.on_bar(int(ts), str(sym), float(c)))
-    return out
 
 
 # ------------------------------------------------------------ features

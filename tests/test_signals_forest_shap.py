@@ -4,35 +4,15 @@ labels and its fracdiff feature; sgd's fracdiff feature."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from core.signals.base import SignalModel, SignalOut
 from core.signals.forest import ForestModel
 from core.signals.labels import triple_barrier_labels
 from core.signals.online import SGDModel
+from tests.signal_data import feed, lead_lag
 
 DAY = 86_400 * 1_000_000_000
 SMALL = {"n_estimators": 20, "train_bars": 150, "val_bars": 40, "folds": 2}
-
-
-def lead_lag(n: int, seed: int = 1) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    rb = rng.normal(0, 0.01, n)
-    r = np.zeros((n, 3))
-    r[:, 1] = rb
-    r[1:, 0] = 0.6 * rb[:-1] + rng.normal(0, 0.003, n - 1)
-    r[1:, 2] = 0.6 * rb[:-1] + rng.normal(0, 0.003, n - 1)
-    return pd.DataFrame(100 * np.cumprod(1 + r, axis=0), index=np.arange(1, n + 1, dtype=np.int64) * DAY,
-                        columns=["A", "B", "C"])
-
-
-def feed(model: SignalModel, closes: pd.DataFrame) -> list[SignalOut]:
-    out: list[SignalOut] = []
-    for ts, row in zip(closes.index, closes.to_numpy()):
-        for sym, c in zip(closes.columns, row):
-            out.extend(model.on_bar(int(ts), str(sym), float(c)))
-    return out
 
 
 @pytest.mark.parametrize("params", [{}, {"target": "big_move", "k": 1.0}, {"labels": "triple_barrier", "h": 3}])

@@ -15,31 +15,12 @@ from core.signals.fracdiff import choose_d, ffd_weights, frac_diff
 from core.signals.leakage import LeakageError, assert_no_lookahead
 from core.signals.lstm import LSTMModel
 from core.signals.nets import CNNModel, TransformerModel
+from tests.signal_data import feed, lead_lag
 
 DAY = 86_400 * 1_000_000_000
 SMALL = {"window": 8, "max_epochs": 4, "patience": 2, "train_bars": 200, "batch": 64, "shap_samples": 16}
 SIZES = {"cnn": {"channels": 8}, "transformer": {"d_model": 8, "ff": 16}, "lstm": {"hidden": 8}}
 CLASSES = {"cnn": CNNModel, "transformer": TransformerModel, "lstm": LSTMModel}
-
-
-def lead_lag(n: int, seed: int = 1) -> pd.DataFrame:
-    """A's and C's next return are 0.6 x B's return now plus noise (the market return carries it)."""
-    rng = np.random.default_rng(seed)
-    rb = rng.normal(0, 0.01, n)
-    r = np.zeros((n, 3))
-    r[:, 1] = rb
-    r[1:, 0] = 0.6 * rb[:-1] + rng.normal(0, 0.003, n - 1)
-    r[1:, 2] = 0.6 * rb[:-1] + rng.normal(0, 0.003, n - 1)
-    return pd.DataFrame(100 * np.cumprod(1 + r, axis=0), index=np.arange(1, n + 1, dtype=np.int64) * DAY,
-                        columns=["A", "B", "C"])
-
-
-def feed(model: SignalModel, closes: pd.DataFrame) -> list[SignalOut]:
-    out: list[SignalOut] = []
-    for ts, row in zip(closes.index, closes.to_numpy()):
-        for sym, c in zip(closes.columns, row):
-            out.extend(model.on_bar(int(ts), str(sym), float(c)))
-    return out
 
 
 def make(name: str, **extra: object) -> SignalModel:
