@@ -28,7 +28,7 @@ from console.curves import SUMMARY_KINDS, RunSummary, Tally
 from console.trades import TradeLog, held, last_closes, ratio
 from core.codec import DecodeError, from_row
 from core.errors import InputError
-from core.events import Fill, PositionChanged
+from core.events import Fill, LimitChanged, PositionChanged
 from core.pnl import PNL_LABEL, logged_initial_cash
 
 BLOCKS: Final = " ▁▂▃▄▅▆▇█"
@@ -55,6 +55,7 @@ class Report:
     trades: TradeLog | None = None  # closed trades and per-symbol realised P&L and fees
     end: tuple[EndPosition, ...] = ()  # positions held at the end of the log
     wash_sales: tuple[Any, ...] | None = None  # core.gate.WashSale, when limits.wash_sale is on
+    limits: tuple[LimitChanged, ...] = ()  # limits the operator changed during the session (set_limit)
 
 
 # ------------------------------------------------------------ loading
@@ -77,7 +78,16 @@ def load_report(db_path: Path, session_id: str) -> Report:
         raise InputError(f"session {sid}: logged config has no readable engine.initial_cash")
     tally = Tally(initial, bars_per_day)
     wash = _wash_sale_log(setup["engine"])
+    limits: list[LimitChanged] = []
     for seq, kind, ts, symbol, payload, _ in iter_events(db, sid):
+        if kind == "limit_changed":
+            try:
+                changed = from_row(kind, ts, symbol, payload)
+            except DecodeError as exc:
+                raise InputError(f"session {sid}: seq {seq}: {exc}") from None
+            if isinstance(changed, LimitChanged):
+                limits.append(changed)
+            continue
         if kind in SUMMARY_KINDS:
             try:
                 ev = from_row(kind, ts, symbol, payload)
@@ -98,7 +108,7 @@ def load_report(db_path: Path, session_id: str) -> Report:
         close = closes.get(sym, (0, math.nan))[1]
         end.append(EndPosition(sym, qty, avg, close, qty * close, qty * (close - avg)))
     return Report(sid, meta, tally.summary(), log, tuple(end),
-                  None if wash is None else tuple(wash.rules.wash_sales))
+                  None if wash is None else tuple(wash.rules.wash_sales), tuple(limits))
 
 
 def _wash_sale_log(engine_cfg: Any) -> Any:
@@ -323,6 +333,11 @@ def _detail_tables(rep: Report, terminal: bool = False) -> list[tuple[str, Seque
          [[e.symbol, f"{e.qty:+,g}", f"{e.avg_price:,.4f}", _num(e.close, "{:,.4f}"), _num(e.value, "{:,.2f}"),
            _num(e.unrealized, "{:+,.2f}")] for e in rep.end]),
     ]
+    if rep.limits:
+        tables.append(("limits changed during the session (set_limit; the config below is as the session "
+                       "started)", ("time UTC", "limit", "from", "to", "who", "why"),
+                       [[when(c.ts), c.name, f"{c.old:,.6g}", f"{c.new:,.6g}", c.who.split(" via ")[0], c.reason]
+                        for c in rep.limits]))
     if rep.wash_sales:
         tables.append(("wash sales (a loss, then the symbol bought back within limits.wash_sale_days)",
                        ("symbol", "loss UTC", "loss", "bought back UTC", "order"),

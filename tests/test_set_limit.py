@@ -227,3 +227,30 @@ def test_set_limit_from_a_shell(tmp_path) -> None:  # type: ignore[no-untyped-de
                       "json_extract(payload, '$.who') from events where kind = 'limit_changed'").fetchall()
     assert len(got) == 1 and got[0][:4] == ("var_budget", 0.08, 0.1, "earnings week") and "via cli" in got[0][4]
     assert cli("replay", sid, "--db", str(db)).returncode == 0
+
+
+def test_the_report_lists_the_limits_changed_in_the_session(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import io
+    import json
+
+    from rich.console import Console
+
+    from console.report_cmd import load_report, print_report, render_html
+    from core.build import engine_from_setup, engine_setup
+    from storage import LogWriter
+
+    db = tmp_path / "rep.db"
+    sim = Simulator(22)
+    setup = engine_setup(EngineConfig(), sim.spec, {"kind": "sim", "seed": 22})
+    writer = LogWriter(db, {"id": "rep", "config": json.dumps(setup), "seed": 22})
+    s = Session(engine_from_setup(setup), sim, writer, "rep", speed=None, max_events=3000)
+    s.submit("set_limit", "daily_loss=0.05", reason="a volatile open", who="alice@desk pid 1 via cli")
+    s.run()
+    writer.close(True)
+    rep = load_report(db, "rep")
+    assert [(c.name, c.old, c.new, c.reason) for c in rep.limits] == [("daily_loss", 0.03, 0.05, "a volatile open")]
+    buf = io.StringIO()
+    print_report(Console(file=buf, width=160, color_system=None), rep)
+    text = buf.getvalue()
+    assert "limits changed during the session" in text and "daily_loss" in text and "alice@desk pid 1" in text
+    assert "a volatile open" in render_html(rep)
