@@ -41,6 +41,9 @@ class View:
         # drawdown times, from the logged risk snapshots (market ms)
         self._peak = (0.0, 0)  # (NAV, ts) of the running peak
         self._max_dd = (0.0, 0, 0)  # (drawdown, peak ts, trough ts)
+        # the book's delta at each bar close of the current market day (overlay on)
+        self._deltas: deque[float] = deque(maxlen=2_000)
+        self._delta_day = -1
 
     def build(self, *, session_id: str, speed: str, events_per_s: float, source: str, finished: bool,
               error: str, compiled: bool) -> Snapshot:
@@ -101,6 +104,8 @@ class View:
         for i, e in enumerate(out):
             if isinstance(e, RiskSnapshot):
                 self._track_drawdown(e.nav, e.ts)
+                if self.engine.overlay is not None:
+                    self._track_delta(e.ts)
                 continue
             if isinstance(e, OrderIntent):
                 why[base + i] = e.reason
@@ -152,23 +157,43 @@ class View:
         return tuple((f"limit {name}", f"{limit_text(name, now)} (config {limit_text(name, was)})")
                      for name, now, was in self._limits() if name in changed)
 
+    def _puts_delta(self) -> float:
+        """The puts' delta in currency per 1.00 move of their underlyings (0 without the overlay)."""
+        ov = self.engine.overlay
+        pf = self.engine.portfolio
+        delta = 0.0
+        if ov is not None:
+            for h in ov.holdings.values():
+                delta += h.delta * h.units() * pf.last.get(h.symbol, 0.0)
+        return delta
+
+    def _track_delta(self, ts: int) -> None:
+        """The book's delta (stock + puts) at each bar close of the market day, for its chart."""
+        day = ts // 86_400_000
+        if day != self._delta_day:
+            self._delta_day = day
+            self._deltas.clear()
+        self._deltas.append(self.engine.portfolio.net() + self._puts_delta())
+
     def _greeks(self) -> tuple[tuple[str, str], ...]:
         """The book's delta (currency per 1.00 move, stock plus puts) and the
         puts' gamma (change of that delta per 1% move), vega (per vol point)
-        and theta (per calendar day), from the marks of the last bar close."""
+        and theta (per calendar day), from the marks of the last bar close;
+        and the book's delta over the market day so far, as a chart."""
         eng = self.engine
         ov = eng.overlay
         pf = eng.portfolio
         if ov is None:
             return (("options overlay", "off ([hedge] protect)"),)
-        delta = gamma = vega = theta = 0.0
+        gamma = vega = theta = 0.0
         for h in ov.holdings.values():
             s, u = pf.last.get(h.symbol, 0.0), h.units()
-            delta += h.delta * u * s
             gamma += h.gamma * u * s * s / 100.0
             vega += h.vega * u / 100.0
             theta += h.theta * u / 365.0
-        return (("delta $ stock + puts", f"{pf.net() + delta:,.0f}"), ("delta $ puts", f"{delta:,.0f}"),
+        delta = self._puts_delta()
+        return (("delta $ stock + puts", f"{pf.net() + delta:,.0f}"),
+                ("delta $ today", delta_chart(list(self._deltas))), ("delta $ puts", f"{delta:,.0f}"),
                 ("gamma $ per 1%", f"{gamma:,.0f}"), ("vega $ per vol pt", f"{vega:,.0f}"),
                 ("theta $ per day", f"{theta:,.0f}"),
                 ("puts value / paid", f"{ov.value():,.0f} / {ov.cost_held():,.0f}"),
@@ -470,4 +495,20 @@ def _describe_venue(e: VenueReport) -> tuple[str, str] | None:
     if k == "balance":
         return "info", f"BALANCE {e.symbol} {e.qty:,.8g} (free {e.remaining:,.8g})"
     return None  # acks, fills (the engine's Fill line says it), positions and orders found at a reconciliation
+
+
+CHART_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def delta_chart(values: list[float], width: int = 24) -> str:
+    """The last ``width`` values as block characters scaled from their low to
+    their high, then that range: the book's intraday delta in one table cell."""
+    if not values:
+        return "-"
+    tail = values[-width:]
+    lo, hi = min(tail), max(tail)
+    span = hi - lo
+    n = len(CHART_BLOCKS) - 1
+    bars = "".join(CHART_BLOCKS[int(round((v - lo) / span * n)) if span > 0 else n // 2] for v in tail)
+    return f"{bars} {lo:,.0f}..{hi:,.0f}"
 
