@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.test_alert_escalation import drain
 from tests.test_control import rundir, session_thread, wait_for  # noqa: F401  (a fixture)
 
 from console.alert_config import AlertSettings, load_alerts
@@ -73,15 +74,6 @@ class Sender:
         if self.state not in applies:
             return {"ok": True, "skipped": True, "state": self.state}
         return {"ok": True, "seq": 99, "state": "REDUCING"}
-
-
-def drain(alerter: Alerter) -> list[dict[str, Any]]:
-    out = []
-    while not alerter.queue.empty():
-        a = alerter.queue.get_nowait()
-        assert a is not None
-        out.append(a)
-    return out
 
 
 def alerter_of(tmp_path: Path, clock: Clock, **kw: Any) -> Alerter:

@@ -18,7 +18,20 @@ from typing import Any
 
 Spec = tuple[str, Any, Any, tuple[str, ...]]
 
+# what every supervised model takes: its labels (triple barrier: k sds, h bars,
+# vol over vol_window), the view's scale, its features and the leakage check
+_LABELED: dict[str, Spec] = {
+    "labels": ("choice", None, None, ("return", "triple_barrier")),
+    "k": ("float", ("gt", 0.0), 100.0, ()),
+    "h": ("int", 1, 1_000, ()),
+    "vol_window": ("int", 2, 1_000, ()),
+    "scale": ("float", ("gt", 0.0), None, ()),
+    "features": ("choice", None, None, ("returns", "fracdiff")),
+    "leak_check": ("bool", None, None, ()),
+}
+
 _NET: dict[str, Spec] = {
+    **_LABELED,
     "window": ("int", 2, 500, ()),
     "dropout": ("float", 0.0, 0.9, ()),
     "lr": ("float", ("gt", 0.0), 1.0, ()),
@@ -27,15 +40,8 @@ _NET: dict[str, Spec] = {
     "patience": ("int", 1, 1_000, ()),
     "val_frac": ("float", 0.05, 0.5, ()),
     "train_bars": ("int", 30, 1_000_000, ()),
-    "labels": ("choice", None, None, ("return", "triple_barrier")),
-    "k": ("float", ("gt", 0.0), 100.0, ()),
-    "h": ("int", 1, 1_000, ()),
-    "vol_window": ("int", 2, 1_000, ()),
-    "scale": ("float", ("gt", 0.0), None, ()),
     "weight_decay": ("float", 0.0, 1.0, ()),
     "l1": ("float", 0.0, 1.0, ()),
-    "features": ("choice", None, None, ("returns", "fracdiff")),
-    "leak_check": ("bool", None, None, ()),
     "shap_samples": ("int", 1, 10_000, ()),
     "explain_every": ("int", 1, 1_000_000, ()),
     "indicators": ("bool", None, None, ()),
@@ -44,7 +50,7 @@ _NET: dict[str, Spec] = {
 SPECS: dict[str, dict[str, Spec]] = {
     "forest": {
         "target": ("choice", None, None, ("return", "big_move")),
-        "labels": ("choice", None, None, ("return", "triple_barrier")),
+        **_LABELED,
         "n_estimators": ("int", 1, 5_000, ()),
         "max_depth": ("int", 1, 64, ()),
         "min_samples_leaf": ("int", 1, 100_000, ()),
@@ -53,12 +59,6 @@ SPECS: dict[str, dict[str, Spec]] = {
         "train_bars": ("int", 60, 1_000_000, ()),
         "val_bars": ("int", 10, 1_000_000, ()),
         "folds": ("int", 1, 50, ()),
-        "k": ("float", ("gt", 0.0), 100.0, ()),
-        "h": ("int", 1, 1_000, ()),
-        "vol_window": ("int", 2, 1_000, ()),
-        "scale": ("float", ("gt", 0.0), None, ()),
-        "features": ("choice", None, None, ("returns", "fracdiff")),
-        "leak_check": ("bool", None, None, ()),
         "drop": ("float", 0.0, 0.99, ()),
         "drop_h": ("int", 1, 1_000, ()),
     },
@@ -69,7 +69,7 @@ SPECS: dict[str, dict[str, Spec]] = {
     "transformer": {**_NET, "d_model": ("int", 2, 512, ()), "heads": ("int", 1, 16, ()),
                     "layers": ("int", 1, 8, ()), "ff": ("int", 1, 4_096, ())},
     "sgd": {
-        "labels": ("choice", None, None, ("return", "triple_barrier")),
+        **_LABELED,
         "loss": ("choice", None, None, ("squared_error", "huber", "log_loss", "hinge", "modified_huber")),
         "alpha": ("float", 0.0, 10.0, ()),
         "penalty": ("choice", None, None, ("l2", "l1", "elasticnet")),
@@ -78,12 +78,6 @@ SPECS: dict[str, dict[str, Spec]] = {
         "epochs": ("int", 1, 1_000, ()),
         "train_bars": ("int", 60, 1_000_000, ()),
         "val_frac": ("float", 0.05, 0.5, ()),
-        "k": ("float", ("gt", 0.0), 100.0, ()),
-        "h": ("int", 1, 1_000, ()),
-        "vol_window": ("int", 2, 1_000, ()),
-        "scale": ("float", ("gt", 0.0), None, ()),
-        "features": ("choice", None, None, ("returns", "fracdiff")),
-        "leak_check": ("bool", None, None, ()),
     },
     "hmm": {
         "n_states": ("int", 2, 5, ()), "use_vol": ("bool", None, None, ()),
