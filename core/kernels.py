@@ -209,6 +209,71 @@ def smallest(xs: list[float], m: int) -> list[float]:
     return out
 
 
+class Lowest:
+    """The ``m`` smallest values of a stream, ascending, each with the position
+    it came at; equal values in arrival order. What ``smallest`` gives of the
+    whole list, without keeping or sorting the list: a value at or above the
+    current m-th smallest (``cut``) costs one comparison. The caller tests
+    ``not (x >= low.cut)`` before ``add`` (inlined in the hot loop): true for
+    every value while fewer than m are in (``cut`` is NaN until then) and for
+    a NaN, which sets ``bad`` (a NaN has no place in an order: the caller then
+    falls back to sorting everything, as before)."""
+
+    def __init__(self, m: int) -> None:
+        self.m = m
+        self.vals: list[float] = []
+        self.at: list[int] = []
+        self.cut: float = math.nan  # the m-th smallest so far (NaN until m are in)
+        self.bad: bool = False
+
+    def add(self, x: float, t: int) -> None:
+        if x != x:
+            self.bad = True
+            return
+        vals = self.vals
+        lo = 0
+        hi = len(vals)
+        while lo < hi:  # the first place holding a value above x: after any equal one (arrival order)
+            mid = (lo + hi) // 2
+            if vals[mid] > x:
+                hi = mid
+            else:
+                lo = mid + 1
+        i = lo
+        vals.insert(i, x)
+        self.at.insert(i, t)
+        if len(vals) > self.m:
+            vals.pop()
+            self.at.pop()
+        if len(vals) == self.m:
+            self.cut = vals[self.m - 1]
+
+    def first_at(self, x: float) -> int:
+        """The position of the earliest arrival of ``x`` (a value held)."""
+        vals = self.vals
+        for i in range(len(vals)):
+            if vals[i] == x:
+                return self.at[i]
+        return -1
+
+
+def seed_cut(seeds: list[float], m: int) -> float:
+    """An upper bound on the m-th smallest of a set of scenario P&Ls, given
+    ``seeds``: the P&Ls of some of its scenarios (distinct ones). With at least
+    m of them, their largest is one (m scenarios lie at or below it), so a
+    scenario above it cannot be among the m smallest, nor tie with them; else
+    (or with a NaN among them) there is no bound: inf."""
+    if len(seeds) < m or m <= 0:
+        return math.inf
+    top = -math.inf
+    for x in seeds:
+        if x != x:
+            return math.inf
+        if x > top:
+            top = x
+    return top
+
+
 def contrib_text(contrib: dict[str, float]) -> str:
     """``var_contrib`` as logged: "SYM=value" by symbol, ``repr`` floats (exact)."""
     return ";".join(f"{sym}={contrib[sym]!r}" for sym in sorted(contrib))

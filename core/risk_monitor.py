@@ -14,7 +14,7 @@ from bisect import bisect_left, insort
 from core.engine_params import EngineParams
 from core.events import RiskSnapshot
 from core.kernels import (
-    Z95, Z99, DetRandom, cholesky, contrib_text, cov_times, hist_cvar, hist_var, quantile, sample_moments,
+    Z95, Z99, DetRandom, Lowest, cholesky, seed_cut, contrib_text, cov_times, hist_cvar, hist_var, quantile, sample_moments,
     quantile_of, smallest, sorted_returns, tail_loss_of,
 )
 from core.overlay import OptionsOverlay
@@ -59,6 +59,10 @@ class RiskMonitor:
         self.mc99: float = 0.0
         self.z: list[float] = []  # standard normal draws, mc_draws x z_cols, drawn once
         self.z_cols: int = 0
+        # where the last tails were (scenario positions): they seed the next
+        # selection's bound, so that most scenarios cost one comparison
+        self.hist_tail: list[int] = []
+        self.mc_tail: list[int] = []
 
     def risk_symbols(self) -> list[str]:
         """Symbols whose moves change the book's value: positions, and the
@@ -210,8 +214,6 @@ class RiskMonitor:
                 drift += expo[i] * mus[i]
             m = min(drift * h, 0.0)
         self.ensure_draws(k)
-        z = self.z
-        cols = self.z_cols
         # options' convexity: 0.5 x gamma x (S r)^2 per symbol, r its scenario return
         gam: list[float] = []
         gam_i: list[int] = []
@@ -222,36 +224,79 @@ class RiskMonitor:
                     px = self.portfolio.last.get(syms[i], 0.0)
                     gam.append(0.5 * g * px * px)
                     gam_i.append(i)
-        pnl: list[float] = []
-        for d in range(self.p.mc_draws):
-            base = d * cols
-            acc = 0.0
-            for c in range(k):
-                acc += wv[c] * z[base + c]
-            x = m + sq * acc
-            for j in range(len(gam_i)):
-                i = gam_i[j]
-                r = 0.0
-                for c in range(i + 1):
-                    r += chol[i][c] * z[base + c]
-                r *= sq
-                x += gam[j] * r * r
-            pnl.append(x)
-        if mc_contrib:
-            self.mc_contributions(pnl, syms, chol, expo, gam, gam_i, nav)
         # the quantiles and tails below read only the lowest 5% of the draws:
-        # select them (ascending, kernels.smallest) instead of sorting all; the figures are the same
-        nd = len(pnl)
+        # kept as they come (kernels.Lowest) instead of sorting all; the figures
+        # are the same. The whole list only for the quantile's scenarios'
+        # shares (mc_contrib), a NaN, or ties at the quantile past the selection.
+        nd = self.p.mc_draws
         lo = int(math.floor(0.05 * (nd - 1)))
-        srt = smallest(pnl, min(lo + 2, nd))
-        if len(srt) < nd and srt[len(srt) - 1] <= quantile_of(srt, nd, 0.05):
-            srt = sorted(pnl)  # ties at the quantile reach past the selection: take them all
+        low = Lowest(min(lo + 2, nd))
+        # the last run's tail draws: real scenarios, whose largest P&L bounds this tail (see seed_cut)
+        cut0 = seed_cut([self.mc_scenario(d, k, m, sq, wv, chol, gam, gam_i) for d in self.mc_tail if d < nd],
+                        low.m)
+        self.mc_scenarios(nd, k, m, sq, wv, chol, gam, gam_i, low, cut0)
+        self.mc_tail = low.at
+        srt = low.vals
+        full = mc_contrib or low.bad or (len(srt) < nd and srt[len(srt) - 1] <= quantile_of(srt, nd, 0.05))
+        if full:
+            pnl = self.mc_scenarios(nd, k, m, sq, wv, chol, gam, gam_i, None, math.inf)
+            if mc_contrib:
+                self.mc_contributions(pnl, syms, chol, expo, gam, gam_i, nav)
+            srt = smallest(pnl, min(lo + 2, nd))
+            if len(srt) < nd and srt[len(srt) - 1] <= quantile_of(srt, nd, 0.05):
+                srt = sorted(pnl)  # ties at the quantile reach past the selection: take them all
         v95 = -quantile_of(srt, nd, 0.05) / nav
         v99 = -quantile_of(srt, nd, 0.01) / nav
         self.mc95 = v95 if v95 > 0.0 else 0.0
         self.mc99 = v99 if v99 > 0.0 else 0.0
         self.mc_cvar95 = tail_loss_of(srt, nd, 0.05, nav)
         self.mc_cvar99 = tail_loss_of(srt, nd, 0.01, nav)
+
+    def mc_scenarios(self, nd: int, k: int, m: float, sq: float, wv: list[float], chol: list[list[float]],
+                     gam: list[float], gam_i: list[int], low: Lowest | None, cut0: float) -> list[float]:
+        """Every Monte Carlo scenario's P&L, in draw order: into ``low`` (its
+        lowest ones kept, none above ``cut0``) when given, else returned as a
+        list. Each as ``mc_scenario``, inline."""
+        z = self.z
+        cols = self.z_cols
+        ng = len(gam_i)
+        pnl: list[float] = []
+        for d in range(nd):
+            base = d * cols
+            acc = 0.0
+            for c in range(k):
+                acc += wv[c] * z[base + c]
+            x = m + sq * acc
+            for j in range(ng):
+                i = gam_i[j]
+                r = 0.0
+                for c in range(i + 1):
+                    r += chol[i][c] * z[base + c]
+                r *= sq
+                x += gam[j] * r * r
+            if low is None:
+                pnl.append(x)
+            elif not (x > cut0) and not (x >= low.cut):
+                low.add(x, d)
+        return pnl
+
+    def mc_scenario(self, d: int, k: int, m: float, sq: float, wv: list[float], chol: list[list[float]],
+                    gam: list[float], gam_i: list[int]) -> float:
+        """Monte Carlo scenario ``d``'s P&L."""
+        z = self.z
+        base = d * self.z_cols
+        acc = 0.0
+        for c in range(k):
+            acc += wv[c] * z[base + c]
+        x = m + sq * acc
+        for j in range(len(gam_i)):
+            i = gam_i[j]
+            r = 0.0
+            for c in range(i + 1):
+                r += chol[i][c] * z[base + c]
+            r *= sq
+            x += gam[j] * r * r
+        return x
 
     def mc_contributions(self, pnl: list[float], syms: list[str], chol: list[list[float]],
                          expo: list[float], gam: list[float], gam_i: list[int], nav: float) -> None:
@@ -372,9 +417,18 @@ class RiskMonitor:
             px = self.portfolio.last.get(syms[i], 0.0)
             gam.append(0.5 * g * px * px)
         convex = ov is not None
-        pnl: list[float] = []
+        pos = 0.05 * (n - 1)
+        lo = int(math.floor(pos))
+        hi = min(lo + 1, n - 1)
+        # the tail only: the hi + 1 smallest scenario P&Ls, kept as they come
+        # (kernels.Lowest; the same list and first positions a sort of all gives)
+        low = Lowest(hi + 1)
+        # last bar's tail scenarios, one bar older now: hi + 1 real scenarios,
+        # so their largest P&L bounds this tail from above (see seed_cut)
+        cut0 = seed_cut([self.hist_scenario(wins, expo, gam, convex, sq, t + 1)
+                         for t in self.hist_tail if t + 1 < n], hi + 1)
         for t in range(n):
-            x = 0.0
+            x = 0.0  # as hist_scenario, inline
             for i in range(k):
                 wi = wins[i]
                 j = wi.pos - 1 - t  # t < n <= count: at most one wrap (no modulo per value)
@@ -384,25 +438,70 @@ class RiskMonitor:
                 x += expo[i] * r
                 if convex:
                     x += gam[i] * r * r
-            pnl.append(x)
-        pos = 0.05 * (n - 1)
-        lo = int(math.floor(pos))
-        hi = min(lo + 1, n - 1)
-        srt = smallest(pnl, hi + 1)  # the tail only
+            if not (x > cut0) and not (x >= low.cut):
+                low.add(x, t)
+        self.hist_tail = low.at
+        if low.bad:  # a NaN scenario: sort them all, as before
+            return self.hist_book_var_sorted(wins, syms, expo, gam, n, sq, nav)
+        srt = low.vals
         w = pos - lo
         v = -(srt[lo] + (srt[hi] - srt[lo]) * w)
         if v <= 0.0:
             return 0.0
-        t_lo = pnl.index(srt[lo])
-        t_hi = pnl.index(srt[hi])
-        for i in range(k):
+        self.book_contrib(wins, syms, expo, gam, low.first_at(srt[lo]), low.first_at(srt[hi]), w, sq)
+        return v / nav
+
+    def hist_scenario(self, wins: list[RollingWindow], expo: list[float], gam: list[float], convex: bool,
+                      sq: float, t: int) -> float:
+        """The book's P&L under scenario ``t`` (every symbol's t-th newest return)."""
+        x = 0.0
+        for i in range(len(wins)):
+            wi = wins[i]
+            j = wi.pos - 1 - t
+            if j < 0:
+                j += wi.capacity
+            r = sq * wi.values[j]
+            x += expo[i] * r
+            if convex:
+                x += gam[i] * r * r
+        return x
+
+    def hist_book_var_sorted(self, wins: list[RollingWindow], syms: list[str], expo: list[float],
+                             gam: list[float], n: int, sq: float, nav: float) -> float:
+        """hist_book_var by sorting every scenario (a NaN among them)."""
+        k = len(syms)
+        convex = self.overlay is not None
+        pnl: list[float] = []
+        for t in range(n):
+            x = 0.0
+            for i in range(k):
+                wi = wins[i]
+                r = sq * wi.values[(wi.pos - 1 - t) % wi.capacity]
+                x += expo[i] * r
+                if convex:
+                    x += gam[i] * r * r
+            pnl.append(x)
+        pos = 0.05 * (n - 1)
+        lo = int(math.floor(pos))
+        hi = min(lo + 1, n - 1)
+        srt = smallest(pnl, hi + 1)
+        w = pos - lo
+        v = -(srt[lo] + (srt[hi] - srt[lo]) * w)
+        if v <= 0.0:
+            return 0.0
+        self.book_contrib(wins, syms, expo, gam, pnl.index(srt[lo]), pnl.index(srt[hi]), w, sq)
+        return v / nav
+
+    def book_contrib(self, wins: list[RollingWindow], syms: list[str], expo: list[float], gam: list[float],
+                     t_lo: int, t_hi: int, w: float, sq: float) -> None:
+        """Each position's P&L in the quantile's scenarios (t_lo, t_hi), interpolated by w."""
+        for i in range(len(syms)):
             win = wins[i]
             r_lo = sq * win.values[(win.pos - 1 - t_lo) % win.capacity]
             r_hi = sq * win.values[(win.pos - 1 - t_hi) % win.capacity]
             a = expo[i] * r_lo + gam[i] * r_lo * r_lo
             b = expo[i] * r_hi + gam[i] * r_hi * r_hi
             self.var_contrib[syms[i]] = -(a * (1.0 - w) + b * w)
-        return v / nav
 
     def ensure_draws(self, k: int) -> None:
         if self.z_cols >= k and len(self.z) > 0:

@@ -344,3 +344,50 @@ def test_monte_carlo_cvar_matches_the_gaussian_expected_shortfall() -> None:
         want = (sd * pdf / (1 - c) - mean) / nav
         assert got > var > 0  # the tail's mean lies beyond its edge
         assert got == pytest.approx(want, rel=0.06), (got, want)
+
+
+@pytest.mark.parametrize("measure", ["historical", "monte_carlo"])
+def test_seeded_tail_selection_gives_what_a_fresh_selection_gives(measure: str) -> None:
+    """The historical and Monte Carlo tails are selected with a bound from the
+    last bar's tail scenarios (risk_monitor's hist_tail / mc_tail). Bar after
+    bar, the seeded figures equal those of a selection with no seeds, with
+    seeds far from the tail, and (historical) of sorting every scenario."""
+    eng = two_asset_book(2000, var_measure=measure)
+    rng = np.random.default_rng(9)
+    a, b = eng.portfolio.last["AAA"], eng.portfolio.last["BBB"]
+    risk = eng.risk
+    seen = 0
+    for i in range(41, 90):
+        a *= 1 + 0.003 * float(rng.standard_normal())
+        b *= 1 + 0.003 * float(rng.standard_normal())
+        feed(eng, [Tick(i * MIN + 1, "AAA", round(a, 2), 1.0), Tick(i * MIN + 2, "BBB", round(b, 2), 1.0),
+                   Timer((i + 1) * MIN, "", "bar")])
+        if i == 60:  # the book flips: last bar's tail is a poor seed
+            eng.submit("AAA", -4000.0, a, "operator", "sell")
+            eng.submit("BBB", 6000.0, b, "operator", "buy")
+        nav = eng.portfolio.nav()
+        if measure == "monte_carlo":
+            got = (risk.mc95, risk.mc99, risk.mc_cvar95, risk.mc_cvar99, dict(risk.var_contrib))
+            assert len(risk.mc_tail) > 0
+            for seeds in ([], list(range(len(risk.mc_tail))), list(reversed(risk.mc_tail))):
+                risk.mc_tail = seeds
+                risk.run_monte_carlo(nav)
+                assert (risk.mc95, risk.mc99, risk.mc_cvar95, risk.mc_cvar99, dict(risk.var_contrib)) == got
+            seen += got[0] > 0
+        else:
+            got = (risk.var_book, dict(risk.var_contrib))
+            tail = list(risk.hist_tail)
+            for seeds in ([], [0, 1, 2], [t - 1 for t in tail]):
+                risk.hist_tail = seeds
+                assert (risk.book_var(nav), dict(risk.var_contrib)) == got
+            syms = [s for s in risk.risk_symbols() if s in risk.risk_rets]
+            wins = [risk.risk_rets[s] for s in syms]
+            n = min((w.count for w in wins), default=0)
+            expo = [eng.portfolio.qty(s) * eng.portfolio.last[s] for s in syms]
+            if n >= 20:
+                risk.var_contrib = {}
+                assert risk.hist_book_var_sorted(wins, syms, expo, [0.0] * len(syms), n, eng.p.bars_per_day ** 0.5,
+                                                 nav) == got[0]
+                assert risk.var_contrib == got[1]
+                seen += got[0] > 0
+    assert seen > 10
