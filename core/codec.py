@@ -13,6 +13,7 @@ byte for byte.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
@@ -83,6 +84,32 @@ def _same_as_json(out: bytes) -> bool:
             and b"\x7f" not in out)
 
 
+# Fast decoding of the kinds whose payload is all floats (tick, bar): the
+# canonical text (sorted keys, no spaces, each float by repr) matched whole;
+# each number read by float(), which is what json.loads does for a number
+# with a fraction or an exponent (and _coerce keeps). Anything else (an
+# integer token, NaN/Infinity, spaces, another key order, a missing or extra
+# field) does not match and takes the general path, with its checks and
+# errors. tests/test_codec_fast.py holds the two paths to the same events.
+_FLOAT_TOKEN = r"(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+))"
+
+
+def _fast_plan(cls: type) -> tuple[Any, tuple[int, ...]] | None:
+    fields: tuple[str, ...] = cls._fields  # type: ignore[attr-defined]
+    if fields[:2] != ("ts", "symbol") or _DEFAULTS.get(cls):
+        return None
+    names = sorted(fields[2:])
+    if not names or any(cls.__annotations__.get(n) not in (float, "float") for n in names):
+        return None
+    text = "\\{" + ",".join('"%s":%s' % (n, _FLOAT_TOKEN) for n in names) + "\\}"
+    return re.compile(text).fullmatch, tuple(names.index(f) + 1 for f in fields[2:])
+
+
+_FAST: dict[str, tuple[type, Any, tuple[int, ...]]] = {
+    kind: (cls, plan[0], plan[1]) for kind, cls in ALL_KINDS.items() if (plan := _fast_plan(cls)) is not None
+}
+
+
 class DecodeError(ValueError):
     """A logged row that cannot become an event (unknown kind, bad payload)."""
 
@@ -132,6 +159,12 @@ def to_row(event: Event) -> tuple[str, int, str, str]:
 
 def from_row(kind: str, ts: int, symbol: str, payload: str | dict[str, Any]) -> Event:
     """Rebuild an event from a logged row; raises DecodeError naming the field."""
+    fast = _FAST.get(kind) if type(payload) is str and type(ts) is int and type(symbol) is str else None
+    if fast is not None:
+        m = fast[1](payload)
+        if m is not None:
+            g = m.groups()
+            return fast[0](ts, symbol, *[float(g[i - 1]) for i in fast[2]])  # type: ignore[no-any-return]
     if not isinstance(kind, str):  # e.g. a BLOB: not even hashable as a key
         raise DecodeError(f"unknown event kind {_short(kind)}")
     cls = ALL_KINDS.get(kind)

@@ -89,3 +89,57 @@ def test_non_finite_floats_use_pythons_tokens() -> None:
 
     text = encode_payload(Fill(1, "X", 2, math.nan, math.inf, -math.inf))
     assert text == '{"commission":-Infinity,"order_id":2,"price":Infinity,"qty":NaN}'
+
+
+def _general(kind: str, ts: Any, symbol: Any, payload: Any) -> Any:
+    """from_row with the fast decoding of all-float kinds switched off."""
+    saved = dict(codec._FAST)
+    codec._FAST.clear()
+    try:
+        return _outcome(kind, ts, symbol, payload)
+    finally:
+        codec._FAST.update(saved)
+
+
+def _outcome(kind: str, ts: Any, symbol: Any, payload: Any) -> Any:
+    try:
+        ev = from_row(kind, ts, symbol, payload)
+    except codec.DecodeError as exc:
+        return ("error", str(exc))
+    return (type(ev), tuple(repr(v) for v in ev))  # repr: -0.0 and NaN compare as text
+
+
+NUMBER_TEXT = st.one_of(
+    FLOATS.map(repr), INTS.map(str),
+    st.sampled_from(["1e400", "-1e400", "1E5", "1e+05", "0.5e-3", "01.5", "1.", ".5", "-0", "-0.0",
+                     "NaN", "Infinity", "-Infinity", "1" + "0" * 400, "1" + "0" * 400 + ".0", " 1.0", "1.0 "]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(kind=st.sampled_from(sorted(codec._FAST)), data=st.data())
+def test_fast_decoding_of_all_float_kinds_gives_what_the_general_path_gives(kind: str, data: Any) -> None:
+    """Canonical rows and near misses (integer tokens, NaN, overflow, spaces,
+    another key order, a missing or an extra field): the same event, or the
+    same one-line error, as from_row without the fast path."""
+    cls = ALL_KINDS[kind]
+    names = sorted(cls._fields[2:])
+    if data.draw(st.booleans()):  # a near miss in the keys
+        names = data.draw(st.permutations(names + data.draw(st.sampled_from([[], ["extra"]]))))
+        if names and data.draw(st.booleans()):
+            names = names[1:]
+    tokens = [data.draw(NUMBER_TEXT) for _ in names]
+    sep = data.draw(st.sampled_from([",", ", "]))
+    payload = "{" + sep.join(f'"{n}":{t}' for n, t in zip(names, tokens)) + "}"
+    ts = data.draw(st.sampled_from([1, 2**40, True, 1.5]))
+    assert _outcome(kind, ts, "AAA", payload) == _general(kind, ts, "AAA", payload)
+
+
+def test_the_fast_decoding_covers_the_logged_ticks_and_bars() -> None:
+    """It is taken for what the encoder writes (else it would be dead code)."""
+    assert {"tick", "bar"} <= set(codec._FAST)
+    for kind in ("tick", "bar"):
+        cls = ALL_KINDS[kind]
+        ev = cls(7, "AAA", *[float(i) + 0.25 for i in range(len(cls._fields) - 2)])
+        _, fullmatch, _ = codec._FAST[kind]
+        assert fullmatch(encode_payload(ev)) is not None
+        assert from_row(kind, 7, "AAA", encode_payload(ev)) == ev
