@@ -25,7 +25,8 @@ from core.venues.base import MODES, TIMEFRAMES_MS, VenueError, VenueSpec, load_c
 
 VENUE_KEYS = {"name": str, "mode": str, "symbols": list, "url": str, "timeframe": str, "sandbox": bool,
               "poll_s": (int, float), "history": int, "max_failures": int, "timeout_s": (int, float),
-              "stale_s": (int, float), "balance_s": (int, float)}
+              "stale_s": (int, float), "balance_s": (int, float),
+              "reconcile_s": (int, float)}
 DAY_MS = 86_400_000
 IDLE_SLICE_S = 0.05  # how often commands are served while the feed waits for the venue
 
@@ -60,7 +61,8 @@ def venue_table(config_path: str | None) -> dict[str, Any]:
 
 
 def venue_spec(config_path: str | None, name: str | None, mode: str | None, symbols: str | None,
-               url: str | None, timeframe: str | None = None) -> VenueSpec | None:
+               url: str | None, timeframe: str | None = None,
+               reconcile_s: float | None = None) -> VenueSpec | None:
     """The session's venue: command-line flags over ``[venue]``; None for a
     simulator or file session (no venue named anywhere)."""
     table = venue_table(config_path)
@@ -82,7 +84,8 @@ def venue_spec(config_path: str | None, name: str | None, mode: str | None, symb
                      timeframe or table.get("timeframe", "1m"), bool(table.get("sandbox", False)),
                      float(table.get("poll_s", 5.0)), int(table.get("history", 100)),
                      int(table.get("max_failures", 5)), float(table.get("timeout_s", 10.0)),
-                     float(table.get("stale_s", 60.0)), float(table.get("balance_s", 60.0)))
+                     float(table.get("stale_s", 60.0)), float(table.get("balance_s", 60.0)),
+                     float(reconcile_s if reconcile_s is not None else table.get("reconcile_s", 30.0)))
     spec.check()
     return spec
 
@@ -179,7 +182,8 @@ def halted_note(spec: VenueSpec, at: str, diffs: list[Any]) -> tuple[str, ...]:
     if not diffs:
         return ()
     return (f"reconciliation with {spec.name} at {at}: {len(diffs)} difference(s), the first: {diffs[0].text}; "
-            f"trading is HALTED until the operator resumes (that accepts them)",)
+            f"trading is HALTED until the operator resumes (that accepts them) or a re-run "
+            f"(every {spec.reconcile_s:g}s) finds them resolved",)
 
 
 def attach(feed: Any, session: Any) -> None:

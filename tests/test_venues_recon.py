@@ -145,7 +145,7 @@ def test_console_run_says_why_it_starts_halted(live: tuple[FakeBinance, str], ke
     assert rc == 0, err
     assert ("data: reconciliation with binance at start: 1 difference(s), the first: BTC/USDT: the log holds +0, "
             "binance holds +0.25 (opened outside the console?); trading is HALTED until the operator resumes "
-            "(that accepts them)") in err.splitlines()
+            "(that accepts them) or a re-run (every 30s) finds them resolved") in err.splitlines()
     assert "state HALTED" in err and "Traceback" not in err
 
 
