@@ -22,7 +22,8 @@ from core.venues.execution import VenueExecution
 from tests.conftest import console
 from tests.venue_fakes import API_KEY, KEY_ENV, SECRET, FakeBinance, live  # noqa: F401  (live: a fixture)
 
-CONFIG = ("[signals]\nmodels = []\n[strategy]\nvol_scale = 0.000001\n"
+CONFIG = ("initial_cash = 100000.0\n"  # the fake account's (the gate's venue_funds)
+          "[signals]\nmodels = []\n[strategy]\nvol_scale = 0.000001\n"
           "[limits]\nmax_position_fraction = 0.5\nmax_order_notional = 1e9\n")
 SYMS = ("BTC/USDT", "ETH/USDT")
 

@@ -31,8 +31,8 @@ change is, and cancels sent once the venue is back). Any other
 (ack, fill, cancel, expire, reject): ``balance`` (``symbol`` the asset,
 ``qty`` its total, ``remaining`` the free part; one per change),
 ``disconnect``, ``reconnect`` and ``stale`` (``reason`` the venue's one-line
-error). The engine ignores them (order id 0); they are in the log for the
-operator, reconciliation and replay.
+error). They are in the log for the operator, reconciliation and replay;
+the engine acts only on the balances (the gate's ``venue_funds`` rule).
 
 Re-running a reconciliation (console/venue_session.py decides when and what
 it means): while ``recheck()`` says so (the engine's thread, asked at most
