@@ -153,28 +153,29 @@ def lots_of(mspec: MarketSpec) -> dict[str, float]:
     return {i.symbol: i.lot for i in mspec.instruments}
 
 
-def start_execution(spec: VenueSpec, session: Any, writer: Any, client: Any, mspec: MarketSpec,
-                    state: Any) -> tuple[Any, tuple[str, ...]]:
+def start_execution(spec: VenueSpec, session: Any, client: Any, mspec: MarketSpec,
+                    state: Any) -> tuple[str, ...]:
     """Venue mode, a new session: reconcile with the account (before the
-    first bar; a difference halts), then start the venue thread. Returns
-    the writer to close the session with (it finishes the venue first) and
-    the notes to print."""
+    first bar; a difference halts), then start the venue thread (the
+    session's end finishes it: ``Session.on_end``). Returns the notes to
+    print."""
     from console.venue_session import Logged, execution, reconcile_now, wire
 
     ex = execution(spec, session, client)
     diffs = reconcile_now(session, ex, spec, lots_of(mspec), Logged(), "start", state)
-    return wire(session, writer, ex, spec), halted_note(spec, "start", diffs)
+    wire(session, ex, spec)
+    return halted_note(spec, "start", diffs)
 
 
-def resume_execution(spec: VenueSpec, session: Any, writer: Any, mspec: MarketSpec,
-                     rdb: Any) -> tuple[Any, tuple[str, ...]]:
+def resume_execution(spec: VenueSpec, session: Any, mspec: MarketSpec, rdb: Any) -> tuple[str, ...]:
     """Venue mode, ``--resume``: the orders the log holds open are looked up
     (never re-sent), then reconciled as at the start."""
     from console.venue_session import Logged, execution, reconcile_now, wire
 
     ex = execution(spec, session, check_venue_mode(spec))
     diffs = reconcile_now(session, ex, spec, lots_of(mspec), Logged(rdb, session.session_id), "resume")
-    return wire(session, writer, ex, spec), halted_note(spec, "resume", diffs)
+    wire(session, ex, spec)
+    return halted_note(spec, "resume", diffs)
 
 
 def halted_note(spec: VenueSpec, at: str, diffs: list[Any]) -> tuple[str, ...]:
@@ -233,8 +234,7 @@ def prepare_venue(*, db: Path, spec: VenueSpec, config_path: str | None, max_eve
                       hub=make_hub(cfg, mspec, 0, writer, in_market_time=False) if signals else None)
     session.speed_label = "live"
     if spec.mode == "venue":
-        writer, halted = start_execution(spec, session, writer, client, mspec, state)
-        notes = (*notes, *halted)
+        notes = (*notes, *start_execution(spec, session, client, mspec, state))
     session.publish()  # the header says "live" from the first frame
     attach(feed, session)
     return Prepared(session, writer, db, 0, name, notes)

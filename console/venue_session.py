@@ -51,6 +51,7 @@ until the operator accepts, or until it resolves:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from core.codec import from_row
@@ -343,40 +344,25 @@ def _quote(spec: VenueSpec) -> str:
     return "USD"
 
 
-class VenueWriter:
-    """The session's log writer, with the venue's end first: on close, what
-    the venue thread still has to do (an order accepted in the last step)
-    is done, within a bound, and its reports are logged before the log
-    closes. (A ``Session.run`` hook would be the cleaner home; the lead's.)"""
-
-    def __init__(self, inner: Any, session: Any, ex: VenueExecution, timeout_s: float) -> None:
-        self.inner = inner
-        self.session = session
-        self.ex = ex
-        self.timeout_s = timeout_s
-        self.write = inner.write
-        self.flush = inner.flush
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def close(self, clean: bool) -> None:
+def finish(session: Any, ex: VenueExecution, timeout_s: float) -> Callable[[bool], None]:
+    """The venue's end (a ``Session.on_end`` hook): what the venue thread
+    still has to do (an order accepted in the last step) is done, within
+    ``timeout_s`` and not through an outage, and its reports are logged
+    before the caller closes the log; then the thread and the client close.
+    A venue error here becomes the session's one-line error."""
+    def end(clean: bool) -> None:
+        ex.recheck = None  # no new re-run of a reconciliation now
         try:
-            if self.ex.drain(self.timeout_s):
-                for r in self.ex.take_inputs(self.session.engine.ts):
-                    self.session.step(r)
-        except Exception as exc:  # the venue's last word is lost, the log still closes
-            self.session.error = self.session.error or f"session stopped: {exc}"
-            clean = False
+            if ex.drain(timeout_s):
+                for r in ex.take_inputs(session.engine.ts):
+                    session.step(r)
         finally:
-            self.ex.close()
-            self.inner.close(clean)
+            ex.close()
+
+    return end
 
 
-def wire(session: Any, writer: Any, ex: VenueExecution, spec: VenueSpec) -> VenueWriter:
-    """Start the venue thread; the returned writer finishes it at close."""
-    vw = VenueWriter(writer, session, ex, 2 * spec.timeout_s)
-    if session.sink is writer:
-        session.sink = vw
+def wire(session: Any, ex: VenueExecution, spec: VenueSpec) -> None:
+    """Start the venue thread; the session's end finishes it."""
+    session.on_end.append(finish(session, ex, 2 * spec.timeout_s))
     ex.start()
-    return vw
