@@ -29,8 +29,12 @@ def test_hooks_run_in_order_after_the_feed_and_may_still_log() -> None:
     s = session([Tick(i, "AAA", 100.0, 1.0) for i in range(1, 6)])
     calls: list[tuple[str, bool, int]] = []
     s.on_end.append(lambda clean: calls.append(("a", clean, s.inputs)))
-    s.on_end.append(lambda clean: [calls.append(("b", clean, s.inputs)),
-                                   s.step(Command(s.engine.ts, "", "halt", "", "the end", "hook"))])
+
+    def last_word(clean: bool) -> None:
+        calls.append(("b", clean, s.inputs))
+        s.step(Command(s.engine.ts, "", "halt", "", "the end", "hook"))
+
+    s.on_end.append(last_word)
     s.run()
     assert calls == [("a", True, 5), ("b", True, 5)]
     assert s.error == "" and s.latest.trading_state == "HALTED"  # the last snapshot shows what the hook logged
