@@ -83,17 +83,21 @@ def cli() -> None:
 @click.option("--symbols", default=None, help="With --venue: comma-separated venue symbols, e.g. BTC/USDT,ETH/USDT.")
 @click.option("--venue-url", default=None, metavar="URL",
               help="With --venue: the venue's REST endpoint (testnet, proxy, a local fake).")
+@click.option("--reconcile-s", "reconcile_s", type=float, default=None, metavar="SECONDS",
+              help="With --mode venue: while a reconciliation difference keeps the session halted, re-run "
+                   "it every SECONDS (default 30; venue.reconcile_s); it resumes by itself once resolved.")
 @click.option("--detach", is_flag=True,
               help="Run the engine in the background (its log: DB.engine.log); print the session id and exit.")
 def run(headless: bool, events: int | None, seed: int | None, speed: str | None, data: str | None,
         symbol: str | None, config_path: str | None, theme: str | None, resume_id: str | None,
         like_id: str | None, db: str | None, venue_name: str | None = None, mode: str | None = None,
         symbols: str | None = None, venue_url: str | None = None, detach: bool = False,
-        news: str | None = None) -> None:
+        news: str | None = None, reconcile_s: float | None = None) -> None:
     """Run a session on the simulated market (default), a price file or a venue's live data."""
     from console.venue_cli import venue_for_run
 
-    venue = venue_for_run(resume_id, config_path, venue_name, mode, symbols, venue_url, data, seed, speed)
+    venue = venue_for_run(resume_id, config_path, venue_name, mode, symbols, venue_url, data, seed, speed,
+                          reconcile_s)
     pace = None if venue is not None else _speed(speed) if speed is not None else (None if headless else 60.0)
     clash = [n for n, v in (("--seed", seed), ("--data", data), ("--symbol", symbol),
                             ("--config", config_path)) if v is not None]

@@ -247,8 +247,7 @@ def _resume_locked(db: Path, rdb: Any, sid: str, lock: Any, speed: float | None,
         from console.venue_run import resume_execution
         from core.venues.base import VenueSpec
 
-        writer, halted = resume_execution(VenueSpec.from_dict(setup["source"]), session, writer, _spec, rdb)
-        fixups = (*fixups, *halted)
+        fixups = (*fixups, *resume_execution(VenueSpec.from_dict(setup["source"]), session, _spec, rdb))
     return Prepared(session, writer, db, seed, name, fixups)
 
 

@@ -25,7 +25,8 @@ from core.venues.base import MODES, TIMEFRAMES_MS, VenueError, VenueSpec, load_c
 
 VENUE_KEYS = {"name": str, "mode": str, "symbols": list, "url": str, "timeframe": str, "sandbox": bool,
               "poll_s": (int, float), "history": int, "max_failures": int, "timeout_s": (int, float),
-              "stale_s": (int, float), "balance_s": (int, float)}
+              "stale_s": (int, float), "balance_s": (int, float),
+              "reconcile_s": (int, float)}
 DAY_MS = 86_400_000
 IDLE_SLICE_S = 0.05  # how often commands are served while the feed waits for the venue
 
@@ -60,7 +61,8 @@ def venue_table(config_path: str | None) -> dict[str, Any]:
 
 
 def venue_spec(config_path: str | None, name: str | None, mode: str | None, symbols: str | None,
-               url: str | None, timeframe: str | None = None) -> VenueSpec | None:
+               url: str | None, timeframe: str | None = None,
+               reconcile_s: float | None = None) -> VenueSpec | None:
     """The session's venue: command-line flags over ``[venue]``; None for a
     simulator or file session (no venue named anywhere)."""
     table = venue_table(config_path)
@@ -82,7 +84,8 @@ def venue_spec(config_path: str | None, name: str | None, mode: str | None, symb
                      timeframe or table.get("timeframe", "1m"), bool(table.get("sandbox", False)),
                      float(table.get("poll_s", 5.0)), int(table.get("history", 100)),
                      int(table.get("max_failures", 5)), float(table.get("timeout_s", 10.0)),
-                     float(table.get("stale_s", 60.0)), float(table.get("balance_s", 60.0)))
+                     float(table.get("stale_s", 60.0)), float(table.get("balance_s", 60.0)),
+                     float(reconcile_s if reconcile_s is not None else table.get("reconcile_s", 30.0)))
     spec.check()
     return spec
 
@@ -150,28 +153,29 @@ def lots_of(mspec: MarketSpec) -> dict[str, float]:
     return {i.symbol: i.lot for i in mspec.instruments}
 
 
-def start_execution(spec: VenueSpec, session: Any, writer: Any, client: Any, mspec: MarketSpec,
-                    state: Any) -> tuple[Any, tuple[str, ...]]:
+def start_execution(spec: VenueSpec, session: Any, client: Any, mspec: MarketSpec,
+                    state: Any) -> tuple[str, ...]:
     """Venue mode, a new session: reconcile with the account (before the
-    first bar; a difference halts), then start the venue thread. Returns
-    the writer to close the session with (it finishes the venue first) and
-    the notes to print."""
+    first bar; a difference halts), then start the venue thread (the
+    session's end finishes it: ``Session.on_end``). Returns the notes to
+    print."""
     from console.venue_session import Logged, execution, reconcile_now, wire
 
     ex = execution(spec, session, client)
     diffs = reconcile_now(session, ex, spec, lots_of(mspec), Logged(), "start", state)
-    return wire(session, writer, ex, spec), halted_note(spec, "start", diffs)
+    wire(session, ex, spec)
+    return halted_note(spec, "start", diffs)
 
 
-def resume_execution(spec: VenueSpec, session: Any, writer: Any, mspec: MarketSpec,
-                     rdb: Any) -> tuple[Any, tuple[str, ...]]:
+def resume_execution(spec: VenueSpec, session: Any, mspec: MarketSpec, rdb: Any) -> tuple[str, ...]:
     """Venue mode, ``--resume``: the orders the log holds open are looked up
     (never re-sent), then reconciled as at the start."""
     from console.venue_session import Logged, execution, reconcile_now, wire
 
     ex = execution(spec, session, check_venue_mode(spec))
     diffs = reconcile_now(session, ex, spec, lots_of(mspec), Logged(rdb, session.session_id), "resume")
-    return wire(session, writer, ex, spec), halted_note(spec, "resume", diffs)
+    wire(session, ex, spec)
+    return halted_note(spec, "resume", diffs)
 
 
 def halted_note(spec: VenueSpec, at: str, diffs: list[Any]) -> tuple[str, ...]:
@@ -179,7 +183,8 @@ def halted_note(spec: VenueSpec, at: str, diffs: list[Any]) -> tuple[str, ...]:
     if not diffs:
         return ()
     return (f"reconciliation with {spec.name} at {at}: {len(diffs)} difference(s), the first: {diffs[0].text}; "
-            f"trading is HALTED until the operator resumes (that accepts them)",)
+            f"trading is HALTED until the operator resumes (that accepts them) or a re-run "
+            f"(every {spec.reconcile_s:g}s) finds them resolved",)
 
 
 def attach(feed: Any, session: Any) -> None:
@@ -229,8 +234,7 @@ def prepare_venue(*, db: Path, spec: VenueSpec, config_path: str | None, max_eve
                       hub=make_hub(cfg, mspec, 0, writer, in_market_time=False) if signals else None)
     session.speed_label = "live"
     if spec.mode == "venue":
-        writer, halted = start_execution(spec, session, writer, client, mspec, state)
-        notes = (*notes, *halted)
+        notes = (*notes, *start_execution(spec, session, client, mspec, state))
     session.publish()  # the header says "live" from the first frame
     attach(feed, session)
     return Prepared(session, writer, db, 0, name, notes)

@@ -298,7 +298,11 @@ class Engine(BreakerHost):
         and fee, also for an order we no longer hold open (cancelled here,
         filled there first: the position is real). A cancel, expiry or
         refusal ends the order (a refusal is a gate-like rejection, rule
-        "venue", and counts toward the reject storm)."""
+        "venue", and counts toward the reject storm). A balance (``symbol`` the
+        asset, ``remaining`` its free part) is the gate's ``venue_funds``."""
+        if r.kind == "balance":
+            self.gate.set_funds(r.symbol, r.remaining)
+            return
         o = self.broker.open.get(r.order_id)
         if r.kind == "fill":
             if not (math.isfinite(r.qty) and math.isfinite(r.price) and r.price > 0.0 and r.qty != 0.0):

@@ -440,10 +440,11 @@ class VenueReport(NamedTuple):
     and fee; ``remaining`` signed units the venue still holds open;
     ``venue_id`` the venue's order id; ``reason`` its status or refusal.
 
-    Kinds the engine does not act on (logged for the operator,
-    reconciliation and replay; core/venues/execution.py and
-    console/venue_session.py): ``balance`` (``symbol`` the asset, ``qty``
-    total, ``remaining`` free), ``disconnect`` / ``reconnect`` / ``stale``
+    ``balance`` (``symbol`` the asset, ``qty`` total, ``remaining`` free)
+    sets the gate's free balance for its ``venue_funds`` rule. Kinds the
+    engine does not act on (logged for the operator, reconciliation and
+    replay; core/venues/execution.py and console/venue_session.py):
+    ``disconnect`` / ``reconnect`` / ``stale``
     (``reason`` the venue's one-line error), and reconciliation's
     ``position``, ``open_order``, ``mismatch`` and ``reconciled``."""
 

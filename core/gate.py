@@ -1,7 +1,9 @@
 """Pre-trade gate: every order passes every rule, no bypass (compiled by mypyc).
 
 Each rule is its own small method that returns a Rejection or None; ``check``
-runs them in a fixed order and the first refusal wins. Rules that limit size
+runs them in a fixed order and the first refusal wins. ``venue_funds`` (the
+venue account's free balances) runs last, and only once a venue has reported
+a balance: simulated and paper sessions never see it. Rules that limit size
 only bite on orders that *increase* exposure, so exits always get through
 unless trading is HALTED.
 """
@@ -211,6 +213,11 @@ class Gate:
         self.accepted_ts: list[int] = []  # market ms of recent accepted orders
         self.counts: dict[str, int] = {}
         self.us = UsAccountRules()  # pattern day trader, wash sales: off unless a config turns them on
+        # venue mode: the account's free balances, asset -> free, from the logged balance reports
+        # (Engine.on_venue_report); the venue_funds rule bites once one has been seen
+        self.funds: dict[str, float] = {}
+        self.funds_seen: bool = False
+        self.fee_bps: float = 0.0  # the commission estimate added to a buy's cost (the router sets it)
 
     def set_limit(self, name: str, value: float) -> float:
         """Set one of the limits above for this session (the operator's
@@ -261,11 +268,50 @@ class Gate:
             r = self.sector_exposure(o)
         if r is None:
             r = self.var_budget_after(o)
+        if r is None and self.funds_seen:
+            r = self.venue_funds(o)
         if r is not None:
             self.counts[r.rule] = self.counts.get(r.rule, 0) + 1
         elif self.us.pdt and self.us.would_day_trade(o.symbol, o.exposure_before(), o.qty, o.ts):
             self.us.reserve(o.symbol, o.ts)  # passed every rule: it counts from now
         return r
+
+    def set_funds(self, asset: str, free: float) -> None:
+        """A logged balance report: ``free`` units of ``asset`` (not finite: 0, fail closed)."""
+        self.funds[asset] = free if math.isfinite(free) else 0.0
+        self.funds_seen = True
+
+    def venue_funds(self, o: OrderContext) -> Rejection | None:
+        """Venue mode: what the account can pay for, by its free balances as
+        last reported (polled every ``balance_s``; orders sent since are not
+        yet in them: the venue's own refusal stays the backstop). A buy that
+        adds exposure must fit in the free quote balance with its commission
+        estimate (the quote: QUOTE of a "BASE/QUOTE" symbol, USD for a stock).
+        A spot sell ("BASE/QUOTE") beyond the free base balance is refused
+        unless it only reduces the long the book holds, open orders counted
+        (the reports may lag a fill: exits always pass). A derivative ("BASE/QUOTE:SETTLE") trades
+        on margin and is not checked here."""
+        sym = o.symbol
+        if ":" in sym:
+            return None
+        slash = sym.find("/")
+        base = sym[:slash] if slash >= 0 else ""
+        quote = sym[slash + 1:] if slash >= 0 else "USD"
+        if o.qty > 0.0 and o.increases():
+            notional = o.qty * o.ref_price
+            need = notional + notional * self.fee_bps / 10_000.0
+            free = self.funds.get(quote, 0.0)
+            if need > free:
+                return Rejection("venue_funds", need, free, f"{quote}: buying {o.qty:g} {sym} needs "
+                                 f"{need:,.2f} {quote}, {free:,.2f} {quote} free at the venue")
+        elif o.qty < 0.0 and base != "":
+            sell = -o.qty
+            free = self.funds.get(base, 0.0)
+            held = o.exposure_before()
+            if sell > free and not (held > 0.0 and sell <= held):
+                return Rejection("venue_funds", sell, free, f"{base}: selling {sell:g} {sym} needs {sell:g} "
+                                 f"{base}, {free:g} {base} free at the venue and the book holds {held:g}")
+        return None
 
     def halted(self, o: OrderContext) -> Rejection | None:
         if o.state == HALTED:

@@ -38,6 +38,7 @@ class Router:
                          p.max_gross_leverage, p.fat_finger_band, p.max_sector_fraction,
                          p.var_budget, p.max_orders_per_minute, p.do_not_trade,
                          p.open_minute, p.close_minute)
+        self.gate.fee_bps = p.commission_bps  # venue_funds: a buy's commission estimate
         self.algo_due: int = 0  # market ms of the next parent-order slice (0 = none)
         if p.algo == VWAP:  # the broker keeps the volume profile by slice-wide time-of-day buckets
             broker.profile_ms, broker.clock = p.slice_ms, bus

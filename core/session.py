@@ -16,6 +16,12 @@ Build one for tests::
     s = Session(build_engine(EngineConfig(), sim.spec), sim, MemorySink(), "test",
                 speed=None, max_events=20_000)
     s.run()          # or in a thread; s.submit("halt", reason="...") from another
+
+``Session.on_end`` holds what must happen when ``run`` ends, before the
+caller closes the log (venue mode finishes its venue thread there and logs
+its last reports): each is called in order with whether the session ended
+clean; one that raises becomes the session's one-line error, and the rest
+still run.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Any, Protocol
 from core.breakers import TRIPPED
 from core.build import is_compiled
 from core.engine import Engine
+from core.errors import one_line
 from core.events import Command, CommandRejected, Headline, ModelActivated, ModelFit, VenueReport
 from core.snapshot import LogLine, Snapshot
 from core.view import View
@@ -98,6 +105,8 @@ class Session:
         # venue mode: carries accepted orders to the venue and its reports back as inputs
         # (core.venues.execution.VenueExecution; None otherwise)
         self.venue: Any = None
+        # called in order at the end of run(), before the caller closes the log: clean -> None
+        self.on_end: list[Callable[[bool], None]] = []
         if hub is not None:
             hub.on_wait = self._waiting_for_fit
         self.latest = self.snapshot()
@@ -135,9 +144,20 @@ class Session:
         except Exception as exc:  # a fault stops trading; say why, never trade unlogged
             self.error = f"session stopped: {str(exc) or type(exc).__name__}"  # MemoryError() says nothing
         finally:
+            self._end()
             if self.hub is not None:
                 self.hub.close()
             self.publish()
+
+    def _end(self) -> None:
+        """The end hooks (``on_end``), in order; a failure is the session's
+        one-line error (the first error stays) and does not skip the rest."""
+        for hook in self.on_end:
+            try:
+                hook(not self.error)
+            except Exception as exc:
+                if not self.error:
+                    self.error = f"session stopped: {one_line(str(exc) or type(exc).__name__)}"
 
     def _run_feed(self) -> None:
         paced = self.speed is not None

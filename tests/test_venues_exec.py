@@ -70,7 +70,7 @@ def test_a_venue_session_sends_durable_orders_logs_the_venue_fills_and_replays(
     for k, v in KEY_ENV.items():
         monkeypatch.setenv(k, v)
     cfg = tmp_path / "c.toml"
-    cfg.write_text("[signals]\nmodels = []\n[strategy]\nvol_scale = 0.000001\n"
+    cfg.write_text("initial_cash = 100000.0\n[signals]\nmodels = []\n[strategy]\nvol_scale = 0.000001\n"
                    "[limits]\nmax_position_fraction = 0.5\nmax_order_notional = 1e9\n")
     db = tmp_path / "v.db"
     rc, out, err = console(capsys, "run", "--headless", "--venue", "binance", "--mode", "venue",

@@ -12,6 +12,7 @@ Nothing here imports a venue SDK: ``core.venues.ccxt_client`` and
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -56,12 +57,14 @@ class VenueSpec:
     timeout_s: float = 10.0
     stale_s: float = 60.0  # venue mode: execution unreachable this long -> the session halts (and alerts)
     balance_s: float = 60.0  # venue mode: seconds between balance polls (each change a logged input)
+    reconcile_s: float = 30.0  # venue mode: seconds between re-runs of a reconciliation that halted
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "venue", "venue": self.name, "mode": self.mode, "symbols": list(self.symbols),
                 "url": self.url, "timeframe": self.timeframe, "sandbox": self.sandbox,
                 "poll_s": self.poll_s, "history": self.history, "max_failures": self.max_failures,
-                "timeout_s": self.timeout_s, "stale_s": self.stale_s, "balance_s": self.balance_s}
+                "timeout_s": self.timeout_s, "stale_s": self.stale_s, "balance_s": self.balance_s,
+                "reconcile_s": self.reconcile_s}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> VenueSpec:
@@ -69,7 +72,7 @@ class VenueSpec:
                    str(d.get("url", "")), str(d.get("timeframe", "1m")), bool(d.get("sandbox", False)),
                    float(d.get("poll_s", 5.0)), int(d.get("history", 100)), int(d.get("max_failures", 5)),
                    float(d.get("timeout_s", 10.0)), float(d.get("stale_s", 60.0)),
-                   float(d.get("balance_s", 60.0)))
+                   float(d.get("balance_s", 60.0)), float(d.get("reconcile_s", 30.0)))
 
     @property
     def bar_ms(self) -> int:
@@ -91,6 +94,9 @@ class VenueSpec:
             problems.append("venue.poll_s and timeout_s must be > 0, max_failures >= 1, history >= 0")
         if not self.stale_s > 0 or not self.balance_s > 0:
             problems.append("venue.stale_s and balance_s must be > 0")
+        if not 0 < self.reconcile_s < math.inf:
+            problems.append(f"venue.reconcile_s (--reconcile-s) must be a number of seconds > 0, "
+                            f"got {self.reconcile_s!r}")
         if problems:
             raise VenueError("; ".join(problems))
 

@@ -31,8 +31,18 @@ change is, and cancels sent once the venue is back). Any other
 (ack, fill, cancel, expire, reject): ``balance`` (``symbol`` the asset,
 ``qty`` its total, ``remaining`` the free part; one per change),
 ``disconnect``, ``reconnect`` and ``stale`` (``reason`` the venue's one-line
-error). The engine ignores them (order id 0); they are in the log for the
-operator, reconciliation and replay.
+error). They are in the log for the operator, reconciliation and replay;
+the engine acts only on the balances (the gate's ``venue_funds`` rule).
+
+Re-running a reconciliation (console/venue_session.py decides when and what
+it means): while ``recheck()`` says so (the engine's thread, asked at most
+every ``reconcile_s`` seconds at an event boundary), a ``state`` job asks
+the venue for the account (``state_fetch``, on the venue thread, retried
+like any request; the orders still live are polled first, so their fills
+come in before the account is read). ``take_inputs`` hands the answer to
+``on_state`` at the next boundary where nothing before it is waiting, so the
+engine's book is then exactly what the venue's answer followed; what it
+returns (reconciliation rows, a ``resume`` command) is logged like any input.
 """
 
 from __future__ import annotations
@@ -70,7 +80,7 @@ class VenueExecution:
     def __init__(self, client: Any, session_id: str, poll_s: float = 2.0, *, balance_s: float = 60.0,
                  stale_s: float = 60.0, symbols: tuple[str, ...] = (),
                  clock: Callable[[], float] = time.monotonic,
-                 halt: Callable[[str, str], None] | None = None) -> None:
+                 halt: Callable[[str, str], None] | None = None, reconcile_s: float = 30.0) -> None:
         self.client = client
         self.session_id = session_id
         self.poll_s = poll_s
@@ -79,6 +89,15 @@ class VenueExecution:
         self.symbols = symbols or tuple(getattr(getattr(client, "spec", None), "symbols", ()) or ())
         self.clock = clock
         self.halt = halt  # (reason, who): an operator-style halt command (Session.submit)
+        # re-running a reconciliation (all three set by console/venue_session.py, or None: never)
+        self.reconcile_s = reconcile_s
+        self.recheck: Callable[[], bool] | None = None  # engine thread: is a re-run wanted now?
+        self.state_fetch: Callable[[], Any] | None = None  # venue thread: the account, read at the venue
+        self.on_state: Callable[[int, Any], list[object]] | None = None  # engine thread: inputs from it
+        self.next_recheck = 0.0
+        self.rechecking = False  # a state job is queued or its answer not yet taken
+        self.held: tuple[Any, ...] | None = None  # a state answer waiting for the reports before it
+        self.on_step: Callable[[int, list[object]], None] | None = None  # engine thread: every logged step
         self.prefix = session_prefix(session_id)
         # the engine's thread
         self.open: dict[int, tuple[str, str]] = {}  # order id -> (client id, symbol)
@@ -129,6 +148,8 @@ class VenueExecution:
 
     def after_step(self, base: int, out: list[object]) -> None:
         """Jobs for the venue thread from one engine step (no I/O here)."""
+        if self.on_step is not None:
+            self.on_step(base, out)
         ev = out[0] if out else None
         sweep = isinstance(ev, Command) and ev.action in ("cancel_all", "flatten")
         cancelled: set[str] = set()
@@ -156,17 +177,45 @@ class VenueExecution:
         self._put(("submit", req))
         self.sent += 1
 
-    def take_inputs(self, ts: int) -> list[VenueReport]:
+    def arm_recheck(self) -> None:
+        """The next re-run is due ``reconcile_s`` from now."""
+        self.next_recheck = self.clock() + self.reconcile_s
+
+    def _recheck_if_due(self) -> None:
+        if self.recheck is None or self.state_fetch is None or self.rechecking:
+            return
+        if self.clock() < self.next_recheck:
+            return
+        self.arm_recheck()
+        if self.recheck():
+            self.rechecking = True
+            self._put(("state",))
+
+    def take_inputs(self, ts: int) -> list[object]:
         """What the venue thread has learnt since the last call, as inputs at
-        market time ``ts``. A fatal venue error is raised here (the session
+        market time ``ts`` (``VenueReport``s, and what ``on_state`` makes of
+        a re-read account). A fatal venue error is raised here (the session
         stops with its one line)."""
-        out: list[VenueReport] = []
+        out: list[object] = []
         while True:
-            try:
-                item = self.results.get_nowait()
-            except queue.Empty:
-                return out
+            if self.held is not None and not out:
+                item, self.held = self.held, None
+            else:
+                try:
+                    item = self.results.get_nowait()
+                except queue.Empty:
+                    self._recheck_if_due()
+                    return out
             kind = item[0]
+            if kind == "state":
+                if out:  # the reports before it go into the engine first: then it is compared
+                    self.held = item
+                    return out
+                self.rechecking = False
+                self.arm_recheck()
+                if self.on_state is not None:
+                    out.extend(self.on_state(ts, item[1]))
+                continue
             if kind == "report":
                 r: ExecReport = item[1]
                 oid = self.order_id(r.client_id)
@@ -277,6 +326,9 @@ class VenueExecution:
             self.live[job[1]] = job[2]
         elif kind == "sweep":
             self._sweep(job[1])
+        elif kind == "state" and self.state_fetch is not None:
+            self._poll_orders()
+            self.results.put(("state", self._io(self.state_fetch)))
 
     def _sweep(self, done: frozenset[str]) -> None:
         """Cancel every order of this session still open at the venue."""
@@ -289,12 +341,15 @@ class VenueExecution:
     def _periodic(self) -> None:
         now = self.clock()
         if now >= self.next_poll:
-            self.next_poll = now + self.poll_s
-            for cid, sym in list(self.live.items()):
-                self._reports(self._io(self.client.order_status, cid, sym))
+            self._poll_orders()
         if now >= self.next_balance:
             self.next_balance = now + self.balance_s
             self.results.put(("balances", self._io(self.client.balances)))
+
+    def _poll_orders(self) -> None:
+        self.next_poll = self.clock() + self.poll_s
+        for cid, sym in list(self.live.items()):
+            self._reports(self._io(self.client.order_status, cid, sym))
 
     def _reports(self, reports: list[ExecReport]) -> None:
         for r in reports:

@@ -4,8 +4,8 @@ On start and on ``--resume`` of a venue session, the venue's positions,
 open orders and balances are fetched (``ExecutionClient.positions`` /
 ``open_orders`` / ``balances``) and compared with the logged book. Every
 difference is one ``Mismatch`` with a one-line text for the console and the
-log; trading stays halted until the operator accepts them (the caller's
-job: console/venue_run.py).
+log; trading stays halted until the operator accepts them or a re-run finds
+them resolved (the caller's job: console/venue_session.py).
 
 Holdings the console does not manage (a position that was there before the
 session, accepted by the operator) are ``outside``: the venue is expected to
