@@ -159,7 +159,8 @@ def to_row(event: Event) -> tuple[str, int, str, str]:
 
 def from_row(kind: str, ts: int, symbol: str, payload: str | dict[str, Any]) -> Event:
     """Rebuild an event from a logged row; raises DecodeError naming the field."""
-    fast = _FAST.get(kind) if type(payload) is str and type(ts) is int and type(symbol) is str else None
+    fast = (_FAST.get(kind) if type(kind) is str and type(payload) is str and type(ts) is int
+            and type(symbol) is str else None)
     if fast is not None:
         m = fast[1](payload)
         if m is not None:

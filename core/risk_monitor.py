@@ -63,6 +63,12 @@ class RiskMonitor:
         # selection's bound, so that most scenarios cost one comparison
         self.hist_tail: list[int] = []
         self.mc_tail: list[int] = []
+        # a book of one position (no options): its historical tail is its own
+        # returns' tail, read from them kept in order (one_sorted, for one_sym),
+        # and its Monte Carlo tail the first draws' tail (z_sorted: column 0 in order)
+        self.one_sym: str = ""
+        self.one_sorted: list[float] = []
+        self.z_sorted: list[float] = []
 
     def risk_symbols(self) -> list[str]:
         """Symbols whose moves change the book's value: positions, and the
@@ -152,7 +158,7 @@ class RiskMonitor:
             v -= min(self.nav_mean, 0.0) * h  # the old loss drift: h x a short window's mean
         return v if v > 0.0 else 0.0
 
-    def run_monte_carlo(self, nav: float) -> None:
+    def run_monte_carlo(self, nav: float, scan: bool = False) -> None:
         """One-day 95%/99% VaR of the current book (positive fractions of NAV) by
         a seeded correlated simulation: bar returns of the open positions give a
         mean vector and a sample covariance (ddof=1, over their common newest
@@ -161,7 +167,9 @@ class RiskMonitor:
         in ``var_parametric`` the book's drift counts only when it is a loss.
         The standard normal draws are made once from the session seed (common
         random numbers), so replay draws the same. Also refreshes each position's
-        Euler contribution to the 95% parametric VaR, which sums to it."""
+        Euler contribution to the 95% parametric VaR, which sums to it.
+        ``scan``: every scenario computed even for a book of one position (a
+        test's check of one_draw_tail)."""
         syms: list[str] = []
         n = 0
         held = self.risk_symbols()
@@ -230,19 +238,25 @@ class RiskMonitor:
         # shares (mc_contrib), a NaN, or ties at the quantile past the selection.
         nd = self.p.mc_draws
         lo = int(math.floor(0.05 * (nd - 1)))
-        low = Lowest(min(lo + 2, nd))
-        # the last run's tail draws: real scenarios, whose largest P&L bounds this tail (see seed_cut)
-        cut0 = seed_cut([self.mc_scenario(d, k, m, sq, wv, chol, gam, gam_i) for d in self.mc_tail if d < nd],
-                        low.m)
-        self.mc_scenarios(nd, k, m, sq, wv, chol, gam, gam_i, low, cut0)
-        self.mc_tail = low.at
-        srt = low.vals
-        full = mc_contrib or low.bad or (len(srt) < nd and srt[len(srt) - 1] <= quantile_of(srt, nd, 0.05))
+        keep = min(lo + 2, nd)
+        bad = False
+        if k == 1 and not gam_i and not mc_contrib and not scan:
+            srt = self.one_draw_tail(wv[0], m, sq, keep)
+        else:
+            low = Lowest(keep)
+            # the last run's tail draws: real scenarios, whose largest P&L bounds this tail (see seed_cut)
+            cut0 = seed_cut([self.mc_scenario(d, k, m, sq, wv, chol, gam, gam_i) for d in self.mc_tail if d < nd],
+                            keep)
+            self.mc_scenarios(nd, k, m, sq, wv, chol, gam, gam_i, low, cut0)
+            self.mc_tail = low.at
+            srt = low.vals
+            bad = low.bad
+        full = mc_contrib or bad or (len(srt) < nd and srt[len(srt) - 1] <= quantile_of(srt, nd, 0.05))
         if full:
             pnl = self.mc_scenarios(nd, k, m, sq, wv, chol, gam, gam_i, None, math.inf)
             if mc_contrib:
                 self.mc_contributions(pnl, syms, chol, expo, gam, gam_i, nav)
-            srt = smallest(pnl, min(lo + 2, nd))
+            srt = smallest(pnl, keep)
             if len(srt) < nd and srt[len(srt) - 1] <= quantile_of(srt, nd, 0.05):
                 srt = sorted(pnl)  # ties at the quantile reach past the selection: take them all
         v95 = -quantile_of(srt, nd, 0.05) / nav
@@ -251,6 +265,23 @@ class RiskMonitor:
         self.mc99 = v99 if v99 > 0.0 else 0.0
         self.mc_cvar95 = tail_loss_of(srt, nd, 0.05, nav)
         self.mc_cvar99 = tail_loss_of(srt, nd, 0.01, nav)
+
+    def one_draw_tail(self, w0: float, m: float, sq: float, keep: int) -> list[float]:
+        """The ``keep`` lowest Monte Carlo P&Ls of a book of one position (no
+        options): scenario d is m + sqrt(h) (0 + w0 z_d), monotone in the draw
+        z_d, so they are the lowest draws mapped (the highest, for a short),
+        read from the first column of draws kept in order (sorted once per
+        set of draws). The same list selecting from every scenario gives."""
+        zs = self.z_sorted
+        if len(zs) == 0:
+            cols = self.z_cols
+            zs = sorted([self.z[d * cols] for d in range(self.p.mc_draws)])
+            self.z_sorted = zs
+        nd = len(zs)
+        out: list[float] = []
+        for i in range(keep):
+            out.append(m + sq * (0.0 + w0 * (zs[i] if w0 >= 0.0 else zs[nd - 1 - i])))
+        return out
 
     def mc_scenarios(self, nd: int, k: int, m: float, sq: float, wv: list[float], chol: list[list[float]],
                      gam: list[float], gam_i: list[int], low: Lowest | None, cut0: float) -> list[float]:
@@ -348,7 +379,16 @@ class RiskMonitor:
         if w is None:
             w = RollingWindow(max(2, self.p.var_window))
             self.risk_rets[sym] = w
-        w.push(close / prev - 1.0)
+        x = close / prev - 1.0
+        if sym == self.one_sym:  # the one position's window, kept in order as it moves
+            if x != x:
+                self.one_sym = ""
+            else:
+                srt = self.one_sorted
+                if w.full():
+                    del srt[bisect_left(srt, w.values[w.pos])]
+                insort(srt, x)
+        w.push(x)
 
     def book_var(self, nav: float) -> float:
         """One-day 95% VaR of the book as it stands (positive fraction of NAV)
@@ -420,6 +460,8 @@ class RiskMonitor:
         pos = 0.05 * (n - 1)
         lo = int(math.floor(pos))
         hi = min(lo + 1, n - 1)
+        if k == 1 and not convex and self.one_returns(syms[0], wins[0]):
+            return self.one_position_var(expo[0], syms[0], n, lo, hi, pos - lo, sq, nav)
         # the tail only: the hi + 1 smallest scenario P&Ls, kept as they come
         # (kernels.Lowest; the same list and first positions a sort of all gives)
         low = Lowest(hi + 1)
@@ -449,6 +491,43 @@ class RiskMonitor:
         if v <= 0.0:
             return 0.0
         self.book_contrib(wins, syms, expo, gam, low.first_at(srt[lo]), low.first_at(srt[hi]), w, sq)
+        return v / nav
+
+    def one_returns(self, sym: str, win: RollingWindow) -> bool:
+        """Make ``one_sorted`` the returns of ``sym`` in order (sorted once when
+        the one position changes, then kept by track_risk_return); False if a
+        NaN among them leaves them without an order."""
+        if self.one_sym == sym:
+            return True
+        vals = sorted_returns(win)
+        for x in vals:
+            if x != x:
+                self.one_sym = ""
+                return False
+        self.one_sym = sym
+        self.one_sorted = vals
+        return True
+
+    def one_position_var(self, e: float, sym: str, n: int, lo: int, hi: int, w: float, sq: float,
+                         nav: float) -> float:
+        """hist_book_var of a book of one position (e its exposure, no options):
+        scenario P&L 0 + e (sqrt(h) r) is monotone in the return r (each step
+        rounds monotonically), so the sorted scenarios are the sorted returns
+        mapped, ascending for a long and reversed for a short: the quantile's
+        two scenarios are read, not searched. Each one's P&L is its
+        contribution (one position), so no scenario index is needed. The same
+        figures as scanning every scenario (a test holds them equal)."""
+        vs = self.one_sorted
+        if e >= 0.0:
+            a = 0.0 + e * (sq * vs[lo])
+            b = 0.0 + e * (sq * vs[hi])
+        else:
+            a = 0.0 + e * (sq * vs[n - 1 - lo])
+            b = 0.0 + e * (sq * vs[n - 1 - hi])
+        v = -(a + (b - a) * w)
+        if v <= 0.0:
+            return 0.0
+        self.var_contrib[sym] = -(a * (1.0 - w) + b * w)
         return v / nav
 
     def hist_scenario(self, wins: list[RollingWindow], expo: list[float], gam: list[float], convex: bool,
@@ -510,6 +589,7 @@ class RiskMonitor:
         rng = DetRandom(self.p.seed * 1_000_003 + 17)
         self.z = [rng.gauss() for _ in range(self.p.mc_draws * cols)]
         self.z_cols = cols
+        self.z_sorted = []
 
     def symbol_unit_var(self, sym: str) -> float:
         """One-day 95% VaR of one unit of ``sym`` (currency), from its bar

@@ -391,3 +391,4 @@ def test_seeded_tail_selection_gives_what_a_fresh_selection_gives(measure: str) 
                 assert risk.var_contrib == got[1]
                 seen += got[0] > 0
     assert seen > 10
+

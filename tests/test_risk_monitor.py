@@ -9,7 +9,7 @@ from core.engine_params import EngineParams
 from core.kernels import Lowest, sorted_returns
 from core.portfolio import Portfolio
 from core.risk_monitor import RiskMonitor
-from core.strategy import Momentum
+from core.strategy import Momentum, SymbolState
 
 
 def monitor() -> tuple[RiskMonitor, Portfolio]:
@@ -90,3 +90,65 @@ def test_historical_book_var_is_the_same_as_sorting_every_scenario() -> None:
     assert fast > 0.0
     assert fast == slow
     assert parts == mon.var_contrib
+
+
+def test_a_one_position_book_reads_its_tail_from_its_returns_in_order() -> None:
+    """hist_book_var of one position (no options) reads the quantile from the
+    symbol's returns kept in order; bar after bar, through the window's
+    evictions, ties (rounded prices) and a change of the one position, long,
+    short and flat, it equals scanning and sorting every scenario."""
+    mon, _ = monitor()
+    rng = random.Random(5)
+    px = {"A": 100.0, "B": 40.0}
+    sq = math.sqrt(390.0)
+    checked = 0
+    for bar in range(700):
+        for s in px:
+            px[s] = round(px[s] * (1.0 + rng.gauss(0.0, 0.01)), 2)  # rounding makes equal returns
+            mon.track_risk_return(s, px[s])
+        sym = "A" if bar < 400 else "B"  # the one position moves to another symbol
+        win = mon.risk_rets.get(sym)
+        if win is None or win.count < 20:
+            continue
+        for e in (12_000.0, -7_500.0, 0.0):
+            mon.var_contrib = {}
+            fast = mon.hist_book_var([sym], [e], win.count, sq, 1e6)
+            parts = dict(mon.var_contrib)
+            mon.var_contrib = {}
+            slow = mon.hist_book_var_sorted([win], [sym], [e], [0.0], win.count, sq, 1e6)
+            assert (fast, parts) == (slow, mon.var_contrib), (bar, e)
+            checked += fast > 0.0
+        assert mon.one_sym == sym and mon.one_sorted == sorted_returns(win)
+    assert checked > 1000
+
+
+def test_a_one_position_book_reads_its_monte_carlo_tail_from_the_draws_in_order() -> None:
+    """A book of one position takes the lowest (for a short, the highest)
+    draws in order instead of computing every scenario: long, short, flat,
+    old rules (a loss drift) and new, the same figures as scanning them all."""
+    for version in (1, 2):
+        p = EngineParams()
+        p.breaker_version = version
+        pf = Portfolio(p.initial_cash)
+        mon = RiskMonitor(p, pf, Momentum(5, 20, 2.0), None, 1)
+        st = SymbolState(50)
+        mon.strategy.states["AAA"] = st
+        rng = random.Random(version)
+        px = 100.0
+        seen = 0
+        for bar in range(120):
+            new = px * (1.0 + rng.gauss(-0.0005, 0.01))
+            st.returns.push(new / px - 1.0)
+            px = new
+            pf.mark("AAA", px)
+            if bar == 10:
+                pf.apply_fill("AAA", 900.0, px, 0.0)
+            if bar == 60:
+                pf.apply_fill("AAA", -2000.0, px, 0.0)  # now short
+            nav = pf.nav()
+            mon.run_monte_carlo(nav)
+            got = (mon.mc95, mon.mc99, mon.mc_cvar95, mon.mc_cvar99)
+            mon.run_monte_carlo(nav, True)
+            assert (mon.mc95, mon.mc99, mon.mc_cvar95, mon.mc_cvar99) == got, (version, bar)
+            seen += got[0] > 0.0
+        assert seen > 100
