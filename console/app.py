@@ -38,7 +38,7 @@ from console.panes.signals import SignalsPane
 from core.snapshot import Snapshot
 from themes import BUILTIN_THEMES, DEFAULT_THEME, config_dir, load_user_themes, user_theme_dir
 
-REFRESH_S = 0.1  # view refresh period: ~10 Hz whatever the feed rate
+REFRESH_S = 0.04  # view refresh period: 25 Hz polls of the newest snapshot (published at 20 Hz)
 # At or under either, the compact layout (below 37 rows the wide grid cannot
 # show every breaker and a full book at once): positions down the left, breakers
 # then risk on the right, signals and the log in a short bottom row.

@@ -42,7 +42,9 @@ from core.view import View
 ACTIONS = ("halt", "resume", "reduce", "flatten", "cancel_all", "reset_breaker",
            "flatten_symbol", "block_symbol", "unblock_symbol", "set_limit")  # set_limit: arg "NAME=VALUE"
 SYMBOL_ACTIONS = ("flatten_symbol", "block_symbol", "unblock_symbol")  # these need a symbol
-PUBLISH_S = 0.1  # snapshot rate: the UI reads at about 10 Hz
+PUBLISH_S = 0.05  # snapshot period (20 Hz): the UI polls at 25 Hz and applies what it can (~14 Hz
+# under a max-speed feed, benchmarks/ui_load.py); at 10 Hz the two clocks beat and it applied ~8
+RATE_S = 0.5  # the inputs/s figure is taken over at least this long (steady in the header)
 MAX_GAP_MS = 2_000  # idle market time (nights, weekends) is not waited out
 
 
@@ -100,6 +102,7 @@ class Session:
         self.compiled = is_compiled()
         self._rate = 0.0
         self._rate_mark = (clock(), 0)
+        self._published_at = clock()
         self.on_publish: Callable[[Snapshot], None] | None = None
         self.speed_label = ""  # shown instead of the speed when set ("live": a venue's feed)
         # venue mode: carries accepted orders to the venue and its reports back as inputs
@@ -206,7 +209,7 @@ class Session:
         return not self.stopping and not self.error
 
     def publish_if_due(self) -> None:
-        if self.clock() - self._rate_mark[0] >= PUBLISH_S:
+        if self.clock() - self._published_at >= PUBLISH_S:
             self.publish()
 
     def _idle(self, seconds: float) -> None:
@@ -269,9 +272,10 @@ class Session:
     def publish(self) -> None:
         now = self.clock()
         t0, n0 = self._rate_mark
-        if now > t0:
+        if now - t0 >= RATE_S:
             self._rate = (self.inputs - n0) / (now - t0)
-        self._rate_mark = (now, self.inputs)
+            self._rate_mark = (now, self.inputs)
+        self._published_at = now
         self.latest = self.snapshot()
         if self.on_publish is not None:
             self.on_publish(self.latest)
