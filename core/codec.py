@@ -105,6 +105,33 @@ def _fast_plan(cls: type) -> tuple[Any, tuple[int, ...]] | None:
     return re.compile(text).fullmatch, tuple(names.index(f) + 1 for f in fields[2:])
 
 
+def _float_encoder(cls: type) -> Callable[[Any], str | None] | None:
+    """For an all-float kind (as ``_fast_plan``): the payload by one %-format
+    of the fields' reprs in sorted key order, which is json's text for a
+    finite float (float.__repr__); None (the general encoder's turn) when a
+    value is not a float (an int or a bool from an interpreted caller, a
+    numpy scalar) or not finite (json writes NaN/Infinity tokens)."""
+    if _fast_plan(cls) is None:
+        return None
+    fields: tuple[str, ...] = cls._fields  # type: ignore[attr-defined]
+    names = sorted(fields[2:])
+    if len(names) < 2:  # itemgetter of one index gives the value, not a tuple
+        return None
+    get = itemgetter(*[fields.index(n) for n in names])
+    template = "{" + ",".join('"%s":%%r' % n for n in names) + "}"
+
+    def encode(ev: Any) -> str | None:
+        vals = get(ev)
+        for v in vals:
+            if type(v) is not float or v - v != 0.0:
+                return None
+        return str(template % vals)
+
+    return encode
+
+
+_FLOAT_ENC = {cls: enc for cls in ALL_KINDS.values() if (enc := _float_encoder(cls)) is not None}
+
 _FAST: dict[str, tuple[type, Any, tuple[int, ...]]] = {
     kind: (cls, plan[0], plan[1]) for kind, cls in ALL_KINDS.items() if (plan := _fast_plan(cls)) is not None
 }
@@ -141,6 +168,11 @@ def _drop_defaults(d: dict[str, Any], defaults: dict[str, Any]) -> None:
 
 
 def encode_payload(event: Event) -> str:
+    enc = _FLOAT_ENC.get(type(event))
+    if enc is not None:
+        text = enc(event)
+        if text is not None:
+            return text
     plan = _PLANS.get(type(event))
     if plan is None:
         return _ENCODER.encode(payload_of(event))

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from sqlite_utils import Database
 
-from core.codec import is_input_kind, to_row
+from core.codec import ALL_KINDS, encode_payload, is_input_kind
 from core.events import Event, Fill, OrderAccepted
 from storage.lock import SessionLock
 from storage.schema import (
@@ -46,6 +46,7 @@ _INSERT_EVENT: Final = (
     "INSERT INTO events (session, seq, ts, kind, symbol, input, payload) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+_KINDS: Final = {cls: (kind, is_input_kind(kind)) for kind, cls in ALL_KINDS.items()}
 _SET_LAST_SEQ: Final = "UPDATE sessions SET last_seq = ? WHERE id = ?"
 _INSERT_ORDER: Final = (
     "INSERT INTO orders (session, seq, ts, symbol, qty, ref_price, origin, intent_seq) "
@@ -342,14 +343,14 @@ class _Worker:
     def add(self, seq_start: int, events: tuple[Event, ...]) -> None:
         sid, rows = self.sid, self.events
         for seq, ev in enumerate(events, seq_start):
-            kind, ts, symbol, payload = to_row(ev)
-            rows.append((sid, seq, ts, kind, symbol, is_input_kind(kind), payload))
-            if isinstance(ev, OrderAccepted):
-                self.orders.append((sid, seq, ts, symbol, ev.qty, ev.ref_price, ev.origin,
-                                    ev.intent_seq))
-            elif isinstance(ev, Fill):
-                self.fills.append((sid, seq, ts, symbol, ev.order_id, ev.qty, ev.price,
-                                   ev.commission))
+            cls = type(ev)
+            kind, is_input = _KINDS[cls]  # event classes are final (NamedTuples): the type is the kind
+            ts, symbol = ev.ts, ev.symbol
+            rows.append((sid, seq, ts, kind, symbol, is_input, encode_payload(ev)))
+            if type(ev) is OrderAccepted:
+                self.orders.append((sid, seq, ts, symbol, ev.qty, ev.ref_price, ev.origin, ev.intent_seq))
+            elif type(ev) is Fill:
+                self.fills.append((sid, seq, ts, symbol, ev.order_id, ev.qty, ev.price, ev.commission))
         self.pending_seq = seq_start + len(events) - 1
 
     def commit(self) -> None:
