@@ -22,6 +22,9 @@ from core.events import (
     ParentOrder, ProtectivePut, Quarantined, RiskSnapshot, StateChanged, SymbolBlocked, VenueReport,
 )
 from core.kernels import contrib_of
+# at import, not at the first open position: it loads scipy.stats (0.6 s here),
+# which stalled the engine's thread mid-session at its first publish with a book
+from core.risk.stress import PRICE_SCENARIOS, stress_test
 from core.snapshot import (
     BookRow, BreakerRow, LogLine, ModelRow, OptionRow, OrderRow, PositionRow, RiskView, SignalRow, Snapshot,
     StressLine,
@@ -109,6 +112,8 @@ class View:
                 continue
             if isinstance(e, OrderIntent):
                 why[base + i] = e.reason
+                continue
+            if type(e) not in DESCRIBED:  # most events (bars, signals, positions): no line
                 continue
             line = describe(e)
             if line is not None:
@@ -317,8 +322,6 @@ class View:
             lines = (StressLine("n/a while NAV ≤ 0", float("nan"), float("nan")),)
         elif book:
             try:
-                from core.risk.stress import PRICE_SCENARIOS, stress_test
-
                 h = eng.p.bars_per_day ** 0.5  # bar returns to one-day scale for the VaR shocks
                 rets = {}
                 for s, _ in book:
@@ -403,7 +406,8 @@ def limit_text(name: str, value: float) -> str:
 
 
 def describe(e: object) -> tuple[str, str] | None:
-    """A log-pane line for the events an operator cares about, else None."""
+    """A log-pane line for the events an operator cares about (the kinds in
+    DESCRIBED), else None."""
     if isinstance(e, VenueReport):
         return _describe_venue(e)
     if isinstance(e, Fill):
@@ -456,6 +460,15 @@ def describe(e: object) -> tuple[str, str] | None:
     if isinstance(e, ModelFit):
         return describe_fit(e)
     return None
+
+
+# the event classes describe() writes a line for (events are NamedTuples: the
+# type is the kind); View.note skips the rest without asking
+DESCRIBED: frozenset[type] = frozenset({
+    VenueReport, Fill, OrderAccepted, ParentOrder, ParentDone, OrderExpired, OrderRejected, OrderCancelled,
+    LimitChanged, SymbolBlocked, StateChanged, BreakerChanged, ProtectivePut, AllocationChanged, BookCross,
+    CommandRejected, Command, Headline, Quarantined, ModelActivated, ModelFit,
+})
 
 
 def describe_fit(e: ModelFit) -> tuple[str, str]:

@@ -90,3 +90,18 @@ def test_order_lines_say_why_the_order_was_sent():
     s.run()
     orders = [line.text for line in s.log if line.text.startswith("ORDER ") and "[strategy]" in line.text]
     assert orders and all(" why: " in text for text in orders), orders[:3]
+
+
+def test_the_log_pane_skips_only_kinds_that_have_no_line() -> None:
+    """View.note asks describe() only for the kinds in DESCRIBED: every other
+    kind must be one describe() has no line for, and every kind in it one
+    it has (else a new kind's line would silently vanish from the pane)."""
+    from core.codec import ALL_KINDS
+    from core.view import DESCRIBED, describe
+
+    sample = {int: 1, float: 1.0, str: "x", bool: True, "int": 1, "float": 1.0, "str": "x", "bool": True}
+    for kind, cls in ALL_KINDS.items():
+        ev = cls(*[sample.get(cls.__annotations__[f], "x") for f in cls._fields])
+        if kind == "venue_report":
+            ev = ev._replace(kind="reject")
+        assert (describe(ev) is not None) == (cls in DESCRIBED), kind
