@@ -110,7 +110,7 @@ def test_every_book_records_a_return_every_bar_even_without_capital() -> None:
     drifting_bars(eng, 12, *BETTER_AAA)
     pairs, forest = eng.book_set.returns
     assert pairs.count == forest.count == 12 and pairs.pos == forest.pos
-    assert forest.values[:12] == [0.0] * 12 and any(v != 0.0 for v in pairs.values[:12])
+    assert list(forest.values[:12]) == [0.0] * 12 and any(v != 0.0 for v in pairs.values[:12])
 
 
 def test_the_optimisers_failure_falls_back_to_inverse_vol_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -321,7 +321,7 @@ def test_momentum_kelly_returns_hold_last_bars_view_over_this_bars_return() -> N
                 views[e.symbol] = e.value
     for sym, rets in want.items():
         w = eng.sizer.kelly_returns["momentum"][sym]
-        assert len(rets) > 30 and w.values[:w.count] == pytest.approx(rets, rel=0, abs=1e-15)
+        assert len(rets) > 30 and list(w.values[:w.count]) == pytest.approx(rets, rel=0, abs=1e-15)
 
 
 def test_kelly_sizes_each_book_by_its_own_edge() -> None:
