@@ -15,7 +15,7 @@ from core.broker import BrokerFill, OpenOrder, PaperBroker
 from core.bus import Bus
 from core.engine_params import EngineParams
 from core.events import AllocationChanged, BookCross
-from core.kernels import good_price, sample_moments, shrink, toward_zero
+from core.kernels import good_price, shrink, toward_zero, window_moments
 from core.portfolio import Portfolio
 from core.router import Router
 from core.sizer import Sizer
@@ -352,11 +352,7 @@ class Books:
             k = min(k, w.count)
         if n < 2 or k < max(2, self.p.allocation_window // 2):
             return [1.0 / n for _ in range(n)], "equal", ""
-        rets: list[list[float]] = []
-        for i in range(n):
-            w = self.returns[i]
-            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(k)])
-        mus, cov = sample_moments(rets)
+        mus, cov = window_moments(self.returns, k)
         trace = 0.0
         for i in range(n):
             vols[i] = math.sqrt(cov[i][i]) if cov[i][i] > 0.0 else 0.0

@@ -7,6 +7,8 @@ compiled and interpreted results must agree to the bit).
 
 import math
 
+from mypy_extensions import i64
+
 Z95 = 1.6448536269514722  # standard normal 95% quantile
 Z99 = 2.3263478740408408  # standard normal 99% quantile
 
@@ -39,7 +41,9 @@ class DetRandom:
 def sample_moments(rets: list[list[float]]) -> tuple[list[float], list[list[float]]]:
     """Means and sample covariance (ddof=1) of equally long series (>= 2 values).
     Plain loops, not ``sum()``: Python 3.12's float sum compensates rounding,
-    and compiled and interpreted runs must add alike for replay."""
+    and compiled and interpreted runs must add alike for replay. The engine
+    reads windows in place with ``window_moments``; this list form is its
+    definition, which tests hold it to bit for bit."""
     k = len(rets)
     m = len(rets[0]) if k > 0 else 0
     mus: list[float] = []
@@ -55,6 +59,41 @@ def sample_moments(rets: list[list[float]]) -> tuple[list[float], list[list[floa
             for t in range(m):
                 acc += (rets[i][t] - mus[i]) * (rets[j][t] - mus[j])
             cov[i][j] = acc / (m - 1)
+            cov[j][i] = cov[i][j]
+    return mus, cov
+
+
+def window_moments(wins: list[RollingWindow], n: int) -> tuple[list[float], list[list[float]]]:
+    """``sample_moments`` of each window's newest ``n`` values (newest first),
+    read in place: the same sums in the same order, so the same bits, without
+    copying the windows into lists each bar."""
+    k = len(wins)
+    mus: list[float] = []
+    for w in wins:
+        mus.append(w.mean_last(n))  # newest first, as sample_moments sums its lists
+    cov = [[0.0] * k for _ in range(k)]
+    for i in range(k):
+        a = wins[i].values
+        cap_a: i64 = wins[i].capacity
+        mi = mus[i]
+        for j in range(i + 1):
+            b = wins[j].values
+            cap_b: i64 = wins[j].capacity
+            mj = mus[j]
+            ia: i64 = wins[i].pos - 1
+            ib: i64 = wins[j].pos - 1
+            acc = 0.0
+            t: i64 = 0
+            while t < n:
+                if ia < 0:
+                    ia += cap_a
+                if ib < 0:
+                    ib += cap_b
+                acc += (a[ia] - mi) * (b[ib] - mj)
+                ia -= 1
+                ib -= 1
+                t += 1
+            cov[i][j] = acc / (n - 1)
             cov[j][i] = cov[i][j]
     return mus, cov
 

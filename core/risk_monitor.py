@@ -14,7 +14,7 @@ from bisect import bisect_left, insort
 from core.engine_params import EngineParams
 from core.events import RiskSnapshot
 from core.kernels import (
-    Z95, Z99, DetRandom, Lowest, cholesky, seed_cut, contrib_text, cov_times, hist_cvar, hist_var, quantile, sample_moments,
+    Z95, Z99, DetRandom, Lowest, cholesky, seed_cut, contrib_text, cov_times, hist_cvar, hist_var, quantile, window_moments,
     quantile_of, smallest, sorted_returns, tail_loss_of,
 )
 from core.overlay import OptionsOverlay
@@ -190,15 +190,14 @@ class RiskMonitor:
             self.mc_cvar95 = 0.0
             self.mc_cvar99 = 0.0
             return
-        rets: list[list[float]] = []
+        wins: list[RollingWindow] = []
         expo: list[float] = []
         for sym in syms:
-            w = self.strategy.states[sym].returns
-            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)])
+            wins.append(self.strategy.states[sym].returns)
             # options count by their delta (units of underlying) and, below, their gamma
             units = self.portfolio.qty(sym) + (ov.delta_units(sym) if ov is not None else 0.0)
             expo.append(units * self.portfolio.last.get(sym, 0.0))
-        mus, cov = sample_moments(rets)
+        mus, cov = window_moments(wins, n)
         h = self.p.bars_per_day
         sq = math.sqrt(h)
         # Euler contributions: e_i (C e)_i / sigma_p, times z95 sqrt(h)
@@ -432,11 +431,7 @@ class RiskMonitor:
         sq = math.sqrt(self.p.bars_per_day)
         if self.p.var_measure == "historical" and n >= 20:
             return self.hist_book_var(syms, expo, n, sq, nav)
-        rets: list[list[float]] = []
-        for sym in syms:
-            w = self.risk_rets[sym]
-            rets.append([w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)])
-        _, cov = sample_moments(rets)
+        _, cov = window_moments([self.risk_rets[sym] for sym in syms], n)
         ce, var_p = cov_times(cov, expo)
         sig = math.sqrt(var_p) if var_p > 0.0 else 0.0
         if sig <= 0.0:

@@ -152,3 +152,21 @@ def test_a_one_position_book_reads_its_monte_carlo_tail_from_the_draws_in_order(
             assert (mon.mc95, mon.mc99, mon.mc_cvar95, mon.mc_cvar99) == got, (version, bar)
             seen += got[0] > 0.0
         assert seen > 100
+
+
+def test_window_moments_are_sample_moments_of_the_windows_newest_values_bit_for_bit() -> None:
+    from core.kernels import sample_moments, window_moments
+    from core.strategy import RollingWindow
+
+    rng = random.Random(17)
+    for trial in range(200):
+        k = rng.randint(1, 4)
+        wins = []
+        for _ in range(k):
+            w = RollingWindow(rng.randint(2, 60))
+            for _ in range(rng.randint(2, 150)):
+                w.push(rng.gauss(0.0, 0.02))
+            wins.append(w)
+        n = rng.randint(2, min(w.count for w in wins))
+        lists = [[w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)] for w in wins]
+        assert window_moments(wins, n) == sample_moments(lists), trial
