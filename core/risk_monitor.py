@@ -11,6 +11,9 @@ and risk snapshots.
 import math
 from bisect import bisect_left, insort
 
+from librt.vecs import vec
+from mypy_extensions import i64
+
 from core.engine_params import EngineParams
 from core.events import RiskSnapshot
 from core.kernels import (
@@ -57,7 +60,8 @@ class RiskMonitor:
         self.mc_cvar95: float = 0.0  # mean loss beyond the MC VaR (positive fraction of NAV)
         self.mc_cvar99: float = 0.0
         self.mc99: float = 0.0
-        self.z: list[float] = []  # standard normal draws, mc_draws x z_cols, drawn once
+        self.z: vec[float] = vec[float]()  # standard normal draws, mc_draws x z_cols, drawn once
+        self.draw_acc: vec[float] = vec[float]()  # mc_linear's per-draw sums (reused)
         self.z_cols: int = 0
         # where the last tails were (scenario positions): they seed the next
         # selection's bound, so that most scenarios cost one comparison
@@ -66,6 +70,7 @@ class RiskMonitor:
         # a book of one position (no options): its historical tail is its own
         # returns' tail, read from them kept in order (one_sorted, for one_sym),
         # and its Monte Carlo tail the first draws' tail (z_sorted: column 0 in order)
+        self.scenarios: vec[float] = vec[float]()  # hist_book_var's scenario P&Ls (reused)
         self.one_sym: str = ""
         self.one_sorted: list[float] = []
         self.z_sorted: list[float] = []
@@ -291,6 +296,8 @@ class RiskMonitor:
         cols = self.z_cols
         ng = len(gam_i)
         pnl: list[float] = []
+        if ng == 0:  # no options: draw by draw, summed column by column (the same order per draw)
+            return self.mc_linear(nd, k, m, sq, wv, low, cut0)
         for d in range(nd):
             base = d * cols
             acc = 0.0
@@ -308,6 +315,41 @@ class RiskMonitor:
                 pnl.append(x)
             elif not (x > cut0) and not (x >= low.cut):
                 low.add(x, d)
+        return pnl
+
+    def mc_linear(self, nd: int, k: int, m: float, sq: float, wv: list[float], low: Lowest | None,
+                  cut0: float) -> list[float]:
+        """mc_scenarios of a book without options: scenario d is
+        m + sqrt(h) (0 + wv_0 z_d0 + wv_1 z_d1 + ...), the terms added in that
+        order per draw, but column by column over all draws (native loops
+        over the draws in place: the same bits as draw by draw)."""
+        z = self.z
+        cols: i64 = self.z_cols
+        acc = self.draw_acc
+        if len(acc) < nd:
+            acc = vec[float]([0.0] * nd)
+            self.draw_acc = acc
+        d: i64 = 0
+        while d < nd:
+            acc[d] = 0.0
+            d += 1
+        for c in range(k):
+            w = wv[c]
+            at: i64 = c
+            d = 0
+            while d < nd:
+                acc[d] = acc[d] + w * z[at]
+                at += cols
+                d += 1
+        pnl: list[float] = []
+        d = 0
+        while d < nd:
+            x = m + sq * acc[d]
+            if low is None:
+                pnl.append(x)
+            elif not (x > cut0) and not (x >= low.cut):
+                low.add(x, d)
+            d += 1
         return pnl
 
     def mc_scenario(self, d: int, k: int, m: float, sq: float, wv: list[float], chol: list[list[float]],
@@ -464,19 +506,41 @@ class RiskMonitor:
         # so their largest P&L bounds this tail from above (see seed_cut)
         cut0 = seed_cut([self.hist_scenario(wins, expo, gam, convex, sq, t + 1)
                          for t in self.hist_tail if t + 1 < n], hi + 1)
-        for t in range(n):
-            x = 0.0  # as hist_scenario, inline
-            for i in range(k):
-                wi = wins[i]
-                j = wi.pos - 1 - t  # t < n <= count: at most one wrap (no modulo per value)
+        # every scenario's P&L, symbol by symbol: scenario t adds its symbols in
+        # the order hist_scenario does (so the same bits), each symbol's returns
+        # walked newest first with native indices (at most one wrap)
+        acc = self.scenarios
+        if len(acc) < n:
+            acc = vec[float]([0.0] * n)
+            self.scenarios = acc
+        t: i64 = 0
+        while t < n:
+            acc[t] = 0.0
+            t += 1
+        for i in range(k):
+            wi = wins[i]
+            vals = wi.values
+            cap: i64 = wi.capacity
+            e = expo[i]
+            g = gam[i]
+            j: i64 = wi.pos - 1
+            t = 0
+            while t < n:
                 if j < 0:
-                    j += wi.capacity
-                r = sq * wi.values[j]
-                x += expo[i] * r
+                    j += cap
+                r = sq * vals[j]
+                x = acc[t] + e * r
                 if convex:
-                    x += gam[i] * r * r
+                    x += g * r * r
+                acc[t] = x
+                j -= 1
+                t += 1
+        t = 0
+        while t < n:
+            x = acc[t]
             if not (x > cut0) and not (x >= low.cut):
                 low.add(x, t)
+            t += 1
         self.hist_tail = low.at
         if low.bad:  # a NaN scenario: sort them all, as before
             return self.hist_book_var_sorted(wins, syms, expo, gam, n, sq, nav)
@@ -582,7 +646,7 @@ class RiskMonitor:
             return
         cols = max(k, self.n_instruments)
         rng = DetRandom(self.p.seed * 1_000_003 + 17)
-        self.z = [rng.gauss() for _ in range(self.p.mc_draws * cols)]
+        self.z = vec[float]([rng.gauss() for _ in range(self.p.mc_draws * cols)])
         self.z_cols = cols
         self.z_sorted = []
 

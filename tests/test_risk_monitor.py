@@ -170,3 +170,16 @@ def test_window_moments_are_sample_moments_of_the_windows_newest_values_bit_for_
         n = rng.randint(2, min(w.count for w in wins))
         lists = [[w.values[(w.pos - 1 - j) % w.capacity] for j in range(n)] for w in wins]
         assert window_moments(wins, n) == sample_moments(lists), trial
+
+
+def test_monte_carlo_scenarios_column_by_column_are_the_draw_by_draw_ones() -> None:
+    """mc_linear (a book without options) sums each draw's terms column by
+    column over all draws; mc_scenario sums one draw's: the same bits."""
+    mon, _ = monitor()
+    mon.ensure_draws(3)
+    rng = random.Random(23)
+    for _ in range(20):
+        wv = [rng.gauss(0.0, 5e4) for _ in range(3)]
+        m = min(rng.gauss(0.0, 100.0), 0.0)
+        pnl = mon.mc_linear(mon.p.mc_draws, 3, m, math.sqrt(390.0), wv, None, math.inf)
+        assert pnl == [mon.mc_scenario(d, 3, m, math.sqrt(390.0), wv, [], [], []) for d in range(mon.p.mc_draws)]
