@@ -7,6 +7,7 @@ compiled and interpreted results must agree to the bit).
 
 import math
 
+from librt.vecs import vec
 from mypy_extensions import i64
 
 Z95 = 1.6448536269514722  # standard normal 95% quantile
@@ -61,6 +62,18 @@ def sample_moments(rets: list[list[float]]) -> tuple[list[float], list[list[floa
             cov[i][j] = acc / (m - 1)
             cov[j][i] = cov[i][j]
     return mus, cov
+
+
+def zeroed(buf: vec[float], n: int) -> vec[float]:
+    """``buf`` with its first ``n`` values set to 0.0, or a new zeroed vec
+    when it is shorter (a scratch buffer reused bar after bar)."""
+    if len(buf) < n:
+        return vec[float]([0.0] * n)
+    i: i64 = 0
+    while i < n:
+        buf[i] = 0.0
+        i += 1
+    return buf
 
 
 def window_moments(wins: list[RollingWindow], n: int) -> tuple[list[float], list[list[float]]]:

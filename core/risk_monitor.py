@@ -17,8 +17,8 @@ from mypy_extensions import i64
 from core.engine_params import EngineParams
 from core.events import RiskSnapshot
 from core.kernels import (
-    Z95, Z99, DetRandom, Lowest, cholesky, seed_cut, contrib_text, cov_times, hist_cvar, hist_var, quantile, window_moments,
-    quantile_of, smallest, sorted_returns, tail_loss_of,
+    Z95, Z99, DetRandom, Lowest, cholesky, seed_cut, zeroed, contrib_text, cov_times, hist_cvar, hist_var,
+    quantile, window_moments, quantile_of, smallest, sorted_returns, tail_loss_of,
 )
 from core.overlay import OptionsOverlay
 from core.portfolio import Portfolio
@@ -325,14 +325,9 @@ class RiskMonitor:
         over the draws in place: the same bits as draw by draw)."""
         z = self.z
         cols: i64 = self.z_cols
-        acc = self.draw_acc
-        if len(acc) < nd:
-            acc = vec[float]([0.0] * nd)
-            self.draw_acc = acc
+        acc = zeroed(self.draw_acc, nd)
+        self.draw_acc = acc
         d: i64 = 0
-        while d < nd:
-            acc[d] = 0.0
-            d += 1
         for c in range(k):
             w = wv[c]
             at: i64 = c
@@ -509,14 +504,9 @@ class RiskMonitor:
         # every scenario's P&L, symbol by symbol: scenario t adds its symbols in
         # the order hist_scenario does (so the same bits), each symbol's returns
         # walked newest first with native indices (at most one wrap)
-        acc = self.scenarios
-        if len(acc) < n:
-            acc = vec[float]([0.0] * n)
-            self.scenarios = acc
+        acc = zeroed(self.scenarios, n)
+        self.scenarios = acc
         t: i64 = 0
-        while t < n:
-            acc[t] = 0.0
-            t += 1
         for i in range(k):
             wi = wins[i]
             vals = wi.values
