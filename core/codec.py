@@ -84,7 +84,7 @@ def _same_as_json(out: bytes) -> bool:
             and b"\x7f" not in out)
 
 
-# Fast decoding of the kinds whose payload is all floats (tick, bar): the
+# Fast decoding of the kinds whose payload is all floats (tick, bar, bar_closed, position): the
 # canonical text (sorted keys, no spaces, each float by repr) matched whole;
 # each number read by float(), which is what json.loads does for a number
 # with a fraction or an exponent (and _coerce keeps). Anything else (an

@@ -67,10 +67,10 @@ class RiskMonitor:
         # selection's bound, so that most scenarios cost one comparison
         self.hist_tail: list[int] = []
         self.mc_tail: list[int] = []
+        self.scenarios: vec[float] = vec[float]()  # hist_book_var's scenario P&Ls (reused)
         # a book of one position (no options): its historical tail is its own
         # returns' tail, read from them kept in order (one_sorted, for one_sym),
         # and its Monte Carlo tail the first draws' tail (z_sorted: column 0 in order)
-        self.scenarios: vec[float] = vec[float]()  # hist_book_var's scenario P&Ls (reused)
         self.one_sym: str = ""
         self.one_sorted: list[float] = []
         self.z_sorted: list[float] = []
