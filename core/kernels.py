@@ -17,20 +17,46 @@ from core.overlay import PutHolding
 from core.strategy import RollingWindow
 
 
+def mul64(a: int, b: int) -> int:
+    """(a * b) mod 2**64 for 0 <= a, b < 2**64, column by column from 16-bit
+    limbs: no partial sum reaches 2**35, so no big-integer multiplication.
+    (CPython checks for signals inside a big multiplication; a Ctrl-C that
+    landed there failed a multiply that compiled code takes as infallible,
+    and mypyc aborted the process: "fatal: out of memory".)"""
+    a0 = a & 0xFFFF
+    a1 = (a >> 16) & 0xFFFF
+    a2 = (a >> 32) & 0xFFFF
+    a3 = (a >> 48) & 0xFFFF
+    b0 = b & 0xFFFF
+    b1 = (b >> 16) & 0xFFFF
+    b2 = (b >> 32) & 0xFFFF
+    b3 = (b >> 48) & 0xFFFF
+    c = a0 * b0
+    r0 = c & 0xFFFF
+    c = (c >> 16) + a0 * b1 + a1 * b0
+    r1 = c & 0xFFFF
+    c = (c >> 16) + a0 * b2 + a1 * b1 + a2 * b0
+    r2 = c & 0xFFFF
+    c = (c >> 16) + a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0
+    r3 = c & 0xFFFF
+    return (r3 << 48) | (r2 << 32) | (r1 << 16) | r0
+
+
 class DetRandom:
     """A small seeded generator (xorshift64* and Box-Muller) that gives the same
-    draws compiled and interpreted, on every machine: replay depends on it."""
+    draws compiled and interpreted, on every machine: replay depends on it.
+    64-bit arithmetic without big-integer products (``mul64``)."""
 
     def __init__(self, seed: int) -> None:
-        self.state: int = (seed * 0x9E3779B97F4A7C15 + 1) & 0xFFFFFFFFFFFFFFFF or 1
+        self.state: int = (mul64(seed & 0xFFFFFFFFFFFFFFFF, 0x9E3779B97F4A7C15) + 1) & 0xFFFFFFFFFFFFFFFF or 1
 
     def uniform(self) -> float:
         x = self.state
         x ^= (x >> 12)
-        x ^= (x << 25) & 0xFFFFFFFFFFFFFFFF
+        x ^= (x & 0x7FFFFFFFFF) << 25  # (x << 25) mod 2**64, without the wider intermediate
         x ^= (x >> 27)
         self.state = x
-        return (((x * 0x2545F4914F6CDD1D) & 0xFFFFFFFFFFFFFFFF) >> 11) * (1.0 / 9007199254740992.0)
+        return (mul64(x, 0x2545F4914F6CDD1D) >> 11) * (1.0 / 9007199254740992.0)
 
     def gauss(self) -> float:
         u1 = self.uniform()

@@ -251,8 +251,8 @@ def test_ctrl_c_stops_the_sweep_and_the_same_command_resumes_it(logged, tmp_path
         except Exception:  # noqa: BLE001 - the tables may not exist yet
             pass
     proc.send_signal(signal.SIGINT)
-    out, _err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
     stored = int(out.split("stopped: ")[1].split(" of 17")[0])
     assert 3 <= stored < 17
     again = run_cli("sweep", sid, "--grid", str(g), "--serial", "--db", str(db), "--no-progress", cwd=tmp_path)
