@@ -61,22 +61,44 @@ def connect(db: Path | str, create: bool = True) -> sqlite3.Connection:
     ``alert_id`` and ``severity`` columns if it predates them)."""
     if not create and not Path(db).exists():
         raise sqlite3.OperationalError(f"{db} does not exist")
-    con = sqlite3.connect(db, timeout=10.0, isolation_level=None)
-    try:
-        # the session databases are WAL already; a delivery row need not wait for an fsync
-        # (the engine's own log is what must be durable)
-        con.execute("pragma journal_mode=wal")
-        con.execute("pragma synchronous=normal")
-        for ddl in (DELIVERIES, ISSUED, ACKS):
-            con.execute(ddl)
-        cols = {r[1] for r in con.execute("pragma table_info(alerts)")}
-        for col, decl in (("alert_id", "integer"), ("severity", "text not null default ''")):
-            if col not in cols:
+    # Several alerters may open a fresh database at once (the engine's and attached
+    # consoles'): switching it to WAL can fail at once with "locked" (no busy wait
+    # there), and two may both add a missing column. Both are retried or taken as
+    # done, within the busy timeout (40 fresh files x 4 threads: 18 failures before).
+    deadline = time.monotonic() + CONNECT_WAIT_S
+    while True:
+        con = sqlite3.connect(db, timeout=CONNECT_WAIT_S, isolation_level=None)
+        try:
+            _set_up(con)
+            return con
+        except sqlite3.OperationalError as exc:
+            con.close()
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+        except sqlite3.Error:
+            con.close()
+            raise
+
+
+CONNECT_WAIT_S = 10.0
+
+
+def _set_up(con: sqlite3.Connection) -> None:
+    # the session databases are WAL already; a delivery row need not wait for an fsync
+    # (the engine's own log is what must be durable)
+    con.execute("pragma journal_mode=wal")
+    con.execute("pragma synchronous=normal")
+    for ddl in (DELIVERIES, ISSUED, ACKS):
+        con.execute(ddl)
+    cols = {r[1] for r in con.execute("pragma table_info(alerts)")}
+    for col, decl in (("alert_id", "integer"), ("severity", "text not null default ''")):
+        if col not in cols:
+            try:
                 con.execute(f"alter table alerts add column {col} {decl}")
-    except sqlite3.Error:
-        con.close()
-        raise
-    return con
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):  # another connection added it first
+                    raise
 
 
 def issue(con: sqlite3.Connection, alert: dict[str, Any]) -> int:
