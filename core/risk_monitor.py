@@ -291,26 +291,12 @@ class RiskMonitor:
                      gam: list[float], gam_i: list[int], low: Lowest | None, cut0: float) -> list[float]:
         """Every Monte Carlo scenario's P&L, in draw order: into ``low`` (its
         lowest ones kept, none above ``cut0``) when given, else returned as a
-        list. Each as ``mc_scenario``, inline."""
-        z = self.z
-        cols = self.z_cols
-        ng = len(gam_i)
-        pnl: list[float] = []
-        if ng == 0:  # no options: draw by draw, summed column by column (the same order per draw)
+        list."""
+        if not gam_i:  # no options: draw by draw, summed column by column (the same order per draw)
             return self.mc_linear(nd, k, m, sq, wv, low, cut0)
-        for d in range(nd):
-            base = d * cols
-            acc = 0.0
-            for c in range(k):
-                acc += wv[c] * z[base + c]
-            x = m + sq * acc
-            for j in range(ng):
-                i = gam_i[j]
-                r = 0.0
-                for c in range(i + 1):
-                    r += chol[i][c] * z[base + c]
-                r *= sq
-                x += gam[j] * r * r
+        pnl: list[float] = []
+        for d in range(nd):  # with options' gamma terms: a call a draw costs little beside them
+            x = self.mc_scenario(d, k, m, sq, wv, chol, gam, gam_i)
             if low is None:
                 pnl.append(x)
             elif not (x > cut0) and not (x >= low.cut):
