@@ -71,6 +71,18 @@ except ImportError:  # pragma: no cover - a declared dependency, but not a requi
     _orjson_dumps = None
 
 
+def _many_floats(cls: type) -> bool:
+    """Kinds whose payload has three floats or more go through orjson (its
+    float formatting is many times faster than ``float.__repr__``, which json
+    calls; a risk snapshot's 18 floats: 11.3 -> 4.8 us a row). For the others
+    the check of orjson's output costs about what it saves."""
+    return sum(cls.__annotations__.get(f) in (float, "float") for f in cls._fields) >= 3  # type: ignore[attr-defined]
+
+
+_ORJSON_KINDS = (frozenset(c for c in ALL_KINDS.values() if _many_floats(c))
+                 if _orjson_dumps is not None else frozenset())
+
+
 def _same_as_json(out: bytes) -> bool:
     """True when orjson's ``out`` is certainly what ``json`` writes for the same
     dict. orjson differs only in: floats in [1e-5, 1e-4) written as decimals
@@ -181,6 +193,14 @@ def encode_payload(event: Event) -> str:
     defaults = _DEFAULTS.get(type(event))
     if defaults is not None:
         _drop_defaults(d, defaults)  # deleting keeps the sorted order
+    if type(event) in _ORJSON_KINDS:
+        try:
+            out = _orjson_dumps(d)
+        except TypeError:  # a numpy scalar, an int beyond 64 bits: json's turn
+            pass
+        else:
+            if _same_as_json(out):
+                return out.decode("ascii")
     return "".join(_C_ENCODE(d, 0))
 
 

@@ -1,5 +1,7 @@
-"""encode_payload's fast path (pre-sorted dict into the C encoder) writes the
-same text as the canonical json encoding for every event kind, every value."""
+"""encode_payload's fast paths (orjson for kinds of many floats, checked and
+falling back; a pre-sorted dict into the C encoder; a %-format for all-float
+kinds) write the same text as the canonical json encoding for every event
+kind, every value."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from core import codec
 from core.codec import ALL_KINDS, encode_payload, from_row, payload_of, to_row
+from core.events import RiskSnapshot, Timer
 
 FLOATS = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
                    st.sampled_from([0.0, -0.0, 1e16, 1e-7, 5e-324, 1.7976931348623157e308, 0.1, 1 / 3]))
@@ -48,6 +51,48 @@ def test_the_fast_path_is_in_use() -> None:
     assert codec._C_ENCODE is not None
     assert codec._orjson_dumps is not None
     assert set(codec._PLANS) == set(ALL_KINDS.values())
+    assert RiskSnapshot in codec._ORJSON_KINDS and Timer not in codec._ORJSON_KINDS
+
+
+# where orjson's text differs from json's (or may): each must take the fallback
+EDGE_FLOATS = [1e-5, 2.5e-5, 9.99e-5, 1e-4, 2.5e-7, 1e-300, 5e-324, 1e16, 1e22, 123456789012345678.0,
+               float("nan"), float("inf"), -float("inf"), -0.0, 0.0, 100.00001, 1 / 3]
+
+
+@pytest.mark.parametrize("cls", sorted(codec._ORJSON_KINDS, key=lambda c: c.__name__))
+def test_orjson_kinds_match_json_at_the_edges(cls: type) -> None:
+    for i, x in enumerate(EDGE_FLOATS):
+        values = []
+        for k, f in enumerate(cls._fields):
+            want = cls.__annotations__.get(f)
+            if f == "ts":
+                values.append(1)
+            elif want in (float, "float"):
+                values.append(EDGE_FLOATS[(i + k) % len(EDGE_FLOATS)])
+            elif want in (int, "int"):
+                values.append(2**63 + k if k % 2 else -5)
+            elif want in (bool, "bool"):
+                values.append(True)
+            else:
+                values.append(["", "\u00e9t\u00e9", "a\x7f\"\\", "x\x00"][(i + k) % 4])
+        ev = cls(*values)
+        assert encode_payload(ev) == reference(ev)
+
+
+def test_a_risk_snapshot_goes_through_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = codec._orjson_dumps
+
+    def spy(d: Any) -> bytes:
+        calls.append(d)
+        return real(d)  # type: ignore[misc]
+
+    monkeypatch.setattr(codec, "_orjson_dumps", spy)
+    ev = RiskSnapshot(1, "", 1_000_000.25, 990_000.5, 10_000.125, -10_000.125, 0.01, -138.47229567461181,
+                      0.0003561618254250831, 0.0005902261539173503, *([0.0006764754261135588] * 8),
+                      0.0005862207008495505, "SYN=586.1395255233319")
+    assert encode_payload(ev) == reference(ev)
+    assert len(calls) == 1
 
 
 @settings(max_examples=3000, deadline=None)

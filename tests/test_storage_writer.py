@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import subprocess
@@ -11,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from core.codec import from_row, is_input_kind
 from core.events import (
@@ -314,3 +317,29 @@ def test_durable_chooses_full_or_normal_synchronous_commits(
         assert db is not None and db.execute("PRAGMA synchronous").fetchone()[0] == level
     finally:
         w.close(clean=True)
+
+
+# every text a symbol or a payload may hold comes back as written: quotes, backslashes,
+# escapes, control characters, NUL, non-ASCII and astral characters; not lone
+# surrogates (sqlite3 cannot store them)
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_DB_NUMBER = itertools.count()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(TEXT, TEXT), min_size=1, max_size=8))
+@example([("a\x00b", "\x00"), ('q"\\u0000', "\u00e9\U0001f600\x7f\x1f")])
+def test_every_text_comes_back_exactly(tmp_path: Path, texts: list[tuple[str, str]]) -> None:
+    db = tmp_path / f"t{next(_DB_NUMBER)}.db"  # hypothesis reuses tmp_path between examples
+    events = []
+    for i, (symbol, reason) in enumerate(texts):
+        events.append(Tick(i, symbol, 1.5 + i, 2.0))
+        events.append(OrderIntent(i, symbol, 1.0, 2.0, "momentum", reason))
+    w = LogWriter(db, {"id": "s1"}, durable=False)
+    w.write(1, events)
+    w.close(clean=True)
+    rows = list(iter_events(open_db(db, create=False, readonly=True), "s1"))
+    assert [from_row(kind, ts, symbol, payload) for _, kind, ts, symbol, payload, _ in rows] == events
+    with sqlite3.connect(db) as conn:  # input is stored as integer 0/1
+        assert conn.execute("SELECT group_concat(typeof(input) || input, ' ') FROM events").fetchone()[0] \
+            == " ".join(["integer1", "integer0"] * len(texts))
