@@ -31,7 +31,6 @@ Conventions:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import math
@@ -39,7 +38,7 @@ import os
 import stat
 from collections import deque
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +47,7 @@ import torch
 
 from core.errors import DataError
 from core.signals.base import FitReport, SignalModel, SignalOut, register
+from core.signals.torch_env import torch_env
 
 Array = npt.NDArray[np.float64]
 FORMAT = 1
@@ -114,25 +114,6 @@ def observation(market: Array, position: float) -> npt.NDArray[np.float32]:
 
 
 # ------------------------------------------------------------------ the policy file
-
-
-@contextlib.contextmanager
-def torch_env(seed: int | None = None) -> Iterator[None]:
-    """One thread, deterministic algorithms and, with a seed, a private torch
-    RNG (the global one is left as it was)."""
-    threads, determ = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
-        if seed is None:
-            yield
-        else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                yield
-    finally:
-        torch.use_deterministic_algorithms(determ)
-        torch.set_num_threads(threads)
 
 
 def build_policy(meta: dict[str, Any]) -> Any:

@@ -45,13 +45,12 @@ of the training predictions (or params["scale"]), confidence = min(1, |value|).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
 import math
 import threading
 from collections import deque
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -66,6 +65,7 @@ from core.signals.fracdiff import MAX_WIDTH, choose_d, ffd_weights, frac_diff
 from core.signals.labels import triple_barrier_labels
 from core.signals.leakage import check_no_lookahead
 from core.signals.params import checked
+from core.signals.torch_env import torch_env
 from core.signals.walkforward import signal_metrics
 
 __all__ = ["LSTMModel", "WindowNetModel", "triple_barrier_labels"]
@@ -90,31 +90,6 @@ NET_DEFAULTS: dict[str, Any] = {
 INDICATORS = tuple(n for n in OWN if n not in ("ret_1", "mkt_ret"))
 _IND_COLS = [OWN.index(n) for n in INDICATORS]
 DEFAULTS: dict[str, Any] = {**NET_DEFAULTS, "hidden": 16}
-
-
-
-
-@contextlib.contextmanager
-def _torch_env(seed: int | None = None) -> Iterator[None]:
-    """One thread, deterministic algorithms, and (with a seed) a private seeded RNG.
-
-    Without a seed (predictions, which draw no random numbers) the global RNG
-    is left alone: forking it saves and restores its state, and a prediction
-    on the engine thread restoring it while a fit on the fit thread draws from
-    it made that fit's weights depend on thread timing (issue 14)."""
-    threads, determ = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
-        if seed is None:
-            yield
-        else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                yield
-    finally:
-        torch.use_deterministic_algorithms(determ)
-        torch.set_num_threads(threads)
 
 
 class Net(nn.Module):
@@ -293,7 +268,7 @@ class WindowNetModel(SignalModel):
             y_sd = float(target[tr].std(ddof=1))
             self.scaler.update({"y_mean": [float(target[tr].mean())], "y_sd": [y_sd if y_sd > 0 else 1.0]})
         self.n_in = n_f
-        with _torch_env(int(self.p["seed"])):
+        with torch_env(int(self.p["seed"])):
             xt, xv = self._scale_x(x[tr]), self._scale_x(x[va])
             yt, yv = self._torch_target(target[tr]), self._torch_target(target[va])
             self.net = self.make_net(n_f, 3 if self.barrier else 1)
@@ -386,7 +361,7 @@ class WindowNetModel(SignalModel):
 
     def predict_windows(self, x: Array) -> tuple[Array, Array]:
         """``_predict_tensor`` of raw input windows (S, window, F), single-threaded and deterministic."""
-        with _torch_env():
+        with torch_env():
             return self._predict_tensor(self._scale_x(x))
 
     def views(self, x: Array) -> Array:
@@ -413,7 +388,7 @@ class WindowNetModel(SignalModel):
         import shap  # type: ignore[import-untyped, unused-ignore]
 
         assert self.net is not None and self.shap_bg is not None
-        with _SHAP_LOCK, _torch_env():
+        with _SHAP_LOCK, torch_env():
             if self._explainer is None:
                 head = _ViewHead(self.net, self.barrier, 1.0 if self.barrier else self.scaler["y_sd"][0] / self.scale)
                 self._explainer = shap.GradientExplainer(head, self._scale_x(self.shap_bg))
