@@ -11,10 +11,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 DELIVERIES = """create table if not exists alerts (
     id integer primary key,
@@ -131,12 +132,27 @@ def find(db: Path | str, alert_id: int) -> dict[str, Any] | None:
         con.close()
 
 
-def acknowledge(db: Path | str, session: str, ids: list[int] | None, who: str, via: str) -> list[int]:
-    """Mark alerts of ``session`` acknowledged (``ids`` None: every open one) and log who did it.
-    Returns the ids that were open and are acknowledged now."""
+@contextlib.contextmanager
+def _immediate(db: Path | str) -> Iterator[sqlite3.Connection]:
+    """A connection to ``db`` inside ``begin immediate``: committed when the block
+    ends, rolled back if an sqlite3 error ends it, closed either way."""
     con = connect(db)
     try:
         con.execute("begin immediate")
+        yield con
+        con.execute("commit")
+    except sqlite3.Error:
+        if con.in_transaction:
+            con.execute("rollback")
+        raise
+    finally:
+        con.close()
+
+
+def acknowledge(db: Path | str, session: str, ids: list[int] | None, who: str, via: str) -> list[int]:
+    """Mark alerts of ``session`` acknowledged (``ids`` None: every open one) and log who did it.
+    Returns the ids that were open and are acknowledged now."""
+    with _immediate(db) as con:
         if ids is None:
             open_ids = [r[0] for r in con.execute(
                 "select id from alert_issued where session = ? and acked_at is null order by id", (session,))]
@@ -149,14 +165,7 @@ def acknowledge(db: Path | str, session: str, ids: list[int] | None, who: str, v
             con.execute("update alert_issued set acked_at = ?, acked_by = ? where id = ?", (at, who, i))
             con.execute("insert into alert_acks (alert_id, session, who, via, at) values (?, ?, ?, ?, ?)",
                         (i, session, who, via, at))
-        con.execute("commit")
-        return open_ids
-    except sqlite3.Error:
-        if con.in_transaction:
-            con.execute("rollback")
-        raise
-    finally:
-        con.close()
+    return open_ids
 
 
 def listing(db: Path | str, session: str | None = None, open_only: bool = False,
@@ -181,17 +190,8 @@ def listing(db: Path | str, session: str | None = None, open_only: bool = False,
 def issue_once(db: Path | str, alert: dict[str, Any]) -> int | None:
     """Raise ``alert`` unless one of its session, kind and key was raised before (an engine found
     dead is alerted once, however many ``console ps`` see it). Its id, or None."""
-    con = connect(db)
-    try:
-        con.execute("begin immediate")
+    with _immediate(db) as con:
         seen = con.execute("select 1 from alert_issued where session = ? and kind = ? and key = ?",
                            (alert["session"], alert["kind"], alert.get("key", alert["kind"]))).fetchone()
         new = None if seen else issue(con, alert)
-        con.execute("commit")
-        return new
-    except sqlite3.Error:
-        if con.in_transaction:
-            con.execute("rollback")
-        raise
-    finally:
-        con.close()
+    return new
