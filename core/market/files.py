@@ -516,6 +516,75 @@ def _lines(text: io.TextIOWrapper) -> Iterator[str]:
         raise _Reread(str(exc)) from None
 
 
+def _delimiter(first: str) -> str:
+    """The field delimiter, from the first line with text: a comma, else the
+    first of ; tab | that it holds (a comma when none)."""
+    if "," not in first:
+        for cand in (";", "\t", "|"):
+            if cand in first:
+                return cand
+    return ","
+
+
+class _CsvRows:
+    """A CSV reader's data rows, as (line, fields), for both text reads: the
+    first row with text is the header; blank rows are skipped, and those
+    after the header counted (``fixups`` words them)."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.header: list[str] = []
+        self.header_line = 0  # 0: no header yet
+        self.blank = 0
+        self.first_blank = 0
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        reader = self.reader
+        end = 0
+        for row in reader:
+            start, end = end + 1, reader.line_num
+            if "".join(row).strip():
+                self.header = [name.strip() for name in row]
+                self.header_line = start
+                break
+        for row in reader:
+            start, end = end + 1, reader.line_num
+            if "".join(row).strip():
+                yield start, row
+            else:
+                self.blank += 1
+                self.first_blank = self.first_blank or start
+
+    def checked(self, where: str, n_rows: int) -> list[str]:
+        """The header, once every row is read: a ``DataError`` when there is
+        none or no data row follows it (``n_rows`` of them were)."""
+        if not self.header_line:  # e.g. a lone delimiter: not blank text, but no field
+            raise DataError(_one_line(f"{where}: file is empty (every row is blank)"))
+        if not n_rows:
+            raise DataError(_one_line(f"{where}: no data rows after the header (line {self.header_line})"))
+        return self.header
+
+    def fixups(self) -> list[str]:
+        """The fix-up line for the skipped blank rows, if there were any."""
+        if not self.blank:
+            return []
+        return [f"skipped {self.blank} empty line{'s' if self.blank > 1 else ''} (first: line {self.first_blank})"]
+
+
+def _missing_time(header: list[str], row: list[str], header_line: int) -> str | None:
+    """backtrader's 1-minute file: the header lacks Time but every row has it.
+    When the first data ``row`` shows that, "Time" goes into ``header`` after
+    the date column and the fix-up line is returned; else None."""
+    lowered = [name.lower() for name in header]
+    if _TIME_NAME not in lowered and len(row) == len(header) + 1:
+        date_at = next((lowered.index(n) for n in _DATE_NAMES if n in lowered), None)
+        if date_at is not None and _TIME_RE.fullmatch(row[date_at + 1].strip()):
+            header.insert(date_at + 1, "Time")
+            return (f"the header (line {header_line}) has {len(header) - 1} names but the rows "
+                    f"have {len(header)} fields: read field {date_at + 2} as the missing Time column")
+    return None
+
+
 def _read_text_stream(where: str, text: io.TextIOWrapper) -> _Table:
     """``_read_text`` over a stream, CHUNK_ROWS rows at a time into compact
     columns: the same table, the same fix-ups, the same first error, in memory
@@ -531,29 +600,19 @@ def _read_text_stream(where: str, text: io.TextIOWrapper) -> _Table:
             break
     if first is None:
         raise DataError(_one_line(f"{where}: file is empty"))
-    delimiter = ","
-    if "," not in first:
-        for cand in (";", "\t", "|"):
-            if cand in first:
-                delimiter = cand
-                break
 
-    reader = csv.reader(itertools.chain(head, lines), delimiter=delimiter, strict=True)
-    header: list[str] | None = None
-    header_line = 0
+    reader = csv.reader(itertools.chain(head, lines), delimiter=_delimiter(first), strict=True)
+    data = _CsvRows(reader)
     columns: list[_Column] = []
     locs: list[np.ndarray] = []
     rows: list[list[str]] = []
     row_locs: list[int] = []
     n_rows = 0
-    blank = 0
-    first_blank = 0
     trailing = 0
     first_trailing = 0
     width = 0
     repair: str | None = None
     problem: DataError | None = None  # the first row of the wrong width: raised after every row is read
-    end = 0
 
     def flush() -> None:
         nonlocal rows, row_locs
@@ -564,27 +623,10 @@ def _read_text_stream(where: str, text: io.TextIOWrapper) -> _Table:
         rows, row_locs = [], []
 
     try:
-        for row in reader:
-            start, end = end + 1, reader.line_num
-            if not "".join(row).strip():
-                if header is not None:
-                    blank += 1
-                    first_blank = first_blank or start
-                continue
-            if header is None:
-                header = [name.strip() for name in row]
-                header_line = start
-                continue
+        for start, row in data:
             if n_rows == 0:
-                # backtrader's 1-minute file: the header lacks Time but every row has it
-                lowered = [name.lower() for name in header]
-                if _TIME_NAME not in lowered and len(row) == len(header) + 1:
-                    date_at = next((lowered.index(n) for n in _DATE_NAMES if n in lowered), None)
-                    if date_at is not None and _TIME_RE.fullmatch(row[date_at + 1].strip()):
-                        header.insert(date_at + 1, "Time")
-                        repair = (f"the header (line {header_line}) has {len(header) - 1} names but the rows "
-                                  f"have {len(header)} fields: read field {date_at + 2} as the missing Time column")
-                width = len(header)
+                repair = _missing_time(data.header, row, data.header_line)
+                width = len(data.header)
                 columns = [_Column() for _ in range(width)]
             n_rows += 1
             n = len(row)
@@ -596,7 +638,7 @@ def _read_text_stream(where: str, text: io.TextIOWrapper) -> _Table:
                 elif problem is None:
                     problem = DataError(_one_line(
                         f"{where} line {start}: has {n} field{'s' if n != 1 else ''} but the header "
-                        f"(line {header_line}) has {width}"))
+                        f"(line {data.header_line}) has {width}"))
             if problem is None:
                 rows.append(row)
                 row_locs.append(start)
@@ -609,21 +651,16 @@ def _read_text_stream(where: str, text: io.TextIOWrapper) -> _Table:
         raise error from None
     flush()
 
-    if header is None:  # e.g. a lone delimiter: not blank text, but no field
-        raise DataError(_one_line(f"{where}: file is empty (every row is blank)"))
-    if not n_rows:
-        raise DataError(_one_line(f"{where}: no data rows after the header (line {header_line})"))
+    header = data.checked(where, n_rows)
     if problem is not None:
         raise problem
-    fixups: list[str] = []
-    if blank:
-        fixups.append(f"skipped {blank} empty line{'s' if blank > 1 else ''} (first: line {first_blank})")
+    fixups = data.fixups()
     if repair is not None:
         fixups.append(repair)
     if trailing:
         fixups.append(f"dropped blank trailing fields on {trailing} line{'s' if trailing > 1 else ''} "
                       f"(first: line {first_trailing})")
-    return _Table(where, "line", f"line {header_line}", header, columns, np.concatenate(locs), fixups)
+    return _Table(where, "line", f"line {data.header_line}", header, columns, np.concatenate(locs), fixups)
 
 
 def _decode(where: str, data: bytes) -> str:
@@ -667,55 +704,22 @@ def _read_text(where: str, data: bytes) -> _Table:
         raise DataError(_one_line(f"{where}: file is empty"))
 
     first = next(ln for ln in text.splitlines() if ln.strip())
-    delimiter = ","
-    if "," not in first:
-        for cand in (";", "\t", "|"):
-            if cand in first:
-                delimiter = cand
-                break
-
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    header: list[str] | None = None
-    header_line = 0
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first), strict=True)
+    data = _CsvRows(reader)
     rows: list[list[str]] = []
     locs: list[int] = []
-    blank = 0
-    first_blank = 0
-    end = 0
     try:
-        for row in reader:
-            start, end = end + 1, reader.line_num
-            if not "".join(row).strip():
-                if header is not None:
-                    blank += 1
-                    first_blank = first_blank or start
-                continue
-            if header is None:
-                header = [name.strip() for name in row]
-                header_line = start
-            else:
-                rows.append(row)
-                locs.append(start)
+        for start, row in data:
+            rows.append(row)
+            locs.append(start)
     except csv.Error as exc:
         raise DataError(_one_line(f"{where} line {reader.line_num}: bad CSV ({exc})")) from None
 
-    if header is None:  # e.g. a lone delimiter: not blank text, but no field
-        raise DataError(_one_line(f"{where}: file is empty (every row is blank)"))
-    fixups: list[str] = []
-    if not rows:
-        raise DataError(_one_line(f"{where}: no data rows after the header (line {header_line})"))
-    if blank:
-        fixups.append(f"skipped {blank} empty line{'s' if blank > 1 else ''} (first: line {first_blank})")
-
-    # backtrader's 1-minute file: the header lacks Time but every row has it
-    lowered = [name.lower() for name in header]
-    if _TIME_NAME not in lowered and len(rows[0]) == len(header) + 1:
-        date_at = next((lowered.index(n) for n in _DATE_NAMES if n in lowered), None)
-        if date_at is not None and _TIME_RE.fullmatch(rows[0][date_at + 1].strip()):
-            header.insert(date_at + 1, "Time")
-            fixups.append(
-                f"the header (line {header_line}) has {len(header) - 1} names but the rows have "
-                f"{len(header)} fields: read field {date_at + 2} as the missing Time column")
+    header = data.checked(where, len(rows))
+    fixups = data.fixups()
+    repair = _missing_time(header, rows[0], data.header_line)
+    if repair is not None:
+        fixups.append(repair)
 
     width = len(header)
     trailing = 0
@@ -731,13 +735,14 @@ def _read_text(where: str, data: bytes) -> _Table:
             continue
         raise DataError(_one_line(
             f"{where} line {locs[i]}: has {n} field{'s' if n != 1 else ''} but the header "
-            f"(line {header_line}) has {width}"))
+            f"(line {data.header_line}) has {width}"))
     if trailing:
         fixups.append(f"dropped blank trailing fields on {trailing} line{'s' if trailing > 1 else ''} "
                       f"(first: line {first_trailing})")
 
     columns = [_Column.of([v.strip() for v in col]) for col in zip(*rows)]
-    return _Table(where, "line", f"line {header_line}", header, columns, np.asarray(locs, dtype=np.int64), fixups)
+    return _Table(where, "line", f"line {data.header_line}", header, columns, np.asarray(locs, dtype=np.int64),
+                  fixups)
 
 
 def _cell(value: object) -> str:
