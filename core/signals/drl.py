@@ -32,7 +32,6 @@ Conventions:
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import os
 import stat
@@ -47,7 +46,7 @@ import torch
 
 from core.errors import DataError
 from core.signals.base import FitReport, SignalModel, SignalOut, register
-from core.signals.torch_env import torch_env
+from core.signals.torch_common import torch_bytes, torch_env, torch_loads
 
 Array = npt.NDArray[np.float64]
 FORMAT = 1
@@ -134,9 +133,7 @@ def policy_kwargs(meta: dict[str, Any]) -> dict[str, Any]:
 
 def policy_bytes(meta: dict[str, Any], state_dict: dict[str, Any]) -> tuple[bytes, str]:
     """A policy file's bytes and its payload's sha256."""
-    buf = io.BytesIO()
-    torch.save({"format": FORMAT, "meta": meta, "state_dict": state_dict}, buf)
-    payload = buf.getvalue()
+    payload = torch_bytes({"format": FORMAT, "meta": meta, "state_dict": state_dict})
     sha = hashlib.sha256(payload).hexdigest()
     return MAGIC + sha.encode() + b"\n" + payload, sha
 
@@ -177,7 +174,7 @@ def parse_policy(data: bytes, where: str) -> tuple[dict[str, Any], dict[str, Any
         raise DataError(f"{where}: policy file is corrupt (its sha256 does not match its header: "
                         "truncated or altered)")
     try:
-        d = torch.load(io.BytesIO(payload), weights_only=True)
+        d = torch_loads(payload)
     except Exception as exc:
         raise DataError(f"{where}: policy file is corrupt ({type(exc).__name__})") from None
     if not isinstance(d, dict) or d.get("format") != FORMAT or not isinstance(d.get("meta"), dict):
@@ -317,15 +314,13 @@ class DRLModel(SignalModel):
             "obs": {s: o.tolist() for s, o in self._obs.items()},
             "latest": [[int(o.ts), o.symbol, float(o.value), float(o.confidence)] for o in self._latest.values()],
         }  # fmt: skip
-        buf = io.BytesIO()
-        torch.save(blob, buf)
-        return buf.getvalue()
+        return torch_bytes(blob)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> "DRLModel":
         """Rebuild from ``to_bytes`` output (loaded with weights_only: no code runs)."""
         try:
-            d = torch.load(io.BytesIO(blob), weights_only=True)
+            d = torch_loads(blob)
         except Exception as exc:
             raise DataError(f"drl artifact: not readable ({type(exc).__name__})") from None
         if not isinstance(d, dict) or d.get("format") != FORMAT:

@@ -51,7 +51,7 @@ from core.config import BrokerConfig
 from core.errors import DataError
 from core.signals.drl import (CLIP, FEATURES, FORMAT, N_MARKET, WINDOW, actor_weights, bar_features, mean_action,
                               observation, policy_bytes, policy_kwargs)
-from core.signals.torch_env import torch_env
+from core.signals.torch_common import torch_env
 
 Array = npt.NDArray[np.float64]
 DEFAULTS: dict[str, Any] = {

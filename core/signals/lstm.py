@@ -46,7 +46,6 @@ of the training predictions (or params["scale"]), confidence = min(1, |value|).
 from __future__ import annotations
 
 import copy
-import io
 import math
 import threading
 from collections import deque
@@ -65,7 +64,7 @@ from core.signals.fracdiff import MAX_WIDTH, choose_d, ffd_weights, frac_diff
 from core.signals.labels import triple_barrier_labels
 from core.signals.leakage import check_no_lookahead
 from core.signals.params import checked
-from core.signals.torch_env import torch_env
+from core.signals.torch_common import torch_bytes, torch_env, torch_loads
 from core.signals.walkforward import signal_metrics
 
 __all__ = ["LSTMModel", "WindowNetModel", "triple_barrier_labels"]
@@ -536,14 +535,12 @@ class WindowNetModel(SignalModel):
             "shap_bg": None if self.shap_bg is None else self.shap_bg.tolist(),
             "shap_global": [[n, v] for n, v in self.shap_global],
         }  # fmt: skip
-        buf = io.BytesIO()
-        torch.save(blob, buf)
-        return buf.getvalue()
+        return torch_bytes(blob)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> "WindowNetModel":
         """Rebuild from ``to_bytes`` output (loaded with weights_only: no code runs)."""
-        d = torch.load(io.BytesIO(blob), weights_only=True)
+        d = torch_loads(blob)
         if not isinstance(d, dict) or d.get("format") not in (1, FORMAT) or d.get("model", "lstm") != cls.name:
             raise DataError(f"{cls.name} artifact: unknown format")
         m = cls(d["params"])

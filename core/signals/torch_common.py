@@ -1,9 +1,13 @@
-"""``torch_env``: how every torch model here runs (the window nets and the RL policy)."""
+"""What the torch models here share (the window nets and the RL policy): how
+they run (``torch_env``) and how their weights become bytes and come back
+(``torch_bytes``, ``torch_loads``: loaded with ``weights_only``, so bytes run
+no code)."""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import io
+from typing import Any, Iterator
 
 import torch
 
@@ -30,3 +34,15 @@ def torch_env(seed: int | None = None) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(determ)
         torch.set_num_threads(threads)
+
+
+def torch_bytes(obj: Any) -> bytes:
+    """``torch.save`` of ``obj`` (plain data and tensors), as bytes."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def torch_loads(data: bytes) -> Any:
+    """``torch_bytes`` read back with ``weights_only``: no code in ``data`` runs."""
+    return torch.load(io.BytesIO(data), weights_only=True)
