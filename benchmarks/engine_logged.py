@@ -37,12 +37,15 @@ def child_log(n: int, db: Path) -> None:
     eng = crossover.engine()
     writer = LogWriter(db, {"id": "bench"})
     flushes = 0
+    flush_s = 0.0
     real_flush = writer.flush
 
     def counted() -> None:
-        nonlocal flushes
+        nonlocal flushes, flush_s
         flushes += 1
+        t0 = time.perf_counter()
         real_flush()
+        flush_s += time.perf_counter() - t0
 
     writer.flush = counted  # type: ignore[method-assign]
     source = (ev for evs in crossover.event_chunks(n) for ev in evs)
@@ -52,7 +55,7 @@ def child_log(n: int, db: Path) -> None:
     writer.close(clean=not session.error)
     dt = time.perf_counter() - t
     emit({"rate": n / dt, "seconds": dt, "rows": eng.seq, "orders": eng.orders_accepted,
-          "flushes": flushes, "error": session.error})
+          "flushes": flushes, "flush_s": flush_s, "error": session.error})
 
 
 def child_raw(n: int, db: Path) -> None:
@@ -91,7 +94,8 @@ def measure(bars: int, repeats: int) -> list[Row]:
     ratio = log["rate"] / raw["rate"]
     detail = (f"{bars:,} bars ({log['rows']:,} rows), best of {repeats}; raw executemany "
               f"{raw['rate']:,.0f} bars/s ({raw['rows'] / raw['seconds']:,.0f} rows/s) -> ours {ratio:.2f}x raw "
-              f"(target {TARGET_RATIO}x); {log['flushes']:,} write-ahead flushes (one per accepted order)")
+              f"(target {TARGET_RATIO}x); {log['flushes']:,} write-ahead flushes (one per accepted order), "
+              f"the engine waiting in them {log['flush_s']:.2f} s of {log['seconds']:.2f} s")
     if log["error"]:
         detail += f"; SESSION ERROR: {log['error']}"
     return [Row("2", "engine bars/s, every event logged", f"{log['rate']:,.0f} bars/s",
