@@ -138,7 +138,7 @@ class Verifier:
         div = _check_order(seq, kind, ts, symbol, payload, is_input, self.engine, c.pending())
         if div is None and is_input:
             div, made = _feed(seq, kind, ts, symbol, payload, self.engine)
-            c.fed((seq, kind, ts, symbol, payload, is_input), seq, made)
+            c.fed((seq, kind, ts, symbol, payload, is_input), made)
         elif div is None:
             ev = c.pop()
             div = _compare(seq, kind, ts, symbol, payload, ev, self.fills_table)

@@ -22,10 +22,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
+from mypy_extensions import i64
+
 from core.breakers import TRIPPED
 from core.codec import _KIND_OF, DecodeError, encode_payload, from_row
 from core.engine import Engine
-from core.events import INPUT_KINDS, BreakerChanged, Fill, RiskSnapshot
+from core.events import DECISION_KINDS, INPUT_KINDS, BreakerChanged, Fill, RiskSnapshot
 
 RECENT: Final = 5  # input rows kept for a divergence's report
 
@@ -61,21 +63,23 @@ FLOAT_INPUTS: Final[dict[str, FloatPlan]] = {
 
 # Interpreted, the character loops below cost more than core.codec's regular
 # expression does, so the fast path reads with them only when compiled.
-_SCAN: Final[dict[str, FloatPlan]] = FLOAT_INPUTS if not __file__.endswith(".py") else {}
+_COMPILED: Final = not __file__.endswith(".py")
+_SCAN: Final[dict[str, FloatPlan]] = FLOAT_INPUTS if _COMPILED else {}
 
 
-def _key_end(s: str, i: int, n: int, key: str) -> int:
+def _key_end(s: str, i: i64, n: i64, key: str) -> i64:
     """The index past ``key`` when ``s`` holds it at ``i``; -1 otherwise."""
-    m = len(key)
+    m: i64 = len(key)
     if i + m > n:
         return -1
+    j: i64
     for j in range(m):
         if ord(s[i + j]) != ord(key[j]):
             return -1
     return i + m
 
 
-def _number_end(s: str, i: int, n: int) -> int:
+def _number_end(s: str, i: i64, n: i64) -> i64:
     """The index past the number at ``s[i]`` when it is
     ``-?(0|[1-9][0-9]*)\\.[0-9]+`` with at most 15 digits; -1 for anything
     else (an exponent, more digits, not JSON: the general decoder's turn)."""
@@ -96,7 +100,7 @@ def _number_end(s: str, i: int, n: int) -> int:
     return i
 
 
-def _number(s: str, i: int, end: int) -> float:
+def _number(s: str, i: i64, end: i64) -> float:
     """The value of the number ``_number_end`` found at ``s[i:end]``: its
     digits as an integer over a power of ten, both exact in a double (under
     2**53 and 10**15; the power is built by multiplying, exact up to 10**22),
@@ -106,11 +110,11 @@ def _number(s: str, i: int, end: int) -> float:
     neg = ord(s[i]) == 45
     if neg:
         i += 1
-    mant = 0
+    mant: i64 = 0
     scale = 1.0
     in_frac = False
     while i < end:
-        c = ord(s[i])
+        c: i64 = ord(s[i])
         if c == 46:
             in_frac = True
         else:
@@ -130,10 +134,23 @@ def decode_floats(plan: FloatPlan, ts: int, symbol: str, payload: str) -> object
     no spaces, each number as ``_number_end`` takes), equal to
     ``core.codec.from_row``'s; None for any other text, which is then the
     general decoder's to read or reject."""
-    n = len(payload)
+    n: i64 = len(payload)
+    keys = plan.keys
+    if len(keys) == 2:  # a tick: no list between the text and the event
+        k0 = keys[0]
+        i0 = _key_end(payload, 0, n, k0)
+        e0 = _number_end(payload, i0, n) if i0 >= 0 else -1
+        i1 = _key_end(payload, e0, n, keys[1]) if e0 >= 0 else -1
+        e1 = _number_end(payload, i1, n) if i1 >= 0 else -1
+        if e1 != n - 1 or e1 < 0 or ord(payload[e1]) != 125:  # '}'
+            return None
+        a = _number(payload, i0, e0)
+        b = _number(payload, i1, e1)
+        # what the NamedTuple's own __new__ does (typing.NamedTuple allows no other), without its Python frame
+        return _TUPLE_NEW(plan.cls, (ts, symbol, a, b) if plan.order[0] == 0 else (ts, symbol, b, a))
     vals: list[float] = []
-    i = 0
-    for key in plan.keys:
+    i: i64 = 0
+    for key in keys:
         i = _key_end(payload, i, n, key)
         if i < 0:
             return None
@@ -142,15 +159,109 @@ def decode_floats(plan: FloatPlan, ts: int, symbol: str, payload: str) -> object
             return None
         vals.append(_number(payload, i, end))
         i = end
-    if i != n - 1 or ord(payload[i]) != 125:  # '}'
+    if i != n - 1 or ord(payload[i]) != 125:
         return None
-    # what the NamedTuple's own __new__ does (typing.NamedTuple allows no other), without its Python frame
-    o = plan.order
-    if len(o) == 2:  # a tick
-        return _TUPLE_NEW(plan.cls, (ts, symbol, vals[o[0]], vals[o[1]]))
-    if len(o) == 5:  # a bar
-        return _TUPLE_NEW(plan.cls, (ts, symbol, vals[o[0]], vals[o[1]], vals[o[2]], vals[o[3]], vals[o[4]]))
-    return _TUPLE_NEW(plan.cls, (ts, symbol, *[vals[j] for j in o]))
+    return _TUPLE_NEW(plan.cls, (ts, symbol, *[vals[j] for j in plan.order]))
+
+
+# ------------------------------------------------------------ decisions
+
+_FLOAT: Final = 0
+_INT: Final = 1
+_STR: Final = 2
+_BOOL: Final = 3
+_TYPE_CODES: Final = {float: _FLOAT, "float": _FLOAT, int: _INT, "int": _INT, str: _STR, "str": _STR,
+                      bool: _BOOL, "bool": _BOOL}
+_NO_DEFAULT: Final = object()
+
+
+class DecisionPlan:
+    """How ``encode_payload`` writes a decision kind: ``{`` then, in sorted
+    key order, ``"name":value`` joined by commas, then ``}``; a field with a
+    default left out while it equals the default (core.codec's rule)."""
+
+    def __init__(self, keys: list[str], index: list[int], types: list[int], defaults: list[object]) -> None:
+        self.keys = keys
+        self.index = index
+        self.types = types
+        self.defaults = defaults
+
+
+def _decision_plan(cls: type) -> DecisionPlan | None:
+    fields: tuple[str, ...] = cls._fields  # type: ignore[attr-defined]
+    annotations: dict[str, Any] = cls.__annotations__
+    defaults: dict[str, Any] = cls._field_defaults  # type: ignore[attr-defined]
+    names = sorted(f for f in fields if f not in ("ts", "symbol"))
+    if any(annotations.get(n) not in _TYPE_CODES for n in names):
+        return None
+    return DecisionPlan(['"' + n + '":' for n in names], [fields.index(n) for n in names],
+                        [_TYPE_CODES[annotations[n]] for n in names],
+                        [defaults.get(n, _NO_DEFAULT) for n in names])
+
+
+DECISIONS: Final[dict[type, DecisionPlan]] = {
+    cls: dplan for cls in DECISION_KINDS.values() if (dplan := _decision_plan(cls)) is not None
+}
+
+
+def _plain(text: str) -> bool:
+    """True when json (``ensure_ascii``) writes ``text`` as itself in quotes:
+    printable ASCII without a quote or a backslash."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+
+def _value_text(code: int, v: object) -> str | None:
+    """The JSON text ``encode_payload`` writes for ``v`` in a field of type
+    ``code``; None where that is not certain here (a value not of the field's
+    type, a float that is not finite, text that needs escapes)."""
+    if code == _FLOAT:
+        if type(v) is float and v - v == 0.0:
+            return repr(v)  # json writes a finite float by float.__repr__
+        return None
+    if code == _INT:
+        return str(v) if type(v) is int else None
+    if code == _STR:
+        return '"' + v + '"' if isinstance(v, str) and type(v) is str and _plain(v) else None
+    if type(v) is bool:
+        return "true" if v else "false"
+    return None
+
+
+def matches(plan: DecisionPlan, ev: tuple[Any, ...], payload: str) -> bool:
+    """True when ``payload`` is certainly ``encode_payload(ev)``'s text. False
+    means "not certain" (a difference, or a value this does not write): the
+    caller then compares with ``encode_payload`` itself."""
+    n: i64 = len(payload)
+    if n < 2 or ord(payload[0]) != 123 or ord(payload[n - 1]) != 125:  # '{', '}'
+        return False
+    i: i64 = 1
+    keys = plan.keys
+    index = plan.index
+    types = plan.types
+    defaults = plan.defaults
+    for j in range(len(keys)):
+        v = ev[index[j]]
+        d = defaults[j]
+        if d is not _NO_DEFAULT and type(v) is type(d) and v == d and (type(v) is not float or repr(v) == repr(d)):
+            continue  # left out, as core.codec's _drop_defaults does: the text must go on to the next key
+        if i > 1:
+            if i >= n or ord(payload[i]) != 44:  # ','
+                return False
+            i += 1
+        i = _key_end(payload, i, n, keys[j])
+        if i < 0:
+            return False
+        text = _value_text(types[j], v)
+        if text is None:
+            return False
+        i = _key_end(payload, i, n, text)
+        if i < 0:
+            return False
+    return i == n - 1
+
+
+# Interpreted, encode_payload (json's C encoder) is quicker than matching here.
+_MATCH: Final[dict[type, DecisionPlan]] = DECISIONS if _COMPILED else {}
 
 
 class RowCheck:
@@ -174,6 +285,7 @@ class RowCheck:
         self.last_nav: float | None = None  # the last verified risk snapshot's NAV
         self.ring: list[tuple[object, ...]] = []  # the last RECENT input rows, oldest at ring_at once full
         self.ring_at = 0
+        self.names: dict[str, str] = {}
 
     # ------------------------------------------------------------ the state, for the checked path
 
@@ -190,11 +302,11 @@ class RowCheck:
         self.at += 1
         return ev
 
-    def fed(self, row: tuple[object, ...], seq: Any, made: list[object]) -> None:
-        """``row``, the input at ``seq``, was fed and made ``made``."""
+    def fed(self, row: tuple[object, ...], made: list[object]) -> None:
+        """The input ``row`` was fed and made ``made``."""
         self.made = made
         self.at = 1
-        self.base = seq
+        self.base = row[0]
         self.inputs += 1
         if len(self.ring) < RECENT:
             self.ring.append(row)
@@ -238,10 +350,14 @@ class RowCheck:
         if row[5]:
             if self.at < len(self.made) or seq != self.engine.seq + 1:
                 return False
-            plan = _SCAN.get(kind)
+            fast = _SCAN.get(kind)
             ev: object | None = None
-            if plan is not None:
-                ev = decode_floats(plan, ts, symbol, payload)
+            if fast is not None:
+                # one str object per symbol name: the engine's lookups by symbol then match by identity
+                name = self.names.get(symbol)
+                if name is None:
+                    self.names[symbol] = name = symbol
+                ev = decode_floats(fast, ts, name, payload)
             if ev is None:
                 if kind not in INPUT_KINDS:
                     return False
@@ -249,19 +365,23 @@ class RowCheck:
                     ev = from_row(kind, ts, symbol, payload)
                 except DecodeError:
                     return False
-            self.fed(row, seq, self.engine.process(ev))
+            self.fed(row, self.engine.process(ev))
         else:
             at = self.at
             if at >= len(self.made):
                 return False
             made: Any = self.made[at]
             if (_KIND_OF.get(type(made)) != kind or made.ts != ts or made.symbol != symbol
-                    or (self.check_fills and isinstance(made, Fill)) or encode_payload(made) != payload):
+                    or (self.check_fills and isinstance(made, Fill))):
+                return False
+            plan = _MATCH.get(type(made))
+            if (plan is None or not isinstance(made, tuple) or not matches(plan, made, payload)) \
+                    and encode_payload(made) != payload:
                 return False
             self.at = at + 1
             self.counted(made, True)
         self.checked += 1
-        self.last_seq = seq
+        self.last_seq = row[0]
         return True
 
     def run(self, rows: Iterator[Any], checked: Callable[[Any], bool],
