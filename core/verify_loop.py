@@ -19,6 +19,7 @@ tests/test_verify_loop.py holds the two to that.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
@@ -98,6 +99,32 @@ def _number_end(s: str, i: i64, n: i64) -> i64:
     if i == frac_start or whole + i - frac_start > 15:
         return -1
     return i
+
+
+def _repr_end(s: str, i: i64, n: i64) -> i64:
+    """The index past the number at ``s[i]`` when it is, besides what
+    ``_number_end`` takes, in the form ``repr`` gives its value: no trailing
+    zero after the point but a lone one (``2.0``), and below 1 at most three
+    zeros after the point (``0.0001``; ``repr`` writes ``1e-05``); -1
+    otherwise. With at most 15 digits (DBL_DIG) such a text is the only one
+    of its length or shorter that reads back as its value, so it is
+    ``repr`` of any float it reads back as."""
+    e = _number_end(s, i, n)
+    if e < 0 or e >= n or (ord(s[e]) != 44 and ord(s[e]) != 125):  # the whole value: then ',' or '}'
+        return -1
+    dot = e - 1
+    while ord(s[dot]) != 46:
+        dot -= 1
+    if e - dot > 2 and ord(s[e - 1]) == 48:  # a trailing zero
+        return -1
+    start = i + 1 if ord(s[i]) == 45 else i
+    if dot == start + 1 and ord(s[start]) == 48 and e - dot > 2:  # 0.xxx, not 0.0
+        j = dot + 1
+        while j < e and ord(s[j]) == 48:
+            j += 1
+        if j - dot - 1 > 3:
+            return -1
+    return e
 
 
 def _number(s: str, i: i64, end: i64) -> float:
@@ -251,7 +278,16 @@ def matches(plan: DecisionPlan, ev: tuple[Any, ...], payload: str) -> bool:
         i = _key_end(payload, i, n, keys[j])
         if i < 0:
             return False
-        text = _value_text(types[j], v)
+        code = types[j]
+        if code == _FLOAT and isinstance(v, float) and type(v) is float:
+            e = _repr_end(payload, i, n)
+            if e >= 0:  # repr's form: the same text exactly when it reads back as the value (sign of zero too)
+                x = _number(payload, i, e)
+                if x != v or (x == 0.0 and (ord(payload[i]) == 45) != (math.copysign(1.0, v) < 0.0)):
+                    return False
+                i = e
+                continue
+        text = _value_text(code, v)
         if text is None:
             return False
         i = _key_end(payload, i, n, text)
@@ -286,6 +322,8 @@ class RowCheck:
         self.ring: list[tuple[object, ...]] = []  # the last RECENT input rows, oldest at ring_at once full
         self.ring_at = 0
         self.names: dict[str, str] = {}
+        self.last_kind = ""
+        self.last_fast: FloatPlan | None = None
 
     # ------------------------------------------------------------ the state, for the checked path
 
@@ -350,7 +388,12 @@ class RowCheck:
         if row[5]:
             if self.at < len(self.made) or seq != self.engine.seq + 1:
                 return False
-            fast = _SCAN.get(kind)
+            if kind == self.last_kind:  # runs of one kind: no hash of the fresh text
+                fast = self.last_fast
+            else:
+                fast = _SCAN.get(kind)
+                self.last_kind = kind
+                self.last_fast = fast
             ev: object | None = None
             if fast is not None:
                 # one str object per symbol name: the engine's lookups by symbol then match by identity
