@@ -7,10 +7,13 @@ common rows itself, each with no more work than it needs:
 - an input in its place: decoded (a canonical all-float payload by
   ``decode_floats``, any other by ``core.codec.from_row``) and fed;
 - a decision in its place that is the one the engine made: kind, ts and
-  symbol compared, the payload text compared with ``encode_payload``'s.
+  symbol compared, then the logged text matched against the event field by
+  field as ``encode_payload`` writes it (``matches``), or, where that is not
+  certain, compared with ``encode_payload``'s text; a fill also against its
+  fills-table row.
 
 Anything else (a row out of place or of the wrong type, a decision that
-differs, a fill to check against the fills table, a payload that does not
+differs, a fill the fills table does not hold, a payload that does not
 decode) is declined before any state changes, and the verifier's
 ``row_checked`` takes it with the full checks and their messages. So a row
 taken here is one ``row_checked`` would have accepted, with the same effect;
@@ -310,6 +313,7 @@ class RowCheck:
     def __init__(self, engine: Engine, fills_table: object | None) -> None:
         self.engine = engine
         self.check_fills = fills_table is not None
+        self.fills: Any = fills_table
         self.made: list[object] = []
         self.at = 1
         self.base: Any = 0  # as logged (the checked path takes any seq equal to the engine's)
@@ -370,6 +374,14 @@ class RowCheck:
         elif nav_ok and isinstance(ev, RiskSnapshot):
             self.last_nav = ev.nav
 
+    def fill_listed(self, seq: object, ev: Fill) -> bool:
+        """The fills table's row at ``seq`` holds ``ev``'s fields (what the
+        checked path compares as two dicts, field by field)."""
+        have = self.fills.get(seq)
+        return have is not None and (
+            have.get("order_id") == ev.order_id and have.get("symbol") == ev.symbol and have.get("qty") == ev.qty
+            and have.get("price") == ev.price and have.get("commission") == ev.commission and have.get("ts") == ev.ts)
+
     # ------------------------------------------------------------ the fast path
 
     def take(self, row: tuple[object, ...]) -> bool:
@@ -414,8 +426,9 @@ class RowCheck:
             if at >= len(self.made):
                 return False
             made: Any = self.made[at]
-            if (_KIND_OF.get(type(made)) != kind or made.ts != ts or made.symbol != symbol
-                    or (self.check_fills and isinstance(made, Fill))):
+            if _KIND_OF.get(type(made)) != kind or made.ts != ts or made.symbol != symbol:
+                return False
+            if self.check_fills and isinstance(made, Fill) and not self.fill_listed(row[0], made):
                 return False
             plan = _MATCH.get(type(made))
             if (plan is None or not isinstance(made, tuple) or not matches(plan, made, payload)) \

@@ -238,6 +238,19 @@ def test_every_tampering_gets_the_same_verdict_and_message_both_ways(session: An
             assert fast.verified, name
 
 
+def test_an_edited_fills_table_gets_the_same_verdict_both_ways(session: Any) -> None:
+    setup, rows = session
+    good = fills_of(rows)
+    seq = sorted(good)[len(good) // 2]
+    for name, fills in [("price", {**good, seq: {**good[seq], "price": good[seq]["price"] + 0.5}}),
+                        ("order id", {**good, seq: {**good[seq], "order_id": -1}}),
+                        ("row missing", {k: v for k, v in good.items() if k != seq}),
+                        ("row extra", {**good, 10**9: good[seq]})]:
+        fast = verify(engine_from_setup(setup), rows, fills)
+        assert fast == slow_verify(engine_from_setup(setup), rows, fills), name
+        assert not fast.verified and fast.divergence is not None, name
+
+
 def test_a_row_at_a_time_as_console_watch_feeds_them(session: Any) -> None:
     setup, rows = session
     v = Verifier(engine_from_setup(setup), fills_of(rows))
