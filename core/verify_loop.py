@@ -44,6 +44,10 @@ class FloatPlan:
         self.cls = cls
         self.keys = keys
         self.order = order
+        self.pair = len(keys) == 2  # a tick: read without a list
+        self.key0 = keys[0]
+        self.key1 = keys[1] if len(keys) > 1 else ""
+        self.swapped = order[0] != 0
 
 
 def _float_plan(cls: type) -> FloatPlan | None:
@@ -83,77 +87,74 @@ def _key_end(s: str, i: i64, n: i64, key: str) -> i64:
     return i + m
 
 
-def _number_end(s: str, i: i64, n: i64) -> i64:
-    """The index past the number at ``s[i]`` when it is
-    ``-?(0|[1-9][0-9]*)\\.[0-9]+`` with at most 15 digits; -1 for anything
-    else (an exponent, more digits, not JSON: the general decoder's turn)."""
-    if i < n and ord(s[i]) == 45:  # '-'
+def _read(s: str, i: i64, n: i64) -> tuple[i64, float]:
+    """The number at ``s[i]`` when it is ``-?(0|[1-9][0-9]*)\\.[0-9]+`` with at
+    most 15 digits: (the index past it, its value); (-1, 0.0) for anything
+    else (an exponent, more digits, not JSON: the general decoder's turn).
+
+    The value is the digits as an integer over a power of ten, both exact in
+    a double (under 2**53 and 10**15; the power built by multiplying, exact
+    up to 10**22), so the one rounding of the division gives the correctly
+    rounded value of the decimal text, which is what ``float()`` (and so
+    ``json.loads``) returns for it (Clinger's fast path)."""
+    neg = i < n and ord(s[i]) == 45  # '-'
+    if neg:
         i += 1
     start = i
-    while i < n and 48 <= ord(s[i]) <= 57:
+    mant: i64 = 0
+    while i < n:
+        c: i64 = ord(s[i])
+        if c < 48 or c > 57 or i - start >= 15:
+            break
+        mant = mant * 10 + (c - 48)
         i += 1
     whole = i - start
     if whole == 0 or (whole > 1 and ord(s[start]) == 48) or i >= n or ord(s[i]) != 46:  # '0', '.'
-        return -1
+        return -1, 0.0
     i += 1
     frac_start = i
-    while i < n and 48 <= ord(s[i]) <= 57:
+    scale = 1.0
+    while i < n:
+        c = ord(s[i])
+        if c < 48 or c > 57 or whole + i - frac_start >= 15:
+            break
+        mant = mant * 10 + (c - 48)
+        scale *= 10.0
         i += 1
-    if i == frac_start or whole + i - frac_start > 15:
-        return -1
-    return i
+    if i == frac_start or (i < n and 48 <= ord(s[i]) <= 57):  # no fraction, or a 16th digit
+        return -1, 0.0
+    x = float(mant) / scale
+    return i, -x if neg else x
 
 
-def _repr_end(s: str, i: i64, n: i64) -> i64:
-    """The index past the number at ``s[i]`` when it is, besides what
-    ``_number_end`` takes, in the form ``repr`` gives its value: no trailing
-    zero after the point but a lone one (``2.0``), and below 1 at most three
-    zeros after the point (``0.0001``; ``repr`` writes ``1e-05``); -1
-    otherwise. With at most 15 digits (DBL_DIG) such a text is the only one
-    of its length or shorter that reads back as its value, so it is
-    ``repr`` of any float it reads back as."""
-    e = _number_end(s, i, n)
-    if e < 0 or e >= n or (ord(s[e]) != 44 and ord(s[e]) != 125):  # the whole value: then ',' or '}'
-        return -1
+def _number_end(s: str, i: i64, n: i64) -> i64:
+    """The index past the number ``_read`` takes at ``s[i]``; -1 if none."""
+    return _read(s, i, n)[0]
+
+
+def _repr_form(s: str, i: i64, e: i64, n: i64) -> bool:
+    """True when the number ``_read`` took at ``s[i:e]`` is the whole value
+    (then ``,`` or ``}``) and in the form ``repr`` gives its value: no
+    trailing zero after the point but a lone one (``2.0``), and below 1 at
+    most three zeros after the point (``0.0001``; ``repr`` writes ``1e-05``).
+    With at most 15 digits (DBL_DIG) such a text is the only one of its
+    length or shorter that reads back as its value, so it is ``repr`` of any
+    float it reads back as."""
+    if e >= n or (ord(s[e]) != 44 and ord(s[e]) != 125):
+        return False
     dot = e - 1
     while ord(s[dot]) != 46:
         dot -= 1
     if e - dot > 2 and ord(s[e - 1]) == 48:  # a trailing zero
-        return -1
+        return False
     start = i + 1 if ord(s[i]) == 45 else i
     if dot == start + 1 and ord(s[start]) == 48 and e - dot > 2:  # 0.xxx, not 0.0
         j = dot + 1
         while j < e and ord(s[j]) == 48:
             j += 1
         if j - dot - 1 > 3:
-            return -1
-    return e
-
-
-def _number(s: str, i: i64, end: i64) -> float:
-    """The value of the number ``_number_end`` found at ``s[i:end]``: its
-    digits as an integer over a power of ten, both exact in a double (under
-    2**53 and 10**15; the power is built by multiplying, exact up to 10**22),
-    so the one rounding of the division gives the correctly rounded value of
-    the decimal text, which is what ``float()`` (and so ``json.loads``)
-    returns for it (Clinger's fast path)."""
-    neg = ord(s[i]) == 45
-    if neg:
-        i += 1
-    mant: i64 = 0
-    scale = 1.0
-    in_frac = False
-    while i < end:
-        c: i64 = ord(s[i])
-        if c == 46:
-            in_frac = True
-        else:
-            mant = mant * 10 + (c - 48)
-            if in_frac:
-                scale *= 10.0
-        i += 1
-    x = float(mant) / scale
-    return -x if neg else x
+            return False
+    return True
 
 
 _TUPLE_NEW: Final = tuple.__new__
@@ -161,34 +162,35 @@ _TUPLE_NEW: Final = tuple.__new__
 
 def decode_floats(plan: FloatPlan, ts: int, symbol: str, payload: str) -> object | None:
     """The event of an all-float kind from its canonical payload (keys sorted,
-    no spaces, each number as ``_number_end`` takes), equal to
+    no spaces, each number as ``_read`` takes), equal to
     ``core.codec.from_row``'s; None for any other text, which is then the
     general decoder's to read or reject."""
     n: i64 = len(payload)
-    keys = plan.keys
-    if len(keys) == 2:  # a tick: no list between the text and the event
-        k0 = keys[0]
-        i0 = _key_end(payload, 0, n, k0)
-        e0 = _number_end(payload, i0, n) if i0 >= 0 else -1
-        i1 = _key_end(payload, e0, n, keys[1]) if e0 >= 0 else -1
-        e1 = _number_end(payload, i1, n) if i1 >= 0 else -1
-        if e1 != n - 1 or e1 < 0 or ord(payload[e1]) != 125:  # '}'
-            return None
-        a = _number(payload, i0, e0)
-        b = _number(payload, i1, e1)
-        # what the NamedTuple's own __new__ does (typing.NamedTuple allows no other), without its Python frame
-        return _TUPLE_NEW(plan.cls, (ts, symbol, a, b) if plan.order[0] == 0 else (ts, symbol, b, a))
-    vals: list[float] = []
     i: i64 = 0
-    for key in keys:
+    if plan.pair:  # a tick: no list between the text and the event
+        i = _key_end(payload, 0, n, plan.key0)
+        if i < 0:
+            return None
+        i, a = _read(payload, i, n)
+        if i < 0:
+            return None
+        i = _key_end(payload, i, n, plan.key1)
+        if i < 0:
+            return None
+        i, b = _read(payload, i, n)
+        if i < 0 or i != n - 1 or ord(payload[i]) != 125:  # '}'
+            return None
+        # what the NamedTuple's own __new__ does (typing.NamedTuple allows no other), without its Python frame
+        return _TUPLE_NEW(plan.cls, (ts, symbol, b, a) if plan.swapped else (ts, symbol, a, b))
+    vals: list[float] = []
+    for key in plan.keys:
         i = _key_end(payload, i, n, key)
         if i < 0:
             return None
-        end = _number_end(payload, i, n)
-        if end < 0:
+        i, x = _read(payload, i, n)
+        if i < 0:
             return None
-        vals.append(_number(payload, i, end))
-        i = end
+        vals.append(x)
     if i != n - 1 or ord(payload[i]) != 125:
         return None
     return _TUPLE_NEW(plan.cls, (ts, symbol, *[vals[j] for j in plan.order]))
@@ -283,9 +285,8 @@ def matches(plan: DecisionPlan, ev: tuple[Any, ...], payload: str) -> bool:
             return False
         code = types[j]
         if code == _FLOAT and isinstance(v, float) and type(v) is float:
-            e = _repr_end(payload, i, n)
-            if e >= 0:  # repr's form: the same text exactly when it reads back as the value (sign of zero too)
-                x = _number(payload, i, e)
+            e, x = _read(payload, i, n)
+            if e >= 0 and _repr_form(payload, i, e, n):  # the same text exactly when it reads back as the value
                 if x != v or (x == 0.0 and (ord(payload[i]) == 45) != (math.copysign(1.0, v) < 0.0)):
                     return False
                 i = e
@@ -420,7 +421,16 @@ class RowCheck:
                     ev = from_row(kind, ts, symbol, payload)
                 except DecodeError:
                     return False
-            self.fed(row, self.engine.process(ev))
+            # self.fed(row, ...), inline
+            self.made = self.engine.process(ev)
+            self.at = 1
+            self.base = row[0]
+            self.inputs += 1
+            if len(self.ring) < RECENT:
+                self.ring.append(row)
+            else:
+                self.ring[self.ring_at] = row
+                self.ring_at = self.ring_at + 1 if self.ring_at < RECENT - 1 else 0
         else:
             at = self.at
             if at >= len(self.made):

@@ -18,7 +18,7 @@ from core.build import engine_from_setup
 from core.codec import DecodeError, encode_payload, from_row, to_row
 from core.events import DECISION_KINDS, Bar, Tick
 from core.replay import ReplayReport, Verifier, verify
-from core.verify_loop import DECISIONS, FLOAT_INPUTS, _number, _number_end, decode_floats, matches
+from core.verify_loop import DECISIONS, FLOAT_INPUTS, _number_end, _read, decode_floats, matches
 from tests.test_replay import fills_of, logged_session
 
 
@@ -68,9 +68,9 @@ def test_a_number_reads_back_as_float_does() -> None:
         text = "".join(rng.choice("0123456789") for _ in range(digits))
         whole, frac = text[:point].lstrip("0") or "0", text[point:] or "0"
         token = rng.choice(["", "-"]) + whole + "." + frac
-        end = _number_end(token, 0, len(token))
+        end, value = _read(token, 0, len(token))
         assert end == len(token), token
-        assert struct.pack("d", _number(token, 0, end)) == struct.pack("d", float(token)), token
+        assert struct.pack("d", value) == struct.pack("d", float(token)), token
 
 
 @pytest.mark.parametrize("token", ["1", "-", "1.", ".5", "+1.0", "01.5", "-01.0", "1e5", "1.5e3", "1234567890.1234567",
