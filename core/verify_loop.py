@@ -207,33 +207,132 @@ _TYPE_CODES: Final = {float: _FLOAT, "float": _FLOAT, int: _INT, "int": _INT, st
 _NO_DEFAULT: Final = object()
 
 
-class DecisionPlan:
-    """How ``encode_payload`` writes a decision kind: ``{`` then, in sorted
-    key order, ``"name":value`` joined by commas, then ``}``; a field with a
-    default left out while it equals the default (core.codec's rule)."""
+class FieldPlan:
+    """How ``encode_payload`` writes a kind: ``{`` then, in sorted key order,
+    ``"name":value`` joined by commas, then ``}``; a field with a default
+    left out while it equals the default (core.codec's rule)."""
 
-    def __init__(self, keys: list[str], index: list[int], types: list[int], defaults: list[object]) -> None:
+    def __init__(self, cls: type, keys: list[str], index: list[int], types: list[int],
+                 defaults: list[object]) -> None:
+        self.cls = cls
         self.keys = keys
         self.index = index
         self.types = types
         self.defaults = defaults
+        self.width = len(cls._fields)  # type: ignore[attr-defined]
 
 
-def _decision_plan(cls: type) -> DecisionPlan | None:
+def _field_plan(cls: type) -> FieldPlan | None:
     fields: tuple[str, ...] = cls._fields  # type: ignore[attr-defined]
     annotations: dict[str, Any] = cls.__annotations__
     defaults: dict[str, Any] = cls._field_defaults  # type: ignore[attr-defined]
     names = sorted(f for f in fields if f not in ("ts", "symbol"))
     if any(annotations.get(n) not in _TYPE_CODES for n in names):
         return None
-    return DecisionPlan(['"' + n + '":' for n in names], [fields.index(n) for n in names],
+    return FieldPlan(cls, ['"' + n + '":' for n in names], [fields.index(n) for n in names],
                         [_TYPE_CODES[annotations[n]] for n in names],
                         [defaults.get(n, _NO_DEFAULT) for n in names])
 
 
-DECISIONS: Final[dict[type, DecisionPlan]] = {
-    cls: dplan for cls in DECISION_KINDS.values() if (dplan := _decision_plan(cls)) is not None
+DECISIONS: Final[dict[type, FieldPlan]] = {
+    cls: dplan for cls in DECISION_KINDS.values() if (dplan := _field_plan(cls)) is not None
 }
+
+
+# the input kinds other than the all-float ones, read by decode_simple
+SIMPLE_INPUTS: Final[dict[str, FieldPlan]] = {
+    kind: iplan for kind, cls in INPUT_KINDS.items() if kind not in FLOAT_INPUTS
+    and getattr(cls, "_fields")[:2] == ("ts", "symbol") and (iplan := _field_plan(cls)) is not None
+}
+
+
+def _int_end(s: str, i: i64, n: i64) -> i64:
+    """The index past a JSON integer (``-?(0|[1-9][0-9]*)``, at most 18
+    digits) at ``s[i]``; -1 otherwise."""
+    if i < n and ord(s[i]) == 45:
+        i += 1
+    start = i
+    while i < n and 48 <= ord(s[i]) <= 57:
+        i += 1
+    if i == start or i - start > 18 or (i - start > 1 and ord(s[start]) == 48):
+        return -1
+    return i
+
+
+def _text_end(s: str, i: i64, n: i64) -> i64:
+    """The index past a JSON string at ``s[i]`` with no escapes and no
+    control characters (json reads it as the characters between the quotes);
+    -1 otherwise."""
+    if i >= n or ord(s[i]) != 34:  # '"'
+        return -1
+    i += 1
+    while i < n:
+        c = ord(s[i])
+        if c == 34:
+            return i + 1
+        if c == 92 or c < 32:  # '\\', control
+            return -1
+        i += 1
+    return -1
+
+
+def decode_simple(plan: FieldPlan, ts: int, symbol: str, payload: str) -> object | None:
+    """The event of an input kind whose fields are numbers, text and flags
+    (a timer, a command, a headline...) from a payload whose keys come in
+    sorted order without spaces, defaulted ones left out or not, each value
+    in a form json reads exactly as here (a float as ``_read`` takes, an
+    integer, text without escapes, true/false); equal to
+    ``core.codec.from_row``'s. None for anything else: the general decoder's
+    turn."""
+    n: i64 = len(payload)
+    if n < 2 or ord(payload[0]) != 123 or ord(payload[n - 1]) != 125:
+        return None
+    vals: list[object] = [None] * plan.width
+    vals[0] = ts
+    vals[1] = symbol
+    keys = plan.keys
+    i: i64 = 1
+    for j in range(len(keys)):
+        k = -1
+        if i == 1:
+            k = _key_end(payload, 1, n, keys[j])
+        elif i < n and ord(payload[i]) == 44:  # ','
+            k = _key_end(payload, i + 1, n, keys[j])
+        if k < 0:  # not here: left out, as a field at its default is
+            d = plan.defaults[j]
+            if d is _NO_DEFAULT:
+                return None
+            vals[plan.index[j]] = d
+            continue
+        code = plan.types[j]
+        if code == _FLOAT:
+            e, x = _read(payload, k, n)
+            if e < 0:
+                return None
+            vals[plan.index[j]] = x
+        elif code == _INT:
+            e = _int_end(payload, k, n)
+            if e < 0:
+                return None
+            vals[plan.index[j]] = int(payload[k:e])
+        elif code == _STR:
+            e = _text_end(payload, k, n)
+            if e < 0:
+                return None
+            vals[plan.index[j]] = payload[k + 1:e - 1]
+        else:
+            e = _key_end(payload, k, n, "true")
+            if e >= 0:
+                vals[plan.index[j]] = True
+            else:
+                e = _key_end(payload, k, n, "false")
+                if e < 0:
+                    return None
+                vals[plan.index[j]] = False
+        i = e
+    if i != n - 1:
+        return None
+    return _TUPLE_NEW(plan.cls, tuple(vals))
 
 
 def _plain(text: str) -> bool:
@@ -259,7 +358,7 @@ def _value_text(code: int, v: object) -> str | None:
     return None
 
 
-def matches(plan: DecisionPlan, ev: tuple[Any, ...], payload: str) -> bool:
+def matches(plan: FieldPlan, ev: tuple[Any, ...], payload: str) -> bool:
     """True when ``payload`` is certainly ``encode_payload(ev)``'s text. False
     means "not certain" (a difference, or a value this does not write): the
     caller then compares with ``encode_payload`` itself."""
@@ -301,7 +400,8 @@ def matches(plan: DecisionPlan, ev: tuple[Any, ...], payload: str) -> bool:
 
 
 # Interpreted, encode_payload (json's C encoder) is quicker than matching here.
-_MATCH: Final[dict[type, DecisionPlan]] = DECISIONS if _COMPILED else {}
+_MATCH: Final[dict[type, FieldPlan]] = DECISIONS if _COMPILED else {}
+_SIMPLE: Final[dict[str, FieldPlan]] = SIMPLE_INPUTS if _COMPILED else {}
 
 
 class RowCheck:
@@ -414,6 +514,10 @@ class RowCheck:
                 if name is None:
                     self.names[symbol] = name = symbol
                 ev = decode_floats(fast, ts, name, payload)
+            else:
+                simple = _SIMPLE.get(kind)
+                if simple is not None:
+                    ev = decode_simple(simple, ts, symbol, payload)
             if ev is None:
                 if kind not in INPUT_KINDS:
                     return False

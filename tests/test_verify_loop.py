@@ -16,9 +16,9 @@ import pytest
 
 from core.build import engine_from_setup
 from core.codec import DecodeError, encode_payload, from_row, to_row
-from core.events import DECISION_KINDS, Bar, Tick
+from core.events import DECISION_KINDS, INPUT_KINDS, Bar, Tick
 from core.replay import ReplayReport, Verifier, verify
-from core.verify_loop import DECISIONS, FLOAT_INPUTS, _number_end, _read, decode_floats, matches
+from core.verify_loop import DECISIONS, FLOAT_INPUTS, SIMPLE_INPUTS, _number_end, _read, decode_floats, decode_simple, matches
 from tests.test_replay import fills_of, logged_session
 
 
@@ -154,9 +154,7 @@ def test_a_decision_matches_exactly_when_its_text_is_encode_payloads(kind: str) 
     fields = cls._fields
     hits = 0
     for _ in range(400):
-        vals = [random_value(rng, cls.__annotations__[f].__name__ if isinstance(cls.__annotations__[f], type)
-                             else str(cls.__annotations__[f]), cls._field_defaults.get(f))
-                for f in fields[2:]]
+        vals = [random_value(rng, field_code(cls, f), cls._field_defaults.get(f)) for f in fields[2:]]
         ev = cls(1, "X", *vals)
         text = encode_payload(ev)
         other = cls(1, "X", *[random_value(rng, "float", None) if isinstance(v, float) else v for v in vals])
@@ -169,6 +167,35 @@ def test_a_decision_matches_exactly_when_its_text_is_encode_payloads(kind: str) 
         if plain and all(type(v) is cls.__annotations__.get(f, type(v)) for f, v in zip(fields[2:], vals)):
             assert matches(plan, ev, text), (ev, text)  # the common case is taken
     assert hits > 100
+
+
+def field_code(cls: type, f: str) -> str:
+    ann = cls.__annotations__[f]
+    return ann.__name__ if isinstance(ann, type) else str(ann)
+
+
+@pytest.mark.parametrize("kind", sorted(SIMPLE_INPUTS))
+def test_other_inputs_decode_as_the_general_decoder_does(kind: str) -> None:
+    cls = INPUT_KINDS[kind]
+    plan = SIMPLE_INPUTS[kind]
+    rng = random.Random(kind)
+    taken = 0
+    for _ in range(300):
+        vals = [random_value(rng, field_code(cls, f), cls._field_defaults.get(f)) for f in cls._fields[2:]]
+        text = encode_payload(cls(3, "S", *vals))
+        extra = [text.replace("}", ',"zz":1}'), text.replace("{", '{"ts":1,', 1), text.replace('":', '" :', 1),
+                 text.replace('""', '"\\u0041"'), text.replace('":1', '":1.0', 1), text.replace('":"', '":"\t', 1)]
+        for payload in [text, *mutations(text, rng), *extra]:
+            got = decode_simple(plan, 3, "S", payload)
+            try:
+                want = from_row(kind, 3, "S", payload)
+            except DecodeError:
+                assert got is None, payload
+                continue
+            if got is not None:
+                taken += 1
+                assert same(got, want) and type(got) is type(want), payload
+    assert taken > 50  # the plain texts are taken
 
 
 # ------------------------------------------------------------ whole sessions
