@@ -35,6 +35,7 @@ from core.events import DECISION_KINDS, INPUT_KINDS, BreakerChanged, Fill, RiskS
 
 RECENT: Final = 5  # input rows kept for a divergence's report
 
+
 class FloatPlan:
     """How an all-float kind's canonical payload reads: the key texts in
     sorted order (``{"close":``, ``,"high":``, ...) and, for each field after
@@ -125,11 +126,6 @@ def _read(s: str, i: i64, n: i64) -> tuple[i64, float]:
         return -1, 0.0
     x = float(mant) / scale
     return i, -x if neg else x
-
-
-def _number_end(s: str, i: i64, n: i64) -> i64:
-    """The index past the number ``_read`` takes at ``s[i]``; -1 if none."""
-    return _read(s, i, n)[0]
 
 
 def _repr_form(s: str, i: i64, e: i64, n: i64) -> bool:
@@ -352,7 +348,7 @@ def _value_text(code: int, v: object) -> str | None:
     if code == _INT:
         return str(v) if type(v) is int else None
     if code == _STR:
-        return '"' + v + '"' if isinstance(v, str) and type(v) is str and _plain(v) else None
+        return '"' + v + '"' if isinstance(v, str) and type(v) is str and _plain(v) else None  # isinstance: for mypy
     if type(v) is bool:
         return "true" if v else "false"
     return None

@@ -18,7 +18,7 @@ from core.build import engine_from_setup
 from core.codec import DecodeError, encode_payload, from_row, to_row
 from core.events import DECISION_KINDS, INPUT_KINDS, Bar, Tick
 from core.replay import ReplayReport, Verifier, verify
-from core.verify_loop import DECISIONS, FLOAT_INPUTS, SIMPLE_INPUTS, _number_end, _read, decode_floats, decode_simple, matches
+from core.verify_loop import DECISIONS, FLOAT_INPUTS, SIMPLE_INPUTS, _read, decode_floats, decode_simple, matches
 from tests.test_replay import fills_of, logged_session
 
 
@@ -76,7 +76,7 @@ def test_a_number_reads_back_as_float_does() -> None:
 @pytest.mark.parametrize("token", ["1", "-", "1.", ".5", "+1.0", "01.5", "-01.0", "1e5", "1.5e3", "1234567890.1234567",
                                    "١.٥", "1_0.5", " 1.0", "NaN", "Infinity", "0x1.0"])
 def test_a_number_outside_the_plain_form_is_left_to_the_general_decoder(token: str) -> None:
-    end = _number_end(token, 0, len(token))
+    end, _ = _read(token, 0, len(token))
     assert end != len(token)
 
 
