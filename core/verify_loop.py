@@ -219,6 +219,8 @@ class FieldPlan:
 
 
 def _field_plan(cls: type) -> FieldPlan | None:
+    """The kind's plan; None when a field is of a type other than float,
+    int, str or bool (then its rows take core.codec's general path)."""
     fields: tuple[str, ...] = cls._fields  # type: ignore[attr-defined]
     annotations: dict[str, Any] = cls.__annotations__
     defaults: dict[str, Any] = cls._field_defaults  # type: ignore[attr-defined]
@@ -226,8 +228,7 @@ def _field_plan(cls: type) -> FieldPlan | None:
     if any(annotations.get(n) not in _TYPE_CODES for n in names):
         return None
     return FieldPlan(cls, ['"' + n + '":' for n in names], [fields.index(n) for n in names],
-                        [_TYPE_CODES[annotations[n]] for n in names],
-                        [defaults.get(n, _NO_DEFAULT) for n in names])
+                     [_TYPE_CODES[annotations[n]] for n in names], [defaults.get(n, _NO_DEFAULT) for n in names])
 
 
 DECISIONS: Final[dict[type, FieldPlan]] = {
