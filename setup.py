@@ -3,7 +3,13 @@
 Only the hot path is compiled, as one compilation unit so calls between the
 modules stay native. Not compiled, with the reason:
 - core/config.py, core/build.py, core/codec.py: run once per session or per
-  row at the edges; dataclasses and json, nothing per tick.
+  row at the edges; dataclasses and json, nothing per tick. Replay reads and
+  matches its common rows in the compiled core/verify_loop.py and calls the
+  codec only for a row that is not plain (tests/test_verify_loop.py holds
+  the two to the same results).
+- core/replay.py: the verifier's full checks, its messages and the report,
+  run for the rare row the compiled loop declines (a divergence, a damaged
+  row); the per-row loop itself is core/verify_loop.py.
 - core/session.py: the runner reads the wall clock and queues; it calls into
   the compiled engine once per event.
 - core/market/*: sources; pandas (files) and generators (simulator).
@@ -25,7 +31,7 @@ HOT = [
     "core/strategy.py", "core/gate.py", "core/breakers.py", "core/kernels.py", "core/bus.py",
     "core/engine_params.py", "core/risk_monitor.py", "core/breaker_set.py", "core/market_clock.py",
     "core/sizer.py", "core/hedger.py", "core/router.py", "core/books.py", "core/price_screen.py",
-    "core/views.py", "core/engine.py",
+    "core/views.py", "core/engine.py", "core/verify_loop.py",
 ]
 
 ext_modules = []

@@ -12,16 +12,15 @@ to either copy is caught.
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.breakers import TRIPPED
 from core.codec import DecodeError, encode_payload, from_row, is_input_kind, kind_of
 from core.engine import Engine
-from core.events import INPUT_KINDS, BreakerChanged, Fill, RiskSnapshot
+from core.events import Fill
 from core.pnl import session_pnl
+from core.verify_loop import RowCheck
 
 Row = tuple[int, str, int, str, str, bool]  # seq, kind, ts, symbol, payload json, is input
 
@@ -66,71 +65,98 @@ class Verifier:
     fields that differ in ``detail`` when it is a decision); ``end`` runs the
     checks that need the whole log; ``truncated`` is True when the log ends
     part-way through its last input's decisions (a crash before the batch
-    committed: verified up to its last row)."""
+    committed: verified up to its last row). The common rows are taken by
+    the compiled ``core.verify_loop.RowCheck``, which also holds the state
+    between rows; ``row_checked`` is every check, with the messages."""
 
     def __init__(self, engine: Engine, fills_table: Mapping[int, Mapping[str, Any]] | None = None) -> None:
         self.engine = engine
         self.fills_table = fills_table
-        self.pending: list[tuple[int, Any]] = []  # decisions made now, not yet matched
-        self.checked = self.inputs = self.trades = self.trips = 0
-        self.last_seq = 0
-        self.last_nav: float | None = None  # the last verified risk snapshot's NAV
+        self.core = RowCheck(engine, fills_table)
         self.divergence: Divergence | None = None
         self.detail = ""
-        self.made: list[object] = []  # the last input fed, then the decisions it led to
-        self.recent: deque[tuple[int, str, int, str, str]] = deque(maxlen=5)  # the last inputs' rows
+
+    @property
+    def pending(self) -> list[tuple[int, Any]]:
+        """Decisions made now, not yet matched: ``(seq, decision)``."""
+        return self.core.pending()
+
+    @property
+    def made(self) -> list[object]:
+        """The last input fed, then the decisions it led to."""
+        return self.core.made
+
+    @property
+    def checked(self) -> int:
+        return int(self.core.checked)
+
+    @property
+    def inputs(self) -> int:
+        return int(self.core.inputs)
+
+    @property
+    def trades(self) -> int:
+        return int(self.core.trades)
+
+    @property
+    def trips(self) -> int:
+        return int(self.core.trips)
+
+    @property
+    def last_seq(self) -> int:
+        return self.core.last_seq  # type: ignore[no-any-return]
+
+    @property
+    def last_nav(self) -> float | None:
+        """The last verified risk snapshot's NAV."""
+        return self.core.last_nav
 
     @property
     def truncated(self) -> bool:
-        return bool(self.pending) and self.divergence is None
+        return self.core.has_pending() and self.divergence is None
 
     def row(self, seq: int, kind: str, ts: int, symbol: str, payload: str, is_input: bool) -> bool:
-        eng = self.engine
-        if is_input and not self.pending and seq == eng.seq + 1 and kind in INPUT_KINDS:
-            # the common row, an input in its place (what _check_order and _feed do, inline)
-            try:
-                ev = from_row(kind, ts, symbol, payload)
-            except DecodeError:
-                return self.row_checked(seq, kind, ts, symbol, payload, is_input)
-            made = self.made = eng.process(ev)
-            if len(made) > 1:
-                self.pending = [(seq + i, e) for i, e in enumerate(made[1:], 1)]
-            self.inputs += 1
-            self.recent.append((seq, kind, ts, symbol, payload))  # shown only at a divergence
-            self.checked += 1
-            self.last_seq = seq
+        if self.core.take((seq, kind, ts, symbol, payload, is_input)):
             return True
         return self.row_checked(seq, kind, ts, symbol, payload, is_input)
 
+    def run(self, rows: Iterable[Row], progress: Callable[[int], None] | None = None) -> bool:
+        """``row`` over ``rows`` until the first difference (False). Rows
+        that offer ``feed(consume)`` (storage's ``EventStream``) are read
+        through it: ``consume`` gets their cursor, with no layer per row."""
+        feed = getattr(rows, "feed", None)
+        if feed is not None:
+            return bool(feed(lambda cursor: self.core.run(cursor, self._row_checked, progress)))
+        return self.core.run(iter(rows), self._row_checked, progress)
+
+    def _row_checked(self, row: Any) -> bool:
+        seq, kind, ts, symbol, payload, is_input = row
+        return self.row_checked(seq, kind, ts, symbol, payload, bool(is_input))
+
     def row_checked(self, seq: int, kind: str, ts: int, symbol: str, payload: str, is_input: bool) -> bool:
-        div = _check_order(seq, kind, ts, symbol, payload, is_input, self.engine, self.pending)
+        c = self.core
+        div = _check_order(seq, kind, ts, symbol, payload, is_input, self.engine, c.pending())
         if div is None and is_input:
-            div, self.made = _feed(seq, kind, ts, symbol, payload, self.engine)
-            self.pending = [(seq + i, e) for i, e in enumerate(self.made[1:], 1)]
-            self.inputs += 1
-            self.recent.append((seq, kind, ts, symbol, payload))  # shown only at a divergence
+            div, made = _feed(seq, kind, ts, symbol, payload, self.engine)
+            c.fed((seq, kind, ts, symbol, payload, is_input), made)
         elif div is None:
-            _, ev = self.pending.pop(0)
+            ev = c.pop()
             div = _compare(seq, kind, ts, symbol, payload, ev, self.fills_table)
             if div is not None and div.reason == "decision differs":
                 self.detail = differences((kind, ts, symbol, payload), ev)
-            self.trades += isinstance(ev, Fill)
-            self.trips += isinstance(ev, BreakerChanged) and ev.new == TRIPPED
-            if div is None and isinstance(ev, RiskSnapshot):
-                self.last_nav = ev.nav
+            c.counted(ev, div is None)
         if div is not None:
             self.divergence = Divergence(div.seq, div.reason, div.expected, div.actual,
-                                         tuple(f"seq {r[0]}: " + _show(*r[1:]) for r in self.recent),
+                                         tuple(f"seq {r[0]}: " + _show(*r[1:5]) for r in c.recent()),  # type: ignore[arg-type]
                                          state_of(self.engine))
             return False
-        self.checked += 1
-        self.last_seq = seq
+        c.passed(seq)
         return True
 
     def end(self) -> bool:
         """At the end of the log: its fills table must hold exactly the fills matched."""
         ft = self.fills_table
-        if self.divergence is None and ft is not None and len(ft) != self.trades and not self.pending:
+        if self.divergence is None and ft is not None and len(ft) != self.trades and not self.core.has_pending():
             extra = sorted(set(ft) - set(range(0, self.last_seq + 1)))[:1] or [self.last_seq]
             self.divergence = Divergence(extra[0], "fills table has rows the event log does not",
                                          f"{len(ft)} fills", f"{self.trades} fills")
@@ -150,12 +176,7 @@ def verify(engine: Engine, rows: Iterable[Row],
     """Replay ``rows`` (in seq order) through ``engine``; see the module doc.
     ``progress(seq)`` is called every 65,536 rows."""
     v = Verifier(engine, fills_table)
-    for seq, kind, ts, symbol, payload, is_input in rows:
-        if progress is not None and seq & 0xFFFF == 0:
-            progress(seq)
-        if not v.row(seq, kind, ts, symbol, payload, is_input):
-            break
-    else:
+    if v.run(rows, progress):
         v.end()
     return v.report()
 

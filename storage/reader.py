@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -81,8 +81,9 @@ def session_meta(db: Database, sid: str) -> dict[str, Any]:
     return row
 
 
-def iter_events(db: Database, sid: str) -> Iterator[EventRow]:
-    """Stream the session's events in seq order, one row at a time.
+def iter_events(db: Database, sid: str) -> EventStream:
+    """Stream the session's events in seq order, one row at a time (an
+    ``EventStream``: iterate it, or hand all of it to a reader with ``feed``).
 
     The writer commits ``sessions.last_seq`` with the rows up to it, so a log
     that ends before it has lost committed rows (a damaged file or a hand
@@ -96,7 +97,51 @@ def iter_events(db: Database, sid: str) -> Iterator[EventRow]:
         cursor = db.execute(
             "SELECT seq, kind, ts, symbol, payload, input FROM events "
             "WHERE session = ? ORDER BY seq", [sid])
-    return _stream(cursor, path, sid, committed if isinstance(committed, int) else None)
+    return EventStream(db, cursor, path, sid, committed if isinstance(committed, int) else None)
+
+
+class EventStream:
+    """A session's events in seq order, from ``iter_events``.
+
+    Iterated, it yields ``EventRow`` tuples (``close()`` ends it early).
+    ``feed(consume)`` instead hands ``consume`` the cursor itself, so a
+    reader that takes every row (``core.replay.verify``) pays for no Python
+    layer per row; those rows hold ``input`` as stored (0 or 1), not as a
+    bool. Either way a sqlite3 failure is a StorageError naming the file, and
+    a stream read to its end that stops short of ``sessions.last_seq`` ends
+    with one."""
+
+    def __init__(self, db: Database, cursor: sqlite3.Cursor, path: str, sid: str, committed: int | None) -> None:
+        self._db = db
+        self._cursor = cursor
+        self._path = path
+        self._sid = sid
+        self._committed = committed
+        self._rows = _stream(cursor, path, sid, committed)
+
+    def __iter__(self) -> Iterator[EventRow]:
+        return self._rows
+
+    def __next__(self) -> EventRow:
+        return next(self._rows)
+
+    def close(self) -> None:
+        self._rows.close()
+
+    def feed(self, consume: Callable[[Iterator[tuple[Any, ...]]], bool]) -> bool:
+        """``consume(rows)`` over the rows not yet read, as the cursor gives
+        them; returns its result, True when it read them all, which then
+        checks the log reaches ``sessions.last_seq``."""
+        with translate_errors(self._path):
+            done = consume(self._cursor)
+            if done and self._committed is not None:
+                # the last integer seq, as the iterator tracks it: an index probe from the end
+                # (SQLite orders every number before any text)
+                row = self._db.execute(
+                    "SELECT seq FROM events WHERE session = ? AND seq < '' AND typeof(seq) = 'integer' "
+                    "ORDER BY seq DESC LIMIT 1", [self._sid]).fetchone()
+                _check_end(self._path, self._sid, self._committed, row[0] if row is not None else 0)
+        return done
 
 
 def fills_by_seq(db: Database, sid: str) -> dict[int, tuple[int, str, int, float, float, float]]:
@@ -197,13 +242,18 @@ def _require_session(db: Database, sid: str, path: str) -> None:
         raise UnknownSession(f"unknown session {sid!r} in {path}")
 
 
-def _stream(cursor: sqlite3.Cursor, path: str, sid: str, committed: int | None) -> Iterator[EventRow]:
+def _stream(cursor: sqlite3.Cursor, path: str, sid: str, committed: int | None) -> Generator[EventRow, None, None]:
     last = 0
     with translate_errors(path):  # corruption found mid-stream still names the file
         for seq, kind, ts, symbol, payload, is_input in cursor:
             last = seq if isinstance(seq, int) else last
             yield seq, kind, ts, symbol, payload, bool(is_input)
-    if committed is not None and last < committed:
+    if committed is not None:
+        _check_end(path, sid, committed, last)
+
+
+def _check_end(path: str, sid: str, committed: int, last: int) -> None:
+    if last < committed:
         raise StorageError(f"{path}: session {sid}: the log ends at seq {last} but seq {committed} "
                            "was committed (rows lost: damaged file?)")
 
