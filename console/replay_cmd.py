@@ -23,7 +23,7 @@ def run_replay(db_path: Path, session_id: str, what_if: str | None = None, comma
                bootstrap_seed: int = 0, check_models: bool = True) -> int:
     """Print the verdict; 0 when verified, 1 on a divergence. With ``what_if``
     (a TOML config) compare the session with that config instead (exit 0)."""
-    from storage import fills_by_seq, iter_events, open_db, resolve_session, session_meta
+    from storage import fills_by_seq, iter_events, logged_setup, open_db, resolve_session, session_meta
 
     if what_if is not None:
         from console.whatif import run_whatif
@@ -35,7 +35,7 @@ def run_replay(db_path: Path, session_id: str, what_if: str | None = None, comma
     db = open_db(db_path, create=False, readonly=True)
     sid = resolve_session(db, session_id)
     meta = session_meta(db, sid)
-    setup = meta["config"] if isinstance(meta["config"], dict) else json.loads(meta["config"])
+    setup = logged_setup(meta, sid)
     try:
         engine = engine_from_setup(setup)
     except (KeyError, TypeError, ValueError) as exc:

@@ -193,10 +193,10 @@ def _resume_locked(db: Path, rdb: Any, sid: str, lock: Any, speed: float | None,
     from core.build import engine_from_setup
     from core.errors import InputError
     from core.replay import verify
-    from storage import LogWriter, fills_by_seq, iter_events, session_meta
+    from storage import LogWriter, fills_by_seq, iter_events, logged_setup, session_meta
 
     meta = session_meta(rdb, sid)
-    setup = meta["config"] if isinstance(meta["config"], dict) else json.loads(meta["config"])
+    setup = logged_setup(meta, sid)
     if not setup.get("source"):
         raise InputError(f"session {sid}: its log does not record its source, so it cannot be resumed")
     engine = engine_from_setup(setup)
@@ -266,7 +266,7 @@ def like_session(db: Path, session_id: str) -> Like:
     """The logged config, seed and data source of a session, to run it again."""
     from core.config import logged_config
     from core.errors import ConfigError, InputError
-    from storage import open_db, resolve_session, session_meta
+    from storage import logged_setup, open_db, resolve_session, session_meta
 
     rdb = open_db(db, create=False, readonly=True)
     try:
@@ -274,7 +274,7 @@ def like_session(db: Path, session_id: str) -> Like:
         meta = session_meta(rdb, sid)
     finally:
         rdb.close()
-    setup = meta["config"] if isinstance(meta["config"], dict) else json.loads(meta["config"])
+    setup = logged_setup(meta, sid)
     source = setup.get("source") if isinstance(setup, dict) else None
     if not isinstance(source, dict) or source.get("kind") not in ("sim", "file"):
         raise InputError(f"session {sid}: its log does not record its data source, so it cannot be run again")

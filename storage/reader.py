@@ -81,6 +81,17 @@ def session_meta(db: Database, sid: str) -> dict[str, Any]:
     return row
 
 
+def logged_setup(meta: dict[str, Any], sid: str) -> dict[str, Any]:
+    """The engine setup a session logged (``session_meta``'s ``config``), or
+    InputError when its log holds none (a session written by another tool,
+    or a hand-edited row): what replay, resume and re-runs build from."""
+    setup = meta.get("config")
+    if not isinstance(setup, dict):
+        raise InputError(f"session {sid}: its log holds no engine config "
+                         f"({'none' if setup is None else type(setup).__name__}), so it cannot be rebuilt")
+    return setup
+
+
 def iter_events(db: Database, sid: str) -> EventStream:
     """Stream the session's events in seq order, one row at a time (an
     ``EventStream``: iterate it, or hand all of it to a reader with ``feed``).

@@ -486,6 +486,8 @@ EDITS = {
     "tail-rows-lost": "delete from events where session = :sid and seq > :last - 25",
     "config-not-json": "update sessions set config = '{' where id = :sid",
     "config-missing-engine": "update sessions set config = '{}' where id = :sid",
+    "config-null": "update sessions set config = NULL where id = :sid",
+    "config-a-list": "update sessions set config = '[1, 2]' where id = :sid",
     "config-wrong-types": "update sessions set config = json_set(config, '$.engine.initial_cash', 'lots') "
                           "where id = :sid",
 }

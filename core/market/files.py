@@ -705,19 +705,19 @@ def _read_text(where: str, data: bytes) -> _Table:
 
     first = next(ln for ln in text.splitlines() if ln.strip())
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first), strict=True)
-    data = _CsvRows(reader)
+    walk = _CsvRows(reader)
     rows: list[list[str]] = []
     locs: list[int] = []
     try:
-        for start, row in data:
+        for start, row in walk:
             rows.append(row)
             locs.append(start)
     except csv.Error as exc:
         raise DataError(_one_line(f"{where} line {reader.line_num}: bad CSV ({exc})")) from None
 
-    header = data.checked(where, len(rows))
-    fixups = data.fixups()
-    repair = _missing_time(header, rows[0], data.header_line)
+    header = walk.checked(where, len(rows))
+    fixups = walk.fixups()
+    repair = _missing_time(header, rows[0], walk.header_line)
     if repair is not None:
         fixups.append(repair)
 
@@ -735,13 +735,13 @@ def _read_text(where: str, data: bytes) -> _Table:
             continue
         raise DataError(_one_line(
             f"{where} line {locs[i]}: has {n} field{'s' if n != 1 else ''} but the header "
-            f"(line {data.header_line}) has {width}"))
+            f"(line {walk.header_line}) has {width}"))
     if trailing:
         fixups.append(f"dropped blank trailing fields on {trailing} line{'s' if trailing > 1 else ''} "
                       f"(first: line {first_trailing})")
 
     columns = [_Column.of([v.strip() for v in col]) for col in zip(*rows)]
-    return _Table(where, "line", f"line {data.header_line}", header, columns, np.asarray(locs, dtype=np.int64),
+    return _Table(where, "line", f"line {walk.header_line}", header, columns, np.asarray(locs, dtype=np.int64),
                   fixups)
 
 
