@@ -193,7 +193,7 @@ def encode_payload(event: Event) -> str:
     defaults = _DEFAULTS.get(type(event))
     if defaults is not None:
         _drop_defaults(d, defaults)  # deleting keeps the sorted order
-    if type(event) in _ORJSON_KINDS:
+    if _orjson_dumps is not None and type(event) in _ORJSON_KINDS:
         try:
             out = _orjson_dumps(d)
         except TypeError:  # a numpy scalar, an int beyond 64 bits: json's turn
