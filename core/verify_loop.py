@@ -452,7 +452,7 @@ class RowCheck:
             self.ring.append(row)
         else:
             self.ring[self.ring_at] = row
-            self.ring_at = (self.ring_at + 1) % RECENT
+            self.ring_at = self.ring_at + 1 if self.ring_at < RECENT - 1 else 0
 
     def recent(self) -> list[tuple[object, ...]]:
         """The last input rows fed, oldest first."""
@@ -522,16 +522,7 @@ class RowCheck:
                     ev = from_row(kind, ts, symbol, payload)
                 except DecodeError:
                     return False
-            # self.fed(row, ...), inline
-            self.made = self.engine.process(ev)
-            self.at = 1
-            self.base = row[0]
-            self.inputs += 1
-            if len(self.ring) < RECENT:
-                self.ring.append(row)
-            else:
-                self.ring[self.ring_at] = row
-                self.ring_at = self.ring_at + 1 if self.ring_at < RECENT - 1 else 0
+            self.fed(row, self.engine.process(ev))
         else:
             at = self.at
             if at >= len(self.made):
