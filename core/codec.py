@@ -74,8 +74,9 @@ except ImportError:  # pragma: no cover - a declared dependency, but not a requi
 def _many_floats(cls: type) -> bool:
     """Kinds whose payload has three floats or more go through orjson (its
     float formatting is many times faster than ``float.__repr__``, which json
-    calls; a risk snapshot's 18 floats: 11.3 -> 4.8 us a row). For the others
-    the check of orjson's output costs about what it saves."""
+    calls; a risk snapshot's 18 floats: 11.1 -> 4.8 us a row,
+    benchmarks/encode_kinds.py). For the others the check of orjson's output
+    costs about what it saves."""
     return sum(cls.__annotations__.get(f) in (float, "float") for f in cls._fields) >= 3  # type: ignore[attr-defined]
 
 
