@@ -343,3 +343,73 @@ def test_every_text_comes_back_exactly(tmp_path: Path, texts: list[tuple[str, st
     with sqlite3.connect(db) as conn:  # input is stored as integer 0/1
         assert conn.execute("SELECT group_concat(typeof(input) || input, ' ') FROM events").fetchone()[0] \
             == " ".join(["integer1", "integer0"] * len(texts))
+
+
+# ------------------------------------------------------------ multi-row inserts
+
+def _event_rows(n: int, seed: int) -> list[tuple]:
+    """n event rows with every column type the events table sees, texts with NUL and quotes."""
+    import random
+
+    rng = random.Random(seed)
+    texts = ["", "a\x00b", 'q"\\', "\u00e9\U0001f600", "x" * 300]
+    return [("s1", i + 1, rng.randrange(-2**63, 2**63), rng.choice(["tick", "fill"]),
+             rng.choice(texts), rng.randrange(2), rng.choice(texts) + str(rng.random()))
+            for i in range(n)]
+
+
+def _events_table(conn: sqlite3.Connection) -> list[tuple]:
+    return conn.execute("SELECT session, seq, ts, kind, symbol, input, payload, typeof(ts), "
+                        "typeof(input), typeof(payload) FROM events ORDER BY seq").fetchall()
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 255, 511, 512, 513, 1023, 1537, 5000])
+def test_multi_row_inserts_store_exactly_what_executemany_stores(tmp_path: Path, n: int) -> None:
+    from storage.writer import _INSERT_EVENT, _insert_events
+
+    rows = _event_rows(n, seed=n)
+    tables = []
+    for name, insert in (("many", lambda c: c.executemany(_INSERT_EVENT, rows)),
+                         ("multi", lambda c: _insert_events(c, rows))):
+        LogWriter(tmp_path / f"{name}.db", {"id": "s1"}, durable=False).close(clean=True)
+        with sqlite3.connect(tmp_path / f"{name}.db") as conn:
+            insert(conn)
+            tables.append(_events_table(conn))
+    assert len(tables[1]) == n
+    assert tables[0] == tables[1]
+
+
+def test_a_multi_row_insert_of_a_logged_seq_fails_and_the_commit_keeps_nothing_of_it(db_file: Path) -> None:
+    from storage.writer import _insert_events
+
+    LogWriter(db_file, {"id": "s1"}, durable=False).close(clean=True)
+    with sqlite3.connect(db_file, isolation_level=None) as conn:
+        _insert_events(conn, _event_rows(3, seed=1))
+        clash = _event_rows(600, seed=2)  # seq 1..600: 1..3 are taken
+        conn.execute("BEGIN")
+        with pytest.raises(sqlite3.IntegrityError):
+            _insert_events(conn, clash[3:] + clash[:3])
+        conn.execute("ROLLBACK")
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 3
+
+
+def test_statement_shapes_stay_within_sqlites_parameter_limit_and_statement_cache() -> None:
+    from storage import writer
+
+    assert sorted(writer._INSERT_EVENTS) == [1 << b for b in range(writer._CHUNK.bit_length())]
+    assert len(writer._INSERT_EVENTS) <= 10  # sqlite3 caches 128 statements per connection
+    limit = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+    assert writer._CHUNK * writer._EVENT_COLS <= limit
+    for k, sql in writer._INSERT_EVENTS.items():
+        assert sql.count("?") == k * writer._EVENT_COLS
+
+
+def test_a_large_batch_through_the_writer_reads_back_in_order(db_file: Path) -> None:
+    events = [Tick(i, "X", 100.0 + i / 7, 1.0) for i in range(5_000 + 777)]
+    w = LogWriter(db_file, {"id": "s1"}, durable=False)
+    for i in range(0, len(events), 333):
+        w.write(i + 1, events[i:i + 333])
+    w.close(clean=True)
+    rows = list(iter_events(open_db(db_file, create=False, readonly=True), "s1"))
+    assert [r[0] for r in rows] == list(range(1, len(events) + 1))
+    assert [from_row(kind, ts, symbol, payload) for _, kind, ts, symbol, payload, _ in rows] == events
