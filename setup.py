@@ -31,7 +31,7 @@ HOT = [
     "core/strategy.py", "core/gate.py", "core/breakers.py", "core/kernels.py", "core/bus.py",
     "core/engine_params.py", "core/risk_monitor.py", "core/breaker_set.py", "core/market_clock.py",
     "core/sizer.py", "core/hedger.py", "core/router.py", "core/books.py", "core/price_screen.py",
-    "core/views.py", "core/engine.py", "core/verify_loop.py",
+    "core/views.py", "core/engine.py", "core/verify_loop.py", "core/rows.py",
 ]
 
 ext_modules = []

@@ -5,10 +5,12 @@
 The SMA 20/50 crossover of engine_logged.py (crossover.py) over N bars, its
 inputs and decisions collected (untimed); then ``core.codec.encode_payload``
 over each kind's events, timed, best of R passes, microseconds per event.
-Shown twice in one process: as the log writer encodes (orjson for kinds with
-three floats or more, checked, else json's C encoder; a %-format for the
-all-float kinds) and with orjson switched off (json's encoder for every kind
-the %-format does not take), so the two columns compare side by side.
+Shown three ways in one process, so the columns compare side by side: as the
+log writer encodes (core.rows, compiled: each field by its declared type, the
+floats formatted by orjson where its text is repr's); as the codec encodes
+(orjson for kinds with three floats or more, checked, else json's C encoder;
+a %-format for the all-float kinds), which replay and the writer's rare
+values use; and the codec with orjson switched off.
 Not in run.py: it explains row 4's and row 2's encoding share, it has no
 target of its own.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
+from typing import Any
 
 import _common  # noqa: F401 - puts the repo on sys.path
 
@@ -30,7 +33,7 @@ def main() -> None:
 
     import crossover
 
-    from core import codec
+    from core import codec, rows
 
     eng = crossover.engine()
     by_kind: dict[str, list[object]] = defaultdict(list)
@@ -39,15 +42,16 @@ def main() -> None:
             for e in eng.process(ev):
                 by_kind[codec.kind_of(e)].append(e)  # type: ignore[arg-type]
 
-    def per_event(events: list[object]) -> float:
+    def per_event(events: list[object], encode: Any = codec.encode_payload) -> float:
         best = float("inf")
         for _ in range(a.repeats):
             t = time.perf_counter()
             for e in events:
-                codec.encode_payload(e)  # type: ignore[arg-type]
+                encode(e)
             best = min(best, time.perf_counter() - t)
         return best / len(events) * 1e6
 
+    writer = {k: per_event(es, rows.encode) for k, es in by_kind.items()}
     on = {k: per_event(es) for k, es in by_kind.items()}
     kept = codec._ORJSON_KINDS
     codec._ORJSON_KINDS = frozenset()
@@ -55,13 +59,13 @@ def main() -> None:
         off = {k: per_event(es) for k, es in by_kind.items()}
     finally:
         codec._ORJSON_KINDS = kept
-    print(f"{a.bars:,} bars of the SMA 20/50 crossover; us per event, best of {a.repeats}")
-    print(f"{'kind':<16}{'events':>9}{'as logged':>11}{'json only':>11}")
+    compiled = "compiled" if rows.__file__.endswith((".so", ".pyd")) else "interpreted"
+    print(f"{a.bars:,} bars of the SMA 20/50 crossover; us per event, best of {a.repeats}; core.rows {compiled}")
+    print(f"{'kind':<16}{'events':>9}{'writer':>11}{'codec':>11}{'json only':>11}")
     for k in sorted(by_kind, key=lambda k: -len(by_kind[k])):
-        print(f"{k:<16}{len(by_kind[k]):>9,}{on[k]:>11.2f}{off[k]:>11.2f}")
-    total_on = sum(on[k] * len(v) for k, v in by_kind.items()) / a.bars
-    total_off = sum(off[k] * len(v) for k, v in by_kind.items()) / a.bars
-    print(f"{'per bar':<16}{'':>9}{total_on:>11.2f}{total_off:>11.2f}")
+        print(f"{k:<16}{len(by_kind[k]):>9,}{writer[k]:>11.2f}{on[k]:>11.2f}{off[k]:>11.2f}")
+    totals = [sum(col[k] * len(v) for k, v in by_kind.items()) / a.bars for col in (writer, on, off)]
+    print(f"{'per bar':<16}{'':>9}" + "".join(f"{t:>11.2f}" for t in totals))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ COMPILED = (
     "core.strategy", "core.gate", "core.breakers", "core.kernels", "core.bus", "core.engine_params",
     "core.risk_monitor", "core.breaker_set", "core.market_clock",
     "core.sizer", "core.hedger", "core.router", "core.books", "core.price_screen", "core.views",
-    "core.engine", "core.verify_loop",
+    "core.engine", "core.verify_loop", "core.rows",
 )
 PURE_ENV = "CONSOLE_PURE_PYTHON"
 

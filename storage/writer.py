@@ -25,8 +25,8 @@ from typing import Any, Final
 
 from sqlite_utils import Database
 
-from core.codec import ALL_KINDS, encode_payload, is_input_kind
-from core.events import Event, Fill, OrderAccepted
+from core.events import Event
+from core.rows import add_rows
 from storage.lock import SessionLock
 from storage.schema import (
     DEFAULT_BUSY_TIMEOUT_S, SCHEMA_VERSION, StorageError, now_iso, open_db,
@@ -59,7 +59,6 @@ _INSERT_EVENTS: Final = {
     k: _INSERT_EVENT.replace("(?, ?, ?, ?, ?, ?, ?)", ",".join(["(?,?,?,?,?,?,?)"] * k))
     for k in (1 << b for b in range(_CHUNK.bit_length()))
 }
-_KINDS: Final = {cls: (kind, is_input_kind(kind)) for kind, cls in ALL_KINDS.items()}
 _SET_LAST_SEQ: Final = "UPDATE sessions SET last_seq = ? WHERE id = ?"
 _INSERT_ORDER: Final = (
     "INSERT INTO orders (session, seq, ts, symbol, qty, ref_price, origin, intent_seq) "
@@ -354,17 +353,8 @@ class _Worker:
         return False
 
     def add(self, seq_start: int, events: tuple[Event, ...]) -> None:
-        sid, rows = self.sid, self.events
-        for seq, ev in enumerate(events, seq_start):
-            cls = type(ev)
-            kind, is_input = _KINDS[cls]  # event classes are final (NamedTuples): the type is the kind
-            ts, symbol = ev.ts, ev.symbol
-            rows.append((sid, seq, ts, kind, symbol, is_input, encode_payload(ev)))
-            if type(ev) is OrderAccepted:
-                self.orders.append((sid, seq, ts, symbol, ev.qty, ev.ref_price, ev.origin, ev.intent_seq))
-            elif type(ev) is Fill:
-                self.fills.append((sid, seq, ts, symbol, ev.order_id, ev.qty, ev.price, ev.commission))
-        self.pending_seq = seq_start + len(events) - 1
+        # core.rows is compiled: the payload text is encode_payload's, byte for byte
+        self.pending_seq = add_rows(self.sid, seq_start, events, self.events, self.orders, self.fills)
 
     def commit(self) -> None:
         if not (self.events or self.updates or self.artifacts):
