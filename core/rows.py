@@ -170,9 +170,12 @@ def encode(ev: tuple[Any, ...]) -> str:
     return text if text is not None else encode_payload(ev)
 
 
-def add_rows(sid: str, seq: int, events: tuple[Any, ...], rows: list[tuple[Any, ...]],
+def add_rows(sid: str, seq: int, events: tuple[Any, ...], flat: list[Any],
              orders: list[tuple[Any, ...]], fills: list[tuple[Any, ...]]) -> int:
-    """Append the rows of ``events``, numbered from ``seq``; returns the last seq."""
+    """Append the rows of ``events``, numbered from ``seq``; returns the last seq.
+    The ``events`` table's rows go into ``flat``, six values a row (seq, ts,
+    kind, symbol, input, payload: the session is the writer's, bound once a
+    statement); the ``orders`` and ``fills`` rows as tuples, with ``sid``."""
     plans = _PLANS
     for e in events:
         ev: tuple[Any, ...] = e
@@ -183,7 +186,12 @@ def add_rows(sid: str, seq: int, events: tuple[Any, ...], rows: list[tuple[Any, 
             payload = encode_payload(ev)
         ts = ev[0]
         symbol = ev[1]
-        rows.append((sid, seq, ts, plan.kind, symbol, plan.is_input, payload))
+        flat.append(seq)
+        flat.append(ts)
+        flat.append(plan.kind)
+        flat.append(symbol)
+        flat.append(plan.is_input)
+        flat.append(payload)
         if cls is OrderAccepted:
             o: OrderAccepted = e
             orders.append((sid, seq, ts, symbol, o.qty, o.ref_price, o.origin, o.intent_seq))

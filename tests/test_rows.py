@@ -84,13 +84,13 @@ def test_add_rows_builds_the_writers_rows() -> None:
            OrderAccepted(6, "A", 2, 10.0, 101.25, "momentum"),
            Fill(7, "A", 3, 10.0, 101.3, 0.05),
            RiskSnapshot(8, "", *([2.5] * 16)))
-    ev_rows: list[tuple[Any, ...]] = []
+    ev_rows: list[Any] = []
     orders: list[tuple[Any, ...]] = []
     fills: list[tuple[Any, ...]] = []
     last = rows.add_rows("s1", 41, evs, ev_rows, orders, fills)
     assert last == 44
-    assert ev_rows == [("s1", 41 + i, e.ts, kind_of(e), e.symbol, is_input_kind(kind_of(e)), encode_payload(e))
-                       for i, e in enumerate(evs)]
+    assert ev_rows == [v for i, e in enumerate(evs)  # flat: six values a row, the session apart
+                       for v in (41 + i, e.ts, kind_of(e), e.symbol, is_input_kind(kind_of(e)), encode_payload(e))]
     assert orders == [("s1", 42, 6, "A", 10.0, 101.25, "momentum", 2)]
     assert fills == [("s1", 43, 7, "A", 3, 10.0, 101.3, 0.05)]
 

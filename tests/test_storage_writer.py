@@ -358,6 +358,11 @@ def _event_rows(n: int, seed: int) -> list[tuple]:
             for i in range(n)]
 
 
+def _flat(rows: list[tuple]) -> list:
+    """The writer's buffer for these rows: six values a row, the session apart."""
+    return [v for row in rows for v in row[1:]]
+
+
 def _events_table(conn: sqlite3.Connection) -> list[tuple]:
     return conn.execute("SELECT session, seq, ts, kind, symbol, input, payload, typeof(ts), "
                         "typeof(input), typeof(payload) FROM events ORDER BY seq").fetchall()
@@ -370,7 +375,7 @@ def test_multi_row_inserts_store_exactly_what_executemany_stores(tmp_path: Path,
     rows = _event_rows(n, seed=n)
     tables = []
     for name, insert in (("many", lambda c: c.executemany(_INSERT_EVENT, rows)),
-                         ("multi", lambda c: _insert_events(c, rows))):
+                         ("multi", lambda c: _insert_events(c, "s1", _flat(rows)))):
         LogWriter(tmp_path / f"{name}.db", {"id": "s1"}, durable=False).close(clean=True)
         with sqlite3.connect(tmp_path / f"{name}.db") as conn:
             insert(conn)
@@ -384,11 +389,11 @@ def test_a_multi_row_insert_of_a_logged_seq_fails_and_the_commit_keeps_nothing_o
 
     LogWriter(db_file, {"id": "s1"}, durable=False).close(clean=True)
     with sqlite3.connect(db_file, isolation_level=None) as conn:
-        _insert_events(conn, _event_rows(3, seed=1))
+        _insert_events(conn, "s1", _flat(_event_rows(3, seed=1)))
         clash = _event_rows(600, seed=2)  # seq 1..600: 1..3 are taken
         conn.execute("BEGIN")
         with pytest.raises(sqlite3.IntegrityError):
-            _insert_events(conn, clash[3:] + clash[:3])
+            _insert_events(conn, "s1", _flat(clash[3:] + clash[:3]))
         conn.execute("ROLLBACK")
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 3
 
@@ -399,9 +404,9 @@ def test_statement_shapes_stay_within_sqlites_parameter_limit_and_statement_cach
     assert sorted(writer._INSERT_EVENTS) == [1 << b for b in range(writer._CHUNK.bit_length())]
     assert len(writer._INSERT_EVENTS) <= 10  # sqlite3 caches 128 statements per connection
     limit = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
-    assert writer._CHUNK * writer._EVENT_COLS <= limit
-    for k, sql in writer._INSERT_EVENTS.items():
-        assert sql.count("?") == k * writer._EVENT_COLS
+    assert 1 + writer._CHUNK * writer._EVENT_COLS <= limit
+    for k, sql in writer._INSERT_EVENTS.items():  # the session once as ?1, six more a row
+        assert sql.count("?1,") == k and sql.count("?") == k * (1 + writer._EVENT_COLS)
 
 
 def test_a_large_batch_through_the_writer_reads_back_in_order(db_file: Path) -> None:
