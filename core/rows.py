@@ -200,3 +200,21 @@ def add_rows(sid: str, seq: int, events: tuple[Any, ...], flat: list[Any],
             fills.append((sid, seq, ts, symbol, fl.order_id, fl.qty, fl.price, fl.commission))
         seq += 1
     return seq - 1
+
+
+def add_batches(sid: str, pending: Any, limit: int, flat: list[Any],
+                orders: list[tuple[Any, ...]], fills: list[tuple[Any, ...]]) -> int:
+    """Take ``(seq_start, events)`` batches from the front of the deque
+    ``pending`` into the rows (as ``add_rows``) while ``flat`` holds fewer
+    than ``limit`` values and the next item is a batch; returns the last seq
+    added, or -1 when none was. Any other item (a marker) stays in front."""
+    last = -1
+    while len(flat) < limit and pending:
+        item = pending[0]
+        if type(item) is not tuple:
+            break
+        pending.popleft()
+        batch: tuple[Any, ...] = item
+        last = add_rows(sid, batch[0], batch[1], flat, orders, fills)
+    return last
+

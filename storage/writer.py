@@ -26,7 +26,7 @@ from typing import Any, Final
 from sqlite_utils import Database
 
 from core.events import Event
-from core.rows import add_rows
+from core.rows import add_batches, add_rows
 from storage.lock import SessionLock
 from storage.schema import (
     DEFAULT_BUSY_TIMEOUT_S, SCHEMA_VERSION, StorageError, now_iso, open_db,
@@ -346,12 +346,15 @@ class _Worker:
     def drain(self, pending: deque[object]) -> bool:
         """Process queued items in order; True once the close marker is done."""
         while pending:
-            item = pending.popleft()
-            if type(item) is tuple:
-                self.add(*item)
+            if type(pending[0]) is tuple:  # event batches, up to a commit's worth, in one compiled call
+                last = add_batches(self.sid, pending, self.batch_cells, self.events, self.orders, self.fills)
+                if last >= 0:
+                    self.pending_seq = last
                 if len(self.events) >= self.batch_cells:
                     self.commit()
-            elif isinstance(item, _Update):
+                continue
+            item = pending.popleft()
+            if isinstance(item, _Update):
                 self.updates.update(item.fields)
             elif isinstance(item, _Artifact):
                 self.artifacts.append(item.row)

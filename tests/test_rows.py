@@ -98,3 +98,30 @@ def test_add_rows_builds_the_writers_rows() -> None:
 @pytest.mark.parametrize("cls", sorted(ALL_KINDS.values(), key=lambda c: c.__name__))
 def test_every_kind_has_a_compiled_plan(cls: type) -> None:
     assert rows._PLANS[cls].fast
+
+
+def test_add_batches_takes_batches_up_to_the_limit_and_stops_at_a_marker() -> None:
+    from collections import deque
+
+    marker = object()
+    pending: deque[object] = deque([(1, (Tick(1, "A", 1.5, 1.0),)),
+                                    (2, (Tick(2, "A", 2.5, 1.0), Tick(2, "B", 3.5, 1.0))),
+                                    marker,
+                                    (4, (Tick(4, "A", 4.5, 1.0),))])
+    flat: list[Any] = []
+    assert rows.add_batches("s1", pending, 10**6, flat, [], []) == 3
+    assert len(flat) == 3 * 6 and flat[0::6] == [1, 2, 3]
+    assert pending[0] is marker and len(pending) == 2  # the marker and what follows it stay
+    pending.popleft()
+    assert rows.add_batches("s1", pending, 10**6, flat, [], []) == 4 and not pending
+    assert rows.add_batches("s1", pending, 10**6, flat, [], []) == -1  # nothing to take
+
+
+def test_add_batches_stops_once_the_limit_is_reached() -> None:
+    from collections import deque
+
+    pending: deque[object] = deque((i, (Tick(i, "A", 1.0 + i, 1.0),)) for i in range(1, 11))
+    flat: list[Any] = []
+    assert rows.add_batches("s1", pending, 4 * 6, flat, [], []) == 4  # whole batches until 4 rows are held
+    assert len(pending) == 6
+    assert rows.add_batches("s1", pending, 4 * 6, flat, [], []) == -1  # full: nothing taken
