@@ -6,7 +6,9 @@ modules stay native. Not compiled, with the reason:
   row at the edges; dataclasses and json, nothing per tick. Replay reads and
   matches its common rows in the compiled core/verify_loop.py and calls the
   codec only for a row that is not plain (tests/test_verify_loop.py holds
-  the two to the same results).
+  the two to the same results); the log writer builds its rows and payload
+  text in the compiled core/rows.py and calls the codec only for a value
+  that is not plainly of its declared type (tests/test_rows.py).
 - core/replay.py: the verifier's full checks, its messages and the report,
   run for the rare row the compiled loop declines (a divergence, a damaged
   row); the per-row loop itself is core/verify_loop.py.

@@ -83,6 +83,10 @@ class Plan:
 
 
 _PLANS: Final[dict[type, Plan]] = {cls: Plan(cls, kind) for kind, cls in ALL_KINDS.items()}
+# Interpreted (CONSOLE_PURE_PYTHON=1), the plans cost more than the codec's C-backed encoders
+# (16.2 against 14.6 us a crossover bar, benchmarks/encode_kinds.py): the rows then take the
+# codec's text, which is the same text.
+_USE_PLANS: Final = not __file__.endswith(".py")
 
 
 def payload_text(plan: Plan, ev: tuple[Any, ...]) -> str | None:
@@ -165,8 +169,8 @@ def _float_texts(floats: list[float]) -> list[str]:
 
 
 def encode(ev: tuple[Any, ...]) -> str:
-    """``encode_payload(ev)``, by the compiled path where it applies."""
-    text = payload_text(_PLANS[type(ev)], ev)
+    """``encode_payload(ev)``, the way ``add_rows`` writes it."""
+    text = payload_text(_PLANS[type(ev)], ev) if _USE_PLANS else None
     return text if text is not None else encode_payload(ev)
 
 
@@ -181,7 +185,7 @@ def add_rows(sid: str, seq: int, events: tuple[Any, ...], flat: list[Any],
         ev: tuple[Any, ...] = e
         cls = type(ev)
         plan = plans[cls]
-        payload = payload_text(plan, ev)
+        payload = payload_text(plan, ev) if _USE_PLANS else None
         if payload is None:
             payload = encode_payload(ev)
         ts = ev[0]
