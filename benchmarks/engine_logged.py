@@ -1,6 +1,6 @@
 """Engine throughput with every input and decision logged, against raw SQLite.
 
-    .venv/bin/python benchmarks/engine_logged.py [--bars N] [--repeats R] [--json]
+    .venv/bin/python benchmarks/engine_logged.py [--bars N] [--repeats R] [--json] [--split]
 
 Ours: the crossover of engine_bars.py (crossover.py) run as ``console run
 --headless`` runs a session: ``core.session.Session`` over the bar inputs with
@@ -29,11 +29,35 @@ TARGET = 300_000.0  # bars/s
 TARGET_RATIO = 0.5  # of raw
 
 
-def child_log(n: int, db: Path) -> None:
+def _split_writer() -> dict[str, float]:
+    """Time the writer's parts in place (``--split``): rows built, events
+    inserted, and the rest of each commit (orders, fills, last_seq, COMMIT)."""
+    from storage import writer
+
+    spent = {"rows": 0.0, "insert": 0.0, "commit": 0.0}
+    add, insert, commit = writer.add_batches, writer._insert_events, writer._Worker.commit
+
+    def timed(name: str, fn: Any) -> Any:
+        def run(*args: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                spent[name] += time.perf_counter() - t0
+        return run
+
+    writer.add_batches = timed("rows", add)  # type: ignore[assignment]
+    writer._insert_events = timed("insert", insert)  # type: ignore[assignment]
+    writer._Worker.commit = timed("commit", commit)  # type: ignore[method-assign]
+    return spent
+
+
+def child_log(n: int, db: Path, split: bool = False) -> None:
     import crossover
     from core.session import Session
     from storage import LogWriter
 
+    spent = _split_writer() if split else None
     eng = crossover.engine()
     writer = LogWriter(db, {"id": "bench"})
     flushes = 0
@@ -54,8 +78,11 @@ def child_log(n: int, db: Path) -> None:
     session.run()
     writer.close(clean=not session.error)
     dt = time.perf_counter() - t
-    emit({"rate": n / dt, "seconds": dt, "rows": eng.seq, "orders": eng.orders_accepted,
-          "flushes": flushes, "flush_s": flush_s, "error": session.error})
+    out = {"rate": n / dt, "seconds": dt, "rows": eng.seq, "orders": eng.orders_accepted,
+           "flushes": flushes, "flush_s": flush_s, "error": session.error}
+    if spent is not None:
+        out["split"] = dict(spent, commit_rest=spent["commit"] - spent["insert"])
+    emit(out)
 
 
 def child_raw(n: int, db: Path) -> None:
@@ -112,9 +139,24 @@ def main() -> None:
     ap.add_argument("--child", choices=("log", "raw"), help=argparse.SUPPRESS)
     ap.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--split", action="store_true",
+                    help="also time the writer's parts in one logged run (slower: it is instrumented)")
     a = ap.parse_args()
     if a.child:
-        (child_log if a.child == "log" else child_raw)(a.bars, a.db)
+        if a.child == "log":
+            child_log(a.bars, a.db, a.split)
+        else:
+            child_raw(a.bars, a.db)
+        return
+    if a.split:
+        with tempfile.TemporaryDirectory() as d:
+            r = child([str(_common.BENCH / "engine_logged.py"), "--child", "log", "--split", "--bars",
+                       str(a.bars), "--db", str(Path(d) / "bench.db")])
+        sp = r["split"]
+        print(f"{a.bars:,} bars, instrumented: {r['seconds']:.2f} s, {r['flushes']:,} flushes waited "
+              f"{r['flush_s']:.2f} s; writer: rows built {sp['rows']:.2f} s, events inserted "
+              f"{sp['insert']:.2f} s, the rest of the commits (orders, fills, last_seq, COMMIT) "
+              f"{sp['commit_rest']:.2f} s")
         return
     rows = measure(a.bars, a.repeats)
     _common.report(rows, a.json)
