@@ -288,14 +288,15 @@ def replay_verified(db: Path, sid: str, last_seq: int) -> None:
 
 
 def inputs_match_source(con: sqlite3.Connection, sid: str, seed: int) -> int:
-    """The logged market inputs (commands and the signal layer's views and
-    activations aside) are the simulator's first N, in order, each once.
-    Returns N."""
+    """The logged market inputs (commands, venue reports and the signal
+    layer's views, fits and activations aside) are the simulator's first N,
+    in order, each once. Returns N."""
     from core.codec import to_row
     from core.market.sim import Simulator
 
     rows = con.execute("select kind, ts, symbol, payload from events where session = ? and input = 1 "
-                       "and kind not in ('command', 'model_signal', 'model_activated') order by seq", (sid,))
+                       "and kind not in ('command', 'venue_report', 'model_signal', 'model_activated', 'model_fit') "
+                       "order by seq", (sid,))
     n = 0
     for n, (logged, ev) in enumerate(zip(rows, Simulator(seed)), 1):
         want = to_row(ev)
