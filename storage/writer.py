@@ -18,7 +18,6 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from itertools import chain
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
