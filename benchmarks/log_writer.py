@@ -95,6 +95,7 @@ def profile(n: int) -> None:
     """The writer's own work (encode, batch, commit) on this thread, profiled."""
     import cProfile
     import pstats
+    from collections import deque
 
     from storage.writer import _Worker
 
@@ -105,10 +106,7 @@ def profile(n: int) -> None:
                 "schema_version": 2, "last_seq": None})
 
         def go() -> None:
-            for base, evs in batches:
-                w.add(base, evs)  # type: ignore[arg-type]
-                if len(w.events) >= w.batch_cells:
-                    w.commit()
+            w.drain(deque(batches))  # as the writer thread drains its queue: a commit per 5,000 rows
             w.commit()
 
         prof = cProfile.Profile()

@@ -85,8 +85,8 @@ class Plan:
 
 _PLANS: Final[dict[type, Plan]] = {cls: Plan(cls, kind) for kind, cls in ALL_KINDS.items()}
 # Interpreted (CONSOLE_PURE_PYTHON=1), the plans cost more than the codec's C-backed encoders
-# (16.2 against 14.6 us a crossover bar, benchmarks/encode_kinds.py): the rows then take the
-# codec's text, which is the same text.
+# (14.9 against 11.3 us a crossover bar: benchmarks/encode_kinds.py's plans and codec columns,
+# interpreted): the rows then take the codec's text, which is the same text.
 _USE_PLANS: Final = not __file__.endswith(".py")
 
 

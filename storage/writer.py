@@ -25,7 +25,7 @@ from typing import Any, Final
 from sqlite_utils import Database
 
 from core.events import Event
-from core.rows import add_batches, add_rows
+from core.rows import add_batches
 from storage.lock import SessionLock
 from storage.schema import (
     DEFAULT_BUSY_TIMEOUT_S, SCHEMA_VERSION, StorageError, now_iso, open_db,
@@ -365,10 +365,6 @@ class _Worker:
                 self.finish(item.clean)
                 return True
         return False
-
-    def add(self, seq_start: int, events: tuple[Event, ...]) -> None:
-        # core.rows is compiled: the payload text is encode_payload's, byte for byte
-        self.pending_seq = add_rows(self.sid, seq_start, events, self.events, self.orders, self.fills)
 
     def commit(self) -> None:
         if not (self.events or self.updates or self.artifacts):
