@@ -4,7 +4,8 @@
 ``orders`` and ``fills`` tables' rows) exactly as the writer did with
 ``core.codec.encode_payload``: the same payload text byte for byte. Each kind
 has a plan made once from its fields (sorted names, their declared types,
-their defaults); a payload whose every value has exactly its declared type
+their defaults: ``core.verify_loop.field_plan``, the plans replay matches
+logged text by); a payload whose every value has exactly its declared type
 (float, int, str or bool) and whose floats are finite is written here by the
 same rules json uses (``float.__repr__``, ``int.__repr__``, ASCII-escaped
 strings, defaulted fields left out while they equal their default); anything
@@ -30,123 +31,80 @@ from typing import Any, Final
 from core import codec
 from core.codec import ALL_KINDS, encode_payload, is_input_kind
 from core.events import Fill, OrderAccepted
+from core.verify_loop import BOOL, FLOAT, INT, STR, FieldPlan, field_plan, left_out
 
 # orjson's dumps, or None without it (a pinned dependency; repr writes the same text, slower).
 # Taken from the codec: the isolated mypyc build has no orjson to type-check an import against.
 _dumps: Final[Callable[[Any], bytes] | None] = codec._orjson_dumps
 
-_FLOAT: Final = 1
-_INT: Final = 2
-_STR: Final = 3
-_BOOL: Final = 4
 
-_TAGS: Final[dict[object, int]] = {float: _FLOAT, "float": _FLOAT, int: _INT, "int": _INT,
-                                   str: _STR, "str": _STR, bool: _BOOL, "bool": _BOOL}
+class Kind:
+    """A kind's row constants and its payload plan (replay's: core.verify_loop
+    matches logged text by the same plans); None where a field is of a type
+    the plans do not write (then the codec writes the payload)."""
 
-
-class Plan:
-    """How one kind's payload is written: its fields in sorted order."""
-
-    kind: str
-    is_input: bool
-    fast: bool  # every field's declared type is one this module writes
-    keys: list[str]  # '"name":' for each field, in sorted order
-    index: list[int]  # the field's position in the event tuple
-    tags: list[int]
-    has_default: list[bool]
-    default: list[object]  # the default, compared as encode_payload's rule does
-    default_text: list[str]  # a float default's repr (-0.0 is not 0.0)
-
-    def __init__(self, cls: type, kind: str) -> None:
+    def __init__(self, kind: str, plan: FieldPlan | None) -> None:
         self.kind = kind
         self.is_input = is_input_kind(kind)
-        fields: tuple[str, ...] = cls._fields  # type: ignore[attr-defined]
-        defaults: dict[str, Any] = cls._field_defaults  # type: ignore[attr-defined]
-        names = sorted(f for f in fields if f not in ("ts", "symbol"))
-        self.keys = []
-        self.index = []
-        self.tags = []
-        self.has_default = []
-        self.default = []
-        self.default_text = []
-        self.fast = fields[:2] == ("ts", "symbol")
-        for name in names:
-            tag = _TAGS.get(cls.__annotations__.get(name), 0)
-            if tag == 0:
-                self.fast = False
-            self.keys.append(encode_basestring_ascii(name) + ":")
-            self.index.append(fields.index(name))
-            self.tags.append(tag)
-            d = defaults.get(name)
-            self.has_default.append(name in defaults)
-            self.default.append(d)
-            self.default_text.append(repr(d) if type(d) is float else "")
+        self.plan = plan
 
 
-_PLANS: Final[dict[type, Plan]] = {cls: Plan(cls, kind) for kind, cls in ALL_KINDS.items()}
+_KINDS: Final[dict[type, Kind]] = {cls: Kind(kind, field_plan(cls)) for kind, cls in ALL_KINDS.items()}
 # Interpreted (CONSOLE_PURE_PYTHON=1), the plans cost more than the codec's C-backed encoders
 # (14.9 against 11.3 us a crossover bar: benchmarks/encode_kinds.py's plans and codec columns,
 # interpreted): the rows then take the codec's text, which is the same text.
 _USE_PLANS: Final = not __file__.endswith(".py")
 
 
-def payload_text(plan: Plan, ev: tuple[Any, ...]) -> str | None:
+def payload_text(plan: FieldPlan | None, ev: tuple[Any, ...]) -> str | None:
     """``ev``'s payload as ``encode_payload`` writes it, or None when a value
     is not plainly of its declared type (the codec's turn)."""
-    if not plan.fast:
+    if plan is None:
         return None
-    index, tags = plan.index, plan.tags
+    index, types = plan.index, plan.types
     n = len(index)
-    values: list[object] = []
     floats: list[float] = []
     for i in range(n):
         v: object = ev[index[i]]
-        tag = tags[i]
-        if tag == _FLOAT:
+        code = types[i]
+        if code == FLOAT:
             if type(v) is not float:
                 return None
             f: float = v
             if not math.isfinite(f):
                 return None
             floats.append(f)
-        elif tag == _STR:
+        elif code == STR:
             if type(v) is not str:
                 return None
-        elif tag == _INT:
+        elif code == INT:
             if type(v) is not int:
                 return None
-        elif type(v) is not bool:
+        elif code != BOOL or type(v) is not bool:
             return None
-        values.append(v)
     ftext = _float_texts(floats) if floats else []
-    keys, has_default, default = plan.keys, plan.has_default, plan.default
+    keys, defaults = plan.keys, plan.defaults
     parts: list[str] = []
-    first = True
     k = 0
     for i in range(n):
-        v = values[i]
-        tag = tags[i]
-        if tag == _FLOAT:
-            text = ftext[k]
+        v = ev[index[i]]
+        code = types[i]
+        if code == FLOAT:
             k += 1
-            if has_default[i] and text == plan.default_text[i]:
-                continue
-        elif tag == _STR:
-            if has_default[i] and v == default[i]:
-                continue
+        if left_out(defaults[i], v):
+            continue
+        if code == FLOAT:
+            text = ftext[k - 1]
+        elif code == STR:
             text = encode_basestring_ascii(str(v))  # v is exactly a str: str() is v itself
-        elif tag == _INT:
-            if has_default[i] and type(default[i]) is int and v == default[i]:
-                continue
+        elif code == INT:
             text = str(v)
         else:
-            if has_default[i] and type(default[i]) is bool and v == default[i]:
-                continue
             text = "true" if v else "false"
-        parts.append(("{" if first else ",") + keys[i])
+        parts.append("," if parts else "{")
+        parts.append(keys[i])
         parts.append(text)
-        first = False
-    if first:
+    if not parts:
         return "{}"
     parts.append("}")
     return "".join(parts)
@@ -171,7 +129,7 @@ def _float_texts(floats: list[float]) -> list[str]:
 
 def encode(ev: tuple[Any, ...]) -> str:
     """``encode_payload(ev)``, the way ``add_rows`` writes it."""
-    text = payload_text(_PLANS[type(ev)], ev) if _USE_PLANS else None
+    text = payload_text(_KINDS[type(ev)].plan, ev) if _USE_PLANS else None
     return text if text is not None else encode_payload(ev)
 
 
@@ -181,21 +139,21 @@ def add_rows(sid: str, seq: int, events: tuple[Any, ...], flat: list[Any],
     The ``events`` table's rows go into ``flat``, six values a row (seq, ts,
     kind, symbol, input, payload: the session is the writer's, bound once a
     statement); the ``orders`` and ``fills`` rows as tuples, with ``sid``."""
-    plans = _PLANS
+    kinds = _KINDS
     for e in events:
         ev: tuple[Any, ...] = e
         cls = type(ev)
-        plan = plans[cls]
-        payload = payload_text(plan, ev) if _USE_PLANS else None
+        k = kinds[cls]
+        payload = payload_text(k.plan, ev) if _USE_PLANS else None
         if payload is None:
             payload = encode_payload(ev)
         ts = ev[0]
         symbol = ev[1]
         flat.append(seq)
         flat.append(ts)
-        flat.append(plan.kind)
+        flat.append(k.kind)
         flat.append(symbol)
-        flat.append(plan.is_input)
+        flat.append(k.is_input)
         flat.append(payload)
         if cls is OrderAccepted:
             o: OrderAccepted = e

@@ -194,13 +194,13 @@ def decode_floats(plan: FloatPlan, ts: int, symbol: str, payload: str) -> object
 
 # ------------------------------------------------------------ decisions
 
-_FLOAT: Final = 0
-_INT: Final = 1
-_STR: Final = 2
-_BOOL: Final = 3
-_TYPE_CODES: Final = {float: _FLOAT, "float": _FLOAT, int: _INT, "int": _INT, str: _STR, "str": _STR,
-                      bool: _BOOL, "bool": _BOOL}
-_NO_DEFAULT: Final = object()
+FLOAT: Final = 0
+INT: Final = 1
+STR: Final = 2
+BOOL: Final = 3
+_TYPE_CODES: Final = {float: FLOAT, "float": FLOAT, int: INT, "int": INT, str: STR, "str": STR,
+                      bool: BOOL, "bool": BOOL}
+NO_DEFAULT: Final = object()
 
 
 class FieldPlan:
@@ -218,7 +218,15 @@ class FieldPlan:
         self.width = len(cls._fields)  # type: ignore[attr-defined]
 
 
-def _field_plan(cls: type) -> FieldPlan | None:
+def left_out(default: object, v: object) -> bool:
+    """True when a field holding ``v`` is left out of the payload: it has a
+    default and ``v`` is it, of the same type (and for floats the same repr,
+    so -0.0 is kept); core.codec's _drop_defaults rule."""
+    return (default is not NO_DEFAULT and type(v) is type(default) and v == default
+            and (type(v) is not float or repr(v) == repr(default)))
+
+
+def field_plan(cls: type) -> FieldPlan | None:
     """The kind's plan; None when a field is of a type other than float,
     int, str or bool (then its rows take core.codec's general path)."""
     fields: tuple[str, ...] = cls._fields  # type: ignore[attr-defined]
@@ -228,18 +236,18 @@ def _field_plan(cls: type) -> FieldPlan | None:
     if any(annotations.get(n) not in _TYPE_CODES for n in names):
         return None
     return FieldPlan(cls, ['"' + n + '":' for n in names], [fields.index(n) for n in names],
-                     [_TYPE_CODES[annotations[n]] for n in names], [defaults.get(n, _NO_DEFAULT) for n in names])
+                     [_TYPE_CODES[annotations[n]] for n in names], [defaults.get(n, NO_DEFAULT) for n in names])
 
 
 DECISIONS: Final[dict[type, FieldPlan]] = {
-    cls: dplan for cls in DECISION_KINDS.values() if (dplan := _field_plan(cls)) is not None
+    cls: dplan for cls in DECISION_KINDS.values() if (dplan := field_plan(cls)) is not None
 }
 
 
 # the input kinds other than the all-float ones, read by decode_simple
 SIMPLE_INPUTS: Final[dict[str, FieldPlan]] = {
     kind: iplan for kind, cls in INPUT_KINDS.items() if kind not in FLOAT_INPUTS
-    and getattr(cls, "_fields")[:2] == ("ts", "symbol") and (iplan := _field_plan(cls)) is not None
+    and getattr(cls, "_fields")[:2] == ("ts", "symbol") and (iplan := field_plan(cls)) is not None
 }
 
 
@@ -297,22 +305,22 @@ def decode_simple(plan: FieldPlan, ts: int, symbol: str, payload: str) -> object
             k = _key_end(payload, i + 1, n, keys[j])
         if k < 0:  # not here: left out, as a field at its default is
             d = plan.defaults[j]
-            if d is _NO_DEFAULT:
+            if d is NO_DEFAULT:
                 return None
             vals[plan.index[j]] = d
             continue
         code = plan.types[j]
-        if code == _FLOAT:
+        if code == FLOAT:
             e, x = _read(payload, k, n)
             if e < 0:
                 return None
             vals[plan.index[j]] = x
-        elif code == _INT:
+        elif code == INT:
             e = _int_end(payload, k, n)
             if e < 0:
                 return None
             vals[plan.index[j]] = int(payload[k:e])
-        elif code == _STR:
+        elif code == STR:
             e = _text_end(payload, k, n)
             if e < 0:
                 return None
@@ -342,13 +350,13 @@ def _value_text(code: int, v: object) -> str | None:
     """The JSON text ``encode_payload`` writes for ``v`` in a field of type
     ``code``; None where that is not certain here (a value not of the field's
     type, a float that is not finite, text that needs escapes)."""
-    if code == _FLOAT:
+    if code == FLOAT:
         if type(v) is float and v - v == 0.0:
             return repr(v)  # json writes a finite float by float.__repr__
         return None
-    if code == _INT:
+    if code == INT:
         return str(v) if type(v) is int else None
-    if code == _STR:
+    if code == STR:
         return '"' + v + '"' if isinstance(v, str) and type(v) is str and _plain(v) else None  # isinstance: for mypy
     if type(v) is bool:
         return "true" if v else "false"
@@ -370,8 +378,8 @@ def matches(plan: FieldPlan, ev: tuple[Any, ...], payload: str) -> bool:
     for j in range(len(keys)):
         v = ev[index[j]]
         d = defaults[j]
-        if d is not _NO_DEFAULT and type(v) is type(d) and v == d and (type(v) is not float or repr(v) == repr(d)):
-            continue  # left out, as core.codec's _drop_defaults does: the text must go on to the next key
+        if left_out(d, v):
+            continue  # the text must go on to the next key
         if i > 1:
             if i >= n or ord(payload[i]) != 44:  # ','
                 return False
@@ -380,7 +388,7 @@ def matches(plan: FieldPlan, ev: tuple[Any, ...], payload: str) -> bool:
         if i < 0:
             return False
         code = types[j]
-        if code == _FLOAT and isinstance(v, float) and type(v) is float:
+        if code == FLOAT and isinstance(v, float) and type(v) is float:
             e, x = _read(payload, i, n)
             if e >= 0 and _repr_form(payload, i, e, n):  # the same text exactly when it reads back as the value
                 if x != v or (x == 0.0 and (ord(payload[i]) == 45) != (math.copysign(1.0, v) < 0.0)):

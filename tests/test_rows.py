@@ -32,7 +32,7 @@ def test_every_kind_encodes_as_the_codec_and_json_do(event: Any) -> None:
 @settings(max_examples=1000, deadline=None)
 @given(events(loose=False))
 def test_well_typed_events_take_the_compiled_path(event: Any) -> None:
-    fast = rows.payload_text(rows._PLANS[type(event)], event)
+    fast = rows.payload_text(rows._KINDS[type(event)].plan, event)
     floats = [v for f, v in zip(event._fields, event) if type(v) is float]
     if all(math.isfinite(v) for v in floats):
         assert fast is not None  # every kind's fields are of the four types
@@ -42,7 +42,7 @@ def test_well_typed_events_take_the_compiled_path(event: Any) -> None:
 
 
 def test_values_not_exactly_of_their_type_go_to_the_codec() -> None:
-    plan = rows._PLANS[Tick]
+    plan = rows._KINDS[Tick].plan
     assert rows.payload_text(plan, Tick(1, "X", 1.5, 2.0)) == '{"price":1.5,"size":2.0}'
     for odd in (np.float64(1.5), 2, True, float("nan")):
         ev = Tick(1, "X", odd, 2.0)  # type: ignore[arg-type]
@@ -97,7 +97,7 @@ def test_add_rows_builds_the_writers_rows() -> None:
 
 @pytest.mark.parametrize("cls", sorted(ALL_KINDS.values(), key=lambda c: c.__name__))
 def test_every_kind_has_a_compiled_plan(cls: type) -> None:
-    assert rows._PLANS[cls].fast
+    assert rows._KINDS[cls].plan is not None
 
 
 def test_add_batches_takes_batches_up_to_the_limit_and_stops_at_a_marker() -> None:
