@@ -112,11 +112,12 @@ def payload_text(plan: FieldPlan | None, ev: tuple[Any, ...]) -> str | None:
 
 def _float_texts(floats: list[float]) -> list[str]:
     """``repr`` of each (finite) float. orjson formats floats many times
-    faster (a risk snapshot's 17: 1.0 us against 5.1 us) and writes what repr
-    writes for 0 and every magnitude from 1e-4 up (checked here on 2.2M values,
-    random bits and decimal-looking, 0 differences; and by tests/test_rows.py);
-    below 1e-4 repr's exponent form differs (1e-05, not 0.00001), so those
-    values take repr."""
+    faster than ``float.__repr__`` (a risk snapshot, 17 floats, is most of
+    the gap between benchmarks/encode_kinds.py's writer and json-only
+    columns) and writes what repr writes for 0 and every magnitude from 1e-4
+    up (tests/test_rows.py checks 200k doubles, random bits and
+    decimal-looking); below 1e-4 repr's exponent form differs (1e-05, not
+    0.00001), so those values take repr."""
     if _dumps is None:
         return [repr(f) for f in floats]
     out: list[str] = _dumps(floats).decode("ascii")[1:-1].split(",")
