@@ -21,12 +21,10 @@ from core.bars import BarBuilder
 from core.breakers import ARMED, FLATTEN, TRIPPED, Breaker
 from core.broker import BrokerFill, OpenOrder, PaperBroker
 from core.events import (
-    Bar, BarClosed, BreakerChanged, Command, CommandRejected, Fill, Headline, LimitChanged, ModelActivated,
-    ModelSignal,
-    OrderCancelled, OrderRejected, PositionChanged, Quarantined, Signal, StateChanged, SymbolBlocked, Tick,
-    Timer, VenueReport,
+    Bar, BreakerChanged, Command, CommandRejected, Fill, Headline, LimitChanged, ModelActivated, ModelFit,
+    ModelSignal, OrderCancelled, OrderRejected, PositionChanged, Quarantined, Signal, StateChanged,
+    SymbolBlocked, Tick, Timer, VenueReport, new_bar_closed, new_signal,
 )
-from core.events import ModelFit
 from core.books import Books
 from core.breaker_set import DISABLE, BreakerSet
 from core.bus import BreakerHost, Bus
@@ -397,14 +395,14 @@ class Engine(BreakerHost):
         for sym, bb in self.bars.items():
             if not bb.has_data:
                 continue
-            self.emit(BarClosed(self.bus.ts, sym, bb.open, bb.high, bb.low, bb.close, bb.volume))
+            self.emit(new_bar_closed(self.bus.ts, sym, bb.open, bb.high, bb.low, bb.close, bb.volume))
             if self.sizer.atr_on:
                 self.sizer.true_range(sym).on_bar(bb.high, bb.low, bb.close)
             prev_view = self.sizer.momentum_view(sym) if self.sizer.kelly_sources else 0.0  # before this bar's update
             st = self.strategy.on_bar(sym, bb.close)
             if self.sizer.kelly_sources and st.closes.count >= 2:  # a return this bar
                 self.sizer.track_kelly(sym, prev_view, st.returns.values[(st.returns.pos - 1) % st.returns.capacity])
-            sig = Signal(self.bus.ts, sym, "momentum", st.value, min(1.0, st.confidence))
+            sig = new_signal(self.bus.ts, sym, "momentum", st.value, min(1.0, st.confidence))
             self.signals[sym] = sig
             self.emit(sig)
             bb.has_data = False
@@ -448,7 +446,7 @@ class Engine(BreakerHost):
             elif self.p.signal == "momentum":
                 for sym in closed:
                     st = self.strategy.states[sym]
-                    self.rebalance(sym, st.value, st.confidence, 1.0, nav, f"momentum {st.value:+.2f}")
+                    self.rebalance(sym, st.value, st.confidence, 1.0, nav, "")
             if self.hedger is not None:
                 self.hedger.hedge(nav)
         self.emit(self.risk.snapshot(self.bus.ts, nav, var))
@@ -603,6 +601,9 @@ class Engine(BreakerHost):
 
     def rebalance(self, sym: str, value: float, confidence: float, scale: float, nav: float,
                   why: str) -> None:
+        """Trade ``sym`` toward ``value`` x the sized target. ``why`` "" is the
+        momentum strategy's reason, made only when an order goes out (a float
+        format every bar otherwise)."""
         price = self.portfolio.last.get(sym, 0.0)
         if not good_price(price) or nav <= 0.0:
             return
@@ -631,6 +632,8 @@ class Engine(BreakerHost):
             return
         if target != 0.0 and abs(diff) < self.p.rebalance_band * full:
             return  # small drift: not worth the cost (going flat always is)
+        if why == "":
+            why = f"momentum {value:+.2f}"
         self.submit(sym, diff, price, "strategy", why + self.sizer.sizing_note(vs, kelly), self.router.limit_for(diff, price))
 
     # ------------------------------------------------------------ options overlay (protective puts)

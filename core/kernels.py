@@ -354,7 +354,13 @@ def seed_cut(seeds: list[float], m: int) -> float:
 
 def contrib_text(contrib: dict[str, float]) -> str:
     """``var_contrib`` as logged: "SYM=value" by symbol, ``repr`` floats (exact)."""
-    return ";".join(f"{sym}={contrib[sym]!r}" for sym in sorted(contrib))
+    if len(contrib) == 1:  # the common book of one position: no sort, no join (per bar)
+        for sym, v in contrib.items():
+            return sym + "=" + repr(v)  # mypyc makes an f-string a str.format call: slower
+    parts: list[str] = []
+    for sym in sorted(contrib):
+        parts.append(sym + "=" + repr(contrib[sym]))
+    return ";".join(parts)
 
 
 def contrib_of(text: str) -> dict[str, float]:
@@ -389,3 +395,30 @@ def shrink(have: float, move: float) -> float:
 
 def good_price(x: float) -> bool:
     return x > 0.0 and not math.isinf(x)  # NaN fails ``x > 0``
+
+
+def move_sorted(srt: list[float], x: float, old: float, evict: bool) -> None:
+    """A sorted window moves: ``old`` out (if ``evict``; the first equal
+    value, as ``del srt[bisect.bisect_left(srt, old)]``), then ``x`` in after
+    any equal values (``bisect.insort``). The same list as the bisect module
+    makes, found by the same comparisons on unboxed doubles instead of a
+    rich compare a step (no NaN here: callers keep NaN out)."""
+    if evict:
+        lo = 0
+        hi = len(srt)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if srt[mid] < old:
+                lo = mid + 1
+            else:
+                hi = mid
+        del srt[lo]
+    lo = 0
+    hi = len(srt)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < srt[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    srt.insert(lo, x)

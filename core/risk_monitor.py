@@ -9,16 +9,15 @@ and risk snapshots.
 """
 
 import math
-from bisect import bisect_left, insort
 
 from librt.vecs import vec
 from mypy_extensions import i64
 
 from core.engine_params import EngineParams
-from core.events import RiskSnapshot
+from core.events import RiskSnapshot, new_risk_snapshot
 from core.kernels import (
     Z95, Z99, DetRandom, Lowest, cholesky, seed_cut, zeroed, contrib_text, cov_times, hist_cvar, hist_var,
-    quantile, window_moments, quantile_of, smallest, sorted_returns, tail_loss_of,
+    quantile, window_moments, move_sorted, quantile_of, smallest, sorted_returns, tail_loss_of,
 )
 from core.overlay import OptionsOverlay
 from core.portfolio import Portfolio
@@ -116,10 +115,7 @@ class RiskMonitor:
         if x != x or old != old:
             self.sorted_ok = False
             return
-        srt = self.nav_sorted
-        if evicted:
-            del srt[bisect_left(srt, old)]
-        insort(srt, x)
+        move_sorted(self.nav_sorted, x, old, evicted)
 
     def sorted_nav_returns(self) -> list[float]:
         if self.sorted_ok:
@@ -132,7 +128,7 @@ class RiskMonitor:
         h = self.p.bars_per_day
         r = self.nav_returns
         tail = self.sorted_nav_returns()
-        snap = RiskSnapshot(ts, "", nav, pf.cash, gross, pf.net(),
+        snap = new_risk_snapshot(ts, "", nav, pf.cash, gross, pf.net(),
                             gross / nav if nav > 0.0 else math.inf,
                             nav - self.day_open_nav, self.drawdown, self.max_drawdown, var,
                             self.var_parametric(Z99), hist_var(tail, 0.95, h), hist_var(tail, 0.99, h),
@@ -406,10 +402,8 @@ class RiskMonitor:
             if x != x:
                 self.one_sym = ""
             else:
-                srt = self.one_sorted
-                if w.full():
-                    del srt[bisect_left(srt, w.values[w.pos])]
-                insort(srt, x)
+                full = w.full()
+                move_sorted(self.one_sorted, x, w.values[w.pos] if full else 0.0, full)
         w.push(x)
 
     def book_var(self, nav: float) -> float:

@@ -6,7 +6,10 @@ import math
 import random
 
 from core.engine_params import EngineParams
-from core.kernels import Lowest, sorted_returns
+import bisect
+from collections import deque
+
+from core.kernels import Lowest, move_sorted, sorted_returns
 from core.portfolio import Portfolio
 from core.risk_monitor import RiskMonitor
 from core.strategy import Momentum, SymbolState
@@ -27,6 +30,23 @@ def test_the_sorted_nav_returns_follow_the_window_through_eviction_and_ties() ->
         if i % 97 == 0 or i > 1290:
             assert mon.sorted_nav_returns() == sorted_returns(mon.nav_returns)
     assert mon.sorted_ok and len(mon.nav_sorted) == 500
+
+
+def test_move_sorted_makes_the_bisect_modules_list_signed_zeros_and_ties_included() -> None:
+    rng = random.Random(9)
+    ours: list[float] = []
+    ref: list[float] = []
+    win: deque[float] = deque()
+    for _ in range(20_000):
+        x = rng.choice([0.0, -0.0, 1.0, -1.0, rng.random(), -rng.random(), rng.randint(-3, 3) * 0.5, math.inf])
+        evict = len(win) >= 40
+        old = win.popleft() if evict else 0.0
+        win.append(x)
+        move_sorted(ours, x, old, evict)
+        if evict:
+            del ref[bisect.bisect_left(ref, old)]
+        bisect.insort(ref, x)
+        assert [repr(v) for v in ours] == [repr(v) for v in ref]  # -0.0 and 0.0 told apart
 
 
 def test_a_nan_return_falls_back_to_sorting_afresh() -> None:
