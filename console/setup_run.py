@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.build import engine_from_setup, engine_setup, is_compiled
-from core.config import EngineConfig, load_config, resolve_signal
+from core.config import EngineConfig, load_config, resolve_figures, resolve_signal
 from core.market.spec import InstrumentSpec, MarketSpec
 from core.session import Session
 
@@ -355,8 +355,9 @@ def prepare(*, db: Path, seed: int | None, speed: float | None, data: str | None
     source, spec, name, fixups = open_source(source_desc)
     signals = bool([m for m in cfg.signals.models if m])
     cfg = resolve_signal(cfg, signals)  # logged definite: replay needs no guessing
-    setup = engine_setup(cfg, spec, source_desc, signals)
     in_market_time = market_time(speed, source_desc)
+    cfg = resolve_figures(cfg, in_market_time)  # so are the risk figures' bars
+    setup = engine_setup(cfg, spec, source_desc, signals)
     setup["fits"] = "market" if in_market_time else "live"
     try:
         engine = engine_from_setup(setup)  # exactly as replay will build it

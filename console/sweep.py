@@ -310,14 +310,14 @@ def session_source(db: Any, session_id: str) -> Source:
 def file_source_rows(path: str, symbol: str | None, config_path: str | None) -> Source:
     from console.setup_run import file_market
     from core.codec import to_row
-    from core.config import load_config, resolve_signal
+    from core.config import load_config, resolve_figures, resolve_signal
 
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     events, spec, _name, _fixups = file_market(path, symbol)
-    cfg = resolve_signal(load_config(config_path), False)
+    cfg = resolve_figures(resolve_signal(load_config(config_path), False), True)
     rows = tuple((i, *to_row(ev), True) for i, ev in enumerate(events, 1))
     digest = hashlib.sha256(data).hexdigest()[:16]
     return Source("file", str(Path(path).resolve()), f"file:{digest}:{symbol or ''}",

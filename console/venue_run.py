@@ -206,7 +206,7 @@ def prepare_venue(*, db: Path, spec: VenueSpec, config_path: str | None, max_eve
                   keep_alive: bool) -> Any:
     from console.setup_run import Prepared, code_version, make_hub, new_session_id
     from core.build import engine_from_setup, engine_setup, is_compiled
-    from core.config import load_config, resolve_signal
+    from core.config import load_config, resolve_figures, resolve_signal
     from core.session import Session
     from storage import LogWriter
 
@@ -219,7 +219,7 @@ def prepare_venue(*, db: Path, spec: VenueSpec, config_path: str | None, max_eve
         state = VenueState(client, spec.symbols)
     feed, mspec, name, notes = open_feed(spec, check_keys=False)
     signals = bool([m for m in cfg.signals.models if m])
-    cfg = resolve_signal(cfg, signals)
+    cfg = resolve_figures(resolve_signal(cfg, signals), False)  # live: the risk figures every bar
     desc = spec.to_dict()
     desc["clock_skew_ms"] = feed.skew_ms  # logged: the venue's clock minus ours at the start (0: under 1 s)
     setup = engine_setup(cfg, mspec, desc, signals)

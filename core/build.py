@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.config import EngineConfig, logged_config, parse_hours
+from core.config import FIGURES_AT_SPEED, EngineConfig, logged_config, parse_hours
 from core.breakers import FLATTEN
 from core.engine import Engine
 from core.engine_params import EngineParams, Instrument
@@ -71,6 +71,7 @@ def build_engine(cfg: EngineConfig, spec: MarketSpec, seed: int = 0, venue_exec:
     p.live_sharpe_ratio = float(br.live_sharpe_ratio)
     p.live_sharpe_min_bars = int(br.live_sharpe_min_bars)
     p.mc_draws, p.mc_every = int(cfg.risk.mc_draws), int(cfg.risk.mc_every)
+    p.figures_every = int(cfg.risk.figures_every) or FIGURES_AT_SPEED  # 0 unresolved (tests, benchmarks): at speed
     p.bars_per_day = float(spec.bars_per_day)
     p.seed = int(seed)
     hg, hp = cfg.hedge, p.hedge

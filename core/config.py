@@ -163,6 +163,16 @@ class RiskConfig:
     mc_draws: int = 2000  # Monte Carlo VaR scenarios (correlated, from the positions' covariance)
     mc_every: int = 10  # bars between Monte Carlo runs (the last figure stands in between)
     var_window: int = 250  # bars of each symbol's returns behind the book's VaR (historical, parametric)
+    # bars between the display figures of a risk snapshot (NAV VaR parametric and
+    # historical, CVaR, each position's share of the book VaR): computed at the first
+    # bar close and every figures_every-th after it, the last figures standing in
+    # between (as the Monte Carlo's do); a position coming or going remakes the shares
+    # at once. NAV, drawdown, P&L and the VaR breaker's book VaR are every bar.
+    # 0 (auto, made definite before the session is logged: resolve_figures): 10 where
+    # bars come as fast as the engine takes them (--speed max, price files, sweeps),
+    # 1 (every bar) in a paced or live session, where a bar is seconds or minutes.
+    # Under breakers.version 1 always 1 (its VaR breaker judges the NAV parametric figure)
+    figures_every: int = 0
 
 
 @dataclass(frozen=True)
@@ -250,6 +260,7 @@ LEGACY: dict[str, dict[str, Any]] = {
                              "var_limit": "halt"},  # reduce_on (logged) still wins, as it did
                  "stale_bars": 0, "version": 1},
     "broker": {"min_commission_per": "fill"},
+    "risk": {"figures_every": 1},
 }
 
 
@@ -279,6 +290,20 @@ def resolve_signal(cfg: EngineConfig, signal_layer: bool) -> EngineConfig:
         return cfg
     pick = "ensemble" if signal_layer and "ensemble" in cfg.signals.models else "momentum"
     return replace(cfg, strategy=replace(cfg.strategy, signal=pick))
+
+
+FIGURES_AT_SPEED = 10  # risk.figures_every "auto" where bars come as fast as the engine takes them
+
+
+def resolve_figures(cfg: EngineConfig, at_speed: bool) -> EngineConfig:
+    """``risk.figures_every = 0`` (auto) made definite before a session is
+    logged: FIGURES_AT_SPEED when bars come as fast as the engine takes them
+    (``at_speed``: --speed max, price files, sweeps), else 1 (a paced or live
+    session: a bar is seconds or minutes, and the Risk pane's figures should be
+    this bar's)."""
+    if cfg.risk.figures_every != 0:
+        return cfg
+    return replace(cfg, risk=replace(cfg.risk, figures_every=FIGURES_AT_SPEED if at_speed else 1))
 
 
 def parse_hours(text: str) -> tuple[int, int] | None:
@@ -528,6 +553,8 @@ def _check_ranges(cfg: EngineConfig) -> list[str]:
                ("breakers.live_sharpe_min_bars", cfg.breakers.live_sharpe_min_bars),
                ("risk.mc_draws", cfg.risk.mc_draws), ("risk.mc_every", cfg.risk.mc_every)]
     out += [f"{n} must be >= 1, got {v}" for n, v in counts2 if v < 1]
+    if cfg.risk.figures_every < 0:
+        out.append(f"risk.figures_every must be >= 0 (0: auto), got {cfg.risk.figures_every}")
     more = [("limits.max_sector_fraction", cfg.limits.max_sector_fraction),
             ("limits.var_budget", cfg.limits.var_budget),
             ("breakers.trailing_loss", cfg.breakers.trailing_loss),

@@ -88,6 +88,7 @@ class EngineParams:
         self.live_sharpe_min_bars: int = 100
         self.mc_draws: int = 2000
         self.mc_every: int = 10
+        self.figures_every: int = 10  # bars between a risk snapshot's display figures (risk.figures_every)
         self.bars_per_day: float = 390.0
         self.seed: int = 0  # Monte Carlo VaR draws
         self.hedge: HedgeParams = HedgeParams()  # the options overlay (off unless hedge.protect)

@@ -404,10 +404,10 @@ def move_sorted(srt: list[float], x: float, old: float, evict: bool) -> None:
     makes, found by the same comparisons on unboxed doubles instead of a
     rich compare a step (no NaN here: callers keep NaN out)."""
     if evict:
-        lo = 0
-        hi = len(srt)
+        lo: i64 = 0
+        hi: i64 = len(srt)
         while lo < hi:
-            mid = (lo + hi) // 2
+            mid: i64 = (lo + hi) >> 1
             if srt[mid] < old:
                 lo = mid + 1
             else:
@@ -416,7 +416,7 @@ def move_sorted(srt: list[float], x: float, old: float, evict: bool) -> None:
     lo = 0
     hi = len(srt)
     while lo < hi:
-        mid = (lo + hi) // 2
+        mid = (lo + hi) >> 1
         if x < srt[mid]:
             hi = mid
         else:

@@ -41,8 +41,26 @@ class RiskMonitor:
         self.max_drawdown: float = 0.0
         self.last_nav: float = p.initial_cash
         self.nav_returns = RollingWindow(500)
-        self.nav_mean: float = 0.0  # of nav_returns, refreshed when it changes
+        self.nav_mean: float = 0.0  # of nav_returns, refreshed on a figures bar after it changed
         self.nav_sd: float = 0.0
+        self.moments_stale: bool = False
+        # a snapshot's display figures (risk.figures_every; 1 under breaker rules 1,
+        # whose VaR breaker judges var95): the NAV's parametric and historical VaR and
+        # CVaR and the var_contrib text, made on a figures bar (the first bar close and
+        # every fig_every-th after it) and standing in between. Each is the figure
+        # figures_every = 1 gives at that bar (a test holds them equal), and no
+        # decision reads one: the VaR breaker judges var_book, every bar.
+        self.fig_every: int = max(1, p.figures_every) if self.new_rules else 1
+        self.fig_bars: int = 0  # bar closes seen
+        self.fig_due: bool = True
+        self.fig_var95: float = 0.0
+        self.fig_var99: float = 0.0
+        self.fig_hist95: float = 0.0
+        self.fig_hist99: float = 0.0
+        self.fig_cvar95: float = 0.0
+        self.fig_cvar99: float = 0.0
+        self.fig_contrib: str = ""
+        self.fig_keys: list[str] = []  # the symbols fig_contrib names
         self.last_risk: RiskSnapshot | None = None
         # nav_returns in ascending order, kept as the window moves (one insertion
         # and one removal a bar instead of a sort): historical VaR/CVaR read it.
@@ -87,17 +105,24 @@ class RiskMonitor:
 
 
     def update_nav(self) -> float:
+        """A bar close: NAV, its return into the window, peaks and drawdown;
+        whether this bar makes the display figures (``fig_due``)."""
+        self.fig_due = self.fig_bars % self.fig_every == 0
+        self.fig_bars += 1
         nav = self.portfolio.nav()
+        r = self.nav_returns
         if self.last_nav > 0.0:
-            r = self.nav_returns
             x = nav / self.last_nav - 1.0
             evicts = r.full()
             old = r.values[r.pos] if evicts else 0.0  # the return the push evicts
             r.push(x)
             self.keep_sorted(x, old, evicts)
-            # the window changes only here: its mean and sd serve every VaR figure until the next bar
+            self.moments_stale = True
+        if self.moments_stale and self.fig_due:
+            # the window changes only above: its mean and sd serve the parametric figures until the next
             self.nav_mean = r.mean_last(r.count)
             self.nav_sd = r.std_about(self.nav_mean) if r.count >= 2 else 0.0
+            self.moments_stale = False
         self.last_nav = nav
         if nav > self.peak_nav:
             self.peak_nav = nav
@@ -126,20 +151,38 @@ class RiskMonitor:
         pf = self.portfolio
         gross = pf.gross()
         h = self.p.bars_per_day
-        r = self.nav_returns
-        tail = self.sorted_nav_returns()
+        if self.fig_due:
+            tail = self.sorted_nav_returns()
+            self.fig_var99 = self.var_parametric(Z99)
+            self.fig_hist95, self.fig_hist99 = hist_var(tail, 0.95, h), hist_var(tail, 0.99, h)
+            self.fig_cvar95, self.fig_cvar99 = hist_cvar(tail, 0.95, h), hist_cvar(tail, 0.99, h)
+        if self.new_rules and (self.fig_due or self.contrib_moved()):  # a position in or out: at once
+            self.fig_contrib = contrib_text(self.var_contrib)
+            self.fig_keys = list(self.var_contrib)
         snap = new_risk_snapshot(ts, "", nav, pf.cash, gross, pf.net(),
-                            gross / nav if nav > 0.0 else math.inf,
-                            nav - self.day_open_nav, self.drawdown, self.max_drawdown, var,
-                            self.var_parametric(Z99), hist_var(tail, 0.95, h), hist_var(tail, 0.99, h),
-                            hist_cvar(tail, 0.95, h), hist_cvar(tail, 0.99, h),
-                            self.mc95, self.mc99, self.var_book,
-                            contrib_text(self.var_contrib) if self.new_rules else "")
+                                 gross / nav if nav > 0.0 else math.inf,
+                                 nav - self.day_open_nav, self.drawdown, self.max_drawdown, var,
+                                 self.fig_var99, self.fig_hist95, self.fig_hist99, self.fig_cvar95,
+                                 self.fig_cvar99, self.mc95, self.mc99, self.var_book,
+                                 self.fig_contrib if self.new_rules else "")
         self.last_risk = snap
         return snap
 
+    def contrib_moved(self) -> bool:
+        """The positions in ``var_contrib`` are not those ``fig_contrib`` names."""
+        c = self.var_contrib
+        if len(c) != len(self.fig_keys):
+            return True
+        for k in self.fig_keys:
+            if k not in c:
+                return True
+        return False
+
     def var95(self) -> float:
-        return self.var_parametric(Z95)
+        """The parametric 95% figure of this bar's snapshot (made on a figures bar)."""
+        if self.fig_due:
+            self.fig_var95 = self.var_parametric(Z95)
+        return self.fig_var95
 
     def var_parametric(self, z: float) -> float:
         """One-day parametric VaR of NAV from bar returns (positive fraction):

@@ -103,19 +103,25 @@ def inputs(seed: int) -> list[object]:
     return out
 
 
-def digest(case: str, seed: int = 5) -> tuple[str, int]:
-    cfg = config_from_dict(CASES[case])
+def run_case(case: str, seed: int = 5, figures_every: int = 1) -> list[object]:
+    """Every row the engine returns for ``case``. The digests below were taken
+    with a snapshot's display figures every bar (``risk.figures_every`` 1, as
+    before it existed); tests/test_risk_figures.py holds the default cadence
+    to these rows."""
+    cfg = config_from_dict({**CASES[case], "risk": {**CASES[case].get("risk", {}), "figures_every": figures_every}})
     if case == "legacy_v1":
         cfg = logged_config(cfg.to_dict())
     sim = Simulator(seed, bar_ms=BAR_MS)
     eng = build_engine(cfg, sim.spec, seed)
+    return [out for ev in inputs(seed) for out in eng.process(ev)]
+
+
+def digest(case: str, seed: int = 5) -> tuple[str, int]:
     h = hashlib.sha256()
-    rows = 0
-    for ev in inputs(seed):
-        for out in eng.process(ev):
-            rows += 1
-            h.update(f"{kind_of(out)}\t{out.ts}\t{out.symbol}\t{encode_payload(out)}\n".encode())  # type: ignore[attr-defined]
-    return h.hexdigest(), rows
+    rows = run_case(case, seed)
+    for out in rows:
+        h.update(f"{kind_of(out)}\t{out.ts}\t{out.symbol}\t{encode_payload(out)}\n".encode())  # type: ignore[attr-defined]
+    return h.hexdigest(), len(rows)
 
 
 GOLDEN: dict[str, str] = {

@@ -70,7 +70,8 @@ def trips(out: list[object], name: str) -> list[BreakerChanged]:
 
 
 def two_symbol_book(measure: str, qty_a: float = 2000.0, qty_b: float = -1000.0, n: int = 60):  # type: ignore[no-untyped-def]
-    cfg = replace(quiet(var_measure=measure), risk=RiskConfig(var_window=250, mc_draws=4000, mc_every=1))
+    cfg = replace(quiet(var_measure=measure), risk=RiskConfig(var_window=250, mc_draws=4000, mc_every=1,
+                                                                figures_every=1))  # the shares every bar
     eng = make_engine(cfg)
     rng = np.random.default_rng(3)
     pa, pb = 100.0, 50.0

@@ -374,7 +374,7 @@ def test_the_fixture_was_logged_from_these_inputs_and_configs() -> None:
         # reduce_on's default changed from ("var_limit",) when on_trip took over
         then = logged_config(old["engine"])
         now = replace(cfg, breakers=replace(cfg.breakers, reduce_on=("var_limit",), **LEGACY["breakers"]),
-                      broker=replace(cfg.broker, **LEGACY["broker"]))
+                      broker=replace(cfg.broker, **LEGACY["broker"]), risk=replace(cfg.risk, **LEGACY["risk"]))
         assert then == now
         assert old["market"] == setup["market"]
         inputs = [tuple(r[1:5]) for r in stored[name]["rows"] if r[5]]
