@@ -1,6 +1,7 @@
 """Engine throughput with every input and decision logged, against raw SQLite.
 
     .venv/bin/python benchmarks/engine_logged.py [--bars N] [--repeats R] [--json] [--split]
+    .venv/bin/python benchmarks/engine_logged.py --kind-index [--bars N] [--repeats R]
 
 Ours: the crossover of engine_bars.py (crossover.py) run as ``console run
 --headless`` runs a session: ``core.session.Session`` over the bar inputs with
@@ -12,6 +13,10 @@ Raw: the same rows (the engine's output for the same bars, encoded exactly as
 the writer encodes them, outside the timer) inserted with ``executemany`` into
 the same schema, WAL, synchronous=NORMAL, 5,000 event rows per transaction
 (rawsql.py). Both in fresh processes, alternating, best of R.
+
+--kind-index: ours only, on a log with and without the events table's
+(session, kind) index (dropped before the session starts), alternating, each
+run printed: what the index costs a logged session's small commits.
 """
 
 from __future__ import annotations
@@ -52,11 +57,17 @@ def _split_writer() -> dict[str, float]:
     return spent
 
 
-def child_log(n: int, db: Path, split: bool = False) -> None:
+def child_log(n: int, db: Path, split: bool = False, no_index: bool = False) -> None:
     import crossover
     from core.session import Session
     from storage import LogWriter
 
+    if no_index:
+        from storage.schema import open_db
+
+        made = open_db(db)  # the schema as a session's log has it, then without the index
+        made.execute("DROP INDEX events_session_kind")
+        made.close()
     spent = _split_writer() if split else None
     eng = crossover.engine()
     writer = LogWriter(db, {"id": "bench"})
@@ -141,12 +152,23 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--split", action="store_true",
                     help="also time the writer's parts in one logged run (slower: it is instrumented)")
+    ap.add_argument("--kind-index", action="store_true",
+                    help="ours on a log with and without the (session, kind) index, alternating")
+    ap.add_argument("--no-index", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         if a.child == "log":
-            child_log(a.bars, a.db, a.split)
+            child_log(a.bars, a.db, a.split, a.no_index)
         else:
             child_raw(a.bars, a.db)
+        return
+    if a.kind_index:
+        for _ in range(a.repeats):
+            for label, extra in (("with the kind index", []), ("without it", ["--no-index"])):
+                with tempfile.TemporaryDirectory() as d:
+                    r = child([str(_common.BENCH / "engine_logged.py"), "--child", "log", "--bars", str(a.bars),
+                               "--db", str(Path(d) / "bench.db"), *extra])
+                print(f"{label:20s} {r['rate']:10,.0f} bars/s  {r['seconds']:.2f} s")
         return
     if a.split:
         with tempfile.TemporaryDirectory() as d:
