@@ -493,15 +493,15 @@ DECISION_KINDS: Final = {
 # without it, for the events made on every bar.
 
 
+_NEW: Final = tuple.__new__
+
+
 def new_bar_closed(ts: int, symbol: str, o: float, h: float, lo: float, c: float, v: float) -> BarClosed:
     return _NEW(BarClosed, (ts, symbol, o, h, lo, c, v))
 
 
 def new_signal(ts: int, symbol: str, model: str, value: float, confidence: float) -> Signal:
     return _NEW(Signal, (ts, symbol, model, value, confidence))
-
-
-_NEW: Final = tuple.__new__
 
 
 def new_risk_snapshot(ts: int, symbol: str, nav: float, cash: float, gross: float, net: float, leverage: float,

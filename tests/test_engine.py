@@ -267,3 +267,19 @@ def test_round_trip_losses_trip_the_losing_streak_breaker():
         out = feed(eng, [Tick(3 + 2 * i, "AAA", 100.0, 1.0)])
     assert eng.brk.losses.state == "TRIPPED" and eng.state.state == "HALTED"
     assert of(StateChanged, out)[0].new == "HALTED"
+
+
+def test_the_compiled_event_factories_make_the_namedtuples_constructors_make() -> None:
+    from core.events import BarClosed, RiskSnapshot, Signal, new_bar_closed, new_risk_snapshot, new_signal
+
+    pairs = [
+        (new_bar_closed(5, "A", 1.0, 2.0, 0.5, 1.5, 10.0), BarClosed(5, "A", 1.0, 2.0, 0.5, 1.5, 10.0)),
+        (new_signal(5, "A", "momentum", -0.25, 1.0), Signal(5, "A", "momentum", -0.25, 1.0)),
+        (new_risk_snapshot(5, "", *[float(i) for i in range(17)], "A=1.0"),
+         RiskSnapshot(5, "", *[float(i) for i in range(17)], "A=1.0")),  # type: ignore[arg-type]
+    ]
+    for made, want in pairs:
+        assert type(made) is type(want)
+        assert made == want and hash(made) == hash(want)
+        assert made._asdict() == want._asdict()
+        assert repr(made) == repr(want)
