@@ -85,6 +85,8 @@ class Books:
         if self.p.vol_target > 0.0:
             vs = self.sizer.vol_scaling(sym)
             full *= vs
+        if not full < math.inf:
+            return  # a price so small that NAV / price overflows (or a NaN scale): no size, no order
         n = len(self.names)
         ks: list[float] = []  # each book's Kelly scale (empty: Kelly is off)
         kelly = ""

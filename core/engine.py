@@ -621,6 +621,8 @@ class Engine(BreakerHost):
             k = self.sizer.kelly_scaling(self.p.signal, sym)
             full *= k
             kelly = f" kelly {k:.2f}"
+        if not full < math.inf:
+            return  # a price so small that NAV / price overflows (or a NaN scale): no size, no order
         target = 0.0
         if confidence >= 1.0:
             target = math.floor(abs(value) * scale * full / lot) * lot * (1.0 if value >= 0.0 else -1.0)

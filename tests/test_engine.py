@@ -283,3 +283,21 @@ def test_the_compiled_event_factories_make_the_namedtuples_constructors_make() -
         assert made == want and hash(made) == hash(want)
         assert made._asdict() == want._asdict()
         assert repr(made) == repr(want)
+
+
+def test_a_price_too_small_to_size_against_makes_no_order_and_no_crash() -> None:
+    """A fuzzed file's 1e-320 (positive, finite) passed as a price; NAV /
+    price overflowed to inf, and a flat view times it made a NaN target that
+    stopped the session. Files now refuse such a price at load; the engine
+    makes no order it cannot size, whatever the source."""
+    from core.config import SignalsConfig
+    from core.events import ModelActivated, ModelSignal, OrderIntent
+
+    eng = make_engine(EngineConfig(strategy=StrategyConfig(signal="forest"), signals=SignalsConfig(models=("forest",))))
+    out: list[object] = []
+    out += eng.process(Tick(1, "AAA", 1e-320, 1.0))
+    out += eng.process(ModelActivated(1, "", "forest", 1, "a1", 1.5, "fit"))
+    for value in (0.0, 0.7, -0.7):
+        out += eng.process(ModelSignal(2, "AAA", "forest", value, 0.9, 1.0, 1))
+    assert not [e for e in out if isinstance(e, OrderIntent)]
+    assert eng.orders_accepted == 0

@@ -340,6 +340,8 @@ GOOD = "Date,Open,High,Low,Close,Volume\n2020-01-02,10,11,9,10.5,100\n"
         pytest.param(GOOD + "2020-01-03,10,11,9,-3.2,100\n", "line 3", ["Close is negative (-3.2)"],
                      id="negative-close"),
         pytest.param(GOOD + "2020-01-03,0,11,9,10,100\n", "line 3", ["Open is zero"], id="zero-open"),
+        pytest.param(GOOD + "2020-01-03,10,11,1e-320,10,100\n", "line 3", ["Low is below 1e-12, no instrument's price"],
+                     id="subnormal-low"),  # NAV / price overflowed the sizing to inf (a fuzzed file)
         pytest.param(GOOD + "2020-01-03,10,11,9,abc,100\n", "line 3", ["Close is not a number ('abc')"],
                      id="non-numeric"),
         pytest.param(GOOD + "2020-01-03,10,NaN,9,10,100\n", "line 3", ["High is NaN"], id="nan"),

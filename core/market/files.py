@@ -80,7 +80,7 @@ header-only file, a missing header row (the first line holds a date or a
 number), a column name given twice, no recognisable date column, no price
 columns, a row with
 the wrong number of fields, an empty or unparseable date, a non-numeric, NaN,
-infinite, zero, negative or absurd (above ``MAX_PRICE``, 1e12) price (``NaN``/``inf`` text is never a missing
+infinite, zero, negative or absurd (above ``MAX_PRICE``, 1e12, or below ``MIN_PRICE``, 1e-12) price (``NaN``/``inf`` text is never a missing
 marker), a partly missing OHLC row, a negative,
 NaN or infinite volume, High below Low, Open/Close further outside the
 range than the tolerance, timestamps out of order, duplicate timestamps for
@@ -133,6 +133,10 @@ DAY_MS = 86_400_000
 # trades near 1e6); 1e308 "prices" once passed as a confirmed gap and sent
 # inf and NaN into every risk figure and model
 MAX_PRICE = 1e12
+# and one below this is too (the cheapest traded tokens print near 1e-8): a
+# fuzzed file's 1e-320 passed as a price, and NAV / price overflowed the
+# sizing to inf (a NaN target and a stopped session)
+MIN_PRICE = 1e-12
 # columns of one file (a wide file: one per symbol); the engine's per-bar work
 # grows with the symbols, and 10,000 of them took ~15 minutes to fail or finish
 MAX_COLUMNS = 1_000
@@ -844,7 +848,7 @@ def _price_column(field: str, cells: list[str], present: np.ndarray,
     out = np.zeros(len(cells), dtype=np.float64)
     limit = len(sub) if bad is None else bad
     good = vals[:limit]
-    problems = ~np.isfinite(good) | ((good < 0) if is_volume else ((good <= 0) | (good > MAX_PRICE)))
+    problems = ~np.isfinite(good) | ((good < 0) if is_volume else ((good < MIN_PRICE) | (good > MAX_PRICE)))
     first = int(np.argmax(problems)) if problems.any() else None
     if bad is not None and first is None:
         return out, _Fail(int(idx[bad]), f"{field} is not a number ({_show(sub[bad])})")
@@ -860,6 +864,8 @@ def _price_column(field: str, cells: list[str], present: np.ndarray,
         return out, _Fail(row, f"{field} is zero ({_clip(raw)})")
     if v > MAX_PRICE:
         return out, _Fail(row, f"{field} is above {MAX_PRICE:g}, no instrument's price ({_clip(raw)})")
+    if v > 0:
+        return out, _Fail(row, f"{field} is below {MIN_PRICE:g}, no instrument's price ({_clip(raw)})")
     return out, _Fail(row, f"{field} is negative ({_clip(raw)})")
 
 
