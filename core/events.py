@@ -273,7 +273,10 @@ class RiskSnapshot(NamedTuple):
     ``max_drawdown``, VaR and CVaR as positive loss fractions of NAV, one-day
     horizon, from the NAV's bar returns (parametric: Gaussian; hist:
     empirical quantile scaled by sqrt(bars a day); mc: seeded draws);
-    ``leverage`` = gross / NAV."""
+    ``leverage`` = gross / NAV. The NAV's VaR/CVaR figures (var95 ..
+    cvar_hist99) and ``var_contrib`` are those of the last figures bar
+    (``risk.figures_every``), as the mc figures are of the last Monte Carlo
+    run; the rest are this bar's."""
 
     ts: int
     symbol: str
