@@ -5,8 +5,11 @@
 
 Ours: the crossover of engine_bars.py (crossover.py) run as ``console run
 --headless`` runs a session: ``core.session.Session`` over the bar inputs with
-a ``storage.LogWriter`` sink (its defaults: durable, synchronous=FULL, a
-write-ahead flush before each accepted order). Timed: ``Session.run()`` plus
+a ``storage.LogWriter`` sink (its defaults: durable, synchronous=FULL), the
+paper broker inside the engine, so no write-ahead flush (core.session.Session.step:
+those are for orders that leave the process). Also run, and printed beside it:
+"venue", the same session with a venue that takes nothing (so a write-ahead
+flush before each accepted order, as a venue session makes). Timed: ``Session.run()`` plus
 ``LogWriter.close()``, so every row is committed when the clock stops (the
 inputs are built in chunks inside the loop, about 1 us each).
 Raw: the same rows (the engine's output for the same bars, encoded exactly as
@@ -30,7 +33,8 @@ from typing import Any
 import _common
 from _common import Row, alternate, child, emit
 
-TARGET = 300_000.0  # bars/s
+# Issue 7 put it as "at least 300k bars/s, i.e. at least half of raw executemany"; issue 15 as
+# >= 0.5x raw. The ratio is the target: raw itself inserts these rows at about 53k bars/s here.
 TARGET_RATIO = 0.5  # of raw
 
 
@@ -57,7 +61,18 @@ def _split_writer() -> dict[str, float]:
     return spent
 
 
-def child_log(n: int, db: Path, split: bool = False, no_index: bool = False) -> None:
+class _QuietVenue:
+    """A venue that sends nothing and reports nothing: the session's venue path
+    (a write-ahead flush before each accepted order) with no venue work."""
+
+    def take_inputs(self, ts: int) -> list[object]:
+        return []
+
+    def after_step(self, base: int, out: list[object]) -> None:
+        pass
+
+
+def child_log(n: int, db: Path, split: bool = False, no_index: bool = False, venue: bool = False) -> None:
     import crossover
     from core.session import Session
     from storage import LogWriter
@@ -85,6 +100,8 @@ def child_log(n: int, db: Path, split: bool = False, no_index: bool = False) -> 
     writer.flush = counted  # type: ignore[method-assign]
     source = (ev for evs in crossover.event_chunks(n) for ev in evs)
     session = Session(eng, source, writer, "bench", speed=None)
+    if venue:
+        session.venue = _QuietVenue()
     t = time.perf_counter()
     session.run()
     writer.close(clean=not session.error)
@@ -127,27 +144,30 @@ def run(mode: str, n: int) -> dict[str, Any]:
 
 
 def measure(bars: int, repeats: int) -> list[Row]:
-    best = alternate({"log": lambda: run("log", bars), "raw": lambda: run("raw", bars)}, repeats)
-    log, raw = best["log"], best["raw"]
+    best = alternate({"log": lambda: run("log", bars), "venue": lambda: run("venue", bars),
+                      "raw": lambda: run("raw", bars)}, repeats)
+    log, venue, raw = best["log"], best["venue"], best["raw"]
     ratio = log["rate"] / raw["rate"]
     detail = (f"{bars:,} bars ({log['rows']:,} rows), best of {repeats}; raw executemany "
               f"{raw['rate']:,.0f} bars/s ({raw['rows'] / raw['seconds']:,.0f} rows/s) -> ours {ratio:.2f}x raw "
-              f"(target {TARGET_RATIO}x); {log['flushes']:,} write-ahead flushes (one per accepted order), "
-              f"the engine waiting in them {log['flush_s']:.2f} s of {log['seconds']:.2f} s")
+              f"(target {TARGET_RATIO}x); {log['orders']:,} orders, {log['flushes']:,} write-ahead flushes "
+              f"(the paper broker is in the engine); with a venue's write-ahead flush before each "
+              f"order {venue['rate']:,.0f} bars/s ({venue['rate'] / raw['rate']:.2f}x raw; "
+              f"{venue['flushes']:,} flushes, the engine waiting in them {venue['flush_s']:.2f} s "
+              f"of {venue['seconds']:.2f} s)")
     if log["error"]:
         detail += f"; SESSION ERROR: {log['error']}"
     return [Row("2", "engine bars/s, every event logged", f"{log['rate']:,.0f} bars/s",
-                f">= {TARGET:,.0f} bars/s and >= {TARGET_RATIO}x raw",
-                log["rate"] >= TARGET and ratio >= TARGET_RATIO and not log["error"],
-                min(log["rate"] / TARGET, ratio / TARGET_RATIO), detail,
-                {"bars": bars, "log": log, "raw": raw, "ratio_to_raw": ratio})]
+                f">= {TARGET_RATIO}x raw", ratio >= TARGET_RATIO and not log["error"],
+                ratio / TARGET_RATIO, detail,
+                {"bars": bars, "log": log, "venue": venue, "raw": raw, "ratio_to_raw": ratio})]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bars", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--child", choices=("log", "raw"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=("log", "venue", "raw"), help=argparse.SUPPRESS)
     ap.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--split", action="store_true",
@@ -157,8 +177,8 @@ def main() -> None:
     ap.add_argument("--no-index", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        if a.child == "log":
-            child_log(a.bars, a.db, a.split, a.no_index)
+        if a.child in ("log", "venue"):
+            child_log(a.bars, a.db, a.split, a.no_index, venue=a.child == "venue")
         else:
             child_raw(a.bars, a.db)
         return
