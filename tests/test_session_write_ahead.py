@@ -13,7 +13,7 @@ from core.build import build_engine
 from core.config import EngineConfig
 from core.events import OrderAccepted
 from core.market.sim import Simulator
-from core.session import MemorySink, Session
+from core.session import GC_GEN0, MemorySink, Session
 
 EVENTS = 6_000
 
@@ -84,24 +84,27 @@ def test_the_paper_broker_still_commits_a_confirmed_command() -> None:
 
 def test_the_collector_is_frozen_for_the_run_and_only_for_it() -> None:
     gc.unfreeze()
-    seen: list[int] = []
+    before = gc.get_threshold()
+    seen: list[tuple[int, tuple[int, ...]]] = []
     sim = Simulator(seed=2)
 
     def source() -> Iterator[object]:
         for i, ev in enumerate(sim):
             if i == 100:
-                seen.append(gc.get_freeze_count())
+                seen.append((gc.get_freeze_count(), gc.get_threshold()))
             yield ev
 
     s = Session(build_engine(EngineConfig(), sim.spec), source(), CountingSink(), "wa", speed=None,
                 max_events=500)
     s.run()
-    assert seen and seen[0] > 0  # the engine, the simulator, pytest: frozen while it ran
-    assert gc.get_freeze_count() == 0
+    assert seen and seen[0][0] > 0  # the engine, the simulator, pytest: frozen while it ran
+    assert seen[0][1] == (max(before[0], GC_GEN0), *before[1:])
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
 
 
 def test_a_failing_run_unfreezes_too() -> None:
     gc.unfreeze()
+    before = gc.get_threshold()
 
     def source() -> Iterator[object]:
         raise RuntimeError("feed broke")
@@ -111,3 +114,4 @@ def test_a_failing_run_unfreezes_too() -> None:
     s = Session(build_engine(EngineConfig(), sim.spec), source(), CountingSink(), "wa", speed=None)
     s.run()
     assert s.error == "session stopped: feed broke" and gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
