@@ -20,6 +20,12 @@ the same schema, WAL, synchronous=NORMAL, 5,000 event rows per transaction
 --kind-index: ours only, on a log with and without the events table's
 (session, kind) index (dropped before the session starts), alternating, each
 run printed: what the index costs a logged session's small commits.
+
+--halt N [--max-backlog EVENTS]: N sessions over 200k bars (max speed, logged as above), each
+halted from another thread at a random moment 0.4-0.8 s in; prints how long
+each halt took to be confirmed (committed with everything queued before it,
+as the console's key and ``console halt`` wait for) and the events queued at
+the press: what the writer's backlog bound (storage.writer.MAX_BACKLOG) buys.
 """
 
 from __future__ import annotations
@@ -113,6 +119,34 @@ def child_log(n: int, db: Path, split: bool = False, no_index: bool = False, ven
     emit(out)
 
 
+def child_halt(n: int, db: Path, seed: int, max_backlog: int) -> None:
+    import random
+    import threading
+
+    import crossover
+    from core.session import Session
+    from storage import LogWriter
+
+    eng = crossover.engine()
+    writer = LogWriter(db, {"id": "bench"}, **({"max_backlog": max_backlog} if max_backlog else {}))
+    source = (ev for evs in crossover.event_chunks(n) for ev in evs)
+    session = Session(eng, source, writer, "bench", speed=None)
+    runner = threading.Thread(target=session.run)
+    runner.start()
+    time.sleep(0.4 + random.Random(seed).random() * 0.4)
+    done: list[float] = []
+    t0 = time.perf_counter()
+    queued = writer._queued - writer._worker.taken
+    session.submit("halt", reason="benchmark", who="engine_logged.py",
+                   done=lambda seq, refusal: done.append(time.perf_counter()))
+    while not done and runner.is_alive():
+        time.sleep(0.0005)
+    session.stop()
+    runner.join()
+    writer.close(clean=True)
+    emit({"ms": (done[0] - t0) * 1e3 if done else -1.0, "queued": queued, "ended": not done})
+
+
 def child_raw(n: int, db: Path) -> None:
     import crossover
     import rawsql
@@ -167,7 +201,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bars", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--child", choices=("log", "venue", "raw"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=("log", "venue", "raw", "halt"), help=argparse.SUPPRESS)
     ap.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--split", action="store_true",
@@ -175,12 +209,30 @@ def main() -> None:
     ap.add_argument("--kind-index", action="store_true",
                     help="ours on a log with and without the (session, kind) index, alternating")
     ap.add_argument("--no-index", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--halt", type=int, default=0, metavar="N",
+                    help="N sessions each halted at a random moment: the time to a confirmed halt")
+    ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--max-backlog", type=int, default=0, metavar="EVENTS",
+                    help="with --halt: the writer's backlog bound instead of its default")
     a = ap.parse_args()
     if a.child:
-        if a.child in ("log", "venue"):
+        if a.child == "halt":
+            child_halt(a.bars, a.db, a.seed, a.max_backlog)
+        elif a.child in ("log", "venue"):
             child_log(a.bars, a.db, a.split, a.no_index, venue=a.child == "venue")
         else:
             child_raw(a.bars, a.db)
+        return
+    if a.halt:
+        for i in range(a.halt):
+            with tempfile.TemporaryDirectory() as d:
+                r = child([str(_common.BENCH / "engine_logged.py"), "--child", "halt", "--bars", "200000",
+                           "--seed", str(i), "--max-backlog", str(a.max_backlog),
+                           "--db", str(Path(d) / "bench.db")])
+            if r["ended"]:
+                print("the session ended before the halt was confirmed")
+            else:
+                print(f"halt confirmed after {r['ms']:7.1f} ms; {r['queued']:,} events queued at the press")
         return
     if a.kind_index:
         for _ in range(a.repeats):

@@ -34,7 +34,16 @@ from storage.schema import (
 
 BATCH_ROWS: Final = 5_000
 BATCH_SECONDS: Final = 0.05
-MAX_BACKLOG: Final = 200_000  # queued batches before write() waits for the writer
+# Events queued and not yet taken by the writer before write() waits, and how far it waits
+# them down. A confirmed operator command (a halt) is committed with everything queued
+# before it, so this bounds the wait for a confirmation: at about 250k rows/s here, 25,000
+# rows is 0.1 s. It was 200,000 batches: a max-speed session over bars (2.5 rows a batch;
+# one bar close of 20 names is one batch of 60+) then had ~94,000 batches queued and a halt
+# took 1.1 s to be confirmed, once the paper broker's orders stopped flushing (issue 15's
+# notes). Down to a tenth, not a half: the engine then sleeps while the writer works alone,
+# as with an unbounded queue, instead of the two contending for the GIL.
+MAX_BACKLOG: Final = 25_000
+BACKLOG_RESUME: Final = 10  # write() goes on once the backlog is down to MAX_BACKLOG // this
 _POLL_S: Final = 0.05  # how often a waiting flush checks the thread is alive
 
 _META_KEYS: Final = frozenset({
@@ -141,6 +150,8 @@ class LogWriter:
         self._wake = threading.Event()
         self._batch_rows, self._max_backlog = batch_rows, max_backlog
         self._unsignalled = 0  # events appended since the writer was last woken
+        self._queued = 0  # events written (this thread) ...
+        # ... and taken by the writer thread (self._worker.taken): the backlog is the difference
         self._error: str | None = None
         self._reported = False  # the error has reached the caller once
         self._closed = False
@@ -177,8 +188,10 @@ class LogWriter:
         """Enqueue events numbered ``seq_start``, ``seq_start + 1``, ...
 
         Cheap: rows are committed later on the writer thread. It waits only
-        when ``max_backlog`` batches are queued (the disk cannot keep up:
-        better a slower engine than an unbounded queue or unlogged trading).
+        when more than ``max_backlog`` events are queued and not yet taken by
+        the writer, until a tenth of that is left (the disk cannot keep up, or
+        a max-speed feed outruns it: better a slower engine than an unbounded
+        queue, unlogged trading, or a halt that waits seconds to be confirmed).
         Raises StorageError once the writer has failed."""
         # the engine calls this once per input: the common case is kept to a few
         # attribute reads (log_writer.py's 200k writes, the writer idle: 0.11 s -> 0.09 s)
@@ -199,7 +212,9 @@ class LogWriter:
             unsignalled = 0
             self._wake.set()
         self._unsignalled = unsignalled
-        if len(pending) > self._max_backlog:
+        queued = self._queued + n
+        self._queued = queued
+        if queued - self._worker.taken > self._max_backlog:
             self._wait_for_backlog()
 
     def _bad_seq(self, seq_start: int) -> None:
@@ -265,7 +280,8 @@ class LogWriter:
 
     def _wait_for_backlog(self) -> None:
         self._wake.set()
-        while len(self._pending) > self._max_backlog // 2 and self._thread.is_alive():
+        low, worker = self._max_backlog // BACKLOG_RESUME, self._worker
+        while self._queued - worker.taken > low and self._thread.is_alive():
             time.sleep(0.001)
         self._raise_error()
 
@@ -312,6 +328,7 @@ class _Worker:
         self.artifacts: list[tuple[Any, ...]] = []
         self.updates: dict[str, Any] = {}
         self.pending_seq: int | None = None  # highest seq in the buffers
+        self.taken = 0  # events taken from the queue so far (LogWriter's backlog is written - taken)
         self.committed_seq: int | None = None
         self.last_commit = time.monotonic()
 
@@ -346,7 +363,9 @@ class _Worker:
         """Process queued items in order; True once the close marker is done."""
         while pending:
             if type(pending[0]) is tuple:  # event batches, up to a commit's worth, in one compiled call
+                cells = len(self.events)
                 last = add_batches(self.sid, pending, self.batch_cells, self.events, self.orders, self.fills)
+                self.taken += (len(self.events) - cells) // _EVENT_COLS
                 if last >= 0:
                     self.pending_seq = last
                 if len(self.events) >= self.batch_cells:

@@ -418,3 +418,40 @@ def test_a_large_batch_through_the_writer_reads_back_in_order(db_file: Path) -> 
     rows = list(iter_events(open_db(db_file, create=False, readonly=True), "s1"))
     assert [r[0] for r in rows] == list(range(1, len(events) + 1))
     assert [from_row(kind, ts, symbol, payload) for _, kind, ts, symbol, payload, _ in rows] == events
+
+
+def test_the_backlog_counts_events_not_batches(db_file: Path) -> None:
+    """One bar close of many names is one batch of many rows: the wait for a
+    confirmed halt is bounded by the events queued, so the bound counts them."""
+    w = LogWriter(db_file, {"id": "s1"}, busy_timeout_s=0.5, max_backlog=10)
+    blocker = sqlite3.connect(db_file, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        w.write(1, ticks(1))
+        time.sleep(0.2)  # the writer is now stuck committing seq 1
+        w.write(2, ticks(10))  # 10 queued: at the limit, no wait
+        with pytest.raises(StorageError, match="locked"):
+            w.write(12, ticks(5))  # one batch, but 15 events queued: waits, then the failure
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+
+def test_a_writer_that_keeps_up_never_makes_write_wait(db_file: Path) -> None:
+    w = LogWriter(db_file, {"id": "s1"}, max_backlog=100)
+    waits = 0
+    real = w._wait_for_backlog
+
+    def counted() -> None:
+        nonlocal waits
+        waits += 1
+        real()
+
+    w._wait_for_backlog = counted  # type: ignore[method-assign]
+    seq = 1
+    for _ in range(200):
+        w.write(seq, ticks(50))  # 50 events a batch, each batch over half the limit
+        seq += 50
+        w.flush()  # the writer takes everything before the next
+    w.close(clean=True)
+    assert waits == 0 and count_events(db_file, "s1") == 10_000
