@@ -36,14 +36,17 @@ BATCH_ROWS: Final = 5_000
 BATCH_SECONDS: Final = 0.05
 # Events queued and not yet taken by the writer before write() waits, and how far it waits
 # them down. A confirmed operator command (a halt) is committed with everything queued
-# before it, so this bounds the wait for a confirmation: at about 250k rows/s here, 25,000
-# rows is 0.1 s. It was 200,000 batches: a max-speed session over bars (2.5 rows a batch;
-# one bar close of 20 names is one batch of 60+) then had ~94,000 batches queued and a halt
-# took 1.1 s to be confirmed, once the paper broker's orders stopped flushing (issue 15's
-# notes). Down to a tenth, not a half: the engine then sleeps while the writer works alone,
-# as with an unbounded queue, instead of the two contending for the GIL.
-MAX_BACKLOG: Final = 25_000
-BACKLOG_RESUME: Final = 10  # write() goes on once the backlog is down to MAX_BACKLOG // this
+# before it, so this bounds the wait for a confirmation (about 4 us an event here, plus the
+# writer's buffer of at most BATCH_ROWS). It was 200,000 batches: a max-speed session over
+# bars (2.5 rows a batch; one bar close of 20 names is one batch of 60+) then had ~94,000
+# batches queued and a halt took 1.1 s to be confirmed, once the paper broker's orders
+# stopped flushing (issue 15's notes). The price: 20k logged crossover bars 0.77 s best
+# against 0.72 with 25,000 (four rounds alternating). Inserting rows ahead of their commit
+# shortened the wait further but held SQLite's write lock nearly all the time at max
+# speed: another writer of the same file (a second session, the alert store) then waited
+# up to 1.8 s against 41 ms, so it was not kept.
+MAX_BACKLOG: Final = 2_000
+BACKLOG_RESUME: Final = 2  # write() goes on once the backlog is down to MAX_BACKLOG // this
 _POLL_S: Final = 0.05  # how often a waiting flush checks the thread is alive
 
 _META_KEYS: Final = frozenset({
@@ -189,7 +192,7 @@ class LogWriter:
 
         Cheap: rows are committed later on the writer thread. It waits only
         when more than ``max_backlog`` events are queued and not yet taken by
-        the writer, until a tenth of that is left (the disk cannot keep up, or
+        the writer, until half of that is left (the disk cannot keep up, or
         a max-speed feed outruns it: better a slower engine than an unbounded
         queue, unlogged trading, or a halt that waits seconds to be confirmed).
         Raises StorageError once the writer has failed."""
