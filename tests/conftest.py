@@ -12,6 +12,7 @@ import pytest
 from core.build import build_engine
 from core.config import EngineConfig
 from core.market.spec import InstrumentSpec, MarketSpec
+from core.session import MemorySink
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SPEC = MarketSpec((InstrumentSpec("AAA", "equity", 1.0), InstrumentSpec("BBB", "equity", 1.0)),
@@ -98,3 +99,15 @@ def ray_local():  # type: ignore[no-untyped-def]
     yield ray
     if started:
         ray.shutdown()
+
+
+class FlushSink(MemorySink):
+    """Remembers how far each flush reached (what a LogWriter would have committed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.durable = 0
+
+    def flush(self) -> None:
+        super().flush()
+        self.durable = len(self.rows)

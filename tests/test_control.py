@@ -33,6 +33,7 @@ from core.config import EngineConfig
 from core.events import Command
 from core.market.sim import Simulator
 from core.session import MemorySink, Session
+from tests.conftest import FlushSink
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,18 +82,6 @@ def pid_gone(pid: int) -> bool:
 
 
 # ------------------------------------------------------------ in process
-
-
-class FlushSink(MemorySink):
-    """Remembers how far each flush reached (what a LogWriter would have committed)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.durable = 0
-
-    def flush(self) -> None:
-        super().flush()
-        self.durable = len(self.rows)
 
 
 def session_thread(sock: Path, **kw: object) -> tuple[Session, ControlServer, threading.Thread]:

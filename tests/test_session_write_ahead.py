@@ -13,27 +13,16 @@ from core.build import build_engine
 from core.config import EngineConfig
 from core.events import OrderAccepted
 from core.market.sim import Simulator
-from core.session import GC_GEN0, MemorySink, Session
+from core.session import GC_GEN0, Session
+from tests.conftest import FlushSink
 
 EVENTS = 6_000
-
-
-class CountingSink(MemorySink):
-    """How many rows each flush would have made durable."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.durable = 0
-
-    def flush(self) -> None:
-        super().flush()
-        self.durable = len(self.rows)
 
 
 class RecordingVenue:
     """Sees each step's events after the session's write-ahead point."""
 
-    def __init__(self, sink: CountingSink) -> None:
+    def __init__(self, sink: FlushSink) -> None:
         self.sink = sink
         self.seen: list[tuple[int, int, bool]] = []  # (rows through this step, durable then, had an order)
 
@@ -45,13 +34,13 @@ class RecordingVenue:
                           any(isinstance(e, OrderAccepted) for e in out)))
 
 
-def session(sink: CountingSink) -> Session:
+def session(sink: FlushSink) -> Session:
     sim = Simulator(seed=2)
     return Session(build_engine(EngineConfig(), sim.spec), sim, sink, "wa", speed=None, max_events=EVENTS)
 
 
 def test_a_venue_sees_an_accepted_order_only_once_it_is_flushed() -> None:
-    sink = CountingSink()
+    sink = FlushSink()
     s = session(sink)
     venue = RecordingVenue(sink)
     s.venue = venue
@@ -64,7 +53,7 @@ def test_a_venue_sees_an_accepted_order_only_once_it_is_flushed() -> None:
 
 
 def test_the_paper_broker_makes_no_write_ahead_flush() -> None:
-    sink = CountingSink()
+    sink = FlushSink()
     s = session(sink)
     s.run()
     assert not s.error and s.engine.orders_accepted > 0
@@ -74,7 +63,7 @@ def test_the_paper_broker_makes_no_write_ahead_flush() -> None:
 
 
 def test_the_paper_broker_still_commits_a_confirmed_command() -> None:
-    sink = CountingSink()
+    sink = FlushSink()
     s = session(sink)
     confirmed: list[int] = []
     s.submit("halt", reason="test", who="pytest", done=lambda seq, refusal: confirmed.append(seq))
@@ -94,7 +83,7 @@ def test_the_collector_is_frozen_for_the_run_and_only_for_it() -> None:
                 seen.append((gc.get_freeze_count(), gc.get_threshold()))
             yield ev
 
-    s = Session(build_engine(EngineConfig(), sim.spec), source(), CountingSink(), "wa", speed=None,
+    s = Session(build_engine(EngineConfig(), sim.spec), source(), FlushSink(), "wa", speed=None,
                 max_events=500)
     s.run()
     assert seen and seen[0][0] > 0  # the engine, the simulator, pytest: frozen while it ran
@@ -111,7 +100,7 @@ def test_a_failing_run_unfreezes_too() -> None:
         yield  # pragma: no cover
 
     sim = Simulator(seed=2)
-    s = Session(build_engine(EngineConfig(), sim.spec), source(), CountingSink(), "wa", speed=None)
+    s = Session(build_engine(EngineConfig(), sim.spec), source(), FlushSink(), "wa", speed=None)
     s.run()
     assert s.error == "session stopped: feed broke" and gc.get_freeze_count() == 0
     assert gc.get_threshold() == before
