@@ -21,6 +21,9 @@ the same schema, WAL, synchronous=NORMAL, 5,000 event rows per transaction
 (session, kind) index (dropped before the session starts), alternating, each
 run printed: what the index costs a logged session's small commits.
 
+--max-backlog EVENTS: the log writer's queue bound instead of its default
+(storage.writer.MAX_BACKLOG), for ours, in the table run and with --halt.
+
 --halt N [--max-backlog EVENTS]: N sessions over 200k bars (max speed, logged as above), each
 halted from another thread at a random moment 0.4-0.8 s in; prints how long
 each halt took to be confirmed (committed with everything queued before it,
@@ -78,7 +81,8 @@ class _QuietVenue:
         pass
 
 
-def child_log(n: int, db: Path, split: bool = False, no_index: bool = False, venue: bool = False) -> None:
+def child_log(n: int, db: Path, split: bool = False, no_index: bool = False, venue: bool = False,
+              max_backlog: int = 0) -> None:
     import crossover
     from core.session import Session
     from storage import LogWriter
@@ -91,7 +95,7 @@ def child_log(n: int, db: Path, split: bool = False, no_index: bool = False, ven
         made.close()
     spent = _split_writer() if split else None
     eng = crossover.engine()
-    writer = LogWriter(db, {"id": "bench"})
+    writer = LogWriter(db, {"id": "bench"}, **({"max_backlog": max_backlog} if max_backlog else {}))
     flushes = 0
     flush_s = 0.0
     real_flush = writer.flush
@@ -171,14 +175,14 @@ def child_raw(n: int, db: Path) -> None:
     emit({"rate": n / elapsed, "seconds": elapsed, "rows": rows, "orders": eng.orders_accepted})
 
 
-def run(mode: str, n: int) -> dict[str, Any]:
+def run(mode: str, n: int, max_backlog: int = 0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as d:
         return child([str(_common.BENCH / "engine_logged.py"), "--child", mode, "--bars", str(n),
-                      "--db", str(Path(d) / "bench.db")])
+                      "--max-backlog", str(max_backlog), "--db", str(Path(d) / "bench.db")])
 
 
-def measure(bars: int, repeats: int) -> list[Row]:
-    best = alternate({"log": lambda: run("log", bars), "venue": lambda: run("venue", bars),
+def measure(bars: int, repeats: int, max_backlog: int = 0) -> list[Row]:
+    best = alternate({"log": lambda: run("log", bars, max_backlog), "venue": lambda: run("venue", bars, max_backlog),
                       "raw": lambda: run("raw", bars)}, repeats)
     log, venue, raw = best["log"], best["venue"], best["raw"]
     ratio = log["rate"] / raw["rate"]
@@ -213,13 +217,13 @@ def main() -> None:
                     help="N sessions each halted at a random moment: the time to a confirmed halt")
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--max-backlog", type=int, default=0, metavar="EVENTS",
-                    help="with --halt: the writer's backlog bound instead of its default")
+                    help="the log writer's backlog bound (events) instead of its default")
     a = ap.parse_args()
     if a.child:
         if a.child == "halt":
             child_halt(a.bars, a.db, a.seed, a.max_backlog)
         elif a.child in ("log", "venue"):
-            child_log(a.bars, a.db, a.split, a.no_index, venue=a.child == "venue")
+            child_log(a.bars, a.db, a.split, a.no_index, venue=a.child == "venue", max_backlog=a.max_backlog)
         else:
             child_raw(a.bars, a.db)
         return
@@ -252,7 +256,7 @@ def main() -> None:
               f"{sp['insert']:.2f} s, the rest of the commits (orders, fills, last_seq, COMMIT) "
               f"{sp['commit_rest']:.2f} s")
         return
-    rows = measure(a.bars, a.repeats)
+    rows = measure(a.bars, a.repeats, a.max_backlog)
     _common.report(rows, a.json)
 
 

@@ -146,16 +146,17 @@ class Session:
           models, the UI) is moved out of its generations (``gc.freeze``), so
           a full collection no longer walks it each time the log writer's
           backlog of events (tuples, which it tracks) pushes one. In the
-          20-name S&P file session (issue 15's notes) a full collection
-          paused the engine up to 204 ms, now 84, and all of them 2.0 s in
-          all, now 0.4 (with the threshold below); the 20k-bar logged crossover
-          (benchmarks/engine_logged.py) spent about a sixth of its time in
-          the collector. Nothing is leaked: an object frozen and dropped
-          meanwhile is collected after the unfreeze.
+          20-name S&P file session a full collection paused the engine up
+          to 197 ms, now 82, and all of them took 2.0 s, now 0.4 (with the
+          threshold below; benchmarks/gc_pauses.py, with and without
+          ``--untuned``). The logged crossover (benchmarks/engine_logged.py)
+          spent about a sixth of its time in the collector. Nothing is
+          leaked: an object frozen and dropped meanwhile is collected after
+          the unfreeze.
         - the youngest generation is collected every ``GC_GEN0`` allocations
           instead of 700: the events waiting for the writer survive it
-          anyway (200k logged bars: 2,600 young collections -> 440, 8-10%
-          faster)."""
+          anyway (issue 15's notes: a sixth as many young collections, 8-10%
+          off 200k logged bars)."""
         threshold = gc.get_threshold()
         gc.set_threshold(max(threshold[0], GC_GEN0), *threshold[1:])
         gc.freeze()

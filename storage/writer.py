@@ -40,11 +40,12 @@ BATCH_SECONDS: Final = 0.05
 # writer's buffer of at most BATCH_ROWS). It was 200,000 batches: a max-speed session over
 # bars (2.5 rows a batch; one bar close of 20 names is one batch of 60+) then had ~94,000
 # batches queued and a halt took 1.1 s to be confirmed, once the paper broker's orders
-# stopped flushing (issue 15's notes). The price: 20k logged crossover bars 0.77 s best
-# against 0.72 with 25,000 (four rounds alternating). Inserting rows ahead of their commit
-# shortened the wait further but held SQLite's write lock nearly all the time at max
-# speed: another writer of the same file (a second session, the alert store) then waited
-# up to 1.8 s against 41 ms, so it was not kept.
+# stopped flushing (issue 15's notes; benchmarks/engine_logged.py --halt 5, with and
+# without --max-backlog 10000000). The price is about 5% of a max-speed logged session
+# (engine_logged.py with --max-backlog 25000 against the default, alternating). Inserting
+# rows ahead of their commit shortened the wait further but held SQLite's write lock
+# nearly all the time at max speed, so another writer of the same file (a second
+# session, the alert store) waited up to seconds (issue 15's notes): not kept.
 MAX_BACKLOG: Final = 2_000
 BACKLOG_RESUME: Final = 2  # write() goes on once the backlog is down to MAX_BACKLOG // this
 _POLL_S: Final = 0.05  # how often a waiting flush checks the thread is alive
