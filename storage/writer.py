@@ -41,7 +41,7 @@ BATCH_SECONDS: Final = 0.05
 # bars (2.5 rows a batch; one bar close of 20 names is one batch of 60+) then had ~94,000
 # batches queued and a halt took 1.1 s to be confirmed, once the paper broker's orders
 # stopped flushing (issue 15's notes; benchmarks/engine_logged.py --halt 5, with and
-# without --max-backlog 10000000). The price is about 5% of a max-speed logged session
+# without --max-backlog 10000000). It costs a max-speed logged session nothing measurable
 # (engine_logged.py with --max-backlog 25000 against the default, alternating). Inserting
 # rows ahead of their commit shortened the wait further but held SQLite's write lock
 # nearly all the time at max speed, so another writer of the same file (a second

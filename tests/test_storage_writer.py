@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import sqlite3
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -290,21 +292,29 @@ def test_a_lock_that_outlasts_the_timeout_fails_flush_and_keeps_committed_rows(d
     assert session_row(db_file, "s1")["clean_close"] == 0
 
 
-def test_a_full_backlog_makes_write_wait_and_a_failed_writer_ends_the_wait(db_file: Path) -> None:
+@contextlib.contextmanager
+def stuck_writer(db_file: Path) -> Iterator[LogWriter]:
+    """A writer (backlog bound 10 events) stuck committing seq 1 behind another
+    connection's exclusive lock until the block ends; it then fails "locked"."""
     w = LogWriter(db_file, {"id": "s1"}, busy_timeout_s=0.5, max_backlog=10)
     blocker = sqlite3.connect(db_file, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
         w.write(1, ticks(1))
         time.sleep(0.2)  # the writer is now stuck committing seq 1
+        yield w
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+
+def test_a_full_backlog_makes_write_wait_and_a_failed_writer_ends_the_wait(db_file: Path) -> None:
+    with stuck_writer(db_file) as w:
         t0 = time.monotonic()
         with pytest.raises(StorageError, match="locked"):
             for seq in range(2, 1_000):
                 w.write(seq, ticks(1))
         assert time.monotonic() - t0 < 5.0
-    finally:
-        blocker.rollback()
-        blocker.close()
     assert seq <= 12  # it stopped at the backlog limit, not after queueing everything
 
 
@@ -423,18 +433,10 @@ def test_a_large_batch_through_the_writer_reads_back_in_order(db_file: Path) -> 
 def test_the_backlog_counts_events_not_batches(db_file: Path) -> None:
     """One bar close of many names is one batch of many rows: the wait for a
     confirmed halt is bounded by the events queued, so the bound counts them."""
-    w = LogWriter(db_file, {"id": "s1"}, busy_timeout_s=0.5, max_backlog=10)
-    blocker = sqlite3.connect(db_file, isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")
-    try:
-        w.write(1, ticks(1))
-        time.sleep(0.2)  # the writer is now stuck committing seq 1
+    with stuck_writer(db_file) as w:
         w.write(2, ticks(10))  # 10 queued: at the limit, no wait
         with pytest.raises(StorageError, match="locked"):
             w.write(12, ticks(5))  # one batch, but 15 events queued: waits, then the failure
-    finally:
-        blocker.rollback()
-        blocker.close()
 
 
 def test_a_writer_that_keeps_up_never_makes_write_wait(db_file: Path) -> None:
