@@ -424,7 +424,7 @@ class Engine(BreakerHost):
         nav = self.risk.update_nav()
         var = self.risk.var95()
         if self.bus.bars % self.p.mc_every == 1 % self.p.mc_every or self.risk.mc95 > 0.0 \
-                and not self.portfolio.open_symbols():
+                and not self.portfolio.has_open():
             self.risk.run_monte_carlo(nav)
         vb = var
         if self.new_rules:
@@ -547,7 +547,7 @@ class Engine(BreakerHost):
             self.check_stale()
             return
         stale = 0.0
-        exposed = bool(self.broker.open) or bool(self.broker.parents) or bool(self.portfolio.open_symbols())
+        exposed = bool(self.broker.open) or bool(self.broker.parents) or self.portfolio.has_open()
         if exposed and self.last_price_ts > 0:
             stale = (self.bus.ts - self.last_price_ts) / 1000.0
         self.check_breaker(self.brk.stale, stale)
@@ -559,10 +559,21 @@ class Engine(BreakerHost):
         live, the bar timers see it grow). The stalest symbol is the value."""
         worst = ""
         stale = 0.0
-        for sym in self.exposed_symbols():
-            v = self.clock.silence_ms(sym) / 1000.0
+        # exposed_symbols()'s symbols in its order, without making the list
+        # (a symbol seen twice has the same silence: the first stays the worst)
+        for sym, pos in self.portfolio.positions.items():
+            if pos.qty != 0.0:
+                v = self.clock.silence_ms(sym) / 1000.0
+                if v > stale:
+                    worst, stale = sym, v
+        for o in self.broker.open.values():
+            v = self.clock.silence_ms(o.symbol) / 1000.0
             if v > stale:
-                worst, stale = sym, v
+                worst, stale = o.symbol, v
+        for parent in self.broker.parents.values():
+            v = self.clock.silence_ms(parent.symbol) / 1000.0
+            if v > stale:
+                worst, stale = parent.symbol, v
         b = self.brk.stale
         if stale >= b.limit:  # the words only when they will be read (a trip): this runs every bar
             b.detail = f"stale_data: no print of {worst} for {stale:.0f}s of market time (limit {b.limit:.0f}s)"

@@ -7,7 +7,7 @@ compiled and interpreted results must agree to the bit).
 
 import math
 
-from librt.vecs import vec
+from librt.vecs import append, vec
 from mypy_extensions import i64
 
 Z95 = 1.6448536269514722  # standard normal 95% quantile
@@ -205,19 +205,30 @@ def quantile(xs: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def hist_var(xs: list[float], confidence: float, h: float) -> float:
+def vec_quantile(xs: vec[float], q: float) -> float:
+    """``quantile`` of sorted doubles in a vec (a kept sorted window)."""
+    n: i64 = len(xs)
+    pos = q * float(n - 1)
+    lo: i64 = int(math.floor(pos))
+    hi: i64 = min(lo + 1, n - 1)
+    a: float = xs[lo]
+    b: float = xs[hi]
+    return a + (b - a) * (pos - float(lo))
+
+
+def hist_var(xs: vec[float], confidence: float, h: float) -> float:
     """Historical VaR of bar returns, scaled to one day by sqrt(h) (positive fraction)."""
     if len(xs) < 2:
         return 0.0
-    v = -quantile(xs, 1.0 - confidence) * math.sqrt(h)
+    v = -vec_quantile(xs, 1.0 - confidence) * math.sqrt(h)
     return v if v > 0.0 else 0.0
 
 
-def hist_cvar(xs: list[float], confidence: float, h: float) -> float:
+def hist_cvar(xs: vec[float], confidence: float, h: float) -> float:
     """Mean of the bar returns at or below the VaR quantile, scaled by sqrt(h)."""
     if len(xs) < 2:
         return 0.0
-    q = quantile(xs, 1.0 - confidence)
+    q = vec_quantile(xs, 1.0 - confidence)
     total = 0.0
     n = 0
     for x in xs:  # ascending: the tail is a prefix
@@ -397,28 +408,51 @@ def good_price(x: float) -> bool:
     return x > 0.0 and not math.isinf(x)  # NaN fails ``x > 0``
 
 
-def move_sorted(srt: list[float], x: float, old: float, evict: bool) -> None:
+def move_sorted(srt: vec[float], x: float, old: float, evict: bool) -> vec[float]:
     """A sorted window moves: ``old`` out (if ``evict``; the first equal
     value, as ``del srt[bisect.bisect_left(srt, old)]``), then ``x`` in after
-    any equal values (``bisect.insort``). The same list as the bisect module
-    makes, found by the same comparisons on unboxed doubles instead of a
-    rich compare a step (no NaN here: callers keep NaN out)."""
-    if evict:
-        lo: i64 = 0
-        hi: i64 = len(srt)
-        while lo < hi:
-            mid: i64 = (lo + hi) >> 1
-            if srt[mid] < old:
-                lo = mid + 1
-            else:
-                hi = mid
-        del srt[lo]
-    lo = 0
-    hi = len(srt)
-    while lo < hi:
-        mid = (lo + hi) >> 1
+    any equal values (``bisect.insort``). Returns the window (a new vec when
+    it grew). The same values in the same places as the bisect module makes,
+    found by the same comparisons, on doubles in place: with an eviction,
+    only the values between the two places shift, by one, once (a list
+    would move everything past each place, twice). No NaN here: callers
+    keep NaN out."""
+    n: i64 = len(srt)
+    lo: i64 = 0
+    hi: i64 = n
+    while lo < hi:  # bisect_right(srt, x): the place after the values <= x
+        mid: i64 = (lo + hi) >> 1
         if x < srt[mid]:
             hi = mid
         else:
             lo = mid + 1
-    srt.insert(lo, x)
+    j: i64 = lo
+    k: i64 = 0
+    if not evict:
+        srt = append(srt, x)
+        k = n
+        while k > j:
+            srt[k] = srt[k - 1]
+            k -= 1
+        srt[j] = x
+        return srt
+    lo = 0
+    hi = n
+    while lo < hi:  # bisect_left(srt, old): the value that goes
+        mid = (lo + hi) >> 1
+        if srt[mid] < old:
+            lo = mid + 1
+        else:
+            hi = mid
+    i: i64 = lo
+    if not (x < old):  # old was one of the values <= x: x's place in the list without it
+        j -= 1
+    k = i
+    while k < j:
+        srt[k] = srt[k + 1]
+        k += 1
+    while k > j:
+        srt[k] = srt[k - 1]
+        k -= 1
+    srt[j] = x
+    return srt

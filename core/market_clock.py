@@ -31,7 +31,7 @@ class MarketClock:
         self.day_pending = False
         self.last_bar_ts = ts
         if self.hole:
-            self.hole = {}
+            self.hole.clear()
         if self.printed_now:
             for sym in self.printed_now:
                 prev = self.print_clock.get(sym, -1)

@@ -91,12 +91,30 @@ class Portfolio:
                 total += pos.qty * self.last.get(sym, pos.avg_price)
         return total
 
+    def gross_net(self) -> tuple[float, float]:
+        """``(gross(), net())`` in one pass over the positions (the same sums)."""
+        gross = 0.0
+        net = 0.0
+        for sym, pos in self.positions.items():
+            if pos.qty != 0.0:
+                v = pos.qty * self.last.get(sym, pos.avg_price)
+                gross += abs(v)
+                net += v
+        return gross, net
+
     def unrealized(self) -> float:
         total = 0.0
         for sym, pos in self.positions.items():
             if pos.qty != 0.0:
                 total += pos.qty * (self.last.get(sym, pos.avg_price) - pos.avg_price)
         return total
+
+    def has_open(self) -> bool:
+        """Any position open (``open_symbols()`` without making the list)."""
+        for pos in self.positions.values():
+            if pos.qty != 0.0:
+                return True
+        return False
 
     def open_symbols(self) -> list[str]:
         return [s for s, p in self.positions.items() if p.qty != 0.0]

@@ -65,7 +65,7 @@ class RiskMonitor:
         # nav_returns in ascending order, kept as the window moves (one insertion
         # and one removal a bar instead of a sort): historical VaR/CVaR read it.
         # A NaN return has no place in an order: from then on it is sorted afresh.
-        self.nav_sorted: list[float] = []
+        self.nav_sorted: vec[float] = vec[float]()
         self.sorted_ok: bool = True
         # the book's VaR (var_measure): each symbol's bar returns, and the figure
         self.risk_rets: dict[str, RollingWindow] = {}
@@ -89,7 +89,7 @@ class RiskMonitor:
         # returns' tail, read from them kept in order (one_sorted, for one_sym),
         # and its Monte Carlo tail the first draws' tail (z_sorted: column 0 in order)
         self.one_sym: str = ""
-        self.one_sorted: list[float] = []
+        self.one_sorted: vec[float] = vec[float]()
         self.z_sorted: list[float] = []
 
     def risk_symbols(self) -> list[str]:
@@ -140,16 +140,16 @@ class RiskMonitor:
         if x != x or old != old:
             self.sorted_ok = False
             return
-        move_sorted(self.nav_sorted, x, old, evicted)
+        self.nav_sorted = move_sorted(self.nav_sorted, x, old, evicted)
 
-    def sorted_nav_returns(self) -> list[float]:
+    def sorted_nav_returns(self) -> vec[float]:
         if self.sorted_ok:
             return self.nav_sorted
-        return sorted_returns(self.nav_returns)
+        return vec[float](sorted_returns(self.nav_returns))
 
     def snapshot(self, ts: int, nav: float, var: float) -> RiskSnapshot:
         pf = self.portfolio
-        gross = pf.gross()
+        gross, net = pf.gross_net()
         h = self.p.bars_per_day
         if self.fig_due:
             tail = self.sorted_nav_returns()
@@ -159,7 +159,7 @@ class RiskMonitor:
         if self.new_rules and (self.fig_due or self.contrib_moved()):  # a position in or out: at once
             self.fig_contrib = contrib_text(self.var_contrib)
             self.fig_keys = list(self.var_contrib)
-        snap = new_risk_snapshot(ts, "", nav, pf.cash, gross, pf.net(),
+        snap = new_risk_snapshot(ts, "", nav, pf.cash, gross, net,
                                  gross / nav if nav > 0.0 else math.inf,
                                  nav - self.day_open_nav, self.drawdown, self.max_drawdown, var,
                                  self.fig_var99, self.fig_hist95, self.fig_hist99, self.fig_cvar95,
@@ -446,7 +446,7 @@ class RiskMonitor:
                 self.one_sym = ""
             else:
                 full = w.full()
-                move_sorted(self.one_sorted, x, w.values[w.pos] if full else 0.0, full)
+                self.one_sorted = move_sorted(self.one_sorted, x, w.values[w.pos] if full else 0.0, full)
         w.push(x)
 
     def book_var(self, nav: float) -> float:
@@ -577,7 +577,7 @@ class RiskMonitor:
                 self.one_sym = ""
                 return False
         self.one_sym = sym
-        self.one_sorted = vals
+        self.one_sorted = vec[float](vals)
         return True
 
     def one_position_var(self, e: float, sym: str, n: int, lo: int, hi: int, w: float, sq: float,

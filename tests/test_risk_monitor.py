@@ -9,6 +9,8 @@ from core.engine_params import EngineParams
 import bisect
 from collections import deque
 
+from librt.vecs import vec
+
 from core.kernels import Lowest, move_sorted, sorted_returns
 from core.portfolio import Portfolio
 from core.risk_monitor import RiskMonitor
@@ -28,13 +30,13 @@ def test_the_sorted_nav_returns_follow_the_window_through_eviction_and_ties() ->
         pf.cash *= 1.0 + (0.0 if i % 7 == 0 else rng.gauss(0.0, 0.001))  # ties: zero returns
         mon.update_nav()
         if i % 97 == 0 or i > 1290:
-            assert mon.sorted_nav_returns() == sorted_returns(mon.nav_returns)
+            assert list(mon.sorted_nav_returns()) == sorted_returns(mon.nav_returns)
     assert mon.sorted_ok and len(mon.nav_sorted) == 500
 
 
 def test_move_sorted_makes_the_bisect_modules_list_signed_zeros_and_ties_included() -> None:
     rng = random.Random(9)
-    ours: list[float] = []
+    ours = vec[float]()
     ref: list[float] = []
     win: deque[float] = deque()
     for _ in range(20_000):
@@ -42,7 +44,7 @@ def test_move_sorted_makes_the_bisect_modules_list_signed_zeros_and_ties_include
         evict = len(win) >= 40
         old = win.popleft() if evict else 0.0
         win.append(x)
-        move_sorted(ours, x, old, evict)
+        ours = move_sorted(ours, x, old, evict)
         if evict:
             del ref[bisect.bisect_left(ref, old)]
         bisect.insort(ref, x)
@@ -138,7 +140,7 @@ def test_a_one_position_book_reads_its_tail_from_its_returns_in_order() -> None:
             slow = mon.hist_book_var_sorted([win], [sym], [e], [0.0], win.count, sq, 1e6)
             assert (fast, parts) == (slow, mon.var_contrib), (bar, e)
             checked += fast > 0.0
-        assert mon.one_sym == sym and mon.one_sorted == sorted_returns(win)
+        assert mon.one_sym == sym and list(mon.one_sorted) == sorted_returns(win)
     assert checked > 1000
 
 
