@@ -408,6 +408,40 @@ def good_price(x: float) -> bool:
     return x > 0.0 and not math.isinf(x)  # NaN fails ``x > 0``
 
 
+def merge_sorted(srt: vec[float], ins: list[float], outs: list[float], into: vec[float]) -> None:
+    """Write into ``into`` (of exactly the length it takes) ``srt`` with the
+    values of ``ins`` added and those of ``outs`` removed, all three
+    ascending, in one merge pass (each of ``outs`` is among ``srt`` and
+    ``ins``; equal values are the same bits, so which copy goes is moot).
+    Writes in place (an append a value costs several times more). No NaN
+    here: callers keep NaN out."""
+    n: i64 = len(srt)
+    ni: i64 = len(ins)
+    no: i64 = len(outs)
+    a: i64 = 0
+    b: i64 = 0
+    c: i64 = 0
+    t: i64 = 0
+    nb = ins[0] if ni > 0 else 0.0  # the next new value, unboxed once
+    no_c = outs[0] if no > 0 else 0.0  # the next value to drop
+    while a < n or b < ni:
+        if b >= ni or (a < n and not (nb < srt[a])):
+            v = srt[a]  # a kept value first among equals, as bisect.insort puts the new after them
+            a += 1
+        else:
+            v = nb
+            b += 1
+            if b < ni:
+                nb = ins[b]
+        if c < no and v == no_c:
+            c += 1
+            if c < no:
+                no_c = outs[c]
+            continue
+        into[t] = v
+        t += 1
+
+
 def move_sorted(srt: vec[float], x: float, old: float, evict: bool) -> vec[float]:
     """A sorted window moves: ``old`` out (if ``evict``; the first equal
     value, as ``del srt[bisect.bisect_left(srt, old)]``), then ``x`` in after

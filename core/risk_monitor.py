@@ -10,14 +10,14 @@ and risk snapshots.
 
 import math
 
-from librt.vecs import vec
+from librt.vecs import append, vec
 from mypy_extensions import i64
 
 from core.engine_params import EngineParams
 from core.events import RiskSnapshot, new_risk_snapshot
 from core.kernels import (
     Z95, Z99, DetRandom, Lowest, cholesky, seed_cut, zeroed, contrib_text, cov_times, hist_cvar, hist_var,
-    quantile, window_moments, move_sorted, quantile_of, smallest, sorted_returns, tail_loss_of,
+    quantile, window_moments, merge_sorted, move_sorted, quantile_of, smallest, sorted_returns, tail_loss_of,
 )
 from core.overlay import OptionsOverlay
 from core.portfolio import Portfolio
@@ -66,6 +66,9 @@ class RiskMonitor:
         # and one removal a bar instead of a sort): historical VaR/CVaR read it.
         # A NaN return has no place in an order: from then on it is sorted afresh.
         self.nav_sorted: vec[float] = vec[float]()
+        self.nav_spare: vec[float] = vec[float]()  # the buffer the next merge writes
+        self.nav_in: list[float] = []  # returns in since nav_sorted was last brought up to date
+        self.nav_out: list[float] = []  # and those evicted meanwhile (the newest evictions)
         self.sorted_ok: bool = True
         # the book's VaR (var_measure): each symbol's bar returns, and the figure
         self.risk_rets: dict[str, RollingWindow] = {}
@@ -104,6 +107,16 @@ class RiskMonitor:
         return held
 
 
+    def one_open(self) -> str:
+        """The symbol of the only open position; "" for none or several."""
+        one = ""
+        for sym, pos in self.portfolio.positions.items():
+            if pos.qty != 0.0:
+                if one != "":
+                    return ""
+                one = sym
+        return one
+
     def update_nav(self) -> float:
         """A bar close: NAV, its return into the window, peaks and drawdown;
         whether this bar makes the display figures (``fig_due``)."""
@@ -134,18 +147,49 @@ class RiskMonitor:
         return nav
 
     def keep_sorted(self, x: float, old: float, evicted: bool) -> None:
-        """Move ``nav_sorted`` with the window: ``x`` in, ``old`` out (if ``evicted``)."""
+        """Note the window's move for ``nav_sorted``: ``x`` in, ``old`` out (if
+        ``evicted``). Applied when the figures read it (sorted_nav_returns)."""
         if not self.sorted_ok:
             return
         if x != x or old != old:
             self.sorted_ok = False
             return
-        self.nav_sorted = move_sorted(self.nav_sorted, x, old, evicted)
+        self.nav_in.append(x)
+        if evicted:
+            self.nav_out.append(old)
 
     def sorted_nav_returns(self) -> vec[float]:
-        if self.sorted_ok:
+        """``nav_returns`` in ascending order. ``nav_sorted`` catches up with
+        the moves since the last read: one or two by in-place shifts
+        (move_sorted), more (a figures bar every 10 at speed) by one merge
+        pass: the kept order, the new returns in order, the evicted ones
+        dropped as the merge meets them. The same values in the same places
+        as a sort: equal returns are the same bits (a return is q - 1.0, never
+        -0.0; NaN ends the kept order)."""
+        if not self.sorted_ok:
+            return vec[float](sorted_returns(self.nav_returns))
+        ins = self.nav_in
+        outs = self.nav_out
+        if len(ins) == 0:
             return self.nav_sorted
-        return vec[float](sorted_returns(self.nav_returns))
+        if len(ins) <= 2:
+            for i in range(len(ins)):  # in order: each move as update_nav made it
+                ev = i >= len(ins) - len(outs)
+                self.nav_sorted = move_sorted(self.nav_sorted, ins[i], outs[i - (len(ins) - len(outs))] if ev
+                                              else 0.0, ev)
+        else:
+            size: i64 = len(self.nav_sorted) + len(ins) - len(outs)
+            into = self.nav_spare  # the last order's buffer, written over
+            while len(into) < size:
+                into = append(into, 0.0)
+            if len(into) > size:
+                into = vec[float]([0.0] * size)
+            merge_sorted(self.nav_sorted, sorted(ins), sorted(outs), into)
+            self.nav_spare = self.nav_sorted
+            self.nav_sorted = into
+        self.nav_in = []
+        self.nav_out = []
+        return self.nav_sorted
 
     def snapshot(self, ts: int, nav: float, var: float) -> RiskSnapshot:
         pf = self.portfolio
@@ -471,6 +515,18 @@ class RiskMonitor:
         self.var_contrib = {}
         if nav <= 0.0:
             return 0.0
+        if self.overlay is None and self.p.var_measure == "historical":
+            # the common book of one position, straight to one_position_var:
+            # the figures the general path below reaches for it, without its lists
+            one = self.one_open()
+            w1 = self.risk_rets.get(one) if one != "" else None
+            if w1 is not None and w1.count >= 20 and self.one_returns(one, w1):
+                n1 = w1.count
+                pos1 = 0.05 * (n1 - 1)
+                lo1 = int(math.floor(pos1))
+                e1 = (self.portfolio.qty(one) + 0.0) * self.portfolio.last.get(one, 0.0)
+                return self.one_position_var(e1, one, n1, lo1, min(lo1 + 1, n1 - 1), pos1 - lo1,
+                                             math.sqrt(self.p.bars_per_day), nav)
         syms: list[str] = []
         n = 0
         held = self.risk_symbols()

@@ -31,7 +31,24 @@ def test_the_sorted_nav_returns_follow_the_window_through_eviction_and_ties() ->
         mon.update_nav()
         if i % 97 == 0 or i > 1290:
             assert list(mon.sorted_nav_returns()) == sorted_returns(mon.nav_returns)
-    assert mon.sorted_ok and len(mon.nav_sorted) == 500
+    assert mon.sorted_ok and len(mon.sorted_nav_returns()) == 500
+
+
+def test_the_sorted_nav_returns_catch_up_by_merge_after_any_number_of_bars() -> None:
+    """Read every 1 to 700 bars (past the whole window): the kept order after
+    shifts (one or two moves) and merges (more) is the sort of the window."""
+    mon, pf = monitor()
+    rng = random.Random(5)
+    due = 1
+    for i in range(4000):
+        pf.cash *= 1.0 + (0.0 if i % 5 == 0 else round(rng.gauss(0.0, 0.001), 5))  # ties, and many
+        mon.update_nav()
+        due -= 1
+        if due == 0:
+            got = list(mon.sorted_nav_returns())
+            assert [repr(v) for v in got] == [repr(v) for v in sorted_returns(mon.nav_returns)], i
+            due = rng.choice([1, 2, 3, 10, 57, 499, 500, 501, 700])
+    assert mon.sorted_ok
 
 
 def test_move_sorted_makes_the_bisect_modules_list_signed_zeros_and_ties_included() -> None:
