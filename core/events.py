@@ -497,20 +497,25 @@ DECISION_KINDS: Final = {
 
 
 _NEW: Final = tuple.__new__
+# the classes as Final names: compiled code reads a module's class from its
+# dict at each use, a Final from a C static
+_BAR_CLOSED: Final = BarClosed
+_SIGNAL: Final = Signal
+_RISK_SNAPSHOT: Final = RiskSnapshot
 
 
 def new_bar_closed(ts: int, symbol: str, o: float, h: float, lo: float, c: float, v: float) -> BarClosed:
-    return _NEW(BarClosed, (ts, symbol, o, h, lo, c, v))
+    return _NEW(_BAR_CLOSED, (ts, symbol, o, h, lo, c, v))
 
 
 def new_signal(ts: int, symbol: str, model: str, value: float, confidence: float) -> Signal:
-    return _NEW(Signal, (ts, symbol, model, value, confidence))
+    return _NEW(_SIGNAL, (ts, symbol, model, value, confidence))
 
 
 def new_risk_snapshot(ts: int, symbol: str, nav: float, cash: float, gross: float, net: float, leverage: float,
                       day_pnl: float, drawdown: float, max_drawdown: float, var95: float, var99: float,
                       var_hist95: float, var_hist99: float, cvar_hist95: float, cvar_hist99: float,
                       var_mc95: float, var_mc99: float, var_book95: float, var_contrib: str) -> RiskSnapshot:
-    return _NEW(RiskSnapshot, (ts, symbol, nav, cash, gross, net, leverage, day_pnl, drawdown, max_drawdown,
+    return _NEW(_RISK_SNAPSHOT, (ts, symbol, nav, cash, gross, net, leverage, day_pnl, drawdown, max_drawdown,
                                var95, var99, var_hist95, var_hist99, cvar_hist95, cvar_hist99, var_mc95,
                                var_mc99, var_book95, var_contrib))

@@ -8,18 +8,37 @@ has no timers inside a hole, so there the hole is seen when the feed resumes).
 """
 
 
+from mypy_extensions import i64
+
+
+class SymbolClock:
+    """One symbol's prints on the market clock."""
+
+    def __init__(self) -> None:
+        self.fresh: bool = False  # printed since the last bar close
+        self.at: i64 = -1  # the clock at the bar close after its last print (-1: none yet)
+        self.hole: i64 = 0  # the silence its print at bar close number ``hole_close`` ended
+        self.hole_close: i64 = -1
+
+
 class MarketClock:
     def __init__(self, bar_ms: int) -> None:
         self.bar_ms = bar_ms
         self.now: int = 0  # market ms
         self.last_bar_ts: int = 0
         self.day_pending: bool = False
-        self.printed_now: set[str] = set()  # symbols with a print since the last bar close
-        self.print_clock: dict[str, int] = {}  # the clock at the bar close after each symbol's last print
-        self.hole: dict[str, int] = {}  # market ms of silence that a print at this bar close ended
+        self.closes: i64 = 0  # bar closes so far
+        self.symbols: dict[str, SymbolClock] = {}
+        self.fresh: list[SymbolClock] = []  # those with a print since the last bar close
 
     def printed(self, sym: str) -> None:
-        self.printed_now.add(sym)
+        c = self.symbols.get(sym)
+        if c is None:
+            c = SymbolClock()
+            self.symbols[sym] = c
+        if not c.fresh:
+            c.fresh = True
+            self.fresh.append(c)
 
     def new_day(self) -> None:
         self.day_pending = True
@@ -30,18 +49,22 @@ class MarketClock:
             self.now += self.bar_ms if self.day_pending else max(0, ts - self.last_bar_ts)
         self.day_pending = False
         self.last_bar_ts = ts
-        if self.hole:
-            self.hole.clear()
-        if self.printed_now:
-            for sym in self.printed_now:
-                prev = self.print_clock.get(sym, -1)
-                if prev >= 0:  # the silence this print ended
-                    self.hole[sym] = self.now - prev
-                self.print_clock[sym] = self.now
-            self.printed_now.clear()
+        self.closes += 1
+        if self.fresh:
+            now: i64 = self.now
+            for c in self.fresh:
+                if c.at >= 0:  # the silence this print ended
+                    c.hole = now - c.at
+                    c.hole_close = self.closes
+                c.at = now
+                c.fresh = False
+            self.fresh.clear()
 
     def silence_ms(self, sym: str) -> int:
         """Market ms since ``sym`` last printed, or of the silence its print at
         this bar close ended, whichever is longer (0: never printed)."""
-        seen = self.print_clock.get(sym, self.now)
-        return max(self.now - seen, self.hole.get(sym, 0))
+        c = self.symbols.get(sym)
+        if c is None or c.at < 0:
+            return 0
+        hole: i64 = c.hole if c.hole_close == self.closes else 0
+        return max(self.now - c.at, hole)
