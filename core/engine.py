@@ -566,14 +566,16 @@ class Engine(BreakerHost):
                 v = self.clock.silence_ms(sym) / 1000.0
                 if v > stale:
                     worst, stale = sym, v
-        for o in self.broker.open.values():
-            v = self.clock.silence_ms(o.symbol) / 1000.0
-            if v > stale:
-                worst, stale = o.symbol, v
-        for parent in self.broker.parents.values():
-            v = self.clock.silence_ms(parent.symbol) / 1000.0
-            if v > stale:
-                worst, stale = parent.symbol, v
+        if self.broker.open:
+            for o in self.broker.open.values():
+                v = self.clock.silence_ms(o.symbol) / 1000.0
+                if v > stale:
+                    worst, stale = o.symbol, v
+        if self.broker.parents:
+            for parent in self.broker.parents.values():
+                v = self.clock.silence_ms(parent.symbol) / 1000.0
+                if v > stale:
+                    worst, stale = parent.symbol, v
         b = self.brk.stale
         if stale >= b.limit:  # the words only when they will be read (a trip): this runs every bar
             b.detail = f"stale_data: no print of {worst} for {stale:.0f}s of market time (limit {b.limit:.0f}s)"

@@ -193,6 +193,37 @@ def tail_loss_of(low: list[float], n: int, q: float, nav: float) -> float:
     return v if v > 0.0 else 0.0
 
 
+def one_draw(zs: vec[float], i: i64, w0: float, m: float, sq: float) -> float:
+    """The i-th lowest Monte Carlo P&L of a book of one position (exposure
+    ``w0``, no options) from its draws in order ``zs``: m + sqrt(h) (0 + w0
+    z), monotone in z, so the lowest draws for a long, the highest for a short."""
+    z: float = zs[i] if w0 >= 0.0 else zs[len(zs) - 1 - i]
+    return m + sq * (0.0 + w0 * z)
+
+
+def draws_quantile(zs: vec[float], w0: float, m: float, sq: float, n: i64, q: float) -> float:
+    """``quantile_of`` over one_draw's P&Ls."""
+    pos = q * float(n - 1)
+    lo: i64 = int(math.floor(pos))
+    hi: i64 = min(lo + 1, n - 1)
+    a = one_draw(zs, lo, w0, m, sq)
+    return a + (one_draw(zs, hi, w0, m, sq) - a) * (pos - float(lo))
+
+
+def draws_tail_loss(zs: vec[float], w0: float, m: float, sq: float, keep: i64, cut: float, nav: float) -> float:
+    """``tail_loss_of`` over the ``keep`` lowest of one_draw's P&Ls, given its quantile ``cut``."""
+    total = 0.0
+    k: i64 = 0
+    while k < keep:
+        x = one_draw(zs, k, w0, m, sq)
+        if x > cut:
+            break
+        total += x
+        k += 1
+    v = -(total / float(k)) / nav if k > 0 else 0.0
+    return v if v > 0.0 else 0.0
+
+
 def sorted_returns(r: RollingWindow) -> list[float]:
     return sorted(r.values[:r.count]) if r.count < r.capacity else sorted(r.values)
 

@@ -17,7 +17,7 @@ from core.engine_params import EngineParams
 from core.events import RiskSnapshot, new_risk_snapshot
 from core.kernels import (
     Z95, Z99, DetRandom, Lowest, cholesky, seed_cut, zeroed, contrib_text, cov_times, hist_cvar, hist_var,
-    quantile, window_moments, merge_sorted, move_sorted, quantile_of, smallest, sorted_returns, tail_loss_of,
+    draws_quantile, draws_tail_loss, one_draw, quantile, window_moments, merge_sorted, move_sorted, quantile_of, smallest, sorted_returns, tail_loss_of,
 )
 from core.overlay import OptionsOverlay
 from core.portfolio import Portfolio
@@ -93,7 +93,7 @@ class RiskMonitor:
         # and its Monte Carlo tail the first draws' tail (z_sorted: column 0 in order)
         self.one_sym: str = ""
         self.one_sorted: vec[float] = vec[float]()
-        self.z_sorted: list[float] = []
+        self.z_sorted: vec[float] = vec[float]()
 
     def risk_symbols(self) -> list[str]:
         """Symbols whose moves change the book's value: positions, and the
@@ -328,6 +328,8 @@ class RiskMonitor:
         keep = min(lo + 2, nd)
         bad = False
         if k == 1 and not gam_i and not mc_contrib and not scan:
+            if self.one_draw_figures(wv[0], m, sq, keep, nav):
+                return
             srt = self.one_draw_tail(wv[0], m, sq, keep)
         else:
             low = Lowest(keep)
@@ -353,21 +355,45 @@ class RiskMonitor:
         self.mc_cvar95 = tail_loss_of(srt, nd, 0.05, nav)
         self.mc_cvar99 = tail_loss_of(srt, nd, 0.01, nav)
 
+    def one_draw_figures(self, w0: float, m: float, sq: float, keep: int, nav: float) -> bool:
+        """run_monte_carlo's figures for a book of one position (no options),
+        each P&L of one_draw_tail's list made where it is read instead of
+        listed (the same arithmetic, so the same figures); False, and nothing
+        set, where ties at the quantile reach past the ``keep`` lowest (the
+        caller then takes every scenario, as before)."""
+        zs = self.sorted_draws()
+        nd: i64 = len(zs)
+        q95 = draws_quantile(zs, w0, m, sq, nd, 0.05)
+        if keep < nd and one_draw(zs, keep - 1, w0, m, sq) <= q95:
+            return False
+        q99 = draws_quantile(zs, w0, m, sq, nd, 0.01)
+        v95 = -q95 / nav
+        v99 = -q99 / nav
+        self.mc95 = v95 if v95 > 0.0 else 0.0
+        self.mc99 = v99 if v99 > 0.0 else 0.0
+        self.mc_cvar95 = draws_tail_loss(zs, w0, m, sq, keep, q95, nav)
+        self.mc_cvar99 = draws_tail_loss(zs, w0, m, sq, keep, q99, nav)
+        return True
+
+    def sorted_draws(self) -> vec[float]:
+        """The first column of draws in order (sorted once per set of draws)."""
+        zs = self.z_sorted
+        if len(zs) == 0:
+            cols = self.z_cols
+            zs = vec[float](sorted([self.z[d * cols] for d in range(self.p.mc_draws)]))
+            self.z_sorted = zs
+        return zs
+
     def one_draw_tail(self, w0: float, m: float, sq: float, keep: int) -> list[float]:
         """The ``keep`` lowest Monte Carlo P&Ls of a book of one position (no
         options): scenario d is m + sqrt(h) (0 + w0 z_d), monotone in the draw
         z_d, so they are the lowest draws mapped (the highest, for a short),
         read from the first column of draws kept in order (sorted once per
         set of draws). The same list selecting from every scenario gives."""
-        zs = self.z_sorted
-        if len(zs) == 0:
-            cols = self.z_cols
-            zs = sorted([self.z[d * cols] for d in range(self.p.mc_draws)])
-            self.z_sorted = zs
-        nd = len(zs)
+        zs = self.sorted_draws()
         out: list[float] = []
         for i in range(keep):
-            out.append(m + sq * (0.0 + w0 * (zs[i] if w0 >= 0.0 else zs[nd - 1 - i])))
+            out.append(one_draw(zs, i, w0, m, sq))
         return out
 
     def mc_scenarios(self, nd: int, k: int, m: float, sq: float, wv: list[float], chol: list[list[float]],
@@ -717,7 +743,7 @@ class RiskMonitor:
         rng = DetRandom(self.p.seed * 1_000_003 + 17)
         self.z = vec[float]([rng.gauss() for _ in range(self.p.mc_draws * cols)])
         self.z_cols = cols
-        self.z_sorted = []
+        self.z_sorted = vec[float]()
 
     def symbol_unit_var(self, sym: str) -> float:
         """One-day 95% VaR of one unit of ``sym`` (currency), from its bar
