@@ -442,35 +442,88 @@ def good_price(x: float) -> bool:
 def merge_sorted(srt: vec[float], ins: list[float], outs: list[float], into: vec[float]) -> None:
     """Write into ``into`` (of exactly the length it takes) ``srt`` with the
     values of ``ins`` added and those of ``outs`` removed, all three
-    ascending, in one merge pass (each of ``outs`` is among ``srt`` and
-    ``ins``; equal values are the same bits, so which copy goes is moot).
-    Writes in place (an append a value costs several times more). No NaN
-    here: callers keep NaN out."""
-    n: i64 = len(srt)
-    ni: i64 = len(ins)
-    no: i64 = len(outs)
-    a: i64 = 0
+    ascending (each of ``outs`` is among ``srt`` and ``ins``; equal values are
+    the same bits, so which copy goes is moot). A value both in and out
+    cancels; then the kept values are copied in runs between the places
+    (found by bisection) where a new one goes in or an old one drops out:
+    a plain copy a value, no comparison. No NaN here: callers keep NaN out."""
+    add: list[float] = []
+    rem: list[float] = []
     b: i64 = 0
     c: i64 = 0
-    t: i64 = 0
-    nb = ins[0] if ni > 0 else 0.0  # the next new value, unboxed once
-    no_c = outs[0] if no > 0 else 0.0  # the next value to drop
-    while a < n or b < ni:
-        if b >= ni or (a < n and not (nb < srt[a])):
-            v = srt[a]  # a kept value first among equals, as bisect.insort puts the new after them
-            a += 1
+    ni: i64 = len(ins)
+    no: i64 = len(outs)
+    while b < ni or c < no:
+        if c >= no or (b < ni and ins[b] < outs[c]):
+            add.append(ins[b])
+            b += 1
+        elif b >= ni or outs[c] < ins[b]:
+            rem.append(outs[c])
+            c += 1
         else:
-            v = nb
+            b += 1
+            c += 1
+    n: i64 = len(srt)
+    ni = len(add)
+    no = len(rem)
+    a: i64 = 0  # next kept value to copy
+    t: i64 = 0  # next place to write
+    b = 0
+    c = 0
+    nb = add[0] if ni > 0 else 0.0
+    at_in: i64 = bisect_right_from(srt, nb, 0) if ni > 0 else n  # where add[b] goes: before srt[at_in]
+    rc = rem[0] if no > 0 else 0.0
+    at_out: i64 = bisect_left_from(srt, rc, 0) if no > 0 else n  # the index of the value rem[c] drops
+    while True:
+        stop = at_in if at_in < at_out else at_out
+        while a < stop:
+            into[t] = srt[a]
+            a += 1
+            t += 1
+        if b < ni and at_in == a:
+            into[t] = nb
+            t += 1
             b += 1
             if b < ni:
-                nb = ins[b]
-        if c < no and v == no_c:
+                nb = add[b]
+                at_in = bisect_right_from(srt, nb, a)
+            else:
+                at_in = n
+        elif c < no and at_out == a:
+            a += 1
             c += 1
             if c < no:
-                no_c = outs[c]
-            continue
-        into[t] = v
-        t += 1
+                prev = rc
+                rc = rem[c]
+                at_out = at_out + 1 if rc == prev else bisect_left_from(srt, rc, a)
+            else:
+                at_out = n
+        else:
+            return
+
+
+def bisect_right_from(srt: vec[float], x: float, lo: i64) -> i64:
+    """``bisect.bisect_right(srt, x, lo)``."""
+    hi: i64 = len(srt)
+    while lo < hi:
+        mid: i64 = (lo + hi) >> 1
+        if x < srt[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def bisect_left_from(srt: vec[float], x: float, lo: i64) -> i64:
+    """``bisect.bisect_left(srt, x, lo)``."""
+    hi: i64 = len(srt)
+    while lo < hi:
+        mid: i64 = (lo + hi) >> 1
+        if srt[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def move_sorted(srt: vec[float], x: float, old: float, evict: bool) -> vec[float]:

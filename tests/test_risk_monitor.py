@@ -11,7 +11,7 @@ from collections import deque
 
 from librt.vecs import vec
 
-from core.kernels import Lowest, move_sorted, sorted_returns
+from core.kernels import Lowest, merge_sorted, move_sorted, sorted_returns
 from core.portfolio import Portfolio
 from core.risk_monitor import RiskMonitor
 from core.strategy import Momentum, SymbolState
@@ -32,6 +32,22 @@ def test_the_sorted_nav_returns_follow_the_window_through_eviction_and_ties() ->
         if i % 97 == 0 or i > 1290:
             assert list(mon.sorted_nav_returns()) == sorted_returns(mon.nav_returns)
     assert mon.sorted_ok and len(mon.sorted_nav_returns()) == 500
+
+
+def test_merge_sorted_adds_and_drops_as_a_sort_would_ties_and_cancelling_values_included() -> None:
+    rng = random.Random(12)
+    for case in range(3000):
+        pool = [rng.randint(-4, 4) * 0.25 for _ in range(rng.randint(0, 30))]
+        srt = sorted(pool)
+        ins = sorted(rng.randint(-5, 5) * 0.25 for _ in range(rng.randint(0, 12)))
+        both = srt + ins
+        outs = sorted(rng.sample(both, rng.randint(0, len(both))))  # some of them new ones
+        want = sorted(both)
+        for v in outs:
+            want.remove(v)
+        into = vec[float]([9.0] * len(want))
+        merge_sorted(vec[float](srt), ins, outs, into)
+        assert list(into) == want, case
 
 
 def test_the_sorted_nav_returns_catch_up_by_merge_after_any_number_of_bars() -> None:
