@@ -1,5 +1,7 @@
 """Aggregate ticks into OHLCV bars (compiled by mypyc; per tick)."""
 
+from core.events import Bar
+
 
 class BarBuilder:
     def __init__(self, symbol: str) -> None:
@@ -10,8 +12,10 @@ class BarBuilder:
         self.low: float = 0.0
         self.close: float = 0.0
         self.volume: float = 0.0
+        self.src: Bar | None = None  # the input bar these figures are, while no tick has changed them
 
     def add_tick(self, price: float, size: float) -> None:
+        self.src = None
         if not self.has_data:
             self.has_data = True
             self.open = price
@@ -27,9 +31,15 @@ class BarBuilder:
 
     def set_bar(self, o: float, h: float, lo: float, c: float, v: float) -> None:
         """Take a whole bar from a file."""
+        self.src = None
         self.has_data = True
         self.open = o
         self.high = h
         self.low = lo
         self.close = c
         self.volume = v
+
+    def take_bar(self, b: Bar) -> None:
+        """``set_bar`` of the input bar ``b``, kept as the source of its figures."""
+        self.set_bar(b.open, b.high, b.low, b.close, b.volume)
+        self.src = b

@@ -23,7 +23,7 @@ from core.broker import BrokerFill, OpenOrder, PaperBroker
 from core.events import (
     Bar, BreakerChanged, Command, CommandRejected, Fill, Headline, LimitChanged, ModelActivated, ModelFit,
     ModelSignal, OrderCancelled, OrderRejected, PositionChanged, Quarantined, Signal, StateChanged,
-    SymbolBlocked, Tick, Timer, VenueReport, new_bar_closed, new_signal,
+    SymbolBlocked, Tick, Timer, VenueReport, bar_closed_of, new_bar_closed, new_signal,
 )
 from core.books import Books
 from core.breaker_set import DISABLE, BreakerSet
@@ -245,7 +245,7 @@ class Engine(BreakerHost):
         self.fill_at(b.symbol, fill, b.volume)
         self.portfolio.mark(b.symbol, b.close)
         self.last_price_ts = b.ts
-        self.builder(b.symbol).set_bar(b.open, b.high, b.low, b.close, b.volume)
+        self.builder(b.symbol).take_bar(b)
 
     def screen(self, sym: str, price: float) -> bool:
         """True if ``price`` may be used (core/price_screen.py); else it is quarantined."""
@@ -395,7 +395,11 @@ class Engine(BreakerHost):
         for sym, bb in self.bars.items():
             if not bb.has_data:
                 continue
-            self.emit(new_bar_closed(self.bus.ts, sym, bb.open, bb.high, bb.low, bb.close, bb.volume))
+            src = bb.src
+            if src is not None and src.symbol == sym:
+                self.emit(bar_closed_of(self.bus.ts, src))
+            else:
+                self.emit(new_bar_closed(self.bus.ts, sym, bb.open, bb.high, bb.low, bb.close, bb.volume))
             if self.sizer.atr_on:
                 self.sizer.true_range(sym).on_bar(bb.high, bb.low, bb.close)
             prev_view = self.sizer.momentum_view(sym) if self.sizer.kelly_sources else 0.0  # before this bar's update

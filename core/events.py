@@ -508,6 +508,14 @@ def new_bar_closed(ts: int, symbol: str, o: float, h: float, lo: float, c: float
     return _NEW(_BAR_CLOSED, (ts, symbol, o, h, lo, c, v))
 
 
+def bar_closed_of(ts: int, b: Bar) -> BarClosed:
+    """``new_bar_closed`` of the input bar ``b`` as it came (a bar from a
+    file, no tick since): its price and volume objects are shared, not boxed
+    again (the same floats)."""
+    t: tuple[object, ...] = b
+    return _NEW(_BAR_CLOSED, (ts, t[1], t[2], t[3], t[4], t[5], t[6]))
+
+
 def new_signal(ts: int, symbol: str, model: str, value: float, confidence: float) -> Signal:
     return _NEW(_SIGNAL, (ts, symbol, model, value, confidence))
 

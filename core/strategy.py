@@ -105,17 +105,68 @@ class Momentum:
         if st is None:
             st = SymbolState(self.slow)
             self.states[symbol] = st
-        if st.closes.count > 0:
+        pushed = st.closes.count > 0
+        if pushed:
             prev = st.closes.values[(st.closes.pos - 1) % st.closes.capacity]
             st.returns.push(close / prev - 1.0)
-            st.vol = st.returns.std()  # read again by sizing and risk until the next close
         st.closes.push(close)
         st.confidence = st.closes.count / self.slow
         if not st.closes.full():
+            if pushed:
+                st.vol = st.returns.std()  # read again by sizing and risk until the next close
             st.value = 0.0
             return st
-        trend = st.closes.mean_last(self.fast) / st.closes.mean_last(self.slow) - 1.0
+        if pushed and st.returns.count >= 2:
+            r = st.returns
+            st.vol, fast_mean, slow_mean = std_and_means(r, r.mean_last(r.count), st.closes, self.fast, self.slow)
+        else:
+            if pushed:
+                st.vol = st.returns.std()
+            fast_mean = st.closes.mean_last(self.fast)
+            slow_mean = st.closes.mean_last(self.slow)
+        trend = fast_mean / slow_mean - 1.0
         vol = st.vol
         raw = 0.0 if vol <= 0.0 else trend / (self.vol_scale * vol)
         st.value = max(-1.0, min(1.0, raw))
         return st
+
+
+def std_and_means(r: RollingWindow, m: float, c: RollingWindow, fast: i64, slow: i64) -> tuple[float, float, float]:
+    """``(r.std_about(m), c.mean_last(fast), c.mean_last(slow))`` in one
+    walk: the two sums run side by side (each a chain of dependent adds, so
+    together they take about the time of one), and the shorter mean is the
+    longer sum's partial sum, which is the same additions in the same order.
+    Each figure is the same bits as its own method's (r.count >= 2)."""
+    nr: i64 = r.count
+    short: i64 = fast if fast < slow else slow
+    long: i64 = slow if fast < slow else fast
+    rv = r.values
+    cv = c.values
+    ri: i64 = r.pos - 1
+    ci: i64 = c.pos - 1
+    rcap: i64 = r.capacity
+    ccap: i64 = c.capacity
+    acc = 0.0
+    total = 0.0
+    part = 0.0
+    top: i64 = nr if nr > long else long
+    k: i64 = 0
+    while k < top:
+        if k < nr:
+            if ri < 0:
+                ri += rcap
+            d = rv[ri] - m
+            acc += d * d
+            ri -= 1
+        if k < long:
+            if ci < 0:
+                ci += ccap
+            total += cv[ci]
+            ci -= 1
+            if k + 1 == short:
+                part = total
+        k += 1
+    sd = math.sqrt(acc / float(nr - 1))
+    if fast <= slow:
+        return sd, part / float(fast), total / float(slow)
+    return sd, total / float(fast), part / float(slow)

@@ -270,10 +270,16 @@ def test_round_trip_losses_trip_the_losing_streak_breaker():
 
 
 def test_the_compiled_event_factories_make_the_namedtuples_constructors_make() -> None:
-    from core.events import BarClosed, RiskSnapshot, Signal, new_bar_closed, new_risk_snapshot, new_signal
+    from core.events import (
+        Bar, BarClosed, RiskSnapshot, Signal, bar_closed_of, new_bar_closed, new_risk_snapshot, new_signal,
+    )
 
+    src = Bar(3, "A", 1.0, 2.0, 0.5, -0.0, 10.0)
+    shared = bar_closed_of(5, src)
+    assert all(shared[i] is src[i] for i in range(1, 7))  # the input's floats, not boxed again
     pairs = [
         (new_bar_closed(5, "A", 1.0, 2.0, 0.5, 1.5, 10.0), BarClosed(5, "A", 1.0, 2.0, 0.5, 1.5, 10.0)),
+        (shared, BarClosed(5, "A", 1.0, 2.0, 0.5, -0.0, 10.0)),
         (new_signal(5, "A", "momentum", -0.25, 1.0), Signal(5, "A", "momentum", -0.25, 1.0)),
         (new_risk_snapshot(5, "", *[float(i) for i in range(17)], "A=1.0"),
          RiskSnapshot(5, "", *[float(i) for i in range(17)], "A=1.0")),  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from librt.vecs import vec
 from core.kernels import Lowest, merge_sorted, move_sorted, sorted_returns
 from core.portfolio import Portfolio
 from core.risk_monitor import RiskMonitor
-from core.strategy import Momentum, SymbolState
+from core.strategy import Momentum, RollingWindow, SymbolState, std_and_means
 
 
 def monitor() -> tuple[RiskMonitor, Portfolio]:
@@ -260,3 +260,22 @@ def test_the_seeded_generator_draws_what_the_big_integer_formula_draws() -> None
             x ^= (x << 25) & mask
             x ^= x >> 27
             assert gen.uniform() == (((x * 0x2545F4914F6CDD1D) & mask) >> 11) * (1.0 / 9007199254740992.0)
+
+
+def test_std_and_means_are_the_bits_of_the_three_sums_made_apart() -> None:
+    """The strategy's fused walk (two chains side by side, the shorter mean a
+    partial sum) against std_about and mean_last, at every fill and wrap."""
+    rng = random.Random(21)
+    for fast, slow in ((20, 50), (5, 5), (7, 3), (1, 9)):
+        cap = max(fast, slow)
+        r = RollingWindow(cap)
+        c = RollingWindow(cap)
+        for i in range(3 * cap + 7):
+            c.push(100.0 + rng.gauss(0.0, 3.0))
+            if i > 0:
+                r.push(rng.gauss(0.0, 0.01))
+            if c.count >= cap and r.count >= 2:
+                m = r.mean_last(r.count)
+                got = std_and_means(r, m, c, fast, slow)
+                want = (r.std_about(m), c.mean_last(fast), c.mean_last(slow))
+                assert [repr(v) for v in got] == [repr(v) for v in want], (fast, slow, i)
