@@ -7,11 +7,12 @@ compiled and interpreted results must agree to the bit).
 
 import math
 
-from librt.vecs import append, vec
+from librt.vecs import vec
 from mypy_extensions import i64
 
 Z95 = 1.6448536269514722  # standard normal 95% quantile
 Z99 = 2.3263478740408408  # standard normal 99% quantile
+TAIL_SLACK = 24  # a LowTail keeps this many past what its quantile reads: a reselection is rare
 
 from core.overlay import PutHolding
 from core.strategy import RollingWindow
@@ -439,138 +440,171 @@ def good_price(x: float) -> bool:
     return x > 0.0 and not math.isinf(x)  # NaN fails ``x > 0``
 
 
-def merge_sorted(srt: vec[float], ins: list[float], outs: list[float], into: vec[float]) -> None:
-    """Write into ``into`` (of exactly the length it takes) ``srt`` with the
-    values of ``ins`` added and those of ``outs`` removed, all three
-    ascending (each of ``outs`` is among ``srt`` and ``ins``; equal values are
-    the same bits, so which copy goes is moot). A value both in and out
-    cancels; then the kept values are copied in runs between the places
-    (found by bisection) where a new one goes in or an old one drops out:
-    a plain copy a value, no comparison. No NaN here: callers keep NaN out."""
-    add: list[float] = []
-    rem: list[float] = []
-    b: i64 = 0
-    c: i64 = 0
-    ni: i64 = len(ins)
-    no: i64 = len(outs)
-    while b < ni or c < no:
-        if c >= no or (b < ni and ins[b] < outs[c]):
-            add.append(ins[b])
-            b += 1
-        elif b >= ni or outs[c] < ins[b]:
-            rem.append(outs[c])
-            c += 1
-        else:
-            b += 1
-            c += 1
-    n: i64 = len(srt)
-    ni = len(add)
-    no = len(rem)
-    a: i64 = 0  # next kept value to copy
-    t: i64 = 0  # next place to write
-    b = 0
-    c = 0
-    nb = add[0] if ni > 0 else 0.0
-    at_in: i64 = bisect_right_from(srt, nb, 0) if ni > 0 else n  # where add[b] goes: before srt[at_in]
-    rc = rem[0] if no > 0 else 0.0
-    at_out: i64 = bisect_left_from(srt, rc, 0) if no > 0 else n  # the index of the value rem[c] drops
-    while True:
-        stop = at_in if at_in < at_out else at_out
-        while a < stop:
-            into[t] = srt[a]
-            a += 1
-            t += 1
-        if b < ni and at_in == a:
-            into[t] = nb
-            t += 1
-            b += 1
-            if b < ni:
-                nb = add[b]
-                at_in = bisect_right_from(srt, nb, a)
+class LowTail:
+    """The smallest values of a moving window, ascending (with ``negate``,
+    the largest, kept as their negatives: the i-th largest is ``get(i)``).
+    Historical VaR and CVaR read only a window's lowest 5%, so only they are
+    kept in order, in a buffer of at most ``keep``: a bar's new value goes in
+    only below the buffer's largest, and an evicted value comes out only
+    from inside it (a shift of at most ``keep``), where a sorted window moved
+    half its length twice a bar. The buffer always holds the ``n`` smallest
+    values of the window (all of them while ``complete``); when a read needs
+    more than it holds, ``ready`` selects them afresh from the window. Equal
+    values are the same bits (returns are q - 1.0, never -0.0), so which copy
+    a tie keeps is moot; the figures read from it are those of a full sort.
+    No NaN: callers keep NaN out."""
+
+    def __init__(self, keep: int, negate: bool) -> None:
+        self.keep: i64 = keep
+        self.vals: vec[float] = vec[float]([0.0] * keep)
+        self.n: i64 = 0
+        self.complete: bool = True  # the buffer holds every value of the window
+        self.negate = negate
+
+    def get(self, i: i64) -> float:
+        v: float = self.vals[i]
+        return -v if self.negate else v
+
+    def push(self, x: float, old: float, evicted: bool) -> None:
+        """The window moved: ``old`` out (if ``evicted``), then ``x`` in."""
+        if self.negate:
+            x = -x
+            old = -old
+        if evicted:
+            self.remove(old)
+        self.add(x)
+
+    def remove(self, v: float) -> None:
+        n: i64 = self.n
+        vals = self.vals
+        if n == 0 or v > vals[n - 1]:
+            return  # not in the buffer (above its largest)
+        i: i64 = 0
+        hi: i64 = n
+        while i < hi:  # bisect_left: a copy of v
+            mid: i64 = (i + hi) >> 1
+            if vals[mid] < v:
+                i = mid + 1
             else:
-                at_in = n
-        elif c < no and at_out == a:
-            a += 1
-            c += 1
-            if c < no:
-                prev = rc
-                rc = rem[c]
-                at_out = at_out + 1 if rc == prev else bisect_left_from(srt, rc, a)
+                hi = mid
+        while i < n - 1:
+            vals[i] = vals[i + 1]
+            i += 1
+        self.n = n - 1
+
+    def add(self, x: float) -> None:
+        n: i64 = self.n
+        vals = self.vals
+        if n == self.keep:  # full: x goes in only below the largest, which leaves
+            if not (x < vals[n - 1]):
+                self.complete = False
+                return
+            n -= 1
+            self.complete = False
+        elif not self.complete and not (n > 0 and x < vals[n - 1]):
+            return  # above the buffer's largest: not among the n + 1 smallest for sure
+        j: i64 = 0
+        hi: i64 = n
+        while j < hi:  # bisect_right
+            mid: i64 = (j + hi) >> 1
+            if x < vals[mid]:
+                hi = mid
             else:
-                at_out = n
-        else:
-            return
-
-
-def bisect_right_from(srt: vec[float], x: float, lo: i64) -> i64:
-    """``bisect.bisect_right(srt, x, lo)``."""
-    hi: i64 = len(srt)
-    while lo < hi:
-        mid: i64 = (lo + hi) >> 1
-        if x < srt[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-def bisect_left_from(srt: vec[float], x: float, lo: i64) -> i64:
-    """``bisect.bisect_left(srt, x, lo)``."""
-    hi: i64 = len(srt)
-    while lo < hi:
-        mid: i64 = (lo + hi) >> 1
-        if srt[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-def move_sorted(srt: vec[float], x: float, old: float, evict: bool) -> vec[float]:
-    """A sorted window moves: ``old`` out (if ``evict``; the first equal
-    value, as ``del srt[bisect.bisect_left(srt, old)]``), then ``x`` in after
-    any equal values (``bisect.insort``). Returns the window (a new vec when
-    it grew). The same values in the same places as the bisect module makes,
-    found by the same comparisons, on doubles in place: with an eviction,
-    only the values between the two places shift, by one, once (a list
-    would move everything past each place, twice). No NaN here: callers
-    keep NaN out."""
-    n: i64 = len(srt)
-    lo: i64 = 0
-    hi: i64 = n
-    while lo < hi:  # bisect_right(srt, x): the place after the values <= x
-        mid: i64 = (lo + hi) >> 1
-        if x < srt[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    j: i64 = lo
-    k: i64 = 0
-    if not evict:
-        srt = append(srt, x)
-        k = n
+                j = mid + 1
+        k: i64 = n
         while k > j:
-            srt[k] = srt[k - 1]
+            vals[k] = vals[k - 1]
             k -= 1
-        srt[j] = x
-        return srt
-    lo = 0
-    hi = n
-    while lo < hi:  # bisect_left(srt, old): the value that goes
-        mid = (lo + hi) >> 1
-        if srt[mid] < old:
-            lo = mid + 1
-        else:
-            hi = mid
-    i: i64 = lo
-    if not (x < old):  # old was one of the values <= x: x's place in the list without it
-        j -= 1
-    k = i
-    while k < j:
-        srt[k] = srt[k + 1]
+        vals[j] = x
+        self.n = n + 1
+
+    def ready(self, need: i64, win: RollingWindow) -> None:
+        """Hold at least ``need`` values (or all of the window): else select
+        the ``keep`` smallest from ``win`` afresh."""
+        if self.complete or self.n >= need:
+            return
+        self.n = 0
+        self.complete = True
+        vals = win.values
+        cnt: i64 = win.count
+        i: i64 = 0
+        while i < cnt:
+            self.add(-vals[i] if self.negate else vals[i])
+            i += 1
+
+    def reset(self, win: RollingWindow) -> None:
+        """Select afresh from ``win`` (a new window to follow)."""
+        self.n = 0
+        self.complete = False
+        self.ready(1, win)
+
+
+def low_quantile(low: LowTail, n: i64, q: float) -> float:
+    """``quantile`` of the window's ``n`` values from its smallest (ascending, ``low`` ready for it)."""
+    pos = q * float(n - 1)
+    lo: i64 = int(math.floor(pos))
+    hi: i64 = min(lo + 1, n - 1)
+    a = low.get(lo)
+    return a + (low.get(hi) - a) * (pos - float(lo))
+
+
+def low_hist_var(low: LowTail, win: RollingWindow, confidence: float, h: float) -> float:
+    """``hist_var`` of the window ``win`` read from its smallest values."""
+    n: i64 = win.count
+    if n < 2:
+        return 0.0
+    low.ready(quantile_need(n, 1.0 - confidence), win)
+    v = -low_quantile(low, n, 1.0 - confidence) * math.sqrt(h)
+    return v if v > 0.0 else 0.0
+
+
+def low_hist_cvar(low: LowTail, win: RollingWindow, confidence: float, h: float) -> float:
+    """``hist_cvar`` of the window ``win`` read from its smallest values: the
+    values at or below the quantile are a prefix of them, ascending, unless
+    every one held is; then the rest at or below it are ties of the largest
+    held (when it is the quantile itself: counted in the window and added one
+    by one, as the sorted loop adds them), or the window is sorted (NaN: the
+    caller's full path)."""
+    n: i64 = win.count
+    if n < 2:
+        return 0.0
+    low.ready(quantile_need(n, 1.0 - confidence), win)
+    q = low_quantile(low, n, 1.0 - confidence)
+    total = 0.0
+    k: i64 = 0
+    m: i64 = low.n
+    while k < m:
+        x = low.get(k)
+        if x > q:
+            break
+        total += x
         k += 1
-    while k > j:
-        srt[k] = srt[k - 1]
-        k -= 1
-    srt[j] = x
-    return srt
+    if k == m and m < n:
+        if low.get(m - 1) != q:
+            return math.nan  # values above the last held may be at or below q: the caller sorts
+        ties: i64 = 0
+        vals = win.values
+        i: i64 = 0
+        while i < n:
+            if vals[i] == q:
+                ties += 1
+            i += 1
+        i = 0
+        while i < m:
+            if low.get(i) == q:
+                ties -= 1
+            i += 1
+        while ties > 0:
+            total += q
+            k += 1
+            ties -= 1
+    v = -(total / float(k)) * math.sqrt(h)
+    return v if v > 0.0 else 0.0
+
+
+def quantile_need(n: i64, q: float) -> i64:
+    """How many of the smallest of ``n`` values ``quantile(q)`` reads."""
+    lo: i64 = int(math.floor(q * float(n - 1)))
+    return min(lo + 1, n - 1) + 1
+
+

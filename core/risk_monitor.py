@@ -10,14 +10,15 @@ and risk snapshots.
 
 import math
 
-from librt.vecs import append, vec
+from librt.vecs import vec
 from mypy_extensions import i64
 
 from core.engine_params import EngineParams
 from core.events import RiskSnapshot, new_risk_snapshot
 from core.kernels import (
-    Z95, Z99, DetRandom, Lowest, cholesky, seed_cut, zeroed, contrib_text, cov_times, hist_cvar, hist_var,
-    draws_quantile, draws_tail_loss, one_draw, quantile, window_moments, merge_sorted, move_sorted, quantile_of, smallest, sorted_returns, tail_loss_of,
+    TAIL_SLACK, Z95, Z99, DetRandom, Lowest, cholesky, seed_cut, zeroed, contrib_text, cov_times, hist_cvar, hist_var,
+    LowTail, draws_quantile, draws_tail_loss, low_hist_cvar, low_hist_var, one_draw, quantile, quantile_need,
+    window_moments, quantile_of, smallest, sorted_returns, tail_loss_of,
 )
 from core.overlay import OptionsOverlay
 from core.portfolio import Portfolio
@@ -62,13 +63,10 @@ class RiskMonitor:
         self.fig_contrib: str = ""
         self.fig_keys: list[str] = []  # the symbols fig_contrib names
         self.last_risk: RiskSnapshot | None = None
-        # nav_returns in ascending order, kept as the window moves (one insertion
-        # and one removal a bar instead of a sort): historical VaR/CVaR read it.
-        # A NaN return has no place in an order: from then on it is sorted afresh.
-        self.nav_sorted: vec[float] = vec[float]()
-        self.nav_spare: vec[float] = vec[float]()  # the buffer the next merge writes
-        self.nav_in: list[float] = []  # returns in since nav_sorted was last brought up to date
-        self.nav_out: list[float] = []  # and those evicted meanwhile (the newest evictions)
+        # nav_returns' smallest, kept in order as the window moves (kernels.LowTail):
+        # historical VaR/CVaR read them. A NaN return has no place in an order:
+        # from then on the window is sorted afresh for each figure.
+        self.nav_low = LowTail(quantile_need(self.nav_returns.capacity, 0.05) + TAIL_SLACK, False)
         self.sorted_ok: bool = True
         # the book's VaR (var_measure): each symbol's bar returns, and the figure
         self.risk_rets: dict[str, RollingWindow] = {}
@@ -92,7 +90,9 @@ class RiskMonitor:
         # returns' tail, read from them kept in order (one_sorted, for one_sym),
         # and its Monte Carlo tail the first draws' tail (z_sorted: column 0 in order)
         self.one_sym: str = ""
-        self.one_sorted: vec[float] = vec[float]()
+        keep = quantile_need(max(2, p.var_window), 0.05) + TAIL_SLACK
+        self.one_low = LowTail(keep, False)  # one_sym's returns' smallest, in order
+        self.one_high = LowTail(keep, True)  # and its largest
         self.z_sorted: vec[float] = vec[float]()
 
     def risk_symbols(self) -> list[str]:
@@ -147,59 +147,44 @@ class RiskMonitor:
         return nav
 
     def keep_sorted(self, x: float, old: float, evicted: bool) -> None:
-        """Note the window's move for ``nav_sorted``: ``x`` in, ``old`` out (if
-        ``evicted``). Applied when the figures read it (sorted_nav_returns)."""
+        """Move ``nav_low`` with the window: ``x`` in, ``old`` out (if ``evicted``)."""
         if not self.sorted_ok:
             return
         if x != x or old != old:
             self.sorted_ok = False
             return
-        self.nav_in.append(x)
-        if evicted:
-            self.nav_out.append(old)
+        self.nav_low.push(x, old, evicted)
 
     def sorted_nav_returns(self) -> vec[float]:
-        """``nav_returns`` in ascending order. ``nav_sorted`` catches up with
-        the moves since the last read: one or two by in-place shifts
-        (move_sorted), more (a figures bar every 10 at speed) by one merge
-        pass: the kept order, the new returns in order, the evicted ones
-        dropped as the merge meets them. The same values in the same places
-        as a sort: equal returns are the same bits (a return is q - 1.0, never
-        -0.0; NaN ends the kept order)."""
-        if not self.sorted_ok:
-            return vec[float](sorted_returns(self.nav_returns))
-        ins = self.nav_in
-        outs = self.nav_out
-        if len(ins) == 0:
-            return self.nav_sorted
-        if len(ins) <= 2:
-            for i in range(len(ins)):  # in order: each move as update_nav made it
-                ev = i >= len(ins) - len(outs)
-                self.nav_sorted = move_sorted(self.nav_sorted, ins[i], outs[i - (len(ins) - len(outs))] if ev
-                                              else 0.0, ev)
-        else:
-            size: i64 = len(self.nav_sorted) + len(ins) - len(outs)
-            into = self.nav_spare  # the last order's buffer, written over
-            while len(into) < size:
-                into = append(into, 0.0)
-            if len(into) > size:
-                into = vec[float]([0.0] * size)
-            merge_sorted(self.nav_sorted, sorted(ins), sorted(outs), into)
-            self.nav_spare = self.nav_sorted
-            self.nav_sorted = into
-        self.nav_in = []
-        self.nav_out = []
-        return self.nav_sorted
+        """``nav_returns`` in ascending order (sorted now)."""
+        return vec[float](sorted_returns(self.nav_returns))
+
+    def tail_figures(self, h: float) -> None:
+        """The historical VaR and CVaR of NAV returns (95% and 99%), read from
+        ``nav_low``, the window's smallest returns kept in order; from a sort
+        of the window where that cannot say (a NaN, or ties past the kept
+        ones below the quantile). The same figures either way."""
+        r = self.nav_returns
+        if self.sorted_ok:
+            low = self.nav_low
+            c95 = low_hist_cvar(low, r, 0.95, h)
+            c99 = low_hist_cvar(low, r, 0.99, h)
+            if c95 == c95 and c99 == c99:
+                self.fig_hist95 = low_hist_var(low, r, 0.95, h)
+                self.fig_hist99 = low_hist_var(low, r, 0.99, h)
+                self.fig_cvar95, self.fig_cvar99 = c95, c99
+                return
+        tail = self.sorted_nav_returns()
+        self.fig_hist95, self.fig_hist99 = hist_var(tail, 0.95, h), hist_var(tail, 0.99, h)
+        self.fig_cvar95, self.fig_cvar99 = hist_cvar(tail, 0.95, h), hist_cvar(tail, 0.99, h)
 
     def snapshot(self, ts: int, nav: float, var: float) -> RiskSnapshot:
         pf = self.portfolio
         gross, net = pf.gross_net()
         h = self.p.bars_per_day
         if self.fig_due:
-            tail = self.sorted_nav_returns()
             self.fig_var99 = self.var_parametric(Z99)
-            self.fig_hist95, self.fig_hist99 = hist_var(tail, 0.95, h), hist_var(tail, 0.99, h)
-            self.fig_cvar95, self.fig_cvar99 = hist_cvar(tail, 0.95, h), hist_cvar(tail, 0.99, h)
+            self.tail_figures(h)
         if self.new_rules and (self.fig_due or self.contrib_moved()):  # a position in or out: at once
             self.fig_contrib = contrib_text(self.var_contrib)
             self.fig_keys = list(self.var_contrib)
@@ -516,7 +501,9 @@ class RiskMonitor:
                 self.one_sym = ""
             else:
                 full = w.full()
-                self.one_sorted = move_sorted(self.one_sorted, x, w.values[w.pos] if full else 0.0, full)
+                old = w.values[w.pos] if full else 0.0
+                self.one_low.push(x, old, full)
+                self.one_high.push(x, old, full)
         w.push(x)
 
     def book_var(self, nav: float) -> float:
@@ -551,7 +538,7 @@ class RiskMonitor:
                 pos1 = 0.05 * (n1 - 1)
                 lo1 = int(math.floor(pos1))
                 e1 = (self.portfolio.qty(one) + 0.0) * self.portfolio.last.get(one, 0.0)
-                return self.one_position_var(e1, one, n1, lo1, min(lo1 + 1, n1 - 1), pos1 - lo1,
+                return self.one_position_var(e1, one, w1, n1, lo1, min(lo1 + 1, n1 - 1), pos1 - lo1,
                                              math.sqrt(self.p.bars_per_day), nav)
         syms: list[str] = []
         n = 0
@@ -598,7 +585,7 @@ class RiskMonitor:
         lo = int(math.floor(pos))
         hi = min(lo + 1, n - 1)
         if k == 1 and not convex and self.one_returns(syms[0], wins[0]):
-            return self.one_position_var(expo[0], syms[0], n, lo, hi, pos - lo, sq, nav)
+            return self.one_position_var(expo[0], syms[0], wins[0], n, lo, hi, pos - lo, sq, nav)
         # the tail only: the hi + 1 smallest scenario P&Ls, kept as they come
         # (kernels.Lowest; the same list and first positions a sort of all gives)
         low = Lowest(hi + 1)
@@ -648,22 +635,24 @@ class RiskMonitor:
         return v / nav
 
     def one_returns(self, sym: str, win: RollingWindow) -> bool:
-        """Make ``one_sorted`` the returns of ``sym`` in order (sorted once when
-        the one position changes, then kept by track_risk_return); False if a
-        NaN among them leaves them without an order."""
+        """Make ``one_low`` and ``one_high`` the tails of the returns of ``sym``
+        (selected once when the one position changes, then kept by
+        track_risk_return); False if a NaN among them leaves them without an order."""
         if self.one_sym == sym:
             return True
-        vals = sorted_returns(win)
-        for x in vals:
+        vals = win.values
+        for i in range(win.count):
+            x = vals[i]
             if x != x:
                 self.one_sym = ""
                 return False
         self.one_sym = sym
-        self.one_sorted = vec[float](vals)
+        self.one_low.reset(win)
+        self.one_high.reset(win)
         return True
 
-    def one_position_var(self, e: float, sym: str, n: int, lo: int, hi: int, w: float, sq: float,
-                         nav: float) -> float:
+    def one_position_var(self, e: float, sym: str, win: RollingWindow, n: int, lo: int, hi: int, w: float,
+                         sq: float, nav: float) -> float:
         """hist_book_var of a book of one position (e its exposure, no options):
         scenario P&L 0 + e (sqrt(h) r) is monotone in the return r (each step
         rounds monotonically), so the sorted scenarios are the sorted returns
@@ -671,13 +660,10 @@ class RiskMonitor:
         two scenarios are read, not searched. Each one's P&L is its
         contribution (one position), so no scenario index is needed. The same
         figures as scanning every scenario (a test holds them equal)."""
-        vs = self.one_sorted
-        if e >= 0.0:
-            a = 0.0 + e * (sq * vs[lo])
-            b = 0.0 + e * (sq * vs[hi])
-        else:
-            a = 0.0 + e * (sq * vs[n - 1 - lo])
-            b = 0.0 + e * (sq * vs[n - 1 - hi])
+        tail = self.one_low if e >= 0.0 else self.one_high  # the i-th lowest, or highest: sorted[n - 1 - i]
+        tail.ready(hi + 1, win)
+        a = 0.0 + e * (sq * tail.get(lo))
+        b = 0.0 + e * (sq * tail.get(hi))
         v = -(a + (b - a) * w)
         if v <= 0.0:
             return 0.0

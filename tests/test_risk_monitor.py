@@ -6,12 +6,10 @@ import math
 import random
 
 from core.engine_params import EngineParams
-import bisect
-from collections import deque
 
 from librt.vecs import vec
 
-from core.kernels import Lowest, merge_sorted, move_sorted, sorted_returns
+from core.kernels import Lowest, LowTail, hist_cvar, hist_var, sorted_returns
 from core.portfolio import Portfolio
 from core.risk_monitor import RiskMonitor
 from core.strategy import Momentum, RollingWindow, SymbolState, std_and_means
@@ -23,65 +21,54 @@ def monitor() -> tuple[RiskMonitor, Portfolio]:
     return RiskMonitor(p, pf, Momentum(5, 20, 2.0), None, 1), pf
 
 
-def test_the_sorted_nav_returns_follow_the_window_through_eviction_and_ties() -> None:
-    mon, pf = monitor()
-    rng = random.Random(4)
-    for i in range(1300):  # past the 500-bar window more than twice
-        pf.cash *= 1.0 + (0.0 if i % 7 == 0 else rng.gauss(0.0, 0.001))  # ties: zero returns
-        mon.update_nav()
-        if i % 97 == 0 or i > 1290:
-            assert list(mon.sorted_nav_returns()) == sorted_returns(mon.nav_returns)
-    assert mon.sorted_ok and len(mon.sorted_nav_returns()) == 500
+def _figures_by_sort(mon: RiskMonitor, h: float) -> list[str]:
+    tail = vec[float](sorted_returns(mon.nav_returns))
+    return [repr(v) for v in (hist_var(tail, 0.95, h), hist_var(tail, 0.99, h),
+                              hist_cvar(tail, 0.95, h), hist_cvar(tail, 0.99, h))]
 
 
-def test_merge_sorted_adds_and_drops_as_a_sort_would_ties_and_cancelling_values_included() -> None:
-    rng = random.Random(12)
-    for case in range(3000):
-        pool = [rng.randint(-4, 4) * 0.25 for _ in range(rng.randint(0, 30))]
-        srt = sorted(pool)
-        ins = sorted(rng.randint(-5, 5) * 0.25 for _ in range(rng.randint(0, 12)))
-        both = srt + ins
-        outs = sorted(rng.sample(both, rng.randint(0, len(both))))  # some of them new ones
-        want = sorted(both)
-        for v in outs:
-            want.remove(v)
-        into = vec[float]([9.0] * len(want))
-        merge_sorted(vec[float](srt), ins, outs, into)
-        assert list(into) == want, case
-
-
-def test_the_sorted_nav_returns_catch_up_by_merge_after_any_number_of_bars() -> None:
-    """Read every 1 to 700 bars (past the whole window): the kept order after
-    shifts (one or two moves) and merges (more) is the sort of the window."""
+def test_the_nav_tail_figures_are_those_of_a_sorted_window_through_evictions_ties_and_flat_spells() -> None:
+    """tail_figures reads the kept smallest returns; read every 1 to 700 bars
+    (past the 500-bar window), through flat spells (every return 0.0: the
+    ties-past-the-buffer path) and rounded returns (ties), each figure is
+    the sorted window's, bit for bit."""
     mon, pf = monitor()
     rng = random.Random(5)
     due = 1
-    for i in range(4000):
-        pf.cash *= 1.0 + (0.0 if i % 5 == 0 else round(rng.gauss(0.0, 0.001), 5))  # ties, and many
+    reselected = 0
+    for i in range(6000):
+        flat = (i // 700) % 3 == 1
+        pf.cash *= 1.0 + (0.0 if flat or i % 5 == 0 else round(rng.gauss(0.0, 0.001), 5))
         mon.update_nav()
         due -= 1
         if due == 0:
-            got = list(mon.sorted_nav_returns())
-            assert [repr(v) for v in got] == [repr(v) for v in sorted_returns(mon.nav_returns)], i
+            n_before = mon.nav_low.n
+            mon.tail_figures(390.0)
+            reselected += mon.nav_low.n > n_before
+            got = [repr(v) for v in (mon.fig_hist95, mon.fig_hist99, mon.fig_cvar95, mon.fig_cvar99)]
+            assert got == _figures_by_sort(mon, 390.0), i
             due = rng.choice([1, 2, 3, 10, 57, 499, 500, 501, 700])
-    assert mon.sorted_ok
+    assert mon.sorted_ok and reselected < 40
 
 
-def test_move_sorted_makes_the_bisect_modules_list_signed_zeros_and_ties_included() -> None:
+def test_a_low_tail_holds_the_windows_smallest_or_largest_in_order() -> None:
     rng = random.Random(9)
-    ours = vec[float]()
-    ref: list[float] = []
-    win: deque[float] = deque()
-    for _ in range(20_000):
-        x = rng.choice([0.0, -0.0, 1.0, -1.0, rng.random(), -rng.random(), rng.randint(-3, 3) * 0.5, math.inf])
-        evict = len(win) >= 40
-        old = win.popleft() if evict else 0.0
-        win.append(x)
-        ours = move_sorted(ours, x, old, evict)
-        if evict:
-            del ref[bisect.bisect_left(ref, old)]
-        bisect.insort(ref, x)
-        assert [repr(v) for v in ours] == [repr(v) for v in ref]  # -0.0 and 0.0 told apart
+    for negate in (False, True):
+        win = RollingWindow(40)
+        tail = LowTail(12, negate)
+        for step in range(20_000):
+            x = rng.choice([0.0, 1.0, -1.0, rng.random(), -rng.random(), rng.randint(-3, 3) * 0.5, math.inf])
+            full = win.full()
+            tail.push(x, win.values[win.pos] if full else 0.0, full)
+            win.push(x)
+            need = rng.randint(1, min(12, win.count))
+            tail.ready(need, win)
+            want = sorted(win.values[i] for i in range(win.count))
+            if negate:
+                want.reverse()
+            assert [repr(tail.get(i)) for i in range(min(tail.n, win.count))] == \
+                [repr(v) for v in want[:min(tail.n, win.count)]], step
+            assert tail.n >= need and (not tail.complete or tail.n == win.count)
 
 
 def test_a_nan_return_falls_back_to_sorting_afresh() -> None:
@@ -94,6 +81,9 @@ def test_a_nan_return_falls_back_to_sorting_afresh() -> None:
     assert not mon.sorted_ok
     got = mon.sorted_nav_returns()
     assert len(got) == mon.nav_returns.count and any(x != x for x in got)
+    mon.tail_figures(390.0)  # from a sort: the NaN sorts where it falls
+    assert [repr(v) for v in (mon.fig_hist95, mon.fig_hist99, mon.fig_cvar95, mon.fig_cvar99)] == \
+        _figures_by_sort(mon, 390.0)
 
 
 def _lowest(xs: list[float], m: int) -> "Lowest":
@@ -173,7 +163,10 @@ def test_a_one_position_book_reads_its_tail_from_its_returns_in_order() -> None:
             slow = mon.hist_book_var_sorted([win], [sym], [e], [0.0], win.count, sq, 1e6)
             assert (fast, parts) == (slow, mon.var_contrib), (bar, e)
             checked += fast > 0.0
-        assert mon.one_sym == sym and list(mon.one_sorted) == sorted_returns(win)
+        want = sorted_returns(win)
+        assert mon.one_sym == sym
+        assert [mon.one_low.get(i) for i in range(mon.one_low.n)] == want[:mon.one_low.n]
+        assert [mon.one_high.get(i) for i in range(mon.one_high.n)] == want[::-1][:mon.one_high.n]
     assert checked > 1000
 
 
