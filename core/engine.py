@@ -29,18 +29,18 @@ from core.books import Books
 from core.breaker_set import DISABLE, BreakerSet
 from core.bus import BreakerHost, Bus
 from core.engine_params import EngineParams, Instrument
-from core.market_clock import MarketClock
+from core.market_clock import MarketClock, SymbolClock
 from core.hedger import Hedger
 from core.overlay import OptionsOverlay
 from core.portfolio import Portfolio
-from core.price_screen import PriceScreen
-from core.risk_monitor import RiskMonitor
+from core.price_screen import PriceScreen, ScreenSlot
+from core.risk_monitor import RiskMonitor, RiskTrack
 from core.router import Router
 from core.sizer import Sizer
 from core.state import ACTIVE, HALTED, REDUCING, TradingState
 from core.views import Views
 from core.kernels import Z95, good_price, toward_zero
-from core.strategy import Momentum
+from core.strategy import Momentum, SymbolState
 
 
 # The limits ``set_limit`` may change for a session: name (as in the config,
@@ -107,6 +107,22 @@ def parse_limit(arg: str) -> tuple[str, float, str]:
     return name, value, ""
 
 
+class SymbolSlots:
+    """One symbol's pieces in the components (its market clock, price screen,
+    bar builder, strategy state and VaR track), found by one dict lookup a
+    print rather than one per component a bar. Each piece is made when its
+    component made it before: the builder at the first print that passes
+    the screen, the state and the track at the first bar close."""
+
+    def __init__(self, symbol: str, clock: SymbolClock, screen: ScreenSlot) -> None:
+        self.symbol = symbol
+        self.clock = clock
+        self.screen = screen
+        self.bars: BarBuilder | None = None
+        self.state: SymbolState | None = None
+        self.risk: RiskTrack | None = None
+
+
 class Engine(BreakerHost):
     def __init__(self, p: EngineParams, instruments: list[Instrument]) -> None:
         self.p = p
@@ -117,7 +133,8 @@ class Engine(BreakerHost):
                                   p.participation, p.impact_bps, p.min_commission_per_order)
         self.strategy = Momentum(p.fast, p.slow, p.vol_scale)
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
-        self.bars: dict[str, BarBuilder] = {}
+        self.slots: dict[str, SymbolSlots] = {}  # each printed symbol's pieces in the components
+        self.closing: list[SymbolSlots] = []  # those with a bar builder, in the order their bars close
         self.signals: dict[str, Signal] = {}
         self.brk = BreakerSet(p)
         self.breakers: list[Breaker] = self.brk.all  # every breaker, in display order
@@ -215,29 +232,31 @@ class Engine(BreakerHost):
     def on_tick(self, t: Tick) -> None:
         if 0 < self.broker.next_expiry <= self.bus.ts:
             self.router.expire_orders()
-        self.clock.printed(t.symbol)  # the feed is alive, whatever the screen makes of the print
+        sl = self.slot(t.symbol)
+        self.clock.printed_slot(sl.clock)  # the feed is alive, whatever the screen makes of the print
         if math.isnan(t.size) or t.size < 0.0 or math.isinf(t.size):
             self.quarantine(t.symbol, t.price, f"size {t.size!r} is not a finite size >= 0")
             return
-        if not self.screen(t.symbol, t.price):
+        if not self.screen_slot(sl, t.price):
             return  # never marked, never a fill price
         self.portfolio.mark(t.symbol, t.price)
         self.last_price_ts = t.ts
         self.fill_at(t.symbol, t.price, t.size)
-        self.builder(t.symbol).add_tick(t.price, t.size)
+        self.builder_of(sl).add_tick(t.price, t.size)
 
     def on_bar(self, b: Bar) -> None:
         if 0 < self.broker.next_expiry <= self.bus.ts:
             self.router.expire_orders()
-        self.clock.printed(b.symbol)
+        sl = self.slot(b.symbol)
+        self.clock.printed_slot(sl.clock)
         if not (good_price(b.open) and good_price(b.high) and good_price(b.low)
                 and good_price(b.close)) or math.isnan(b.volume) or b.volume < 0.0:
             bad = b.close if not good_price(b.close) else (b.open if not good_price(b.open) else
                                                            (b.high if not good_price(b.high) else b.low))
             self.quarantine(b.symbol, bad, "bar with a price that is not positive and finite, or a bad volume")
             return
-        ref = self.price_screen.last_good(b.symbol)
-        if not self.screen(b.symbol, b.close):
+        ref = sl.screen.good
+        if not self.screen_slot(sl, b.close):
             return
         # orders from the last bar fill at this open, unless the open itself is
         # a wild print against the last good price: then at the (screened) close
@@ -245,14 +264,21 @@ class Engine(BreakerHost):
         self.fill_at(b.symbol, fill, b.volume)
         self.portfolio.mark(b.symbol, b.close)
         self.last_price_ts = b.ts
-        self.builder(b.symbol).take_bar(b)
+        self.builder_of(sl).take_bar(b)
 
-    def screen(self, sym: str, price: float) -> bool:
+    def slot(self, sym: str) -> SymbolSlots:
+        sl = self.slots.get(sym)
+        if sl is None:
+            sl = SymbolSlots(sym, self.clock.slot(sym), self.price_screen.slot(sym))
+            self.slots[sym] = sl
+        return sl
+
+    def screen_slot(self, sl: SymbolSlots, price: float) -> bool:
         """True if ``price`` may be used (core/price_screen.py); else it is quarantined."""
-        why = self.price_screen.check(sym, price)
+        why = self.price_screen.check_slot(sl.screen, price)
         if why == "":
             return True
-        self.quarantine(sym, price, why)
+        self.quarantine(sl.symbol, price, why)
         return False
 
     def quarantine(self, sym: str, price: float, reason: str) -> None:
@@ -261,11 +287,14 @@ class Engine(BreakerHost):
         self.emit(Quarantined(self.bus.ts, sym, price, self.price_screen.last_good(sym), reason))
         self.check_breaker(self.brk.bad, float(self.quarantined_this_bar))
 
-    def builder(self, symbol: str) -> BarBuilder:
-        bb = self.bars.get(symbol)
+    def builder_of(self, sl: SymbolSlots) -> BarBuilder:
+        """The symbol's bar builder, made at its first print that passes the
+        screen: that order is the order its bars close in."""
+        bb = sl.bars
         if bb is None:
-            bb = BarBuilder(symbol)
-            self.bars[symbol] = bb
+            bb = BarBuilder(sl.symbol)
+            sl.bars = bb
+            self.closing.append(sl)
         return bb
 
     def fill_at(self, symbol: str, price: float, volume: float) -> None:
@@ -392,9 +421,11 @@ class Engine(BreakerHost):
     def on_bar_close(self) -> None:
         closed: list[str] = []
         h = math.sqrt(self.p.bars_per_day)
-        for sym, bb in self.bars.items():
-            if not bb.has_data:
+        for sl in self.closing:
+            bb = sl.bars
+            if bb is None or not bb.has_data:
                 continue
+            sym = sl.symbol
             src = bb.src
             if src is not None and src.symbol == sym:
                 self.emit(bar_closed_of(self.bus.ts, src))
@@ -403,7 +434,11 @@ class Engine(BreakerHost):
             if self.sizer.atr_on:
                 self.sizer.true_range(sym).on_bar(bb.high, bb.low, bb.close)
             prev_view = self.sizer.momentum_view(sym) if self.sizer.kelly_sources else 0.0  # before this bar's update
-            st = self.strategy.on_bar(sym, bb.close)
+            st = sl.state
+            if st is None:  # made at the symbol's first bar close, as strategy.on_bar would
+                st = self.strategy.state(sym)
+                sl.state = st
+            self.strategy.on_bar_state(st, bb.close)
             if self.sizer.kelly_sources and st.closes.count >= 2:  # a return this bar
                 self.sizer.track_kelly(sym, prev_view, st.returns.values[(st.returns.pos - 1) % st.returns.capacity])
             sig = new_signal(self.bus.ts, sym, "momentum", st.value, min(1.0, st.confidence))
@@ -415,7 +450,11 @@ class Engine(BreakerHost):
                 self.overlay.on_close(sym, bb.close)
             self.risk.unit_var[sym] = Z95 * st.vol * h * bb.close if st.returns.count >= 2 else 0.0
             if self.new_rules:
-                self.risk.track_risk_return(sym, bb.close)
+                rt = sl.risk
+                if rt is None:
+                    rt = self.risk.track(sym)
+                    sl.risk = rt
+                self.risk.track_return(rt, sym, bb.close)
         self.bus.bars += 1
         self.views.track(closed)
         reweighted = False

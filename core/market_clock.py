@@ -31,11 +31,18 @@ class MarketClock:
         self.symbols: dict[str, SymbolClock] = {}
         self.fresh: list[SymbolClock] = []  # those with a print since the last bar close
 
-    def printed(self, sym: str) -> None:
+    def slot(self, sym: str) -> SymbolClock:
         c = self.symbols.get(sym)
         if c is None:
             c = SymbolClock()
             self.symbols[sym] = c
+        return c
+
+    def printed(self, sym: str) -> None:
+        self.printed_slot(self.slot(sym))
+
+    def printed_slot(self, c: SymbolClock) -> None:
+        """``printed`` on the symbol's slot."""
         if not c.fresh:
             c.fresh = True
             self.fresh.append(c)

@@ -17,41 +17,60 @@ from core.kernels import good_price
 MAX_GAP = 100.0
 
 
+class ScreenSlot:
+    """One symbol's screen: its last good price and a candidate new level."""
+
+    def __init__(self) -> None:
+        self.good: float = 0.0  # the last good price (0: none yet)
+        self.q_level: float = 0.0  # a candidate new level
+        self.q_count: int = 0  # prints in a row at it
+
+
 class PriceScreen:
     def __init__(self, band: float, confirm: int) -> None:
         self.band = band
         self.confirm = confirm
-        self.good: dict[str, float] = {}  # the last good price per symbol
-        self.q_level: dict[str, float] = {}  # a candidate new level
-        self.q_count: dict[str, int] = {}  # prints in a row at it
+        self.slots: dict[str, ScreenSlot] = {}
+
+    def slot(self, sym: str) -> ScreenSlot:
+        s = self.slots.get(sym)
+        if s is None:
+            s = ScreenSlot()
+            self.slots[sym] = s
+        return s
 
     def last_good(self, sym: str) -> float:
-        return self.good.get(sym, 0.0)
+        s = self.slots.get(sym)
+        return 0.0 if s is None else s.good
 
     def check(self, sym: str, price: float) -> str:
         """"" if ``price`` may be used (and it becomes the last good price),
         else why not."""
+        return self.check_slot(self.slot(sym), price)
+
+    def check_slot(self, s: ScreenSlot, price: float) -> str:
+        """``check`` on the symbol's slot."""
         if not good_price(price):
             return "price is not positive and finite"
-        ref = self.good.get(sym, 0.0)
+        ref = s.good
         band = self.band
         if ref <= 0.0 or abs(price / ref - 1.0) <= band:
-            self.good[sym] = price
-            self.q_count[sym] = 0
+            s.good = price
+            s.q_count = 0
             return ""
         ratio = price / ref
         if ratio > MAX_GAP or ratio < 1.0 / MAX_GAP:
-            self.q_count[sym] = 0
+            s.q_count = 0
             return (f"jump of {ratio:.3g}x from the last good price {ref:.6g}: beyond the "
                     f"{MAX_GAP:g}x bound, never taken as a real gap")
-        n = self.q_count.get(sym, 0)
-        level = self.q_level.get(sym, 0.0)
+        n = s.q_count
+        level = s.q_level
         n = n + 1 if n > 0 and abs(price / level - 1.0) <= band else 1
-        self.q_level[sym] = price
-        self.q_count[sym] = n
+        s.q_level = price
+        s.q_count = n
         if n >= self.confirm:
-            self.good[sym] = price
-            self.q_count[sym] = 0
+            s.good = price
+            s.q_count = 0
             return ""
         return (f"jump of {price / ref - 1.0:+.1%} from the last good price "
                 f"(band {band:.0%}); {n} of {self.confirm} prints to confirm")

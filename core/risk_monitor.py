@@ -25,6 +25,14 @@ from core.portfolio import Portfolio
 from core.strategy import Momentum, RollingWindow
 
 
+class RiskTrack:
+    """One symbol's last close and its window in ``risk_rets``."""
+
+    def __init__(self) -> None:
+        self.close: float = 0.0
+        self.rets: RollingWindow | None = None
+
+
 class RiskMonitor:
     def __init__(self, p: EngineParams, portfolio: Portfolio, strategy: Momentum,
                  overlay: OptionsOverlay | None, n_instruments: int) -> None:
@@ -70,7 +78,7 @@ class RiskMonitor:
         self.sorted_ok: bool = True
         # the book's VaR (var_measure): each symbol's bar returns, and the figure
         self.risk_rets: dict[str, RollingWindow] = {}
-        self.risk_close: dict[str, float] = {}
+        self.tracks: dict[str, RiskTrack] = {}  # each symbol's last close and window
         self.var_book: float = 0.0  # 95% one-day VaR of the book now / NAV, by var_measure
         self.unit_var: dict[str, float] = {}  # one unit's stand-alone one-day 95% VaR, per symbol
         self.var_contrib: dict[str, float] = {}  # each position's share of the VaR (currency)
@@ -485,16 +493,28 @@ class RiskMonitor:
             out[i] += gam[j] * r * r
         return out
 
+    def track(self, sym: str) -> RiskTrack:
+        t = self.tracks.get(sym)
+        if t is None:
+            t = RiskTrack()
+            self.tracks[sym] = t
+        return t
+
     def track_risk_return(self, sym: str, close: float) -> None:
         """The symbol's bar return into its VaR window (risk.var_window bars)."""
-        prev = self.risk_close.get(sym, 0.0)
-        self.risk_close[sym] = close
+        self.track_return(self.track(sym), sym, close)
+
+    def track_return(self, t: RiskTrack, sym: str, close: float) -> None:
+        """``track_risk_return`` on the symbol's track."""
+        prev = t.close
+        t.close = close
         if prev <= 0.0:
             return
-        w = self.risk_rets.get(sym)
+        w = t.rets
         if w is None:
             w = RollingWindow(max(2, self.p.var_window))
             self.risk_rets[sym] = w
+            t.rets = w
         x = close / prev - 1.0
         if sym == self.one_sym:  # the one position's window, kept in order as it moves
             if x != x:

@@ -100,11 +100,18 @@ class Momentum:
         self.vol_scale = vol_scale
         self.states: dict[str, SymbolState] = {}
 
-    def on_bar(self, symbol: str, close: float) -> SymbolState:
+    def state(self, symbol: str) -> SymbolState:
         st = self.states.get(symbol)
         if st is None:
             st = SymbolState(self.slow)
             self.states[symbol] = st
+        return st
+
+    def on_bar(self, symbol: str, close: float) -> SymbolState:
+        return self.on_bar_state(self.state(symbol), close)
+
+    def on_bar_state(self, st: SymbolState, close: float) -> SymbolState:
+        """``on_bar`` on the symbol's state."""
         pushed = st.closes.count > 0
         if pushed:
             prev = st.closes.values[(st.closes.pos - 1) % st.closes.capacity]
