@@ -121,6 +121,8 @@ class SymbolSlots:
         self.bars: BarBuilder | None = None
         self.state: SymbolState | None = None
         self.risk: RiskTrack | None = None
+        self.signal: Signal | None = None  # the momentum signal of its last bar close
+        self.closed: bool = False  # its bar closed at this bar close (reset after the pipeline)
 
 
 class Engine(BreakerHost):
@@ -135,7 +137,6 @@ class Engine(BreakerHost):
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
         self.slots: dict[str, SymbolSlots] = {}  # each printed symbol's pieces in the components
         self.closing: list[SymbolSlots] = []  # those with a bar builder, in the order their bars close
-        self.signals: dict[str, Signal] = {}
         self.brk = BreakerSet(p)
         self.breakers: list[Breaker] = self.brk.all  # every breaker, in display order
         self.new_rules: bool = p.breaker_version >= 2
@@ -442,9 +443,10 @@ class Engine(BreakerHost):
             if self.sizer.kelly_sources and st.closes.count >= 2:  # a return this bar
                 self.sizer.track_kelly(sym, prev_view, st.returns.values[(st.returns.pos - 1) % st.returns.capacity])
             sig = new_signal(self.bus.ts, sym, "momentum", st.value, min(1.0, st.confidence))
-            self.signals[sym] = sig
+            sl.signal = sig
             self.emit(sig)
             bb.has_data = False
+            sl.closed = True
             closed.append(sym)
             if self.overlay is not None:
                 self.overlay.on_close(sym, bb.close)
@@ -487,12 +489,20 @@ class Engine(BreakerHost):
                 for sym in syms:
                     self.book_set.rebalance(sym, nav, "reweighted" if reweighted else "momentum bar close")
             elif self.p.signal == "momentum":
-                for sym in closed:
-                    st = self.strategy.states[sym]
-                    self.rebalance(sym, st.value, st.confidence, 1.0, nav, "")
+                for sl in self.closing:  # those closed this bar, in the order they closed
+                    st = sl.state
+                    if sl.closed and st is not None:
+                        self.rebalance(sl.symbol, st.value, st.confidence, 1.0, nav, "")
             if self.hedger is not None:
                 self.hedger.hedge(nav)
+        for sl in self.closing:
+            sl.closed = False
         self.emit(self.risk.snapshot(self.bus.ts, nav, var))
+
+    @property
+    def signals(self) -> dict[str, Signal]:
+        """The momentum signal of each symbol's last bar close."""
+        return {sl.symbol: sl.signal for sl in self.closing if sl.signal is not None}
 
     # ------------------------------------------------------------ signal-layer models
 

@@ -545,8 +545,8 @@ class RiskMonitor:
         Options count by their delta, and under historical by their gamma too."""
         if self.p.var_measure == "monte_carlo":
             return self.mc95
-        self.var_contrib = {}
         if nav <= 0.0:
+            self.var_contrib = {}
             return 0.0
         if self.overlay is None and self.p.var_measure == "historical":
             # the common book of one position, straight to one_position_var:
@@ -558,8 +558,15 @@ class RiskMonitor:
                 pos1 = 0.05 * (n1 - 1)
                 lo1 = int(math.floor(pos1))
                 e1 = (self.portfolio.qty(one) + 0.0) * self.portfolio.last.get(one, 0.0)
-                return self.one_position_var(e1, one, w1, n1, lo1, min(lo1 + 1, n1 - 1), pos1 - lo1,
-                                             math.sqrt(self.p.bars_per_day), nav)
+                vc = self.var_contrib
+                if not (len(vc) == 1 and one in vc):  # else its one entry is written over
+                    self.var_contrib = {}
+                v1 = self.one_position_var(e1, one, w1, n1, lo1, min(lo1 + 1, n1 - 1), pos1 - lo1,
+                                           math.sqrt(self.p.bars_per_day), nav)
+                if v1 == 0.0 and len(self.var_contrib) > 0:  # no share written this bar: none stands
+                    self.var_contrib = {}
+                return v1
+        self.var_contrib = {}
         syms: list[str] = []
         n = 0
         held = self.risk_symbols()

@@ -117,7 +117,7 @@ class Momentum:
             prev = st.closes.values[(st.closes.pos - 1) % st.closes.capacity]
             st.returns.push(close / prev - 1.0)
         st.closes.push(close)
-        st.confidence = st.closes.count / self.slow
+        st.confidence = float(st.closes.count) / float(self.slow)  # as count / slow (exact ints), without the int division's checks
         if not st.closes.full():
             if pushed:
                 st.vol = st.returns.std()  # read again by sizing and risk until the next close
