@@ -43,6 +43,9 @@ class Breaker:
     def evaluate(self, value: float, ts: int) -> str:
         """Update with a fresh value; returns the new state if it changed, else ""."""
         self.value = value
+        if value < self.limit and value < self.warn_fraction * self.limit and self.state == ARMED:
+            self.breaches = 0  # the common case, as the steps below end for it (NaN never gets here)
+            return ""
         if self.state == TRIPPED:
             return ""
         if math.isnan(value):

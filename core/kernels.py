@@ -470,9 +470,12 @@ class LowTail:
         if self.negate:
             x = -x
             old = -old
-        if evicted:
+        n: i64 = self.n
+        top = self.vals[n - 1] if n > 0 else 0.0
+        if evicted and n > 0 and not (old > top):  # else not held: above the largest held
             self.remove(old)
-        self.add(x)
+        if self.complete or n >= self.keep or (n > 0 and x < top):  # else not among the smallest
+            self.add(x)
 
     def remove(self, v: float) -> None:
         n: i64 = self.n

@@ -70,25 +70,31 @@ class Portfolio:
             return 0.0
         return pos.qty * self.last.get(symbol, pos.avg_price)
 
+    def price(self, sym: str, pos: Position) -> float:
+        """The last mark of ``sym``, else the position's average price (as
+        ``last.get(sym, avg_price)``, without boxing the default)."""
+        px = self.last.get(sym)
+        return pos.avg_price if px is None else px
+
     def nav(self) -> float:
         total = self.cash + self.option_value
         for sym, pos in self.positions.items():
             if pos.qty != 0.0:
-                total += pos.qty * self.last.get(sym, pos.avg_price)
+                total += pos.qty * self.price(sym, pos)
         return total
 
     def gross(self) -> float:
         total = 0.0
         for sym, pos in self.positions.items():
             if pos.qty != 0.0:
-                total += abs(pos.qty * self.last.get(sym, pos.avg_price))
+                total += abs(pos.qty * self.price(sym, pos))
         return total
 
     def net(self) -> float:
         total = 0.0
         for sym, pos in self.positions.items():
             if pos.qty != 0.0:
-                total += pos.qty * self.last.get(sym, pos.avg_price)
+                total += pos.qty * self.price(sym, pos)
         return total
 
     def gross_net(self) -> tuple[float, float]:
@@ -97,7 +103,7 @@ class Portfolio:
         net = 0.0
         for sym, pos in self.positions.items():
             if pos.qty != 0.0:
-                v = pos.qty * self.last.get(sym, pos.avg_price)
+                v = pos.qty * self.price(sym, pos)
                 gross += abs(v)
                 net += v
         return gross, net
