@@ -248,22 +248,26 @@ class Engine(BreakerHost):
     def on_bar(self, b: Bar) -> None:
         if 0 < self.broker.next_expiry <= self.bus.ts:
             self.router.expire_orders()
-        sl = self.slot(b.symbol)
+        sym = b.symbol
+        o = b.open
+        c = b.close
+        v = b.volume
+        sl = self.slot(sym)
         self.clock.printed_slot(sl.clock)
-        if not (good_price(b.open) and good_price(b.high) and good_price(b.low)
-                and good_price(b.close)) or math.isnan(b.volume) or b.volume < 0.0:
-            bad = b.close if not good_price(b.close) else (b.open if not good_price(b.open) else
-                                                           (b.high if not good_price(b.high) else b.low))
-            self.quarantine(b.symbol, bad, "bar with a price that is not positive and finite, or a bad volume")
+        if not (good_price(o) and good_price(b.high) and good_price(b.low)
+                and good_price(c)) or math.isnan(v) or v < 0.0:
+            bad = c if not good_price(c) else (o if not good_price(o) else
+                                               (b.high if not good_price(b.high) else b.low))
+            self.quarantine(sym, bad, "bar with a price that is not positive and finite, or a bad volume")
             return
         ref = sl.screen.good
-        if not self.screen_slot(sl, b.close):
+        if not self.screen_slot(sl, c):
             return
         # orders from the last bar fill at this open, unless the open itself is
         # a wild print against the last good price: then at the (screened) close
-        fill = b.open if ref <= 0.0 or abs(b.open / ref - 1.0) <= self.p.quarantine_band else b.close
-        self.fill_at(b.symbol, fill, b.volume)
-        self.portfolio.mark(b.symbol, b.close)
+        fill = o if ref <= 0.0 or abs(o / ref - 1.0) <= self.p.quarantine_band else c
+        self.fill_at(sym, fill, v)
+        self.portfolio.mark(sym, c)
         self.last_price_ts = b.ts
         self.builder_of(sl).take_bar(b)
 

@@ -194,6 +194,12 @@ def tail_loss_of(low: list[float], n: int, q: float, nav: float) -> float:
     return v if v > 0.0 else 0.0
 
 
+def same_bits(a: float, b: float) -> bool:
+    """``a`` and ``b`` are the same double: equal and of the same sign
+    (0.0 and -0.0 are equal but print apart); never for a NaN."""
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
 def one_draw(zs: vec[float], i: i64, w0: float, m: float, sq: float) -> float:
     """The i-th lowest Monte Carlo P&L of a book of one position (exposure
     ``w0``, no options) from its draws in order ``zs``: m + sqrt(h) (0 + w0

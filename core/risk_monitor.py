@@ -14,11 +14,11 @@ from librt.vecs import vec
 from mypy_extensions import i64
 
 from core.engine_params import EngineParams
-from core.events import RiskSnapshot, new_risk_snapshot
+from core.events import RiskSnapshot, risk_snapshot_with
 from core.kernels import (
     TAIL_SLACK, Z95, Z99, DetRandom, Lowest, cholesky, seed_cut, zeroed, contrib_text, cov_times, hist_cvar, hist_var,
     LowTail, draws_quantile, draws_tail_loss, low_hist_cvar, low_hist_var, one_draw, quantile, quantile_need,
-    window_moments, quantile_of, smallest, sorted_returns, tail_loss_of,
+    same_bits, window_moments, quantile_of, smallest, sorted_returns, tail_loss_of,
 )
 from core.overlay import OptionsOverlay
 from core.portfolio import Portfolio
@@ -71,6 +71,10 @@ class RiskMonitor:
         self.fig_contrib: str = ""
         self.fig_keys: list[str] = []  # the symbols fig_contrib names
         self.last_risk: RiskSnapshot | None = None
+        # the snapshot's floats that stand for many bars (see events.risk_snapshot_with),
+        # boxed once while they stand, and their values (NaN: none yet)
+        self.stand: tuple[object, ...] = ()
+        self.stand_vals: vec[float] = vec[float]([math.nan] * 10)
         # nav_returns' smallest, kept in order as the window moves (kernels.LowTail):
         # historical VaR/CVaR read them. A NaN return has no place in an order:
         # from then on the window is sorted afresh for each figure.
@@ -196,12 +200,22 @@ class RiskMonitor:
         if self.new_rules and (self.fig_due or self.contrib_moved()):  # a position in or out: at once
             self.fig_contrib = contrib_text(self.var_contrib)
             self.fig_keys = list(self.var_contrib)
-        snap = new_risk_snapshot(ts, "", nav, pf.cash, gross, net,
-                                 gross / nav if nav > 0.0 else math.inf,
-                                 nav - self.day_open_nav, self.drawdown, self.max_drawdown, var,
-                                 self.fig_var99, self.fig_hist95, self.fig_hist99, self.fig_cvar95,
-                                 self.fig_cvar99, self.mc95, self.mc99, self.var_book,
-                                 self.fig_contrib if self.new_rules else "")
+        sv = self.stand_vals
+        cash = pf.cash
+        if not (same_bits(cash, sv[0]) and same_bits(self.max_drawdown, sv[1]) and same_bits(var, sv[2])
+                and same_bits(self.fig_var99, sv[3]) and same_bits(self.fig_hist95, sv[4])
+                and same_bits(self.fig_hist99, sv[5]) and same_bits(self.fig_cvar95, sv[6])
+                and same_bits(self.fig_cvar99, sv[7]) and same_bits(self.mc95, sv[8])
+                and same_bits(self.mc99, sv[9])):
+            # one changed (a fill, a figures bar, a Monte Carlo run): box them again
+            self.stand = (cash, self.max_drawdown, var, self.fig_var99, self.fig_hist95, self.fig_hist99,
+                          self.fig_cvar95, self.fig_cvar99, self.mc95, self.mc99)
+            self.stand_vals = vec[float]([cash, self.max_drawdown, var, self.fig_var99, self.fig_hist95,
+                                          self.fig_hist99, self.fig_cvar95, self.fig_cvar99, self.mc95,
+                                          self.mc99])
+        snap = risk_snapshot_with(ts, nav, gross, net, gross / nav if nav > 0.0 else math.inf,
+                                  nav - self.day_open_nav, self.drawdown, self.var_book,
+                                  self.fig_contrib if self.new_rules else "", self.stand)
         self.last_risk = snap
         return snap
 

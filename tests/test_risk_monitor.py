@@ -272,3 +272,16 @@ def test_std_and_means_are_the_bits_of_the_three_sums_made_apart() -> None:
                 got = std_and_means(r, m, c, fast, slow)
                 want = (r.std_about(m), c.mean_last(fast), c.mean_last(slow))
                 assert [repr(v) for v in got] == [repr(v) for v in want], (fast, slow, i)
+
+
+def test_a_snapshots_standing_figures_are_shared_while_they_stand_and_a_signed_zero_is_not_lost() -> None:
+    mon, pf = monitor()
+    mon.update_nav()
+    a = mon.snapshot(1, pf.nav(), 0.0)
+    b = mon.snapshot(2, pf.nav(), 0.0)
+    assert a.cash is b.cash and a == b._replace(ts=1)  # boxed once while it stands
+    pf.cash = 1.5e6
+    c = mon.snapshot(3, pf.nav(), -0.0)
+    assert c.cash == 1.5e6 and repr(c.var95) == "-0.0" and repr(b.var95) == "0.0"
+    mon.mc95 = 0.25
+    assert mon.snapshot(4, pf.nav(), -0.0).var_mc95 == 0.25
