@@ -462,7 +462,8 @@ class Engine(BreakerHost):
                     sl.risk = rt
                 self.risk.track_return(rt, sym, bb.close)
         self.bus.bars += 1
-        self.views.track(closed)
+        if self.views.returns:  # a model's live P&L to follow
+            self.views.track(closed)
         reweighted = False
         if self.books:
             self.book_set.track()
