@@ -24,7 +24,7 @@ from typing import Any
 import _common
 from _common import Row, alternate, child, emit
 
-TARGET = 1_000_000.0  # bars/s
+TARGET_X = 10.0  # issue 15: ours >= 10x NautilusTrader's bars/s on the same bars, in the same run
 
 
 def child_main(n: int) -> None:
@@ -70,9 +70,16 @@ def measure(bars: int, repeats: int, peers: bool = True) -> list[Row]:
         detail.append("peers skipped")
     elif not names:
         detail.append("no peers (benchmarks/.peers-venv missing: see peers.py)")
+    naut = best.get("nautilus_trader")
+    if naut is None:  # the target is a ratio: without the peer in this run it cannot be judged
+        detail.append(f"target {TARGET_X:g}x NautilusTrader: not judged without it")
+        met: bool | None = None
+        x = None
+    else:
+        x = me["rate"] / naut["rate"] / TARGET_X
+        met = x >= 1.0 and me["orders"] == ref
     return [Row("1", "engine bars/s, logging off (SMA 20/50 crossover)", f"{me['rate']:,.0f} bars/s",
-                f">= {TARGET:,.0f} bars/s", me["rate"] >= TARGET and me["orders"] == ref,
-                me["rate"] / TARGET, "; ".join(detail), data)]
+                f">= {TARGET_X:g}x NautilusTrader", met, x, "; ".join(detail), data)]
 
 
 def main() -> None:
