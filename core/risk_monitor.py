@@ -98,8 +98,8 @@ class RiskMonitor:
         self.hist_tail: list[int] = []
         self.mc_tail: list[int] = []
         self.scenarios: vec[float] = vec[float]()  # hist_book_var's scenario P&Ls (reused)
-        # a book of one position (no options): its historical tail is its own
-        # returns' tail, read from them kept in order (one_sorted, for one_sym),
+        # a book of one position (no options): its historical tail is read from
+        # its returns' tails kept in order (one_low and one_high, for one_sym),
         # and its Monte Carlo tail the first draws' tail (z_sorted: column 0 in order)
         self.one_sym: str = ""
         keep = quantile_need(max(2, p.var_window), 0.05) + TAIL_SLACK
