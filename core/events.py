@@ -522,19 +522,10 @@ def new_signal(ts: int, symbol: str, model: str, value: float, confidence: float
 
 def risk_snapshot_with(ts: int, nav: float, gross: float, net: float, leverage: float, day_pnl: float,
                        drawdown: float, var_book95: float, var_contrib: str, stand: tuple[object, ...]) -> RiskSnapshot:
-    """``new_risk_snapshot`` with its slower-moving floats boxed already:
+    """A RiskSnapshot (symbol "") with its slower-moving floats boxed already:
     ``stand`` is (cash, max_drawdown, var95, var99, var_hist95, var_hist99,
     cvar_hist95, cvar_hist99, var_mc95, var_mc99), floats that stand for
     many bars, shared by each bar's event while they do (the risk monitor)."""
     return _NEW(_RISK_SNAPSHOT, (ts, "", nav, stand[0], gross, net, leverage, day_pnl, drawdown, stand[1],
                                  stand[2], stand[3], stand[4], stand[5], stand[6], stand[7], stand[8], stand[9],
                                  var_book95, var_contrib))
-
-
-def new_risk_snapshot(ts: int, symbol: str, nav: float, cash: float, gross: float, net: float, leverage: float,
-                      day_pnl: float, drawdown: float, max_drawdown: float, var95: float, var99: float,
-                      var_hist95: float, var_hist99: float, cvar_hist95: float, cvar_hist99: float,
-                      var_mc95: float, var_mc99: float, var_book95: float, var_contrib: str) -> RiskSnapshot:
-    return _NEW(_RISK_SNAPSHOT, (ts, symbol, nav, cash, gross, net, leverage, day_pnl, drawdown, max_drawdown,
-                               var95, var99, var_hist95, var_hist99, cvar_hist95, cvar_hist99, var_mc95,
-                               var_mc99, var_book95, var_contrib))

@@ -38,11 +38,8 @@ class MarketClock:
             self.symbols[sym] = c
         return c
 
-    def printed(self, sym: str) -> None:
-        self.printed_slot(self.slot(sym))
-
     def printed_slot(self, c: SymbolClock) -> None:
-        """``printed`` on the symbol's slot."""
+        """The symbol printed (whatever the price screen makes of it)."""
         if not c.fresh:
             c.fresh = True
             self.fresh.append(c)

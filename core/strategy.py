@@ -107,11 +107,8 @@ class Momentum:
             self.states[symbol] = st
         return st
 
-    def on_bar(self, symbol: str, close: float) -> SymbolState:
-        return self.on_bar_state(self.state(symbol), close)
-
     def on_bar_state(self, st: SymbolState, close: float) -> SymbolState:
-        """``on_bar`` on the symbol's state."""
+        """A bar close of the symbol whose state is ``st`` (``state(symbol)``)."""
         pushed = st.closes.count > 0
         if pushed:
             prev = st.closes.values[(st.closes.pos - 1) % st.closes.capacity]

@@ -271,7 +271,7 @@ def test_round_trip_losses_trip_the_losing_streak_breaker():
 
 def test_the_compiled_event_factories_make_the_namedtuples_constructors_make() -> None:
     from core.events import (
-        Bar, BarClosed, RiskSnapshot, Signal, bar_closed_of, new_bar_closed, new_risk_snapshot, new_signal,
+        Bar, BarClosed, RiskSnapshot, Signal, bar_closed_of, new_bar_closed, new_signal,
         risk_snapshot_with,
     )
 
@@ -284,8 +284,6 @@ def test_the_compiled_event_factories_make_the_namedtuples_constructors_make() -
         (new_signal(5, "A", "momentum", -0.25, 1.0), Signal(5, "A", "momentum", -0.25, 1.0)),
         (risk_snapshot_with(5, 0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 16.0, "A=1.0", (1.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0,
                                                                           13.0, 14.0, 15.0)),
-         RiskSnapshot(5, "", *[float(i) for i in range(17)], "A=1.0")),  # type: ignore[arg-type]
-        (new_risk_snapshot(5, "", *[float(i) for i in range(17)], "A=1.0"),
          RiskSnapshot(5, "", *[float(i) for i in range(17)], "A=1.0")),  # type: ignore[arg-type]
     ]
     for made, want in pairs:
