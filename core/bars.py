@@ -29,17 +29,12 @@ class BarBuilder:
         self.close = price
         self.volume += size
 
-    def set_bar(self, o: float, h: float, lo: float, c: float, v: float) -> None:
-        """Take a whole bar from a file."""
-        self.src = None
-        self.has_data = True
-        self.open = o
-        self.high = h
-        self.low = lo
-        self.close = c
-        self.volume = v
-
     def take_bar(self, b: Bar) -> None:
-        """``set_bar`` of the input bar ``b``, kept as the source of its figures."""
-        self.set_bar(b.open, b.high, b.low, b.close, b.volume)
+        """Take a whole bar from a file; ``b`` is kept as the source of its figures."""
+        self.has_data = True
+        self.open = b.open
+        self.high = b.high
+        self.low = b.low
+        self.close = b.close
+        self.volume = b.volume
         self.src = b

@@ -122,7 +122,6 @@ class SymbolSlots:
         self.state: SymbolState | None = None
         self.risk: RiskTrack | None = None
         self.signal: Signal | None = None  # the momentum signal of its last bar close
-        self.closed: bool = False  # its bar closed at this bar close (reset after the pipeline)
 
 
 class Engine(BreakerHost):
@@ -424,7 +423,7 @@ class Engine(BreakerHost):
         self.on_trip(b)
 
     def on_bar_close(self) -> None:
-        closed: list[str] = []
+        closed: list[SymbolSlots] = []  # in the order they close
         h = math.sqrt(self.p.bars_per_day)
         for sl in self.closing:
             bb = sl.bars
@@ -450,8 +449,7 @@ class Engine(BreakerHost):
             sl.signal = sig
             self.emit(sig)
             bb.has_data = False
-            sl.closed = True
-            closed.append(sym)
+            closed.append(sl)
             if self.overlay is not None:
                 self.overlay.on_close(sym, bb.close)
             self.risk.unit_var[sym] = Z95 * st.vol * h * bb.close if st.returns.count >= 2 else 0.0
@@ -463,7 +461,7 @@ class Engine(BreakerHost):
                 self.risk.track_return(rt, sym, bb.close)
         self.bus.bars += 1
         if self.views.returns:  # a model's live P&L to follow
-            self.views.track(closed)
+            self.views.track([c.symbol for c in closed])
         reweighted = False
         if self.books:
             self.book_set.track()
@@ -490,18 +488,16 @@ class Engine(BreakerHost):
                 self.cut_largest_var()
             if self.books:
                 syms = list(self.portfolio.last.keys()) if reweighted else \
-                    (closed if "momentum" in self.books else [])
+                    ([c.symbol for c in closed] if "momentum" in self.books else [])
                 for sym in syms:
                     self.book_set.rebalance(sym, nav, "reweighted" if reweighted else "momentum bar close")
             elif self.p.signal == "momentum":
-                for sl in self.closing:  # those closed this bar, in the order they closed
+                for sl in closed:
                     st = sl.state
-                    if sl.closed and st is not None:
+                    if st is not None:
                         self.rebalance(sl.symbol, st.value, st.confidence, 1.0, nav, "")
             if self.hedger is not None:
                 self.hedger.hedge(nav)
-        for sl in self.closing:
-            sl.closed = False
         self.emit(self.risk.snapshot(self.bus.ts, nav, var))
 
     @property

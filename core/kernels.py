@@ -243,30 +243,19 @@ def quantile(xs: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def vec_quantile(xs: vec[float], q: float) -> float:
-    """``quantile`` of sorted doubles in a vec (a kept sorted window)."""
-    n: i64 = len(xs)
-    pos = q * float(n - 1)
-    lo: i64 = int(math.floor(pos))
-    hi: i64 = min(lo + 1, n - 1)
-    a: float = xs[lo]
-    b: float = xs[hi]
-    return a + (b - a) * (pos - float(lo))
-
-
-def hist_var(xs: vec[float], confidence: float, h: float) -> float:
+def hist_var(xs: list[float], confidence: float, h: float) -> float:
     """Historical VaR of bar returns, scaled to one day by sqrt(h) (positive fraction)."""
     if len(xs) < 2:
         return 0.0
-    v = -vec_quantile(xs, 1.0 - confidence) * math.sqrt(h)
+    v = -quantile(xs, 1.0 - confidence) * math.sqrt(h)
     return v if v > 0.0 else 0.0
 
 
-def hist_cvar(xs: vec[float], confidence: float, h: float) -> float:
+def hist_cvar(xs: list[float], confidence: float, h: float) -> float:
     """Mean of the bar returns at or below the VaR quantile, scaled by sqrt(h)."""
     if len(xs) < 2:
         return 0.0
-    q = vec_quantile(xs, 1.0 - confidence)
+    q = quantile(xs, 1.0 - confidence)
     total = 0.0
     n = 0
     for x in xs:  # ascending: the tail is a prefix

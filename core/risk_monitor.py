@@ -167,9 +167,9 @@ class RiskMonitor:
             return
         self.nav_low.push(x, old, evicted)
 
-    def sorted_nav_returns(self) -> vec[float]:
+    def sorted_nav_returns(self) -> list[float]:
         """``nav_returns`` in ascending order (sorted now)."""
-        return vec[float](sorted_returns(self.nav_returns))
+        return sorted_returns(self.nav_returns)
 
     def tail_figures(self, h: float) -> None:
         """The historical VaR and CVaR of NAV returns (95% and 99%), read from

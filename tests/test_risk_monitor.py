@@ -6,9 +6,6 @@ import math
 import random
 
 from core.engine_params import EngineParams
-
-from librt.vecs import vec
-
 from core.kernels import Lowest, LowTail, hist_cvar, hist_var, sorted_returns
 from core.portfolio import Portfolio
 from core.risk_monitor import RiskMonitor
@@ -22,7 +19,7 @@ def monitor() -> tuple[RiskMonitor, Portfolio]:
 
 
 def _figures_by_sort(mon: RiskMonitor, h: float) -> list[str]:
-    tail = vec[float](sorted_returns(mon.nav_returns))
+    tail = sorted_returns(mon.nav_returns)
     return [repr(v) for v in (hist_var(tail, 0.95, h), hist_var(tail, 0.99, h),
                               hist_cvar(tail, 0.95, h), hist_cvar(tail, 0.99, h))]
 
